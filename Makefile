@@ -1,0 +1,134 @@
+# umc: OTA upgrade master for vehicle telematics boxes.
+#
+#   make            build libumc.a and the binaries
+#   make check      build and run every test, then the unit tests again
+#                   under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make deps       install the Debian packages the build and tests need
+#   make install    DESTDIR=... PREFIX=... binaries, config, units, man pages
+#
+# A bare Debian 12 machine needs only git and make: the first build installs
+# the rest (see .ci/install-deps).
+
+PREFIX     ?= /usr
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+BUILD      ?= build
+SANITIZE   ?=
+
+# Debian packages: build, then test.
+DEB_BUILD := gcc libc6-dev make pkg-config libssl-dev libsystemd-dev \
+             libcurl4-openssl-dev libcjson-dev libsocketcan-dev libinih-dev
+DEB_TEST  := libcmocka-dev openssl
+DEB_PKGS  := $(DEB_BUILD) $(DEB_TEST)
+PKGS      := libsystemd libcurl libcjson libsocketcan inih openssl
+
+CC      := gcc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+           -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
+           -Wno-unused-parameter
+ifeq ($(SANITIZE),1)
+OPT     := -O1 -g -fno-omit-frame-pointer \
+           -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN   := -fsanitize=address,undefined
+else
+OPT     := $(CFLAGS) -D_FORTIFY_SOURCE=2
+LDSAN   :=
+endif
+HARDEN  := -fstack-protector-strong -fstack-clash-protection -fcf-protection -fPIE
+LDHARD  := -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) $(HARDEN) -Iinclude $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDHARD) $(LDSAN) $(LDFLAGS)
+
+LIB_SRC  := $(wildcard src/lib/*.c)
+LIB_OBJ  := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o)
+LIBUMC   := $(BUILD)/libumc.a
+BIN_DIRS := $(filter-out lib,$(notdir $(wildcard src/*)))
+BINS     := $(BIN_DIRS:%=$(BUILD)/%)
+UNIT_SRC := $(wildcard tests/unit/test-*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Quiet by default; `make V=1` shows the commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: all deps check unit unit-run unit-asan install clean help
+.DEFAULT_GOAL := all
+
+# The generated config.mk holds pkg-config's flags; making it first installs
+# whatever is missing, so `make` and `make check` work on a bare machine.
+ifeq ($(filter deps clean help,$(MAKECMDGOALS)),)
+-include $(BUILD)/config.mk
+endif
+
+$(BUILD)/config.mk: Makefile .ci/install-deps
+	@sh .ci/install-deps $(DEB_PKGS)
+	@mkdir -p $(@D)
+	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags $(PKGS))"; \
+	   echo "PKG_LIBS := $$(pkg-config --libs $(PKGS))"; \
+	   echo "TEST_LIBS := $$(pkg-config --libs cmocka)"; } > $@.tmp && mv $@.tmp $@
+
+deps:
+	@sh .ci/install-deps $(DEB_PKGS)
+
+all: $(LIBUMC) $(BINS)
+
+$(BUILD)/lib/%.o: src/lib/%.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBUMC): $(LIB_OBJ)
+	@rm -f $@
+	@echo "  AR      $@"
+	$(Q)ar rcs $@ $^
+
+# Each binary is src/<name>/*.c linked against libumc.a.
+.SECONDEXPANSION:
+$(BINS): $(BUILD)/%: $$(patsubst src/%.c,$(BUILD)/obj/%.o,$$(wildcard src/%/*.c)) $(LIBUMC)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/obj/%.o: src/%.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -c -o $@ $<
+
+$(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(LIBUMC)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS) -lm
+
+unit: $(UNIT_BIN)
+
+unit-run: unit
+	@UMC_TEST_DATA=$(CURDIR)/tests/data tests/run-unit "$(if $(SANITIZE),unit+asan+ubsan,unit)" $(BUILD)/tests
+
+unit-asan:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SANITIZE=1 unit-run
+
+check: all
+	@$(MAKE) --no-print-directory unit-run
+	@$(MAKE) --no-print-directory unit-asan
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/umc $(DESTDIR)$(SYSCONFDIR)/umc \
+	        $(DESTDIR)$(PREFIX)/share/man/man5
+	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/lib/umc/)
+	install -m 0644 conf/*.conf $(DESTDIR)$(SYSCONFDIR)/umc/
+	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+clean:
+	rm -rf $(BUILD)
+
+help:
+	@sed -n '3,10p' Makefile
+
+-include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d)

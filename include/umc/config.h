@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration files: /etc/umc/umcd.conf (the master, umcd) and
+ * /etc/umc/umc-agent.conf (the agent on a target ECU), INI syntax read with
+ * libinih. man/umcd.conf.5 documents every key.
+ *
+ * A loader parses the whole file, range-checks each value, then runs a
+ * validation pass (cross-field rules, required keys) and loads the master
+ * key files; it does no other I/O. On any error it fills a
+ * struct umc_config_error with one line:
+ *
+ *     FILE:LINE: Section.Key: what is wrong
+ *     FILE: [Section]: what is missing
+ *
+ * and leaves *ret untouched. A loaded config owns every array, string and
+ * master key in it; umc_*_config_free() releases them and cleanses the keys.
+ */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "umc/acl.h"
+#include "umc/busload.h"
+#include "umc/cipher.h"
+#include "umc/hash.h"
+#include "umc/kdf.h"
+#include "umc/rotation.h"
+
+#define UMC_DAEMON_CONFIG_PATH "/etc/umc/umcd.conf"
+#define UMC_AGENT_CONFIG_PATH "/etc/umc/umc-agent.conf"
+#define UMC_AGENT_PORT_DEFAULT 4500 /* [Agent] Listen= default 0.0.0.0:4500 */
+
+/* Sane limits on repeated entries: each is refused with a clear error. */
+#define UMC_CONFIG_CAN_IDS_MAX 4096
+#define UMC_CONFIG_ETH_RULES_MAX 1024
+#define UMC_CONFIG_TARGETS_MAX 256
+#define UMC_CONFIG_TARGET_NAME_MAX 31 /* fits struct umc_ecu.name */
+
+/* One refusal, formatted as described above; always NUL-terminated. */
+struct umc_config_error {
+        char msg[512];
+};
+
+/* A numeric socket address, ready for bind()/connect(). */
+struct umc_sockaddr {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        };
+        socklen_t len;
+};
+
+/* [CanIds]: the CAN ID whitelist with nominal periods. */
+struct umc_config_can_ids {
+        double tolerance_pct;          /* applied to every rule */
+        unsigned min_periods;          /* for umc_canmon_init() */
+        struct umc_canid_rule *rules;  /* owned, in file order, (id, eff) unique */
+        size_t n_rules;
+};
+
+/* [EthernetAcl]: first match wins, no match denies. */
+struct umc_config_eth_acl {
+        struct umc_eth_rule *rules;    /* owned, in file order */
+        size_t n_rules;
+};
+
+enum umc_channel_kind {
+        UMC_CHANNEL_TCP = 0,           /* the only channel so far; CAN comes later */
+};
+
+/* The per-target fields that struct umc_ecu has no room for. */
+struct umc_target {
+        enum umc_channel_kind channel;
+        struct umc_sockaddr address;
+        uint8_t master_key[UMC_MASTER_KEY_LEN]; /* from the ECU's KeyFile=; cleansed by free */
+};
+
+struct umc_daemon_config {
+        /* [Daemon] */
+        char *state_directory;         /* owned, absolute */
+        int log_level;                 /* LOG_EMERG..LOG_DEBUG */
+
+        /* [Security] */
+        struct umc_rotation_cfg rotation; /* CipherOrder=, RotationIntervalSec=, RotationHoldoffSec= */
+        enum umc_suite_id inner_suite; /* UMC_SUITE_NONE = single layer */
+        unsigned replay_window;        /* 1..UMC_REPLAY_WINDOW_MAX */
+        unsigned verify_every;         /* 0 = auto, else 1..65535 */
+        enum umc_hash_alg image_hash;
+
+        /* [Load] */
+        struct umc_load_cfg load;      /* passed umc_load_cfg_validate() */
+        enum umc_stuffing can_stuffing;
+        enum umc_bitmodel can_bit_model;
+
+        struct umc_config_can_ids can_ids;
+        struct umc_config_eth_acl eth_acl;
+
+        /*
+         * [Target NAME] sections in file order: ecus[i] (for umc_ecu_check())
+         * and targets[i] describe the same ECU. EcuId and name are unique.
+         */
+        struct umc_ecu *ecus;          /* owned, key_file strings too */
+        struct umc_target *targets;    /* owned */
+        size_t n_targets;
+};
+
+enum umc_agent_mode {
+        UMC_AGENT_ENDPOINT = 0,        /* updates itself */
+        UMC_AGENT_GATEWAY = 1,         /* relays to ECUs behind it */
+};
+
+struct umc_agent_config {
+        /* [Agent] */
+        enum umc_agent_mode mode;
+        struct umc_sockaddr listen;
+        uint32_t ecu_id;
+        char hw_id[UMC_HWID_MAX + 1];
+        char *key_file;                /* owned, absolute */
+        uint8_t master_key[UMC_MASTER_KEY_LEN]; /* cleansed by free */
+        char *slot_directory;          /* owned, absolute */
+        char *state_directory;         /* owned, absolute */
+        int log_level;
+
+        /* [Security] */
+        unsigned allowed_suites;       /* bit (1u << enum umc_suite_id) per suite */
+        enum umc_suite_id inner_suite; /* UMC_SUITE_NONE = single layer */
+        unsigned replay_window;
+
+        struct umc_config_can_ids can_ids;
+        struct umc_config_eth_acl eth_acl;
+};
+
+static inline bool umc_agent_suite_allowed(const struct umc_agent_config *c, enum umc_suite_id id) {
+        return id > UMC_SUITE_NONE && id < _UMC_SUITE_MAX && (c->allowed_suites & (1u << id));
+}
+
+/*
+ * Fill ret with the defaults (the values man/umcd.conf.5 lists): no
+ * targets, no CAN IDs, no Ethernet rules, no master key. The caller frees
+ * it with umc_daemon_config_free(). Returns 0 or -ENOMEM (ret untouched).
+ */
+int umc_daemon_config_init(struct umc_daemon_config *ret);
+
+/*
+ * Parse and validate the umcd.conf at path, load every target's key file,
+ * and on success overwrite *ret (without freeing what it held) with a
+ * config the caller frees with umc_daemon_config_free(). On failure *ret is
+ * untouched and err (may be NULL) holds the message. Returns 0, -EINVAL for
+ * a bad file, -ENOMEM, a negative errno when the file cannot be read, or
+ * umc_keyfile_load()'s error for a bad key file.
+ */
+int umc_daemon_config_load(const char *path, struct umc_daemon_config *ret,
+                           struct umc_config_error *err);
+
+/* Release everything c owns, cleanse master keys, zero c. Accepts NULL and zeroed structs. */
+void umc_daemon_config_free(struct umc_daemon_config *c);
+
+/* As umc_daemon_config_init(), for umc-agent.conf: ecu_id 0, no key file yet. */
+int umc_agent_config_init(struct umc_agent_config *ret);
+
+/* As umc_daemon_config_load(), for umc-agent.conf; [Agent] EcuId=, HardwareId= and KeyFile= are required. */
+int umc_agent_config_load(const char *path, struct umc_agent_config *ret,
+                          struct umc_config_error *err);
+
+/* Release everything c owns, cleanse the master key, zero c. Accepts NULL and zeroed structs. */
+void umc_agent_config_free(struct umc_agent_config *c);

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Package manifest: which image goes to which target, at which version,
+ * with which size and SHA-256. A package is (for now) a directory holding
+ * manifest.json and the image files it names; signature and encryption of
+ * the package arrive with the cloud pull and wrap this same manifest.
+ *
+ * manifest.json:
+ *   { "format": 1, "name": "bcm-2026.11",
+ *     "images": [ { "target": "bcm", "version": "1.2.3", "file": "bcm.bin",
+ *                   "size": 1048576, "sha256": "<64 hex>" } ] }
+ * Parsing is strict: unknown keys, wrong types, out-of-range values, file
+ * names with a path component, duplicate targets are all refused with a
+ * message naming the field.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umc/hash.h"
+
+#define UMC_MANIFEST_MAX_BYTES (1024 * 1024)
+#define UMC_MANIFEST_MAX_IMAGES 256
+#define UMC_MANIFEST_NAME_MAX 64
+#define UMC_MANIFEST_TARGET_MAX 31
+#define UMC_MANIFEST_FILE_MAX 128
+#define UMC_MANIFEST_IMAGE_MAX_SIZE (UINT64_C(1) << 40)
+
+struct umc_manifest_image {
+        char target[UMC_MANIFEST_TARGET_MAX + 1];
+        char version[UMC_MANIFEST_NAME_MAX + 1];
+        char file[UMC_MANIFEST_FILE_MAX + 1];
+        uint64_t size;
+        uint8_t sha256[UMC_HASH_LEN];
+};
+
+struct umc_manifest {
+        char name[UMC_MANIFEST_NAME_MAX + 1];
+        uint8_t hash[UMC_HASH_LEN];   /* SHA-256 of the manifest bytes: what the HMI shows */
+        struct umc_manifest_image *images; /* owned */
+        size_t n_images;
+};
+
+/*
+ * Parse len bytes of manifest JSON. Returns 0, -EINVAL with why (a
+ * caller-provided buffer of why_size bytes, may be NULL) naming the
+ * defect, -E2BIG above UMC_MANIFEST_MAX_BYTES, -ENOMEM. ret is written
+ * only on success; free it with umc_manifest_free().
+ */
+int umc_manifest_parse(const char *json, size_t len, struct umc_manifest *ret, char *why,
+                       size_t why_size);
+
+/* Read DIR/manifest.json and parse it. I/O errors as negative errno. */
+int umc_manifest_load(const char *dir, struct umc_manifest *ret, char *why, size_t why_size);
+
+/* Accepts NULL and zeroed structs. */
+void umc_manifest_free(struct umc_manifest *m);
+
+const struct umc_manifest_image *umc_manifest_find(const struct umc_manifest *m,
+                                                   const char *target);

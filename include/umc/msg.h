@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frame bodies: the plaintext that a frame's payload carries (sealed by the
+ * session for every type but AUTH_*, in the clear for AUTH_*), and the MACs
+ * and salt of the AUTH exchange. docs/protocol.md describes every byte.
+ *
+ * All layouts are fixed and big-endian. Decoders take the body's bytes and
+ * check its exact length, every declared length and every field's range,
+ * and return -EBADMSG on any defect; *ret is written only on success.
+ * Encoders check the same rules (-EINVAL when a field is out of range, so
+ * nothing is sent that a peer would refuse), write to out and return the
+ * number of bytes written, or -ENOBUFS when out_size is too small.
+ *
+ * Strings (version, hardware ID, alarm text) are printable ASCII
+ * (0x20..0x7e) on the wire, without terminator; in the structs they are
+ * NUL-terminated copies. Nothing here allocates.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umc/frame.h"
+#include "umc/hash.h"
+#include "umc/kdf.h"
+#include "umc/reason.h"
+
+#define UMC_MSG_NONCE_LEN 32    /* AUTH nonces */
+#define UMC_MSG_MAC_LEN 32      /* HMAC-SHA256 */
+#define UMC_MSG_IMAGE_ID_LEN 32 /* manifest hash */
+#define UMC_MSG_VERSION_MAX 64
+#define UMC_MSG_HW_ID_MAX 64
+#define UMC_MSG_ALARM_TEXT_MAX 200
+
+/* Body sizes in bytes. */
+#define UMC_MSG_DATA_HEADER_LEN 8 /* offset; the data follows */
+#define UMC_MSG_DATA_MAX (UMC_FRAME_MAX_PAYLOAD - UMC_MSG_DATA_HEADER_LEN)
+#define UMC_MSG_BEGIN_FIXED_LEN 50  /* + version, 1..64 bytes */
+#define UMC_MSG_BEGIN_MAX_LEN (UMC_MSG_BEGIN_FIXED_LEN + UMC_MSG_VERSION_MAX)
+#define UMC_MSG_VERIFY_LEN 64
+#define UMC_MSG_TRANSPORT_LEN 43
+#define UMC_MSG_FEEDBACK_LEN 15
+#define UMC_MSG_AUTH_CHALLENGE_LEN 32
+#define UMC_MSG_AUTH_RESPONSE_FIXED_LEN 65 /* + hardware ID, 1..64 bytes */
+#define UMC_MSG_AUTH_RESPONSE_MAX_LEN (UMC_MSG_AUTH_RESPONSE_FIXED_LEN + UMC_MSG_HW_ID_MAX)
+#define UMC_MSG_AUTH_CONFIRM_LEN 32
+#define UMC_MSG_ALARM_FIXED_LEN 3 /* + text, 0..200 bytes */
+#define UMC_MSG_ALARM_MAX_LEN (UMC_MSG_ALARM_FIXED_LEN + UMC_MSG_ALARM_TEXT_MAX)
+
+/* MAC and salt labels (ASCII, no terminator on the wire). */
+#define UMC_MSG_LABEL_AUTH_RESPONSE "umc1 auth-response"
+#define UMC_MSG_LABEL_AUTH_CONFIRM "umc1 auth-confirm"
+#define UMC_MSG_LABEL_SALT "umc1 salt"
+
+/* DATA: one chunk of the plaintext image. */
+struct umc_msg_data {
+        uint64_t offset;     /* byte offset of data in the image */
+        const uint8_t *data; /* borrowed: points into the decoded buffer */
+        size_t data_len;     /* 1..UMC_MSG_DATA_MAX; offset + data_len must not overflow */
+};
+
+/* BEGIN (master -> ECU): opens an image. */
+struct umc_msg_begin {
+        uint64_t image_len;          /* >= 1 */
+        enum umc_hash_alg hash_alg;  /* image hash and VERIFY digests */
+        uint32_t verify_every;       /* DATA frames per VERIFY, >= 1 */
+        uint32_t chunk_len;          /* data bytes per DATA frame, 1..UMC_MSG_DATA_MAX */
+        uint8_t image_id[UMC_MSG_IMAGE_ID_LEN];
+        char version[UMC_MSG_VERSION_MAX + 1]; /* 1..64 printable, NUL-terminated */
+};
+
+/* VERIFY: check data over the range covered since the previous VERIFY. */
+struct umc_msg_verify {
+        uint64_t time_usec;  /* master's clock */
+        uint32_t checkpoint; /* 1, 2, ... */
+        uint64_t start, end; /* byte range [start, end), start < end */
+        uint32_t n_frames;   /* DATA frames in the range, >= 1 */
+        uint8_t digest[UMC_HASH_LEN];
+};
+
+/* TRANSPORT: closes an image. */
+struct umc_msg_transport {
+        enum umc_hash_alg hash_alg;
+        uint16_t key_id;     /* key ID in force when sent */
+        uint64_t image_len;  /* >= 1 */
+        uint8_t hash[UMC_HASH_LEN]; /* of the whole plaintext image */
+};
+
+enum umc_msg_feedback_code {
+        UMC_FEEDBACK_CONTINUE = 0,
+        UMC_FEEDBACK_STOP = 1,
+        UMC_FEEDBACK_COMPLETE = 2,
+        _UMC_FEEDBACK_MAX,
+};
+
+/* FEEDBACK (ECU -> master). */
+struct umc_msg_feedback {
+        enum umc_msg_feedback_code code;
+        enum umc_reason reason; /* OK for CONTINUE/COMPLETE; a known non-OK code for STOP */
+        uint32_t checkpoint;    /* last checkpoint that verified, 0 before the first */
+        uint64_t offset;        /* bytes safely received: where to resume */
+};
+
+/* AUTH_CHALLENGE (master -> ECU). */
+struct umc_msg_auth_challenge {
+        uint8_t nonce_m[UMC_MSG_NONCE_LEN];
+};
+
+/* AUTH_RESPONSE (ECU -> master). */
+struct umc_msg_auth_response {
+        uint8_t nonce_e[UMC_MSG_NONCE_LEN];
+        char hw_id[UMC_MSG_HW_ID_MAX + 1]; /* 1..64 printable, NUL-terminated */
+        uint8_t mac[UMC_MSG_MAC_LEN];
+};
+
+/* AUTH_CONFIRM (master -> ECU). */
+struct umc_msg_auth_confirm {
+        uint8_t mac[UMC_MSG_MAC_LEN];
+};
+
+/* ALARM (either direction). */
+struct umc_msg_alarm {
+        enum umc_reason reason; /* a known code other than OK */
+        char text[UMC_MSG_ALARM_TEXT_MAX + 1]; /* 0..200 printable, NUL-terminated */
+};
+
+const char *umc_msg_feedback_code_to_string(unsigned code);
+
+int umc_msg_data_encode(const struct umc_msg_data *m, uint8_t *out, size_t out_size);
+/* m->data points into buf: valid as long as buf is. */
+int umc_msg_data_decode(const uint8_t *buf, size_t len, struct umc_msg_data *ret);
+
+int umc_msg_begin_encode(const struct umc_msg_begin *m, uint8_t *out, size_t out_size);
+int umc_msg_begin_decode(const uint8_t *buf, size_t len, struct umc_msg_begin *ret);
+
+int umc_msg_verify_encode(const struct umc_msg_verify *m, uint8_t *out, size_t out_size);
+int umc_msg_verify_decode(const uint8_t *buf, size_t len, struct umc_msg_verify *ret);
+
+int umc_msg_transport_encode(const struct umc_msg_transport *m, uint8_t *out, size_t out_size);
+int umc_msg_transport_decode(const uint8_t *buf, size_t len, struct umc_msg_transport *ret);
+
+int umc_msg_feedback_encode(const struct umc_msg_feedback *m, uint8_t *out, size_t out_size);
+int umc_msg_feedback_decode(const uint8_t *buf, size_t len, struct umc_msg_feedback *ret);
+
+int umc_msg_auth_challenge_encode(const struct umc_msg_auth_challenge *m, uint8_t *out,
+                                  size_t out_size);
+int umc_msg_auth_challenge_decode(const uint8_t *buf, size_t len,
+                                  struct umc_msg_auth_challenge *ret);
+
+int umc_msg_auth_response_encode(const struct umc_msg_auth_response *m, uint8_t *out,
+                                 size_t out_size);
+int umc_msg_auth_response_decode(const uint8_t *buf, size_t len,
+                                 struct umc_msg_auth_response *ret);
+
+int umc_msg_auth_confirm_encode(const struct umc_msg_auth_confirm *m, uint8_t *out,
+                                size_t out_size);
+int umc_msg_auth_confirm_decode(const uint8_t *buf, size_t len, struct umc_msg_auth_confirm *ret);
+
+int umc_msg_alarm_encode(const struct umc_msg_alarm *m, uint8_t *out, size_t out_size);
+int umc_msg_alarm_decode(const uint8_t *buf, size_t len, struct umc_msg_alarm *ret);
+
+/*
+ * VERIFY digest = hash_alg(plaintext image bytes [start, end) ||
+ * time_usec(8) || checkpoint(4) || start(8) || end(8)), hash_alg from
+ * BEGIN. The fields come last so that both sides can hash the DATA as it
+ * goes: the receiver learns them only from the VERIFY itself.
+ * init starts h (the caller must end with _final or umc_hash_done());
+ * update takes the range's bytes in order, in any split; final appends
+ * the fields, writes the digest and always releases h's context.
+ * Errors as umc_hash_*; final: -EINVAL for start >= end.
+ */
+int umc_msg_verify_digest_init(struct umc_hash *h, enum umc_hash_alg alg);
+int umc_msg_verify_digest_update(struct umc_hash *h, const void *data, size_t len);
+int umc_msg_verify_digest_final(struct umc_hash *h, uint64_t time_usec, uint32_t checkpoint,
+                                uint64_t start, uint64_t end, uint8_t ret_digest[UMC_HASH_LEN]);
+
+/*
+ * AUTH MACs, HMAC-SHA256 keyed with the ECU's 32-byte master key, over
+ * the label, the 28 encoded header bytes of the frame that carries the MAC
+ * (payload length included), and the nonces:
+ *   response: "umc1 auth-response" || header || nonce_m || nonce_e || hw_id
+ *   confirm:  "umc1 auth-confirm"  || header || nonce_m || nonce_e
+ * hw_id is NUL-terminated, 1..64 printable bytes (-EINVAL otherwise).
+ * ret_mac is written only on success; errors from umc_hmac().
+ */
+int umc_msg_auth_response_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
+                              const uint8_t header[UMC_FRAME_HEADER_LEN],
+                              const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                              const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                              uint8_t ret_mac[UMC_MSG_MAC_LEN]);
+int umc_msg_auth_confirm_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
+                             const uint8_t header[UMC_FRAME_HEADER_LEN],
+                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                             const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                             uint8_t ret_mac[UMC_MSG_MAC_LEN]);
+
+/*
+ * Check a received AUTH_RESPONSE / AUTH_CONFIRM: header is the frame's first
+ * 28 bytes as received, m its decoded body. Constant-time comparison.
+ * Returns 0 when the MAC is right, -EBADMSG when not, other errors from
+ * the MAC computation.
+ */
+int umc_msg_auth_response_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
+                                 const uint8_t header[UMC_FRAME_HEADER_LEN],
+                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                                 const struct umc_msg_auth_response *m);
+int umc_msg_auth_confirm_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
+                                const uint8_t header[UMC_FRAME_HEADER_LEN],
+                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                                const struct umc_msg_auth_confirm *m);
+
+/*
+ * Session salt both sides derive after the exchange, the HKDF salt of every
+ * frame key (kdf.h): HMAC-SHA256(K, "umc1 salt" || nonce_m || nonce_e).
+ * The caller cleanses ret_salt. Errors from umc_hmac().
+ */
+int umc_msg_session_salt(const uint8_t key[UMC_MASTER_KEY_LEN],
+                         const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                         const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                         uint8_t ret_salt[UMC_SALT_LEN]);
+
+/*
+ * Whole AUTH frames: header fields (key ID, session ID, sequence, ECU ID)
+ * from h; type, suites (NONE) and payload length are set here, so the MAC
+ * covers exactly the header that is sent. Returns the frame length
+ * (28 + body), -ENOBUFS, -EINVAL for a bad hw_id, or a MAC error; out is
+ * cleared on failure.
+ */
+int umc_msg_auth_challenge_frame(const struct umc_frame_header *h,
+                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN], uint8_t *out,
+                                 size_t out_size);
+int umc_msg_auth_response_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
+                                const struct umc_frame_header *h,
+                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                                uint8_t *out, size_t out_size);
+int umc_msg_auth_confirm_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
+                               const struct umc_frame_header *h,
+                               const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                               const uint8_t nonce_e[UMC_MSG_NONCE_LEN], uint8_t *out,
+                               size_t out_size);

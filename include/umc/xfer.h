@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Image transfer engines: the sender (umcd) and the receiver (umc-agent)
+ * of one image over one authenticated session. Both are pure state
+ * machines, frame in and frame out, with no socket, timer or event loop of
+ * their own: the daemon and the agent drive them over TCP or ISO-TP, the
+ * tests drive them back to back in memory.
+ *
+ * Sequence (docs/protocol.md): BEGIN -> FEEDBACK(CONTINUE, resume offset)
+ * -> DATA x N -> VERIFY -> FEEDBACK(CONTINUE, checkpoint) -> ... ->
+ * TRANSPORT -> FEEDBACK(COMPLETE). The sender keeps at most one VERIFY
+ * unacknowledged: it streams the next N DATA frames while waiting, then
+ * stops until the FEEDBACK comes, so the receiver's fsync at a checkpoint
+ * overlaps with transfer and memory stays bounded.
+ *
+ * The receiver writes through a struct umc_sink (the endpoint's A/B slot
+ * store, or the gateway's forwarder) and never touches the active image:
+ * only sink->commit, after the whole-image hash matched, makes it usable.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umc/hash.h"
+#include "umc/msg.h"
+#include "umc/reason.h"
+#include "umc/rotation.h"
+#include "umc/session.h"
+
+/* ---- sender ---- */
+
+struct umc_sender_params {
+        int image_fd;            /* borrowed; read with pread(), never moved */
+        uint64_t image_len;
+        uint8_t image_hash[UMC_HASH_LEN]; /* of the whole image, from the verified manifest */
+        enum umc_hash_alg hash_alg;       /* of image_hash and the VERIFY digests */
+        uint8_t image_id[UMC_MSG_IMAGE_ID_LEN]; /* identifies the image for resume */
+        char version[UMC_MSG_VERSION_MAX + 1];
+        uint32_t chunk_len;      /* data bytes per DATA frame */
+        uint32_t verify_every;   /* DATA frames per VERIFY; 0 = umc_xfer_auto_verify_every() */
+};
+
+enum umc_sender_state {
+        UMC_SENDER_BEGIN,        /* BEGIN to send */
+        UMC_SENDER_WAIT_RESUME,  /* BEGIN sent, waiting for the resume offset */
+        UMC_SENDER_STREAM,       /* DATA / VERIFY */
+        UMC_SENDER_WAIT_ACKS,    /* all data sent, waiting for the last checkpoint */
+        UMC_SENDER_WAIT_COMPLETE,/* TRANSPORT sent */
+        UMC_SENDER_DONE,
+        UMC_SENDER_FAILED,
+};
+
+struct umc_sender;
+
+/* VERIFY spacing for an image: about 64 checkpoints, 4..256 DATA frames each. */
+uint32_t umc_xfer_auto_verify_every(uint64_t image_len, uint32_t chunk_len);
+
+/*
+ * session and rotation are borrowed and must outlive the sender; the
+ * sender sets the session's tx key from the rotation and advances it as
+ * the policy says. -EINVAL on bad params (zero length or chunk, chunk
+ * above what fits the session's max payload).
+ */
+int umc_sender_new(const struct umc_sender_params *p, struct umc_session *session,
+                   struct umc_rotation *rotation, struct umc_sender **ret);
+void umc_sender_free(struct umc_sender *x);
+
+/*
+ * Produce the next frame at time now (microseconds, the VERIFY time and
+ * the rotation clock) under load class load. Returns 0 with the frame in
+ * out[0..*ret_len); -EAGAIN when nothing may be sent until a FEEDBACK
+ * arrives; -ESHUTDOWN once done or failed; -EIO on a read error (the
+ * sender is then FAILED); errors of umc_session_seal. *ret_cause (may be
+ * NULL) tells whether the suite and key rotated before this frame.
+ */
+int umc_sender_next(struct umc_sender *x, uint64_t now, enum umc_load_class load, uint8_t *out,
+                    size_t out_size, size_t *ret_len, enum umc_rotation_cause *ret_cause);
+
+/*
+ * Feed a frame from the receiver (sealed; opened here with the session).
+ * Returns 0 when it moved the transfer on; -ECANCELED when the receiver
+ * said STOP or raised an ALARM (*ret_reason is its reason, the sender is
+ * FAILED); -EBADMSG for a frame that fails the session checks or arrives
+ * out of turn (*ret_reason names it, the sender is FAILED).
+ */
+int umc_sender_input(struct umc_sender *x, const uint8_t *frame, size_t len,
+                     enum umc_reason *ret_reason);
+
+/* Turn the sender FAILED with reason (cancel, timeout, alarm raised locally). */
+void umc_sender_abort(struct umc_sender *x, enum umc_reason reason);
+
+enum umc_sender_state umc_sender_state(const struct umc_sender *x);
+enum umc_reason umc_sender_reason(const struct umc_sender *x);
+uint64_t umc_sender_bytes_sent(const struct umc_sender *x);  /* data bytes handed out */
+uint64_t umc_sender_bytes_acked(const struct umc_sender *x); /* covered by an acked VERIFY */
+uint64_t umc_sender_resume_offset(const struct umc_sender *x);
+uint32_t umc_sender_verify_every(const struct umc_sender *x);
+
+/* ---- receiver ---- */
+
+/*
+ * Where received bytes go. Every callback returns 0 or a negative errno.
+ * begin: prepare for image_id / version / image_len and say how many bytes
+ *   are already durable from an interrupted transfer of the same image
+ *   (0 to start over). write: bytes at offset, strictly sequential.
+ *   checkpoint: make everything written durable (a resume point).
+ *   read: read back [off, off+len) of what was written (final hash check).
+ *   commit: the image is complete and verified: install it.
+ *   abort: the image is refused: drop it; the active image is untouched.
+ */
+struct umc_sink {
+        int (*begin)(void *ud, const uint8_t image_id[UMC_MSG_IMAGE_ID_LEN], const char *version,
+                     uint64_t image_len, uint64_t *ret_resume_offset);
+        int (*write)(void *ud, uint64_t offset, const void *data, size_t len);
+        int (*checkpoint)(void *ud);
+        int (*read)(void *ud, uint64_t offset, void *buf, size_t len);
+        int (*commit)(void *ud);
+        void (*abort)(void *ud);
+        void *userdata;
+};
+
+enum umc_receiver_state {
+        UMC_RECEIVER_WAIT_BEGIN,
+        UMC_RECEIVER_STREAM,
+        UMC_RECEIVER_CHECKING,   /* TRANSPORT received, hashing what was written */
+        UMC_RECEIVER_DONE,
+        UMC_RECEIVER_FAILED,
+};
+
+#define UMC_XFER_MAX_IMAGE (UINT64_C(1) << 40)
+
+struct umc_receiver;
+
+/* session and sink are borrowed. max_image_len bounds BEGIN's image_len. */
+int umc_receiver_new(struct umc_session *session, const struct umc_sink *sink,
+                     uint64_t max_image_len, struct umc_receiver **ret);
+void umc_receiver_free(struct umc_receiver *x);
+
+/*
+ * Feed one frame from the sender at time now. Returns 0, with a reply
+ * frame in out[0..*ret_len) when *ret_len > 0 (FEEDBACK after BEGIN and
+ * after each VERIFY). -EINPROGRESS after TRANSPORT: call umc_receiver_step()
+ * until it returns 0, which produces the final reply. On a violation it
+ * returns -EBADMSG with *ret_reason set, aborts the sink and puts a
+ * FEEDBACK(STOP, reason) in out when the session can still seal one
+ * (*ret_len > 0). Errors of the sink are returned as they are, after a
+ * STOP(IO_ERROR or NO_SPACE) reply.
+ */
+int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len, uint64_t now,
+                       uint8_t *out, size_t out_size, size_t *ret_len,
+                       enum umc_reason *ret_reason);
+
+/*
+ * Do up to budget bytes of the final read-back hash. Returns 1 while more
+ * remains, 0 when finished (out holds FEEDBACK COMPLETE, or STOP with
+ * IMAGE_HASH_MISMATCH and -EBADMSG), or a negative errno.
+ */
+int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_t out_size,
+                      size_t *ret_len, enum umc_reason *ret_reason);
+
+enum umc_receiver_state umc_receiver_state(const struct umc_receiver *x);
+enum umc_reason umc_receiver_reason(const struct umc_receiver *x);
+uint64_t umc_receiver_offset(const struct umc_receiver *x);
+const struct umc_msg_begin *umc_receiver_begin_info(const struct umc_receiver *x);

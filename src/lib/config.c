@@ -1,0 +1,1377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umcd.conf and umc-agent.conf. libinih splits lines into (section, key,
+ * value); the rest is ours:
+ *  - a reader in front of inih sees every raw line first. It strips leading
+ *    whitespace, so inih's Python-style continuation lines never happen; it
+ *    refuses over-long lines (inih would split them), control characters,
+ *    "Key: value" and junk after a section header; it opens each section
+ *    itself, so an empty [Target x] or unknown [Foo] is still seen; and it
+ *    flags inline comments, which inih would silently cut off a value;
+ *  - one table per file kind maps (section, key) to a parser and the offset
+ *    of the field it fills;
+ *  - a validation pass checks cross-field rules and required keys and loads
+ *    the master key files (the only I/O besides reading the file).
+ * The first error stops the parse; the message names file, line, section
+ * and key.
+ */
+#include "umc/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "umc/keyfile.h"
+#include "umc/log.h"
+#include "umc/replay.h"
+#include "umc/util.h"
+
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+
+#define SECTIONS_MAX 8
+#define ITEMS_MAX 12
+#define TOKEN_MAX 64
+#define DECIMAL_DIGITS_MAX 15 /* exact in a double, so "0.1" parses like strtod() would */
+
+/* acl.h: "flags rates outside the tolerance (default +-10%)". */
+#define CAN_TOLERANCE_PCT_DEFAULT 10.0
+#define DAEMON_STATE_DIRECTORY_DEFAULT "/var/lib/umc"
+#define AGENT_STATE_DIRECTORY_DEFAULT "/var/lib/umc-agent"
+#define AGENT_SLOT_DIRECTORY_DEFAULT "/var/lib/umc-agent/slots"
+
+/* Enum fields are written through int: make sure that is their size. */
+_Static_assert(sizeof(enum umc_hash_alg) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum umc_stuffing) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum umc_bitmodel) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum umc_agent_mode) == sizeof(int), "enum size");
+_Static_assert(_UMC_SUITE_MAX <= 32, "allowed_suites is a 32-bit mask");
+
+struct parser;
+struct item;
+
+/* Parse value into field; on error return fail_item()'s result. */
+typedef int (*parse_fn)(struct parser *p, const struct item *it, const char *value, void *field);
+
+enum {
+        ITEM_REPEATABLE = 1 << 0,
+        ITEM_ECU = 1 << 1,           /* [Target]: the field is in struct umc_ecu, not umc_target */
+        ITEM_MIN_EXCLUSIVE = 1 << 2, /* decimals: value must be > dmin */
+};
+
+struct keyword {
+        const char *name;
+        int value;
+};
+
+struct item {
+        const char *key;
+        parse_fn parse;
+        size_t offset;               /* of the field within the section's struct */
+        unsigned flags;
+        uint64_t min, max;           /* integers, in the file's unit */
+        uint64_t scale;              /* file unit -> field unit (s -> usec); 0 means 1 */
+        double dmin, dmax;           /* decimals */
+        const struct keyword *keywords; /* NULL-name terminated */
+};
+
+struct section {
+        const char *name;
+        const struct item *items;
+        size_t n_items;
+        size_t offset;               /* of the section's struct within the config */
+        bool target;                 /* "[Target NAME]": one instance per header */
+};
+
+struct target_state {
+        unsigned line;               /* of the [Target NAME] header */
+        unsigned seen[ITEMS_MAX];
+};
+
+struct parser {
+        const char *path;
+        FILE *f;
+        char *buf;
+        size_t buf_size;
+        unsigned line;
+        bool inline_comment;         /* the current line has " ;" or " #" */
+
+        const struct section *sections;
+        size_t n_sections;
+        const struct section *cur;   /* NULL before the first header */
+        char cur_name[64];           /* header text, for messages */
+        unsigned *cur_seen;          /* line of each key of cur, 0 = not given */
+        unsigned seen[SECTIONS_MAX][ITEMS_MAX];
+
+        void *root;                  /* struct umc_daemon_config or umc_agent_config */
+        struct target_state *targets; /* daemon: parallel to root's ecus[]/targets[] */
+
+        struct umc_config_error *err;
+        int r;                       /* first error, sticky */
+};
+
+/* ---- error messages ---- */
+
+/*
+ * Record the first error as "FILE[:LINE]: [Section.Key: | [Section]: ]text".
+ * line 0 omits the line, key NULL gives the "[Section]" form, section NULL
+ * neither. Returns r.
+ */
+_printf_(6, 0) static int failv(struct parser *p, int r, unsigned line, const char *section,
+                                const char *key, const char *fmt, va_list ap) {
+        char where[32] = "";
+        char *m;
+        size_t size;
+        int n;
+
+        if (p->r < 0)
+                return p->r;
+        p->r = r;
+        if (!p->err)
+                return r;
+
+        m = p->err->msg;
+        size = sizeof(p->err->msg);
+        if (line > 0)
+                (void)snprintf(where, sizeof(where), ":%u", line);
+        if (section && key)
+                n = snprintf(m, size, "%s%s: %s.%s: ", p->path, where, section, key);
+        else if (section)
+                n = snprintf(m, size, "%s%s: [%s]: ", p->path, where, section);
+        else
+                n = snprintf(m, size, "%s%s: ", p->path, where);
+        if (n >= 0 && (size_t)n < size)
+                (void)vsnprintf(m + n, size - (size_t)n, fmt, ap);
+        return r;
+}
+
+_printf_(6, 7) static int fail_at(struct parser *p, int r, unsigned line, const char *section,
+                                  const char *key, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        r = failv(p, r, line, section, key, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* The usual case: the key on the current line is wrong. */
+_printf_(3, 4) static int fail_item(struct parser *p, const struct item *it, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = failv(p, -EINVAL, p->line, p->cur_name, it->key, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+static int fail_oom(struct parser *p) {
+        return fail_at(p, -ENOMEM, 0, NULL, NULL, "out of memory");
+}
+
+/* ---- small helpers ---- */
+
+/*
+ * Make room for element n of an array whose capacity is implied by its
+ * count (8, 16, 32, ...), so the config structs need no capacity fields.
+ * Master keys are loaded only after the last append, so no realloc() ever
+ * leaves key bytes behind in freed memory.
+ */
+static int grow_array(void **array, size_t n, size_t elem_size) {
+        size_t cap;
+        void *q;
+
+        if (n != 0 && (n < 8 || (n & (n - 1)) != 0))
+                return 0;
+        cap = n == 0 ? 8 : 2 * n;
+        q = reallocarray(*array, cap, elem_size);
+        if (!q)
+                return -ENOMEM;
+        *array = q;
+        return 0;
+}
+
+static bool is_blank(char c) {
+        return c == ' ' || c == '\t';
+}
+
+static bool is_digit(char c) {
+        return c >= '0' && c <= '9';
+}
+
+/* Strict unsigned decimal: digits only (no sign, space or junk), no overflow. */
+static int parse_u64_dec(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (!is_digit(*s))
+                return -EINVAL;
+        for (; *s; s++) {
+                if (!is_digit(*s))
+                        return -EINVAL;
+                if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t)(*s - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+/* "0x" + hex digits, or decimal (never octal). */
+static int parse_u64_dec_or_hex(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+                return parse_u64_dec(s, ret);
+        s += 2;
+        if (!*s)
+                return -EINVAL;
+        for (; *s; s++) {
+                int d;
+
+                if (is_digit(*s))
+                        d = *s - '0';
+                else if (*s >= 'a' && *s <= 'f')
+                        d = *s - 'a' + 10;
+                else if (*s >= 'A' && *s <= 'F')
+                        d = *s - 'A' + 10;
+                else
+                        return -EINVAL;
+                if (v > UINT64_MAX >> 4)
+                        return -ERANGE;
+                v = v << 4 | (uint64_t)d;
+        }
+        *ret = v;
+        return 0;
+}
+
+/*
+ * "DIGITS[.DIGITS]", locale-independent: all digits as one integer divided
+ * by a power of ten, both exact, so the quotient is correctly rounded.
+ */
+static int parse_decimal(const char *s, double *ret) {
+        uint64_t mant = 0;
+        unsigned digits = 0, frac = 0;
+        bool dot = false;
+        double v;
+
+        if (!is_digit(*s))
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s == '.' && !dot) {
+                        dot = true;
+                        if (!is_digit(s[1]))
+                                return -EINVAL;
+                        continue;
+                }
+                if (!is_digit(*s))
+                        return -EINVAL;
+                if (++digits > DECIMAL_DIGITS_MAX)
+                        return -ERANGE;
+                mant = mant * 10 + (uint64_t)(*s - '0');
+                if (dot)
+                        frac++;
+        }
+        v = (double)mant;
+        if (frac > 0) {
+                double p10 = 1;
+                for (unsigned i = 0; i < frac; i++)
+                        p10 *= 10;
+                v /= p10;
+        }
+        *ret = v;
+        return 0;
+}
+
+/*
+ * Next entry of a list separated by whitespace and/or single commas.
+ * Returns 1 with the entry in tok, 0 at the end, -EINVAL for an empty entry
+ * (",," or a leading/trailing comma), -E2BIG for an over-long entry.
+ */
+static int list_next(const char **cursor, char tok[TOKEN_MAX]) {
+        const char *s = *cursor;
+        size_t n;
+
+        s += strspn(s, " \t");
+        if (*s == '\0')
+                return 0;
+        if (*s == ',')
+                return -EINVAL;
+        n = strcspn(s, " \t,");
+        if (n >= TOKEN_MAX)
+                return -E2BIG;
+        memcpy(tok, s, n);
+        tok[n] = '\0';
+        s += n;
+        s += strspn(s, " \t");
+        if (*s == ',') {
+                s++;
+                s += strspn(s, " \t");
+                if (*s == '\0' || *s == ',')
+                        return -EINVAL;
+        }
+        *cursor = s;
+        return 1;
+}
+
+static int list_error(struct parser *p, const struct item *it, int r) {
+        if (r == -E2BIG)
+                return fail_item(p, it, "list entry longer than %d characters", TOKEN_MAX - 1);
+        return fail_item(p, it, "empty list entry (stray ',')");
+}
+
+/* ", "-separated names of every suite, for error messages. */
+static void suite_names(char *buf, size_t size) {
+        size_t len = 0;
+
+        buf[0] = '\0';
+        for (unsigned id = 1; id < _UMC_SUITE_MAX; id++) {
+                const struct umc_suite *s = umc_suite_by_id(id);
+                int n;
+
+                if (!s)
+                        continue;
+                n = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", s->name);
+                if (n < 0 || (size_t)n >= size - len)
+                        return;
+                len += (size_t)n;
+        }
+}
+
+/* Look up one suite name; legacy ciphers are refused with the cipher module's reason. */
+static int lookup_suite(struct parser *p, const struct item *it, const char *name,
+                        enum umc_suite_id *ret) {
+        const struct umc_suite *suite = NULL;
+        const char *why = NULL;
+        char known[128];
+        int r;
+
+        r = umc_suite_from_name(name, &suite, &why);
+        if (r == -EPERM)
+                return fail_item(p, it, "'%s' is refused: %s", name, why ? why : "legacy cipher");
+        if (r < 0 || !suite) {
+                suite_names(known, sizeof(known));
+                return fail_item(p, it, "unknown cipher suite '%s' (known: %s)", name, known);
+        }
+        *ret = suite->id;
+        return 0;
+}
+
+/*
+ * "IPV4:PORT" or "[IPV6]:PORT", numeric only (inet_pton, no name lookup),
+ * port 1..65535. *ret_why names the defect.
+ */
+static int parse_sockaddr(const char *s, struct umc_sockaddr *ret, const char **ret_why) {
+        struct umc_sockaddr a = {};
+        char host[INET6_ADDRSTRLEN];
+        const char *port_s;
+        uint64_t port;
+        size_t n;
+        bool v6 = s[0] == '[';
+
+        if (v6) {
+                const char *end = strchr(s, ']');
+
+                if (!end || end[1] != ':') {
+                        *ret_why = "expected [IPV6]:PORT";
+                        return -EINVAL;
+                }
+                s++;
+                n = (size_t)(end - s);
+                port_s = end + 2;
+        } else {
+                const char *colon = strrchr(s, ':');
+
+                if (!colon) {
+                        *ret_why = "expected IPV4:PORT or [IPV6]:PORT";
+                        return -EINVAL;
+                }
+                n = (size_t)(colon - s);
+                port_s = colon + 1;
+                if (memchr(s, ':', n)) {
+                        *ret_why = "an IPv6 address needs brackets: [IPV6]:PORT";
+                        return -EINVAL;
+                }
+        }
+        if (n == 0 || n >= sizeof(host)) {
+                *ret_why = "missing or over-long address";
+                return -EINVAL;
+        }
+        memcpy(host, s, n);
+        host[n] = '\0';
+
+        if (parse_u64_dec(port_s, &port) < 0 || port < 1 || port > 65535) {
+                *ret_why = "port must be a number in 1..65535";
+                return -EINVAL;
+        }
+
+        if (v6) {
+                a.in6.sin6_family = AF_INET6;
+                a.in6.sin6_port = htons((uint16_t)port);
+                if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) != 1) {
+                        *ret_why = "not a numeric IPv6 address";
+                        return -EINVAL;
+                }
+                a.len = sizeof(a.in6);
+        } else {
+                a.in.sin_family = AF_INET;
+                a.in.sin_port = htons((uint16_t)port);
+                if (inet_pton(AF_INET, host, &a.in.sin_addr) != 1) {
+                        *ret_why = "not a numeric IPv4 address (dotted quad)";
+                        return -EINVAL;
+                }
+                a.len = sizeof(a.in);
+        }
+        *ret = a;
+        return 0;
+}
+
+/* ---- value parsers (parse_fn) ---- */
+
+/* Absolute, without "." or ".." components: the path means what it says. */
+static int parse_path(struct parser *p, const struct item *it, const char *value, void *field) {
+        char **s = field;
+        char *copy;
+
+        if (value[0] != '/')
+                return fail_item(p, it, "'%s' is not an absolute path", value);
+        for (const char *c = value; *c; c++) {
+                size_t n;
+
+                if (*c != '/')
+                        continue;
+                n = strcspn(c + 1, "/");
+                if ((n == 1 && c[1] == '.') || (n == 2 && c[1] == '.' && c[2] == '.'))
+                        return fail_item(p, it, "'%s' has a '.' or '..' component", value);
+        }
+        if (strlen(value) >= PATH_MAX)
+                return fail_item(p, it, "path longer than %d bytes", PATH_MAX - 1);
+        copy = strdup(value);
+        if (!copy)
+                return fail_oom(p);
+        free(*s);
+        *s = copy;
+        return 0;
+}
+
+static int parse_log_level(struct parser *p, const struct item *it, const char *value, void *field) {
+        int level = umc_log_level_from_string(value);
+
+        if (level < 0)
+                return fail_item(p, it, "unknown log level '%s' (expected emerg, alert, crit, err, "
+                                        "warning, notice, info or debug)", value);
+        *(int *)field = level;
+        return 0;
+}
+
+static int parse_keyword(struct parser *p, const struct item *it, const char *value, void *field) {
+        char expected[128] = "";
+        size_t len = 0;
+
+        for (const struct keyword *k = it->keywords; k->name; k++)
+                if (strcasecmp(value, k->name) == 0) {
+                        *(int *)field = k->value;
+                        return 0;
+                }
+        for (const struct keyword *k = it->keywords; k->name; k++) {
+                int n = snprintf(expected + len, sizeof(expected) - len, "%s%s", len ? "|" : "",
+                                 k->name);
+                if (n < 0 || (size_t)n >= sizeof(expected) - len)
+                        break;
+                len += (size_t)n;
+        }
+        return fail_item(p, it, "unknown value '%s' (expected %s)", value, expected);
+}
+
+/* Integer in [min, max] of the file's unit, stored times scale. */
+static int parse_range(struct parser *p, const struct item *it, const char *value, uint64_t *ret) {
+        uint64_t v;
+        int r;
+
+        r = parse_u64_dec(value, &v);
+        if (r == -EINVAL)
+                return fail_item(p, it, "'%s' is not a decimal number", value);
+        if (r < 0 || v < it->min || v > it->max)
+                return fail_item(p, it, "%s is out of range %" PRIu64 "..%" PRIu64, value, it->min,
+                                 it->max);
+        *ret = v * (it->scale ? it->scale : 1);
+        return 0;
+}
+
+static int parse_unsigned(struct parser *p, const struct item *it, const char *value, void *field) {
+        uint64_t v = 0;
+        int r;
+
+        _Static_assert(sizeof(unsigned) == 4, "ranges assume 32-bit unsigned");
+        r = parse_range(p, it, value, &v);
+        if (r < 0)
+                return r;
+        *(unsigned *)field = (unsigned)v;
+        return 0;
+}
+
+static int parse_usec(struct parser *p, const struct item *it, const char *value, void *field) {
+        return parse_range(p, it, value, field);
+}
+
+/* "auto" (stored as 0) or an integer in range. */
+static int parse_unsigned_or_auto(struct parser *p, const struct item *it, const char *value,
+                                  void *field) {
+        if (strcasecmp(value, "auto") == 0) {
+                *(unsigned *)field = 0;
+                return 0;
+        }
+        if (!is_digit(value[0]))
+                return fail_item(p, it, "expected auto or a number in %" PRIu64 "..%" PRIu64,
+                                 it->min, it->max);
+        return parse_unsigned(p, it, value, field);
+}
+
+static int parse_double(struct parser *p, const struct item *it, const char *value, void *field) {
+        bool low;
+        double v;
+        int r;
+
+        r = parse_decimal(value, &v);
+        if (r == -EINVAL)
+                return fail_item(p, it, "'%s' is not a decimal number (DIGITS[.DIGITS])", value);
+        low = it->flags & ITEM_MIN_EXCLUSIVE ? v <= it->dmin : v < it->dmin;
+        if (r < 0 || low || v > it->dmax) {
+                if (it->flags & ITEM_MIN_EXCLUSIVE)
+                        return fail_item(p, it, "%s is out of range: must be greater than %g and "
+                                                "at most %g", value, it->dmin, it->dmax);
+                return fail_item(p, it, "%s is out of range %g..%g", value, it->dmin, it->dmax);
+        }
+        *(double *)field = v;
+        return 0;
+}
+
+/* CipherOrder=: 1..UMC_SUITE_ORDER_MAX suites, repeats allowed (rotation.h). */
+static int parse_suite_order(struct parser *p, const struct item *it, const char *value, void *field) {
+        struct umc_rotation_cfg *cfg = field;
+        enum umc_suite_id order[UMC_SUITE_ORDER_MAX];
+        const char *cursor = value;
+        char tok[TOKEN_MAX];
+        size_t n = 0;
+        int r;
+
+        while ((r = list_next(&cursor, tok)) > 0) {
+                if (n >= UMC_SUITE_ORDER_MAX)
+                        return fail_item(p, it, "more than %d suites", UMC_SUITE_ORDER_MAX);
+                r = lookup_suite(p, it, tok, &order[n]);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        if (r < 0)
+                return list_error(p, it, r);
+        memcpy(cfg->order, order, n * sizeof(order[0]));
+        cfg->n_order = n;
+        return 0;
+}
+
+/* AllowedSuites=: a set, each suite at most once. */
+static int parse_suite_set(struct parser *p, const struct item *it, const char *value, void *field) {
+        const char *cursor = value;
+        char tok[TOKEN_MAX];
+        unsigned set = 0;
+        int r;
+
+        while ((r = list_next(&cursor, tok)) > 0) {
+                enum umc_suite_id id;
+
+                r = lookup_suite(p, it, tok, &id);
+                if (r < 0)
+                        return r;
+                if (set & (1u << id))
+                        return fail_item(p, it, "'%s' is listed twice", tok);
+                set |= 1u << id;
+        }
+        if (r < 0)
+                return list_error(p, it, r);
+        *(unsigned *)field = set;
+        return 0;
+}
+
+static int parse_suite_or_none(struct parser *p, const struct item *it, const char *value,
+                               void *field) {
+        enum umc_suite_id id = UMC_SUITE_NONE;
+
+        if (strcasecmp(value, "none") != 0) {
+                int r = lookup_suite(p, it, value, &id);
+                if (r < 0)
+                        return r;
+        }
+        *(enum umc_suite_id *)field = id;
+        return 0;
+}
+
+static int parse_ecu_id(struct parser *p, const struct item *it, const char *value, void *field) {
+        uint64_t v = 0;
+        int r;
+
+        r = parse_u64_dec_or_hex(value, &v);
+        if (r == -EINVAL)
+                return fail_item(p, it, "'%s' is not a decimal or 0x-prefixed hex number", value);
+        if (r < 0 || v < 1 || v > UINT32_MAX)
+                return fail_item(p, it, "%s is out of range 1..0xffffffff", value);
+        *(uint32_t *)field = (uint32_t)v;
+        return 0;
+}
+
+static int parse_hw_id(struct parser *p, const struct item *it, const char *value, void *field) {
+        size_t n = strlen(value);
+
+        if (n > UMC_HWID_MAX)
+                return fail_item(p, it, "longer than %d characters", UMC_HWID_MAX);
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)value[i] < 0x21 || (unsigned char)value[i] > 0x7e)
+                        return fail_item(p, it, "only printable ASCII without spaces is allowed");
+        memcpy(field, value, n + 1);
+        return 0;
+}
+
+static int parse_address(struct parser *p, const struct item *it, const char *value, void *field) {
+        const char *why = NULL;
+
+        if (parse_sockaddr(value, field, &why) < 0)
+                return fail_item(p, it, "'%s': %s", value, why);
+        return 0;
+}
+
+static int parse_channel(struct parser *p, const struct item *it, const char *value, void *field) {
+        if (strcasecmp(value, "tcp") != 0)
+                return fail_item(p, it, "only 'tcp' is supported in this version");
+        *(enum umc_channel_kind *)field = UMC_CHANNEL_TCP;
+        return 0;
+}
+
+/* Id= (repeatable): the final tolerance is applied by the validation pass. */
+static int parse_can_id(struct parser *p, const struct item *it, const char *value, void *field) {
+        struct umc_config_can_ids *ids = field;
+        struct umc_canid_rule rule;
+        const char *why = NULL;
+
+        if (ids->n_rules >= UMC_CONFIG_CAN_IDS_MAX)
+                return fail_item(p, it, "too many IDs (at most %d)", UMC_CONFIG_CAN_IDS_MAX);
+        if (umc_canid_rule_parse(value, ids->tolerance_pct, &rule, &why) < 0)
+                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid CAN ID");
+        if (umc_canid_find(ids->rules, ids->n_rules, rule.id, rule.eff))
+                return fail_item(p, it, "'%s': ID listed twice", value);
+        if (grow_array((void **)&ids->rules, ids->n_rules, sizeof(*ids->rules)) < 0)
+                return fail_oom(p);
+        ids->rules[ids->n_rules++] = rule;
+        return 0;
+}
+
+/* Rule= (repeatable): kept in file order, first match wins. */
+static int parse_eth_rule(struct parser *p, const struct item *it, const char *value, void *field) {
+        struct umc_config_eth_acl *acl = field;
+        struct umc_eth_rule rule;
+        const char *why = NULL;
+
+        if (acl->n_rules >= UMC_CONFIG_ETH_RULES_MAX)
+                return fail_item(p, it, "too many rules (at most %d)", UMC_CONFIG_ETH_RULES_MAX);
+        if (umc_eth_rule_parse(value, &rule, &why) < 0)
+                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid rule");
+        if (grow_array((void **)&acl->rules, acl->n_rules, sizeof(*acl->rules)) < 0)
+                return fail_oom(p);
+        acl->rules[acl->n_rules++] = rule;
+        return 0;
+}
+
+/* ---- tables ---- */
+
+static const struct keyword hash_keywords[] = {
+        { "sha256", UMC_HASH_SHA256 },
+        { "sm3", UMC_HASH_SM3 },
+        {},
+};
+
+static const struct keyword stuffing_keywords[] = {
+        { "worst", UMC_STUFF_WORST },
+        { "ignore", UMC_STUFF_IGNORE },
+        { "exact", UMC_STUFF_EXACT },
+        {},
+};
+
+static const struct keyword bitmodel_keywords[] = {
+        { "iso", UMC_BITMODEL_ISO },
+        { "canbusload", UMC_BITMODEL_CANBUSLOAD },
+        {},
+};
+
+static const struct keyword mode_keywords[] = {
+        { "endpoint", UMC_AGENT_ENDPOINT },
+        { "gateway", UMC_AGENT_GATEWAY },
+        {},
+};
+
+#define D(field) offsetof(struct umc_daemon_config, field)
+#define A(field) offsetof(struct umc_agent_config, field)
+
+static const struct item daemon_items[] = {
+        { .key = "StateDirectory", .parse = parse_path, .offset = D(state_directory) },
+        { .key = "LogLevel", .parse = parse_log_level, .offset = D(log_level) },
+};
+
+static const struct item daemon_security_items[] = {
+        { .key = "CipherOrder", .parse = parse_suite_order, .offset = D(rotation) },
+        { .key = "InnerSuite", .parse = parse_suite_or_none, .offset = D(inner_suite) },
+        { .key = "RotationIntervalSec", .parse = parse_usec, .offset = D(rotation.interval_usec),
+          .min = 1, .max = 86400, .scale = USEC_PER_SEC },
+        { .key = "RotationHoldoffSec", .parse = parse_usec, .offset = D(rotation.holdoff_usec),
+          .min = 0, .max = 3600, .scale = USEC_PER_SEC },
+        { .key = "ReplayWindow", .parse = parse_unsigned, .offset = D(replay_window),
+          .min = 1, .max = UMC_REPLAY_WINDOW_MAX },
+        { .key = "VerifyEvery", .parse = parse_unsigned_or_auto, .offset = D(verify_every),
+          .min = 1, .max = 65535 },
+        { .key = "ImageHash", .parse = parse_keyword, .offset = D(image_hash),
+          .keywords = hash_keywords },
+};
+
+static const struct item daemon_load_items[] = {
+        { .key = "WindowMSec", .parse = parse_usec, .offset = D(load.window_usec),
+          .min = 10, .max = 60000, .scale = USEC_PER_MSEC },
+        { .key = "MutationWindowSec", .parse = parse_usec, .offset = D(load.mutation_window_usec),
+          .min = 1, .max = 3600, .scale = USEC_PER_SEC },
+        { .key = "MutationFactor", .parse = parse_double, .offset = D(load.mutation_factor),
+          .flags = ITEM_MIN_EXCLUSIVE, .dmin = 1, .dmax = 100 },
+        { .key = "MutationMinDeltaPercent", .parse = parse_double,
+          .offset = D(load.mutation_min_delta), .dmin = 0, .dmax = 100 },
+        { .key = "AbnormalPercent", .parse = parse_double, .offset = D(load.abnormal_percent),
+          .dmin = 1, .dmax = 1000 },
+        { .key = "CanStuffing", .parse = parse_keyword, .offset = D(can_stuffing),
+          .keywords = stuffing_keywords },
+        { .key = "CanBitModel", .parse = parse_keyword, .offset = D(can_bit_model),
+          .keywords = bitmodel_keywords },
+};
+
+/* Offsets relative to struct umc_config_can_ids / umc_config_eth_acl: shared by both files. */
+static const struct item can_id_items[] = {
+        { .key = "TolerancePercent", .parse = parse_double,
+          .offset = offsetof(struct umc_config_can_ids, tolerance_pct), .dmin = 0.1, .dmax = 100 },
+        { .key = "MinPeriods", .parse = parse_unsigned,
+          .offset = offsetof(struct umc_config_can_ids, min_periods), .min = 1, .max = 10000 },
+        { .key = "Id", .parse = parse_can_id, .offset = 0, .flags = ITEM_REPEATABLE },
+};
+
+static const struct item eth_acl_items[] = {
+        { .key = "Rule", .parse = parse_eth_rule, .offset = 0, .flags = ITEM_REPEATABLE },
+};
+
+static const struct item target_items[] = {
+        { .key = "EcuId", .parse = parse_ecu_id, .offset = offsetof(struct umc_ecu, ecu_id),
+          .flags = ITEM_ECU },
+        { .key = "HardwareId", .parse = parse_hw_id, .offset = offsetof(struct umc_ecu, hw_id),
+          .flags = ITEM_ECU },
+        { .key = "KeyFile", .parse = parse_path, .offset = offsetof(struct umc_ecu, key_file),
+          .flags = ITEM_ECU },
+        { .key = "Channel", .parse = parse_channel, .offset = offsetof(struct umc_target, channel) },
+        { .key = "Address", .parse = parse_address, .offset = offsetof(struct umc_target, address) },
+};
+
+static const struct item agent_items[] = {
+        { .key = "Mode", .parse = parse_keyword, .offset = A(mode), .keywords = mode_keywords },
+        { .key = "Listen", .parse = parse_address, .offset = A(listen) },
+        { .key = "EcuId", .parse = parse_ecu_id, .offset = A(ecu_id) },
+        { .key = "HardwareId", .parse = parse_hw_id, .offset = A(hw_id) },
+        { .key = "KeyFile", .parse = parse_path, .offset = A(key_file) },
+        { .key = "SlotDirectory", .parse = parse_path, .offset = A(slot_directory) },
+        { .key = "StateDirectory", .parse = parse_path, .offset = A(state_directory) },
+        { .key = "LogLevel", .parse = parse_log_level, .offset = A(log_level) },
+};
+
+static const struct item agent_security_items[] = {
+        { .key = "AllowedSuites", .parse = parse_suite_set, .offset = A(allowed_suites) },
+        { .key = "InnerSuite", .parse = parse_suite_or_none, .offset = A(inner_suite) },
+        { .key = "ReplayWindow", .parse = parse_unsigned, .offset = A(replay_window),
+          .min = 1, .max = UMC_REPLAY_WINDOW_MAX },
+};
+
+#define SECTION(n, t, off) { .name = (n), .items = (t), .n_items = UMC_ELEMENTSOF(t), .offset = (off) }
+
+static const struct section daemon_sections[] = {
+        SECTION("Daemon", daemon_items, 0),
+        SECTION("Security", daemon_security_items, 0),
+        SECTION("Load", daemon_load_items, 0),
+        SECTION("CanIds", can_id_items, D(can_ids)),
+        SECTION("EthernetAcl", eth_acl_items, D(eth_acl)),
+        { .name = "Target", .items = target_items, .n_items = UMC_ELEMENTSOF(target_items),
+          .target = true },
+};
+
+static const struct section agent_sections[] = {
+        SECTION("Agent", agent_items, 0),
+        SECTION("Security", agent_security_items, 0),
+        SECTION("CanIds", can_id_items, A(can_ids)),
+        SECTION("EthernetAcl", eth_acl_items, A(eth_acl)),
+};
+
+_Static_assert(UMC_ELEMENTSOF(daemon_sections) <= SECTIONS_MAX, "seen[] too small");
+_Static_assert(UMC_ELEMENTSOF(agent_sections) <= SECTIONS_MAX, "seen[] too small");
+_Static_assert(UMC_ELEMENTSOF(daemon_security_items) <= ITEMS_MAX, "seen[] too small");
+_Static_assert(UMC_ELEMENTSOF(daemon_load_items) <= ITEMS_MAX, "seen[] too small");
+_Static_assert(UMC_ELEMENTSOF(agent_items) <= ITEMS_MAX, "seen[] too small");
+_Static_assert(UMC_ELEMENTSOF(target_items) <= ITEMS_MAX, "seen[] too small");
+
+/* ---- sections ---- */
+
+static bool target_name_valid(const char *name) {
+        size_t n = strlen(name);
+
+        if (n < 1 || n > UMC_CONFIG_TARGET_NAME_MAX)
+                return false;
+        return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* [Target NAME]: append one target (ecus[], targets[] and our per-target state). */
+static int target_begin(struct parser *p, const char *name) {
+        struct umc_daemon_config *c = p->root;
+        size_t n = c->n_targets;
+
+        if (!target_name_valid(name))
+                return fail_at(p, -EINVAL, p->line, p->cur_name, NULL,
+                               "a target needs a name of 1..%d characters A-Z a-z 0-9 _ -: "
+                               "[Target NAME]", UMC_CONFIG_TARGET_NAME_MAX);
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(c->ecus[i].name, name) == 0)
+                        return fail_at(p, -EINVAL, p->line, p->cur_name, NULL,
+                                       "duplicate target name (first at line %u)", p->targets[i].line);
+        if (n >= UMC_CONFIG_TARGETS_MAX)
+                return fail_at(p, -EINVAL, p->line, p->cur_name, NULL, "too many targets (at most %d)",
+                               UMC_CONFIG_TARGETS_MAX);
+        if (grow_array((void **)&c->ecus, n, sizeof(*c->ecus)) < 0 ||
+            grow_array((void **)&c->targets, n, sizeof(*c->targets)) < 0 ||
+            grow_array((void **)&p->targets, n, sizeof(*p->targets)) < 0)
+                return fail_oom(p);
+
+        c->ecus[n] = (struct umc_ecu){};
+        (void)snprintf(c->ecus[n].name, sizeof(c->ecus[n].name), "%s", name);
+        c->targets[n] = (struct umc_target){ .channel = UMC_CHANNEL_TCP };
+        p->targets[n] = (struct target_state){ .line = p->line };
+        c->n_targets = n + 1;
+        p->cur_seen = p->targets[n].seen;
+        return 0;
+}
+
+static int section_begin(struct parser *p, const char *name) {
+        char known[128];
+        size_t len = 0;
+
+        (void)snprintf(p->cur_name, sizeof(p->cur_name), "%s", name);
+        p->cur = NULL;
+        p->cur_seen = NULL;
+        for (size_t i = 0; i < p->n_sections; i++) {
+                const struct section *s = &p->sections[i];
+
+                if (s->target) {
+                        size_t n = strlen(s->name);
+
+                        if (strncmp(name, s->name, n) != 0 || (name[n] != '\0' && name[n] != ' '))
+                                continue;
+                        p->cur = s;
+                        return target_begin(p, name[n] ? name + n + 1 : "");
+                }
+                if (strcmp(name, s->name) == 0) {
+                        p->cur = s;
+                        p->cur_seen = p->seen[i];
+                        return 0;
+                }
+        }
+
+        known[0] = '\0';
+        for (size_t i = 0; i < p->n_sections; i++) {
+                int n = snprintf(known + len, sizeof(known) - len, "%s[%s%s]", len ? ", " : "",
+                                 p->sections[i].name, p->sections[i].target ? " NAME" : "");
+                if (n < 0 || (size_t)n >= sizeof(known) - len)
+                        break;
+                len += (size_t)n;
+        }
+        return fail_at(p, -EINVAL, p->line, p->cur_name, NULL, "unknown section (known: %s)", known);
+}
+
+/* ---- the inih reader and handler ---- */
+
+/* The n characters before '=': a name of letters, digits and '_', then optional blanks. */
+static bool key_name_valid(const char *s, size_t n) {
+        size_t name = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+
+        if (name == 0 || name > n)
+                return false;
+        while (name < n && is_blank(s[name]))
+                name++;
+        return name == n;
+}
+
+/*
+ * fgets()-style reader for ini_parse_stream(): hands inih one checked line
+ * at a time, at most num - 2 characters (room for a newline and the NUL,
+ * as fgets() would need), and NULL to stop after the first error.
+ */
+static char *read_line(char *str, int num, void *stream) {
+        struct parser *p = stream;
+        size_t max = num > 2 ? (size_t)num - 2 : 0;
+        char *s, *eq;
+        ssize_t n;
+
+        if (p->r < 0)
+                return NULL;
+        errno = 0;
+        n = getline(&p->buf, &p->buf_size, p->f);
+        if (n < 0) {
+                if (ferror(p->f)) {
+                        int r = errno > 0 ? -errno : -EIO;
+                        (void)fail_at(p, r, 0, NULL, NULL, "cannot read: %s", strerror(-r));
+                }
+                return NULL;
+        }
+        p->line++;
+        p->inline_comment = false;
+        s = p->buf;
+
+        if ((size_t)n != strlen(s)) {
+                (void)fail_at(p, -EINVAL, p->line, NULL, NULL, "line contains a NUL byte");
+                return NULL;
+        }
+        while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+                s[--n] = '\0';
+        for (ssize_t i = 0; i < n; i++)
+                if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+                        (void)fail_at(p, -EINVAL, p->line, NULL, NULL,
+                                      "line contains a control character");
+                        return NULL;
+                }
+        if (p->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+                s += 3; /* UTF-8 byte order mark */
+        s += strspn(s, " \t");
+
+        /* Blank line or full-line comment: inih needs nothing of it. */
+        if (*s == '\0' || *s == ';' || *s == '#') {
+                str[0] = '\0';
+                return str;
+        }
+        if (strlen(s) > max) {
+                (void)fail_at(p, -EINVAL, p->line, NULL, NULL,
+                              "line too long (at most %zu characters)", max);
+                return NULL;
+        }
+
+        if (*s == '[') {
+                char *end = strchr(s, ']');
+                char name[64];
+
+                if (!end) {
+                        (void)fail_at(p, -EINVAL, p->line, NULL, NULL, "section header lacks ']'");
+                        return NULL;
+                }
+                (void)snprintf(name, sizeof(name), "%.*s", (int)(end - s - 1), s + 1);
+                if (end[1 + strspn(end + 1, " \t")] != '\0') {
+                        (void)fail_at(p, -EINVAL, p->line, name, NULL, "text after ']'");
+                        return NULL;
+                }
+                if (section_begin(p, name) < 0)
+                        return NULL;
+        } else {
+                /* inih also splits at ':' (configparser style): we allow only '='. */
+                eq = strpbrk(s, "=:");
+                if (!eq || *eq == ':' || !key_name_valid(s, (size_t)(eq - s))) {
+                        (void)fail_at(p, -EINVAL, p->line, NULL, NULL,
+                                      "expected Key=Value, a [Section] header or a comment");
+                        return NULL;
+                }
+                for (const char *c = s + 1; *c; c++)
+                        if ((*c == ';' || *c == '#') && is_blank(c[-1]))
+                                p->inline_comment = true;
+        }
+        memcpy(str, s, strlen(s) + 1);
+        return str;
+}
+
+static void *item_field(struct parser *p, const struct item *it) {
+        if (p->cur->target) {
+                struct umc_daemon_config *c = p->root;
+                size_t i = c->n_targets - 1;
+
+                if (it->flags & ITEM_ECU)
+                        return (char *)&c->ecus[i] + it->offset;
+                return (char *)&c->targets[i] + it->offset;
+        }
+        return (char *)p->root + p->cur->offset + it->offset;
+}
+
+static int handle_key(struct parser *p, const char *name, const char *value) {
+        const struct item *it = NULL;
+        char known[160];
+        size_t idx, len = 0;
+
+        if (!p->cur)
+                return fail_at(p, -EINVAL, p->line, NULL, NULL, "%s: key outside of any section",
+                               name);
+
+        for (idx = 0; idx < p->cur->n_items; idx++)
+                if (strcmp(name, p->cur->items[idx].key) == 0) {
+                        it = &p->cur->items[idx];
+                        break;
+                }
+        if (!it) {
+                known[0] = '\0';
+                for (size_t i = 0; i < p->cur->n_items; i++) {
+                        int n = snprintf(known + len, sizeof(known) - len, "%s%s", len ? ", " : "",
+                                         p->cur->items[i].key);
+                        if (n < 0 || (size_t)n >= sizeof(known) - len)
+                                break;
+                        len += (size_t)n;
+                }
+                return fail_at(p, -EINVAL, p->line, p->cur_name, name,
+                               "unknown key (known in this section: %s)", known);
+        }
+        if (p->inline_comment)
+                return fail_item(p, it, "inline comments are not supported: put the comment on a "
+                                        "line of its own");
+        if (!(it->flags & ITEM_REPEATABLE) && p->cur_seen[idx] > 0)
+                return fail_item(p, it, "given twice (first at line %u)", p->cur_seen[idx]);
+        if (value[0] == '\0')
+                return fail_item(p, it, "empty value");
+        if (it->parse(p, it, value, item_field(p, it)) < 0)
+                return p->r;
+        if (p->cur_seen[idx] == 0)
+                p->cur_seen[idx] = p->line;
+        return 0;
+}
+
+/* ini_handler: nonzero means success. */
+static int handle(void *user, const char *section, const char *name, const char *value) {
+        struct parser *p = user;
+
+        (void)section; /* p->cur, set by read_line(), is the same section */
+        if (p->r < 0)
+                return 0;
+        return handle_key(p, name, value) >= 0;
+}
+
+/* ---- validation ---- */
+
+/* Line where key was given in the (non-target) section, 0 if not given. */
+static unsigned seen_line(const struct parser *p, const char *section, const char *key) {
+        for (size_t i = 0; i < p->n_sections; i++) {
+                if (strcmp(p->sections[i].name, section) != 0)
+                        continue;
+                for (size_t j = 0; j < p->sections[i].n_items; j++)
+                        if (strcmp(p->sections[i].items[j].key, key) == 0)
+                                return p->seen[i][j];
+        }
+        return 0;
+}
+
+static unsigned target_seen_line(const struct parser *p, size_t t, const char *key) {
+        for (size_t j = 0; j < UMC_ELEMENTSOF(target_items); j++)
+                if (strcmp(target_items[j].key, key) == 0)
+                        return p->targets[t].seen[j];
+        return 0;
+}
+
+static int check_required(struct parser *p, const char *section, const char *const keys[], size_t n,
+                          const unsigned lines[]) {
+        for (size_t i = 0; i < n; i++)
+                if (lines[i] == 0)
+                        return fail_at(p, -EINVAL, 0, section, NULL, "missing required key %s=",
+                                       keys[i]);
+        return 0;
+}
+
+static int load_key(struct parser *p, const char *path, uint8_t key[UMC_MASTER_KEY_LEN],
+                    unsigned line, const char *section) {
+        const char *why = NULL;
+        int r;
+
+        r = umc_keyfile_load(path, key, &why);
+        if (r < 0)
+                return fail_at(p, r, line, section, "KeyFile", "%s: %s", path,
+                               why ? why : strerror(-r));
+        return 0;
+}
+
+static void apply_can_tolerance(struct umc_config_can_ids *ids) {
+        for (size_t i = 0; i < ids->n_rules; i++)
+                ids->rules[i].tolerance_pct = ids->tolerance_pct;
+}
+
+static int validate_targets(struct parser *p, struct umc_daemon_config *c) {
+        static const char *const required[] = { "EcuId", "HardwareId", "KeyFile", "Address" };
+
+        for (size_t t = 0; t < c->n_targets; t++) {
+                char section[64];
+                unsigned lines[UMC_ELEMENTSOF(required)];
+                int r;
+
+                (void)snprintf(section, sizeof(section), "Target %s", c->ecus[t].name);
+                for (size_t i = 0; i < UMC_ELEMENTSOF(required); i++)
+                        lines[i] = target_seen_line(p, t, required[i]);
+                r = check_required(p, section, required, UMC_ELEMENTSOF(required), lines);
+                if (r < 0)
+                        return r;
+                for (size_t u = 0; u < t; u++)
+                        if (c->ecus[u].ecu_id == c->ecus[t].ecu_id)
+                                return fail_at(p, -EINVAL, lines[0], section, "EcuId",
+                                               "0x%08" PRIx32 " is already used by [Target %s]",
+                                               c->ecus[t].ecu_id, c->ecus[u].name);
+        }
+        return 0;
+}
+
+/* The bus-load model's cross-field rules, named in the file's terms; busload.c has the last word. */
+static int validate_load(struct parser *p, const struct umc_load_cfg *load) {
+        unsigned line = seen_line(p, "Load", "MutationWindowSec");
+        const char *key = "MutationWindowSec";
+
+        if (line == 0) {
+                line = seen_line(p, "Load", "WindowMSec");
+                key = "WindowMSec";
+        }
+        if (load->mutation_window_usec < load->window_usec)
+                return fail_at(p, -EINVAL, line, "Load", key,
+                               "MutationWindowSec (%" PRIu64 " s) is shorter than one window "
+                               "(WindowMSec=%" PRIu64 ")", load->mutation_window_usec / USEC_PER_SEC,
+                               load->window_usec / USEC_PER_MSEC);
+        if (load->mutation_window_usec > UMC_LOAD_HISTORY_MAX * load->window_usec)
+                return fail_at(p, -EINVAL, line, "Load", key,
+                               "MutationWindowSec (%" PRIu64 " s) spans more than %d windows of "
+                               "WindowMSec=%" PRIu64, load->mutation_window_usec / USEC_PER_SEC,
+                               UMC_LOAD_HISTORY_MAX, load->window_usec / USEC_PER_MSEC);
+        if (umc_load_cfg_validate(load) < 0)
+                return fail_at(p, -EINVAL, 0, "Load", NULL,
+                               "the bus-load model refuses this combination of values");
+        return 0;
+}
+
+static int validate_daemon(struct parser *p) {
+        struct umc_daemon_config *c = p->root;
+        int r;
+
+        r = validate_targets(p, c);
+        if (r < 0)
+                return r;
+
+        if (c->rotation.holdoff_usec > c->rotation.interval_usec) {
+                unsigned line = seen_line(p, "Security", "RotationHoldoffSec");
+                const char *key = "RotationHoldoffSec";
+
+                if (line == 0) {
+                        line = seen_line(p, "Security", "RotationIntervalSec");
+                        key = "RotationIntervalSec";
+                }
+                return fail_at(p, -EINVAL, line, "Security", key,
+                               "RotationHoldoffSec=%" PRIu64 " exceeds RotationIntervalSec=%" PRIu64,
+                               c->rotation.holdoff_usec / USEC_PER_SEC,
+                               c->rotation.interval_usec / USEC_PER_SEC);
+        }
+
+        r = validate_load(p, &c->load);
+        if (r < 0)
+                return r;
+
+        apply_can_tolerance(&c->can_ids);
+
+        /* Last: no key is read until the whole file is known good. */
+        for (size_t t = 0; t < c->n_targets; t++) {
+                char section[64];
+
+                (void)snprintf(section, sizeof(section), "Target %s", c->ecus[t].name);
+                r = load_key(p, c->ecus[t].key_file, c->targets[t].master_key,
+                             target_seen_line(p, t, "KeyFile"), section);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int validate_agent(struct parser *p) {
+        static const char *const required[] = { "EcuId", "HardwareId", "KeyFile" };
+        struct umc_agent_config *c = p->root;
+        unsigned lines[UMC_ELEMENTSOF(required)];
+        int r;
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(required); i++)
+                lines[i] = seen_line(p, "Agent", required[i]);
+        r = check_required(p, "Agent", required, UMC_ELEMENTSOF(required), lines);
+        if (r < 0)
+                return r;
+
+        apply_can_tolerance(&c->can_ids);
+        return load_key(p, c->key_file, c->master_key, lines[2], "Agent");
+}
+
+/* ---- loading ---- */
+
+static int parse_file(const char *path, const struct section *sections, size_t n_sections,
+                      void *root, int (*validate)(struct parser *p), struct umc_config_error *err) {
+        struct parser p = {
+                .path = path,
+                .sections = sections,
+                .n_sections = n_sections,
+                .root = root,
+                .err = err,
+        };
+        int r;
+
+        p.f = fopen(path, "re");
+        if (!p.f) {
+                r = -errno;
+                return fail_at(&p, r, 0, NULL, NULL, "cannot open: %s", strerror(-r));
+        }
+
+        r = ini_parse_stream(read_line, &p, handle, &p);
+        if (p.r == 0 && r > 0)
+                /* read_line() pre-checks every line, so inih should never get here first. */
+                (void)fail_at(&p, -EINVAL, (unsigned)r, NULL, NULL, "syntax error");
+        else if (p.r == 0 && r < 0)
+                (void)fail_at(&p, r == -2 ? -ENOMEM : -EIO, 0, NULL, NULL, "parser failure (%d)", r);
+        if (p.r == 0)
+                (void)validate(&p);
+
+        (void)fclose(p.f);
+        free(p.buf);
+        free(p.targets);
+        return p.r;
+}
+
+int umc_daemon_config_init(struct umc_daemon_config *ret) {
+        struct umc_daemon_config c = {
+                .log_level = LOG_INFO,
+                .inner_suite = UMC_SUITE_NONE,
+                .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
+                .verify_every = 0,
+                .image_hash = UMC_HASH_SHA256,
+                .can_stuffing = UMC_STUFF_WORST,
+                .can_bit_model = UMC_BITMODEL_ISO,
+                .can_ids = {
+                        .tolerance_pct = CAN_TOLERANCE_PCT_DEFAULT,
+                        .min_periods = UMC_CANMON_MIN_PERIODS_DEFAULT,
+                },
+        };
+
+        umc_rotation_cfg_default(&c.rotation);
+        umc_load_cfg_default(&c.load);
+        c.state_directory = strdup(DAEMON_STATE_DIRECTORY_DEFAULT);
+        if (!c.state_directory)
+                return -ENOMEM;
+        *ret = c;
+        return 0;
+}
+
+int umc_agent_config_init(struct umc_agent_config *ret) {
+        struct umc_agent_config c = {
+                .mode = UMC_AGENT_ENDPOINT,
+                .listen = {
+                        .in = {
+                                .sin_family = AF_INET,
+                                .sin_port = htons(UMC_AGENT_PORT_DEFAULT),
+                                .sin_addr = { .s_addr = htonl(INADDR_ANY) },
+                        },
+                        .len = sizeof(struct sockaddr_in),
+                },
+                .log_level = LOG_INFO,
+                .inner_suite = UMC_SUITE_NONE,
+                .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
+                .can_ids = {
+                        .tolerance_pct = CAN_TOLERANCE_PCT_DEFAULT,
+                        .min_periods = UMC_CANMON_MIN_PERIODS_DEFAULT,
+                },
+        };
+
+        for (unsigned id = 1; id < _UMC_SUITE_MAX; id++)
+                c.allowed_suites |= 1u << id;
+        c.slot_directory = strdup(AGENT_SLOT_DIRECTORY_DEFAULT);
+        c.state_directory = strdup(AGENT_STATE_DIRECTORY_DEFAULT);
+        if (!c.slot_directory || !c.state_directory) {
+                umc_agent_config_free(&c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+static void set_error(struct umc_config_error *err, const char *path, int r) {
+        if (err)
+                (void)snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(-r));
+}
+
+int umc_daemon_config_load(const char *path, struct umc_daemon_config *ret,
+                           struct umc_config_error *err) {
+        struct umc_daemon_config c;
+        int r;
+
+        if (err)
+                err->msg[0] = '\0';
+        r = umc_daemon_config_init(&c);
+        if (r < 0) {
+                set_error(err, path, r);
+                return r;
+        }
+        r = parse_file(path, daemon_sections, UMC_ELEMENTSOF(daemon_sections), &c, validate_daemon,
+                       err);
+        if (r < 0) {
+                umc_daemon_config_free(&c);
+                return r;
+        }
+        *ret = c;
+        umc_memzero(&c, sizeof(c)); /* holds no keys (they are on the heap), but cheap */
+        return 0;
+}
+
+int umc_agent_config_load(const char *path, struct umc_agent_config *ret,
+                          struct umc_config_error *err) {
+        struct umc_agent_config c;
+        int r;
+
+        if (err)
+                err->msg[0] = '\0';
+        r = umc_agent_config_init(&c);
+        if (r < 0) {
+                set_error(err, path, r);
+                return r;
+        }
+        r = parse_file(path, agent_sections, UMC_ELEMENTSOF(agent_sections), &c, validate_agent,
+                       err);
+        if (r < 0) {
+                umc_agent_config_free(&c);
+                return r;
+        }
+        *ret = c;
+        umc_memzero(&c, sizeof(c)); /* the master key must not stay on the stack */
+        return 0;
+}
+
+void umc_daemon_config_free(struct umc_daemon_config *c) {
+        if (!c)
+                return;
+        free(c->state_directory);
+        free(c->can_ids.rules);
+        free(c->eth_acl.rules);
+        if (c->ecus)
+                for (size_t i = 0; i < c->n_targets; i++)
+                        free(c->ecus[i].key_file);
+        free(c->ecus);
+        if (c->targets)
+                umc_memzero(c->targets, c->n_targets * sizeof(*c->targets));
+        free(c->targets);
+        umc_memzero(c, sizeof(*c));
+}
+
+void umc_agent_config_free(struct umc_agent_config *c) {
+        if (!c)
+                return;
+        free(c->key_file);
+        free(c->slot_directory);
+        free(c->state_directory);
+        free(c->can_ids.rules);
+        free(c->eth_acl.rules);
+        umc_memzero(c, sizeof(*c)); /* cleanses master_key */
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#include "umc/util.h"
+
+#include <openssl/crypto.h>
+#include <time.h>
+
+void umc_memzero(void *p, size_t n) {
+        if (p && n)
+                OPENSSL_cleanse(p, n);
+}
+
+bool umc_memeq_ct(const void *a, const void *b, size_t n) {
+        return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+static int hexval(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int umc_hex_decode(const char *s, size_t slen, uint8_t *out, size_t out_len) {
+        if (slen != out_len * 2)
+                return -EINVAL;
+        for (size_t i = 0; i < slen; i++)
+                if (hexval(s[i]) < 0)
+                        return -EINVAL;
+        for (size_t i = 0; i < out_len; i++)
+                out[i] = (uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+        return 0;
+}
+
+void umc_hex_encode(const uint8_t *in, size_t n, char *out) {
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[in[i] >> 4];
+                out[2 * i + 1] = digits[in[i] & 0xf];
+        }
+        out[2 * n] = '\0';
+}
+
+uint64_t umc_now_monotonic_usec(void) {
+        struct timespec ts;
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}

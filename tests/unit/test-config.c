@@ -1,0 +1,863 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "umc/config.h"
+#include "umc/keyfile.h"
+#include "umc/util.h"
+
+/*
+ * Every test gets a private directory with a good key file (mode 0600,
+ * bytes 00 01 .. 1f), a 0644 copy, and a config file written from a
+ * template where "@KEY@" stands for the good key file's path.
+ */
+struct fixture {
+        char dir[64];
+        char key[128];
+        char key644[128];
+        char conf[128];
+};
+
+static const char key_hex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+static void write_file(const char *path, const char *text, mode_t mode) {
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        assert_int_equal(fputs(text, f) >= 0, 1);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(chmod(path, mode), 0);
+}
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        assert_non_null(f);
+        strcpy(f->dir, "/tmp/umc-test-config-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        (void)snprintf(f->key, sizeof(f->key), "%s/ecu.key", f->dir);
+        (void)snprintf(f->key644, sizeof(f->key644), "%s/open.key", f->dir);
+        (void)snprintf(f->conf, sizeof(f->conf), "%s/test.conf", f->dir);
+        write_file(f->key, key_hex, 0600);
+        write_file(f->key644, key_hex, 0644);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+
+        (void)unlink(f->key);
+        (void)unlink(f->key644);
+        (void)unlink(f->conf);
+        assert_int_equal(rmdir(f->dir), 0);
+        free(f);
+        return 0;
+}
+
+/* Write the template to f->conf, each "@KEY@" replaced by the key file's path. */
+static const char *write_conf(struct fixture *f, const char *tmpl) {
+        size_t cap = strlen(tmpl) * 2 + 4096, len = 0;
+        char *text = malloc(cap);
+
+        assert_non_null(text);
+        for (const char *s = tmpl; *s;) {
+                if (strncmp(s, "@KEY@", 5) == 0) {
+                        len += (size_t)snprintf(text + len, cap - len, "%s", f->key);
+                        s += 5;
+                } else
+                        text[len++] = *s++;
+                assert_true(len < cap);
+        }
+        text[len] = '\0';
+        write_file(f->conf, text, 0644);
+        free(text);
+        return f->conf;
+}
+
+/* The message starts with "PATH:LINE: WHERE: " and contains needle. */
+static void assert_message(const struct umc_config_error *err, const char *path, unsigned line,
+                           const char *where, const char *needle) {
+        char prefix[256];
+
+        if (line > 0)
+                (void)snprintf(prefix, sizeof(prefix), "%s:%u: %s: ", path, line, where);
+        else
+                (void)snprintf(prefix, sizeof(prefix), "%s: %s: ", path, where);
+        if (strncmp(err->msg, prefix, strlen(prefix)) != 0 || !strstr(err->msg, needle))
+                fail_msg("message '%s' lacks prefix '%s' or text '%s'", err->msg, prefix, needle);
+}
+
+static void expect_daemon_refusal(struct fixture *f, const char *tmpl, int r, unsigned line,
+                                  const char *where, const char *needle) {
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        const char *path = write_conf(f, tmpl);
+
+        assert_int_equal(umc_daemon_config_load(path, &c, &err), r);
+        assert_message(&err, path, line, where, needle);
+        assert_null(c.state_directory);
+}
+
+/* The shipped files are in conf/ at the top: UMC_TEST_DATA (tests/data) minus two components. */
+static void conf_path(char *buf, size_t size, const char *name) {
+        const char *data = getenv("UMC_TEST_DATA");
+        char top[4096] = ".";
+
+        if (data && data[0]) {
+                (void)snprintf(top, sizeof(top), "%s", data);
+                for (int up = 0; up < 2; up++) {
+                        char *slash;
+
+                        while (strlen(top) > 1 && top[strlen(top) - 1] == '/')
+                                top[strlen(top) - 1] = '\0';
+                        slash = strrchr(top, '/');
+                        if (!slash)
+                                /* The parent of "x" is ".", of "." is "..". */
+                                (void)snprintf(top, sizeof(top), "%s", strcmp(top, ".") == 0 ? ".." : ".");
+                        else
+                                *slash = '\0';
+                }
+                if (top[0] == '\0')
+                        (void)snprintf(top, sizeof(top), "/");
+        }
+        (void)snprintf(buf, size, "%s/conf/%s", top, name);
+}
+
+static char *read_all(const char *path) {
+        FILE *fp = fopen(path, "re");
+        char *text;
+        long n;
+
+        assert_non_null(fp);
+        assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+        n = ftell(fp);
+        assert_true(n > 0);
+        rewind(fp);
+        text = calloc(1, (size_t)n + 1);
+        assert_non_null(text);
+        assert_int_equal(fread(text, 1, (size_t)n, fp), (size_t)n);
+        assert_int_equal(fclose(fp), 0);
+        return text;
+}
+
+static void assert_key_bytes(const uint8_t key[UMC_MASTER_KEY_LEN]) {
+        for (unsigned i = 0; i < UMC_MASTER_KEY_LEN; i++)
+                assert_int_equal(key[i], i);
+}
+
+static void assert_sockaddr(const struct umc_sockaddr *a, int family, const char *host, uint16_t port) {
+        char buf[INET6_ADDRSTRLEN];
+
+        assert_int_equal(a->sa.sa_family, family);
+        if (family == AF_INET) {
+                assert_int_equal(a->len, sizeof(struct sockaddr_in));
+                assert_int_equal(ntohs(a->in.sin_port), port);
+                assert_non_null(inet_ntop(AF_INET, &a->in.sin_addr, buf, sizeof(buf)));
+        } else {
+                assert_int_equal(a->len, sizeof(struct sockaddr_in6));
+                assert_int_equal(ntohs(a->in6.sin6_port), port);
+                assert_non_null(inet_ntop(AF_INET6, &a->in6.sin6_addr, buf, sizeof(buf)));
+        }
+        assert_string_equal(buf, host);
+}
+
+/* ---- shipped files ---- */
+
+static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
+        struct umc_daemon_config c = {}, d = {};
+        struct umc_config_error err = {};
+        char path[4096];
+
+        conf_path(path, sizeof(path), "umcd.conf");
+        if (umc_daemon_config_load(path, &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(umc_daemon_config_init(&d), 0);
+
+        /* Everything is commented out, so the result equals the built-in defaults. */
+        assert_string_equal(c.state_directory, d.state_directory);
+        assert_string_equal(c.state_directory, "/var/lib/umc");
+        assert_int_equal(c.log_level, LOG_INFO);
+        assert_memory_equal(&c.rotation, &d.rotation, sizeof(c.rotation));
+        assert_int_equal(c.rotation.interval_usec, 120 * USEC_PER_SEC);
+        assert_int_equal(c.rotation.holdoff_usec, 10 * USEC_PER_SEC);
+        assert_int_equal(c.inner_suite, UMC_SUITE_NONE);
+        assert_int_equal(c.replay_window, 64);
+        assert_int_equal(c.verify_every, 0);
+        assert_int_equal(c.image_hash, UMC_HASH_SHA256);
+        assert_memory_equal(&c.load, &d.load, sizeof(c.load));
+        assert_int_equal(c.can_stuffing, UMC_STUFF_WORST);
+        assert_int_equal(c.can_bit_model, UMC_BITMODEL_ISO);
+        assert_true(c.can_ids.tolerance_pct == 10.0);
+        assert_int_equal(c.can_ids.min_periods, 10);
+        assert_int_equal(c.can_ids.n_rules, 0);
+        assert_int_equal(c.eth_acl.n_rules, 0);
+        assert_int_equal(c.n_targets, 0);
+
+        umc_daemon_config_free(&c);
+        umc_daemon_config_free(&d);
+}
+
+static void test_shipped_agent_conf_loads_with_a_real_key_file(void **state) {
+        static const char line[] = "KeyFile=/etc/umc/agent.key\n";
+        struct fixture *f = *state;
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        char path[4096], *text, *at, *tmpl;
+
+        conf_path(path, sizeof(path), "umc-agent.conf");
+        text = read_all(path);
+        at = strstr(text, line);
+        assert_non_null(at);
+        tmpl = calloc(1, strlen(text) + 16);
+        assert_non_null(tmpl);
+        memcpy(tmpl, text, (size_t)(at - text));
+        strcat(tmpl, "KeyFile=@KEY@\n");
+        strcat(tmpl, at + strlen(line));
+
+        if (umc_agent_config_load(write_conf(f, tmpl), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.mode, UMC_AGENT_ENDPOINT);
+        assert_sockaddr(&c.listen, AF_INET, "0.0.0.0", 4500);
+        assert_int_equal(c.ecu_id, 1);
+        assert_string_equal(c.hw_id, "UNPROVISIONED");
+        assert_string_equal(c.key_file, f->key);
+        assert_key_bytes(c.master_key);
+        assert_string_equal(c.slot_directory, "/var/lib/umc-agent/slots");
+        assert_string_equal(c.state_directory, "/var/lib/umc-agent");
+        assert_int_equal(c.log_level, LOG_INFO);
+        for (unsigned id = 1; id < _UMC_SUITE_MAX; id++)
+                assert_true(umc_agent_suite_allowed(&c, (enum umc_suite_id)id));
+        assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_NONE));
+        assert_int_equal(c.inner_suite, UMC_SUITE_NONE);
+        assert_int_equal(c.replay_window, 64);
+        assert_int_equal(c.can_ids.n_rules, 0);
+        assert_int_equal(c.eth_acl.n_rules, 0);
+
+        umc_agent_config_free(&c);
+        free(tmpl);
+        free(text);
+}
+
+/* ---- full files round-trip ---- */
+
+static const char full_daemon[] =
+        "# every key, none at its default\n"
+        "[Daemon]\n"
+        "StateDirectory=/srv/umc/state\n"
+        "LogLevel=debug\n"
+        "\n"
+        "[Security]\n"
+        "CipherOrder=sm4-ctr-hmac-sm3, aes-256-gcm chacha20-poly1305,aes-256-gcm\n"
+        "InnerSuite=aes-128-gcm\n"
+        "RotationIntervalSec=300\n"
+        "RotationHoldoffSec=30\n"
+        "ReplayWindow=512\n"
+        "VerifyEvery=16\n"
+        "ImageHash=sm3\n"
+        "\n"
+        "[Load]\n"
+        "WindowMSec=500\n"
+        "MutationWindowSec=20\n"
+        "MutationFactor=3.5\n"
+        "MutationMinDeltaPercent=7.25\n"
+        "AbnormalPercent=90\n"
+        "CanStuffing=exact\n"
+        "CanBitModel=canbusload\n"
+        "\n"
+        "; IDs before the tolerance: it still applies to them\n"
+        "[CanIds]\n"
+        "Id=7E0\n"
+        "Id=18DAF110:100\n"
+        "TolerancePercent=2.5\n"
+        "MinPeriods=20\n"
+        "Id=123:20\n"
+        "\n"
+        "[EthernetAcl]\n"
+        "Rule=deny proto=udp\n"
+        "Rule=allow proto=tcp dst=10.0.0.0/24 dport=4500 vlan=any\n"
+        "\n"
+        "[Target engine]\n"
+        "EcuId=0x10\n"
+        "HardwareId=ECU-ENG-0001\n"
+        "KeyFile=@KEY@\n"
+        "Channel=tcp\n"
+        "Address=10.0.0.10:4500\n"
+        "\n"
+        "  [Target body_2]\n"
+        "  Address=[2001:db8::7]:4501\n"
+        "  KeyFile=@KEY@\n"
+        "  HardwareId=BCM/2.0\n"
+        "  EcuId=4294967295\n";
+
+static void test_full_daemon_file_fills_every_field(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+
+        if (umc_daemon_config_load(write_conf(f, full_daemon), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+
+        assert_string_equal(c.state_directory, "/srv/umc/state");
+        assert_int_equal(c.log_level, LOG_DEBUG);
+
+        assert_int_equal(c.rotation.n_order, 4);
+        assert_int_equal(c.rotation.order[0], UMC_SUITE_SM4_CTR_HMAC_SM3);
+        assert_int_equal(c.rotation.order[1], UMC_SUITE_AES_256_GCM);
+        assert_int_equal(c.rotation.order[2], UMC_SUITE_CHACHA20_POLY1305);
+        assert_int_equal(c.rotation.order[3], UMC_SUITE_AES_256_GCM);
+        assert_int_equal(c.inner_suite, UMC_SUITE_AES_128_GCM);
+        assert_int_equal(c.rotation.interval_usec, 300 * USEC_PER_SEC);
+        assert_int_equal(c.rotation.holdoff_usec, 30 * USEC_PER_SEC);
+        assert_int_equal(c.replay_window, 512);
+        assert_int_equal(c.verify_every, 16);
+        assert_int_equal(c.image_hash, UMC_HASH_SM3);
+
+        assert_int_equal(c.load.window_usec, 500 * USEC_PER_MSEC);
+        assert_int_equal(c.load.mutation_window_usec, 20 * USEC_PER_SEC);
+        assert_true(c.load.mutation_factor == 3.5);
+        assert_true(c.load.mutation_min_delta == 7.25);
+        assert_true(c.load.abnormal_percent == 90.0);
+        assert_int_equal(c.can_stuffing, UMC_STUFF_EXACT);
+        assert_int_equal(c.can_bit_model, UMC_BITMODEL_CANBUSLOAD);
+
+        assert_true(c.can_ids.tolerance_pct == 2.5);
+        assert_int_equal(c.can_ids.min_periods, 20);
+        assert_int_equal(c.can_ids.n_rules, 3);
+        assert_int_equal(c.can_ids.rules[0].id, 0x7e0);
+        assert_false(c.can_ids.rules[0].eff);
+        assert_int_equal(c.can_ids.rules[0].period_usec, 0);
+        assert_int_equal(c.can_ids.rules[1].id, 0x18daf110);
+        assert_true(c.can_ids.rules[1].eff);
+        assert_int_equal(c.can_ids.rules[1].period_usec, 100 * USEC_PER_MSEC);
+        assert_int_equal(c.can_ids.rules[2].id, 0x123);
+        assert_int_equal(c.can_ids.rules[2].period_usec, 20 * USEC_PER_MSEC);
+        for (size_t i = 0; i < c.can_ids.n_rules; i++)
+                assert_true(c.can_ids.rules[i].tolerance_pct == 2.5);
+
+        /* File order is kept: the deny comes first. */
+        assert_int_equal(c.eth_acl.n_rules, 2);
+        assert_false(c.eth_acl.rules[0].allow);
+        assert_int_equal(c.eth_acl.rules[0].proto, 17);
+        assert_true(c.eth_acl.rules[1].allow);
+        assert_int_equal(c.eth_acl.rules[1].proto, 6);
+        assert_int_equal(c.eth_acl.rules[1].dst_prefix, 24);
+        assert_int_equal(c.eth_acl.rules[1].dport_lo, 4500);
+        assert_int_equal(c.eth_acl.rules[1].dport_hi, 4500);
+        assert_int_equal(c.eth_acl.rules[1].vlan, UMC_VLAN_ANY);
+
+        assert_int_equal(c.n_targets, 2);
+        assert_string_equal(c.ecus[0].name, "engine");
+        assert_int_equal(c.ecus[0].ecu_id, 0x10);
+        assert_string_equal(c.ecus[0].hw_id, "ECU-ENG-0001");
+        assert_string_equal(c.ecus[0].key_file, f->key);
+        assert_int_equal(c.targets[0].channel, UMC_CHANNEL_TCP);
+        assert_sockaddr(&c.targets[0].address, AF_INET, "10.0.0.10", 4500);
+        assert_key_bytes(c.targets[0].master_key);
+
+        assert_string_equal(c.ecus[1].name, "body_2");
+        assert_int_equal(c.ecus[1].ecu_id, 0xffffffffu);
+        assert_string_equal(c.ecus[1].hw_id, "BCM/2.0");
+        assert_string_equal(c.ecus[1].key_file, f->key);
+        assert_int_equal(c.targets[1].channel, UMC_CHANNEL_TCP);
+        assert_sockaddr(&c.targets[1].address, AF_INET6, "2001:db8::7", 4501);
+        assert_key_bytes(c.targets[1].master_key);
+
+        /* The ECU table is usable as it is. */
+        assert_int_equal(umc_ecu_check(c.ecus, c.n_targets, 0x10, "ECU-ENG-0001", NULL),
+                         UMC_REASON_OK);
+
+        umc_daemon_config_free(&c);
+        assert_null(c.ecus);
+        assert_int_equal(c.n_targets, 0);
+}
+
+static const char full_agent[] =
+        "[Agent]\n"
+        "Mode=gateway\n"
+        "Listen=[::1]:4600\n"
+        "EcuId=77\n"
+        "HardwareId=GW-1\n"
+        "KeyFile=@KEY@\n"
+        "SlotDirectory=/data/slots\n"
+        "StateDirectory=/data/state\n"
+        "LogLevel=warning\n"
+        "[Security]\n"
+        "AllowedSuites=chacha20-poly1305,sm4-ctr-hmac-sm3\n"
+        "InnerSuite=sm4-ctr-hmac-sm3\n"
+        "ReplayWindow=1\n"
+        "[CanIds]\n"
+        "TolerancePercent=0.1\n"
+        "MinPeriods=10000\n"
+        "Id=000007E0\n"
+        "Id=7E0\n"
+        "[EthernetAcl]\n"
+        "Rule=allow\n";
+
+static void test_full_agent_file_fills_every_field(void **state) {
+        struct fixture *f = *state;
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+
+        if (umc_agent_config_load(write_conf(f, full_agent), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.mode, UMC_AGENT_GATEWAY);
+        assert_sockaddr(&c.listen, AF_INET6, "::1", 4600);
+        assert_int_equal(c.ecu_id, 77);
+        assert_string_equal(c.hw_id, "GW-1");
+        assert_string_equal(c.key_file, f->key);
+        assert_key_bytes(c.master_key);
+        assert_string_equal(c.slot_directory, "/data/slots");
+        assert_string_equal(c.state_directory, "/data/state");
+        assert_int_equal(c.log_level, LOG_WARNING);
+        assert_int_equal(c.allowed_suites, 1u << UMC_SUITE_CHACHA20_POLY1305 |
+                                                   1u << UMC_SUITE_SM4_CTR_HMAC_SM3);
+        assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_AES_128_GCM));
+        assert_int_equal(c.inner_suite, UMC_SUITE_SM4_CTR_HMAC_SM3);
+        assert_int_equal(c.replay_window, 1);
+        assert_true(c.can_ids.tolerance_pct == 0.1);
+        assert_int_equal(c.can_ids.min_periods, 10000);
+        /* The 29-bit and the 11-bit 0x7E0 are different IDs. */
+        assert_int_equal(c.can_ids.n_rules, 2);
+        assert_true(c.can_ids.rules[0].eff);
+        assert_false(c.can_ids.rules[1].eff);
+        assert_true(c.can_ids.rules[1].tolerance_pct == 0.1);
+        assert_int_equal(c.eth_acl.n_rules, 1);
+        assert_true(c.eth_acl.rules[0].allow);
+
+        umc_agent_config_free(&c);
+        assert_null(c.key_file);
+}
+
+/* ---- refusals: one row per class, each naming file, line, section and key ---- */
+
+#define TARGET_HEAD "[Target a]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
+
+struct refusal {
+        const char *text;
+        unsigned line;
+        const char *where;
+        const char *needle;
+};
+
+static const struct refusal refusals[] = {
+        { "[Daemon]\nFoo=1\n", 2, "Daemon.Foo", "unknown key" },
+        { "[Daemon]\nLogLevel=info\nLogLevel=debug\n", 3, "Daemon.LogLevel",
+          "given twice (first at line 2)" },
+        { "[Daemon]\nStateDirectory=\n", 2, "Daemon.StateDirectory", "empty value" },
+        { "[Daemon]\nStateDirectory=var/lib/umc\n", 2, "Daemon.StateDirectory",
+          "not an absolute path" },
+        { "[Daemon]\nStateDirectory=/var/../etc\n", 2, "Daemon.StateDirectory", "'..'" },
+        { "[Daemon]\nLogLevel=verbose\n", 2, "Daemon.LogLevel", "unknown log level 'verbose'" },
+        { "[Security]\nReplayWindow=64x\n", 2, "Security.ReplayWindow", "not a decimal number" },
+        { "[Security]\nReplayWindow=-1\n", 2, "Security.ReplayWindow", "not a decimal number" },
+        { "[Security]\nReplayWindow=1025\n", 2, "Security.ReplayWindow", "out of range 1..1024" },
+        { "[Security]\nReplayWindow=99999999999999999999999\n", 2, "Security.ReplayWindow",
+          "out of range 1..1024" },
+        { "[Security]\nRotationIntervalSec=0\n", 2, "Security.RotationIntervalSec",
+          "out of range 1..86400" },
+        { "[Security]\nRotationHoldoffSec=3601\n", 2, "Security.RotationHoldoffSec",
+          "out of range 0..3600" },
+        { "[Security]\nRotationIntervalSec=5\nRotationHoldoffSec=6\n", 3,
+          "Security.RotationHoldoffSec", "exceeds RotationIntervalSec=5" },
+        { "[Security]\nRotationIntervalSec=5\n", 2, "Security.RotationIntervalSec",
+          "RotationHoldoffSec=10 exceeds RotationIntervalSec=5" },
+        { "[Security]\nVerifyEvery=0\n", 2, "Security.VerifyEvery", "out of range 1..65535" },
+        { "[Security]\nVerifyEvery=sometimes\n", 2, "Security.VerifyEvery", "expected auto" },
+        { "[Security]\nImageHash=md5\n", 2, "Security.ImageHash",
+          "unknown value 'md5' (expected sha256|sm3)" },
+        { "[Security]\nCipherOrder=aes-128-gcm rot13\n", 2, "Security.CipherOrder",
+          "unknown cipher suite 'rot13'" },
+        { "[Security]\nCipherOrder=aes-128-gcm,,aes-256-gcm\n", 2, "Security.CipherOrder",
+          "empty list entry" },
+        { "[Security]\nCipherOrder=aes-128-gcm,\n", 2, "Security.CipherOrder", "empty list entry" },
+        { "[Security]\nCipherOrder=aes-128-gcm aes-128-gcm aes-128-gcm aes-128-gcm aes-128-gcm "
+          "aes-128-gcm aes-128-gcm aes-128-gcm aes-128-gcm aes-128-gcm aes-128-gcm aes-128-gcm "
+          "aes-128-gcm aes-128-gcm aes-128-gcm aes-128-gcm aes-128-gcm\n",
+          0, NULL, "line too long" },
+        { "[Security]\nCipherOrder=sm4-ctr-hmac-sm3 sm4-ctr-hmac-sm3 sm4-ctr-hmac-sm3\n"
+          "InnerSuite=nonesuch\n", 3, "Security.InnerSuite", "unknown cipher suite 'nonesuch'" },
+        { "[Load]\nWindowMSec=9\n", 2, "Load.WindowMSec", "out of range 10..60000" },
+        { "[Load]\nMutationFactor=1\n", 2, "Load.MutationFactor", "greater than 1 and at most 100" },
+        { "[Load]\nMutationFactor=1.5.2\n", 2, "Load.MutationFactor", "not a decimal number" },
+        { "[Load]\nMutationFactor=nan\n", 2, "Load.MutationFactor", "not a decimal number" },
+        { "[Load]\nMutationMinDeltaPercent=100.5\n", 2, "Load.MutationMinDeltaPercent",
+          "out of range 0..100" },
+        { "[Load]\nAbnormalPercent=0.5\n", 2, "Load.AbnormalPercent", "out of range 1..1000" },
+        { "[Load]\nCanStuffing=some\n", 2, "Load.CanStuffing", "expected worst|ignore|exact" },
+        { "[Load]\nCanBitModel=bosch\n", 2, "Load.CanBitModel", "expected iso|canbusload" },
+        { "[Load]\nWindowMSec=10\nMutationWindowSec=7\n", 3, "Load.MutationWindowSec",
+          "spans more than 600 windows" },
+        { "[Load]\nWindowMSec=60000\n", 2, "Load.WindowMSec", "shorter than one window" },
+        { "[CanIds]\nTolerancePercent=0.05\n", 2, "CanIds.TolerancePercent", "out of range 0.1..100" },
+        { "[CanIds]\nMinPeriods=10001\n", 2, "CanIds.MinPeriods", "out of range 1..10000" },
+        { "[CanIds]\nId=7G0\n", 2, "CanIds.Id", "'7G0': " },
+        { "[CanIds]\nId=7E0\nId=7E0:100\n", 3, "CanIds.Id", "'7E0:100': ID listed twice" },
+        { "[EthernetAcl]\nRule=permit everything\n", 2, "EthernetAcl.Rule", "'permit everything': " },
+        { TARGET_HEAD "Address=10.0.0.1:4500\nChannel=can\n", 6, "Target a.Channel",
+          "only 'tcp' is supported in this version" },
+        { TARGET_HEAD "Address=ecu.example:4500\n", 5, "Target a.Address", "not a numeric IPv4" },
+        { TARGET_HEAD "Address=10.0.0.1:0\n", 5, "Target a.Address", "port must be a number" },
+        { TARGET_HEAD "Address=10.0.0.1\n", 5, "Target a.Address", "expected IPV4:PORT" },
+        { TARGET_HEAD "Address=::1:4500\n", 5, "Target a.Address", "needs brackets" },
+        { TARGET_HEAD "Address=[fe80::1%eth0]:4500\n", 5, "Target a.Address", "not a numeric IPv6" },
+        { "[Target a]\nEcuId=0\n", 2, "Target a.EcuId", "out of range 1..0xffffffff" },
+        { "[Target a]\nEcuId=0x100000000\n", 2, "Target a.EcuId", "out of range 1..0xffffffff" },
+        { "[Target a]\nEcuId=0x1g\n", 2, "Target a.EcuId", "not a decimal or 0x-prefixed hex" },
+        { "[Target a]\nHardwareId=ECU 1\n", 2, "Target a.HardwareId", "printable ASCII" },
+        { "[Target a]\nHardwareId=0123456789012345678901234567890123456789012345678901234567890"
+          "1234\n", 2, "Target a.HardwareId", "longer than 64" },
+        { "[Target a]\nKeyFile=keys/a.key\n", 2, "Target a.KeyFile", "not an absolute path" },
+        { "[Target a]\nFoo=1\n", 2, "Target a.Foo", "known in this section: EcuId, HardwareId" },
+        { "[Daemon]\nLogLevel=info ; chatty\n", 2, "Daemon.LogLevel", "inline comments" },
+        { "[Daemon]\nLogLevel=info # chatty\n", 2, "Daemon.LogLevel", "inline comments" },
+        /* Indentation is not a continuation line: the second LogLevel is a key of its own. */
+        { "[Daemon]\nLogLevel=info\n    LogLevel=debug\n", 3, "Daemon.LogLevel", "given twice" },
+        /* Line-level defects have no key yet: "FILE:LINE: what". */
+        { "[Daemon]\nLogLevel info\n", 0, NULL, "expected Key=Value" },
+        { "[Daemon]\nLogLevel: info\n", 0, NULL, "expected Key=Value" },
+        { "[Daemon]\n=info\n", 0, NULL, "expected Key=Value" },
+        { "[Daemon]\nLog Level=info\n", 0, NULL, "expected Key=Value" },
+        { "[Daemon]\nLogLevel ;x=info\n", 0, NULL, "expected Key=Value" },
+        { "[Daemon\n", 0, NULL, "lacks ']'" },
+        { "[Daemon] x\n", 0, NULL, "text after ']'" },
+        { "[Daemon]\nLogLevel=in\x01" "fo\n", 0, NULL, "control character" },
+        { "LogLevel=info\n", 0, NULL, "key outside of any section" },
+};
+
+/* Rows without a key expect "FILE:LINE: text" on the row's last line. */
+static unsigned last_line(const char *text) {
+        unsigned n = 0;
+
+        for (const char *s = text; *s; s++)
+                n += *s == '\n';
+        return n;
+}
+
+static void test_each_refusal_names_file_line_section_and_key(void **state) {
+        struct fixture *f = *state;
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(refusals); i++) {
+                const struct refusal *t = &refusals[i];
+                struct umc_daemon_config c = {};
+                struct umc_config_error err = {};
+                const char *path = write_conf(f, t->text);
+                char prefix[256];
+
+                assert_int_equal(umc_daemon_config_load(path, &c, &err), -EINVAL);
+                if (t->where) {
+                        assert_message(&err, path, t->line, t->where, t->needle);
+                        continue;
+                }
+                (void)snprintf(prefix, sizeof(prefix), "%s:%u: ", path, last_line(t->text));
+                if (strncmp(err.msg, prefix, strlen(prefix)) != 0 || !strstr(err.msg, t->needle))
+                        fail_msg("row %zu: '%s' lacks '%s' or '%s'", i, err.msg, prefix, t->needle);
+        }
+}
+
+static void test_bad_values_carry_the_parsers_reason(void **state) {
+        struct fixture *f = *state;
+        struct umc_canid_rule rule;
+        struct umc_eth_rule eth;
+        const char *why = NULL;
+        char needle[256];
+
+        assert_int_equal(umc_canid_rule_parse("7G0", 10, &rule, &why), -EINVAL);
+        assert_non_null(why);
+        (void)snprintf(needle, sizeof(needle), "'7G0': %s", why);
+        expect_daemon_refusal(f, "[CanIds]\nId=7G0\n", -EINVAL, 2, "CanIds.Id", needle);
+
+        why = NULL;
+        assert_int_equal(umc_eth_rule_parse("allow dport=99999", &eth, &why), -EINVAL);
+        assert_non_null(why);
+        (void)snprintf(needle, sizeof(needle), "'allow dport=99999': %s", why);
+        expect_daemon_refusal(f, "[EthernetAcl]\nRule=allow\nRule=allow dport=99999\n", -EINVAL, 3,
+                              "EthernetAcl.Rule", needle);
+}
+
+static void test_legacy_cipher_is_refused_with_the_reason(void **state) {
+        struct fixture *f = *state;
+        const struct umc_suite *s = NULL;
+        const char *why = NULL;
+        char needle[256];
+
+        assert_int_equal(umc_suite_from_name("3des", &s, &why), -EPERM);
+        assert_non_null(why);
+        (void)snprintf(needle, sizeof(needle), "'3des' is refused: %s", why);
+        expect_daemon_refusal(f, "[Security]\nCipherOrder=aes-128-gcm 3des\n", -EINVAL, 2,
+                              "Security.CipherOrder", needle);
+
+        why = NULL;
+        assert_int_equal(umc_suite_from_name("rc4", &s, &why), -EPERM);
+        (void)snprintf(needle, sizeof(needle), "'rc4' is refused: %s", why);
+        expect_daemon_refusal(f, "[Security]\nInnerSuite=rc4\n", -EINVAL, 2, "Security.InnerSuite",
+                              needle);
+}
+
+static void test_unknown_sections_are_refused_even_when_empty(void **state) {
+        struct fixture *f = *state;
+
+        expect_daemon_refusal(f, "[Daemon]\n[Deamon]\n", -EINVAL, 2, "[Deamon]",
+                              "unknown section (known: [Daemon], [Security], [Load], [CanIds], "
+                              "[EthernetAcl], [Target NAME])");
+        /* [Agent] belongs to the other file. */
+        expect_daemon_refusal(f, "[Agent]\n", -EINVAL, 1, "[Agent]", "unknown section");
+        /* Keys and sections are case-sensitive. */
+        expect_daemon_refusal(f, "[daemon]\n", -EINVAL, 1, "[daemon]", "unknown section");
+        expect_daemon_refusal(f, "[Daemon]\nloglevel=info\n", -EINVAL, 2, "Daemon.loglevel",
+                              "unknown key");
+}
+
+static void test_unknown_agent_keys_are_named(void **state) {
+        struct fixture *f = *state;
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        const char *path;
+
+        /* CipherOrder is umcd's, not the agent's. */
+        path = write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n[Security]\n"
+                             "CipherOrder=aes-128-gcm\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 6, "Security.CipherOrder", "unknown key");
+
+        path = write_conf(f, "[Agent]\nMode=relay\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 2, "Agent.Mode", "expected endpoint|gateway");
+
+        path = write_conf(f, "[Security]\nAllowedSuites=aes-128-gcm AES-128-GCM\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 2, "Security.AllowedSuites", "listed twice");
+
+        path = write_conf(f, "[Agent]\nListen=0.0.0.0:65536\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 2, "Agent.Listen", "port must be a number in 1..65535");
+        assert_null(c.key_file);
+}
+
+static void test_missing_required_keys_name_the_section(void **state) {
+        struct fixture *f = *state;
+        struct umc_agent_config a = {};
+        struct umc_config_error err = {};
+        const char *path;
+
+        expect_daemon_refusal(f, "[Target a]\n", -EINVAL, 0, "[Target a]",
+                              "missing required key EcuId=");
+        expect_daemon_refusal(f, TARGET_HEAD, -EINVAL, 0, "[Target a]",
+                              "missing required key Address=");
+        expect_daemon_refusal(f, "[Target a]\nEcuId=1\nAddress=10.0.0.1:1\nKeyFile=@KEY@\n", -EINVAL,
+                              0, "[Target a]", "missing required key HardwareId=");
+
+        path = write_conf(f, "# nothing\n");
+        assert_int_equal(umc_agent_config_load(path, &a, &err), -EINVAL);
+        assert_message(&err, path, 0, "[Agent]", "missing required key EcuId=");
+
+        path = write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\n");
+        assert_int_equal(umc_agent_config_load(path, &a, &err), -EINVAL);
+        assert_message(&err, path, 0, "[Agent]", "missing required key KeyFile=");
+}
+
+static void test_duplicate_targets_and_ecu_ids_are_refused(void **state) {
+        struct fixture *f = *state;
+
+        expect_daemon_refusal(f, "[Target a]\n[Target a]\n", -EINVAL, 2, "[Target a]",
+                              "duplicate target name (first at line 1)");
+        /* 1 and 0x1 are the same ECU ID. */
+        expect_daemon_refusal(f,
+                              TARGET_HEAD "Address=10.0.0.1:1\n"
+                              "[Target b]\nEcuId=0x1\nHardwareId=Y\nKeyFile=@KEY@\n"
+                              "Address=10.0.0.2:1\n",
+                              -EINVAL, 7, "Target b.EcuId", "0x00000001 is already used by [Target a]");
+        expect_daemon_refusal(f, "[Target]\n", -EINVAL, 1, "[Target]", "needs a name");
+        expect_daemon_refusal(f, "[Target a.b]\n", -EINVAL, 1, "[Target a.b]", "needs a name");
+        expect_daemon_refusal(f, "[Target 0123456789012345678901234567890x]\n", -EINVAL, 1,
+                              "[Target 0123456789012345678901234567890x]", "needs a name");
+}
+
+static void test_key_file_readable_by_others_is_refused(void **state) {
+        struct fixture *f = *state;
+        uint8_t key[UMC_MASTER_KEY_LEN];
+        char tmpl[512], needle[512];
+        const char *why = NULL;
+
+        assert_int_equal(umc_keyfile_load(f->key644, key, &why), -EPERM);
+        assert_non_null(why);
+        (void)snprintf(tmpl, sizeof(tmpl), "[Target a]\nEcuId=1\nHardwareId=X\nKeyFile=%s\n"
+                                           "Address=10.0.0.1:1\n", f->key644);
+        (void)snprintf(needle, sizeof(needle), "%s: %s", f->key644, why);
+        expect_daemon_refusal(f, tmpl, -EPERM, 4, "Target a.KeyFile", needle);
+}
+
+static void test_missing_key_file_returns_its_errno(void **state) {
+        struct fixture *f = *state;
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        char tmpl[512];
+        const char *path;
+
+        (void)snprintf(tmpl, sizeof(tmpl), "[Agent]\nKeyFile=%s/absent.key\nEcuId=1\nHardwareId=X\n",
+                       f->dir);
+        path = write_conf(f, tmpl);
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -ENOENT);
+        assert_message(&err, path, 2, "Agent.KeyFile", "absent.key");
+}
+
+static void test_missing_config_file_is_reported(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        char path[256];
+
+        (void)snprintf(path, sizeof(path), "%s/absent.conf", f->dir);
+        assert_int_equal(umc_daemon_config_load(path, &c, &err), -ENOENT);
+        assert_message(&err, path, 0, "cannot open", "");
+}
+
+static void test_bad_file_leaves_ret_untouched(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c, before;
+        struct umc_agent_config a, a_before;
+        struct umc_config_error err = {};
+
+        /* memcpy, not assignment: padding bytes must compare equal too. */
+        memset(&c, 0xa5, sizeof(c));
+        memcpy(&before, &c, sizeof(c));
+        /* Fails in the validation pass, after the parse filled a whole config. */
+        assert_int_equal(umc_daemon_config_load(write_conf(f, full_daemon), &c, &err), 0);
+        umc_daemon_config_free(&c);
+        memset(&c, 0xa5, sizeof(c));
+        assert_int_equal(umc_daemon_config_load(write_conf(f, "[Security]\nRotationIntervalSec=3\n"),
+                                                &c, &err), -EINVAL);
+        assert_memory_equal(&c, &before, sizeof(c));
+
+        memset(&a, 0x5a, sizeof(a));
+        memcpy(&a_before, &a, sizeof(a));
+        assert_int_equal(umc_agent_config_load(write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\n"),
+                                               &a, &err), -EINVAL);
+        assert_memory_equal(&a, &a_before, sizeof(a));
+}
+
+static void test_counts_are_capped_with_a_clear_error(void **state) {
+        struct fixture *f = *state;
+        size_t cap = 64 * 5000, len = 0;
+        char *text = malloc(cap);
+
+        assert_non_null(text);
+
+        len = (size_t)snprintf(text, cap, "[CanIds]\n");
+        for (unsigned i = 0; i <= UMC_CONFIG_CAN_IDS_MAX; i++)
+                len += (size_t)snprintf(text + len, cap - len, "Id=%08X\n", 0x100000 + i);
+        expect_daemon_refusal(f, text, -EINVAL, UMC_CONFIG_CAN_IDS_MAX + 2, "CanIds.Id",
+                              "too many IDs (at most 4096)");
+
+        len = (size_t)snprintf(text, cap, "[EthernetAcl]\n");
+        for (unsigned i = 0; i <= UMC_CONFIG_ETH_RULES_MAX; i++)
+                len += (size_t)snprintf(text + len, cap - len, "Rule=allow dport=%u\n", i + 1);
+        expect_daemon_refusal(f, text, -EINVAL, UMC_CONFIG_ETH_RULES_MAX + 2, "EthernetAcl.Rule",
+                              "too many rules (at most 1024)");
+
+        len = 0;
+        for (unsigned i = 0; i <= UMC_CONFIG_TARGETS_MAX; i++)
+                len += (size_t)snprintf(text + len, cap - len, "[Target t%u]\nEcuId=%u\n", i, i + 1);
+        expect_daemon_refusal(f, text, -EINVAL, 2 * UMC_CONFIG_TARGETS_MAX + 1, "[Target t256]",
+                              "too many targets (at most 256)");
+        free(text);
+}
+
+static void test_limits_themselves_are_accepted(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        size_t cap = 64 * 5000, len = 0;
+        char *text = malloc(cap);
+
+        assert_non_null(text);
+        len = (size_t)snprintf(text, cap, "[CanIds]\n");
+        for (unsigned i = 0; i < UMC_CONFIG_CAN_IDS_MAX; i++)
+                len += (size_t)snprintf(text + len, cap - len, "Id=%08X:%u\n", 0x100000 + i, i + 1);
+        len += (size_t)snprintf(text + len, cap - len, "[EthernetAcl]\n");
+        for (unsigned i = 0; i < UMC_CONFIG_ETH_RULES_MAX; i++)
+                len += (size_t)snprintf(text + len, cap - len, "Rule=deny dport=%u\n", i + 1);
+        for (unsigned i = 0; i < UMC_CONFIG_TARGETS_MAX; i++)
+                len += (size_t)snprintf(text + len, cap - len,
+                                        "[Target t%u]\nEcuId=%u\nHardwareId=H%u\nKeyFile=@KEY@\n"
+                                        "Address=10.0.%u.%u:4500\n", i, i + 1, i, i / 256, i % 256);
+        if (umc_daemon_config_load(write_conf(f, text), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.can_ids.n_rules, UMC_CONFIG_CAN_IDS_MAX);
+        assert_int_equal(c.can_ids.rules[4095].period_usec, 4096 * USEC_PER_MSEC);
+        assert_int_equal(c.eth_acl.n_rules, UMC_CONFIG_ETH_RULES_MAX);
+        assert_int_equal(c.eth_acl.rules[1023].dport_lo, 1024);
+        assert_int_equal(c.n_targets, UMC_CONFIG_TARGETS_MAX);
+        assert_string_equal(c.ecus[255].name, "t255");
+        assert_key_bytes(c.targets[255].master_key);
+        umc_daemon_config_free(&c);
+        free(text);
+}
+
+static void test_free_accepts_null_zeroed_and_half_filled_configs(void **state) {
+        struct umc_daemon_config d = {};
+        struct umc_agent_config a = {};
+
+        umc_daemon_config_free(NULL);
+        umc_agent_config_free(NULL);
+        umc_daemon_config_free(&d);
+        umc_agent_config_free(&a);
+
+        /* Half-built, as a failed parse leaves it: ecus[] grown, targets[] not yet. */
+        assert_int_equal(umc_daemon_config_init(&d), 0);
+        d.ecus = calloc(8, sizeof(*d.ecus));
+        assert_non_null(d.ecus);
+        d.ecus[0].key_file = strdup("/etc/umc/a.key");
+        d.n_targets = 1;
+        d.can_ids.rules = calloc(1, sizeof(*d.can_ids.rules));
+        umc_daemon_config_free(&d);
+        assert_null(d.state_directory);
+        assert_null(d.ecus);
+        umc_daemon_config_free(&d); /* twice is harmless: free zeroes */
+
+        assert_int_equal(umc_agent_config_init(&a), 0);
+        a.key_file = strdup("/etc/umc/agent.key");
+        memset(a.master_key, 0x42, sizeof(a.master_key));
+        umc_agent_config_free(&a);
+        for (size_t i = 0; i < sizeof(a.master_key); i++)
+                assert_int_equal(a.master_key[i], 0);
+        assert_null(a.slot_directory);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+                T(test_shipped_daemon_conf_loads_with_the_defaults),
+                T(test_shipped_agent_conf_loads_with_a_real_key_file),
+                T(test_full_daemon_file_fills_every_field),
+                T(test_full_agent_file_fills_every_field),
+                T(test_each_refusal_names_file_line_section_and_key),
+                T(test_bad_values_carry_the_parsers_reason),
+                T(test_legacy_cipher_is_refused_with_the_reason),
+                T(test_unknown_sections_are_refused_even_when_empty),
+                T(test_unknown_agent_keys_are_named),
+                T(test_missing_required_keys_name_the_section),
+                T(test_duplicate_targets_and_ecu_ids_are_refused),
+                T(test_key_file_readable_by_others_is_refused),
+                T(test_missing_key_file_returns_its_errno),
+                T(test_missing_config_file_is_reported),
+                T(test_bad_file_leaves_ret_untouched),
+                T(test_counts_are_capped_with_a_clear_error),
+                T(test_limits_themselves_are_accepted),
+                T(test_free_accepts_null_zeroed_and_half_filled_configs),
+#undef T
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

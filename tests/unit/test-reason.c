@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <string.h>
+
+#include "umc/reason.h"
+#include "umc/util.h"
+
+/* Every code of reason.h: a new code must be added here, which the tests then check. */
+static const uint16_t all_codes[] = {
+        UMC_REASON_OK,
+        UMC_REASON_FRAME_TRUNCATED,
+        UMC_REASON_FRAME_BAD_MAGIC,
+        UMC_REASON_FRAME_BAD_VERSION,
+        UMC_REASON_FRAME_BAD_TYPE,
+        UMC_REASON_FRAME_BAD_SUITE,
+        UMC_REASON_FRAME_BAD_INNER_SUITE,
+        UMC_REASON_FRAME_BAD_FLAGS,
+        UMC_REASON_FRAME_TOO_LONG,
+        UMC_REASON_FRAME_TRAILING_BYTES,
+        UMC_REASON_FRAME_PAYLOAD_TOO_SHORT,
+        UMC_REASON_TAG_MISMATCH,
+        UMC_REASON_UNKNOWN_KEY_ID,
+        UMC_REASON_KEY_ID_SUITE_MISMATCH,
+        UMC_REASON_REPLAYED,
+        UMC_REASON_SEQ_TOO_OLD,
+        UMC_REASON_WRONG_SESSION,
+        UMC_REASON_WRONG_ECU,
+        UMC_REASON_SUITE_NOT_ALLOWED,
+        UMC_REASON_BODY_MALFORMED,
+        UMC_REASON_KEYS_EXHAUSTED,
+        UMC_REASON_VERIFY_MISMATCH,
+        UMC_REASON_VERIFY_TIME,
+        UMC_REASON_IMAGE_HASH_MISMATCH,
+        UMC_REASON_OUT_OF_ORDER,
+        UMC_REASON_IMAGE_TOO_LARGE,
+        UMC_REASON_CAN_ID_UNKNOWN,
+        UMC_REASON_CAN_RATE_HIGH,
+        UMC_REASON_CAN_RATE_LOW,
+        UMC_REASON_ETH_DENIED_BY_RULE,
+        UMC_REASON_ETH_DEFAULT_DENY,
+        UMC_REASON_ECU_UNKNOWN,
+        UMC_REASON_ECU_HW_MISMATCH,
+        UMC_REASON_ECU_AUTH_FAILED,
+        UMC_REASON_LOAD_MUTATION,
+        UMC_REASON_LOAD_ABNORMAL,
+        UMC_REASON_CANCELLED,
+        UMC_REASON_STOPPED_BY_RECEIVER,
+        UMC_REASON_IO_ERROR,
+        UMC_REASON_NO_SPACE,
+        UMC_REASON_TIMEOUT,
+        UMC_REASON_INTERNAL,
+        UMC_REASON_OTA_LOCKED,
+};
+
+static bool is_listed(uint16_t v) {
+        for (size_t i = 0; i < UMC_ELEMENTSOF(all_codes); i++)
+                if (all_codes[i] == v)
+                        return true;
+        return false;
+}
+
+static void test_every_code_is_known_and_has_its_own_text(void **state) {
+        for (size_t i = 0; i < UMC_ELEMENTSOF(all_codes); i++) {
+                const char *s = umc_reason_to_string(all_codes[i]);
+
+                assert_true(umc_reason_is_known(all_codes[i]));
+                assert_non_null(s);
+                assert_string_not_equal(s, "unknown reason");
+                for (size_t j = 0; j < i; j++)
+                        assert_string_not_equal(s, umc_reason_to_string(all_codes[j]));
+        }
+}
+
+static void test_texts_are_short_and_start_lower_case_or_with_an_acronym(void **state) {
+        for (size_t i = 0; i < UMC_ELEMENTSOF(all_codes); i++) {
+                const char *s = umc_reason_to_string(all_codes[i]);
+                size_t n = strlen(s);
+
+                assert_true(n > 1 && n <= 60);
+                /* Alarm texts are fragments: no capitalised sentence, no full stop. */
+                assert_int_not_equal(s[n - 1], '.');
+                if (isupper((unsigned char)s[0]))
+                        assert_false(islower((unsigned char)s[1]));
+        }
+}
+
+static void test_specific_texts(void **state) {
+        assert_string_equal(umc_reason_to_string(UMC_REASON_TAG_MISMATCH),
+                            "frame authentication tag mismatch");
+        assert_string_equal(umc_reason_to_string(UMC_REASON_CAN_ID_UNKNOWN),
+                            "CAN ID not in whitelist");
+        assert_string_equal(umc_reason_to_string(UMC_REASON_OK), "ok");
+}
+
+static void test_every_unlisted_value_is_unknown(void **state) {
+        unsigned n_known = 0;
+
+        for (uint32_t v = 0; v <= UINT16_MAX; v++) {
+                bool listed = is_listed((uint16_t)v);
+
+                assert_int_equal(!!umc_reason_is_known((uint16_t)v), listed);
+                if (listed)
+                        n_known++;
+                else
+                        assert_string_equal(umc_reason_to_string((uint16_t)v), "unknown reason");
+        }
+        assert_int_equal(n_known, UMC_ELEMENTSOF(all_codes));
+}
+
+static void test_wire_values_are_stable(void **state) {
+        /* Codes travel in FEEDBACK and ALARM: a renumbering breaks deployed peers. */
+        assert_int_equal(UMC_REASON_FRAME_TRUNCATED, 0x0101);
+        assert_int_equal(UMC_REASON_FRAME_PAYLOAD_TOO_SHORT, 0x010a);
+        assert_int_equal(UMC_REASON_TAG_MISMATCH, 0x0201);
+        assert_int_equal(UMC_REASON_KEYS_EXHAUSTED, 0x020a);
+        assert_int_equal(UMC_REASON_VERIFY_MISMATCH, 0x0301);
+        assert_int_equal(UMC_REASON_CAN_ID_UNKNOWN, 0x0401);
+        assert_int_equal(UMC_REASON_LOAD_ABNORMAL, 0x0502);
+        assert_int_equal(UMC_REASON_OTA_LOCKED, 0x0607);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_every_code_is_known_and_has_its_own_text),
+                cmocka_unit_test(test_texts_are_short_and_start_lower_case_or_with_an_acronym),
+                cmocka_unit_test(test_specific_texts),
+                cmocka_unit_test(test_every_unlisted_value_is_unknown),
+                cmocka_unit_test(test_wire_values_are_stable),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Transfer engines back to back in memory: the sender streams a real image
+ * file, the receiver writes into an in-memory sink that models durable
+ * storage (only checkpointed bytes survive a "crash"). Attacks on the
+ * frames in between must stop the transfer with the right reason and
+ * leave nothing committed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "umc/auth.h"
+#include "umc/xfer.h"
+#include "umc/util.h"
+
+#define ALL_SUITES ((1u << UMC_SUITE_AES_128_GCM) | (1u << UMC_SUITE_AES_256_GCM) | \
+                    (1u << UMC_SUITE_CHACHA20_POLY1305) | (1u << UMC_SUITE_SM4_CTR_HMAC_SM3))
+#define FRAME_MAX (UMC_FRAME_HEADER_LEN + UMC_FRAME_MAX_PAYLOAD)
+
+/* ---- a sink with "durable" and "volatile" parts ---- */
+
+struct memsink {
+        uint8_t *buf;          /* bytes written */
+        uint64_t len, cap;
+        uint64_t durable;      /* bytes checkpointed */
+        uint8_t image_id[32];
+        bool have_image;
+        bool committed, aborted;
+        unsigned checkpoints;
+        bool corrupt_readback;
+};
+
+static int ms_begin(void *ud, const uint8_t id[32], const char *version, uint64_t image_len,
+                    uint64_t *ret) {
+        struct memsink *m = ud;
+
+        if (m->have_image && memcmp(m->image_id, id, 32) == 0 && m->cap == image_len) {
+                m->len = m->durable; /* un-checkpointed bytes are lost */
+        } else {
+                free(m->buf);
+                m->buf = calloc(1, image_len);
+                assert_non_null(m->buf);
+                m->cap = image_len;
+                m->len = m->durable = 0;
+                memcpy(m->image_id, id, 32);
+                m->have_image = true;
+        }
+        m->committed = m->aborted = false;
+        *ret = m->len;
+        return 0;
+}
+
+static int ms_write(void *ud, uint64_t off, const void *data, size_t len) {
+        struct memsink *m = ud;
+        assert_int_equal(off, m->len);
+        assert_true(off + len <= m->cap);
+        memcpy(m->buf + off, data, len);
+        m->len += len;
+        return 0;
+}
+
+static int ms_checkpoint(void *ud) {
+        struct memsink *m = ud;
+        m->durable = m->len;
+        m->checkpoints++;
+        return 0;
+}
+
+static int ms_read(void *ud, uint64_t off, void *buf, size_t len) {
+        struct memsink *m = ud;
+        memcpy(buf, m->buf + off, len);
+        if (m->corrupt_readback && off == 0)
+                ((uint8_t *)buf)[0] ^= 0xff; /* a bit that rotted on the way to flash */
+        return 0;
+}
+
+static int ms_commit(void *ud) {
+        ((struct memsink *)ud)->committed = true;
+        return 0;
+}
+
+static void ms_abort(void *ud) {
+        struct memsink *m = ud;
+        m->aborted = true;
+        m->have_image = false;
+        m->len = m->durable = 0;
+}
+
+/* ---- fixtures ---- */
+
+struct rig {
+        int fd;
+        char path[64];
+        uint8_t *image;
+        size_t image_len;
+        uint8_t hash[32];
+        struct umc_session *master, *ecu;
+        struct umc_rotation rot;
+        struct umc_sender *tx;
+        struct umc_receiver *rx;
+        struct memsink sink;
+        struct umc_sink ops;
+        uint64_t now;
+        unsigned rotations;
+        uint16_t max_key_id_seen;
+};
+
+static void make_image(struct rig *g, size_t len) {
+        g->image = malloc(len);
+        assert_non_null(g->image);
+        for (size_t i = 0; i < len; i++)
+                g->image[i] = (uint8_t)(i * 2654435761u >> 13);
+        g->image_len = len;
+        strcpy(g->path, "/tmp/umc-test-xfer-XXXXXX");
+        g->fd = mkstemp(g->path);
+        assert_true(g->fd >= 0);
+        assert_int_equal(write(g->fd, g->image, len), (ssize_t)len);
+        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, g->image, len, g->hash), 0);
+}
+
+static void sessions_new(struct rig *g, uint64_t session_id) {
+        struct umc_session_params p = {
+                .session_id = session_id, .ecu_id = 0x10, .allowed_suites = ALL_SUITES,
+                .replay_window = 64, .max_payload = 8192,
+        };
+        memset(p.master_key, 0x42, 32);
+        memset(p.salt, (int)session_id, 32);
+        p.tx_dir = UMC_DIR_MASTER_TO_ECU;
+        assert_int_equal(umc_session_new(&p, &g->master), 0);
+        p.tx_dir = UMC_DIR_ECU_TO_MASTER;
+        assert_int_equal(umc_session_new(&p, &g->ecu), 0);
+}
+
+static void engines_new(struct rig *g, uint64_t session_id, uint64_t interval_usec) {
+        struct umc_rotation_cfg rc;
+        struct umc_sender_params sp = {
+                .image_fd = g->fd, .image_len = g->image_len, .hash_alg = UMC_HASH_SHA256,
+                .chunk_len = 4000, .verify_every = 8,
+        };
+
+        sessions_new(g, session_id);
+        umc_rotation_cfg_default(&rc);
+        rc.interval_usec = interval_usec;
+        assert_int_equal(umc_rotation_init(&g->rot, &rc, g->now), 0);
+        memcpy(sp.image_hash, g->hash, 32);
+        memset(sp.image_id, 0xab, 32);
+        strcpy(sp.version, "2.0.1");
+        assert_int_equal(umc_sender_new(&sp, g->master, &g->rot, &g->tx), 0);
+        g->ops = (struct umc_sink){ ms_begin, ms_write, ms_checkpoint, ms_read, ms_commit,
+                                    ms_abort, &g->sink };
+        assert_int_equal(umc_receiver_new(g->ecu, &g->ops, 1u << 30, &g->rx), 0);
+}
+
+static void engines_free(struct rig *g) {
+        umc_sender_free(g->tx);
+        umc_receiver_free(g->rx);
+        umc_session_free(g->master);
+        umc_session_free(g->ecu);
+        g->tx = NULL;
+        g->rx = NULL;
+        g->master = g->ecu = NULL;
+}
+
+static void rig_free(struct rig *g) {
+        engines_free(g);
+        free(g->sink.buf);
+        free(g->image);
+        close(g->fd);
+        unlink(g->path);
+}
+
+/* What the man in the middle does to the n-th frame from the sender. */
+enum attack { NONE, FLIP, DROP, REPLAY, REWRITE_KEY_ID, CRASH };
+
+struct run_result {
+        int sender_r, receiver_r;
+        enum umc_reason sender_reason, receiver_reason;
+        unsigned frames;
+};
+
+/* Drive both engines until done, failed, or the attack's crash point. */
+static struct run_result run(struct rig *g, enum attack attack, unsigned at,
+                             enum umc_load_class (*load)(unsigned frame)) {
+        static uint8_t frame[FRAME_MAX], prev[FRAME_MAX], reply[FRAME_MAX];
+        struct run_result res = {};
+        size_t len = 0, prev_len = 0, rlen;
+
+        for (unsigned n = 0; n < 100000; n++) {
+                enum umc_rotation_cause cause;
+                enum umc_load_class cls = load ? load(n) : UMC_LOAD_NORMAL;
+                int r;
+
+                g->now += 1000; /* 1 ms per frame on the fake clock */
+                r = umc_sender_next(g->tx, g->now, cls, frame, sizeof(frame), &len, &cause);
+                if (r == -ESHUTDOWN)
+                        break;
+                assert_int_equal(r, 0); /* the receiver answers synchronously: never -EAGAIN here */
+                if (cause != UMC_ROTATE_NONE)
+                        g->rotations++;
+                if (umc_get_be16(frame + 6) > g->max_key_id_seen)
+                        g->max_key_id_seen = umc_get_be16(frame + 6);
+                res.frames++;
+
+                if (n == at && attack == CRASH)
+                        return res;
+                if (n == at && attack == DROP)
+                        goto keep;
+                if (n == at && attack == FLIP)
+                        frame[len - 20] ^= 0x04;
+                if (n == at && attack == REWRITE_KEY_ID)
+                        frame[7] ^= 0x01;
+
+                r = umc_receiver_input(g->rx, frame, len, g->now, reply, sizeof(reply), &rlen,
+                                       &res.receiver_reason);
+                if (r == -EINPROGRESS) {
+                        while ((r = umc_receiver_step(g->rx, 100000, reply, sizeof(reply), &rlen,
+                                                      &res.receiver_reason)) == 1)
+                                ;
+                }
+                if (n == at && attack == REPLAY && r == 0 && prev_len) {
+                        r = umc_receiver_input(g->rx, prev, prev_len, g->now, reply,
+                                               sizeof(reply), &rlen, &res.receiver_reason);
+                }
+                res.receiver_r = r;
+                if (rlen > 0) {
+                        int s = umc_sender_input(g->tx, reply, rlen, &res.sender_reason);
+                        res.sender_r = s;
+                        if (s < 0)
+                                break;
+                }
+                if (r < 0)
+                        break;
+        keep:
+                memcpy(prev, frame, len);
+                prev_len = len;
+        }
+        return res;
+}
+
+static void test_image_arrives_byte_identical_with_rotations(void **state) {
+        struct rig g = {};
+
+        make_image(&g, 300000);
+        engines_new(&g, 1, 20000); /* rotate every 20 ms of fake time = every ~20 frames */
+        struct run_result res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_DONE);
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_DONE);
+        assert_true(g.sink.committed);
+        assert_int_equal(g.sink.len, g.image_len);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        assert_true(g.rotations >= 2);
+        assert_int_equal(g.max_key_id_seen, 1 + g.rotations);
+        /* 75 DATA frames at 8 per VERIFY: 10 checkpoints. */
+        assert_int_equal(g.sink.checkpoints, 10);
+        assert_int_equal(umc_sender_bytes_acked(g.tx), g.image_len);
+        rig_free(&g);
+}
+
+static enum umc_load_class jump_at_30(unsigned n) {
+        return n >= 30 && n < 33 ? UMC_LOAD_MUTATION : UMC_LOAD_NORMAL;
+}
+
+static void test_load_jump_rotates_at_once(void **state) {
+        struct rig g = {};
+
+        make_image(&g, 200000);
+        engines_new(&g, 2, 3600 * USEC_PER_SEC); /* no scheduled rotation */
+        struct run_result res = run(&g, NONE, 0, jump_at_30);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_DONE);
+        assert_int_equal(g.rotations, 1); /* one edge, not one per abnormal frame */
+        assert_int_equal(g.max_key_id_seen, 2);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        rig_free(&g);
+}
+
+static void check_stopped(struct rig *g, struct run_result res, enum umc_reason want) {
+        assert_int_equal(res.receiver_reason, want);
+        assert_int_equal(res.sender_r, -ECANCELED);
+        assert_int_equal(res.sender_reason, want);
+        assert_int_equal(umc_sender_state(g->tx), UMC_SENDER_FAILED);
+        assert_int_equal(umc_receiver_state(g->rx), UMC_RECEIVER_FAILED);
+        assert_true(g->sink.aborted);
+        assert_false(g->sink.committed);
+}
+
+static void test_flipped_byte_stops_transfer(void **state) {
+        struct rig g = {};
+        make_image(&g, 100000);
+        engines_new(&g, 3, 3600 * USEC_PER_SEC);
+        check_stopped(&g, run(&g, FLIP, 12, NULL), UMC_REASON_TAG_MISMATCH);
+        rig_free(&g);
+}
+
+static void test_dropped_frame_stops_transfer(void **state) {
+        struct rig g = {};
+        make_image(&g, 100000);
+        engines_new(&g, 4, 3600 * USEC_PER_SEC);
+        check_stopped(&g, run(&g, DROP, 5, NULL), UMC_REASON_OUT_OF_ORDER);
+        rig_free(&g);
+}
+
+static void test_replayed_frame_stops_transfer(void **state) {
+        struct rig g = {};
+        make_image(&g, 100000);
+        engines_new(&g, 5, 3600 * USEC_PER_SEC);
+        check_stopped(&g, run(&g, REPLAY, 6, NULL), UMC_REASON_REPLAYED);
+        rig_free(&g);
+}
+
+static void test_rewritten_key_id_stops_transfer(void **state) {
+        struct rig g = {};
+        make_image(&g, 100000);
+        engines_new(&g, 6, 3600 * USEC_PER_SEC);
+        struct run_result res = run(&g, REWRITE_KEY_ID, 7, NULL);
+        /* Key ID 1 -> 0 is unknown to the receiver. */
+        check_stopped(&g, res, UMC_REASON_UNKNOWN_KEY_ID);
+        rig_free(&g);
+}
+
+static void test_wrong_image_hash_is_never_committed(void **state) {
+        struct rig g = {};
+        make_image(&g, 50000);
+        g.hash[3] ^= 1; /* the manifest says something else than the file holds */
+        engines_new(&g, 7, 3600 * USEC_PER_SEC);
+        check_stopped(&g, run(&g, NONE, 0, NULL), UMC_REASON_IMAGE_HASH_MISMATCH);
+        rig_free(&g);
+}
+
+static void test_bad_readback_is_never_committed(void **state) {
+        struct rig g = {};
+        make_image(&g, 50000);
+        engines_new(&g, 8, 3600 * USEC_PER_SEC);
+        g.sink.corrupt_readback = true;
+        check_stopped(&g, run(&g, NONE, 0, NULL), UMC_REASON_IMAGE_HASH_MISMATCH);
+        rig_free(&g);
+}
+
+static void test_interrupted_transfer_resumes_from_checkpoint(void **state) {
+        struct rig g = {};
+        uint64_t durable;
+
+        make_image(&g, 400000);
+        engines_new(&g, 9, 3600 * USEC_PER_SEC);
+        (void)run(&g, CRASH, 45, NULL); /* both sides vanish mid-range */
+        durable = g.sink.durable;
+        assert_true(durable > 0 && durable < g.image_len);
+        assert_false(g.sink.committed);
+        engines_free(&g);
+
+        /* New processes, new session, same image: starts at the checkpoint. */
+        engines_new(&g, 10, 3600 * USEC_PER_SEC);
+        struct run_result res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_resume_offset(g.tx), durable);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_DONE);
+        assert_true(g.sink.committed);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        /* Fewer frames than a full run: 100 DATA + 13 VERIFY + BEGIN + TRANSPORT. */
+        assert_true(res.frames < 100);
+        rig_free(&g);
+}
+
+static void test_sender_waits_for_checkpoint_feedback(void **state) {
+        static uint8_t frame[FRAME_MAX], reply[FRAME_MAX];
+        struct rig g = {};
+        size_t len, rlen;
+        unsigned sent = 0;
+
+        make_image(&g, 200000);
+        engines_new(&g, 11, 3600 * USEC_PER_SEC);
+        /* BEGIN, then the resume answer. */
+        assert_int_equal(umc_sender_next(g.tx, 1, UMC_LOAD_NORMAL, frame, sizeof(frame), &len, NULL), 0);
+        assert_int_equal(umc_sender_next(g.tx, 2, UMC_LOAD_NORMAL, frame, sizeof(frame), &len, NULL), -EAGAIN);
+        assert_int_equal(umc_receiver_input(g.rx, frame, len, 2, reply, sizeof(reply), &rlen, NULL), 0);
+        assert_int_equal(umc_sender_input(g.tx, reply, rlen, NULL), 0);
+        /* Without feedback: 8 DATA + VERIFY + 8 DATA, then it must wait. */
+        while (umc_sender_next(g.tx, 3 + sent, UMC_LOAD_NORMAL, frame, sizeof(frame), &len, NULL) == 0)
+                sent++;
+        assert_int_equal(sent, 17);
+        assert_int_equal(umc_sender_bytes_acked(g.tx), 0);
+        rig_free(&g);
+}
+
+static int lookup_ecu(void *ud, uint32_t ecu_id, uint8_t key[32], char hw[65]) {
+        if (ecu_id != 0x10)
+                return -ENOENT;
+        memset(key, *(uint8_t *)ud, 32);
+        strcpy(hw, "HW-BCM-0001");
+        return 0;
+}
+
+static void test_auth_exchange_agrees_on_salt_and_refuses_wrong_key(void **state) {
+        uint8_t key[32], ch[256], resp[256], conf[256], salt_m[32], salt_e[32];
+        size_t lch, lresp, lconf;
+        struct umc_auth_master m;
+        struct umc_auth_ecu e;
+        enum umc_reason why;
+        uint8_t ecu_key_byte = 0x42;
+
+        memset(key, 0x42, 32);
+        umc_auth_ecu_init(&e, lookup_ecu, &ecu_key_byte);
+        assert_int_equal(umc_auth_master_start(&m, key, 0x10, "HW-BCM-0001", ch, sizeof(ch), &lch), 0);
+        assert_int_equal(umc_auth_ecu_challenge(&e, ch, lch, resp, sizeof(resp), &lresp, &why), 0);
+        assert_int_equal(umc_auth_master_response(&m, resp, lresp, conf, sizeof(conf), &lconf,
+                                                  salt_m, &why), 0);
+        assert_int_equal(umc_auth_ecu_confirm(&e, conf, lconf, salt_e, &why), 0);
+        assert_memory_equal(salt_m, salt_e, 32);
+        assert_int_equal(e.session_id, m.session_id);
+
+        /* An ECU with another key: the master refuses it. */
+        ecu_key_byte = 0x43;
+        umc_auth_ecu_clear(&e);
+        assert_int_equal(umc_auth_master_start(&m, key, 0x10, "HW-BCM-0001", ch, sizeof(ch), &lch), 0);
+        assert_int_equal(umc_auth_ecu_challenge(&e, ch, lch, resp, sizeof(resp), &lresp, &why), 0);
+        assert_int_equal(umc_auth_master_response(&m, resp, lresp, conf, sizeof(conf), &lconf,
+                                                  salt_m, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_ECU_AUTH_FAILED);
+
+        /* Right key, other hardware ID than configured. */
+        ecu_key_byte = 0x42;
+        umc_auth_ecu_clear(&e);
+        assert_int_equal(umc_auth_master_start(&m, key, 0x10, "HW-BCM-0002", ch, sizeof(ch), &lch), 0);
+        assert_int_equal(umc_auth_ecu_challenge(&e, ch, lch, resp, sizeof(resp), &lresp, &why), 0);
+        assert_int_equal(umc_auth_master_response(&m, resp, lresp, conf, sizeof(conf), &lconf,
+                                                  salt_m, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_ECU_HW_MISMATCH);
+
+        /* An ECU ID the agent does not serve. */
+        umc_auth_ecu_clear(&e);
+        assert_int_equal(umc_auth_master_start(&m, key, 0x99, "HW-X", ch, sizeof(ch), &lch), 0);
+        assert_int_equal(umc_auth_ecu_challenge(&e, ch, lch, resp, sizeof(resp), &lresp, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_ECU_UNKNOWN);
+
+        /* A forged confirm (master without the key) is refused by the ECU. */
+        umc_auth_ecu_clear(&e);
+        assert_int_equal(umc_auth_master_start(&m, key, 0x10, "HW-BCM-0001", ch, sizeof(ch), &lch), 0);
+        assert_int_equal(umc_auth_ecu_challenge(&e, ch, lch, resp, sizeof(resp), &lresp, &why), 0);
+        assert_int_equal(umc_auth_master_response(&m, resp, lresp, conf, sizeof(conf), &lconf,
+                                                  salt_m, &why), 0);
+        conf[lconf - 1] ^= 1;
+        assert_int_equal(umc_auth_ecu_confirm(&e, conf, lconf, salt_e, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_ECU_AUTH_FAILED);
+        umc_auth_master_clear(&m);
+        umc_auth_ecu_clear(&e);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_image_arrives_byte_identical_with_rotations),
+                cmocka_unit_test(test_load_jump_rotates_at_once),
+                cmocka_unit_test(test_flipped_byte_stops_transfer),
+                cmocka_unit_test(test_dropped_frame_stops_transfer),
+                cmocka_unit_test(test_replayed_frame_stops_transfer),
+                cmocka_unit_test(test_rewritten_key_id_stops_transfer),
+                cmocka_unit_test(test_wrong_image_hash_is_never_committed),
+                cmocka_unit_test(test_bad_readback_is_never_committed),
+                cmocka_unit_test(test_interrupted_transfer_resumes_from_checkpoint),
+                cmocka_unit_test(test_sender_waits_for_checkpoint_feedback),
+                cmocka_unit_test(test_auth_exchange_agrees_on_salt_and_refuses_wrong_key),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
