@@ -47,6 +47,8 @@ BIN_DIRS := $(filter-out lib,$(notdir $(wildcard src/*)))
 BINS     := $(BIN_DIRS:%=$(BUILD)/%)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 # Quiet by default; `make V=1` shows the commands.
 ifeq ($(V),1)
@@ -87,8 +89,10 @@ $(LIBUMC): $(LIB_OBJ)
 	$(Q)ar rcs $@ $^
 
 # Each binary is src/<name>/*.c linked against libumc.a.
+# Keep objects: they are not throw-away intermediates.
+.SECONDARY:
 .SECONDEXPANSION:
-$(BINS): $(BUILD)/%: $$(patsubst src/%.c,$(BUILD)/obj/%.o,$$(wildcard src/%/*.c)) $(LIBUMC)
+$(BINS): $(BUILD)/%: $$(subst .c,.o,$$(subst src/,$(BUILD)/obj/,$$(wildcard src/$$*/*.c))) $(LIBUMC)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
@@ -107,6 +111,14 @@ $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(LIBUMC)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS) -lm
 
 unit: $(UNIT_BIN)
+
+# Test tools (a man in the middle, ...) link libumc like everything else.
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIBUMC) $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	@echo "  CC+LD   $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBUMC) $(PKG_LIBS) -lm
+
+tools: $(TOOL_BIN)
 
 unit-run: unit
 	@UMC_TEST_DATA=$(CURDIR)/tests/data tests/run-unit "$(if $(SANITIZE),unit+asan+ubsan,unit)" $(BUILD)/tests

@@ -65,6 +65,7 @@ enum umc_reason {
         UMC_REASON_TIMEOUT = 0x0605,
         UMC_REASON_INTERNAL = 0x0606,
         UMC_REASON_OTA_LOCKED = 0x0607,
+        UMC_REASON_BUSY = 0x0608,          /* another transfer holds the target */
 };
 
 /* Static English text for a reason; "unknown reason" for values not above. */

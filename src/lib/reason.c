@@ -60,6 +60,7 @@ static const struct {
         { UMC_REASON_TIMEOUT, "timed out" },
         { UMC_REASON_INTERNAL, "internal error" },
         { UMC_REASON_OTA_LOCKED, "OTA locked by vehicle state" },
+        { UMC_REASON_BUSY, "another transfer to this target is in progress" },
 };
 
 static const char *reason_lookup(uint16_t reason) {

@@ -56,6 +56,7 @@ static const uint16_t all_codes[] = {
         UMC_REASON_TIMEOUT,
         UMC_REASON_INTERNAL,
         UMC_REASON_OTA_LOCKED,
+        UMC_REASON_BUSY,
 };
 
 static bool is_listed(uint16_t v) {
@@ -123,6 +124,7 @@ static void test_wire_values_are_stable(void **state) {
         assert_int_equal(UMC_REASON_CAN_ID_UNKNOWN, 0x0401);
         assert_int_equal(UMC_REASON_LOAD_ABNORMAL, 0x0502);
         assert_int_equal(UMC_REASON_OTA_LOCKED, 0x0607);
+        assert_int_equal(UMC_REASON_BUSY, 0x0608);
 }
 
 int main(void) {

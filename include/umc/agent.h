@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umc-agent: the receiving end of a delivery, on a gateway or an ECU
+ * (endpoint mode). One object owns the listening socket, every connection
+ * and every event source on one sd-event loop; the binary's main() and the
+ * unit tests drive the same object.
+ *
+ * Per accepted TCP connection, in order (docs/protocol.md):
+ *  1. the 5-tuple and VLAN (netinfo.h) against [EthernetAcl]: a denied
+ *     connection is closed at once, nothing is sent;
+ *  2. the AUTH exchange as the ECU (auth.h) with [Agent] EcuId=,
+ *     HardwareId= and the master key: an unknown ECU ID or a master that
+ *     does not hold the key is refused, nothing is sent;
+ *  3. the secure session and the image receiver (xfer.h) writing into the
+ *     A/B slot store (slot.h). One transfer into the store at a time: a
+ *     second authenticated connection gets an ALARM and is closed. The
+ *     final read-back hash runs in bounded steps from a defer source, so
+ *     the loop never stalls on a whole image. A lost connection keeps the
+ *     partial image for resume; a refused image is dropped.
+ * Every refusal is logged as one "ALARM" line naming the connection and
+ * the reason (umc_reason_to_string()).
+ *
+ * Limits are the constants below; UMC_AGENT_MAX_CONNECTIONS connections
+ * are served at once, further ones wait in the listen backlog.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "umc/config.h"
+#include "umc/frame.h"
+#include "umc/reason.h"
+#include "umc/util.h"
+
+#define UMC_AGENT_MAX_CONNECTIONS 4
+/* From accept() to a verified AUTH_CONFIRM. */
+#define UMC_AGENT_HANDSHAKE_TIMEOUT_USEC (10 * USEC_PER_SEC)
+/* Longest silence of an authenticated master before the connection is dropped (partial kept). */
+#define UMC_AGENT_IDLE_TIMEOUT_USEC (60 * USEC_PER_SEC)
+/* How long a refused or finished connection may take to read our last frame and close. */
+#define UMC_AGENT_LINGER_USEC (5 * USEC_PER_SEC)
+/* Frame payload ceiling on TCP: the protocol's. */
+#define UMC_AGENT_MAX_PAYLOAD UMC_FRAME_MAX_PAYLOAD
+/* Bytes of the final read-back hash per loop iteration. */
+#define UMC_AGENT_STEP_BUDGET (4u * 1024 * 1024)
+/* Largest image a BEGIN may announce. */
+#define UMC_AGENT_MAX_IMAGE (UINT64_C(32) << 30)
+
+/* What the agent has done since it started; for tests and status lines. */
+struct umc_agent_stats {
+        uint64_t accepted;            /* connections accepted */
+        uint64_t refused;             /* refused: ACL, authentication, busy, protocol, timeout */
+        uint64_t completed;           /* images committed and activated */
+        uint64_t interrupted;         /* lost mid-transfer, partial kept for resume */
+        enum umc_reason last_refusal; /* OK until the first refusal */
+        unsigned connections;         /* open now */
+};
+
+struct umc_agent;
+
+/*
+ * Whether the agent can run with c: refuses gateway mode (-EOPNOTSUPP,
+ * "gateway mode forwards over CAN, which arrives with the CAN channel")
+ * and a listen address that is neither IPv4 nor IPv6 (-EINVAL). *ret_why
+ * (may be NULL) gets a static text on failure.
+ */
+int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_why);
+
+/*
+ * Create the agent on event (a reference is taken): check config as
+ * above, check that the slot store opens, bind and listen on [Agent]
+ * Listen= (port 0 picks a free port: see umc_agent_local_address()) and
+ * add the listening source. On success the config is moved in (*config
+ * is zeroed; the agent frees it) and *ret is the caller's
+ * (umc_agent_free()); on failure *config is untouched and still the
+ * caller's. Errors: those of umc_agent_config_check(), umc_slots_open(),
+ * socket()/bind()/listen() and sd-event, -ENOMEM. Each failure is logged.
+ */
+int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret);
+
+/*
+ * Close every connection (a transfer in progress keeps its partial image
+ * for resume), the listener and every event source; cleanse the config.
+ * Accepts NULL.
+ */
+void umc_agent_free(struct umc_agent *a);
+
+static inline void umc_agent_freep(struct umc_agent **a) {
+        umc_agent_free(*a);
+}
+
+/*
+ * Block SIGTERM, SIGINT and SIGHUP in the calling thread and handle them
+ * as event sources: SIGTERM and SIGINT stop the loop (exit code 0),
+ * SIGHUP reloads config_path (copied) with umc_agent_reload(). Errors of
+ * sigprocmask() and sd_event_add_signal(), -ENOMEM.
+ */
+int umc_agent_handle_signals(struct umc_agent *a, const char *config_path);
+
+/*
+ * Load config_path and, when it is valid and usable, make it the running
+ * configuration: new connections see it, connections already open keep
+ * what they were given. A changed Listen= is bound before the old socket
+ * is closed. On any error the running configuration stays as it was and
+ * the error is returned (and logged).
+ */
+int umc_agent_reload(struct umc_agent *a, const char *config_path);
+
+/*
+ * Tell systemd READY=1 (and the watchdog period from WATCHDOG_USEC, sent
+ * from the loop), run the loop until it exits, tell STOPPING=1. Returns the
+ * loop's exit code (0 after SIGTERM/SIGINT) or a negative errno.
+ */
+int umc_agent_run(struct umc_agent *a);
+
+/* The address the listener is bound to (with the port the kernel picked). */
+int umc_agent_local_address(const struct umc_agent *a, struct umc_sockaddr *ret);
+
+void umc_agent_get_stats(const struct umc_agent *a, struct umc_agent_stats *ret);
+
+/*
+ * Override the handshake and idle timeouts (microseconds, > 0) for
+ * connections accepted from now on; for tests. -EINVAL for 0.
+ */
+int umc_agent_set_timeouts(struct umc_agent *a, uint64_t handshake_usec, uint64_t idle_usec);

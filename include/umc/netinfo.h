@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the kernel knows about a TCP connection and its interface: the
+ * 5-tuple and 802.1Q VLAN ID the Ethernet ACL (acl.h) judges, the
+ * interface that carries the connection, and that interface's byte and
+ * packet counters for load sampling (busload.h).
+ *
+ * The tuple is oriented by who opened the connection: src is the side that
+ * called connect(), dst the listener. umcd (initiator) and umc-agent
+ * (listener) thus build the same tuple for the same connection and judge
+ * it by the same rule. An IPv4-mapped IPv6 address (a v4 peer on a
+ * dual-stack socket) is reported as the AF_INET address it is on the wire.
+ *
+ * The interface is the one holding the connection's local address
+ * (getifaddrs(3)): exact address first, else the one whose subnet contains
+ * it (127.0.0.2 on lo), and for IPv6 link-local addresses the socket's scope.
+ * Its VLAN ID comes from rtnetlink (RTM_GETLINK: IFLA_LINKINFO ->
+ * IFLA_INFO_KIND "vlan" -> IFLA_INFO_DATA -> IFLA_VLAN_ID); any other
+ * interface kind is untagged (0). The kernel answers RTM_GETLINK within the
+ * request, so the lookup does not wait on the network. Nothing here keeps
+ * state or allocates memory the caller must free.
+ */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umc/acl.h"
+
+/* "tcp 10.0.0.1:40312 -> 10.0.0.2:4500 vlan 12" ("[fd00::1]:40312", "untagged"). */
+#define UMC_NETINFO_TUPLE_STRING_MAX 128
+
+/*
+ * Fill *ret for the connected TCP socket fd (AF_INET or AF_INET6):
+ * addresses and ports from getsockname()/getpeername(), oriented as above
+ * (we_initiated: this side called connect()), proto 6, and the VLAN ID of
+ * the local interface. -EAFNOSUPPORT for another family, -EPROTONOSUPPORT
+ * when fd is not TCP, -ENOTCONN when it has no peer, -ENODEV when no
+ * interface holds the local address, other negative errnos of the socket,
+ * getifaddrs or netlink calls. *ret is written only on success.
+ */
+int umc_netinfo_tuple(int fd, bool we_initiated, struct umc_eth_tuple *ret);
+
+/*
+ * The name of the interface holding fd's local address (see above) into
+ * buf (IF_NAMESIZE bytes). Errors as umc_netinfo_tuple(); buf is written
+ * only on success.
+ */
+int umc_netinfo_route_ifname(int fd, char buf[IF_NAMESIZE]);
+
+/*
+ * 802.1Q VLAN ID (1..4094) of interface ifname, or 0 when it is not a VLAN
+ * interface, in *ret_vlan. -EINVAL for a name that is empty, too long or
+ * contains '/', -ENODEV when there is no such interface, -EBADMSG for a
+ * netlink answer that does not parse or a VLAN ID outside 1..4094, other
+ * negative errnos of the netlink socket.
+ */
+int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan);
+
+/*
+ * Cumulative tx + rx bytes and packets of ifname, read from
+ * /sys/class/net/IFNAME/statistics/{tx,rx}_{bytes,packets}: the input of
+ * umc_busload_add_link_counters(). -EINVAL for a bad name (as above),
+ * -ENODEV when the interface does not exist, -EBADMSG when a counter is not
+ * a decimal number, -ERANGE when a sum overflows. Outputs are written only
+ * on success.
+ */
+int umc_netinfo_link_counters(const char *ifname, uint64_t *ret_bytes, uint64_t *ret_packets);
+
+/*
+ * Format t as in UMC_NETINFO_TUPLE_STRING_MAX's example into buf
+ * (size bytes, always NUL-terminated when size > 0). Returns buf.
+ */
+const char *umc_netinfo_tuple_to_string(const struct umc_eth_tuple *t, char *buf, size_t size);

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frames over a non-blocking stream socket (TCP; AF_UNIX in tests).
+ *
+ * On a stream, frames follow each other back to back and the 28-byte header's
+ * payload length is the only delimiter (frame.h). The reader keeps a buffer
+ * of exactly one maximal frame (28 + max_payload bytes), reads as much as
+ * fits, and hands out complete frames one at a time; the header is checked
+ * as soon as its 28 bytes are in, so a peer cannot make us wait for (or
+ * buffer) more than one frame. A bad header cannot be skipped: with the
+ * length untrusted there is no next frame boundary, the connection must be
+ * closed.
+ *
+ * The writer has a bounded queue (a ring of queue_max bytes): a frame that
+ * does not fit is refused with -ENOBUFS, so the caller stops producing until
+ * EPOLLOUT lets umc_stream_flush() drain it. Memory is therefore fixed per
+ * connection whatever is sent over it.
+ *
+ * The stream owns the fd from umc_stream_new() on and closes it in
+ * umc_stream_free(). No function blocks; none is thread-safe.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umc/reason.h"
+
+struct umc_stream;
+
+/*
+ * Take fd (a connected stream socket, set O_NONBLOCK here) with a read
+ * buffer for frames of up to max_payload payload bytes (1..
+ * UMC_FRAME_MAX_PAYLOAD) and a write queue of queue_max bytes (at least one
+ * maximal frame, so every valid frame can be queued once the queue drained).
+ * On success *ret owns fd; on failure fd is left open and still the
+ * caller's. -EINVAL for a bad fd or size, -ENOMEM, or the errno of fcntl().
+ */
+int umc_stream_new(int fd, size_t max_payload, size_t queue_max, struct umc_stream **ret);
+
+/* Close the fd and free everything; queued bytes are dropped. Accepts NULL. */
+void umc_stream_free(struct umc_stream *s);
+
+static inline void umc_stream_freep(struct umc_stream **s) {
+        umc_stream_free(*s);
+}
+
+/* The fd, still owned by s (for event sources, getsockname(), shutdown()). */
+int umc_stream_fd(const struct umc_stream *s);
+
+/*
+ * Hand out the next complete frame: *ret_frame points into s's buffer and
+ * stays valid until the next call of umc_stream_read() or
+ * umc_stream_free(); *ret_len = 28 + payload length. The frame's header
+ * passed umc_frame_header_parse() (nothing more: authenticating it is the
+ * session's job). Reads from the fd only when the buffer holds no complete
+ * frame. Returns 0 with a frame; -EAGAIN when more bytes are needed and the
+ * socket has none (wait for EPOLLIN); -EBADMSG with *ret_reason (may be
+ * NULL) naming the header's defect, after which every call fails the same
+ * way; -ECONNRESET on end of file (or a reset), also when part of a frame
+ * was buffered; another negative errno of read(). Outputs are written only
+ * on success (and *ret_reason only on -EBADMSG).
+ */
+int umc_stream_read(struct umc_stream *s, const uint8_t **ret_frame, size_t *ret_len,
+                    enum umc_reason *ret_reason);
+
+/*
+ * The bytes received but not yet handed out as a frame (after a -EBADMSG:
+ * starting with the bad header, at least 28 bytes). *ret points into s's
+ * buffer, valid until the next umc_stream_read(). Returns their number.
+ */
+size_t umc_stream_peek(const struct umc_stream *s, const uint8_t **ret);
+
+/*
+ * Copy len bytes (one whole frame, 1..queue_max) to the end of the write
+ * queue. Nothing is written to the fd here: call umc_stream_flush().
+ * -ENOBUFS when they do not fit now (nothing queued: flush and retry after
+ * EPOLLOUT), -EMSGSIZE when they could never fit, -EINVAL for len 0.
+ */
+int umc_stream_queue(struct umc_stream *s, const void *frame, size_t len);
+
+/*
+ * Write queued bytes until the queue is empty or the socket is full.
+ * Returns 0 when the queue is empty, -EAGAIN when bytes remain (wait for
+ * EPOLLOUT and call again), -EPIPE or -ECONNRESET when the peer is gone,
+ * another negative errno of the write. Never raises SIGPIPE.
+ */
+int umc_stream_flush(struct umc_stream *s);
+
+/* Bytes waiting in the write queue, and room left in it. */
+size_t umc_stream_queued(const struct umc_stream *s);
+size_t umc_stream_queue_space(const struct umc_stream *s);

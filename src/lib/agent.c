@@ -1,0 +1,1206 @@
+/* SPDX-License-Identifier: MIT */
+#include "umc/agent.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+
+#include "umc/auth.h"
+#include "umc/log.h"
+#include "umc/msg.h"
+#include "umc/netinfo.h"
+#include "umc/session.h"
+#include "umc/slot.h"
+#include "umc/stream.h"
+#include "umc/xfer.h"
+
+#define LISTEN_BACKLOG 16
+/* Frames handled per wake-up before other sources get a turn (4 MiB of DATA at most). */
+#define FRAMES_PER_RUN 64
+/* Largest frame the agent sends: FEEDBACK, ALARM or AUTH_RESPONSE with two layers of tags. */
+#define REPLY_MAX 1024
+/* The write queue must hold one maximal frame (umc_stream_new()); we only send small ones. */
+#define QUEUE_MAX (UMC_FRAME_HEADER_LEN + UMC_AGENT_MAX_PAYLOAD)
+#define ACCEPT_RETRY_USEC (1 * USEC_PER_SEC)
+#define DRAIN_CHUNK 4096
+/* A second transfer while the slot store is held. */
+#define REASON_BUSY UMC_REASON_BUSY
+
+static const char gateway_refusal[] =
+        "gateway mode forwards over CAN, which arrives with the CAN channel";
+
+enum conn_state {
+        CONN_AUTH_CHALLENGE, /* waiting for AUTH_CHALLENGE */
+        CONN_AUTH_CONFIRM,   /* AUTH_RESPONSE sent, waiting for AUTH_CONFIRM */
+        CONN_REFUSE_NEXT,    /* authenticated but refused: answer the first sealed frame with ALARM */
+        CONN_TRANSFER,       /* the receiver takes the frames */
+        CONN_CHECKING,       /* the receiver hashes the image from the slot store; no input */
+        CONN_CLOSING,        /* last frame queued: flush, shut down our side, wait for the peer's */
+};
+
+struct conn {
+        struct umc_agent *agent;
+        struct conn *prev, *next;
+        struct umc_stream *stream;
+        sd_event_source *io, *timer, *work;
+        char peer[UMC_NETINFO_TUPLE_STRING_MAX];
+        enum conn_state state;
+        bool dead;           /* free at the end of the current callback */
+        bool write_shut;
+        bool peer_eof;
+        bool began;          /* BEGIN accepted: a lost connection is an interrupted transfer */
+        uint32_t ecu_id;     /* from the challenge; 0 before */
+        uint64_t idle_usec;
+        struct umc_auth_ecu auth;
+        struct umc_session *session;
+        struct umc_slots *slots;
+        struct umc_receiver *receiver;
+        struct umc_sink sink;
+        enum umc_reason refuse_reason; /* CONN_REFUSE_NEXT */
+        uint8_t out[REPLY_MAX];
+};
+
+struct umc_agent {
+        struct umc_agent_config config;
+        sd_event *event;
+        int listen_fd;
+        sd_event_source *listener, *accept_retry;
+        sd_event_source *sig_term, *sig_int, *sig_hup;
+        bool accept_paused;
+        char *config_path;
+        char listen_text[INET6_ADDRSTRLEN + 8];
+        struct conn *conns;
+        unsigned n_conns;
+        struct conn *transfer; /* the connection holding the slot store */
+        struct umc_agent_stats stats;
+        uint64_t handshake_usec, idle_usec;
+};
+
+/* ---- helpers ---- */
+
+static void sockaddr_to_text(const struct sockaddr *sa, char *buf, size_t size) {
+        char a[INET6_ADDRSTRLEN] = "?";
+
+        if (sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+                (void)inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+                (void)snprintf(buf, size, "[%s]:%u", a, ntohs(in6->sin6_port));
+        } else {
+                const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+                (void)inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+                (void)snprintf(buf, size, "%s:%u", a, ntohs(in->sin_port));
+        }
+}
+
+static bool sockaddr_equal(const struct umc_sockaddr *x, const struct umc_sockaddr *y) {
+        if (x->sa.sa_family != y->sa.sa_family)
+                return false;
+        if (x->sa.sa_family == AF_INET)
+                return x->in.sin_port == y->in.sin_port &&
+                       x->in.sin_addr.s_addr == y->in.sin_addr.s_addr;
+        if (x->sa.sa_family == AF_INET6)
+                return x->in6.sin6_port == y->in6.sin6_port &&
+                       memcmp(&x->in6.sin6_addr, &y->in6.sin6_addr, sizeof(struct in6_addr)) == 0;
+        return false;
+}
+
+/*
+ * The one line every refusal produces: who, which ECU when known, what was
+ * refused and the reason code with its text.
+ */
+static void agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
+                        enum umc_reason reason, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+
+static void agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
+                        enum umc_reason reason, const char *fmt, ...) {
+        char what[256], ecu[24] = "";
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        if (ecu_id != 0)
+                (void)snprintf(ecu, sizeof(ecu), " ecu 0x%08" PRIx32, ecu_id);
+        log_warning("ALARM %s%s: %s: %s (reason 0x%04x)", peer, ecu, what,
+                    umc_reason_to_string((uint16_t)reason), (unsigned)reason);
+        a->stats.refused++;
+        a->stats.last_refusal = reason;
+}
+
+static void agent_status(struct umc_agent *a) {
+        const struct conn *c = a->transfer;
+
+        if (c && c->receiver && c->began) {
+                const struct umc_msg_begin *b = umc_receiver_begin_info(c->receiver);
+                uint64_t off = umc_receiver_offset(c->receiver);
+                unsigned pct = b->image_len ? (unsigned)(off * 100 / b->image_len) : 0;
+                (void)sd_notifyf(0,
+                                 "STATUS=Receiving version %s for ECU 0x%08" PRIx32
+                                 ": %u%% (%" PRIu64 " of %" PRIu64 " bytes)",
+                                 b->version, c->ecu_id, pct, off, b->image_len);
+                return;
+        }
+        (void)sd_notifyf(0, "STATUS=Listening on %s; %u connection(s); %" PRIu64
+                            " image(s) installed, %" PRIu64 " refusal(s) since start",
+                         a->listen_text, a->n_conns, a->stats.completed, a->stats.refused);
+}
+
+/* ---- slot store sink ---- */
+
+static int sink_begin(void *ud, const uint8_t image_id[UMC_MSG_IMAGE_ID_LEN], const char *version,
+                      uint64_t image_len, uint64_t *ret_resume_offset) {
+        struct conn *c = ud;
+        return umc_slots_begin(c->slots, image_id, version, image_len, ret_resume_offset);
+}
+
+static int sink_write(void *ud, uint64_t offset, const void *data, size_t len) {
+        struct conn *c = ud;
+        return umc_slots_write(c->slots, offset, data, len);
+}
+
+static int sink_checkpoint(void *ud) {
+        struct conn *c = ud;
+        return umc_slots_checkpoint(c->slots);
+}
+
+static int sink_read(void *ud, uint64_t offset, void *buf, size_t len) {
+        struct conn *c = ud;
+        int fd = umc_slots_partial_fd(c->slots);
+        size_t got = 0;
+
+        if (fd < 0)
+                return fd;
+        while (got < len) {
+                ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(offset + got));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EIO; /* shorter than what was written */
+                got += (size_t)n;
+        }
+        return 0;
+}
+
+static int sink_commit(void *ud) {
+        struct conn *c = ud;
+        int r = umc_slots_commit(c->slots);
+        if (r < 0)
+                return r;
+        return umc_slots_activate(c->slots);
+}
+
+static void sink_abort(void *ud) {
+        struct conn *c = ud;
+        (void)umc_slots_abort(c->slots);
+}
+
+/* ---- connections ---- */
+
+static int agent_lookup(void *userdata, uint32_t ecu_id, uint8_t ret_key[UMC_MASTER_KEY_LEN],
+                        char ret_hw_id[UMC_MSG_HW_ID_MAX + 1]) {
+        const struct umc_agent *a = userdata;
+
+        if (ecu_id == 0 || ecu_id != a->config.ecu_id)
+                return -ENOENT;
+        memcpy(ret_key, a->config.master_key, UMC_MASTER_KEY_LEN);
+        (void)snprintf(ret_hw_id, UMC_MSG_HW_ID_MAX + 1, "%s", a->config.hw_id);
+        return 0;
+}
+
+static void agent_update_listener(struct umc_agent *a);
+
+/* Drop receiver, slot store (a partial stays for resume) and session. */
+static void conn_release_transfer(struct conn *c) {
+        umc_receiver_free(c->receiver);
+        c->receiver = NULL;
+        umc_slots_close(c->slots);
+        c->slots = NULL;
+        umc_session_free(c->session);
+        c->session = NULL;
+        if (c->agent->transfer == c)
+                c->agent->transfer = NULL;
+}
+
+static void conn_free(struct conn *c) {
+        struct umc_agent *a;
+
+        if (!c)
+                return;
+        a = c->agent;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                a->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        a->n_conns--;
+        conn_release_transfer(c);
+        umc_auth_ecu_clear(&c->auth);
+        (void)sd_event_source_disable_unref(c->io);
+        (void)sd_event_source_disable_unref(c->timer);
+        (void)sd_event_source_disable_unref(c->work);
+        umc_stream_free(c->stream);
+        umc_memzero(c, sizeof(*c));
+        free(c);
+        agent_update_listener(a);
+        agent_status(a);
+}
+
+static void conn_schedule_work(struct conn *c) {
+        if (sd_event_source_set_enabled(c->work, SD_EVENT_ONESHOT) < 0) {
+                log_error("%s: cannot schedule work, closing", c->peer);
+                c->dead = true;
+        }
+}
+
+static void conn_arm_timer(struct conn *c, uint64_t usec) {
+        if (sd_event_source_set_time_relative(c->timer, usec) < 0 ||
+            sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) < 0) {
+                log_error("%s: cannot arm a timer, closing", c->peer);
+                c->dead = true;
+        }
+}
+
+static void conn_queue(struct conn *c, const uint8_t *frame, size_t len) {
+        int r = umc_stream_queue(c->stream, frame, len);
+        if (r < 0) {
+                /* Cannot happen: input stops while less than REPLY_MAX is free. */
+                log_error_errno(r, "%s: cannot queue a %zu-byte frame: %m", c->peer, len);
+                c->dead = true;
+        }
+}
+
+/* Our last word is queued (or there is none): let the peer read it, then close. */
+static void conn_close_after_reply(struct conn *c) {
+        c->state = CONN_CLOSING;
+        conn_release_transfer(c);
+        conn_arm_timer(c, UMC_AGENT_LINGER_USEC);
+}
+
+static void conn_lost(struct conn *c, int error) {
+        if (c->state == CONN_CLOSING) {
+                c->dead = true;
+                return;
+        }
+        if (c->began && c->receiver && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
+                const struct umc_msg_begin *b = umc_receiver_begin_info(c->receiver);
+                log_warning("%s: connection lost at byte %" PRIu64 " of %" PRIu64
+                            " (version %s): %s; the partial image is kept for resume",
+                            c->peer, umc_receiver_offset(c->receiver), b->image_len, b->version,
+                            error == -ECONNRESET ? "closed by the master" : strerror(-error));
+                c->agent->stats.interrupted++;
+        } else {
+                log_info("%s: connection closed (%s)", c->peer,
+                         error == -ECONNRESET ? "by the peer" : strerror(-error));
+        }
+        c->dead = true;
+}
+
+static void conn_flush(struct conn *c) {
+        int r = umc_stream_flush(c->stream);
+
+        if (r == -EAGAIN)
+                return;
+        if (r < 0) {
+                conn_lost(c, r);
+                return;
+        }
+        if (c->state == CONN_CLOSING && !c->write_shut) {
+                (void)shutdown(umc_stream_fd(c->stream), SHUT_WR);
+                c->write_shut = true;
+        }
+        if (c->state == CONN_CLOSING && c->peer_eof)
+                c->dead = true;
+}
+
+/* CLOSING: read and drop whatever the peer still sends until it closes. */
+static void conn_drain(struct conn *c) {
+        uint8_t scratch[DRAIN_CHUNK];
+
+        for (unsigned i = 0; i < FRAMES_PER_RUN; i++) {
+                ssize_t n = read(umc_stream_fd(c->stream), scratch, sizeof(scratch));
+                if (n > 0)
+                        continue;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return;
+                c->peer_eof = true; /* end of file, or an error: nothing more to read */
+                if (c->write_shut || n < 0)
+                        c->dead = true;
+                return;
+        }
+}
+
+static int conn_new_session(struct conn *c, const uint8_t salt[UMC_SALT_LEN]) {
+        const struct umc_agent_config *cfg = &c->agent->config;
+        struct umc_session_params p = {
+                .session_id = c->auth.session_id,
+                .ecu_id = c->auth.ecu_id,
+                .tx_dir = UMC_DIR_ECU_TO_MASTER,
+                .allowed_suites = cfg->allowed_suites,
+                .inner_suite = cfg->inner_suite,
+                .replay_window = cfg->replay_window,
+                .max_payload = UMC_AGENT_MAX_PAYLOAD,
+        };
+        int r;
+
+        memcpy(p.master_key, c->auth.key, sizeof(p.master_key));
+        memcpy(p.salt, salt, sizeof(p.salt));
+        r = umc_session_new(&p, &c->session);
+        umc_memzero(&p, sizeof(p));
+        return r;
+}
+
+/* Endpoint mode: take the slot store and set up the receiver, or say why not. */
+static int conn_start_receiver(struct conn *c) {
+        struct umc_agent *a = c->agent;
+        unsigned flags = 0;
+        int r;
+
+        r = umc_slots_open(a->config.slot_directory, &c->slots, &flags);
+        if (r == -EBUSY) {
+                c->refuse_reason = REASON_BUSY;
+                agent_alarm(a, c->peer, c->ecu_id, c->refuse_reason,
+                            "refused after authentication: another transfer into the slot store "
+                            "is in progress");
+                return r;
+        }
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot open the slot store %s: %m", c->peer,
+                                a->config.slot_directory);
+                c->refuse_reason = UMC_REASON_IO_ERROR;
+                agent_alarm(a, c->peer, c->ecu_id, c->refuse_reason,
+                            "refused after authentication: the slot store is unusable");
+                return r;
+        }
+        if (flags & UMC_SLOTS_DISCARDED_PROGRESS)
+                log_notice("%s: dropped a resume record that did not match its partial image; "
+                           "the next image starts from byte 0", a->config.slot_directory);
+        c->sink = (struct umc_sink){
+                .begin = sink_begin, .write = sink_write, .checkpoint = sink_checkpoint,
+                .read = sink_read, .commit = sink_commit, .abort = sink_abort, .userdata = c,
+        };
+        r = umc_receiver_new(c->session, &c->sink, UMC_AGENT_MAX_IMAGE, &c->receiver);
+        if (r < 0) {
+                umc_slots_close(c->slots);
+                c->slots = NULL;
+                c->refuse_reason = UMC_REASON_INTERNAL;
+                log_error_errno(r, "%s: cannot create the receiver: %m", c->peer);
+                return r;
+        }
+        a->transfer = c;
+        return 0;
+}
+
+static void conn_auth_challenge(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        size_t olen = 0;
+        int r;
+
+        r = umc_auth_ecu_challenge(&c->auth, f, len, c->out, sizeof(c->out), &olen, &why);
+        if (r == -EBADMSG) {
+                struct umc_frame_header h = {};
+                /* The stream checked the header already: name the ECU ID it asked for. */
+                (void)umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL);
+                agent_alarm(c->agent, c->peer, 0, why,
+                            "authentication refused (challenge for ECU 0x%08" PRIx32 ")",
+                            h.ecu_id);
+                c->dead = true;
+                return;
+        }
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot answer the challenge: %m", c->peer);
+                agent_alarm(c->agent, c->peer, 0, UMC_REASON_INTERNAL, "authentication aborted");
+                c->dead = true;
+                return;
+        }
+        c->ecu_id = c->auth.ecu_id;
+        conn_queue(c, c->out, olen);
+        c->state = CONN_AUTH_CONFIRM;
+}
+
+static void conn_auth_confirm(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        uint8_t salt[UMC_SALT_LEN];
+        uint64_t session_id;
+        int r;
+
+        r = umc_auth_ecu_confirm(&c->auth, f, len, salt, &why);
+        if (r == -EBADMSG) {
+                agent_alarm(c->agent, c->peer, c->ecu_id, why,
+                            "authentication refused at the master's confirmation");
+                c->dead = true;
+                return;
+        }
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot check the confirmation: %m", c->peer);
+                agent_alarm(c->agent, c->peer, c->ecu_id, UMC_REASON_INTERNAL,
+                            "authentication aborted");
+                c->dead = true;
+                return;
+        }
+        session_id = c->auth.session_id;
+        r = conn_new_session(c, salt);
+        umc_memzero(salt, sizeof(salt));
+        umc_auth_ecu_clear(&c->auth);
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot create the session: %m", c->peer);
+                agent_alarm(c->agent, c->peer, c->ecu_id, UMC_REASON_INTERNAL,
+                            "session setup failed");
+                c->dead = true;
+                return;
+        }
+        log_info("%s: master authenticated for ECU 0x%08" PRIx32 ", session %016" PRIx64,
+                 c->peer, c->ecu_id, session_id);
+        conn_arm_timer(c, c->idle_usec);
+        c->state = conn_start_receiver(c) < 0 ? CONN_REFUSE_NEXT : CONN_TRANSFER;
+        agent_status(c->agent);
+}
+
+/* Answer the first sealed frame with ALARM(refuse_reason): it gives us the key to seal with. */
+static void conn_refuse_frame(struct conn *c, const uint8_t *f, size_t len) {
+        struct umc_msg_alarm m = { .reason = c->refuse_reason };
+        enum umc_reason why = UMC_REASON_OK;
+        uint8_t body[UMC_MSG_ALARM_MAX_LEN];
+        _cleanup_free_ uint8_t *plain = NULL;
+        struct umc_frame_header h;
+        size_t plen = 0, olen = 0;
+        int n, r;
+
+        plain = malloc(UMC_AGENT_MAX_PAYLOAD);
+        if (!plain) {
+                c->dead = true;
+                return;
+        }
+        r = umc_session_open(c->session, f, len, &h, plain, UMC_AGENT_MAX_PAYLOAD, &plen, &why);
+        umc_memzero(plain, plen);
+        if (r < 0) {
+                agent_alarm(c->agent, c->peer, c->ecu_id,
+                            r == -EBADMSG ? why : UMC_REASON_INTERNAL,
+                            "frame refused after authentication");
+                c->dead = true;
+                return;
+        }
+        /* Mirror the master's key, as the receiver does: it accepts only keys it uses. */
+        if (h.key_id > umc_session_tx_key_id(c->session))
+                r = umc_session_set_tx_key(c->session, h.key_id, (enum umc_suite_id)h.suite);
+        (void)snprintf(m.text, sizeof(m.text), "%s",
+                       c->refuse_reason == REASON_BUSY
+                               ? "another transfer into the slot store is in progress"
+                               : "the slot store is unusable");
+        n = r < 0 ? r : umc_msg_alarm_encode(&m, body, sizeof(body));
+        if (n >= 0)
+                r = umc_session_seal(c->session, UMC_FRAME_ALARM, body, (size_t)n, c->out,
+                                     sizeof(c->out), &olen);
+        else
+                r = n;
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot seal the ALARM, closing without it: %m", c->peer);
+        else
+                conn_queue(c, c->out, olen);
+        conn_close_after_reply(c);
+}
+
+static void conn_transfer_frame(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        size_t olen = 0;
+        int r;
+
+        r = umc_receiver_input(c->receiver, f, len, umc_now_monotonic_usec(), c->out,
+                               sizeof(c->out), &olen, &why);
+        if (olen > 0)
+                conn_queue(c, c->out, olen);
+        if (r == 0) {
+                conn_arm_timer(c, c->idle_usec);
+                if (!c->began && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
+                        const struct umc_msg_begin *b = umc_receiver_begin_info(c->receiver);
+                        c->began = true;
+                        log_info("%s: receiving version %s, %" PRIu64 " bytes, from byte %" PRIu64,
+                                 c->peer, b->version, b->image_len,
+                                 umc_receiver_offset(c->receiver));
+                }
+                if (olen > 0)
+                        agent_status(c->agent);
+                return;
+        }
+        if (r == -EINPROGRESS) {
+                (void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                c->state = CONN_CHECKING;
+                log_info("%s: all %" PRIu64 " bytes received, checking the whole image", c->peer,
+                         umc_receiver_offset(c->receiver));
+                conn_schedule_work(c);
+                return;
+        }
+        if (r == -ECANCELED)
+                agent_alarm(c->agent, c->peer, c->ecu_id, why,
+                            "the master cancelled the transfer; image dropped, active slot "
+                            "untouched");
+        else if (r == -EBADMSG)
+                agent_alarm(c->agent, c->peer, c->ecu_id, why,
+                            "transfer stopped; image dropped, active slot untouched");
+        else {
+                log_error_errno(r, "%s: transfer failed: %m", c->peer);
+                agent_alarm(c->agent, c->peer, c->ecu_id, why,
+                            "transfer failed; active slot untouched");
+        }
+        conn_close_after_reply(c);
+}
+
+static void conn_check_step(struct conn *c) {
+        enum umc_reason why = UMC_REASON_OK;
+        const char *version = NULL;
+        size_t olen = 0;
+        char slot = '?';
+        int r;
+
+        r = umc_receiver_step(c->receiver, UMC_AGENT_STEP_BUDGET, c->out, sizeof(c->out), &olen,
+                              &why);
+        if (r == 1) {
+                conn_schedule_work(c);
+                return;
+        }
+        if (olen > 0)
+                conn_queue(c, c->out, olen);
+        if (r == 0) {
+                (void)umc_slots_active(c->slots, &slot, &version);
+                log_notice("%s: version %s installed into slot %c and activated", c->peer,
+                           version ? version : "?", slot);
+                c->agent->stats.completed++;
+        } else if (r == -EBADMSG) {
+                agent_alarm(c->agent, c->peer, c->ecu_id, why,
+                            "image refused at the final check; active slot untouched");
+        } else {
+                log_error_errno(r, "%s: final check or install failed: %m", c->peer);
+                agent_alarm(c->agent, c->peer, c->ecu_id, why,
+                            "image not installed; active slot untouched");
+        }
+        conn_close_after_reply(c);
+}
+
+static void conn_bad_header(struct conn *c, enum umc_reason why) {
+        const uint8_t *rest;
+        size_t olen = 0;
+
+        if (c->state == CONN_TRANSFER && c->receiver) {
+                /*
+                 * Let the receiver see the bad header: it stops with the same
+                 * reason, drops the image as for any other violation and
+                 * seals the STOP for the master.
+                 */
+                size_t n = umc_stream_peek(c->stream, &rest);
+                enum umc_reason r_why = why;
+                (void)umc_receiver_input(c->receiver, rest, n, umc_now_monotonic_usec(), c->out,
+                                         sizeof(c->out), &olen, &r_why);
+                if (olen > 0)
+                        conn_queue(c, c->out, olen);
+        }
+        agent_alarm(c->agent, c->peer, c->ecu_id, why,
+                    "bad frame header, the stream cannot be resynchronized; closing");
+        if (olen > 0)
+                conn_close_after_reply(c);
+        else
+                c->dead = true;
+}
+
+static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
+        switch (c->state) {
+        case CONN_AUTH_CHALLENGE:
+                conn_auth_challenge(c, f, len);
+                break;
+        case CONN_AUTH_CONFIRM:
+                conn_auth_confirm(c, f, len);
+                break;
+        case CONN_REFUSE_NEXT:
+                conn_refuse_frame(c, f, len);
+                break;
+        case CONN_TRANSFER:
+                conn_transfer_frame(c, f, len);
+                break;
+        case CONN_CHECKING:
+        case CONN_CLOSING:
+                break;
+        }
+}
+
+static void conn_input(struct conn *c) {
+        if (c->state == CONN_CLOSING) {
+                conn_drain(c);
+                return;
+        }
+        if (c->state == CONN_CHECKING)
+                return;
+
+        for (unsigned n = 0; n < FRAMES_PER_RUN; n++) {
+                enum umc_reason why = UMC_REASON_OK;
+                const uint8_t *f;
+                size_t len;
+                int r;
+
+                /* Backpressure: read on only when a reply is sure to fit. */
+                if (umc_stream_queue_space(c->stream) < REPLY_MAX)
+                        return;
+                r = umc_stream_read(c->stream, &f, &len, &why);
+                if (r == -EAGAIN)
+                        return;
+                if (r == -EBADMSG) {
+                        conn_bad_header(c, why);
+                        return;
+                }
+                if (r < 0) {
+                        conn_lost(c, r);
+                        return;
+                }
+                conn_frame(c, f, len);
+                if (c->dead || c->state == CONN_CHECKING || c->state == CONN_CLOSING)
+                        return;
+        }
+        /* Budget used up: frames may wait in the buffer, where EPOLLIN does not see them. */
+        conn_schedule_work(c);
+}
+
+/* After every callback: free a dead connection, else watch what it waits for. */
+static void conn_settle(struct conn *c) {
+        bool in, out;
+        uint32_t events;
+
+        /* Flushing an empty queue in CLOSING shuts our side down. */
+        if (!c->dead && (umc_stream_queued(c->stream) > 0 ||
+                         (c->state == CONN_CLOSING && !c->write_shut)))
+                conn_flush(c);
+        if (c->state == CONN_CLOSING && c->write_shut && c->peer_eof)
+                c->dead = true;
+        if (c->dead) {
+                conn_free(c);
+                return;
+        }
+        in = c->state != CONN_CHECKING &&
+             (c->state == CONN_CLOSING ? !c->peer_eof
+                                       : umc_stream_queue_space(c->stream) >= REPLY_MAX);
+        out = umc_stream_queued(c->stream) > 0;
+        events = (in ? EPOLLIN : 0) | (out ? EPOLLOUT : 0);
+        if (events == 0) {
+                (void)sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+                return;
+        }
+        if (sd_event_source_set_io_events(c->io, events) < 0 ||
+            sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0) {
+                log_error("%s: cannot watch the socket, closing", c->peer);
+                conn_free(c);
+        }
+}
+
+static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct conn *c = userdata;
+
+        if (revents & EPOLLOUT)
+                conn_flush(c);
+        /*
+         * Also after EPOLLOUT alone: input may have stopped for lack of
+         * queue room while whole frames wait in the stream's buffer.
+         */
+        if (!c->dead)
+                conn_input(c);
+        conn_settle(c);
+        return 0;
+}
+
+static int on_conn_work(sd_event_source *s, void *userdata) {
+        struct conn *c = userdata;
+
+        if (c->state == CONN_CHECKING)
+                conn_check_step(c);
+        else
+                conn_input(c);
+        conn_settle(c);
+        return 0;
+}
+
+static int on_conn_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct conn *c = userdata;
+
+        switch (c->state) {
+        case CONN_AUTH_CHALLENGE:
+        case CONN_AUTH_CONFIRM:
+                agent_alarm(c->agent, c->peer, c->ecu_id, UMC_REASON_TIMEOUT,
+                            "no authentication within %" PRIu64 " ms",
+                            c->agent->handshake_usec / USEC_PER_MSEC);
+                break;
+        case CONN_REFUSE_NEXT:
+        case CONN_TRANSFER:
+                if (c->began && c->receiver &&
+                    umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM)
+                        c->agent->stats.interrupted++;
+                log_warning("%s: no frame for %" PRIu64 " ms, closing%s", c->peer,
+                            c->idle_usec / USEC_PER_MSEC,
+                            c->began ? "; the partial image is kept for resume" : "");
+                break;
+        case CONN_CHECKING:
+                return 0; /* disarmed while checking */
+        case CONN_CLOSING:
+                log_debug("%s: peer did not close in time", c->peer);
+                break;
+        }
+        c->dead = true;
+        conn_settle(c);
+        return 0;
+}
+
+static int conn_new(struct umc_agent *a, int fd, const char *peer) {
+        struct conn *c;
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->agent = a;
+        c->idle_usec = a->idle_usec;
+        (void)snprintf(c->peer, sizeof(c->peer), "%s", peer);
+        umc_auth_ecu_init(&c->auth, agent_lookup, a);
+        r = umc_stream_new(fd, UMC_AGENT_MAX_PAYLOAD, QUEUE_MAX, &c->stream);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        /* Linked first, so that conn_free() can undo everything from here on. */
+        c->next = a->conns;
+        if (a->conns)
+                a->conns->prev = c;
+        a->conns = c;
+        a->n_conns++;
+
+        r = sd_event_add_io(a->event, &c->io, fd, EPOLLIN, on_conn_io, c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(a->event, &c->timer, CLOCK_MONOTONIC,
+                                               a->handshake_usec, 0, on_conn_timer, c);
+        if (r >= 0)
+                r = sd_event_add_defer(a->event, &c->work, on_conn_work, c);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->work, SD_EVENT_OFF);
+        if (r < 0) {
+                conn_free(c); /* closes fd */
+                return 0;     /* fd is gone either way: report as handled */
+        }
+        log_info("%s: accepted", c->peer);
+        agent_status(a);
+        return 0;
+}
+
+/* The 5-tuple and VLAN against [EthernetAcl], before a single byte is read or sent. */
+static void agent_accept(struct umc_agent *a, int fd) {
+        const struct umc_config_eth_acl *acl = &a->config.eth_acl;
+        char peer[UMC_NETINFO_TUPLE_STRING_MAX];
+        struct umc_eth_tuple t;
+        enum umc_reason why;
+        size_t idx = acl->n_rules;
+        int r;
+
+        a->stats.accepted++;
+        r = umc_netinfo_tuple(fd, false, &t);
+        if (r < 0) {
+                struct sockaddr_storage ss = {};
+                socklen_t l = sizeof(ss);
+                char text[INET6_ADDRSTRLEN + 8] = "?";
+                if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0)
+                        sockaddr_to_text((struct sockaddr *)&ss, text, sizeof(text));
+                errno = -r;
+                agent_alarm(a, text, 0, UMC_REASON_ETH_DEFAULT_DENY,
+                            "refused: cannot determine the connection's 5-tuple and VLAN (%m)");
+                (void)close(fd);
+                return;
+        }
+        (void)umc_netinfo_tuple_to_string(&t, peer, sizeof(peer));
+        why = umc_eth_acl_check(acl->rules, acl->n_rules, &t, &idx);
+        if (why != UMC_REASON_OK) {
+                if (idx < acl->n_rules)
+                        agent_alarm(a, peer, 0, why,
+                                    "refused by [EthernetAcl] Rule= number %zu (a deny rule)",
+                                    idx + 1);
+                else
+                        agent_alarm(a, peer, 0, why,
+                                    "refused: no [EthernetAcl] Rule= allows it (default deny)");
+                (void)close(fd); /* nothing sent, nothing read */
+                return;
+        }
+        r = conn_new(a, fd, peer);
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot set up the connection: %m", peer);
+                (void)close(fd);
+        }
+}
+
+/* ---- listener ---- */
+
+static void agent_update_listener(struct umc_agent *a) {
+        bool on = !a->accept_paused && a->n_conns < UMC_AGENT_MAX_CONNECTIONS;
+
+        if (a->listener)
+                (void)sd_event_source_set_enabled(a->listener, on ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
+static int on_accept_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct umc_agent *a = userdata;
+
+        a->accept_paused = false;
+        agent_update_listener(a);
+        return 0;
+}
+
+/* accept() keeps failing (out of fds, memory): stop asking for a second, do not spin. */
+static void agent_pause_accepting(struct umc_agent *a) {
+        int r;
+
+        a->accept_paused = true;
+        agent_update_listener(a);
+        if (!a->accept_retry)
+                r = sd_event_add_time_relative(a->event, &a->accept_retry, CLOCK_MONOTONIC,
+                                               ACCEPT_RETRY_USEC, 0, on_accept_retry, a);
+        else
+                r = sd_event_source_set_time_relative(a->accept_retry, ACCEPT_RETRY_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(a->accept_retry, SD_EVENT_ONESHOT);
+        if (r < 0) {
+                log_error_errno(r, "Cannot arm the accept retry timer: %m");
+                a->accept_paused = false;
+                agent_update_listener(a);
+        }
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct umc_agent *a = userdata;
+
+        while (a->n_conns < UMC_AGENT_MAX_CONNECTIONS) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return 0;
+                        /* accept(2): pending network errors of the new connection; try the next. */
+                        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO ||
+                            errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN ||
+                            errno == ENONET || errno == EHOSTUNREACH || errno == EOPNOTSUPP ||
+                            errno == ENETUNREACH)
+                                continue;
+                        log_warning_errno(errno, "Cannot accept connections, pausing for %" PRIu64
+                                                 " ms: %m", ACCEPT_RETRY_USEC / USEC_PER_MSEC);
+                        agent_pause_accepting(a);
+                        return 0;
+                }
+                agent_accept(a, cfd);
+        }
+        if (a->n_conns >= UMC_AGENT_MAX_CONNECTIONS)
+                log_notice("%u connections open: further ones wait in the listen backlog",
+                           a->n_conns);
+        agent_update_listener(a);
+        return 0;
+}
+
+static int listen_open(const struct umc_sockaddr *addr, int *ret_fd) {
+        _cleanup_close_ int fd = -1;
+        int one = 1;
+
+        if (addr->sa.sa_family != AF_INET && addr->sa.sa_family != AF_INET6)
+                return -EAFNOSUPPORT;
+        fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+        if (fd < 0)
+                return -errno;
+        /* Restart without waiting for TIME_WAIT of the last run's connections. */
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, &addr->sa, addr->len) < 0)
+                return -errno;
+        if (listen(fd, LISTEN_BACKLOG) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Make fd (listening) the agent's listener; the old one is closed only on success. */
+static int agent_set_listener(struct umc_agent *a, int fd) {
+        sd_event_source *src = NULL;
+        struct umc_sockaddr bound = { .len = sizeof(bound.in6) };
+        int r;
+
+        r = sd_event_add_io(a->event, &src, fd, EPOLLIN, on_accept, a);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_disable_unref(a->listener);
+        if (a->listen_fd >= 0)
+                (void)close(a->listen_fd);
+        a->listener = src;
+        a->listen_fd = fd;
+        if (getsockname(fd, &bound.sa, &bound.len) == 0)
+                sockaddr_to_text(&bound.sa, a->listen_text, sizeof(a->listen_text));
+        agent_update_listener(a);
+        return 0;
+}
+
+/* ---- public ---- */
+
+int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_why) {
+        const char *why = NULL;
+        int r = 0;
+
+        if (!c) {
+                why = "no configuration";
+                r = -EINVAL;
+        } else if (c->mode == UMC_AGENT_GATEWAY) {
+                why = gateway_refusal;
+                r = -EOPNOTSUPP;
+        } else if (c->mode != UMC_AGENT_ENDPOINT) {
+                why = "unknown [Agent] Mode=";
+                r = -EINVAL;
+        } else if (c->listen.sa.sa_family != AF_INET && c->listen.sa.sa_family != AF_INET6) {
+                why = "[Agent] Listen= is neither an IPv4 nor an IPv6 address";
+                r = -EINVAL;
+        } else if (!c->slot_directory || c->slot_directory[0] != '/') {
+                why = "[Agent] SlotDirectory= is not an absolute path";
+                r = -EINVAL;
+        } else if (c->ecu_id == 0 || c->hw_id[0] == '\0') {
+                why = "[Agent] EcuId= and HardwareId= must be set";
+                r = -EINVAL;
+        }
+        if (r < 0 && ret_why)
+                *ret_why = why;
+        return r;
+}
+
+/* Open and close the slot store once: a broken one is reported at start, not at the first image. */
+static int slots_probe(const char *dir) {
+        struct umc_slots *s = NULL;
+        const char *version = NULL;
+        unsigned flags = 0;
+        char slot = '?';
+        int r;
+
+        r = umc_slots_open(dir, &s, &flags);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the slot store %s: %m", dir);
+        if (flags & UMC_SLOTS_DISCARDED_PROGRESS)
+                log_notice("%s: dropped a resume record that did not match its partial image",
+                           dir);
+        (void)umc_slots_active(s, &slot, &version);
+        log_info("Slot store %s: active slot %c, version %s", dir, slot,
+                 version ? version : "none (factory state)");
+        umc_slots_close(s);
+        return 0;
+}
+
+int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret) {
+        struct umc_agent *a;
+        const char *why = NULL;
+        char where[INET6_ADDRSTRLEN + 8];
+        int fd = -1, r;
+
+        if (!config || !event || !ret)
+                return -EINVAL;
+        r = umc_agent_config_check(config, &why);
+        if (r < 0)
+                return log_error_errno(r, "Refusing to start: %s", why);
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        a->listen_fd = -1;
+        a->event = sd_event_ref(event);
+        a->handshake_usec = UMC_AGENT_HANDSHAKE_TIMEOUT_USEC;
+        a->idle_usec = UMC_AGENT_IDLE_TIMEOUT_USEC;
+
+        r = slots_probe(config->slot_directory);
+        if (r < 0)
+                goto fail;
+        sockaddr_to_text(&config->listen.sa, where, sizeof(where));
+        r = listen_open(&config->listen, &fd);
+        if (r < 0) {
+                log_error_errno(r, "Cannot listen on %s: %m", where);
+                goto fail;
+        }
+        r = agent_set_listener(a, fd);
+        if (r < 0) {
+                (void)close(fd);
+                log_error_errno(r, "Cannot watch the listening socket: %m");
+                goto fail;
+        }
+        a->config = *config;
+        memset(config, 0, sizeof(*config));
+        umc_log_set_max_level(a->config.log_level);
+        log_info("Listening on %s as ECU 0x%08" PRIx32 " (%s), %zu [EthernetAcl] rule(s)",
+                 a->listen_text, a->config.ecu_id, a->config.hw_id, a->config.eth_acl.n_rules);
+        *ret = a;
+        return 0;
+fail:
+        umc_agent_free(a);
+        return r;
+}
+
+void umc_agent_free(struct umc_agent *a) {
+        if (!a)
+                return;
+        while (a->conns) {
+                struct conn *c = a->conns;
+                if (c->began && c->receiver &&
+                    umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM)
+                        log_notice("%s: stopping mid-transfer; the partial image is kept for resume",
+                                   c->peer);
+                conn_free(c);
+        }
+        (void)sd_event_source_disable_unref(a->listener);
+        (void)sd_event_source_disable_unref(a->accept_retry);
+        (void)sd_event_source_disable_unref(a->sig_term);
+        (void)sd_event_source_disable_unref(a->sig_int);
+        (void)sd_event_source_disable_unref(a->sig_hup);
+        if (a->listen_fd >= 0)
+                (void)close(a->listen_fd);
+        sd_event_unref(a->event);
+        umc_agent_config_free(&a->config);
+        free(a->config_path);
+        free(a);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct umc_agent *a = userdata;
+
+        if (si->ssi_signo == SIGHUP) {
+                log_info("Received SIGHUP, reloading %s", a->config_path);
+                (void)umc_agent_reload(a, a->config_path);
+                return 0;
+        }
+        log_info("Received %s, stopping", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        return sd_event_exit(a->event, 0);
+}
+
+int umc_agent_handle_signals(struct umc_agent *a, const char *config_path) {
+        sigset_t mask;
+        int r;
+
+        if (!a || !config_path)
+                return -EINVAL;
+        free(a->config_path);
+        a->config_path = strdup(config_path);
+        if (!a->config_path)
+                return -ENOMEM;
+        /* Blocked, they wait in the signalfd for the loop: no work in a handler. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        if (!a->sig_term && (r = sd_event_add_signal(a->event, &a->sig_term, SIGTERM, on_signal, a)) < 0)
+                return r;
+        if (!a->sig_int && (r = sd_event_add_signal(a->event, &a->sig_int, SIGINT, on_signal, a)) < 0)
+                return r;
+        if (!a->sig_hup && (r = sd_event_add_signal(a->event, &a->sig_hup, SIGHUP, on_signal, a)) < 0)
+                return r;
+        return 0;
+}
+
+/* Listen= unchanged: as configured before, or the address actually bound (port 0 picked one). */
+static bool listen_unchanged(const struct umc_agent *a, const struct umc_sockaddr *want) {
+        struct umc_sockaddr bound = {};
+
+        if (sockaddr_equal(want, &a->config.listen))
+                return true;
+        return umc_agent_local_address(a, &bound) == 0 && sockaddr_equal(want, &bound);
+}
+
+int umc_agent_reload(struct umc_agent *a, const char *config_path) {
+        struct umc_agent_config n = {};
+        struct umc_config_error err = {};
+        const char *why = NULL;
+        int fd = -1, r;
+
+        if (!a || !config_path)
+                return -EINVAL;
+        (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, umc_now_monotonic_usec());
+        r = umc_agent_config_load(config_path, &n, &err);
+        if (r < 0) {
+                log_error("Reload refused, keeping the running configuration: %s", err.msg);
+                goto out;
+        }
+        r = umc_agent_config_check(&n, &why);
+        if (r < 0) {
+                log_error("Reload refused, keeping the running configuration: %s: %s",
+                          config_path, why);
+                goto out;
+        }
+        if (strcmp(n.slot_directory, a->config.slot_directory ? a->config.slot_directory : "") != 0) {
+                r = slots_probe(n.slot_directory);
+                if (r < 0 && r != -EBUSY) {
+                        log_error("Reload refused, keeping the running configuration");
+                        goto out;
+                }
+        }
+        if (!listen_unchanged(a, &n.listen)) {
+                char where[INET6_ADDRSTRLEN + 8];
+                sockaddr_to_text(&n.listen.sa, where, sizeof(where));
+                r = listen_open(&n.listen, &fd);
+                if (r >= 0) {
+                        r = agent_set_listener(a, fd);
+                        if (r < 0)
+                                (void)close(fd);
+                }
+                if (r < 0) {
+                        log_error_errno(r, "Reload refused, keeping the running configuration: "
+                                           "cannot listen on %s: %m", where);
+                        goto out;
+                }
+        }
+        umc_agent_config_free(&a->config);
+        a->config = n;
+        memset(&n, 0, sizeof(n));
+        umc_log_set_max_level(a->config.log_level);
+        log_info("Reloaded %s: listening on %s as ECU 0x%08" PRIx32 " (%s)", config_path,
+                 a->listen_text, a->config.ecu_id, a->config.hw_id);
+        r = 0;
+out:
+        umc_agent_config_free(&n);
+        (void)sd_notify(0, "READY=1");
+        agent_status(a);
+        return r;
+}
+
+int umc_agent_run(struct umc_agent *a) {
+        int r;
+
+        r = sd_event_set_watchdog(a->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Cannot enable the watchdog: %m");
+        (void)sd_notify(0, "READY=1");
+        agent_status(a);
+        r = sd_event_loop(a->event);
+        (void)sd_notify(0, "STOPPING=1");
+        return r;
+}
+
+int umc_agent_local_address(const struct umc_agent *a, struct umc_sockaddr *ret) {
+        struct umc_sockaddr s = { .len = sizeof(s.in6) };
+
+        if (!a || !ret || a->listen_fd < 0)
+                return -EINVAL;
+        if (getsockname(a->listen_fd, &s.sa, &s.len) < 0)
+                return -errno;
+        *ret = s;
+        return 0;
+}
+
+void umc_agent_get_stats(const struct umc_agent *a, struct umc_agent_stats *ret) {
+        *ret = a->stats;
+        ret->connections = a->n_conns;
+}
+
+int umc_agent_set_timeouts(struct umc_agent *a, uint64_t handshake_usec, uint64_t idle_usec) {
+        if (!a || handshake_usec == 0 || idle_usec == 0)
+                return -EINVAL;
+        a->handshake_usec = handshake_usec;
+        a->idle_usec = idle_usec;
+        return 0;
+}

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umc-agent: receives firmware images from umcd over TCP and installs them
+ * into this ECU's A/B slot store. Everything but argument parsing lives in
+ * src/lib/agent.c; man/umc-agent.8 documents options, signals and files.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <systemd/sd-event.h>
+
+#include "umc/agent.h"
+#include "umc/config.h"
+#include "umc/log.h"
+
+#ifndef UMC_VERSION
+#define UMC_VERSION "0.1"
+#endif
+
+/* Exit status, as umc-agent(8) lists them. */
+enum {
+        EXIT_OK = 0,
+        EXIT_FAIL = 1,  /* bad configuration, or a failure at start or while running */
+        EXIT_USAGE = 2, /* bad command line */
+};
+
+struct args {
+        const char *config_path;
+        bool check_only;
+};
+
+static void help(void) {
+        printf("Usage: umc-agent [OPTIONS]\n"
+               "\n"
+               "Receive firmware images from umcd and install them into the slot store.\n"
+               "\n"
+               "  -c, --config=PATH   configuration file (default %s)\n"
+               "      --check-config  validate the configuration and exit\n"
+               "  -h, --help          show this help and exit\n"
+               "      --version       show the version and exit\n",
+               UMC_AGENT_CONFIG_PATH);
+}
+
+/* Returns 1 to go on, 0 to exit successfully (help, version), -EINVAL on a usage error. */
+static int parse_args(int argc, char **argv, struct args *ret) {
+        enum { ARG_CHECK_CONFIG = 0x100, ARG_VERSION };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        struct args a = { .config_path = UMC_AGENT_CONFIG_PATH };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        if (optarg[0] == '\0') {
+                                log_error("--config needs a path");
+                                return -EINVAL;
+                        }
+                        a.config_path = optarg;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        a.check_only = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("umc-agent %s\n", UMC_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL; /* getopt_long() has said what was wrong */
+                }
+        }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'; see --help", argv[optind]);
+                return -EINVAL;
+        }
+        *ret = a;
+        return 1;
+}
+
+static int load_config(const char *path, struct umc_agent_config *ret) {
+        struct umc_config_error err = {};
+        const char *why = NULL;
+        int r;
+
+        r = umc_agent_config_load(path, ret, &err);
+        if (r < 0)
+                return log_error_errno(r, "%s", err.msg[0] ? err.msg : path);
+        r = umc_agent_config_check(ret, &why);
+        if (r < 0) {
+                umc_agent_config_free(ret);
+                return log_error_errno(r, "%s: %s", path, why);
+        }
+        return 0;
+}
+
+static int run(const struct args *args) {
+        struct umc_agent_config config = {};
+        struct umc_agent *agent = NULL;
+        sd_event *event = NULL;
+        int r;
+
+        r = load_config(args->config_path, &config);
+        if (r < 0)
+                return r;
+        if (args->check_only) {
+                log_info("%s: configuration is valid", args->config_path);
+                umc_agent_config_free(&config);
+                return 0;
+        }
+        umc_log_set_max_level(config.log_level);
+
+        r = sd_event_default(&event);
+        if (r < 0) {
+                umc_agent_config_free(&config);
+                return log_error_errno(r, "Cannot create the event loop: %m");
+        }
+        r = umc_agent_new(&config, event, &agent); /* logs its own failure */
+        if (r < 0) {
+                umc_agent_config_free(&config);
+                goto out;
+        }
+        r = umc_agent_handle_signals(agent, args->config_path);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up signal handling: %m");
+                goto out;
+        }
+        r = umc_agent_run(agent);
+        if (r < 0)
+                log_error_errno(r, "Event loop failed: %m");
+out:
+        umc_agent_free(agent);
+        sd_event_unref(event);
+        return r;
+}
+
+int main(int argc, char **argv) {
+        struct args args;
+        int r;
+
+        /* journald reads the "<N>" prefixes; a terminal gets plain lines. */
+        umc_log_set_prefix(!isatty(STDERR_FILENO));
+        r = parse_args(argc, argv, &args);
+        if (r <= 0)
+                return r < 0 ? EXIT_USAGE : EXIT_OK;
+        r = run(&args);
+        return r < 0 ? EXIT_FAIL : EXIT_OK;
+}

@@ -1,0 +1,719 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent in-process on its own sd_event, over real TCP on 127.0.0.1,
+ * with a temporary slot store. The test plays umcd with the real master
+ * engines (umc_auth_master, umc_session, umc_sender) and drives the
+ * agent's loop one iteration at a time whenever it waits for an answer:
+ * one thread, no sleeps beyond the loop's own wait.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "umc/agent.h"
+#include "umc/auth.h"
+#include "umc/config.h"
+#include "umc/hash.h"
+#include "umc/log.h"
+#include "umc/msg.h"
+#include "umc/rotation.h"
+#include "umc/session.h"
+#include "umc/slot.h"
+#include "umc/stream.h"
+#include "umc/xfer.h"
+
+#define ECU_ID 0x10
+#define HW_ID "HW-BCM-0001"
+#define KEY_BYTE 0x42
+#define IMAGE_LEN (2u * 1024 * 1024)
+#define VERSION "2.0.1"
+#define FRAME_MAX (UMC_FRAME_HEADER_LEN + UMC_FRAME_MAX_PAYLOAD)
+#define ALL_SUITES ((1u << UMC_SUITE_AES_128_GCM) | (1u << UMC_SUITE_AES_256_GCM) | \
+                    (1u << UMC_SUITE_CHACHA20_POLY1305) | (1u << UMC_SUITE_SM4_CTR_HMAC_SM3))
+
+struct rig {
+        char dir[64];
+        char slots[128];
+        sd_event *e;
+        struct umc_agent *agent;
+        uint16_t port;
+        uint8_t *image;
+        int image_fd;
+        uint8_t hash[UMC_HASH_LEN];
+};
+
+/* ---- the agent under test ---- */
+
+static void config_fill(struct rig *g, struct umc_agent_config *c, const char *const *rules,
+                        size_t n_rules) {
+        assert_int_equal(umc_agent_config_init(c), 0);
+        c->ecu_id = ECU_ID;
+        strcpy(c->hw_id, HW_ID);
+        memset(c->master_key, KEY_BYTE, sizeof(c->master_key));
+        free(c->slot_directory);
+        c->slot_directory = strdup(g->slots);
+        assert_non_null(c->slot_directory);
+        c->log_level = LOG_NOTICE; /* alarms (warnings) and installs show, chatter does not */
+        c->listen.in = (struct sockaddr_in){ .sin_family = AF_INET,
+                                             .sin_addr = { htonl(INADDR_LOOPBACK) } }; /* port 0 */
+        c->listen.len = sizeof(struct sockaddr_in);
+        c->eth_acl.rules = calloc(n_rules + 1, sizeof(struct umc_eth_rule));
+        assert_non_null(c->eth_acl.rules);
+        for (size_t i = 0; i < n_rules; i++)
+                assert_int_equal(umc_eth_rule_parse(rules[i], &c->eth_acl.rules[i], NULL), 0);
+        c->eth_acl.n_rules = n_rules;
+}
+
+static void make_image(struct rig *g) {
+        char path[128];
+
+        g->image = malloc(IMAGE_LEN);
+        assert_non_null(g->image);
+        for (size_t i = 0; i < IMAGE_LEN; i++)
+                g->image[i] = (uint8_t)((i * 2654435761u) >> 13);
+        (void)snprintf(path, sizeof(path), "%s/image.bin", g->dir);
+        g->image_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(g->image_fd >= 0);
+        assert_int_equal(write(g->image_fd, g->image, IMAGE_LEN), (ssize_t)IMAGE_LEN);
+        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, g->image, IMAGE_LEN, g->hash), 0);
+}
+
+static void rig_start_rules(struct rig *g, const char *const *rules, size_t n_rules) {
+        struct umc_agent_config c;
+        struct umc_sockaddr bound;
+
+        memset(g, 0, sizeof(*g));
+        strcpy(g->dir, "/tmp/umc-test-agent-XXXXXX");
+        assert_non_null(mkdtemp(g->dir));
+        (void)snprintf(g->slots, sizeof(g->slots), "%s/slots", g->dir);
+        make_image(g);
+        assert_int_equal(sd_event_new(&g->e), 0);
+        config_fill(g, &c, rules, n_rules);
+        assert_int_equal(umc_agent_new(&c, g->e, &g->agent), 0);
+        assert_int_equal(c.ecu_id, 0); /* moved in */
+        assert_int_equal(umc_agent_local_address(g->agent, &bound), 0);
+        g->port = ntohs(bound.in.sin_port);
+        assert_true(g->port != 0);
+}
+
+static void rig_start(struct rig *g) {
+        static const char *const allow_loopback[] = { "allow proto=tcp src=127.0.0.1 vlan=none" };
+        rig_start_rules(g, allow_loopback, 1);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static void rig_stop(struct rig *g) {
+        umc_agent_free(g->agent);
+        sd_event_unref(g->e);
+        close(g->image_fd);
+        free(g->image);
+        assert_int_equal(nftw(g->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static struct umc_agent_stats stats(struct rig *g) {
+        struct umc_agent_stats s;
+        umc_agent_get_stats(g->agent, &s);
+        return s;
+}
+
+static void pump(struct rig *g) {
+        assert_true(sd_event_run(g->e, 10 * USEC_PER_MSEC) >= 0);
+}
+
+/* Run the loop until the agent has no connection left (bounded). */
+static void pump_until_idle(struct rig *g) {
+        for (int i = 0; i < 1000 && stats(g).connections > 0; i++)
+                pump(g);
+        assert_int_equal(stats(g).connections, 0);
+}
+
+/* ---- the master side over TCP ---- */
+
+struct client {
+        struct rig *g;
+        struct umc_stream *s;
+};
+
+static void client_connect(struct rig *g, struct client *c) {
+        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(g->port),
+                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        /* The kernel completes the handshake from the backlog: no accept() needed yet. */
+        assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+        assert_int_equal(umc_stream_new(fd, UMC_FRAME_MAX_PAYLOAD, 2 * FRAME_MAX, &c->s), 0);
+        c->g = g;
+}
+
+static void client_close(struct client *c) {
+        umc_stream_free(c->s);
+        c->s = NULL;
+}
+
+/* Send a whole frame, letting the agent run while the socket is full. */
+static int client_send(struct client *c, const uint8_t *f, size_t len) {
+        int r;
+
+        for (int i = 0; (r = umc_stream_queue(c->s, f, len)) == -ENOBUFS && i < 1000; i++) {
+                if (umc_stream_flush(c->s) != -EAGAIN)
+                        continue;
+                pump(c->g);
+        }
+        assert_int_equal(r, 0);
+        for (int i = 0; i < 1000; i++) {
+                r = umc_stream_flush(c->s);
+                if (r != -EAGAIN)
+                        return r;
+                pump(c->g);
+        }
+        fail_msg("send did not complete");
+        return -ETIMEDOUT;
+}
+
+/* The next frame from the agent; -ECONNRESET when it closed. */
+static int client_recv(struct client *c, const uint8_t **f, size_t *len) {
+        for (int i = 0; i < 2000; i++) {
+                int r = umc_stream_read(c->s, f, len, NULL);
+                if (r != -EAGAIN)
+                        return r;
+                pump(c->g);
+        }
+        fail_msg("no answer from the agent");
+        return -ETIMEDOUT;
+}
+
+struct master {
+        struct client cl;
+        struct umc_auth_master auth;
+        struct umc_session *session;
+        struct umc_rotation rot;
+        struct umc_sender *tx;
+        uint8_t buf[FRAME_MAX];
+        unsigned frames;
+        unsigned rotations;
+};
+
+static void master_free(struct master *m) {
+        umc_sender_free(m->tx);
+        umc_session_free(m->session);
+        umc_auth_master_clear(&m->auth);
+        if (m->cl.s)
+                client_close(&m->cl);
+        free(m);
+}
+
+static struct master *master_new(struct rig *g) {
+        struct master *m = calloc(1, sizeof(*m));
+        assert_non_null(m);
+        client_connect(g, &m->cl);
+        return m;
+}
+
+/* The AUTH exchange as umcd does it; returns the master's verdict. */
+static int master_auth(struct master *m, uint8_t key_byte, uint32_t ecu_id, enum umc_reason *why) {
+        uint8_t key[UMC_MASTER_KEY_LEN], salt[UMC_SALT_LEN];
+        struct umc_session_params p = {
+                .ecu_id = ecu_id, .tx_dir = UMC_DIR_MASTER_TO_ECU, .allowed_suites = ALL_SUITES,
+                .replay_window = 64, .max_payload = UMC_FRAME_MAX_PAYLOAD,
+        };
+        const uint8_t *f;
+        size_t len, flen;
+        int r;
+
+        memset(key, key_byte, sizeof(key));
+        assert_int_equal(umc_auth_master_start(&m->auth, key, ecu_id, HW_ID, m->buf,
+                                               sizeof(m->buf), &len), 0);
+        assert_int_equal(client_send(&m->cl, m->buf, len), 0);
+        r = client_recv(&m->cl, &f, &flen);
+        if (r < 0)
+                return r;
+        r = umc_auth_master_response(&m->auth, f, flen, m->buf, sizeof(m->buf), &len, salt, why);
+        if (r < 0)
+                return r;
+        assert_int_equal(client_send(&m->cl, m->buf, len), 0);
+        memcpy(p.master_key, key, sizeof(key));
+        memcpy(p.salt, salt, sizeof(salt));
+        p.session_id = m->auth.session_id;
+        assert_int_equal(umc_session_new(&p, &m->session), 0);
+        return 0;
+}
+
+static void master_sender(struct rig *g, struct master *m, uint64_t rotation_usec) {
+        struct umc_rotation_cfg rc;
+        struct umc_sender_params sp = {
+                .image_fd = g->image_fd, .image_len = IMAGE_LEN, .hash_alg = UMC_HASH_SHA256,
+                .chunk_len = 60000, .verify_every = 0,
+        };
+
+        umc_rotation_cfg_default(&rc);
+        rc.interval_usec = rotation_usec;
+        assert_int_equal(umc_rotation_init(&m->rot, &rc, umc_now_monotonic_usec()), 0);
+        memcpy(sp.image_hash, g->hash, sizeof(sp.image_hash));
+        memcpy(sp.image_id, g->hash, sizeof(sp.image_id));
+        strcpy(sp.version, VERSION);
+        assert_int_equal(umc_sender_new(&sp, m->session, &m->rot, &m->tx), 0);
+}
+
+/* What a man in the middle does to the frame numbered at (0 = BEGIN). */
+enum tamper { TAMPER_NONE, TAMPER_FLIP, TAMPER_BAD_HEADER };
+
+/*
+ * Stream the image until done (0), the agent stops it (the sender's error,
+ * *why its reason), the connection ends (-ECONNRESET), or stop_after
+ * frames were sent (1).
+ */
+static int master_run(struct master *m, unsigned stop_after, enum tamper tamper, unsigned at,
+                      enum umc_reason *why) {
+        for (;;) {
+                enum umc_rotation_cause cause = UMC_ROTATE_NONE;
+                const uint8_t *f;
+                size_t len;
+                int r;
+
+                r = umc_sender_next(m->tx, umc_now_monotonic_usec(), UMC_LOAD_NORMAL, m->buf,
+                                    sizeof(m->buf), &len, &cause);
+                if (r == 0) {
+                        if (cause != UMC_ROTATE_NONE)
+                                m->rotations++;
+                        if (tamper == TAMPER_FLIP && m->frames == at)
+                                m->buf[len - 5] ^= 0x20;
+                        if (tamper == TAMPER_BAD_HEADER && m->frames == at) {
+                                m->buf[0] = 'X';
+                                len = UMC_FRAME_HEADER_LEN; /* and the stream has nothing to skip by */
+                        }
+                        r = client_send(&m->cl, m->buf, len);
+                        if (r < 0)
+                                return r;
+                        if (++m->frames == stop_after)
+                                return 1;
+                        continue;
+                }
+                if (r == -ESHUTDOWN)
+                        return umc_sender_state(m->tx) == UMC_SENDER_DONE ? 0 : -EIO;
+                assert_int_equal(r, -EAGAIN);
+                r = client_recv(&m->cl, &f, &len);
+                if (r < 0)
+                        return r;
+                r = umc_sender_input(m->tx, f, len, why);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* ---- checks on the slot store ---- */
+
+static void expect_active(struct rig *g, const char *want_version) {
+        struct umc_slots *s = NULL;
+        const char *version = NULL;
+        char slot = 0;
+
+        assert_int_equal(umc_slots_open(g->slots, &s, NULL), 0);
+        assert_int_equal(umc_slots_active(s, &slot, &version), 0);
+        if (!want_version) {
+                assert_null(version);
+        } else {
+                char path[192];
+                uint8_t *got = malloc(IMAGE_LEN + 1);
+                int fd;
+
+                assert_non_null(version);
+                assert_string_equal(version, want_version);
+                (void)snprintf(path, sizeof(path), "%s/%c/image", g->slots, slot);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                assert_int_equal(read(fd, got, IMAGE_LEN + 1), (ssize_t)IMAGE_LEN);
+                assert_memory_equal(got, g->image, IMAGE_LEN);
+                close(fd);
+                free(got);
+        }
+        umc_slots_close(s);
+}
+
+static bool progress_exists(struct rig *g) {
+        char path[192];
+        (void)snprintf(path, sizeof(path), "%s/incoming/progress", g->slots);
+        return access(path, F_OK) == 0;
+}
+
+/* ---- tests ---- */
+
+static void test_image_arrives_byte_identical_in_the_active_slot(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct rig g;
+        struct master *m;
+
+        rig_start(&g);
+        expect_active(&g, NULL);
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m, 1); /* a new suite and key ID whenever a microsecond passed */
+        assert_int_equal(master_run(m, 0, TAMPER_NONE, 0, &why), 0);
+        assert_int_equal(umc_sender_bytes_acked(m->tx), IMAGE_LEN);
+        assert_true(m->rotations >= 2);
+        master_free(m);
+        pump_until_idle(&g);
+
+        expect_active(&g, VERSION);
+        assert_false(progress_exists(&g));
+        assert_int_equal(stats(&g).completed, 1);
+        assert_int_equal(stats(&g).refused, 0);
+        rig_stop(&g);
+}
+
+static void test_wrong_master_key_is_refused_and_the_slot_untouched(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        uint8_t wrong[UMC_MASTER_KEY_LEN], salt[UMC_SALT_LEN];
+        struct umc_msg_auth_response resp;
+        struct umc_frame_header h;
+        const uint8_t *f;
+        size_t len, flen;
+        struct master *m;
+        struct rig g;
+        int n;
+
+        rig_start(&g);
+        m = master_new(&g);
+        memset(wrong, KEY_BYTE + 1, sizeof(wrong));
+        assert_int_equal(umc_auth_master_start(&m->auth, wrong, ECU_ID, HW_ID, m->buf,
+                                               sizeof(m->buf), &len), 0);
+        assert_int_equal(client_send(&m->cl, m->buf, len), 0);
+        assert_int_equal(client_recv(&m->cl, &f, &flen), 0);
+        /* A real master sees that the ECU's proof does not match its key... */
+        assert_int_equal(umc_auth_master_response(&m->auth, f, flen, m->buf, sizeof(m->buf),
+                                                  &len, salt, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_ECU_AUTH_FAILED);
+        /* ...and an impostor that confirms anyway is refused by the agent. */
+        assert_int_equal(umc_msg_auth_response_decode(f + UMC_FRAME_HEADER_LEN,
+                                                      flen - UMC_FRAME_HEADER_LEN, &resp), 0);
+        h = (struct umc_frame_header){ .session_id = m->auth.session_id, .ecu_id = ECU_ID,
+                                       .seq = 1 };
+        n = umc_msg_auth_confirm_frame(wrong, &h, m->auth.nonce_m, resp.nonce_e, m->buf,
+                                       sizeof(m->buf));
+        assert_true(n > 0);
+        assert_int_equal(client_send(&m->cl, m->buf, (size_t)n), 0);
+        assert_int_equal(client_recv(&m->cl, &f, &flen), -ECONNRESET);
+        master_free(m);
+        pump_until_idle(&g);
+
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_ECU_AUTH_FAILED);
+        assert_int_equal(stats(&g).refused, 1);
+        expect_active(&g, NULL);
+        assert_false(progress_exists(&g));
+        rig_stop(&g);
+}
+
+static void expect_closed_silently(struct rig *g, enum umc_reason want) {
+        enum umc_reason why = UMC_REASON_OK;
+        const uint8_t *rest;
+        struct master *m = master_new(g);
+
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), -ECONNRESET);
+        assert_int_equal(umc_stream_peek(m->cl.s, &rest), 0); /* not a single byte came back */
+        master_free(m);
+        pump_until_idle(g);
+        assert_int_equal(stats(g).last_refusal, want);
+        expect_active(g, NULL);
+}
+
+static void test_acl_deny_closes_the_connection_with_nothing_sent(void **state) {
+        static const char *const deny_first[] = {
+                "deny proto=tcp src=127.0.0.0/8",
+                "allow",
+        };
+        struct rig g;
+
+        rig_start_rules(&g, deny_first, UMC_ELEMENTSOF(deny_first));
+        expect_closed_silently(&g, UMC_REASON_ETH_DENIED_BY_RULE);
+        assert_int_equal(stats(&g).refused, 1);
+        rig_stop(&g);
+
+        /* No rule at all: default deny. */
+        rig_start_rules(&g, NULL, 0);
+        expect_closed_silently(&g, UMC_REASON_ETH_DEFAULT_DENY);
+        rig_stop(&g);
+
+        /* A rule for another VLAN does not match an untagged connection. */
+        static const char *const vlan_only[] = { "allow proto=tcp vlan=12" };
+        rig_start_rules(&g, vlan_only, 1);
+        expect_closed_silently(&g, UMC_REASON_ETH_DEFAULT_DENY);
+        rig_stop(&g);
+}
+
+static void test_unknown_ecu_id_is_refused(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct master *m;
+        struct rig g;
+
+        rig_start(&g);
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID + 1, &why), -ECONNRESET);
+        master_free(m);
+        pump_until_idle(&g);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_ECU_UNKNOWN);
+        expect_active(&g, NULL);
+        rig_stop(&g);
+}
+
+static void test_second_transfer_is_refused_with_an_alarm_while_one_runs(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct master *m1, *m2;
+        struct rig g;
+
+        rig_start(&g);
+        m1 = master_new(&g);
+        assert_int_equal(master_auth(m1, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m1, 3600 * USEC_PER_SEC);
+        assert_int_equal(master_run(m1, 10, TAMPER_NONE, 0, &why), 1);
+
+        m2 = master_new(&g);
+        assert_int_equal(master_auth(m2, KEY_BYTE, ECU_ID, &why), 0); /* authenticates fine */
+        master_sender(&g, m2, 3600 * USEC_PER_SEC);
+        why = UMC_REASON_OK;
+        assert_int_equal(master_run(m2, 0, TAMPER_NONE, 0, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_BUSY);
+        master_free(m2);
+
+        /* The first one is unaffected. */
+        assert_int_equal(master_run(m1, 0, TAMPER_NONE, 0, &why), 0);
+        master_free(m1);
+        pump_until_idle(&g);
+        expect_active(&g, VERSION);
+        assert_int_equal(stats(&g).completed, 1);
+        assert_int_equal(stats(&g).refused, 1);
+        rig_stop(&g);
+}
+
+static void test_lost_connection_keeps_the_partial_and_resumes(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct master *m;
+        uint64_t acked;
+        struct rig g;
+
+        rig_start(&g);
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m, 3600 * USEC_PER_SEC);
+        assert_int_equal(master_run(m, 20, TAMPER_NONE, 0, &why), 1);
+        acked = umc_sender_bytes_acked(m->tx);
+        assert_true(acked > 0 && acked < IMAGE_LEN);
+        master_free(m); /* the master vanishes mid-stream */
+        pump_until_idle(&g);
+        assert_int_equal(stats(&g).interrupted, 1);
+        assert_true(progress_exists(&g));
+        expect_active(&g, NULL);
+
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m, 3600 * USEC_PER_SEC);
+        assert_int_equal(master_run(m, 0, TAMPER_NONE, 0, &why), 0);
+        assert_true(umc_sender_resume_offset(m->tx) >= acked);
+        assert_true(umc_sender_resume_offset(m->tx) > 0);
+        master_free(m);
+        pump_until_idle(&g);
+        expect_active(&g, VERSION);
+        assert_int_equal(stats(&g).completed, 1);
+        rig_stop(&g);
+}
+
+static void test_tampered_frame_stops_the_transfer_and_drops_the_image(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct master *m;
+        struct rig g;
+
+        rig_start(&g);
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m, 3600 * USEC_PER_SEC);
+        assert_int_equal(master_run(m, 0, TAMPER_FLIP, 9, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_TAG_MISMATCH);
+        master_free(m);
+        pump_until_idle(&g);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_TAG_MISMATCH);
+        assert_false(progress_exists(&g)); /* a refused image is not kept for resume */
+        expect_active(&g, NULL);
+        rig_stop(&g);
+}
+
+static void test_bad_header_mid_transfer_is_answered_with_stop(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        const uint8_t *f;
+        struct master *m;
+        struct rig g;
+        size_t len;
+
+        rig_start(&g);
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m, 3600 * USEC_PER_SEC);
+        assert_int_equal(master_run(m, 3, TAMPER_BAD_HEADER, 2, &why), 1);
+        /* BEGIN was answered inside master_run(); now the STOP, then the end. */
+        assert_int_equal(client_recv(&m->cl, &f, &len), 0);
+        assert_int_equal(umc_sender_input(m->tx, f, len, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_FRAME_BAD_MAGIC);
+        assert_int_equal(client_recv(&m->cl, &f, &len), -ECONNRESET);
+        master_free(m);
+        pump_until_idle(&g);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_FRAME_BAD_MAGIC);
+        expect_active(&g, NULL);
+        rig_stop(&g);
+}
+
+static void test_silent_connection_times_out_in_the_handshake(void **state) {
+        struct client c;
+        const uint8_t *f;
+        size_t len;
+        struct rig g;
+
+        rig_start(&g);
+        assert_int_equal(umc_agent_set_timeouts(g.agent, 50 * USEC_PER_MSEC, USEC_PER_SEC), 0);
+        assert_int_equal(umc_agent_set_timeouts(g.agent, 0, USEC_PER_SEC), -EINVAL);
+        client_connect(&g, &c);
+        assert_int_equal(client_recv(&c, &f, &len), -ECONNRESET);
+        client_close(&c);
+        pump_until_idle(&g);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_TIMEOUT);
+        rig_stop(&g);
+}
+
+static void test_connections_beyond_the_limit_wait_in_the_backlog(void **state) {
+        struct client c[UMC_AGENT_MAX_CONNECTIONS + 1];
+        struct rig g;
+
+        rig_start(&g);
+        for (size_t i = 0; i < UMC_ELEMENTSOF(c); i++)
+                client_connect(&g, &c[i]);
+        for (int i = 0; i < 20; i++)
+                pump(&g);
+        assert_int_equal(stats(&g).accepted, UMC_AGENT_MAX_CONNECTIONS);
+        assert_int_equal(stats(&g).connections, UMC_AGENT_MAX_CONNECTIONS);
+        client_close(&c[0]);
+        for (int i = 0; i < 200 && stats(&g).accepted == UMC_AGENT_MAX_CONNECTIONS; i++)
+                pump(&g);
+        assert_int_equal(stats(&g).accepted, UMC_AGENT_MAX_CONNECTIONS + 1);
+        for (size_t i = 1; i < UMC_ELEMENTSOF(c); i++)
+                client_close(&c[i]);
+        pump_until_idle(&g);
+        rig_stop(&g);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+static void write_agent_conf(struct rig *g, const char *path, const char *key_path,
+                             uint32_t ecu_id, const char *mode) {
+        char text[1024];
+
+        (void)snprintf(text, sizeof(text),
+                       "[Agent]\nEcuId=0x%" PRIx32 "\nHardwareId=" HW_ID "\nKeyFile=%s\n"
+                       "Mode=%s\nListen=127.0.0.1:%u\nSlotDirectory=%s\nLogLevel=notice\n"
+                       "[EthernetAcl]\nRule=allow proto=tcp src=127.0.0.1\n",
+                       ecu_id, key_path, mode, g->port, g->slots);
+        write_file(path, text, 0600);
+}
+
+static int auth_once(struct rig *g, uint32_t ecu_id) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct master *m = master_new(g);
+        int r = master_auth(m, KEY_BYTE, ecu_id, &why);
+
+        master_free(m);
+        pump_until_idle(g);
+        return r;
+}
+
+static void test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one(void **state) {
+        char conf[128], key[128], hex[2 * UMC_MASTER_KEY_LEN + 2];
+        struct rig g;
+
+        rig_start(&g);
+        (void)snprintf(conf, sizeof(conf), "%s/umc-agent.conf", g.dir);
+        (void)snprintf(key, sizeof(key), "%s/agent.key", g.dir);
+        memset(hex, 0, sizeof(hex));
+        for (int i = 0; i < UMC_MASTER_KEY_LEN; i++)
+                (void)snprintf(hex + 2 * i, 3, "%02x", KEY_BYTE);
+        hex[2 * UMC_MASTER_KEY_LEN] = '\n';
+        write_file(key, hex, 0600);
+        write_file(conf, "[Agent]\nEcuId=not-a-number\n", 0600);
+        assert_int_equal(umc_agent_handle_signals(g.agent, conf), 0);
+
+        /* A bad file: refused, the agent goes on as it was. */
+        assert_int_equal(kill(getpid(), SIGHUP), 0);
+        pump(&g);
+        assert_int_equal(auth_once(&g, ECU_ID), 0);
+
+        /* Gateway mode is not something to switch to either. */
+        write_agent_conf(&g, conf, key, 0x20, "gateway");
+        assert_int_equal(umc_agent_reload(g.agent, conf), -EOPNOTSUPP);
+        assert_int_equal(auth_once(&g, ECU_ID), 0);
+
+        /* A good file with another identity: the old ECU ID is now unknown. */
+        write_agent_conf(&g, conf, key, 0x20, "endpoint");
+        assert_int_equal(kill(getpid(), SIGHUP), 0);
+        pump(&g);
+        assert_int_equal(auth_once(&g, ECU_ID), -ECONNRESET);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_ECU_UNKNOWN);
+        assert_int_equal(auth_once(&g, 0x20), 0);
+
+        /* SIGTERM ends the loop that umc_agent_run() drives, with exit code 0. */
+        assert_int_equal(kill(getpid(), SIGTERM), 0);
+        assert_int_equal(umc_agent_run(g.agent), 0);
+        rig_stop(&g);
+}
+
+static void test_gateway_mode_refuses_to_start(void **state) {
+        struct umc_agent_config c;
+        struct umc_agent *a = NULL;
+        const char *why = NULL;
+        struct rig g;
+
+        rig_start(&g);
+        config_fill(&g, &c, NULL, 0);
+        c.mode = UMC_AGENT_GATEWAY;
+        assert_int_equal(umc_agent_config_check(&c, &why), -EOPNOTSUPP);
+        assert_string_equal(why, "gateway mode forwards over CAN, which arrives with the CAN channel");
+        assert_int_equal(umc_agent_new(&c, g.e, &a), -EOPNOTSUPP);
+        assert_null(a);
+        assert_int_equal(c.ecu_id, ECU_ID); /* not taken on failure */
+        umc_agent_config_free(&c);
+        rig_stop(&g);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_image_arrives_byte_identical_in_the_active_slot),
+                cmocka_unit_test(test_wrong_master_key_is_refused_and_the_slot_untouched),
+                cmocka_unit_test(test_acl_deny_closes_the_connection_with_nothing_sent),
+                cmocka_unit_test(test_unknown_ecu_id_is_refused),
+                cmocka_unit_test(test_second_transfer_is_refused_with_an_alarm_while_one_runs),
+                cmocka_unit_test(test_lost_connection_keeps_the_partial_and_resumes),
+                cmocka_unit_test(test_tampered_frame_stops_the_transfer_and_drops_the_image),
+                cmocka_unit_test(test_bad_header_mid_transfer_is_answered_with_stop),
+                cmocka_unit_test(test_silent_connection_times_out_in_the_handshake),
+                cmocka_unit_test(test_connections_beyond_the_limit_wait_in_the_backlog),
+                cmocka_unit_test(test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one),
+                cmocka_unit_test(test_gateway_mode_refuses_to_start),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connection 5-tuples, interface lookup and link counters on real loopback
+ * sockets.
+ *
+ * Only the untagged case runs here: the host kernel that runs the unit
+ * tests has no 802.1Q module, so no VLAN interface can be created. The
+ * tagged path of umc_netinfo_vlan_id() (IFLA_INFO_KIND "vlan" ->
+ * IFLA_VLAN_ID) is exercised by the guest-kernel integration test that
+ * puts umcd and umc-agent on a VLAN (see the VLAN item of issue 3).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "umc/acl.h"
+#include "umc/netinfo.h"
+#include "umc/util.h"
+
+struct conn {
+        int listener, client, server;
+        uint16_t port;
+};
+
+/* A connected TCP pair over the loopback address addr of family. */
+static void conn_open(struct conn *c, int family, const char *listen_addr,
+                      const char *connect_addr) {
+        struct sockaddr_storage ss = {};
+        socklen_t len;
+        int off = 0;
+
+        c->listener = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(c->listener >= 0);
+        if (family == AF_INET) {
+                struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+                in->sin_family = AF_INET;
+                assert_int_equal(inet_pton(AF_INET, listen_addr, &in->sin_addr), 1);
+                len = sizeof(*in);
+        } else {
+                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+                in6->sin6_family = AF_INET6;
+                assert_int_equal(inet_pton(AF_INET6, listen_addr, &in6->sin6_addr), 1);
+                len = sizeof(*in6);
+                /* Dual stack, so a v4 client can reach [::] as a v4-mapped peer. */
+                assert_int_equal(setsockopt(c->listener, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+                                            sizeof(off)), 0);
+        }
+        assert_int_equal(bind(c->listener, (struct sockaddr *)&ss, len), 0);
+        assert_int_equal(listen(c->listener, 4), 0);
+        len = sizeof(ss);
+        assert_int_equal(getsockname(c->listener, (struct sockaddr *)&ss, &len), 0);
+        c->port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
+
+        if (strchr(connect_addr, ':')) {
+                struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_port = htons(c->port) };
+                assert_int_equal(inet_pton(AF_INET6, connect_addr, &to.sin6_addr), 1);
+                c->client = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                assert_int_equal(connect(c->client, (struct sockaddr *)&to, sizeof(to)), 0);
+        } else {
+                struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(c->port) };
+                assert_int_equal(inet_pton(AF_INET, connect_addr, &to.sin_addr), 1);
+                c->client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                assert_int_equal(connect(c->client, (struct sockaddr *)&to, sizeof(to)), 0);
+        }
+        c->server = accept4(c->listener, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(c->server >= 0);
+}
+
+static void conn_close(struct conn *c) {
+        close(c->client);
+        close(c->server);
+        close(c->listener);
+}
+
+static uint16_t local_port(int fd) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+        return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* Both ends build the same tuple, and one rule decides it for both. */
+static void check_both_ends(struct conn *c, int family, const char *src_cidr) {
+        struct umc_eth_tuple from_client, from_server;
+        struct umc_eth_rule rule;
+        char text[128];
+
+        assert_int_equal(umc_netinfo_tuple(c->client, true, &from_client), 0);
+        assert_int_equal(umc_netinfo_tuple(c->server, false, &from_server), 0);
+        assert_memory_equal(&from_client, &from_server, sizeof(from_client));
+        assert_int_equal(from_client.proto, IPPROTO_TCP);
+        assert_int_equal(from_client.family, family);
+        assert_int_equal(from_client.dport, c->port);
+        assert_int_equal(from_client.sport, local_port(c->client));
+        assert_int_equal(from_client.vlan, UMC_VLAN_UNTAGGED);
+
+        (void)snprintf(text, sizeof(text), "allow proto=tcp src=%s dport=%u vlan=none", src_cidr,
+                       c->port);
+        assert_int_equal(umc_eth_rule_parse(text, &rule, NULL), 0);
+        assert_int_equal(umc_eth_acl_check(&rule, 1, &from_client, NULL), UMC_REASON_OK);
+        assert_int_equal(umc_eth_acl_check(&rule, 1, &from_server, NULL), UMC_REASON_OK);
+        /* The reversed orientation would not match: src is the initiator. */
+        assert_int_equal(umc_netinfo_tuple(c->server, true, &from_server), 0);
+        assert_int_equal(umc_eth_acl_check(&rule, 1, &from_server, NULL),
+                         UMC_REASON_ETH_DEFAULT_DENY);
+}
+
+static void test_loopback_v4_tuple_is_the_same_from_both_ends(void **state) {
+        struct conn c;
+        uint8_t lo[4] = { 127, 0, 0, 1 };
+        struct umc_eth_tuple t;
+
+        conn_open(&c, AF_INET, "127.0.0.1", "127.0.0.1");
+        check_both_ends(&c, AF_INET, "127.0.0.1");
+        assert_int_equal(umc_netinfo_tuple(c.client, true, &t), 0);
+        assert_memory_equal(t.src, lo, 4);
+        assert_memory_equal(t.dst, lo, 4);
+        conn_close(&c);
+}
+
+static void test_loopback_v6_tuple_is_the_same_from_both_ends(void **state) {
+        struct conn c;
+        struct umc_eth_tuple t;
+
+        conn_open(&c, AF_INET6, "::1", "::1");
+        check_both_ends(&c, AF_INET6, "::1");
+        assert_int_equal(umc_netinfo_tuple(c.server, false, &t), 0);
+        assert_memory_equal(t.src, in6addr_loopback.s6_addr, 16);
+        conn_close(&c);
+}
+
+static void test_v4_peer_of_dual_stack_listener_is_ipv4(void **state) {
+        struct conn c;
+        struct umc_eth_tuple t;
+
+        conn_open(&c, AF_INET6, "::", "127.0.0.1");
+        assert_int_equal(umc_netinfo_tuple(c.server, false, &t), 0);
+        assert_int_equal(t.family, AF_INET); /* not ::ffff:127.0.0.1 */
+        check_both_ends(&c, AF_INET, "127.0.0.1");
+        conn_close(&c);
+}
+
+static void test_address_in_a_subnet_finds_its_interface(void **state) {
+        struct conn c;
+        char name[IF_NAMESIZE];
+        struct umc_eth_tuple t;
+
+        /* 127.0.0.2 is not assigned anywhere, but lo's 127.0.0.1/8 holds it. */
+        conn_open(&c, AF_INET, "127.0.0.2", "127.0.0.2");
+        assert_int_equal(umc_netinfo_route_ifname(c.server, name), 0);
+        assert_string_equal(name, "lo");
+        assert_int_equal(umc_netinfo_tuple(c.server, false, &t), 0);
+        assert_int_equal(t.dst[3], 2);
+        conn_close(&c);
+}
+
+static void test_loopback_is_untagged(void **state) {
+        struct conn c;
+        char name[IF_NAMESIZE];
+        int vlan = -5;
+
+        conn_open(&c, AF_INET, "127.0.0.1", "127.0.0.1");
+        assert_int_equal(umc_netinfo_route_ifname(c.client, name), 0);
+        assert_string_equal(name, "lo");
+        conn_close(&c);
+        assert_int_equal(umc_netinfo_vlan_id("lo", &vlan), 0);
+        assert_int_equal(vlan, UMC_VLAN_UNTAGGED);
+}
+
+static void test_bad_or_missing_interface_names_are_refused(void **state) {
+        uint64_t b = 1, p = 1;
+        int vlan = -5;
+
+        assert_int_equal(umc_netinfo_vlan_id("umc-nonexist0", &vlan), -ENODEV);
+        assert_int_equal(umc_netinfo_vlan_id("", &vlan), -EINVAL);
+        assert_int_equal(umc_netinfo_vlan_id("../lo", &vlan), -EINVAL);
+        assert_int_equal(umc_netinfo_vlan_id("0123456789abcdef", &vlan), -EINVAL);
+        assert_int_equal(vlan, -5);
+        assert_int_equal(umc_netinfo_link_counters("..", &b, &p), -EINVAL);
+        assert_int_equal(umc_netinfo_link_counters("lo/../eth0", &b, &p), -EINVAL);
+        assert_int_equal(umc_netinfo_link_counters("umc-nonexist0", &b, &p), -ENODEV);
+        assert_int_equal(b, 1);
+        assert_int_equal(p, 1);
+}
+
+static void test_non_tcp_sockets_are_refused(void **state) {
+        struct umc_eth_tuple t;
+        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9),
+                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
+        int udp, unx, tcp;
+
+        udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(connect(udp, (struct sockaddr *)&to, sizeof(to)), 0);
+        assert_int_equal(umc_netinfo_tuple(udp, true, &t), -EPROTONOSUPPORT);
+        unx = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(umc_netinfo_tuple(unx, true, &t), -EAFNOSUPPORT);
+        tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(umc_netinfo_tuple(tcp, true, &t), -ENOTCONN);
+        close(udp);
+        close(unx);
+        close(tcp);
+}
+
+static void test_counters_increase_after_traffic(void **state) {
+        static uint8_t buf[200000];
+        uint64_t b0, p0, b1, p1;
+        size_t got = 0;
+        struct conn c;
+
+        assert_int_equal(umc_netinfo_link_counters("lo", &b0, &p0), 0);
+        conn_open(&c, AF_INET, "127.0.0.1", "127.0.0.1");
+        memset(buf, 0x5a, sizeof(buf));
+        assert_int_equal(write(c.client, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+        while (got < sizeof(buf)) {
+                ssize_t n = read(c.server, buf, sizeof(buf) - got);
+                assert_true(n > 0);
+                got += (size_t)n;
+        }
+        conn_close(&c);
+        assert_int_equal(umc_netinfo_link_counters("lo", &b1, &p1), 0);
+        /* lo counts every byte twice, as sent and as received. */
+        assert_true(b1 - b0 >= 2 * sizeof(buf));
+        assert_true(p1 - p0 >= 2);
+}
+
+static void test_tuple_text_names_both_ends_and_the_vlan(void **state) {
+        struct umc_eth_tuple t = { .proto = IPPROTO_TCP, .family = AF_INET, .sport = 40312,
+                                   .dport = 4500, .vlan = 12 };
+        char buf[UMC_NETINFO_TUPLE_STRING_MAX], small[12];
+
+        memcpy(t.src, (uint8_t[]){ 10, 0, 0, 1 }, 4);
+        memcpy(t.dst, (uint8_t[]){ 10, 0, 0, 2 }, 4);
+        assert_string_equal(umc_netinfo_tuple_to_string(&t, buf, sizeof(buf)),
+                            "tcp 10.0.0.1:40312 -> 10.0.0.2:4500 vlan 12");
+        t.family = AF_INET6;
+        t.vlan = 0;
+        memset(t.src, 0, 16);
+        t.src[0] = 0xfd;
+        t.src[15] = 1;
+        memcpy(t.dst, in6addr_loopback.s6_addr, 16);
+        assert_string_equal(umc_netinfo_tuple_to_string(&t, buf, sizeof(buf)),
+                            "tcp [fd00::1]:40312 -> [::1]:4500 untagged");
+        assert_int_equal(strlen(umc_netinfo_tuple_to_string(&t, small, sizeof(small))),
+                         sizeof(small) - 1);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_loopback_v4_tuple_is_the_same_from_both_ends),
+                cmocka_unit_test(test_loopback_v6_tuple_is_the_same_from_both_ends),
+                cmocka_unit_test(test_v4_peer_of_dual_stack_listener_is_ipv4),
+                cmocka_unit_test(test_address_in_a_subnet_finds_its_interface),
+                cmocka_unit_test(test_loopback_is_untagged),
+                cmocka_unit_test(test_bad_or_missing_interface_names_are_refused),
+                cmocka_unit_test(test_non_tcp_sockets_are_refused),
+                cmocka_unit_test(test_counters_increase_after_traffic),
+                cmocka_unit_test(test_tuple_text_names_both_ends_and_the_vlan),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

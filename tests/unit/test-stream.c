@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The frame stream over a real socketpair: frames cut at every byte
+ * boundary, several frames in one read, bad and oversize headers, end of
+ * file, the bounded write queue and partial writes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "umc/cipher.h"
+#include "umc/frame.h"
+#include "umc/stream.h"
+#include "umc/util.h"
+
+#define BIG_QUEUE (2 * (UMC_FRAME_HEADER_LEN + UMC_FRAME_MAX_PAYLOAD))
+
+/* A frame whose header passes umc_frame_header_parse(): DATA, AES-128-GCM. */
+static size_t make_frame(uint8_t *out, uint32_t seq, uint32_t payload_len) {
+        struct umc_frame_header h = {
+                .type = UMC_FRAME_DATA, .suite = UMC_SUITE_AES_128_GCM, .key_id = 1,
+                .session_id = 0x1122334455667788, .seq = seq, .ecu_id = 7,
+                .payload_len = payload_len,
+        };
+
+        umc_frame_header_encode(&h, out);
+        for (uint32_t i = 0; i < payload_len; i++)
+                out[UMC_FRAME_HEADER_LEN + i] = (uint8_t)(seq * 31 + i * 7);
+        return UMC_FRAME_HEADER_LEN + payload_len;
+}
+
+struct pair {
+        struct umc_stream *s; /* the side under test */
+        int peer;             /* the raw other end */
+};
+
+static void pair_new(struct pair *p, size_t max_payload, size_t queue_max) {
+        int sv[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(umc_stream_new(sv[0], max_payload, queue_max, &p->s), 0);
+        p->peer = sv[1];
+}
+
+static void pair_free(struct pair *p) {
+        umc_stream_free(p->s);
+        if (p->peer >= 0)
+                close(p->peer);
+}
+
+static void peer_write(struct pair *p, const uint8_t *buf, size_t len) {
+        assert_int_equal(write(p->peer, buf, len), (ssize_t)len);
+}
+
+static void expect_frame(struct pair *p, const uint8_t *want, size_t want_len) {
+        const uint8_t *f = NULL;
+        size_t len = 0;
+
+        assert_int_equal(umc_stream_read(p->s, &f, &len, NULL), 0);
+        assert_int_equal(len, want_len);
+        assert_memory_equal(f, want, want_len);
+}
+
+static void expect_again(struct pair *p) {
+        const uint8_t *f;
+        size_t len;
+
+        assert_int_equal(umc_stream_read(p->s, &f, &len, NULL), -EAGAIN);
+}
+
+static void test_frame_split_at_every_byte_boundary_is_reassembled(void **state) {
+        uint8_t frame[UMC_FRAME_HEADER_LEN + 100];
+        size_t len = make_frame(frame, 1, 100);
+        struct pair p;
+
+        pair_new(&p, 1000, BIG_QUEUE);
+        for (size_t cut = 1; cut < len; cut++) {
+                peer_write(&p, frame, cut);
+                expect_again(&p);
+                peer_write(&p, frame + cut, len - cut);
+                expect_frame(&p, frame, len);
+                expect_again(&p);
+        }
+        /* And one byte per read. */
+        for (size_t i = 0; i < len; i++) {
+                expect_again(&p);
+                peer_write(&p, frame + i, 1);
+        }
+        expect_frame(&p, frame, len);
+        expect_again(&p);
+        pair_free(&p);
+}
+
+static void test_several_frames_in_one_read_come_out_one_at_a_time(void **state) {
+        static uint8_t all[3 * (UMC_FRAME_HEADER_LEN + 700)];
+        size_t l1, l2, l3;
+        struct pair p;
+
+        l1 = make_frame(all, 1, 700);
+        l2 = make_frame(all + l1, 2, 16); /* just the tag */
+        l3 = make_frame(all + l1 + l2, 3, 300);
+        pair_new(&p, 1000, BIG_QUEUE);
+        peer_write(&p, all, l1 + l2 + l3);
+        expect_frame(&p, all, l1);
+        expect_frame(&p, all + l1, l2);
+        expect_frame(&p, all + l1 + l2, l3);
+        expect_again(&p);
+        pair_free(&p);
+}
+
+static void test_frames_straddling_the_buffer_end_are_kept(void **state) {
+        /* Each frame is nearly the buffer size: every read ends inside the next frame. */
+        static uint8_t all[4 * (UMC_FRAME_HEADER_LEN + 1000)];
+        size_t off = 0, lens[4];
+        struct pair p;
+
+        for (int i = 0; i < 4; i++) {
+                lens[i] = make_frame(all + off, (uint32_t)i, 900 + (uint32_t)i * 30);
+                off += lens[i];
+        }
+        pair_new(&p, 1000, BIG_QUEUE);
+        peer_write(&p, all, off);
+        off = 0;
+        for (int i = 0; i < 4; i++) {
+                expect_frame(&p, all + off, lens[i]);
+                off += lens[i];
+        }
+        expect_again(&p);
+        pair_free(&p);
+}
+
+static void test_bad_header_is_rejected_and_the_stream_stays_broken(void **state) {
+        uint8_t frame[UMC_FRAME_HEADER_LEN + 64];
+        size_t len = make_frame(frame, 1, 64);
+        enum umc_reason why = UMC_REASON_OK;
+        const uint8_t *f, *rest;
+        struct pair p;
+
+        frame[0] = 'X';
+        pair_new(&p, 1000, BIG_QUEUE);
+        peer_write(&p, frame, len);
+        assert_int_equal(umc_stream_read(p.s, &f, &len, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_FRAME_BAD_MAGIC);
+        /* No resync: the next good frame is not reached either. */
+        len = make_frame(frame, 2, 64);
+        peer_write(&p, frame, len);
+        why = UMC_REASON_OK;
+        assert_int_equal(umc_stream_read(p.s, &f, &len, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_FRAME_BAD_MAGIC);
+        assert_true(umc_stream_peek(p.s, &rest) >= UMC_FRAME_HEADER_LEN);
+        assert_int_equal(rest[0], 'X');
+        pair_free(&p);
+}
+
+static void test_oversize_header_is_rejected_before_its_payload(void **state) {
+        uint8_t frame[UMC_FRAME_HEADER_LEN];
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_frame_header h = {
+                .type = UMC_FRAME_DATA, .suite = UMC_SUITE_AES_128_GCM, .key_id = 1,
+                .payload_len = 1001,
+        };
+        const uint8_t *f;
+        size_t len;
+        struct pair p;
+
+        umc_frame_header_encode(&h, frame);
+        pair_new(&p, 1000, BIG_QUEUE);
+        /* Only the header is sent: the stream must not wait for 1001 more bytes. */
+        peer_write(&p, frame, sizeof(frame));
+        assert_int_equal(umc_stream_read(p.s, &f, &len, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_FRAME_TOO_LONG);
+        pair_free(&p);
+}
+
+static void test_short_payload_for_the_suite_is_rejected(void **state) {
+        uint8_t frame[UMC_FRAME_HEADER_LEN + 8];
+        enum umc_reason why = UMC_REASON_OK;
+        size_t len = make_frame(frame, 1, 8); /* below the 16-byte GCM tag */
+        const uint8_t *f;
+        struct pair p;
+
+        pair_new(&p, 1000, BIG_QUEUE);
+        peer_write(&p, frame, len);
+        assert_int_equal(umc_stream_read(p.s, &f, &len, &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_FRAME_PAYLOAD_TOO_SHORT);
+        pair_free(&p);
+}
+
+static void test_end_of_file_is_connreset_after_buffered_frames(void **state) {
+        uint8_t frames[2 * (UMC_FRAME_HEADER_LEN + 50)];
+        size_t l1 = make_frame(frames, 1, 50);
+        size_t l2 = make_frame(frames + l1, 2, 50);
+        const uint8_t *f;
+        size_t len;
+        struct pair p;
+
+        pair_new(&p, 1000, BIG_QUEUE);
+        /* A whole frame, then half of the next one, then the peer leaves. */
+        peer_write(&p, frames, l1 + l2 / 2);
+        close(p.peer);
+        p.peer = -1;
+        expect_frame(&p, frames, l1);
+        assert_int_equal(umc_stream_read(p.s, &f, &len, NULL), -ECONNRESET);
+        assert_int_equal(umc_stream_read(p.s, &f, &len, NULL), -ECONNRESET);
+        pair_free(&p);
+}
+
+static void test_full_queue_refuses_and_takes_frames_again_after_flush(void **state) {
+        const size_t qmax = UMC_FRAME_HEADER_LEN + 1000;
+        uint8_t frame[UMC_FRAME_HEADER_LEN + 600], big[UMC_FRAME_HEADER_LEN + 1001];
+        size_t len = make_frame(frame, 1, 600);
+        struct pair p;
+
+        pair_new(&p, 1000, qmax);
+        assert_int_equal(umc_stream_queue(p.s, frame, len), 0);
+        assert_int_equal(umc_stream_queued(p.s), len);
+        assert_int_equal(umc_stream_queue(p.s, frame, len), -ENOBUFS);
+        assert_int_equal(umc_stream_queued(p.s), len); /* nothing half-queued */
+        assert_int_equal(umc_stream_queue_space(p.s), qmax - len);
+        assert_int_equal(umc_stream_queue(p.s, big, sizeof(big)), -EMSGSIZE);
+        assert_int_equal(umc_stream_queue(p.s, frame, 0), -EINVAL);
+        assert_int_equal(umc_stream_flush(p.s), 0);
+        assert_int_equal(umc_stream_queued(p.s), 0);
+        assert_int_equal(umc_stream_queue(p.s, frame, len), 0);
+        assert_int_equal(umc_stream_flush(p.s), 0);
+        pair_free(&p);
+}
+
+/* Read everything the peer can take now into a second stream, collecting frames. */
+static void drain_into(struct umc_stream *rx, uint8_t *got, size_t *got_len) {
+        const uint8_t *f;
+        size_t len;
+
+        while (umc_stream_read(rx, &f, &len, NULL) == 0) {
+                memcpy(got + *got_len, f, len);
+                *got_len += len;
+        }
+}
+
+static void test_partial_writes_resume_in_order_across_the_ring_end(void **state) {
+        enum { N = 12, PAYLOAD = 20000 };
+        static uint8_t sent[N * (UMC_FRAME_HEADER_LEN + PAYLOAD)];
+        static uint8_t got[sizeof(sent)];
+        size_t frame_len = UMC_FRAME_HEADER_LEN + PAYLOAD, got_len = 0, queued_frames = 0;
+        struct umc_stream *rx = NULL;
+        int small = 4096, sv[2], r;
+        bool saw_partial = false;
+        struct pair p;
+
+        for (size_t i = 0; i < N; i++)
+                (void)make_frame(sent + i * frame_len, (uint32_t)i, PAYLOAD);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+        assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+        /* A queue of 3.5 frames: later frames wrap around its end. */
+        assert_int_equal(umc_stream_new(sv[0], PAYLOAD, frame_len * 7 / 2, &p.s), 0);
+        assert_int_equal(umc_stream_new(sv[1], PAYLOAD, frame_len, &rx), 0);
+        p.peer = -1;
+
+        for (unsigned round = 0; round < 10000 && got_len < sizeof(sent); round++) {
+                while (queued_frames < N &&
+                       umc_stream_queue(p.s, sent + queued_frames * frame_len, frame_len) == 0)
+                        queued_frames++;
+                r = umc_stream_flush(p.s);
+                assert_true(r == 0 || r == -EAGAIN);
+                if (r == -EAGAIN && umc_stream_queued(p.s) % frame_len != 0)
+                        saw_partial = true;
+                drain_into(rx, got, &got_len);
+        }
+        assert_int_equal(queued_frames, N);
+        assert_int_equal(got_len, sizeof(sent));
+        assert_memory_equal(got, sent, sizeof(sent));
+        assert_true(saw_partial);
+        umc_stream_free(rx);
+        pair_free(&p);
+}
+
+static void test_flush_to_a_vanished_peer_fails_without_sigpipe(void **state) {
+        uint8_t frame[UMC_FRAME_HEADER_LEN + 64];
+        size_t len = make_frame(frame, 1, 64);
+        struct pair p;
+        int r;
+
+        pair_new(&p, 1000, BIG_QUEUE);
+        close(p.peer);
+        p.peer = -1;
+        assert_int_equal(umc_stream_queue(p.s, frame, len), 0);
+        r = umc_stream_flush(p.s);
+        assert_true(r == -EPIPE || r == -ECONNRESET);
+        pair_free(&p);
+}
+
+static void test_new_refuses_bad_sizes_and_leaves_the_fd_open(void **state) {
+        struct umc_stream *s = NULL;
+        int sv[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(umc_stream_new(sv[0], 0, BIG_QUEUE, &s), -EINVAL);
+        assert_int_equal(umc_stream_new(sv[0], UMC_FRAME_MAX_PAYLOAD + 1, BIG_QUEUE, &s), -EINVAL);
+        assert_int_equal(umc_stream_new(sv[0], 1000, 1000, &s), -EINVAL); /* below one frame */
+        assert_int_equal(umc_stream_new(-1, 1000, BIG_QUEUE, &s), -EINVAL);
+        assert_null(s);
+        assert_int_equal(write(sv[0], "x", 1), 1); /* still open */
+        assert_int_equal(umc_stream_new(sv[0], 1000, BIG_QUEUE, &s), 0);
+        assert_int_equal(umc_stream_fd(s), sv[0]);
+        umc_stream_free(s);
+        close(sv[1]);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_frame_split_at_every_byte_boundary_is_reassembled),
+                cmocka_unit_test(test_several_frames_in_one_read_come_out_one_at_a_time),
+                cmocka_unit_test(test_frames_straddling_the_buffer_end_are_kept),
+                cmocka_unit_test(test_bad_header_is_rejected_and_the_stream_stays_broken),
+                cmocka_unit_test(test_oversize_header_is_rejected_before_its_payload),
+                cmocka_unit_test(test_short_payload_for_the_suite_is_rejected),
+                cmocka_unit_test(test_end_of_file_is_connreset_after_buffered_frames),
+                cmocka_unit_test(test_full_queue_refuses_and_takes_frames_again_after_flush),
+                cmocka_unit_test(test_partial_writes_resume_in_order_across_the_ring_end),
+                cmocka_unit_test(test_flush_to_a_vanished_peer_fails_without_sigpipe),
+                cmocka_unit_test(test_new_refuses_bad_sizes_and_leaves_the_fd_open),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
