@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "umc/manifest.h"
 #include "umc/util.h"
@@ -115,12 +116,28 @@ static void test_load_reads_manifest_json_from_a_package_dir(void **state) {
         rmdir(dir);
 }
 
+static void test_fifo_manifest_does_not_block(void **state) {
+        char dir[] = "/tmp/umc-test-manifest-XXXXXX", path[64];
+        struct umc_manifest m;
+        char why[128] = "";
+
+        assert_non_null(mkdtemp(dir));
+        (void)snprintf(path, sizeof(path), "%s/manifest.json", dir);
+        assert_int_equal(mkfifo(path, 0600), 0);
+        /* Without O_NONBLOCK this open would wait for a writer forever. */
+        assert_int_equal(umc_manifest_load(dir, &m, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "manifest.json is not a regular file");
+        unlink(path);
+        rmdir(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_valid_manifest_fills_every_field),
                 cmocka_unit_test(test_each_defect_is_refused_with_its_name),
                 cmocka_unit_test(test_oversized_manifest_is_refused),
                 cmocka_unit_test(test_load_reads_manifest_json_from_a_package_dir),
+                cmocka_unit_test(test_fifo_manifest_does_not_block),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

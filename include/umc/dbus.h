@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The D-Bus control surface of umcd: bus name io.umc, object
+ * /io/umc/Manager, interface io.umc.Manager1 (docs/io.umc.Manager1.xml is
+ * the interface exactly as introspection returns it, and a unit test keeps
+ * the two equal). The object is a thin view on struct umc_manager: methods
+ * call the manager's operations, manager events become signals and
+ * PropertiesChanged.
+ *
+ * Who may do what: systemd/io.umc.conf lets only root own io.umc and lets
+ * only root and group UMC_DBUS_OPERATOR_GROUP call Install and Cancel.
+ * The object checks again on its own (the sender's effective UID and
+ * groups): root, the daemon's own UID, or a member of the operator group.
+ *
+ * Ownership: umc_dbus_attach() takes a reference on the bus and borrows the
+ * manager, which must outlive the returned object; umc_dbus_free() gives
+ * both back and accepts NULL.
+ *
+ * The names below are shared with umcctl (ctl.h), which is why they live in
+ * this header.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+
+#include "umc/manager.h"
+
+#define UMC_DBUS_NAME "io.umc"
+#define UMC_DBUS_PATH "/io/umc/Manager"
+#define UMC_DBUS_INTERFACE "io.umc.Manager1"
+
+#define UMC_DBUS_ERROR_BUSY "io.umc.Error.Busy"
+#define UMC_DBUS_ERROR_LOCKED "io.umc.Error.Locked"
+#define UMC_DBUS_ERROR_BAD_PACKAGE "io.umc.Error.BadPackage"
+#define UMC_DBUS_ERROR_NOT_RUNNING "io.umc.Error.NotRunning"
+
+/* Members may call Install and Cancel (with root); matches systemd/io.umc.conf. */
+#define UMC_DBUS_OPERATOR_GROUP "umc-operators"
+
+/* Longest package path a method accepts: PATH_MAX less the NUL. */
+#define UMC_DBUS_PATH_MAX 4095
+
+/* The daemon version reported in the Version property and by umcctl --version. */
+#ifndef UMC_VERSION
+#define UMC_VERSION "0.3.0"
+#endif
+
+struct umc_dbus;
+
+/*
+ * The argument rules of the interface, shared with umcctl so that it
+ * refuses what the daemon would refuse. A package path: absolute, 1..
+ * UMC_DBUS_PATH_MAX bytes, no control characters. A target name: 1..
+ * UMC_CONFIG_TARGET_NAME_MAX of A-Z a-z 0-9 _ - (as config section names).
+ */
+bool umc_dbus_package_path_valid(const char *path);
+bool umc_dbus_target_name_valid(const char *name);
+
+/*
+ * Export m on bus: add the object and its vtable, attach the bus to the
+ * manager's event loop (unless it is already attached to that loop),
+ * register for the manager's events and request the name io.umc (a
+ * synchronous call: done once at startup, after the object exists so that
+ * no call can arrive before it). The operator group is looked up by name
+ * (UMC_DBUS_OPERATOR_GROUP); when it does not exist only root and the
+ * daemon's own UID may change anything. Returns 0 and the object in *ret,
+ * -EBUSY when the bus is attached to another event loop, -EEXIST when
+ * another connection owns io.umc, or sd-bus's negative errno. On failure
+ * nothing stays registered.
+ */
+int umc_dbus_attach(struct umc_manager *m, sd_bus *bus, struct umc_dbus **ret);
+
+/*
+ * Unregister the object and the manager events, release the name (without
+ * waiting for the answer) and drop the bus reference. Returns NULL; accepts
+ * NULL.
+ */
+struct umc_dbus *umc_dbus_free(struct umc_dbus *d);
+
+/*
+ * Replace the operator group by a numeric GID; (gid_t)-1 allows nobody
+ * beyond root and the daemon's own UID. For a future config option and
+ * for tests.
+ */
+void umc_dbus_set_operator_gid(struct umc_dbus *d, gid_t gid);

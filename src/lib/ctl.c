@@ -1,0 +1,1182 @@
+/* SPDX-License-Identifier: MIT */
+#include "umc/ctl.h"
+
+#include <cJSON.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-event.h>
+
+#include "umc/config.h"
+#include "umc/dbus.h"
+#include "umc/util.h"
+
+/* Strings from the daemon shown in a terminal are cut to this many bytes. */
+#define TEXT_MAX 256
+/* A TTY progress line is redrawn at most this often, unless its phase changes. */
+#define REDRAW_USEC (100 * USEC_PER_MSEC)
+#define BAR_WIDTH 24
+
+static const char *const command_names[] = {
+        [UMC_CTL_STATUS] = "status",   [UMC_CTL_TARGETS] = "targets",
+        [UMC_CTL_INSPECT] = "inspect", [UMC_CTL_INSTALL] = "install",
+        [UMC_CTL_CANCEL] = "cancel",   [UMC_CTL_MONITOR] = "monitor",
+};
+
+void umc_ctl_help(FILE *out) {
+        fputs("Usage: umcctl [OPTIONS] COMMAND [ARGS]\n"
+              "\n"
+              "Control umcd, the OTA upgrade master, over D-Bus.\n"
+              "\n"
+              "Commands:\n"
+              "  status                    operation, progress, targets and channels\n"
+              "  targets                   configured targets and their versions\n"
+              "  inspect PACKAGE           what a package would install, and its manifest hash\n"
+              "  install PACKAGE           install a package and follow it to the end\n"
+              "      --manifest-hash HEX   only if the manifest hashes to HEX (see inspect)\n"
+              "      --target NAME         only to target NAME (repeatable)\n"
+              "  cancel                    cancel the running installation\n"
+              "  monitor                   print progress, rotations and alarms until interrupted\n"
+              "\n"
+              "Options:\n"
+              "      --bus system|session  the bus umcd is on (default: system)\n"
+              "      --json                one JSON object per line\n"
+              "  -h, --help                show this help\n"
+              "      --version             show the version\n"
+              "\n"
+              "Exit status: 0 ok, 1 installation failed or raised an alarm, 2 usage error,\n"
+              "3 umcd not reachable, 4 refused (busy, locked, denied, bad package, nothing\n"
+              "to cancel), 130 interrupted while waiting. See umcctl(1).\n",
+              out);
+}
+
+/* ---- arguments ----------------------------------------------------------------- */
+
+static int usage_error(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(FILE *err, const char *fmt, ...) {
+        va_list ap;
+
+        fputs("umcctl: ", err);
+        va_start(ap, fmt);
+        vfprintf(err, fmt, ap);
+        va_end(ap);
+        fputs("\nTry 'umcctl --help'.\n", err);
+        return -EINVAL;
+}
+
+void umc_ctl_args_free(struct umc_ctl_args *a) {
+        if (!a)
+                return;
+        free(a->package);
+        for (size_t i = 0; i < a->n_targets; i++)
+                free(a->targets[i]);
+        free(a->targets);
+        *a = (struct umc_ctl_args){ .command = UMC_CTL_STATUS };
+}
+
+static int add_target(struct umc_ctl_args *a, const char *name, FILE *err) {
+        char **t;
+
+        if (!umc_dbus_target_name_valid(name))
+                return usage_error(err, "'%s' is not a target name (1..%d of A-Z a-z 0-9 _ -)", name,
+                                   UMC_CONFIG_TARGET_NAME_MAX);
+        for (size_t i = 0; i < a->n_targets; i++)
+                if (strcmp(a->targets[i], name) == 0)
+                        return usage_error(err, "target '%s' given twice", name);
+        if (a->n_targets >= UMC_CONFIG_TARGETS_MAX)
+                return usage_error(err, "more than %d targets", UMC_CONFIG_TARGETS_MAX);
+        t = realloc(a->targets, (a->n_targets + 2) * sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        a->targets = t;
+        t[a->n_targets] = strdup(name);
+        if (!t[a->n_targets])
+                return -ENOMEM;
+        t[++a->n_targets] = NULL;
+        return 0;
+}
+
+/* The daemon takes absolute paths only: a relative one is taken from here. */
+static int absolute_package(const char *p, char **ret, FILE *err) {
+        _cleanup_free_ char *cwd = NULL, *abs = NULL;
+
+        if (p[0] == '/')
+                abs = strdup(p);
+        else {
+                cwd = getcwd(NULL, 0);
+                if (!cwd)
+                        return usage_error(err, "cannot resolve '%s': %s", p, strerror(errno));
+                if (asprintf(&abs, "%s/%s", cwd, p) < 0)
+                        abs = NULL;
+        }
+        if (!abs)
+                return -ENOMEM;
+        if (!umc_dbus_package_path_valid(abs))
+                return usage_error(err, "the package path must be at most %d bytes, "
+                                        "without control characters",
+                                   UMC_DBUS_PATH_MAX);
+        *ret = TAKE_PTR(abs);
+        return 0;
+}
+
+static int parse_command(struct umc_ctl_args *a, int argc, char *argv[], FILE *err) {
+        size_t want;
+        int c;
+
+        if (optind >= argc)
+                return usage_error(err, "missing command");
+        for (c = 0; c < (int)UMC_ELEMENTSOF(command_names); c++)
+                if (strcmp(argv[optind], command_names[c]) == 0)
+                        break;
+        if (c == (int)UMC_ELEMENTSOF(command_names))
+                return usage_error(err, "unknown command '%s'", argv[optind]);
+        a->command = (enum umc_ctl_command)c;
+        want = a->command == UMC_CTL_INSPECT || a->command == UMC_CTL_INSTALL ? 1 : 0;
+        if ((size_t)(argc - optind - 1) != want)
+                return usage_error(err, "%s takes %s", command_names[c],
+                                   want ? "one argument, PACKAGE" : "no argument");
+        if (a->command != UMC_CTL_INSTALL && (a->manifest_hash[0] || a->n_targets > 0))
+                return usage_error(err, "--manifest-hash and --target go with install only");
+        if (want)
+                return absolute_package(argv[optind + 1], &a->package, err);
+        return 0;
+}
+
+int umc_ctl_parse_args(int argc, char *argv[], struct umc_ctl_args *ret, FILE *err) {
+        enum { ARG_BUS = 0x100, ARG_JSON, ARG_VERSION, ARG_HASH, ARG_TARGET };
+        static const struct option options[] = {
+                { "bus", required_argument, NULL, ARG_BUS },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "manifest-hash", required_argument, NULL, ARG_HASH },
+                { "target", required_argument, NULL, ARG_TARGET },
+                {},
+        };
+        _cleanup_(umc_ctl_args_free) struct umc_ctl_args a = { .command = UMC_CTL_STATUS };
+        bool help = false, version = false;
+        uint8_t hash[UMC_HASH_LEN];
+        int c, r;
+
+        /* 0, not 1: GNU getopt then starts afresh, so parsing twice works. */
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_BUS:
+                        if (strcmp(optarg, "system") == 0)
+                                a.session_bus = false;
+                        else if (strcmp(optarg, "session") == 0)
+                                a.session_bus = true;
+                        else
+                                return usage_error(err, "--bus takes system or session, not '%s'",
+                                                   optarg);
+                        break;
+                case ARG_JSON:
+                        a.json = true;
+                        break;
+                case 'h':
+                        help = true;
+                        break;
+                case ARG_VERSION:
+                        version = true;
+                        break;
+                case ARG_HASH:
+                        if (a.manifest_hash[0])
+                                return usage_error(err, "--manifest-hash given twice");
+                        if (umc_hex_decode(optarg, strnlen(optarg, sizeof(a.manifest_hash)), hash,
+                                           sizeof(hash)) < 0)
+                                return usage_error(err, "--manifest-hash takes %d hex digits",
+                                                   2 * UMC_HASH_LEN);
+                        umc_hex_encode(hash, sizeof(hash), a.manifest_hash);
+                        break;
+                case ARG_TARGET:
+                        r = add_target(&a, optarg, err);
+                        if (r < 0)
+                                return r;
+                        break;
+                default:
+                        return usage_error(err, "unknown option or missing argument: '%s'",
+                                           argv[optind - 1]);
+                }
+        }
+        if (help || version)
+                a.command = help ? UMC_CTL_HELP : UMC_CTL_VERSION;
+        else {
+                r = parse_command(&a, argc, argv, err);
+                if (r < 0)
+                        return r;
+        }
+        *ret = a;
+        a = (struct umc_ctl_args){ .command = UMC_CTL_STATUS };
+        return 0;
+}
+
+int umc_ctl_connect(const struct umc_ctl_args *a, sd_bus **ret) {
+        sd_bus *bus = NULL;
+        int r;
+
+        r = a->session_bus ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+        (void)sd_bus_set_description(bus, "umcctl");
+        *ret = bus;
+        return 0;
+}
+
+/* ---- output helpers ------------------------------------------------------------ */
+
+/*
+ * Copy s for a terminal: control characters (C0, DEL and the UTF-8 form of
+ * C1, which some terminals obey as escapes) become '?', and the text is cut
+ * at TEXT_MAX. Target names, versions and alarm texts come from the
+ * daemon, and some of them from further away.
+ */
+static const char *clean(const char *s, char buf[static TEXT_MAX]) {
+        size_t o = 0;
+
+        for (size_t i = 0; s && s[i] && o < TEXT_MAX - 1; i++) {
+                unsigned char c = (unsigned char)s[i];
+
+                if (c == 0xc2 && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f) {
+                        buf[o++] = '?';
+                        i++;
+                } else
+                        buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        }
+        buf[o] = '\0';
+        return buf;
+}
+
+static void format_bytes(uint64_t n, char buf[static 16]) {
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double)n;
+        size_t u = 0;
+
+        while (v >= 1024.0 && u + 1 < UMC_ELEMENTSOF(units)) {
+                v /= 1024.0;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, 16, "%" PRIu64 " B", n);
+        else
+                snprintf(buf, 16, "%.1f %s", v, units[u]);
+}
+
+static void format_eta(uint64_t remaining, uint64_t rate, char buf[static 16]) {
+        uint64_t s;
+
+        if (rate == 0) {
+                snprintf(buf, 16, "--:--");
+                return;
+        }
+        s = remaining / rate + (remaining % rate ? 1 : 0);
+        if (s >= 100 * 3600)
+                snprintf(buf, 16, ">99h");
+        else if (s >= 3600)
+                snprintf(buf, 16, "%u:%02u:%02u", (unsigned)(s / 3600), (unsigned)(s / 60 % 60),
+                         (unsigned)(s % 60));
+        else
+                snprintf(buf, 16, "%u:%02u", (unsigned)(s / 60), (unsigned)(s % 60));
+}
+
+/* Print o as one line and free it; -ENOMEM when building it failed somewhere (o NULL or !ok). */
+static int json_emit(FILE *out, cJSON *o, bool ok) {
+        char *s = NULL;
+
+        if (o && ok)
+                s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!s)
+                return -ENOMEM;
+        fprintf(out, "%s\n", s);
+        cJSON_free(s);
+        fflush(out);
+        return 0;
+}
+
+static bool json_str(cJSON *o, const char *k, const char *v) {
+        return cJSON_AddStringToObject(o, k, v ? v : "") != NULL;
+}
+
+static bool json_num(cJSON *o, const char *k, double v) {
+        return cJSON_AddNumberToObject(o, k, v) != NULL;
+}
+
+/* ---- errors -------------------------------------------------------------------- */
+
+/* Print why a call failed and return the exit code for it. */
+static int call_failed(FILE *err, const char *what, const sd_bus_error *e, int r) {
+        char buf[TEXT_MAX];
+
+        if (e && sd_bus_error_is_set(e))
+                fprintf(err, "umcctl: %s: %s\n", what, clean(e->message ? e->message : e->name, buf));
+        else
+                fprintf(err, "umcctl: %s: %s\n", what, strerror(-r));
+
+        if (e && sd_bus_error_has_names(e, UMC_DBUS_ERROR_BUSY, UMC_DBUS_ERROR_LOCKED,
+                                        UMC_DBUS_ERROR_BAD_PACKAGE, UMC_DBUS_ERROR_NOT_RUNNING,
+                                        SD_BUS_ERROR_ACCESS_DENIED, SD_BUS_ERROR_AUTH_FAILED,
+                                        SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                return UMC_CTL_EXIT_REFUSED;
+        if (e && sd_bus_error_has_name(e, SD_BUS_ERROR_INVALID_ARGS))
+                return UMC_CTL_EXIT_USAGE;
+        if (e && sd_bus_error_is_set(e) &&
+            !sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+                                    SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT,
+                                    SD_BUS_ERROR_DISCONNECTED, SD_BUS_ERROR_NO_SERVER,
+                                    SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_INTERFACE,
+                                    SD_BUS_ERROR_UNKNOWN_METHOD, SD_BUS_ERROR_UNKNOWN_PROPERTY))
+                return UMC_CTL_EXIT_FAILED;
+        /* No umcd on the bus, an older one, or the connection went away. */
+        return UMC_CTL_EXIT_UNREACHABLE;
+}
+
+static int bad_reply(FILE *err, const char *what, int r) {
+        fprintf(err, "umcctl: %s: unexpected answer from umcd: %s\n", what, strerror(-r));
+        return UMC_CTL_EXIT_UNREACHABLE;
+}
+
+/* ---- status -------------------------------------------------------------------- */
+
+struct row {
+        const char *name, *phase, *suite, *load_class;
+        uint32_t percent;
+        uint64_t done, total, rate;
+        uint16_t key_id;
+        double load;
+};
+
+struct status {
+        const char *version, *operation, *last_error;
+        uint32_t progress;
+        struct row rows[UMC_CONFIG_TARGETS_MAX];
+        size_t n_rows;
+};
+
+static struct row *row_get(struct status *s, const char *name) {
+        for (size_t i = 0; i < s->n_rows; i++)
+                if (strcmp(s->rows[i].name, name) == 0)
+                        return &s->rows[i];
+        if (s->n_rows >= UMC_ELEMENTSOF(s->rows))
+                return NULL;
+        s->rows[s->n_rows] = (struct row){ .name = name, .phase = "", .suite = "none",
+                                           .load_class = "" };
+        return &s->rows[s->n_rows++];
+}
+
+static int read_targets_property(sd_bus_message *m, struct status *s) {
+        const char *name, *phase;
+        uint64_t done, total, rate;
+        uint32_t pct;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "a(suttts)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "(suttts)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(suttts)", &name, &pct, &done, &total, &rate,
+                                        &phase)) > 0) {
+                struct row *w = row_get(s, name);
+
+                if (!w)
+                        return -E2BIG;
+                w->percent = pct;
+                w->done = done;
+                w->total = total;
+                w->rate = rate;
+                w->phase = phase;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_channels_property(sd_bus_message *m, struct status *s) {
+        const char *name, *suite, *cls;
+        uint16_t key_id;
+        double load;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "a(ssqds)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "(ssqds)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(ssqds)", &name, &suite, &key_id, &load, &cls)) > 0) {
+                struct row *w = row_get(s, name);
+
+                if (!w)
+                        return -E2BIG;
+                w->suite = suite;
+                w->key_id = key_id;
+                w->load = load;
+                w->load_class = cls;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* Fill s from a GetAll reply; strings point into m. Unknown properties are skipped. */
+static int read_status(sd_bus_message *m, struct status *s) {
+        const char *name;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+                if (strcmp(name, "Version") == 0)
+                        r = sd_bus_message_read(m, "v", "s", &s->version);
+                else if (strcmp(name, "Operation") == 0)
+                        r = sd_bus_message_read(m, "v", "s", &s->operation);
+                else if (strcmp(name, "LastError") == 0)
+                        r = sd_bus_message_read(m, "v", "s", &s->last_error);
+                else if (strcmp(name, "Progress") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &s->progress);
+                else if (strcmp(name, "Targets") == 0)
+                        r = read_targets_property(m, s);
+                else if (strcmp(name, "Channels") == 0)
+                        r = read_channels_property(m, s);
+                else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int print_status_json(FILE *out, const struct status *s) {
+        cJSON *o = cJSON_CreateObject(), *arr = NULL;
+        bool ok = o != NULL;
+
+        ok = ok && json_str(o, "version", s->version) && json_str(o, "operation", s->operation) &&
+             json_num(o, "progress", s->progress) && json_str(o, "last_error", s->last_error);
+        if (ok)
+                ok = (arr = cJSON_AddArrayToObject(o, "targets")) != NULL;
+        for (size_t i = 0; ok && i < s->n_rows; i++) {
+                const struct row *w = &s->rows[i];
+                cJSON *t = cJSON_CreateObject();
+
+                ok = t && cJSON_AddItemToArray(arr, t);
+                if (!ok) {
+                        cJSON_Delete(t);
+                        break;
+                }
+                ok = json_str(t, "name", w->name) && json_str(t, "phase", w->phase) &&
+                     json_num(t, "percent", w->percent) && json_num(t, "bytes_done", (double)w->done) &&
+                     json_num(t, "bytes_total", (double)w->total) &&
+                     json_num(t, "rate", (double)w->rate) &&
+                     json_str(t, "suite", w->suite) && json_num(t, "key_id", w->key_id) &&
+                     json_num(t, "load_percent", w->load) && json_str(t, "load_class", w->load_class);
+        }
+        return json_emit(out, o, ok);
+}
+
+static void print_status_text(FILE *out, const struct status *s) {
+        char b1[TEXT_MAX], b2[TEXT_MAX], b3[TEXT_MAX], b4[TEXT_MAX];
+
+        fprintf(out, "Version:    %s\n", clean(s->version, b1));
+        fprintf(out, "Operation:  %s\n", clean(s->operation, b1));
+        fprintf(out, "Progress:   %" PRIu32 "%%\n", s->progress);
+        fprintf(out, "Last error: %s\n",
+                s->last_error && *s->last_error ? clean(s->last_error, b1) : "none");
+        if (s->n_rows == 0) {
+                fprintf(out, "\nNo targets configured.\n");
+                return;
+        }
+        fprintf(out, "\n%-16s %-15s %4s %10s %10s  %-18s %5s  %s\n", "TARGET", "PHASE", "DONE",
+                "BYTES", "RATE", "SUITE", "KEY", "LOAD");
+        for (size_t i = 0; i < s->n_rows; i++) {
+                const struct row *w = &s->rows[i];
+                char bytes[16], rate[16];
+
+                format_bytes(w->done, bytes);
+                format_bytes(w->rate, rate);
+                fprintf(out, "%-16s %-15s %3" PRIu32 "%% %10s %8s/s  %-18s %5u  %.1f%% %s\n",
+                        clean(w->name, b1), clean(w->phase, b2), w->percent, bytes, rate,
+                        clean(w->suite, b3), w->key_id, w->load, clean(w->load_class, b4));
+        }
+}
+
+static int cmd_status(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ struct status *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return call_failed(err, "status", NULL, -ENOMEM);
+        r = sd_bus_call_method(bus, UMC_DBUS_NAME, UMC_DBUS_PATH, "org.freedesktop.DBus.Properties",
+                               "GetAll", &error, &reply, "s", UMC_DBUS_INTERFACE);
+        if (r < 0)
+                return call_failed(err, "Failed to read the status", &error, r);
+        r = read_status(reply, s);
+        if (r < 0)
+                return bad_reply(err, "status", r);
+        if (a->json) {
+                r = print_status_json(out, s);
+                if (r < 0)
+                        return call_failed(err, "status", NULL, r);
+        } else
+                print_status_text(out, s);
+        return UMC_CTL_EXIT_OK;
+}
+
+/* ---- targets ------------------------------------------------------------------- */
+
+static int print_target(const struct umc_ctl_args *a, FILE *out, const char *name, uint32_t ecu,
+                        const char *channel, const char *address, const char *version,
+                        const char *phase, uint32_t pct, uint64_t done, uint64_t total,
+                        uint64_t rate) {
+        char b1[TEXT_MAX], b2[TEXT_MAX], b3[TEXT_MAX], b4[TEXT_MAX], b5[TEXT_MAX];
+
+        if (a->json) {
+                cJSON *o = cJSON_CreateObject();
+                bool ok = o && json_str(o, "name", name) && json_num(o, "ecu_id", ecu) &&
+                          json_str(o, "channel", channel) && json_str(o, "address", address) &&
+                          json_str(o, "version", version) && json_str(o, "phase", phase) &&
+                          json_num(o, "percent", pct) && json_num(o, "bytes_done", (double)done) &&
+                          json_num(o, "bytes_total", (double)total) &&
+                          json_num(o, "rate", (double)rate);
+
+                return json_emit(out, o, ok);
+        }
+        fprintf(out, "%-16s 0x%08" PRIx32 " %-7s %-22s %-16s %-15s %3" PRIu32 "%%\n",
+                clean(name, b1), ecu, clean(channel, b2), clean(address, b3),
+                *version ? clean(version, b4) : "-", clean(phase, b5), pct);
+        return 0;
+}
+
+static int cmd_targets(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *name, *channel, *address, *version, *phase;
+        uint64_t done, total, rate;
+        uint32_t ecu, pct;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_call_method(bus, UMC_DBUS_NAME, UMC_DBUS_PATH, UMC_DBUS_INTERFACE, "ListTargets",
+                               &error, &reply, NULL);
+        if (r < 0)
+                return call_failed(err, "Failed to list the targets", &error, r);
+        r = sd_bus_message_enter_container(reply, 'a', "(sussssuttt)");
+        if (r < 0)
+                return bad_reply(err, "targets", r);
+        if (!a->json)
+                fprintf(out, "%-16s %-10s %-7s %-22s %-16s %-15s %4s\n", "TARGET", "ECU-ID",
+                        "CHANNEL", "ADDRESS", "VERSION", "PHASE", "DONE");
+        while ((r = sd_bus_message_read(reply, "(sussssuttt)", &name, &ecu, &channel, &address,
+                                        &version, &phase, &pct, &done, &total, &rate)) > 0) {
+                r = print_target(a, out, name, ecu, channel, address, version, phase, pct, done,
+                                 total, rate);
+                if (r < 0)
+                        return call_failed(err, "targets", NULL, r);
+                n++;
+        }
+        if (r < 0)
+                return bad_reply(err, "targets", r);
+        if (n == 0 && !a->json)
+                fprintf(out, "No targets configured.\n");
+        return UMC_CTL_EXIT_OK;
+}
+
+/* ---- inspect ------------------------------------------------------------------- */
+
+static int cmd_inspect(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *name, *hash, *target, *version, *file;
+        char b1[TEXT_MAX], b2[TEXT_MAX], b3[TEXT_MAX];
+        cJSON *o = NULL, *arr = NULL;
+        bool ok = true;
+        uint64_t size;
+        int r;
+
+        r = sd_bus_call_method(bus, UMC_DBUS_NAME, UMC_DBUS_PATH, UMC_DBUS_INTERFACE,
+                               "InspectPackage", &error, &reply, "sa{sv}", a->package, 0);
+        if (r < 0)
+                return call_failed(err, "Failed to inspect the package", &error, r);
+        r = sd_bus_message_read(reply, "ss", &name, &hash);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(ssst)");
+        if (r < 0)
+                return bad_reply(err, "inspect", r);
+        if (a->json) {
+                o = cJSON_CreateObject();
+                ok = o && json_str(o, "name", name) && json_str(o, "manifest_hash", hash) &&
+                     (arr = cJSON_AddArrayToObject(o, "images")) != NULL;
+        } else
+                fprintf(out, "Package:       %s\nManifest hash: %s\n\n%-16s %-16s %-24s %12s\n",
+                        clean(name, b1), clean(hash, b2), "TARGET", "VERSION", "FILE", "SIZE");
+        while ((r = sd_bus_message_read(reply, "(ssst)", &target, &version, &file, &size)) > 0) {
+                if (a->json) {
+                        cJSON *img = cJSON_CreateObject();
+
+                        ok = ok && img && cJSON_AddItemToArray(arr, img);
+                        if (!ok) {
+                                cJSON_Delete(img);
+                                break;
+                        }
+                        ok = json_str(img, "target", target) && json_str(img, "version", version) &&
+                             json_str(img, "file", file) && json_num(img, "size", (double)size);
+                } else
+                        fprintf(out, "%-16s %-16s %-24s %12" PRIu64 "\n", clean(target, b1),
+                                clean(version, b2), clean(file, b3), size);
+        }
+        if (r < 0) {
+                cJSON_Delete(o);
+                return bad_reply(err, "inspect", r);
+        }
+        if (a->json && json_emit(out, o, ok) < 0)
+                return call_failed(err, "inspect", NULL, -ENOMEM);
+        return UMC_CTL_EXIT_OK;
+}
+
+/* ---- cancel -------------------------------------------------------------------- */
+
+static int cmd_cancel(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, UMC_DBUS_NAME, UMC_DBUS_PATH, UMC_DBUS_INTERFACE, "Cancel",
+                               &error, NULL, NULL);
+        if (r < 0)
+                return call_failed(err, "Failed to cancel", &error, r);
+        if (a->json) {
+                cJSON *o = cJSON_CreateObject();
+
+                if (json_emit(out, o, o && json_str(o, "event", "cancel-requested")) < 0)
+                        return call_failed(err, "cancel", NULL, -ENOMEM);
+        } else
+                fprintf(out, "Cancellation requested; targets already done stay done.\n");
+        return UMC_CTL_EXIT_OK;
+}
+
+/* ---- install and monitor: the signal loop -------------------------------------- */
+
+struct track {
+        char name[UMC_CONFIG_TARGET_NAME_MAX + 1];
+        char phase[16];
+        char suite[24];
+        uint64_t done, total, rate;
+        uint32_t percent;
+        uint16_t key_id;
+        bool channel_asked;            /* Channels was fetched once it started transferring */
+};
+
+struct watch {
+        const struct umc_ctl_args *args;
+        sd_bus *bus;
+        sd_event *event;
+        FILE *out, *err;
+        bool tty;
+        bool install;                  /* install (else monitor) */
+        bool started;                  /* Install answered: signals from now on are ours */
+        bool alarm_seen;
+        bool line_open;                /* a TTY progress line is on screen */
+        uint64_t last_draw_usec;
+        char current[UMC_CONFIG_TARGET_NAME_MAX + 1];
+        struct track tracks[UMC_CONFIG_TARGETS_MAX];
+        size_t n_tracks;
+};
+
+static struct track *track_get(struct watch *w, const char *name) {
+        for (size_t i = 0; i < w->n_tracks; i++)
+                if (strcmp(w->tracks[i].name, name) == 0)
+                        return &w->tracks[i];
+        if (w->n_tracks >= UMC_ELEMENTSOF(w->tracks) || !umc_dbus_target_name_valid(name))
+                return NULL;
+        w->tracks[w->n_tracks] = (struct track){ .suite = "none" };
+        snprintf(w->tracks[w->n_tracks].name, sizeof(w->tracks[0].name), "%s", name);
+        return &w->tracks[w->n_tracks++];
+}
+
+static void finish(struct watch *w, int code) {
+        (void)sd_event_exit(w->event, code);
+}
+
+/* Take the TTY progress line off the screen before printing something else. */
+static void clear_line(struct watch *w) {
+        if (w->line_open) {
+                fputs("\r\033[K", w->out);
+                fflush(w->out);
+                w->line_open = false;
+        }
+}
+
+/* An event for --json: "event" and "time" first, the rest from the caller. */
+static cJSON *json_event(const char *event) {
+        cJSON *o = cJSON_CreateObject();
+
+        if (o && (!json_str(o, "event", event) || !json_num(o, "time", (double)time(NULL)))) {
+                cJSON_Delete(o);
+                return NULL;
+        }
+        return o;
+}
+
+static void text_event(struct watch *w, FILE *f, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void text_event(struct watch *w, FILE *f, const char *fmt, ...) {
+        char stamp[16] = "";
+        struct tm tm;
+        time_t now = time(NULL);
+        va_list ap;
+
+        clear_line(w);
+        if (!w->install && localtime_r(&now, &tm))
+                strftime(stamp, sizeof(stamp), "%H:%M:%S ", &tm);
+        fputs(stamp, f);
+        va_start(ap, fmt);
+        vfprintf(f, fmt, ap);
+        va_end(ap);
+        fputc('\n', f);
+        fflush(f);
+}
+
+/* Sum over the installation's targets: bytes done, total and the rate of those transferring. */
+static void totals(const struct watch *w, uint64_t *done, uint64_t *total, uint64_t *rate) {
+        *done = *total = *rate = 0;
+        for (size_t i = 0; i < w->n_tracks; i++) {
+                const struct track *t = &w->tracks[i];
+
+                *done += t->done;
+                *total += t->total;
+                if (strcmp(t->phase, "transferring") == 0)
+                        *rate += t->rate;
+        }
+}
+
+static void draw_progress(struct watch *w, const struct track *t, bool changed_phase) {
+        uint64_t done, total, rate, now = umc_now_monotonic_usec();
+        char bar[BAR_WIDTH + 1], rate_s[16], eta[16], b1[TEXT_MAX], b2[TEXT_MAX], b3[TEXT_MAX];
+        uint32_t pct;
+        size_t fill;
+
+        totals(w, &done, &total, &rate);
+        pct = total > 0 ? (uint32_t)(done * 100 / total) : t->percent;
+        if (pct > 100)
+                pct = 100;
+        format_bytes(rate, rate_s);
+        format_eta(total > done ? total - done : 0, rate, eta);
+
+        if (!w->tty) {
+                /* ETA only when the totals are known (install asks for them, monitor does not). */
+                text_event(w, w->out, "%s: %s %" PRIu32 "%%, %s/s%s%s, %s key %u", clean(t->name, b1),
+                           clean(t->phase, b2), t->percent, rate_s, total > 0 ? ", ETA " : "",
+                           total > 0 ? eta : "", clean(t->suite, b3), t->key_id);
+                return;
+        }
+        if (!changed_phase && w->line_open && now - w->last_draw_usec < REDRAW_USEC)
+                return;
+        w->last_draw_usec = now;
+        fill = (size_t)pct * BAR_WIDTH / 100;
+        for (size_t i = 0; i < BAR_WIDTH; i++)
+                bar[i] = i < fill ? '#' : '.';
+        bar[BAR_WIDTH] = '\0';
+        fprintf(w->out, "\r\033[K[%s] %3" PRIu32 "%%  %10s/s  ETA %-8s %s %s  %s key %u", bar, pct,
+                rate_s, eta, clean(t->name, b1), clean(t->phase, b2), clean(t->suite, b3), t->key_id);
+        fflush(w->out);
+        w->line_open = true;
+}
+
+static int on_channels_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct watch *w = userdata;
+        const char *name, *suite, *cls;
+        uint16_t key_id;
+        double load;
+
+        /* Only a nicety for the display: a failure leaves the suite unknown. */
+        if (sd_bus_message_is_method_error(m, NULL) ||
+            sd_bus_message_enter_container(m, 'v', "a(ssqds)") < 0 ||
+            sd_bus_message_enter_container(m, 'a', "(ssqds)") < 0)
+                return 0;
+        while (sd_bus_message_read(m, "(ssqds)", &name, &suite, &key_id, &load, &cls) > 0) {
+                struct track *t = track_get(w, name);
+
+                /* A Rotation signal that came first is newer: keep it. */
+                if (t && t->key_id == 0) {
+                        snprintf(t->suite, sizeof(t->suite), "%s", suite);
+                        t->key_id = key_id;
+                }
+        }
+        return 0;
+}
+
+static void ask_channels(struct watch *w) {
+        int r = sd_bus_call_method_async(w->bus, NULL, UMC_DBUS_NAME, UMC_DBUS_PATH,
+                                         "org.freedesktop.DBus.Properties", "Get",
+                                         on_channels_reply, w, "ss", UMC_DBUS_INTERFACE, "Channels");
+        if (r < 0)
+                fprintf(w->err, "umcctl: cannot ask for the channels: %s\n", strerror(-r));
+}
+
+static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct watch *w = userdata;
+        const char *target, *phase;
+        uint64_t bytes, rate;
+        struct track *t;
+        bool changed;
+        uint32_t pct;
+        int r;
+
+        if (w->install && !w->started)
+                return 0;
+        r = sd_bus_message_read(m, "sutts", &target, &pct, &bytes, &rate, &phase);
+        if (r < 0 || !(t = track_get(w, target)))
+                return 0;
+        changed = strcmp(t->phase, phase) != 0 || t->percent != pct || strcmp(w->current, target) != 0;
+        snprintf(t->phase, sizeof(t->phase), "%s", phase);
+        t->percent = pct;
+        t->done = bytes;
+        t->rate = rate;
+        if (t->total > 0 && t->done > t->total)
+                t->done = t->total;
+        snprintf(w->current, sizeof(w->current), "%s", target);
+        if (!t->channel_asked && strcmp(phase, "transferring") == 0) {
+                t->channel_asked = true;
+                ask_channels(w);
+        }
+        if (w->args->json) {
+                cJSON *o = json_event("progress");
+                bool ok = o && json_str(o, "target", target) && json_num(o, "percent", pct) &&
+                          json_num(o, "bytes", (double)bytes) && json_num(o, "rate", (double)rate) &&
+                          json_str(o, "phase", phase);
+
+                (void)json_emit(w->out, o, ok);
+                return 0;
+        }
+        /* Without a TTY, one line per step in phase or percent; a TTY redraws its bar. */
+        if (w->tty || changed)
+                draw_progress(w, t, changed);
+        return 0;
+}
+
+static int on_alarm(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct watch *w = userdata;
+        char b1[TEXT_MAX], b2[TEXT_MAX];
+        const char *target, *text;
+        uint16_t reason;
+
+        if (w->install && !w->started)
+                return 0;
+        if (sd_bus_message_read(m, "sqs", &target, &reason, &text) < 0)
+                return 0;
+        w->alarm_seen = true;
+        if (w->args->json) {
+                cJSON *o = json_event("alarm");
+                bool ok = o && json_str(o, "target", target) && json_num(o, "reason", reason) &&
+                          json_str(o, "text", text);
+
+                (void)json_emit(w->out, o, ok);
+        } else
+                text_event(w, w->install ? w->err : w->out, "ALARM %s: %s (reason 0x%04x)",
+                           clean(target, b1), clean(text, b2), reason);
+        return 0;
+}
+
+static int on_rotation(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct watch *w = userdata;
+        const char *target, *suite, *cause;
+        char b1[TEXT_MAX], b2[TEXT_MAX], b3[TEXT_MAX];
+        struct track *t;
+        uint16_t key_id;
+
+        if (w->install && !w->started)
+                return 0;
+        if (sd_bus_message_read(m, "ssqs", &target, &suite, &key_id, &cause) < 0)
+                return 0;
+        t = track_get(w, target);
+        if (t) {
+                snprintf(t->suite, sizeof(t->suite), "%s", clean(suite, b1));
+                t->key_id = key_id;
+        }
+        if (w->args->json) {
+                cJSON *o = json_event("rotation");
+                bool ok = o && json_str(o, "target", target) && json_str(o, "suite", suite) &&
+                          json_num(o, "key_id", key_id) && json_str(o, "cause", cause);
+
+                (void)json_emit(w->out, o, ok);
+        } else if (!w->install || !w->tty)
+                text_event(w, w->out, "%s: rotated to %s, key %u (%s)", clean(target, b1),
+                           clean(suite, b2), key_id, clean(cause, b3));
+        else if (t)
+                draw_progress(w, t, true);
+        return 0;
+}
+
+static int on_completed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct watch *w = userdata;
+        char b1[TEXT_MAX];
+        const char *result;
+        int success;
+
+        if (w->install && !w->started)
+                return 0;
+        if (sd_bus_message_read(m, "bs", &success, &result) < 0)
+                return 0;
+        if (w->args->json) {
+                cJSON *o = json_event("completed");
+                bool ok = o && cJSON_AddBoolToObject(o, "success", success) &&
+                          json_str(o, "result", result);
+
+                (void)json_emit(w->out, o, ok);
+        } else
+                text_event(w, success ? w->out : w->err, "%s: %s",
+                           success ? "Installation completed" : "Installation failed",
+                           clean(result, b1));
+        if (w->install)
+                finish(w, success && !w->alarm_seen ? UMC_CTL_EXIT_OK : UMC_CTL_EXIT_FAILED);
+        return 0;
+}
+
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct watch *w = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
+            strcmp(name, UMC_DBUS_NAME) != 0)
+                return 0;
+        if (w->args->json) {
+                cJSON *o = json_event(*new_owner ? "daemon-started" : "daemon-stopped");
+
+                (void)json_emit(w->out, o, o != NULL);
+        } else
+                text_event(w, w->install ? w->err : w->out, "umcd %s the bus",
+                           *new_owner ? "joined" : "left");
+        if (w->install && !*new_owner)
+                finish(w, UMC_CTL_EXIT_UNREACHABLE);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct watch *w = userdata;
+
+        clear_line(w);
+        if (!w->install) {
+                finish(w, UMC_CTL_EXIT_OK);
+                return 0;
+        }
+        fprintf(w->err, "umcctl: interrupted; the installation goes on in umcd "
+                        "('umcctl cancel' stops it)\n");
+        finish(w, UMC_CTL_EXIT_INTERRUPTED);
+        return 0;
+}
+
+static int on_targets_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct watch *w = userdata;
+        const char *name, *channel, *address, *version, *phase;
+        uint64_t done, total, rate;
+        uint32_t ecu, pct;
+
+        /* Totals make the ETA; without them it falls back to the target's percent. */
+        if (sd_bus_message_is_method_error(m, NULL) ||
+            sd_bus_message_enter_container(m, 'a', "(sussssuttt)") < 0)
+                return 0;
+        while (sd_bus_message_read(m, "(sussssuttt)", &name, &ecu, &channel, &address, &version,
+                                   &phase, &pct, &done, &total, &rate) > 0) {
+                struct track *t;
+
+                /* Targets outside this installation stay idle. */
+                if (strcmp(phase, "idle") == 0 || !(t = track_get(w, name)))
+                        continue;
+                t->total = total;
+                if (t->done == 0)
+                        t->done = done;
+                if (!t->phase[0])
+                        snprintf(t->phase, sizeof(t->phase), "%s", phase);
+        }
+        return 0;
+}
+
+static int on_install_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct watch *w = userdata;
+        char b1[TEXT_MAX];
+        int r;
+
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                finish(w, call_failed(w->err, "Failed to start the installation",
+                                      sd_bus_message_get_error(m), -EIO));
+                return 0;
+        }
+        w->started = true;
+        if (w->args->json) {
+                cJSON *o = json_event("started");
+
+                (void)json_emit(w->out, o, o && json_str(o, "package", w->args->package));
+        } else
+                text_event(w, w->out, "Installing %s", clean(w->args->package, b1));
+        r = sd_bus_call_method_async(w->bus, NULL, UMC_DBUS_NAME, UMC_DBUS_PATH, UMC_DBUS_INTERFACE,
+                                     "ListTargets", on_targets_reply, w, NULL);
+        if (r < 0)
+                fprintf(w->err, "umcctl: cannot list the targets: %s\n", strerror(-r));
+        return 0;
+}
+
+static int add_matches(struct watch *w) {
+        static const struct {
+                const char *member;
+                sd_bus_message_handler_t handler;
+        } signals[] = {
+                { "Progress", on_progress },
+                { "Alarm", on_alarm },
+                { "Rotation", on_rotation },
+                { "Completed", on_completed },
+        };
+        int r;
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(signals); i++) {
+                r = sd_bus_match_signal(w->bus, NULL, UMC_DBUS_NAME, UMC_DBUS_PATH,
+                                        UMC_DBUS_INTERFACE, signals[i].member, signals[i].handler, w);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_add_match(w->bus, NULL,
+                                "type='signal',sender='org.freedesktop.DBus',"
+                                "path='/org/freedesktop/DBus',interface='org.freedesktop.DBus',"
+                                "member='NameOwnerChanged',arg0='" UMC_DBUS_NAME "'",
+                                on_owner_changed, w);
+}
+
+static int start_install(struct watch *w) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        const struct umc_ctl_args *a = w->args;
+        int r;
+
+        r = sd_bus_message_new_method_call(w->bus, &m, UMC_DBUS_NAME, UMC_DBUS_PATH,
+                                           UMC_DBUS_INTERFACE, "Install");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", a->package);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if (a->manifest_hash[0]) {
+                r = sd_bus_message_append(m, "{sv}", "manifest-hash", "s", a->manifest_hash);
+                if (r < 0)
+                        return r;
+        }
+        if (a->n_targets > 0) {
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "targets");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "as");
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(m, a->targets);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        /* No timeout: the answer comes once the daemon has checked and started. */
+        return sd_bus_call_async(w->bus, NULL, m, on_install_reply, w, 0);
+}
+
+/*
+ * install and monitor: subscribe to the signals first (so nothing between
+ * the Install call and its answer is missed), then run the loop until
+ * Completed, the daemon leaving (install) or SIGINT/SIGTERM.
+ */
+static int run_watch(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err,
+                     bool install) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_free_ struct watch *w = calloc(1, sizeof(*w));
+        sigset_t mask;
+        int r, code;
+
+        if (!w)
+                return call_failed(err, "Failed to start", NULL, -ENOMEM);
+        *w = (struct watch){ .args = a, .bus = bus, .out = out, .err = err, .install = install,
+                             .tty = isatty(fileno(out)) == 1 && !a->json };
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        r = sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = sd_event_new(&event);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, on_signal, w);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, w);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return call_failed(err, "Failed to set up the event loop", NULL, r);
+        w->event = event;
+
+        r = add_matches(w);
+        if (r < 0)
+                return call_failed(err, "Failed to subscribe to umcd's signals", NULL, r);
+        if (install) {
+                r = start_install(w);
+                if (r < 0)
+                        return call_failed(err, "Failed to call Install", NULL, r);
+        } else if (!a->json)
+                text_event(w, out, "Monitoring umcd; Ctrl-C ends.");
+
+        code = sd_event_loop(event);
+        clear_line(w);
+        (void)sd_bus_detach_event(bus);
+        if (code < 0)
+                return call_failed(err, "Lost the bus", NULL, code);
+        return code;
+}
+
+int umc_ctl_run(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err) {
+        switch (a->command) {
+        case UMC_CTL_STATUS:
+                return cmd_status(a, bus, out, err);
+        case UMC_CTL_TARGETS:
+                return cmd_targets(a, bus, out, err);
+        case UMC_CTL_INSPECT:
+                return cmd_inspect(a, bus, out, err);
+        case UMC_CTL_INSTALL:
+                return run_watch(a, bus, out, err, true);
+        case UMC_CTL_CANCEL:
+                return cmd_cancel(a, bus, out, err);
+        case UMC_CTL_MONITOR:
+                return run_watch(a, bus, out, err, false);
+        case UMC_CTL_HELP:
+                umc_ctl_help(out);
+                return UMC_CTL_EXIT_OK;
+        case UMC_CTL_VERSION:
+                fprintf(out, "umcctl %s\n", UMC_VERSION);
+                return UMC_CTL_EXIT_OK;
+        }
+        return UMC_CTL_EXIT_USAGE;
+}

@@ -1,0 +1,881 @@
+/* SPDX-License-Identifier: MIT */
+#include "umc/delivery.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "umc/auth.h"
+#include "umc/fs.h"
+#include "umc/linkload.h"
+#include "umc/log.h"
+#include "umc/netinfo.h"
+#include "umc/session.h"
+#include "umc/stream.h"
+#include "umc/util.h"
+#include "umc/xfer.h"
+
+#define IMAGE_ID_LABEL "umc1 image-id"
+/* Longest frame the sender produces: header, DATA offset, one chunk, two tags (layered mode). */
+#define TX_FRAME_MAX                                                                      \
+        (UMC_FRAME_HEADER_LEN + UMC_MSG_DATA_HEADER_LEN + UMC_DELIVERY_CHUNK + 2 * UMC_TAG_MAX)
+/* Load windows the rate is averaged over. */
+#define RATE_SAMPLES 4
+#define ADDRESS_STRING_MAX (INET6_ADDRSTRLEN + sizeof("[]:65535"))
+#define RECORD_NAME_MAX (sizeof(UMC_DELIVERY_RECORD_PREFIX) + UMC_CONFIG_TARGET_NAME_MAX)
+/* package=PATH manifest=HEX target=NAME offset=N, each with its newline. */
+#define RECORD_TEXT_MAX (PATH_MAX + 2 * UMC_HASH_LEN + UMC_CONFIG_TARGET_NAME_MAX + 64)
+
+struct umc_delivery {
+        sd_event *event;
+        struct umc_delivery_params p;
+        char *package_dir;              /* owned copy of p.package_dir */
+        struct umc_delivery_events ev;
+        const struct umc_ecu *ecu;      /* borrowed from the config */
+        const struct umc_target *target;
+        char address[ADDRESS_STRING_MAX];
+        uint8_t image_id[UMC_MSG_IMAGE_ID_LEN];
+
+        enum umc_delivery_state state;
+        int fd;                         /* owned while connecting; then the stream's */
+        struct umc_stream *stream;
+        sd_event_source *io, *tick, *timeout, *later;
+        uint64_t last_activity;         /* CLOCK_MONOTONIC usec */
+        uint64_t deadline;              /* of the current phase; idle phases add last_activity */
+
+        struct umc_auth_master auth;
+        struct umc_session *session;
+        struct umc_rotation rotation;
+        struct umc_sender *sender;
+
+        struct umc_linkload load;
+        bool have_load;
+        bool load_error_logged;
+
+        bool queue_full;                /* the sender has frames but the queue had no room */
+        uint64_t last_acked;
+        uint64_t rate;
+        uint64_t rate_t[RATE_SAMPLES], rate_b[RATE_SAMPLES];
+        size_t rate_n, rate_head;
+
+        enum umc_reason later_reason;   /* a failure to report from the loop */
+        char later_text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+        uint8_t txbuf[TX_FRAME_MAX];
+};
+
+static const char *const state_names[] = {
+        [UMC_DELIVERY_NEW] = "new",
+        [UMC_DELIVERY_CONNECTING] = "connecting",
+        [UMC_DELIVERY_AUTHENTICATING] = "authenticating",
+        [UMC_DELIVERY_TRANSFERRING] = "transferring",
+        [UMC_DELIVERY_VERIFYING] = "verifying",
+        [UMC_DELIVERY_DONE] = "done",
+        [UMC_DELIVERY_FAILED] = "failed",
+};
+
+const char *umc_delivery_state_to_string(enum umc_delivery_state s) {
+        if ((unsigned)s >= UMC_ELEMENTSOF(state_names))
+                return NULL;
+        return state_names[s];
+}
+
+bool umc_delivery_target_name_valid(const char *name) {
+        size_t n;
+
+        if (!name)
+                return false;
+        n = strnlen(name, UMC_CONFIG_TARGET_NAME_MAX + 1);
+        if (n == 0 || n > UMC_CONFIG_TARGET_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = name[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+int umc_delivery_image_id(const uint8_t manifest_hash[UMC_HASH_LEN], const char *target,
+                          uint8_t ret_id[UMC_MSG_IMAGE_ID_LEN]) {
+        struct umc_hash h = {};
+        uint8_t id[UMC_HASH_LEN];
+        int r;
+
+        if (!manifest_hash || !ret_id || !umc_delivery_target_name_valid(target))
+                return -EINVAL;
+        r = umc_hash_init(&h, UMC_HASH_SHA256);
+        if (r >= 0)
+                r = umc_hash_update(&h, IMAGE_ID_LABEL, strlen(IMAGE_ID_LABEL));
+        if (r >= 0)
+                r = umc_hash_update(&h, manifest_hash, UMC_HASH_LEN);
+        if (r >= 0)
+                r = umc_hash_update(&h, target, strlen(target));
+        if (r >= 0)
+                r = umc_hash_final(&h, id);
+        umc_hash_done(&h);
+        if (r < 0)
+                return r;
+        memcpy(ret_id, id, UMC_MSG_IMAGE_ID_LEN);
+        return 0;
+}
+
+/* ---- resume records ---- */
+
+static bool package_path_valid(const char *s) {
+        size_t n;
+
+        if (!s || s[0] != '/')
+                return false;
+        n = strnlen(s, PATH_MAX);
+        if (n >= PATH_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+                        return false;
+        return true;
+}
+
+static void record_name(const char *target, char buf[RECORD_NAME_MAX]) {
+        (void)snprintf(buf, RECORD_NAME_MAX, UMC_DELIVERY_RECORD_PREFIX "%s", target);
+}
+
+int umc_delivery_record_write(int dirfd, const struct umc_delivery_record *rec) {
+        char name[RECORD_NAME_MAX], hex[2 * UMC_HASH_LEN + 1];
+        _cleanup_free_ char *text = NULL;
+        int n;
+
+        if (!rec || !package_path_valid(rec->package_dir) ||
+            !umc_delivery_target_name_valid(rec->target) || rec->offset > UMC_XFER_MAX_IMAGE)
+                return -EINVAL;
+        text = malloc(RECORD_TEXT_MAX);
+        if (!text)
+                return -ENOMEM;
+        umc_hex_encode(rec->manifest_hash, UMC_HASH_LEN, hex);
+        n = snprintf(text, RECORD_TEXT_MAX, "package=%s\nmanifest=%s\ntarget=%s\noffset=%" PRIu64 "\n",
+                     rec->package_dir, hex, rec->target, rec->offset);
+        if (n < 0 || (size_t)n >= RECORD_TEXT_MAX)
+                return -EINVAL;
+        record_name(rec->target, name);
+        return umc_fs_write_atomic(dirfd, name, text, (size_t)n, 0600);
+}
+
+/* Decimal 0..UMC_XFER_MAX_IMAGE, digits only. */
+static int parse_offset(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (*s == '\0')
+                return -EBADMSG;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EBADMSG;
+                v = v * 10 + (uint64_t)(*s - '0');
+                if (v > UMC_XFER_MAX_IMAGE)
+                        return -EBADMSG;
+        }
+        *ret = v;
+        return 0;
+}
+
+/* One "key=value" line into rec; *seen collects the keys met. */
+static int record_line(char *line, struct umc_delivery_record *rec, unsigned *seen) {
+        static const char *const keys[] = { "package", "manifest", "target", "offset" };
+        char *eq = strchr(line, '=');
+        const char *v;
+        size_t k;
+
+        if (!eq)
+                return -EBADMSG;
+        *eq = '\0';
+        v = eq + 1;
+        for (k = 0; k < UMC_ELEMENTSOF(keys); k++)
+                if (strcmp(line, keys[k]) == 0)
+                        break;
+        if (k == UMC_ELEMENTSOF(keys) || (*seen & (1u << k)))
+                return -EBADMSG;
+        *seen |= 1u << k;
+        switch (k) {
+        case 0:
+                if (!package_path_valid(v))
+                        return -EBADMSG;
+                memcpy(rec->package_dir, v, strlen(v) + 1);
+                return 0;
+        case 1:
+                return umc_hex_decode(v, strlen(v), rec->manifest_hash, UMC_HASH_LEN) < 0 ? -EBADMSG
+                                                                                         : 0;
+        case 2:
+                if (!umc_delivery_target_name_valid(v))
+                        return -EBADMSG;
+                memcpy(rec->target, v, strlen(v) + 1);
+                return 0;
+        default:
+                return parse_offset(v, &rec->offset);
+        }
+}
+
+int umc_delivery_record_read(int dirfd, const char *target, struct umc_delivery_record *ret) {
+        char name[RECORD_NAME_MAX];
+        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ struct umc_delivery_record *rec = NULL;
+        unsigned seen = 0;
+        size_t len;
+        char *line;
+        int r;
+
+        if (!ret || !umc_delivery_target_name_valid(target))
+                return -EINVAL;
+        record_name(target, name);
+        r = umc_fs_read_file(dirfd, name, RECORD_TEXT_MAX, &text, &len);
+        if (r < 0)
+                return r;
+        if (strlen(text) != len || len == 0 || text[len - 1] != '\n')
+                return -EBADMSG;
+        rec = calloc(1, sizeof(*rec));
+        if (!rec)
+                return -ENOMEM;
+        line = text;
+        while (*line) {
+                char *nl = strchr(line, '\n');
+
+                *nl = '\0';
+                r = record_line(line, rec, &seen);
+                if (r < 0)
+                        return r;
+                line = nl + 1;
+        }
+        if (seen != 0xf || strcmp(rec->target, target) != 0)
+                return -EBADMSG;
+        *ret = *rec;
+        return 0;
+}
+
+int umc_delivery_record_remove(int dirfd, const char *target) {
+        char name[RECORD_NAME_MAX];
+
+        if (!umc_delivery_target_name_valid(target))
+                return -EINVAL;
+        record_name(target, name);
+        if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+                return -errno;
+        return umc_fs_remove_temp_files(dirfd, name);
+}
+
+/* ---- the delivery ---- */
+
+static const char *target_name(const struct umc_delivery *d) {
+        return d->ecu->name;
+}
+
+static void format_address(const struct umc_sockaddr *a, char buf[ADDRESS_STRING_MAX]) {
+        char host[INET6_ADDRSTRLEN] = "?";
+
+        if (a->sa.sa_family == AF_INET6) {
+                (void)inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof(host));
+                (void)snprintf(buf, ADDRESS_STRING_MAX, "[%s]:%u", host, ntohs(a->in6.sin6_port));
+        } else {
+                (void)inet_ntop(AF_INET, &a->in.sin_addr, host, sizeof(host));
+                (void)snprintf(buf, ADDRESS_STRING_MAX, "%s:%u", host, ntohs(a->in.sin_port));
+        }
+}
+
+int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
+                     const struct umc_delivery_events *ev, struct umc_delivery **ret) {
+        struct umc_delivery *d;
+        int r;
+
+        if (!event || !p || !ret || !p->config || p->target >= p->config->n_targets ||
+            p->image_fd < 0 || p->image_len == 0 || p->image_len > UMC_XFER_MAX_IMAGE ||
+            (p->state_dir_fd >= 0 && !package_path_valid(p->package_dir)) ||
+            p->config->targets[p->target].channel != UMC_CHANNEL_TCP)
+                return -EINVAL;
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->fd = -1;
+        d->p = *p;
+        d->p.package_dir = NULL;
+        if (p->package_dir) {
+                d->package_dir = strdup(p->package_dir);
+                if (!d->package_dir) {
+                        free(d);
+                        return -ENOMEM;
+                }
+        }
+        if (ev)
+                d->ev = *ev;
+        d->ecu = &p->config->ecus[p->target];
+        d->target = &p->config->targets[p->target];
+        format_address(&d->target->address, d->address);
+        r = umc_delivery_image_id(p->manifest_hash, d->ecu->name, d->image_id);
+        if (r < 0) {
+                umc_delivery_free(d);
+                return r;
+        }
+        d->event = sd_event_ref(event);
+        d->state = UMC_DELIVERY_NEW;
+        *ret = d;
+        return 0;
+}
+
+/* Close the connection and stop every source; safe to call twice. */
+static void disconnect(struct umc_delivery *d) {
+        d->io = sd_event_source_disable_unref(d->io);
+        d->tick = sd_event_source_disable_unref(d->tick);
+        d->timeout = sd_event_source_disable_unref(d->timeout);
+        d->later = sd_event_source_disable_unref(d->later);
+        umc_stream_free(d->stream);
+        d->stream = NULL;
+        umc_closep(&d->fd);
+        d->fd = -1;
+        umc_auth_master_clear(&d->auth);
+}
+
+void umc_delivery_free(struct umc_delivery *d) {
+        if (!d)
+                return;
+        disconnect(d);
+        umc_sender_free(d->sender);
+        umc_session_free(d->session);
+        free(d->package_dir);
+        sd_event_unref(d->event);
+        umc_memzero(d, sizeof(*d));
+        free(d);
+}
+
+void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery_progress *ret) {
+        *ret = (struct umc_delivery_progress){
+                .state = d->state,
+                .bytes_total = d->p.image_len,
+                .bytes_sent = d->sender ? umc_sender_bytes_sent(d->sender) : 0,
+                .bytes_acked = d->sender ? umc_sender_bytes_acked(d->sender) : 0,
+                .resume_offset = d->sender ? umc_sender_resume_offset(d->sender) : 0,
+                .rate = d->rate,
+                /* The rotation decides the key the sender seals with (from BEGIN on). */
+                .suite = d->sender ? umc_rotation_suite(&d->rotation) : UMC_SUITE_NONE,
+                .key_id = d->sender ? d->rotation.key_id : 0,
+                .load_percent = d->have_load ? umc_linkload_percent(&d->load) : 0.0,
+                .load_class = d->have_load ? umc_linkload_class(&d->load) : UMC_LOAD_NORMAL,
+                .load_nominal = d->have_load && d->load.nominal,
+        };
+        if (d->state == UMC_DELIVERY_DONE)
+                ret->bytes_acked = d->p.image_len;
+}
+
+enum umc_delivery_state umc_delivery_state(const struct umc_delivery *d) {
+        return d->state;
+}
+
+static void emit_progress(struct umc_delivery *d) {
+        struct umc_delivery_progress p;
+
+        if (!d->ev.progress)
+                return;
+        umc_delivery_get_progress(d, &p);
+        d->ev.progress(d->ev.userdata, &p);
+}
+
+static void finish(struct umc_delivery *d, bool success, enum umc_reason reason) {
+        disconnect(d);
+        d->state = success ? UMC_DELIVERY_DONE : UMC_DELIVERY_FAILED;
+        emit_progress(d);
+        if (d->ev.finished)
+                d->ev.finished(d->ev.userdata, success, reason);
+}
+
+/* End with an alarm. Always returns 0: the event source that got here stays healthy. */
+static int fail(struct umc_delivery *d, enum umc_reason reason, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int fail(struct umc_delivery *d, enum umc_reason reason, const char *fmt, ...) {
+        char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+        va_list ap;
+
+        if (d->state == UMC_DELIVERY_DONE || d->state == UMC_DELIVERY_FAILED)
+                return 0;
+        if (reason == UMC_REASON_OK)
+                reason = UMC_REASON_INTERNAL;
+        va_start(ap, fmt);
+        (void)vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        if (d->sender)
+                umc_sender_abort(d->sender, reason);
+        disconnect(d);
+        d->state = UMC_DELIVERY_FAILED;
+        if (d->ev.alarm)
+                d->ev.alarm(d->ev.userdata, reason, text);
+        finish(d, false, reason);
+        return 0;
+}
+
+static uint64_t now_usec(void) {
+        return umc_now_monotonic_usec();
+}
+
+static int arm_timeout(struct umc_delivery *d, uint64_t at) {
+        int r = sd_event_source_set_time(d->timeout, at);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(d->timeout, SD_EVENT_ONESHOT);
+        return r;
+}
+
+static int update_io_events(struct umc_delivery *d) {
+        uint32_t events = EPOLLIN;
+
+        /*
+         * EPOLLOUT also when the queue drained but the sender stopped for room:
+         * the next writable socket produces more (one queue's worth per dispatch,
+         * so D-Bus and the other sources get their turn).
+         */
+        if (umc_stream_queued(d->stream) > 0 || d->queue_full)
+                events |= EPOLLOUT;
+        return sd_event_source_set_io_events(d->io, events);
+}
+
+/* Bytes of every suite in CipherOrder=: what the session may seal and open. */
+static uint32_t allowed_suites(const struct umc_rotation_cfg *c) {
+        uint32_t bits = 0;
+
+        for (size_t i = 0; i < c->n_order; i++)
+                bits |= 1u << c->order[i];
+        return bits;
+}
+
+static void record_checkpoint(struct umc_delivery *d, uint64_t offset) {
+        _cleanup_free_ struct umc_delivery_record *rec = NULL;
+        int r;
+
+        if (d->p.state_dir_fd < 0)
+                return;
+        rec = calloc(1, sizeof(*rec));
+        if (!rec) {
+                (void)log_warning_errno(ENOMEM, "%s: cannot record the checkpoint: %m", target_name(d));
+                return;
+        }
+        memcpy(rec->package_dir, d->package_dir, strlen(d->package_dir) + 1);
+        memcpy(rec->manifest_hash, d->p.manifest_hash, UMC_HASH_LEN);
+        memcpy(rec->target, d->ecu->name, strlen(d->ecu->name) + 1);
+        rec->offset = offset;
+        /* Resume is a convenience: the agent knows the real offset, so a failure here is not fatal. */
+        r = umc_delivery_record_write(d->p.state_dir_fd, rec);
+        if (r < 0)
+                (void)log_warning_errno(r, "%s: cannot record checkpoint at %" PRIu64 ": %m",
+                                        target_name(d), offset);
+}
+
+static void check_acked(struct umc_delivery *d) {
+        uint64_t acked = umc_sender_bytes_acked(d->sender);
+
+        if (acked == d->last_acked)
+                return;
+        d->last_acked = acked;
+        record_checkpoint(d, acked);
+        emit_progress(d);
+}
+
+/* Write what is queued; a vanished peer may have said why first, so read before failing. */
+static int flush(struct umc_delivery *d);
+
+static int read_frames(struct umc_delivery *d);
+
+/* Produce frames while the queue has room for the largest one. */
+static int pump(struct umc_delivery *d) {
+        d->queue_full = false;
+        while (d->state == UMC_DELIVERY_TRANSFERRING) {
+                enum umc_load_class load = d->have_load ? umc_linkload_class(&d->load)
+                                                        : UMC_LOAD_NORMAL;
+                enum umc_rotation_cause cause = UMC_ROTATE_NONE;
+                size_t len = 0;
+                int r;
+
+                if (umc_stream_queue_space(d->stream) < TX_FRAME_MAX) {
+                        d->queue_full = true;
+                        break;
+                }
+                r = umc_sender_next(d->sender, now_usec(), load, d->txbuf, sizeof(d->txbuf), &len,
+                                    &cause);
+                if (r == -EAGAIN || r == -ESHUTDOWN)
+                        break;
+                if (r < 0)
+                        return fail(d, umc_sender_reason(d->sender), "cannot produce a frame: %s",
+                                    strerror(-r));
+                if (cause != UMC_ROTATE_NONE && d->ev.rotation)
+                        d->ev.rotation(d->ev.userdata, umc_rotation_suite(&d->rotation),
+                                       d->rotation.key_id, cause);
+                r = umc_stream_queue(d->stream, d->txbuf, len);
+                if (r < 0)
+                        return fail(d, UMC_REASON_INTERNAL, "cannot queue a frame: %s",
+                                    strerror(-r));
+                if (umc_sender_state(d->sender) == UMC_SENDER_WAIT_COMPLETE) {
+                        d->state = UMC_DELIVERY_VERIFYING;
+                        d->deadline = now_usec() + UMC_DELIVERY_FINAL_TIMEOUT_USEC;
+                        if (arm_timeout(d, d->deadline) < 0)
+                                return fail(d, UMC_REASON_INTERNAL, "cannot arm the timeout");
+                        emit_progress(d);
+                }
+        }
+        return flush(d);
+}
+
+static int flush(struct umc_delivery *d) {
+        size_t before;
+        int r;
+
+        if (!d->stream)
+                return 0;
+        before = umc_stream_queued(d->stream);
+        r = umc_stream_flush(d->stream);
+        if (umc_stream_queued(d->stream) != before)
+                d->last_activity = now_usec();
+        if (r == 0 || r == -EAGAIN)
+                return update_io_events(d) < 0 ? fail(d, UMC_REASON_INTERNAL, "epoll") : 0;
+        (void)read_frames(d);
+        return fail(d, UMC_REASON_IO_ERROR, "connection to %s lost: %s", d->address, strerror(-r));
+}
+
+static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN]) {
+        const struct umc_daemon_config *c = d->p.config;
+        struct umc_session_params sp = {
+                .session_id = d->auth.session_id,
+                .ecu_id = d->ecu->ecu_id,
+                .tx_dir = UMC_DIR_MASTER_TO_ECU,
+                .allowed_suites = allowed_suites(&c->rotation),
+                .inner_suite = c->inner_suite,
+                .replay_window = c->replay_window,
+                .max_payload = UMC_FRAME_MAX_PAYLOAD,
+        };
+        struct umc_sender_params xp = {
+                .image_fd = d->p.image_fd,
+                .image_len = d->p.image_len,
+                .hash_alg = c->image_hash,
+                .chunk_len = UMC_DELIVERY_CHUNK,
+                .verify_every = c->verify_every,
+        };
+        int r;
+
+        memcpy(sp.master_key, d->target->master_key, UMC_MASTER_KEY_LEN);
+        memcpy(sp.salt, salt, UMC_SALT_LEN);
+        r = umc_session_new(&sp, &d->session);
+        umc_memzero(&sp, sizeof(sp));
+        if (r < 0)
+                return r;
+        r = umc_rotation_init(&d->rotation, &c->rotation, now_usec());
+        if (r < 0)
+                return r;
+        memcpy(xp.image_hash, d->p.image_hash, UMC_HASH_LEN);
+        memcpy(xp.image_id, d->image_id, UMC_MSG_IMAGE_ID_LEN);
+        memcpy(xp.version, d->p.version, sizeof(xp.version));
+        return umc_sender_new(&xp, d->session, &d->rotation, &d->sender);
+}
+
+static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        uint8_t salt[UMC_SALT_LEN];
+        size_t out_len = 0;
+        int r;
+
+        r = umc_auth_master_response(&d->auth, frame, len, d->txbuf, sizeof(d->txbuf), &out_len,
+                                     salt, &why);
+        if (r == -EBADMSG)
+                return fail(d, why, "AUTH_RESPONSE of ECU 0x%" PRIx32 " refused: %s", d->ecu->ecu_id,
+                            umc_reason_to_string(why));
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "ECU authentication: %s", strerror(-r));
+        r = setup_session(d, salt);
+        umc_memzero(salt, sizeof(salt));
+        umc_auth_master_clear(&d->auth);
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot set up the session: %s", strerror(-r));
+        r = umc_stream_queue(d->stream, d->txbuf, out_len);
+        umc_memzero(d->txbuf, out_len);
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot queue AUTH_CONFIRM: %s", strerror(-r));
+        log_debug("%s: ECU 0x%" PRIx32 " authenticated", target_name(d), d->ecu->ecu_id);
+        d->state = UMC_DELIVERY_TRANSFERRING;
+        d->deadline = 0;
+        if (arm_timeout(d, d->last_activity + UMC_DELIVERY_IDLE_TIMEOUT_USEC) < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot arm the timeout");
+        emit_progress(d);
+        return 0;
+}
+
+static int on_transfer_frame(struct umc_delivery *d, const uint8_t *frame, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        int r;
+
+        r = umc_sender_input(d->sender, frame, len, &why);
+        if (r == -ECANCELED)
+                return fail(d, why, "stopped by the ECU: %s", umc_reason_to_string(why));
+        if (r == -EBADMSG)
+                return fail(d, why, "refused a frame from the ECU: %s", umc_reason_to_string(why));
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot process a frame from the ECU: %s",
+                            strerror(-r));
+        check_acked(d);
+        if (umc_sender_state(d->sender) == UMC_SENDER_DONE)
+                finish(d, true, UMC_REASON_OK);
+        return 0;
+}
+
+static bool running(const struct umc_delivery *d) {
+        return d->state == UMC_DELIVERY_AUTHENTICATING || d->state == UMC_DELIVERY_TRANSFERRING ||
+               d->state == UMC_DELIVERY_VERIFYING;
+}
+
+static int read_frames(struct umc_delivery *d) {
+        while (running(d)) {
+                enum umc_reason why = UMC_REASON_OK;
+                const uint8_t *frame;
+                size_t len;
+                int r;
+
+                r = umc_stream_read(d->stream, &frame, &len, &why);
+                if (r == -EAGAIN)
+                        return 0;
+                if (r == -EBADMSG)
+                        return fail(d, why, "malformed frame header from the ECU: %s",
+                                    umc_reason_to_string(why));
+                if (r == -ECONNRESET)
+                        return fail(d, UMC_REASON_IO_ERROR, "connection closed by the ECU while %s",
+                                    umc_delivery_state_to_string(d->state));
+                if (r < 0)
+                        return fail(d, UMC_REASON_IO_ERROR, "cannot read from %s: %s", d->address,
+                                    strerror(-r));
+                d->last_activity = now_usec();
+                if (d->state == UMC_DELIVERY_AUTHENTICATING)
+                        r = on_auth_response(d, frame, len);
+                else
+                        r = on_transfer_frame(d, frame, len);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct umc_delivery *d = userdata;
+        uint64_t now = now_usec(), sent;
+        size_t oldest;
+        int r;
+
+        if (d->have_load) {
+                r = umc_linkload_sample(&d->load, now);
+                if (r < 0 && !d->load_error_logged) {
+                        (void)log_warning_errno(r, "%s: cannot sample the load of %s: %m",
+                                                target_name(d), d->load.ifname);
+                        d->load_error_logged = true;
+                }
+        }
+        sent = d->sender ? umc_sender_bytes_sent(d->sender) : 0;
+        d->rate_t[d->rate_head] = now;
+        d->rate_b[d->rate_head] = sent;
+        d->rate_head = (d->rate_head + 1) % RATE_SAMPLES;
+        if (d->rate_n < RATE_SAMPLES)
+                d->rate_n++;
+        oldest = (d->rate_head + RATE_SAMPLES - d->rate_n) % RATE_SAMPLES;
+        if (d->rate_n > 1 && now > d->rate_t[oldest] && sent >= d->rate_b[oldest])
+                d->rate = (sent - d->rate_b[oldest]) * USEC_PER_SEC / (now - d->rate_t[oldest]);
+        emit_progress(d);
+        /* The load may have turned: a waiting sender picks the class up with its next frame. */
+        if (running(d) && sd_event_source_set_time_relative(s, d->p.config->load.window_usec) < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot re-arm the load timer");
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct umc_delivery *d = userdata;
+        uint64_t now = now_usec(), at;
+
+        switch (d->state) {
+        case UMC_DELIVERY_CONNECTING:
+                return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64 " s",
+                            d->address, UMC_DELIVERY_CONNECT_TIMEOUT_USEC / USEC_PER_SEC);
+        case UMC_DELIVERY_AUTHENTICATING:
+                return fail(d, UMC_REASON_TIMEOUT, "no AUTH_RESPONSE within %" PRIu64 " s",
+                            UMC_DELIVERY_AUTH_TIMEOUT_USEC / USEC_PER_SEC);
+        case UMC_DELIVERY_VERIFYING:
+                return fail(d, UMC_REASON_TIMEOUT, "no final verdict within %" PRIu64 " s",
+                            UMC_DELIVERY_FINAL_TIMEOUT_USEC / USEC_PER_SEC);
+        case UMC_DELIVERY_TRANSFERRING:
+                at = d->last_activity + UMC_DELIVERY_IDLE_TIMEOUT_USEC;
+                if (now >= at)
+                        return fail(d, UMC_REASON_TIMEOUT, "no progress for %" PRIu64 " s",
+                                    UMC_DELIVERY_IDLE_TIMEOUT_USEC / USEC_PER_SEC);
+                if (arm_timeout(d, at) < 0)
+                        return fail(d, UMC_REASON_INTERNAL, "cannot re-arm the timeout");
+                return 0;
+        default:
+                return 0;
+        }
+}
+
+static int on_later(sd_event_source *s, void *userdata) {
+        struct umc_delivery *d = userdata;
+
+        return fail(d, d->later_reason, "%s", d->later_text);
+}
+
+/* Report a failure met inside a umc_delivery_*() call from the next loop iteration. */
+static int fail_later(struct umc_delivery *d, enum umc_reason reason, const char *text) {
+        d->later_reason = reason;
+        (void)snprintf(d->later_text, sizeof(d->later_text), "%s", text);
+        return sd_event_add_defer(d->event, &d->later, on_later, d);
+}
+
+static void start_load_sampling(struct umc_delivery *d) {
+        char ifname[IF_NAMESIZE];
+        int r;
+
+        r = umc_netinfo_route_ifname(umc_stream_fd(d->stream), ifname);
+        if (r >= 0)
+                r = umc_linkload_init(&d->load, ifname, &d->p.config->load, now_usec());
+        if (r < 0) {
+                (void)log_warning_errno(r, "%s: cannot sample the link load, assuming normal: %m",
+                                        target_name(d));
+                return;
+        }
+        d->have_load = true;
+        log_info("%s: sampling the load of %s against %s %" PRIu64 " Mbit/s", target_name(d),
+                 ifname, d->load.nominal ? "a nominal rate of" : "its speed,",
+                 d->load.link_bps / 1000000);
+        (void)umc_linkload_sample(&d->load, now_usec()); /* the counters' baseline */
+}
+
+/* The Ethernet ACL, before a single byte goes out. */
+static int check_acl(struct umc_delivery *d) {
+        const struct umc_config_eth_acl *acl = &d->p.config->eth_acl;
+        char tuple[UMC_NETINFO_TUPLE_STRING_MAX];
+        struct umc_eth_tuple t;
+        enum umc_reason why;
+        size_t idx = 0;
+        int r;
+
+        r = umc_netinfo_tuple(d->fd, true, &t);
+        if (r < 0) {
+                /* Fail closed: a connection we cannot describe is one we cannot allow. */
+                (void)fail(d, UMC_REASON_ETH_DEFAULT_DENY,
+                           "cannot determine the 5-tuple of the connection to %s: %s", d->address,
+                           strerror(-r));
+                return -EPERM;
+        }
+        (void)umc_netinfo_tuple_to_string(&t, tuple, sizeof(tuple));
+        why = umc_eth_acl_check(acl->rules, acl->n_rules, &t, &idx);
+        if (why != UMC_REASON_OK) {
+                if (idx < acl->n_rules)
+                        (void)fail(d, why, "connection %s denied by Ethernet ACL rule %zu", tuple,
+                                   idx + 1);
+                else
+                        (void)fail(d, why, "connection %s denied: no Ethernet ACL rule allows it",
+                                   tuple);
+                return -EPERM;
+        }
+        log_debug("%s: connection %s allowed by Ethernet ACL rule %zu", target_name(d), tuple,
+                  idx + 1);
+        return 0;
+}
+
+static int on_connected(struct umc_delivery *d) {
+        socklen_t sl = sizeof(int);
+        size_t len = 0;
+        int err = 0, r;
+
+        if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+                err = errno;
+        if (err != 0)
+                return fail(d, UMC_REASON_IO_ERROR, "cannot connect to %s: %s", d->address,
+                            strerror(err));
+        if (check_acl(d) < 0)
+                return 0;
+
+        r = umc_stream_new(d->fd, UMC_DELIVERY_RX_PAYLOAD_MAX, UMC_DELIVERY_QUEUE_MAX, &d->stream);
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot set up the stream: %s", strerror(-r));
+        d->fd = -1; /* the stream's now */
+        start_load_sampling(d);
+
+        r = umc_auth_master_start(&d->auth, d->target->master_key, d->ecu->ecu_id, d->ecu->hw_id,
+                                  d->txbuf, sizeof(d->txbuf), &len);
+        if (r >= 0)
+                r = umc_stream_queue(d->stream, d->txbuf, len);
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot start AUTH: %s", strerror(-r));
+
+        d->state = UMC_DELIVERY_AUTHENTICATING;
+        d->last_activity = now_usec();
+        if (arm_timeout(d, d->last_activity + UMC_DELIVERY_AUTH_TIMEOUT_USEC) < 0 ||
+            sd_event_add_time_relative(d->event, &d->tick, CLOCK_MONOTONIC,
+                                       d->p.config->load.window_usec, 0, on_tick, d) < 0 ||
+            sd_event_source_set_enabled(d->tick, SD_EVENT_ON) < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot set up the timers");
+        emit_progress(d);
+        return flush(d);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct umc_delivery *d = userdata;
+        int r;
+
+        if (d->state == UMC_DELIVERY_CONNECTING)
+                return on_connected(d);
+        if (!running(d))
+                return 0;
+        r = flush(d);
+        if (r >= 0 && running(d))
+                r = read_frames(d);
+        if (r >= 0 && running(d))
+                r = pump(d);
+        return r;
+}
+
+int umc_delivery_start(struct umc_delivery *d) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (!d)
+                return -EINVAL;
+        if (d->state != UMC_DELIVERY_NEW)
+                return -EALREADY;
+        fd = socket(d->target->address.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    IPPROTO_TCP);
+        if (fd < 0)
+                return -errno;
+        r = sd_event_add_io(d->event, &d->io, fd, EPOLLOUT, on_io, d);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
+                                       UMC_DELIVERY_CONNECT_TIMEOUT_USEC, 0, on_timeout, d);
+        if (r < 0) {
+                d->io = sd_event_source_disable_unref(d->io);
+                return r;
+        }
+        d->fd = TAKE_FD(fd);
+        d->state = UMC_DELIVERY_CONNECTING;
+        d->last_activity = now_usec();
+        log_debug("%s: connecting to %s", target_name(d), d->address);
+        if (connect(d->fd, &d->target->address.sa, d->target->address.len) < 0 &&
+            errno != EINPROGRESS) {
+                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+                (void)snprintf(text, sizeof(text), "cannot connect to %s: %m", d->address);
+                r = fail_later(d, UMC_REASON_IO_ERROR, text);
+                if (r < 0) {
+                        disconnect(d);
+                        d->state = UMC_DELIVERY_NEW;
+                        return r;
+                }
+                (void)sd_event_source_set_enabled(d->io, SD_EVENT_OFF);
+        }
+        return 0;
+}
+
+void umc_delivery_abort(struct umc_delivery *d, enum umc_reason reason) {
+        if (!d || d->state == UMC_DELIVERY_DONE || d->state == UMC_DELIVERY_FAILED)
+                return;
+        if (d->sender)
+                umc_sender_abort(d->sender, reason);
+        disconnect(d);
+        d->state = UMC_DELIVERY_FAILED;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+#include "umc/linkload.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "umc/fs.h"
+#include "umc/netinfo.h"
+#include "umc/util.h"
+
+/* Fastest speed believed from sysfs, Mbit/s: 4 Tbit/s, far above any NIC today. */
+#define SPEED_MBIT_MAX UINT64_C(4000000)
+/* sysfs attributes report a page as their size; the value itself is a few bytes. */
+#define SYSFS_ATTR_MAX 4096
+
+bool umc_linkload_ifname_valid(const char *s) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strnlen(s, IF_NAMESIZE);
+        /* The kernel's dev_valid_name(): IFNAMSIZ - 1 bytes, no '/', ':' or space. */
+        if (n == 0 || n >= IF_NAMESIZE || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] == '/' || s[i] == ':' || s[i] <= ' ' || s[i] == 0x7f)
+                        return false;
+        return true;
+}
+
+/* "1000\n" -> 1000; anything else (sign, spaces, "-1", empty, overflow) is refused. */
+static int parse_mbit(const char *s, size_t len, uint64_t *ret) {
+        uint64_t v = 0;
+        size_t i = 0;
+
+        if (len > 0 && s[len - 1] == '\n')
+                len--;
+        if (len == 0)
+                return -ENODATA;
+        for (; i < len; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -ENODATA;
+                v = v * 10 + (uint64_t)(s[i] - '0');
+                if (v > SPEED_MBIT_MAX)
+                        return -ENODATA;
+        }
+        if (v == 0)
+                return -ENODATA;
+        *ret = v;
+        return 0;
+}
+
+int umc_linkload_speed_bps(const char *ifname, uint64_t *ret_bps) {
+        char path[sizeof("/sys/class/net/") + IF_NAMESIZE];
+        _cleanup_close_ int dfd = -1;
+        _cleanup_free_ char *buf = NULL;
+        uint64_t mbit;
+        size_t len;
+        int r;
+
+        if (!umc_linkload_ifname_valid(ifname) || !ret_bps)
+                return -EINVAL;
+        (void)snprintf(path, sizeof(path), "/sys/class/net/%s", ifname);
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = umc_fs_read_file(dfd, "speed", SYSFS_ATTR_MAX, &buf, &len);
+        if (r == -EINVAL)
+                return -ENODATA; /* loopback and links that are down refuse the read */
+        if (r < 0)
+                return r;
+        r = parse_mbit(buf, len, &mbit);
+        if (r < 0)
+                return r;
+        *ret_bps = mbit * 1000 * 1000;
+        return 0;
+}
+
+int umc_linkload_init(struct umc_linkload *ret, const char *ifname, const struct umc_load_cfg *cfg,
+                      uint64_t now_usec) {
+        struct umc_linkload l = {};
+        int r;
+
+        if (!ret || !umc_linkload_ifname_valid(ifname) || !cfg)
+                return -EINVAL;
+        r = umc_linkload_speed_bps(ifname, &l.link_bps);
+        if (r < 0) {
+                l.link_bps = UMC_LINKLOAD_NOMINAL_BPS;
+                l.nominal = true;
+        }
+        r = umc_busload_init_link(&l.load, cfg, l.link_bps, now_usec);
+        if (r < 0)
+                return r;
+        memcpy(l.ifname, ifname, strlen(ifname) + 1);
+        *ret = l;
+        return 0;
+}
+
+int umc_linkload_feed(struct umc_linkload *l, uint64_t bytes, uint64_t packets, uint64_t now_usec) {
+        uint64_t before, closed;
+        int r;
+
+        if (!l)
+                return -EINVAL;
+        /* Spreading the bits over the windows in between may close some already: count them all. */
+        before = l->load.n_windows;
+        r = umc_busload_add_link_counters(&l->load, bytes, packets, now_usec);
+        if (r >= 0)
+                r = umc_busload_tick(&l->load, now_usec);
+        if (r < 0)
+                return r;
+        l->n_samples++;
+        closed = l->load.n_windows - before;
+        return closed > INT_MAX ? INT_MAX : (int)closed;
+}
+
+int umc_linkload_sample(struct umc_linkload *l, uint64_t now_usec) {
+        uint64_t bytes, packets;
+        int r;
+
+        if (!l)
+                return -EINVAL;
+        r = umc_netinfo_link_counters(l->ifname, &bytes, &packets);
+        if (r < 0)
+                return r;
+        return umc_linkload_feed(l, bytes, packets, now_usec);
+}

@@ -1,0 +1,1266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The umcd manager. An installation runs in three steps, all on the loop:
+ *
+ *  1. install(): the manifest is parsed and checked against the config and
+ *     the caller's manifest hash, every image is opened (no symlinks) and its
+ *     size checked; nothing slow happens in the call itself.
+ *  2. VERIFYING: a low-priority defer source hashes the images, at most
+ *     VERIFY_CHUNK bytes per loop iteration, against the manifest's SHA-256
+ *     (and, when ImageHash=sm3, computes the SM3 digest TRANSPORT carries).
+ *     One bad image refuses the whole package before any target is touched.
+ *     The open descriptors are kept: the bytes delivered are the ones
+ *     verified, and the agent checks them again end to end.
+ *  3. INSTALLING: the targets are delivered one after another, in manifest
+ *     order. One at a time keeps the vehicle network's load and the T-Box's
+ *     memory flat, and makes a cancel leave at most one target interrupted
+ *     (on its old image). A target that fails raises its alarm and the next
+ *     one goes on.
+ *
+ * State directory: "versions" (NAME=VERSION lines: what umcd installed last
+ * per target) and one resume record per target of a running installation
+ * (delivery.h). Records are written for every target when delivery starts,
+ * updated at each acknowledged checkpoint and removed when the target is
+ * done, failed or cancelled. umc_manager_new() restarts an installation
+ * whose records it finds, if the package is still there and its manifest
+ * still hashes to the recorded value (the agents resume where their last
+ * checkpoint was); other records are removed.
+ */
+#include "umc/manager.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "umc/delivery.h"
+#include "umc/fs.h"
+#include "umc/hash.h"
+#include "umc/log.h"
+#include "umc/util.h"
+
+/* Bytes hashed per loop iteration while verifying: a few milliseconds of SHA-256. */
+#define VERIFY_CHUNK (1024 * 1024)
+#define VERSIONS_FILE "versions"
+#define VERSIONS_MAX                                                                        \
+        (UMC_CONFIG_TARGETS_MAX * (UMC_CONFIG_TARGET_NAME_MAX + UMC_MANIFEST_NAME_MAX + 2))
+#define ADDRESS_MAX (INET6_ADDRSTRLEN + sizeof("[]:65535"))
+#define ERROR_MAX 256
+
+struct target_state {
+        char address[ADDRESS_MAX];
+        char version[UMC_MANIFEST_NAME_MAX + 1]; /* installed last by umcd, "" unknown */
+        enum umc_phase phase;
+        uint64_t bytes_done, bytes_total, rate;
+        uint32_t percent;
+        enum umc_suite_id suite;
+        uint16_t key_id;
+        double load_percent;
+        enum umc_load_class load_class;
+        enum umc_reason last_reason;
+};
+
+enum job_result { JOB_PENDING = 0, JOB_DONE, JOB_FAILED, JOB_CANCELLED };
+
+/* One image of the installation. */
+struct job {
+        size_t target;                          /* config index */
+        const struct umc_manifest_image *image; /* into install->manifest */
+        int fd;
+        uint8_t hash[UMC_HASH_LEN];             /* whole image, config's ImageHash= */
+        enum job_result result;
+};
+
+struct install {
+        char *package_dir;
+        struct umc_manifest manifest;
+        struct job *jobs;
+        size_t n_jobs, current;
+        uint64_t bytes_total;
+
+        uint64_t verify_off, verify_done;
+        struct umc_hash sha, alt;
+        bool hashing;
+        uint8_t *buf;
+
+        sd_event_source *work;
+        struct umc_delivery *delivery;
+        bool delivery_ended, delivery_success;
+        enum umc_reason delivery_reason;
+
+        unsigned n_done, n_failed;
+        enum umc_reason first_reason;
+        char first_error[ERROR_MAX];
+        bool refused;       /* verification failed: nothing was delivered */
+};
+
+struct umc_manager {
+        sd_event *event;
+        struct umc_daemon_config config;
+        struct umc_manager_events ev;
+        int state_fd;
+        struct target_state *targets;
+        enum umc_operation op;
+        struct install *inst;
+        char last_error[ERROR_MAX];
+        char status[ERROR_MAX];
+};
+
+static const char *const operation_names[] = {
+        [UMC_OP_IDLE] = "idle",
+        [UMC_OP_VERIFYING] = "verifying",
+        [UMC_OP_INSTALLING] = "installing",
+        [UMC_OP_CANCELLING] = "cancelling",
+};
+
+static const char *const phase_names[] = {
+        [UMC_PHASE_IDLE] = "idle",
+        [UMC_PHASE_WAITING] = "waiting",
+        [UMC_PHASE_CONNECTING] = "connecting",
+        [UMC_PHASE_AUTHENTICATING] = "authenticating",
+        [UMC_PHASE_TRANSFERRING] = "transferring",
+        [UMC_PHASE_VERIFYING] = "verifying",
+        [UMC_PHASE_DONE] = "done",
+        [UMC_PHASE_FAILED] = "failed",
+        [UMC_PHASE_CANCELLED] = "cancelled",
+};
+
+const char *umc_operation_to_string(enum umc_operation op) {
+        return (unsigned)op < UMC_ELEMENTSOF(operation_names) ? operation_names[op] : NULL;
+}
+
+const char *umc_phase_to_string(enum umc_phase p) {
+        return (unsigned)p < UMC_ELEMENTSOF(phase_names) ? phase_names[p] : NULL;
+}
+
+static int refuse(char *why, size_t why_size, int r, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static int refuse(char *why, size_t why_size, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (why && why_size > 0) {
+                va_start(ap, fmt);
+                (void)vsnprintf(why, why_size, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+/* snprintf() for texts that may be cut: alarm and status lines have a fixed room. */
+static void text_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void text_format(char *buf, size_t size, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(buf, size, fmt, ap);
+        va_end(ap);
+}
+
+static const char *target_name(const struct umc_manager *m, size_t i) {
+        return m->config.ecus[i].name;
+}
+
+static size_t target_index(const struct umc_manager *m, const char *name) {
+        for (size_t i = 0; i < m->config.n_targets; i++)
+                if (strcmp(m->config.ecus[i].name, name) == 0)
+                        return i;
+        return SIZE_MAX;
+}
+
+/* ---- events and STATUS= ---- */
+
+static void emit_changed(struct umc_manager *m) {
+        if (m->ev.changed)
+                m->ev.changed(m->ev.userdata);
+}
+
+static void emit_progress(struct umc_manager *m, size_t i) {
+        struct umc_target_status t;
+
+        if (m->ev.progress && umc_manager_target_status(m, i, &t) >= 0)
+                m->ev.progress(m->ev.userdata, &t);
+}
+
+static void emit_alarm(struct umc_manager *m, size_t i, enum umc_reason reason, const char *text) {
+        log_warning("%s: alarm: %s (%s)", target_name(m, i), text, umc_reason_to_string(reason));
+        m->targets[i].last_reason = reason;
+        (void)snprintf(m->last_error, sizeof(m->last_error), "%s: %s", target_name(m, i), text);
+        if (m->ev.alarm)
+                m->ev.alarm(m->ev.userdata, target_name(m, i), reason, text);
+}
+
+static void format_status(const struct umc_manager *m, char *buf, size_t size) {
+        const struct install *in = m->inst;
+        const struct job *j;
+
+        switch (m->op) {
+        case UMC_OP_VERIFYING:
+                (void)snprintf(buf, size, "Verifying package %s: %" PRIu32 "%%", in->manifest.name,
+                               umc_manager_percent(m));
+                return;
+        case UMC_OP_INSTALLING:
+                j = &in->jobs[in->current < in->n_jobs ? in->current : in->n_jobs - 1];
+                (void)snprintf(buf, size, "Installing %s %s: %" PRIu32 "%%",
+                               target_name(m, j->target), j->image->version,
+                               m->targets[j->target].percent);
+                return;
+        case UMC_OP_CANCELLING:
+                (void)snprintf(buf, size, "Cancelling the installation of %s", in->manifest.name);
+                return;
+        default:
+                if (m->last_error[0])
+                        text_format(buf, size, "Idle; last error: %s", m->last_error);
+                else
+                        (void)snprintf(buf, size, "Idle");
+        }
+}
+
+/* Tell systemd what we do, once per change of the text. */
+static void update_status(struct umc_manager *m) {
+        char status[ERROR_MAX];
+
+        format_status(m, status, sizeof(status));
+        if (strcmp(status, m->status) == 0)
+                return;
+        memcpy(m->status, status, sizeof(status));
+        (void)sd_notifyf(false, "STATUS=%s", status);
+}
+
+/* ---- versions file ---- */
+
+static bool version_valid(const char *v) {
+        size_t n = strnlen(v, UMC_MANIFEST_NAME_MAX + 1);
+
+        if (n == 0 || n > UMC_MANIFEST_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (v[i] <= ' ' || v[i] > '~')
+                        return false;
+        return true;
+}
+
+/* Parse NAME=VERSION lines into the targets; unknown names are skipped (config changed). */
+static int versions_parse(struct umc_manager *m, char *text, size_t len) {
+        char *line = text;
+
+        if (strlen(text) != len || (len > 0 && text[len - 1] != '\n'))
+                return -EBADMSG;
+        while (*line) {
+                char *nl = strchr(line, '\n'), *eq;
+                size_t i;
+
+                *nl = '\0';
+                eq = strchr(line, '=');
+                if (!eq)
+                        return -EBADMSG;
+                *eq = '\0';
+                if (!umc_delivery_target_name_valid(line) || !version_valid(eq + 1))
+                        return -EBADMSG;
+                i = target_index(m, line);
+                if (i != SIZE_MAX)
+                        memcpy(m->targets[i].version, eq + 1, strlen(eq + 1) + 1);
+                line = nl + 1;
+        }
+        return 0;
+}
+
+static void versions_load(struct umc_manager *m) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        r = umc_fs_read_file(m->state_fd, VERSIONS_FILE, VERSIONS_MAX, &text, &len);
+        if (r == -ENOENT)
+                return;
+        if (r >= 0)
+                r = versions_parse(m, text, len);
+        if (r < 0) {
+                /* Informational only: a bad file costs the "current version" column, nothing else. */
+                (void)log_warning_errno(r, "Ignoring %s/" VERSIONS_FILE ": %m",
+                                        m->config.state_directory);
+                for (size_t i = 0; i < m->config.n_targets; i++)
+                        m->targets[i].version[0] = '\0';
+        }
+}
+
+static int versions_save(struct umc_manager *m) {
+        _cleanup_free_ char *text = malloc(VERSIONS_MAX);
+        size_t len = 0;
+
+        if (!text)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->config.n_targets; i++) {
+                int n;
+
+                if (!m->targets[i].version[0])
+                        continue;
+                n = snprintf(text + len, VERSIONS_MAX - len, "%s=%s\n", target_name(m, i),
+                             m->targets[i].version);
+                if (n < 0 || (size_t)n >= VERSIONS_MAX - len)
+                        return -ENOBUFS;
+                len += (size_t)n;
+        }
+        return umc_fs_write_atomic(m->state_fd, VERSIONS_FILE, text, len, 0600);
+}
+
+/* ---- state directory and targets ---- */
+
+static int open_state_directory(const char *path, int *ret_fd) {
+        int fd, r;
+
+        if (!path || path[0] != '/')
+                return -EINVAL;
+        r = umc_fs_mkdir_p(path, 0700);
+        if (r < 0)
+                return r;
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        (void)umc_fs_remove_temp_files(fd, VERSIONS_FILE);
+        *ret_fd = fd;
+        return 0;
+}
+
+static void format_address(const struct umc_sockaddr *a, char buf[ADDRESS_MAX]) {
+        char host[INET6_ADDRSTRLEN] = "?";
+
+        if (a->sa.sa_family == AF_INET6) {
+                (void)inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof(host));
+                (void)snprintf(buf, ADDRESS_MAX, "[%s]:%u", host, ntohs(a->in6.sin6_port));
+        } else {
+                (void)inet_ntop(AF_INET, &a->in.sin_addr, host, sizeof(host));
+                (void)snprintf(buf, ADDRESS_MAX, "%s:%u", host, ntohs(a->in.sin_port));
+        }
+}
+
+static struct target_state *targets_new(const struct umc_daemon_config *c) {
+        struct target_state *t = calloc(c->n_targets ? c->n_targets : 1, sizeof(*t));
+
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < c->n_targets; i++)
+                format_address(&c->targets[i].address, t[i].address);
+        return t;
+}
+
+/* ---- status ---- */
+
+size_t umc_manager_n_targets(const struct umc_manager *m) {
+        return m->config.n_targets;
+}
+
+int umc_manager_target_status(const struct umc_manager *m, size_t i,
+                              struct umc_target_status *ret) {
+        const struct target_state *t;
+
+        if (!m || !ret || i >= m->config.n_targets)
+                return -EINVAL;
+        t = &m->targets[i];
+        *ret = (struct umc_target_status){
+                .name = m->config.ecus[i].name,
+                .ecu_id = m->config.ecus[i].ecu_id,
+                .channel = "tcp",
+                .address = t->address,
+                .version = t->version,
+                .phase = t->phase,
+                .bytes_done = t->bytes_done,
+                .bytes_total = t->bytes_total,
+                .rate = t->rate,
+                .percent = t->percent,
+                .suite = t->suite,
+                .key_id = t->key_id,
+                .load_percent = t->load_percent,
+                .load_class = t->load_class,
+                .last_reason = t->last_reason,
+        };
+        return 0;
+}
+
+enum umc_operation umc_manager_operation(const struct umc_manager *m) {
+        return m->op;
+}
+
+uint32_t umc_manager_percent(const struct umc_manager *m) {
+        const struct install *in = m->inst;
+        uint64_t done = 0;
+
+        if (!in || in->bytes_total == 0)
+                return 0;
+        if (m->op == UMC_OP_VERIFYING)
+                done = in->verify_done;
+        else
+                for (size_t k = 0; k < in->n_jobs; k++) {
+                        const struct job *j = &in->jobs[k];
+                        if (j->result != JOB_PENDING)
+                                done += j->image->size;
+                        else if (k == in->current)
+                                done += m->targets[j->target].bytes_done;
+                }
+        return (uint32_t)(done * 100 / in->bytes_total);
+}
+
+const char *umc_manager_last_error(const struct umc_manager *m) {
+        return m->last_error;
+}
+
+void umc_manager_set_events(struct umc_manager *m, const struct umc_manager_events *ev) {
+        if (ev)
+                m->ev = *ev;
+        else
+                m->ev = (struct umc_manager_events){};
+}
+
+sd_event *umc_manager_get_event(struct umc_manager *m) {
+        return m->event;
+}
+
+const struct umc_daemon_config *umc_manager_config(const struct umc_manager *m) {
+        return &m->config;
+}
+
+/* ---- installation lifetime ---- */
+
+static void install_free(struct install *in) {
+        if (!in)
+                return;
+        in->work = sd_event_source_disable_unref(in->work);
+        umc_delivery_free(in->delivery);
+        if (in->hashing) {
+                umc_hash_done(&in->sha);
+                umc_hash_done(&in->alt);
+        }
+        for (size_t k = 0; k < in->n_jobs; k++)
+                umc_closep(&in->jobs[k].fd);
+        free(in->jobs);
+        umc_manifest_free(&in->manifest);
+        free(in->package_dir);
+        free(in->buf);
+        free(in);
+}
+
+static void set_phase(struct umc_manager *m, size_t i, enum umc_phase phase) {
+        m->targets[i].phase = phase;
+        emit_progress(m, i);
+}
+
+static void remove_record(struct umc_manager *m, size_t target) {
+        int r = umc_delivery_record_remove(m->state_fd, target_name(m, target));
+        if (r < 0)
+                (void)log_warning_errno(r, "%s: cannot remove the resume record: %m",
+                                        target_name(m, target));
+}
+
+/* The end of every installation that started: one completed event, back to idle. */
+static void install_complete(struct umc_manager *m) {
+        struct install *in = m->inst;
+        bool cancelled = m->op == UMC_OP_CANCELLING;
+        bool success = !cancelled && in->n_failed == 0 && !in->refused;
+        enum umc_reason reason = cancelled ? UMC_REASON_CANCELLED : in->first_reason;
+        char message[ERROR_MAX + 64];
+
+        if (cancelled)
+                text_format(message, sizeof(message), "installation of %s cancelled",
+                               in->manifest.name);
+        else if (in->refused)
+                text_format(message, sizeof(message), "package %s refused: %s",
+                               in->manifest.name, in->first_error);
+        else if (success)
+                text_format(message, sizeof(message), "%s installed on %u target%s",
+                               in->manifest.name, in->n_done, in->n_done == 1 ? "" : "s");
+        else
+                text_format(message, sizeof(message), "%u of %zu targets failed; first: %s",
+                               in->n_failed, in->n_jobs, in->first_error);
+        if (success)
+                log_info("%s", message);
+        else
+                log_warning("%s", message);
+        if (!success)
+                text_format(m->last_error, sizeof(m->last_error), "%s", message);
+
+        m->inst = NULL;
+        m->op = UMC_OP_IDLE;
+        install_free(in);
+        update_status(m);
+        emit_changed(m);
+        if (m->ev.completed)
+                m->ev.completed(m->ev.userdata, success, success ? UMC_REASON_OK : reason, message);
+}
+
+static void note_failure(struct install *in, enum umc_reason reason, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void note_failure(struct install *in, enum umc_reason reason, const char *fmt, ...) {
+        va_list ap;
+
+        if (in->first_reason != UMC_REASON_OK)
+                return;
+        in->first_reason = reason;
+        va_start(ap, fmt);
+        (void)vsnprintf(in->first_error, sizeof(in->first_error), fmt, ap);
+        va_end(ap);
+}
+
+static int schedule_work(struct umc_manager *m, int enabled) {
+        return sd_event_source_set_enabled(m->inst->work, enabled);
+}
+
+/* ---- delivery of one job ---- */
+
+static enum umc_phase phase_of(enum umc_delivery_state s) {
+        switch (s) {
+        case UMC_DELIVERY_CONNECTING:
+                return UMC_PHASE_CONNECTING;
+        case UMC_DELIVERY_AUTHENTICATING:
+                return UMC_PHASE_AUTHENTICATING;
+        case UMC_DELIVERY_TRANSFERRING:
+                return UMC_PHASE_TRANSFERRING;
+        case UMC_DELIVERY_VERIFYING:
+                return UMC_PHASE_VERIFYING;
+        case UMC_DELIVERY_DONE:
+                return UMC_PHASE_DONE;
+        case UMC_DELIVERY_FAILED:
+                return UMC_PHASE_FAILED;
+        default:
+                return UMC_PHASE_WAITING;
+        }
+}
+
+static size_t current_target(const struct umc_manager *m) {
+        return m->inst->jobs[m->inst->current].target;
+}
+
+static void on_delivery_progress(void *ud, const struct umc_delivery_progress *p) {
+        struct umc_manager *m = ud;
+        struct target_state *t = &m->targets[current_target(m)];
+
+        t->phase = phase_of(p->state);
+        t->bytes_done = p->bytes_acked;
+        t->bytes_total = p->bytes_total;
+        t->rate = p->rate;
+        t->percent = p->bytes_total ? (uint32_t)(p->bytes_acked * 100 / p->bytes_total) : 0;
+        t->suite = p->suite;
+        t->key_id = p->key_id;
+        t->load_percent = p->load_percent;
+        t->load_class = p->load_class;
+        emit_progress(m, current_target(m));
+        update_status(m);
+        emit_changed(m);
+}
+
+static void on_delivery_rotation(void *ud, enum umc_suite_id suite, uint16_t key_id,
+                                 enum umc_rotation_cause cause) {
+        struct umc_manager *m = ud;
+        size_t i = current_target(m);
+        const struct umc_suite *s = umc_suite_by_id(suite);
+
+        log_info("%s: rotated to %s, key ID %u (%s)", target_name(m, i), s ? s->name : "?",
+                 (unsigned)key_id, umc_rotation_cause_to_string(cause));
+        m->targets[i].suite = suite;
+        m->targets[i].key_id = key_id;
+        if (m->ev.rotation)
+                m->ev.rotation(m->ev.userdata, target_name(m, i), suite, key_id, cause);
+        emit_changed(m);
+}
+
+static void on_delivery_alarm(void *ud, enum umc_reason reason, const char *text) {
+        struct umc_manager *m = ud;
+
+        emit_alarm(m, current_target(m), reason, text);
+}
+
+static void on_delivery_finished(void *ud, bool success, enum umc_reason reason) {
+        struct umc_manager *m = ud;
+        struct install *in = m->inst;
+
+        /* The delivery is still on the stack: conclude from the next iteration. */
+        in->delivery_ended = true;
+        in->delivery_success = success;
+        in->delivery_reason = reason;
+        if (schedule_work(m, SD_EVENT_ONESHOT) < 0)
+                log_error("Cannot schedule the next target: the installation is stuck");
+}
+
+static int job_start(struct umc_manager *m) {
+        struct install *in = m->inst;
+        struct job *j = &in->jobs[in->current];
+        struct umc_delivery_params p = {
+                .config = &m->config,
+                .target = j->target,
+                .image_fd = j->fd,
+                .image_len = j->image->size,
+                .state_dir_fd = m->state_fd,
+                .package_dir = in->package_dir,
+        };
+        struct umc_delivery_events ev = {
+                .progress = on_delivery_progress,
+                .rotation = on_delivery_rotation,
+                .alarm = on_delivery_alarm,
+                .finished = on_delivery_finished,
+                .userdata = m,
+        };
+        struct target_state *t = &m->targets[j->target];
+        int r;
+
+        memcpy(p.image_hash, j->hash, UMC_HASH_LEN);
+        memcpy(p.manifest_hash, in->manifest.hash, UMC_HASH_LEN);
+        (void)snprintf(p.version, sizeof(p.version), "%s", j->image->version);
+        in->delivery_ended = false;
+        t->bytes_done = 0;
+        t->bytes_total = j->image->size;
+        t->percent = 0;
+        log_info("Installing %s %s on %s (%s)", j->image->file, j->image->version,
+                 target_name(m, j->target), t->address);
+        r = umc_delivery_new(m->event, &p, &ev, &in->delivery);
+        if (r >= 0)
+                r = umc_delivery_start(in->delivery);
+        if (r < 0)
+                return r;
+        set_phase(m, j->target, UMC_PHASE_CONNECTING);
+        update_status(m);
+        emit_changed(m);
+        return 0;
+}
+
+/* The current job ended (delivery_ended, or it could not start): record it, go on. */
+static void job_conclude(struct umc_manager *m, bool success, enum umc_reason reason) {
+        struct install *in = m->inst;
+        struct job *j = &in->jobs[in->current];
+        struct target_state *t = &m->targets[j->target];
+        int r;
+
+        umc_delivery_free(in->delivery);
+        in->delivery = NULL;
+        remove_record(m, j->target);
+        if (success) {
+                j->result = JOB_DONE;
+                in->n_done++;
+                t->phase = UMC_PHASE_DONE;
+                t->last_reason = UMC_REASON_OK;
+                t->bytes_done = t->bytes_total;
+                t->percent = 100;
+                (void)snprintf(t->version, sizeof(t->version), "%s", j->image->version);
+                r = versions_save(m);
+                if (r < 0)
+                        (void)log_warning_errno(r, "Cannot record the installed versions: %m");
+                log_info("%s: %s %s installed", target_name(m, j->target), j->image->file,
+                         j->image->version);
+        } else {
+                j->result = JOB_FAILED;
+                in->n_failed++;
+                t->phase = UMC_PHASE_FAILED;
+                t->last_reason = reason;
+                /* The delivery's alarm, just before, set last_error to "target: text". */
+                if (m->last_error[0])
+                        note_failure(in, reason, "%s", m->last_error);
+                else
+                        note_failure(in, reason, "%s: %s", target_name(m, j->target),
+                                     umc_reason_to_string(reason));
+        }
+        emit_progress(m, j->target);
+        in->current++;
+}
+
+/* Start jobs until one runs or none is left; then complete. */
+static void jobs_advance(struct umc_manager *m) {
+        struct install *in = m->inst;
+
+        while (in->current < in->n_jobs) {
+                size_t i = in->jobs[in->current].target;
+                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+                int r = job_start(m);
+
+                if (r >= 0)
+                        return;
+                umc_delivery_free(in->delivery);
+                in->delivery = NULL;
+                (void)snprintf(text, sizeof(text), "cannot start the delivery: %s", strerror(-r));
+                emit_alarm(m, i, UMC_REASON_INTERNAL, text);
+                job_conclude(m, false, UMC_REASON_INTERNAL);
+        }
+        install_complete(m);
+}
+
+/* Verification passed: record every target for resume, then deliver. */
+static void deliveries_begin(struct umc_manager *m) {
+        struct install *in = m->inst;
+
+        m->op = UMC_OP_INSTALLING;
+        /* From now on the work source runs once per finished delivery. */
+        (void)schedule_work(m, SD_EVENT_OFF);
+        for (size_t k = 0; k < in->n_jobs; k++) {
+                const char *name = target_name(m, in->jobs[k].target);
+                struct umc_delivery_record *rec = calloc(1, sizeof(*rec));
+                int r = -ENOMEM;
+
+                if (rec) {
+                        /* Keep a matching record: its offset says how far the last run got. */
+                        r = umc_delivery_record_read(m->state_fd, name, rec);
+                        if (r < 0 || strcmp(rec->package_dir, in->package_dir) != 0 ||
+                            memcmp(rec->manifest_hash, in->manifest.hash, UMC_HASH_LEN) != 0) {
+                                memset(rec, 0, sizeof(*rec));
+                                (void)snprintf(rec->package_dir, sizeof(rec->package_dir), "%s",
+                                               in->package_dir);
+                                memcpy(rec->manifest_hash, in->manifest.hash, UMC_HASH_LEN);
+                                (void)snprintf(rec->target, sizeof(rec->target), "%s", name);
+                                r = umc_delivery_record_write(m->state_fd, rec);
+                        }
+                        free(rec);
+                }
+                if (r < 0)
+                        (void)log_warning_errno(r, "%s: cannot write the resume record: %m", name);
+        }
+        in->current = 0;
+        update_status(m);
+        emit_changed(m);
+        jobs_advance(m);
+}
+
+/* ---- verification ---- */
+
+static int verify_open_hashes(struct umc_manager *m) {
+        struct install *in = m->inst;
+        int r;
+
+        r = umc_hash_init(&in->sha, UMC_HASH_SHA256);
+        if (r >= 0 && m->config.image_hash != UMC_HASH_SHA256)
+                r = umc_hash_init(&in->alt, m->config.image_hash);
+        if (r < 0) {
+                umc_hash_done(&in->sha);
+                return r;
+        }
+        in->hashing = true;
+        return 0;
+}
+
+/* Finish one image: compare with the manifest, keep the digest TRANSPORT will carry. */
+static int verify_close(struct umc_manager *m, struct job *j) {
+        struct install *in = m->inst;
+        uint8_t sha[UMC_HASH_LEN], alt[UMC_HASH_LEN];
+        int r;
+
+        in->hashing = false;
+        r = umc_hash_final(&in->sha, sha);
+        if (m->config.image_hash != UMC_HASH_SHA256) {
+                int q = umc_hash_final(&in->alt, alt);
+                if (r >= 0)
+                        r = q;
+        } else
+                memcpy(alt, sha, sizeof(alt));
+        if (r < 0)
+                return r;
+        if (!umc_memeq_ct(sha, j->image->sha256, UMC_HASH_LEN))
+                return -EBADMSG;
+        memcpy(j->hash, alt, UMC_HASH_LEN);
+        return 0;
+}
+
+static void verify_refuse(struct umc_manager *m, struct job *j, enum umc_reason reason,
+                          const char *text) {
+        struct install *in = m->inst;
+
+        in->refused = true;
+        note_failure(in, reason, "%s: %s", j->image->file, text);
+        emit_alarm(m, j->target, reason, text);
+        for (size_t k = 0; k < in->n_jobs; k++)
+                set_phase(m, in->jobs[k].target, k == in->current ? UMC_PHASE_FAILED : UMC_PHASE_IDLE);
+        install_complete(m);
+}
+
+static void verify_step(struct umc_manager *m) {
+        struct install *in = m->inst;
+        struct job *j = &in->jobs[in->current];
+        uint64_t left = j->image->size - in->verify_off;
+        size_t n = left < VERIFY_CHUNK ? (size_t)left : VERIFY_CHUNK;
+        char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+        uint32_t before = umc_manager_percent(m);
+        ssize_t got;
+        int r = 0;
+
+        if (!in->hashing && (r = verify_open_hashes(m)) < 0)
+                goto fail;
+        got = n ? pread(j->fd, in->buf, n, (off_t)in->verify_off) : 0;
+        if (got < 0 && errno == EINTR)
+                return;
+        if (got < 0 || (size_t)got != n) {
+                r = got < 0 ? -errno : -EIO; /* the file shrank under us */
+                goto fail;
+        }
+        r = umc_hash_update(&in->sha, in->buf, n);
+        if (r >= 0 && m->config.image_hash != UMC_HASH_SHA256)
+                r = umc_hash_update(&in->alt, in->buf, n);
+        if (r < 0)
+                goto fail;
+        in->verify_off += n;
+        in->verify_done += n;
+        if (in->verify_off == j->image->size) {
+                r = verify_close(m, j);
+                if (r == -EBADMSG) {
+                        verify_refuse(m, j, UMC_REASON_IMAGE_HASH_MISMATCH,
+                                      "image does not match the manifest's SHA-256");
+                        return;
+                }
+                if (r < 0)
+                        goto fail;
+                log_debug("%s: verified against the manifest", j->image->file);
+                in->current++;
+                in->verify_off = 0;
+                if (in->current == in->n_jobs) {
+                        deliveries_begin(m);
+                        return;
+                }
+        }
+        if (umc_manager_percent(m) != before) {
+                update_status(m);
+                emit_changed(m);
+        }
+        return;
+fail:
+        (void)snprintf(text, sizeof(text), "cannot verify %s: %s", j->image->file, strerror(-r));
+        verify_refuse(m, j, UMC_REASON_IO_ERROR, text);
+}
+
+static int on_work(sd_event_source *s, void *userdata) {
+        struct umc_manager *m = userdata;
+        struct install *in = m->inst;
+
+        switch (m->op) {
+        case UMC_OP_VERIFYING:
+                verify_step(m);
+                break;
+        case UMC_OP_INSTALLING:
+                if (in->delivery && in->delivery_ended) {
+                        job_conclude(m, in->delivery_success, in->delivery_reason);
+                        jobs_advance(m);
+                }
+                break;
+        case UMC_OP_CANCELLING:
+                install_complete(m);
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+/* ---- install, inspect, cancel ---- */
+
+static bool path_valid(const char *s) {
+        size_t n;
+
+        if (!s || s[0] != '/')
+                return false;
+        n = strnlen(s, PATH_MAX);
+        if (n >= PATH_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+                        return false;
+        return true;
+}
+
+static int check_manifest_targets(const struct umc_manager *m, const struct umc_manifest *mf,
+                                  char *why, size_t why_size) {
+        if (mf->n_images == 0)
+                return refuse(why, why_size, -EINVAL, "the manifest lists no image");
+        for (size_t k = 0; k < mf->n_images; k++)
+                if (target_index(m, mf->images[k].target) == SIZE_MAX)
+                        return refuse(why, why_size, -EINVAL,
+                                      "image %s is for target '%s', which is not configured",
+                                      mf->images[k].file, mf->images[k].target);
+        return 0;
+}
+
+static int load_manifest(const struct umc_manager *m, const char *package_dir,
+                         struct umc_manifest *ret, char *why, size_t why_size) {
+        struct umc_manifest mf = {};
+        char detail[256] = "";
+        int r;
+
+        if (!path_valid(package_dir))
+                return refuse(why, why_size, -EINVAL,
+                              "package path must be absolute, printable and shorter than %d bytes",
+                              PATH_MAX);
+        r = umc_manifest_load(package_dir, &mf, detail, sizeof(detail));
+        if (r < 0)
+                return refuse(why, why_size, r == -ENOMEM ? r : -EINVAL, "%s/manifest.json: %s",
+                              package_dir, detail[0] ? detail : strerror(-r));
+        r = check_manifest_targets(m, &mf, why, why_size);
+        if (r < 0) {
+                umc_manifest_free(&mf);
+                return r;
+        }
+        *ret = mf;
+        return 0;
+}
+
+int umc_manager_inspect(struct umc_manager *m, const char *package_dir,
+                        struct umc_manifest *ret, char *why, size_t why_size) {
+        if (!m || !ret)
+                return -EINVAL;
+        return load_manifest(m, package_dir, ret, why, why_size);
+}
+
+/* Which manifest images to install: all, or the named ones (each once, each in the manifest). */
+static int select_images(const struct umc_manifest *mf, const char *const *targets, bool *sel,
+                         char *why, size_t why_size) {
+        if (!targets) {
+                for (size_t k = 0; k < mf->n_images; k++)
+                        sel[k] = true;
+                return 0;
+        }
+        if (!targets[0])
+                return refuse(why, why_size, -EINVAL, "no target selected");
+        for (size_t t = 0; targets[t]; t++) {
+                const struct umc_manifest_image *img = umc_manifest_find(mf, targets[t]);
+                size_t k;
+
+                if (!img)
+                        return refuse(why, why_size, -EINVAL, "the package has no image for '%.*s'",
+                                      UMC_CONFIG_TARGET_NAME_MAX, targets[t]);
+                k = (size_t)(img - mf->images);
+                if (sel[k])
+                        return refuse(why, why_size, -EINVAL, "target '%s' named twice",
+                                      targets[t]);
+                sel[k] = true;
+        }
+        return 0;
+}
+
+/* Open every selected image (no symlinks, regular, the manifest's size) into jobs. */
+static int open_images(struct umc_manager *m, struct install *in, const bool *sel, char *why,
+                       size_t why_size) {
+        _cleanup_close_ int dfd = -1;
+
+        dfd = open(in->package_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return refuse(why, why_size, -EINVAL, "%s: %m", in->package_dir);
+        for (size_t k = 0; k < in->manifest.n_images; k++) {
+                const struct umc_manifest_image *img = &in->manifest.images[k];
+                struct job *j = &in->jobs[in->n_jobs];
+                struct stat st;
+
+                if (!sel[k])
+                        continue;
+                j->fd = openat(dfd, img->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+                if (j->fd < 0)
+                        return refuse(why, why_size, -EINVAL, "%s: %m", img->file);
+                in->n_jobs++;
+                if (fstat(j->fd, &st) < 0)
+                        return refuse(why, why_size, -EINVAL, "%s: %m", img->file);
+                if (!S_ISREG(st.st_mode))
+                        return refuse(why, why_size, -EINVAL, "%s: not a regular file", img->file);
+                if ((uint64_t)st.st_size != img->size)
+                        return refuse(why, why_size, -EINVAL,
+                                      "%s: %" PRIu64 " bytes, the manifest says %" PRIu64,
+                                      img->file, (uint64_t)st.st_size, img->size);
+                j->target = target_index(m, img->target);
+                j->image = img;
+                in->bytes_total += img->size;
+        }
+        return 0;
+}
+
+static int install_new(struct umc_manager *m, const char *package_dir, struct umc_manifest *mf,
+                       const char *const *targets, struct install **ret, char *why,
+                       size_t why_size) {
+        struct install *in;
+        _cleanup_free_ bool *sel = NULL;
+        int r;
+
+        in = calloc(1, sizeof(*in));
+        if (!in)
+                return -ENOMEM;
+        in->manifest = *mf;
+        *mf = (struct umc_manifest){};
+        sel = calloc(in->manifest.n_images, sizeof(*sel));
+        in->jobs = calloc(in->manifest.n_images, sizeof(*in->jobs));
+        in->package_dir = strdup(package_dir);
+        in->buf = malloc(VERIFY_CHUNK);
+        if (!sel || !in->jobs || !in->package_dir || !in->buf) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t k = 0; k < in->manifest.n_images; k++)
+                in->jobs[k].fd = -1;
+        r = select_images(&in->manifest, targets, sel, why, why_size);
+        if (r >= 0)
+                r = open_images(m, in, sel, why, why_size);
+        if (r >= 0)
+                r = sd_event_add_defer(m->event, &in->work, on_work, m);
+        if (r >= 0)
+                r = sd_event_source_set_priority(in->work, SD_EVENT_PRIORITY_IDLE);
+        if (r < 0)
+                goto fail;
+        *ret = in;
+        return 0;
+fail:
+        install_free(in);
+        return r;
+}
+
+int umc_manager_install(struct umc_manager *m, const char *package_dir,
+                        const uint8_t *manifest_hash, const char *const *targets, char *why,
+                        size_t why_size) {
+        struct umc_manifest mf = {};
+        struct install *in = NULL;
+        int r;
+
+        if (!m)
+                return -EINVAL;
+        if (m->op != UMC_OP_IDLE)
+                return refuse(why, why_size, -EBUSY, "an installation is already %s",
+                              umc_operation_to_string(m->op));
+        r = load_manifest(m, package_dir, &mf, why, why_size);
+        if (r < 0)
+                return r;
+        if (manifest_hash && !umc_memeq_ct(manifest_hash, mf.hash, UMC_HASH_LEN)) {
+                umc_manifest_free(&mf);
+                return refuse(why, why_size, -EINVAL,
+                              "the manifest does not have the expected hash: the package changed");
+        }
+        r = install_new(m, package_dir, &mf, targets, &in, why, why_size);
+        umc_manifest_free(&mf);
+        if (r < 0)
+                return r;
+
+        r = sd_event_source_set_enabled(in->work, SD_EVENT_ON);
+        if (r < 0) {
+                install_free(in);
+                return r;
+        }
+        m->inst = in;
+        m->op = UMC_OP_VERIFYING;
+        m->last_error[0] = '\0';
+        for (size_t i = 0; i < m->config.n_targets; i++) {
+                struct target_state *t = &m->targets[i];
+                t->phase = UMC_PHASE_IDLE;
+                t->bytes_done = t->bytes_total = t->rate = 0;
+                t->percent = 0;
+                t->suite = UMC_SUITE_NONE;
+                t->key_id = 0;
+                t->last_reason = UMC_REASON_OK;
+        }
+        for (size_t k = 0; k < in->n_jobs; k++) {
+                m->targets[in->jobs[k].target].bytes_total = in->jobs[k].image->size;
+                set_phase(m, in->jobs[k].target, UMC_PHASE_WAITING);
+        }
+        log_info("Installing package %s from %s: %zu image%s, verifying first", in->manifest.name,
+                 in->package_dir, in->n_jobs, in->n_jobs == 1 ? "" : "s");
+        update_status(m);
+        emit_changed(m);
+        return 0;
+}
+
+int umc_manager_cancel(struct umc_manager *m) {
+        struct install *in;
+
+        if (!m)
+                return -EINVAL;
+        if (m->op == UMC_OP_IDLE)
+                return -ENOENT;
+        if (m->op == UMC_OP_CANCELLING)
+                return -EALREADY;
+        in = m->inst;
+        if (in->delivery && in->delivery_ended) {
+                /* It ended before the cancel: its result stands. */
+                job_conclude(m, in->delivery_success, in->delivery_reason);
+        } else if (in->delivery) {
+                /* Closed without a word: the agent keeps its active slot and its checkpoint. */
+                umc_delivery_abort(in->delivery, UMC_REASON_CANCELLED);
+                umc_delivery_free(in->delivery);
+                in->delivery = NULL;
+        }
+        for (size_t k = 0; k < in->n_jobs; k++) {
+                struct job *j = &in->jobs[k];
+
+                if (j->result != JOB_PENDING)
+                        continue;
+                j->result = JOB_CANCELLED;
+                m->targets[j->target].last_reason = UMC_REASON_CANCELLED;
+                remove_record(m, j->target);
+                set_phase(m, j->target, UMC_PHASE_CANCELLED);
+        }
+        log_info("Cancelling the installation of %s", in->manifest.name);
+        m->op = UMC_OP_CANCELLING;
+        update_status(m);
+        emit_changed(m);
+        /* completed comes from the loop, after the caller's reply. */
+        if (schedule_work(m, SD_EVENT_ONESHOT) < 0)
+                install_complete(m);
+        return 0;
+}
+
+/* ---- restart of an interrupted installation ---- */
+
+struct resume_set {
+        struct umc_delivery_record rec; /* the first valid record: package and hash */
+        const char *targets[UMC_CONFIG_TARGETS_MAX + 1];
+        size_t n;
+};
+
+static void drop_record(struct umc_manager *m, const char *target, const char *why) {
+        log_notice("Dropping the resume record of %s: %s", target, why);
+        (void)umc_delivery_record_remove(m->state_fd, target);
+}
+
+static int resume_collect(struct umc_manager *m, struct resume_set *set) {
+        size_t plen = strlen(UMC_DELIVERY_RECORD_PREFIX);
+        struct umc_delivery_record *rec;
+        struct dirent *de;
+        DIR *dir;
+        int fd;
+
+        rec = malloc(sizeof(*rec));
+        if (!rec)
+                return -ENOMEM;
+        fd = openat(m->state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        dir = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!dir) {
+                int r = -errno;
+                umc_closep(&fd);
+                free(rec);
+                return r;
+        }
+        while ((de = readdir(dir))) {
+                const char *target = de->d_name + plen;
+                size_t i;
+
+                if (strncmp(de->d_name, UMC_DELIVERY_RECORD_PREFIX, plen) != 0 ||
+                    !umc_delivery_target_name_valid(target))
+                        continue;
+                i = target_index(m, target);
+                if (i == SIZE_MAX) {
+                        drop_record(m, target, "not a configured target");
+                        continue;
+                }
+                (void)umc_fs_remove_temp_files(m->state_fd, de->d_name);
+                if (umc_delivery_record_read(m->state_fd, target, rec) < 0) {
+                        drop_record(m, target, "malformed");
+                        continue;
+                }
+                if (set->n == 0)
+                        set->rec = *rec;
+                else if (strcmp(rec->package_dir, set->rec.package_dir) != 0 ||
+                         memcmp(rec->manifest_hash, set->rec.manifest_hash, UMC_HASH_LEN) != 0) {
+                        drop_record(m, target, "another package than the other records");
+                        continue;
+                }
+                /* Point into the config: the dirent is gone after the next readdir(). */
+                set->targets[set->n++] = target_name(m, i);
+                if (set->n == UMC_CONFIG_TARGETS_MAX)
+                        break;
+        }
+        (void)closedir(dir);
+        free(rec);
+        return 0;
+}
+
+static void resume_interrupted(struct umc_manager *m) {
+        _cleanup_free_ struct resume_set *set = calloc(1, sizeof(*set));
+        char why[512] = "";
+        int r;
+
+        if (!set)
+                return;
+        r = resume_collect(m, set);
+        if (r < 0) {
+                (void)log_warning_errno(r, "Cannot look for interrupted installations: %m");
+                return;
+        }
+        if (set->n == 0)
+                return;
+        log_info("Restarting the interrupted installation of %s on %zu target%s",
+                 set->rec.package_dir, set->n, set->n == 1 ? "" : "s");
+        r = umc_manager_install(m, set->rec.package_dir, set->rec.manifest_hash, set->targets, why,
+                                sizeof(why));
+        if (r >= 0)
+                return;
+        log_warning("Cannot restart the installation of %s: %s", set->rec.package_dir,
+                    why[0] ? why : strerror(-r));
+        for (size_t k = 0; k < set->n; k++)
+                drop_record(m, set->targets[k], "its package is gone or changed");
+}
+
+/* ---- lifetime ---- */
+
+int umc_manager_new(struct umc_daemon_config *config, sd_event *event, struct umc_manager **ret) {
+        struct umc_manager *m;
+        int r;
+
+        if (!config || !event || !ret)
+                return -EINVAL;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->state_fd = -1;
+        m->event = sd_event_ref(event);
+        r = open_state_directory(config->state_directory, &m->state_fd);
+        if (r < 0)
+                goto fail;
+        m->targets = targets_new(config);
+        if (!m->targets) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        /* Only a watchdog when systemd asked for one (WATCHDOG_USEC): a no-op otherwise. */
+        r = sd_event_set_watchdog(event, true);
+        if (r < 0)
+                goto fail;
+        m->config = *config;
+        *config = (struct umc_daemon_config){};
+        versions_load(m);
+        update_status(m);
+        resume_interrupted(m);
+        *ret = m;
+        return 0;
+fail:
+        m->config = (struct umc_daemon_config){}; /* still the caller's */
+        umc_manager_free(m);
+        return r;
+}
+
+void umc_manager_free(struct umc_manager *m) {
+        if (!m)
+                return;
+        /* Resume records stay: a stop is not a cancel, the next start goes on. */
+        install_free(m->inst);
+        free(m->targets);
+        umc_closep(&m->state_fd);
+        umc_daemon_config_free(&m->config);
+        sd_event_unref(m->event);
+        free(m);
+}
+
+int umc_manager_reload(struct umc_manager *m, struct umc_daemon_config *config) {
+        struct target_state *targets;
+        int fd = -1, r;
+
+        if (!m || !config)
+                return -EINVAL;
+        if (m->op != UMC_OP_IDLE)
+                return -EBUSY;
+        r = open_state_directory(config->state_directory, &fd);
+        if (r < 0)
+                return r;
+        targets = targets_new(config);
+        if (!targets) {
+                umc_closep(&fd);
+                return -ENOMEM;
+        }
+        umc_closep(&m->state_fd);
+        m->state_fd = fd;
+        free(m->targets);
+        m->targets = targets;
+        umc_daemon_config_free(&m->config);
+        m->config = *config;
+        *config = (struct umc_daemon_config){};
+        versions_load(m);
+        update_status(m);
+        emit_changed(m);
+        return 0;
+}

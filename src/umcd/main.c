@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umcd: the OTA upgrade master. main() is a list of steps; everything else
+ * lives in libumc (manager.c, delivery.c, dbus.c). See umcd(8).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "umc/config.h"
+#include "umc/dbus.h"
+#include "umc/log.h"
+#include "umc/manager.h"
+#include "umc/util.h"
+
+enum bus_kind { BUS_SYSTEM, BUS_SESSION };
+
+struct args {
+        const char *config_path;
+        bool check_config;
+        enum bus_kind bus;
+};
+
+struct daemon {
+        const char *config_path;
+        sd_event *event;
+        struct umc_manager *manager;
+        sd_bus *bus;
+        struct umc_dbus *dbus;
+};
+
+static void help(void) {
+        printf("Usage: umcd [OPTIONS]\n"
+               "\n"
+               "OTA upgrade master: delivers firmware packages to ECUs over secure sessions.\n"
+               "\n"
+               "  -c, --config PATH    Configuration file (default " UMC_DAEMON_CONFIG_PATH ")\n"
+               "      --check-config   Validate the configuration and exit\n"
+               "      --bus BUS        D-Bus to serve on: system (default) or session\n"
+               "  -h, --help           Show this help\n"
+               "      --version        Show the version\n");
+}
+
+/* 1 to run, 0 to exit successfully (help, version), -EINVAL on a usage error. */
+static int parse_argv(int argc, char *argv[], struct args *a) {
+        enum { ARG_CHECK_CONFIG = 0x100, ARG_BUS, ARG_VERSION };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
+                { "bus", required_argument, NULL, ARG_BUS },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+
+        *a = (struct args){ .config_path = UMC_DAEMON_CONFIG_PATH, .bus = BUS_SYSTEM };
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        if (optarg[0] == '\0')
+                                return log_error_errno(EINVAL, "--config needs a path");
+                        a->config_path = optarg;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        a->check_config = true;
+                        break;
+                case ARG_BUS:
+                        if (strcmp(optarg, "system") == 0)
+                                a->bus = BUS_SYSTEM;
+                        else if (strcmp(optarg, "session") == 0)
+                                a->bus = BUS_SESSION;
+                        else
+                                return log_error_errno(EINVAL,
+                                                       "--bus must be 'system' or 'session', not '%s'",
+                                                       optarg);
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("umcd " UMC_VERSION "\n");
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc)
+                return log_error_errno(EINVAL, "Unexpected argument '%s'", argv[optind]);
+        return 1;
+}
+
+static int load_config(const char *path, struct umc_daemon_config *ret) {
+        struct umc_config_error err = {};
+        int r;
+
+        r = umc_daemon_config_load(path, ret, &err);
+        if (r < 0)
+                return log_error_errno(r, "%s", err.msg[0] ? err.msg : "Cannot load the configuration");
+        return 0;
+}
+
+static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct daemon *d = userdata;
+
+        log_info("Received %s, stopping", strsignal((int)si->ssi_signo));
+        (void)sd_notify(false, "STOPPING=1");
+        return sd_event_exit(d->event, 0);
+}
+
+/* SIGHUP: a new config only when idle and only when it is valid; else the old one stays. */
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct daemon *d = userdata;
+        struct umc_daemon_config config = {};
+        int r;
+
+        (void)sd_notify(false, "RELOADING=1");
+        if (umc_manager_operation(d->manager) != UMC_OP_IDLE) {
+                log_warning("Not reloading %s while an installation runs", d->config_path);
+                goto out;
+        }
+        if (load_config(d->config_path, &config) < 0) {
+                log_warning("Keeping the running configuration");
+                goto out;
+        }
+        r = umc_manager_reload(d->manager, &config);
+        if (r < 0) {
+                (void)log_warning_errno(r, "Keeping the running configuration: %m");
+                umc_daemon_config_free(&config);
+                goto out;
+        }
+        umc_log_set_max_level(umc_manager_config(d->manager)->log_level);
+        log_info("Reloaded %s", d->config_path);
+out:
+        (void)sd_notify(false, "READY=1");
+        return 0;
+}
+
+static int setup_event(struct daemon *d) {
+        sigset_t mask;
+        int r;
+
+        r = sd_event_default(&d->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m");
+        /* Signals arrive as event sources: block them first (sd_event_add_signal(3)). */
+        if (sigemptyset(&mask) < 0 || sigaddset(&mask, SIGTERM) < 0 || sigaddset(&mask, SIGINT) < 0 ||
+            sigaddset(&mask, SIGHUP) < 0 || sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Cannot block signals: %m");
+        r = sd_event_add_signal(d->event, NULL, SIGTERM, on_terminate, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGINT, on_terminate, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot add the signal sources: %m");
+        return 0;
+}
+
+static int create_manager(struct daemon *d, struct umc_daemon_config *config) {
+        int r = umc_manager_new(config, d->event, &d->manager);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the manager: %m");
+        return 0;
+}
+
+static int attach_bus(struct daemon *d, enum bus_kind kind) {
+        int r;
+
+        r = kind == BUS_SYSTEM ? sd_bus_open_system(&d->bus) : sd_bus_open_user(&d->bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the %s bus: %m",
+                                       kind == BUS_SYSTEM ? "system" : "session");
+        r = umc_dbus_attach(d->manager, d->bus, &d->dbus);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Another process owns " UMC_DBUS_NAME);
+        if (r < 0)
+                return log_error_errno(r, "Cannot serve " UMC_DBUS_NAME ": %m");
+        return 0;
+}
+
+static int run(struct daemon *d) {
+        int r;
+
+        (void)sd_notify(false, "READY=1");
+        log_info("umcd " UMC_VERSION " running");
+        r = sd_event_loop(d->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return 0;
+}
+
+static void daemon_done(struct daemon *d) {
+        d->dbus = umc_dbus_free(d->dbus);
+        d->bus = sd_bus_flush_close_unref(d->bus);
+        umc_manager_free(d->manager);
+        d->manager = NULL;
+        d->event = sd_event_unref(d->event);
+}
+
+int main(int argc, char *argv[]) {
+        struct umc_daemon_config config = {};
+        struct daemon d = {};
+        struct args args;
+        int r;
+
+        umc_log_set_prefix(!isatty(STDERR_FILENO));
+        r = parse_argv(argc, argv, &args);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        d.config_path = args.config_path;
+
+        r = load_config(args.config_path, &config);
+        if (args.check_config) {
+                if (r >= 0)
+                        printf("%s: valid\n", args.config_path);
+                umc_daemon_config_free(&config);
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+        if (r < 0)
+                return EXIT_FAILURE;
+        umc_log_set_max_level(config.log_level);
+
+        r = setup_event(&d);
+        if (r >= 0)
+                r = create_manager(&d, &config);
+        if (r >= 0)
+                r = attach_bus(&d, args.bus);
+        if (r >= 0)
+                r = run(&d);
+
+        daemon_done(&d);
+        umc_daemon_config_free(&config); /* only still set when the manager was not created */
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umcctl's logic: argument parsing on its own, then whole commands run in
+ * a forked child against a real manager exported on a private dbus-daemon
+ * (this process serves it), checking output and exit codes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cJSON.h>
+#include <stdio.h>
+
+#include "bus-fixture.h"
+#include "umc/ctl.h"
+
+#define OUT_MAX 16384
+
+/* ---- parsing ------------------------------------------------------------------ */
+
+/* Parse a NULL-terminated argument list; the message for errors goes to a scratch stream. */
+static int parse(struct umc_ctl_args *ret, char *err_text, size_t err_size, ...) {
+        char *argv[16];
+        int argc = 0, r;
+        FILE *err = fmemopen(err_text, err_size, "w");
+        va_list ap;
+
+        assert_non_null(err);
+        va_start(ap, err_size);
+        while ((argv[argc] = va_arg(ap, char *)) != NULL)
+                assert_true(++argc < (int)UMC_ELEMENTSOF(argv));
+        va_end(ap);
+        r = umc_ctl_parse_args(argc, argv, ret, err);
+        fclose(err);
+        return r;
+}
+
+static void test_global_options_are_taken_before_and_after_the_command(void **state) {
+        struct umc_ctl_args a;
+        char err[256] = "";
+
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "--json", "status", "--bus", "session", NULL), 0);
+        assert_int_equal(a.command, UMC_CTL_STATUS);
+        assert_true(a.json);
+        assert_true(a.session_bus);
+        assert_null(a.package);
+        umc_ctl_args_free(&a);
+
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "monitor", NULL), 0);
+        assert_int_equal(a.command, UMC_CTL_MONITOR);
+        assert_false(a.json);
+        assert_false(a.session_bus);
+        umc_ctl_args_free(&a);
+}
+
+static void test_relative_package_is_made_absolute(void **state) {
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        struct umc_ctl_args a;
+        char err[256] = "", want[PATH_MAX + 16];
+
+        assert_non_null(cwd);
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "inspect", "pkg/x", NULL), 0);
+        snprintf(want, sizeof(want), "%s/pkg/x", cwd);
+        assert_string_equal(a.package, want);
+        umc_ctl_args_free(&a);
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "inspect", "/abs/pkg", NULL), 0);
+        assert_string_equal(a.package, "/abs/pkg");
+        umc_ctl_args_free(&a);
+}
+
+static void test_install_collects_hash_and_targets(void **state) {
+        struct umc_ctl_args a;
+        char err[256] = "";
+
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "install", "/p", "--target", "bcm",
+                               "--manifest-hash",
+                               "ABCDEF0000000000000000000000000000000000000000000000000000000001",
+                               "--target", "gw-2", NULL),
+                         0);
+        assert_int_equal(a.command, UMC_CTL_INSTALL);
+        /* Upper case is accepted and sent in the canonical lower case. */
+        assert_string_equal(a.manifest_hash,
+                            "abcdef0000000000000000000000000000000000000000000000000000000001");
+        assert_int_equal(a.n_targets, 2);
+        assert_string_equal(a.targets[0], "bcm");
+        assert_string_equal(a.targets[1], "gw-2");
+        assert_null(a.targets[2]);
+        umc_ctl_args_free(&a);
+}
+
+static void test_help_and_version_need_no_command(void **state) {
+        struct umc_ctl_args a;
+        char err[256] = "";
+
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "-h", NULL), 0);
+        assert_int_equal(a.command, UMC_CTL_HELP);
+        umc_ctl_args_free(&a);
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "--version", NULL), 0);
+        assert_int_equal(a.command, UMC_CTL_VERSION);
+        umc_ctl_args_free(&a);
+}
+
+static void test_bad_command_lines_are_usage_errors(void **state) {
+        static const char *const rows[][6] = {
+                { "umcctl", NULL },
+                { "umcctl", "frobnicate", NULL },
+                { "umcctl", "install", NULL },
+                { "umcctl", "status", "extra", NULL },
+                { "umcctl", "--bus", "user", "status", NULL },
+                { "umcctl", "--force", "status", NULL },
+                { "umcctl", "install", "/p", "--manifest-hash", "abc", NULL },
+                { "umcctl", "install", "/p", "--manifest-hash", "zz", NULL },
+                { "umcctl", "install", "/p", "--target", "a/b", NULL },
+                { "umcctl", "install", "/p", "--target", "", NULL },
+                { "umcctl", "status", "--target", "bcm", NULL },
+                { "umcctl", "install", "/p", "--target", NULL },
+        };
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(rows); i++) {
+                struct umc_ctl_args a = { .command = UMC_CTL_STATUS };
+                char err[256] = "";
+                char *argv[8];
+                int argc = 0;
+                FILE *f = fmemopen(err, sizeof(err), "w");
+
+                while (rows[i][argc])
+                        argv[argc] = (char *)rows[i][argc], argc++;
+                argv[argc] = NULL;
+                assert_int_equal(umc_ctl_parse_args(argc, argv, &a, f), -EINVAL);
+                fclose(f);
+                if (strncmp(err, "umcctl: ", 8) != 0)
+                        fail_msg("row %zu: no message, got '%s'", i, err);
+                /* Nothing was handed out. */
+                assert_null(a.package);
+                assert_null(a.targets);
+        }
+}
+
+static void test_a_second_manifest_hash_is_refused(void **state) {
+        struct umc_ctl_args a = { .command = UMC_CTL_STATUS };
+        char err[256] = "";
+
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "install", "/p", "--manifest-hash",
+                               "0000000000000000000000000000000000000000000000000000000000000000",
+                               "--manifest-hash",
+                               "0000000000000000000000000000000000000000000000000000000000000000", NULL),
+                         -EINVAL);
+        assert_non_null(strstr(err, "twice"));
+}
+
+/* ---- commands against a daemon ------------------------------------------------ */
+
+struct ctl_run {
+        const char *address;
+        const char *argv[12];
+};
+
+/* In a child: parse, connect to the private bus (as the session bus), run; exit with the code. */
+static void child_ctl(const void *arg, int fd) {
+        const struct ctl_run *c = arg;
+        struct umc_ctl_args a = { .command = UMC_CTL_STATUS };
+        sd_bus *bus = NULL;
+        char *argv[12];
+        int argc = 0, code;
+        FILE *out = fdopen(fd, "w");
+
+        if (!out)
+                _exit(120);
+        while (c->argv[argc])
+                argv[argc] = (char *)c->argv[argc], argc++;
+        argv[argc] = NULL;
+        if (setenv("DBUS_SESSION_BUS_ADDRESS", c->address, 1) < 0)
+                _exit(121);
+        if (umc_ctl_parse_args(argc, argv, &a, out) < 0)
+                _exit(UMC_CTL_EXIT_USAGE);
+        if (umc_ctl_connect(&a, &bus) < 0)
+                _exit(UMC_CTL_EXIT_UNREACHABLE);
+        code = umc_ctl_run(&a, bus, out, out);
+        sd_bus_flush_close_unref(bus);
+        umc_ctl_args_free(&a);
+        fclose(out);
+        _exit(code);
+}
+
+static int ctl(struct fixture *f, const struct bus_daemon *bus, char *out, ...) {
+        struct ctl_run c = { .address = bus->address };
+        va_list ap;
+        size_t n = 0;
+
+        va_start(ap, out);
+        c.argv[n++] = "umcctl";
+        c.argv[n++] = "--bus";
+        c.argv[n++] = "session";
+        while ((c.argv[n] = va_arg(ap, const char *)) != NULL)
+                assert_true(++n < UMC_ELEMENTSOF(c.argv));
+        va_end(ap);
+        return run_child(f, child_ctl, &c, out, OUT_MAX);
+}
+
+/* The first line of out that is a JSON object with "event" == event, or NULL. */
+static cJSON *json_line(const char *out, const char *event) {
+        const char *p = out;
+
+        while (p && *p) {
+                const char *nl = strchr(p, '\n');
+                _cleanup_free_ char *line = strndup(p, nl ? (size_t)(nl - p) : strlen(p));
+                cJSON *o = line ? cJSON_Parse(line) : NULL;
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "event");
+
+                if (o && (!event || (cJSON_IsString(e) && strcmp(e->valuestring, event) == 0)))
+                        return o;
+                cJSON_Delete(o);
+                p = nl ? nl + 1 : NULL;
+        }
+        return NULL;
+}
+
+static void test_status_json_reports_the_idle_daemon(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX];
+        const cJSON *targets, *t;
+        cJSON *o;
+
+        assert_int_equal(ctl(f, f->bus, out, "--json", "status", NULL), UMC_CTL_EXIT_OK);
+        o = json_line(out, NULL);
+        if (!o)
+                fail_msg("not JSON: %s", out);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "operation")->valuestring, "idle");
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "version")->valuestring, UMC_VERSION);
+        targets = cJSON_GetObjectItemCaseSensitive(o, "targets");
+        assert_int_equal(cJSON_GetArraySize(targets), 1);
+        t = cJSON_GetArrayItem(targets, 0);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring, "bcm");
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(t, "suite")->valuestring, "none");
+        /* One object, one line. */
+        assert_non_null(strchr(out, '\n'));
+        assert_string_equal(strchr(out, '\n'), "\n");
+        cJSON_Delete(o);
+}
+
+static void test_targets_prints_a_table_row_per_target(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX], addr[64];
+
+        assert_int_equal(ctl(f, f->bus, out, "targets", NULL), UMC_CTL_EXIT_OK);
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", W->closed_port);
+        assert_non_null(strstr(out, "TARGET"));
+        assert_non_null(strstr(out, "bcm"));
+        assert_non_null(strstr(out, addr));
+        assert_non_null(strstr(out, "0x00000010"));
+}
+
+static void test_inspect_json_gives_the_manifest_hash(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX];
+        cJSON *o;
+
+        assert_int_equal(ctl(f, f->bus, out, "--json", "inspect", W->package, NULL), UMC_CTL_EXIT_OK);
+        o = json_line(out, NULL);
+        if (!o)
+                fail_msg("not JSON: %s", out);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "manifest_hash")->valuestring,
+                            W->manifest_hash);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "images")), 1);
+        cJSON_Delete(o);
+}
+
+static void test_cancel_when_idle_exits_refused(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX];
+
+        assert_int_equal(ctl(f, f->bus, out, "cancel", NULL), UMC_CTL_EXIT_REFUSED);
+        assert_non_null(strstr(out, "No installation is running"));
+}
+
+static void test_install_with_another_manifest_hash_exits_refused(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX], other[2 * UMC_HASH_LEN + 1];
+
+        strcpy(other, W->manifest_hash);
+        other[63] = other[63] == 'a' ? 'b' : 'a';
+        assert_int_equal(ctl(f, f->bus, out, "install", W->package, "--manifest-hash", other, NULL),
+                         UMC_CTL_EXIT_REFUSED);
+        assert_non_null(strstr(out, "hash"));
+}
+
+static void test_install_that_fails_exits_failed_after_completed(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX];
+        const cJSON *success;
+        cJSON *o;
+
+        /* The target refuses connections: an alarm, then Completed(false). */
+        assert_int_equal(ctl(f, f->bus, out, "--json", "install", W->package, "--manifest-hash",
+                             W->manifest_hash, "--target", "bcm", NULL),
+                         UMC_CTL_EXIT_FAILED);
+        o = json_line(out, "started");
+        assert_non_null(o);
+        cJSON_Delete(o);
+        o = json_line(out, "alarm");
+        if (!o)
+                fail_msg("no alarm in: %s", out);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "target")->valuestring, "bcm");
+        cJSON_Delete(o);
+        o = json_line(out, "completed");
+        assert_non_null(o);
+        success = cJSON_GetObjectItemCaseSensitive(o, "success");
+        assert_true(cJSON_IsFalse(success));
+        cJSON_Delete(o);
+}
+
+static void test_status_without_daemon_exits_unreachable(void **state) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct fixture *f = *state;
+        char out[OUT_MAX];
+
+        /* Take io.umc off the bus: the object is gone, the bus is still there. */
+        f->dbus = umc_dbus_free(f->dbus);
+        /* Asked on the same connection, so the broker has handled the release before. */
+        assert_true(sd_bus_call_method(f->server, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "GetNameOwner", &error, NULL, "s",
+                                       UMC_DBUS_NAME) < 0);
+        assert_true(sd_bus_error_has_name(&error, SD_BUS_ERROR_NAME_HAS_NO_OWNER));
+        assert_int_equal(ctl(f, f->bus, out, "status", NULL), UMC_CTL_EXIT_UNREACHABLE);
+        assert_non_null(strstr(out, "umcctl: "));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_global_options_are_taken_before_and_after_the_command),
+                cmocka_unit_test(test_relative_package_is_made_absolute),
+                cmocka_unit_test(test_install_collects_hash_and_targets),
+                cmocka_unit_test(test_help_and_version_need_no_command),
+                cmocka_unit_test(test_bad_command_lines_are_usage_errors),
+                cmocka_unit_test(test_a_second_manifest_hash_is_refused),
+                cmocka_unit_test_setup_teardown(test_status_json_reports_the_idle_daemon, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_targets_prints_a_table_row_per_target, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_inspect_json_gives_the_manifest_hash, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_cancel_when_idle_exits_refused, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_install_with_another_manifest_hash_exits_refused, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_install_that_fails_exits_failed_after_completed, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_status_without_daemon_exits_unreachable, setup_open, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One target's delivery over real TCP on 127.0.0.1, against a real
+ * umc-agent core (agent.c) on the same sd-event loop, writing into a real
+ * A/B slot store under a private directory in /tmp. Also the resume
+ * records, the image ID and the load sampler that the delivery uses.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "umc/agent.h"
+#include "umc/config.h"
+#include "umc/delivery.h"
+#include "umc/fs.h"
+#include "umc/hash.h"
+#include "umc/linkload.h"
+#include "umc/log.h"
+#include "umc/slot.h"
+#include "umc/util.h"
+#include "umc/xfer.h"
+
+#define KEY_GOOD "4242424242424242424242424242424242424242424242424242424242424242"
+#define KEY_WRONG "4343434343434343434343434343434343434343434343434343434343434343"
+#define HW_ID "ECU-TEST-0001"
+#define IMAGE_LEN (4u * 1024 * 1024)
+#define LOOP_LIMIT_USEC (60 * USEC_PER_SEC)
+
+struct fx {
+        char dir[64];
+        sd_event *event;
+        struct umc_agent *agent;
+        uint16_t port;
+        struct umc_daemon_config config;
+        bool have_config;
+        int state_fd;
+        int image_fd;
+        uint8_t *image;
+        uint8_t image_hash[UMC_HASH_LEN];
+        uint8_t manifest_hash[UMC_HASH_LEN];
+        char package[128];
+
+        struct umc_delivery *d;
+        sd_event_source *abort_source;
+        bool abort_at_half;
+        unsigned rotations, alarms, finished, progress, records_checked;
+        uint16_t last_key_id;
+        bool success, ended, with_records;
+        enum umc_reason reason, alarm_reason;
+        uint64_t max_acked;
+};
+
+/* ---- files ---- */
+
+static void write_file(const char *dir, const char *name, const char *text, mode_t mode) {
+        char path[256];
+        int fd;
+
+        (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        assert_true(fd >= 0);
+        assert_int_equal(fchmod(fd, mode), 0);
+        assert_int_equal(umc_fs_write_all(fd, text, strlen(text)), 0);
+        assert_int_equal(close(fd), 0);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+/* Deterministic bytes that differ per version, so a mixed-up image shows. */
+static void fill_image(uint8_t *buf, size_t len, uint32_t seed) {
+        uint32_t x = seed * 2654435761u + 1;
+
+        for (size_t i = 0; i < len; i++) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                buf[i] = (uint8_t)x;
+        }
+}
+
+static void make_image(struct fx *f, uint32_t seed) {
+        char path[128];
+
+        if (f->image_fd >= 0)
+                (void)close(f->image_fd);
+        fill_image(f->image, IMAGE_LEN, seed);
+        (void)snprintf(path, sizeof(path), "%s/pkg/image-%u.bin", f->dir, seed);
+        f->image_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(f->image_fd >= 0);
+        assert_int_equal(umc_fs_write_all(f->image_fd, f->image, IMAGE_LEN), 0);
+        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, f->image, IMAGE_LEN, f->image_hash), 0);
+        /* Any 32 bytes do for the delivery: the manager checks manifests. */
+        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, &seed, sizeof(seed), f->manifest_hash), 0);
+}
+
+/* ---- agent and daemon config ---- */
+
+static void agent_start(struct fx *f) {
+        struct umc_agent_config ac = {};
+        struct umc_config_error err = {};
+        struct umc_sockaddr sa;
+        char text[1024];
+
+        write_file(f->dir, "agent.key", KEY_GOOD "\n", 0600);
+        (void)snprintf(text, sizeof(text),
+                       "[Agent]\nListen=127.0.0.1:4500\nEcuId=0x10\nHardwareId=" HW_ID "\n"
+                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\nStateDirectory=%s/agent\n"
+                       "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
+                       f->dir, f->dir, f->dir);
+        write_file(f->dir, "agent.conf", text, 0644);
+        (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
+        if (umc_agent_config_load(text, &ac, &err) < 0)
+                fail_msg("agent config: %s", err.msg);
+        ac.listen.in.sin_port = 0; /* a free port, read back below (the file format wants 1..65535) */
+        assert_int_equal(umc_agent_new(&ac, f->event, &f->agent), 0);
+        assert_int_equal(umc_agent_local_address(f->agent, &sa), 0);
+        f->port = ntohs(sa.in.sin_port);
+        assert_true(f->port > 0);
+}
+
+static void daemon_config(struct fx *f, const char *key, const char *acl_rule, uint16_t port) {
+        struct umc_config_error err = {};
+        char text[1024];
+
+        write_file(f->dir, "target.key", key, 0600);
+        (void)snprintf(text, sizeof(text),
+                       "[Daemon]\nStateDirectory=%s/state\nLogLevel=warning\n"
+                       "[EthernetAcl]\nRule=%s\n"
+                       "[Target ecu]\nEcuId=0x10\nHardwareId=" HW_ID "\nKeyFile=%s/target.key\n"
+                       "Address=127.0.0.1:%u\n",
+                       f->dir, acl_rule, f->dir, (unsigned)port);
+        write_file(f->dir, "umcd.conf", text, 0644);
+        (void)snprintf(text, sizeof(text), "%s/umcd.conf", f->dir);
+        if (f->have_config)
+                umc_daemon_config_free(&f->config);
+        f->config = (struct umc_daemon_config){}; /* load fills it whole */
+        if (umc_daemon_config_load(text, &f->config, &err) < 0)
+                fail_msg("daemon config: %s", err.msg);
+        f->have_config = true;
+}
+
+static int setup(void **state) {
+        struct fx *f = calloc(1, sizeof(*f));
+        char path[128];
+
+        assert_non_null(f);
+        strcpy(f->dir, "/tmp/umc-test-delivery-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        (void)snprintf(path, sizeof(path), "%s/pkg", f->dir);
+        assert_int_equal(mkdir(path, 0700), 0);
+        (void)snprintf(path, sizeof(path), "%s/state", f->dir);
+        assert_int_equal(mkdir(path, 0700), 0);
+        f->state_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(f->state_fd >= 0);
+        (void)snprintf(f->package, sizeof(f->package), "%s/pkg", f->dir);
+        f->image = malloc(IMAGE_LEN);
+        assert_non_null(f->image);
+        f->image_fd = -1;
+        assert_int_equal(sd_event_new(&f->event), 0);
+        agent_start(f);
+        daemon_config(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", f->port);
+        make_image(f, 1);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fx *f = *state;
+
+        umc_delivery_free(f->d);
+        (void)sd_event_source_disable_unref(f->abort_source);
+        umc_agent_free(f->agent);
+        umc_daemon_config_free(&f->config);
+        sd_event_unref(f->event);
+        (void)close(f->state_fd);
+        (void)close(f->image_fd);
+        free(f->image);
+        assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        free(f);
+        return 0;
+}
+
+/* ---- running a delivery ---- */
+
+static int on_abort(sd_event_source *s, void *userdata) {
+        struct fx *f = userdata;
+
+        umc_delivery_abort(f->d, UMC_REASON_CANCELLED);
+        f->ended = true;
+        return 0;
+}
+
+static void ev_progress(void *ud, const struct umc_delivery_progress *p) {
+        struct fx *f = ud;
+
+        f->progress++;
+        assert_int_equal(p->bytes_total, IMAGE_LEN);
+        assert_true(p->bytes_acked <= p->bytes_total);
+        assert_true(p->bytes_acked >= f->max_acked); /* progress never goes back */
+        f->max_acked = p->bytes_acked;
+        if (f->with_records && p->state == UMC_DELIVERY_TRANSFERRING && p->bytes_acked > 0 &&
+            p->bytes_acked < p->bytes_total) {
+                struct umc_delivery_record rec;
+
+                /* Written before the progress that reports the checkpoint. */
+                assert_int_equal(umc_delivery_record_read(f->state_fd, "ecu", &rec), 0);
+                if (rec.offset == p->bytes_acked)
+                        f->records_checked++;
+                assert_string_equal(rec.package_dir, f->package);
+                assert_memory_equal(rec.manifest_hash, f->manifest_hash, UMC_HASH_LEN);
+                if (f->abort_at_half && !f->abort_source && p->bytes_acked >= IMAGE_LEN / 2)
+                        /* Not from inside the callback: from the loop, as a D-Bus call would. */
+                        assert_int_equal(sd_event_add_defer(f->event, &f->abort_source, on_abort, f), 0);
+        }
+}
+
+static void ev_rotation(void *ud, enum umc_suite_id suite, uint16_t key_id,
+                        enum umc_rotation_cause cause) {
+        struct fx *f = ud;
+
+        assert_true(key_id > f->last_key_id); /* a key ID is never reused */
+        assert_int_not_equal(cause, UMC_ROTATE_NONE);
+        assert_non_null(umc_suite_by_id(suite));
+        f->last_key_id = key_id;
+        f->rotations++;
+}
+
+static void ev_alarm(void *ud, enum umc_reason reason, const char *text) {
+        struct fx *f = ud;
+
+        assert_true(strlen(text) > 0);
+        f->alarms++;
+        f->alarm_reason = reason;
+}
+
+static void ev_finished(void *ud, bool success, enum umc_reason reason) {
+        struct fx *f = ud;
+
+        f->finished++;
+        f->success = success;
+        f->reason = reason;
+        f->ended = true;
+}
+
+/*
+ * Run the loop until *flag is set. sd_event_exit() would end the loop for
+ * good (an exited sd_event cannot run again), so the tests iterate.
+ */
+static void run_until(struct fx *f, const bool *flag) {
+        uint64_t limit = umc_now_monotonic_usec() + LOOP_LIMIT_USEC;
+
+        while (!*flag) {
+                assert_true(sd_event_run(f->event, 100 * USEC_PER_MSEC) >= 0);
+                if (umc_now_monotonic_usec() > limit)
+                        fail_msg("nothing happened within %" PRIu64 " s",
+                                 LOOP_LIMIT_USEC / USEC_PER_SEC);
+        }
+}
+
+/* Let the agent notice what happened (EOF, final frames). */
+static void run_for(struct fx *f, uint64_t usec) {
+        uint64_t until = umc_now_monotonic_usec() + usec;
+
+        while (umc_now_monotonic_usec() < until)
+                assert_true(sd_event_run(f->event, 10 * USEC_PER_MSEC) >= 0);
+}
+
+static void deliver(struct fx *f, const char *version, int state_fd) {
+        struct umc_delivery_params p = {
+                .config = &f->config,
+                .target = 0,
+                .image_fd = f->image_fd,
+                .image_len = IMAGE_LEN,
+                .state_dir_fd = state_fd,
+                .package_dir = f->package,
+        };
+        struct umc_delivery_events ev = {
+                .progress = ev_progress,
+                .rotation = ev_rotation,
+                .alarm = ev_alarm,
+                .finished = ev_finished,
+                .userdata = f,
+        };
+
+        memcpy(p.image_hash, f->image_hash, UMC_HASH_LEN);
+        memcpy(p.manifest_hash, f->manifest_hash, UMC_HASH_LEN);
+        strcpy(p.version, version);
+        umc_delivery_free(f->d);
+        f->d = NULL;
+        f->finished = f->alarms = f->rotations = f->progress = f->records_checked = 0;
+        f->last_key_id = 0;
+        f->max_acked = 0;
+        f->ended = false;
+        f->with_records = state_fd >= 0;
+        assert_int_equal(umc_delivery_new(f->event, &p, &ev, &f->d), 0);
+        assert_int_equal(umc_delivery_start(f->d), 0);
+        assert_int_equal(umc_delivery_start(f->d), -EALREADY);
+        run_until(f, &f->ended);
+}
+
+/* The agent's active slot: its version (NULL when empty) and image bytes. */
+static char *active_version(struct fx *f, uint8_t **ret_image, size_t *ret_len) {
+        struct umc_slots *s = NULL;
+        const char *version = NULL;
+        char slot = 0, path[128], *v = NULL;
+        int fd;
+
+        /* The agent holds the store while connected; free it first. */
+        umc_agent_free(f->agent);
+        f->agent = NULL;
+        (void)snprintf(path, sizeof(path), "%s/slots", f->dir);
+        assert_int_equal(umc_slots_open(path, &s, NULL), 0);
+        assert_int_equal(umc_slots_active(s, &slot, &version), 0);
+        if (version)
+                v = strdup(version);
+        umc_slots_close(s);
+        if (ret_image && v) {
+                struct stat st;
+
+                (void)snprintf(path, sizeof(path), "%s/slots/%c/image", f->dir, slot);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                assert_int_equal(fstat(fd, &st), 0);
+                *ret_image = malloc((size_t)st.st_size + 1);
+                assert_non_null(*ret_image);
+                assert_int_equal(read(fd, *ret_image, (size_t)st.st_size), st.st_size);
+                *ret_len = (size_t)st.st_size;
+                (void)close(fd);
+        }
+        return v;
+}
+
+/* ---- tests: delivery ---- */
+
+static void test_image_arrives_byte_identical_with_rotations(void **state) {
+        struct fx *f = *state;
+        uint8_t *got = NULL;
+        size_t len = 0;
+        char *version;
+
+        f->config.rotation.interval_usec = 3000; /* 3 ms: several rotations within 4 MiB */
+        deliver(f, "1.0.0", f->state_fd);
+        assert_int_equal(f->finished, 1);
+        assert_true(f->success);
+        assert_int_equal(f->alarms, 0);
+        assert_true(f->rotations >= 2);
+        assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_DONE);
+        assert_int_equal(f->max_acked, IMAGE_LEN);
+
+        version = active_version(f, &got, &len);
+        assert_string_equal(version, "1.0.0");
+        assert_int_equal(len, IMAGE_LEN);
+        assert_memory_equal(got, f->image, IMAGE_LEN);
+        free(version);
+        free(got);
+}
+
+static void test_long_checkpoint_ranges_stream_through_a_full_queue(void **state) {
+        struct fx *f = *state;
+        uint8_t *got = NULL;
+        size_t len = 0;
+        char *version;
+
+        /* 200 DATA frames per VERIFY: the write queue fills and drains many times over. */
+        f->config.verify_every = 200;
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->alarms, 0);
+        version = active_version(f, &got, &len);
+        assert_string_equal(version, "1.0.0");
+        assert_int_equal(len, IMAGE_LEN);
+        assert_memory_equal(got, f->image, IMAGE_LEN);
+        free(version);
+        free(got);
+}
+
+static void test_resume_record_is_written_at_each_checkpoint(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_progress p;
+
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        /* auto VerifyEvery: 256 chunks of 16 KiB -> 64 checkpoints, most seen mid-transfer */
+        assert_true(f->records_checked >= 32);
+        umc_delivery_get_progress(f->d, &p);
+        assert_int_equal(p.bytes_acked, IMAGE_LEN);
+        assert_int_equal(p.resume_offset, 0);
+}
+
+static void test_no_record_without_state_directory(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_record rec;
+
+        deliver(f, "1.0.0", -1);
+        assert_true(f->success);
+        assert_int_equal(umc_delivery_record_read(f->state_fd, "ecu", &rec), -ENOENT);
+}
+
+static void test_acl_denial_raises_alarm_before_anything_is_sent(void **state) {
+        struct fx *f = *state;
+        struct umc_agent_stats st;
+        char *version;
+
+        daemon_config(f, KEY_GOOD, "deny proto=tcp dst=127.0.0.1", f->port);
+        deliver(f, "1.0.0", f->state_fd);
+        assert_int_equal(f->finished, 1);
+        assert_false(f->success);
+        assert_int_equal(f->alarms, 1);
+        assert_int_equal(f->alarm_reason, UMC_REASON_ETH_DENIED_BY_RULE);
+        assert_int_equal(f->reason, UMC_REASON_ETH_DENIED_BY_RULE);
+        assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_FAILED);
+        run_for(f, 100 * USEC_PER_MSEC);
+        umc_agent_get_stats(f->agent, &st);
+        assert_int_equal(st.completed, 0);
+        version = active_version(f, NULL, NULL);
+        assert_null(version);
+}
+
+static void test_no_matching_rule_is_default_deny(void **state) {
+        struct fx *f = *state;
+
+        daemon_config(f, KEY_GOOD, "allow proto=tcp dst=10.0.0.0/8", f->port);
+        deliver(f, "1.0.0", f->state_fd);
+        assert_false(f->success);
+        assert_int_equal(f->alarm_reason, UMC_REASON_ETH_DEFAULT_DENY);
+}
+
+static void test_wrong_key_raises_auth_alarm(void **state) {
+        struct fx *f = *state;
+        char *version;
+
+        daemon_config(f, KEY_WRONG, "allow proto=tcp dst=127.0.0.1", f->port);
+        deliver(f, "1.0.0", f->state_fd);
+        assert_int_equal(f->finished, 1);
+        assert_false(f->success);
+        assert_int_equal(f->alarms, 1);
+        assert_int_equal(f->alarm_reason, UMC_REASON_ECU_AUTH_FAILED);
+        version = active_version(f, NULL, NULL);
+        assert_null(version);
+}
+
+static void test_refused_connection_raises_alarm(void **state) {
+        struct fx *f = *state;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t sl = sizeof(sa);
+        int fd;
+
+        /* A port that was just free and has no listener. */
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+        daemon_config(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", ntohs(sa.sin_port));
+        deliver(f, "1.0.0", f->state_fd);
+        (void)close(fd);
+        assert_false(f->success);
+        assert_int_equal(f->alarm_reason, UMC_REASON_IO_ERROR);
+}
+
+static void test_abort_mid_transfer_keeps_active_slot(void **state) {
+        struct fx *f = *state;
+        struct umc_agent_stats st;
+        uint8_t *got = NULL, *v1;
+        size_t len = 0;
+        char *version;
+
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        v1 = malloc(IMAGE_LEN);
+        assert_non_null(v1);
+        memcpy(v1, f->image, IMAGE_LEN);
+
+        make_image(f, 2);
+        f->abort_at_half = true;
+        deliver(f, "2.0.0", f->state_fd);
+        assert_non_null(f->abort_source);
+        assert_int_equal(f->finished, 0); /* no callback after an abort */
+        assert_int_equal(f->alarms, 0);
+        assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_FAILED);
+        assert_true(f->max_acked < IMAGE_LEN);
+
+        run_for(f, 200 * USEC_PER_MSEC);
+        umc_agent_get_stats(f->agent, &st);
+        assert_int_equal(st.completed, 1);
+        assert_int_equal(st.interrupted, 1);
+        version = active_version(f, &got, &len);
+        assert_string_equal(version, "1.0.0");
+        assert_int_equal(len, IMAGE_LEN);
+        assert_memory_equal(got, v1, IMAGE_LEN);
+        free(version);
+        free(got);
+        free(v1);
+}
+
+static void test_interrupted_image_resumes_from_checkpoint(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_progress p;
+        uint8_t *got = NULL;
+        size_t len = 0;
+        char *version;
+
+        f->abort_at_half = true;
+        deliver(f, "1.0.0", f->state_fd);
+        assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_FAILED);
+        run_for(f, 200 * USEC_PER_MSEC);
+
+        /* Same manifest hash and target: the same image ID, so the agent resumes. */
+        f->abort_at_half = false;
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        umc_delivery_get_progress(f->d, &p);
+        assert_true(p.resume_offset >= IMAGE_LEN / 2);
+        assert_true(p.resume_offset < IMAGE_LEN);
+        version = active_version(f, &got, &len);
+        assert_string_equal(version, "1.0.0");
+        assert_int_equal(len, IMAGE_LEN);
+        assert_memory_equal(got, f->image, IMAGE_LEN);
+        free(version);
+        free(got);
+}
+
+static void test_new_rejects_bad_params(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_params p = {
+                .config = &f->config, .target = 1, .image_fd = f->image_fd,
+                .image_len = IMAGE_LEN, .state_dir_fd = -1,
+        };
+        struct umc_delivery *d = NULL;
+
+        assert_int_equal(umc_delivery_new(f->event, &p, NULL, &d), -EINVAL); /* no target 1 */
+        p.target = 0;
+        p.image_len = 0;
+        assert_int_equal(umc_delivery_new(f->event, &p, NULL, &d), -EINVAL);
+        p.image_len = IMAGE_LEN;
+        p.state_dir_fd = f->state_fd;
+        p.package_dir = "relative/pkg";
+        assert_int_equal(umc_delivery_new(f->event, &p, NULL, &d), -EINVAL);
+        assert_null(d);
+}
+
+/* ---- tests: image ID and records ---- */
+
+static void test_image_id_binds_manifest_and_target(void **state) {
+        uint8_t h1[UMC_HASH_LEN], h2[UMC_HASH_LEN], a[32], b[32], c[32], a2[32];
+
+        memset(h1, 1, sizeof(h1));
+        memset(h2, 2, sizeof(h2));
+        assert_int_equal(umc_delivery_image_id(h1, "bcm", a), 0);
+        assert_int_equal(umc_delivery_image_id(h1, "bcm", a2), 0);
+        assert_int_equal(umc_delivery_image_id(h2, "bcm", b), 0);
+        assert_int_equal(umc_delivery_image_id(h1, "gw", c), 0);
+        assert_memory_equal(a, a2, 32);
+        assert_memory_not_equal(a, b, 32);
+        assert_memory_not_equal(a, c, 32);
+        assert_int_equal(umc_delivery_image_id(h1, "", a), -EINVAL);
+        assert_int_equal(umc_delivery_image_id(h1, "a/b", a), -EINVAL);
+}
+
+static void test_record_round_trips(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_record rec = { .offset = 123456 }, got;
+
+        strcpy(rec.package_dir, "/var/lib/umc/packages/bcm 2026");
+        strcpy(rec.target, "bcm");
+        memset(rec.manifest_hash, 0xa5, UMC_HASH_LEN);
+        assert_int_equal(umc_delivery_record_write(f->state_fd, &rec), 0);
+        assert_int_equal(umc_delivery_record_read(f->state_fd, "bcm", &got), 0);
+        assert_string_equal(got.package_dir, rec.package_dir);
+        assert_string_equal(got.target, "bcm");
+        assert_memory_equal(got.manifest_hash, rec.manifest_hash, UMC_HASH_LEN);
+        assert_int_equal(got.offset, 123456);
+        assert_int_equal(umc_delivery_record_remove(f->state_fd, "bcm"), 0);
+        assert_int_equal(umc_delivery_record_read(f->state_fd, "bcm", &got), -ENOENT);
+        assert_int_equal(umc_delivery_record_remove(f->state_fd, "bcm"), 0);
+}
+
+static void test_record_write_refuses_what_would_not_read_back(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_record rec = {};
+
+        strcpy(rec.target, "bcm");
+        strcpy(rec.package_dir, "relative");
+        assert_int_equal(umc_delivery_record_write(f->state_fd, &rec), -EINVAL);
+        strcpy(rec.package_dir, "/pkg\nnewline");
+        assert_int_equal(umc_delivery_record_write(f->state_fd, &rec), -EINVAL);
+        strcpy(rec.package_dir, "/pkg");
+        strcpy(rec.target, "../x");
+        assert_int_equal(umc_delivery_record_write(f->state_fd, &rec), -EINVAL);
+        strcpy(rec.target, "bcm");
+        rec.offset = UMC_XFER_MAX_IMAGE + 1;
+        assert_int_equal(umc_delivery_record_write(f->state_fd, &rec), -EINVAL);
+}
+
+static void test_malformed_records_are_refused(void **state) {
+        static const char *const bad[] = {
+                "",
+                "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\n",                  /* no offset */
+                "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=1",          /* no newline */
+                "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=1\noffset=2\n",
+                "package=p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=1\n",         /* relative */
+                "package=/p\nmanifest=4242\ntarget=bcm\noffset=1\n",                /* short hash */
+                "package=/p\nmanifest=" KEY_GOOD "\ntarget=gw\noffset=1\n",         /* other target */
+                "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=-1\n",
+                "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=99999999999999999999\n",
+                "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=1\nextra=1\n",
+                "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=1\n\n",
+        };
+        struct fx *f = *state;
+        struct umc_delivery_record rec;
+        char dir[128];
+
+        (void)snprintf(dir, sizeof(dir), "%s/state", f->dir);
+        write_file(dir, "resume-bcm", "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=7\n",
+                   0600);
+        assert_int_equal(umc_delivery_record_read(f->state_fd, "bcm", &rec), 0);
+        assert_int_equal(rec.offset, 7);
+        for (size_t i = 0; i < UMC_ELEMENTSOF(bad); i++) {
+                write_file(dir, "resume-bcm", bad[i], 0600);
+                if (umc_delivery_record_read(f->state_fd, "bcm", &rec) != -EBADMSG)
+                        fail_msg("record %zu was not refused", i);
+        }
+}
+
+/* ---- tests: load sampler ---- */
+
+static void test_linkload_ifname_rules(void **state) {
+        assert_true(umc_linkload_ifname_valid("eth0"));
+        assert_true(umc_linkload_ifname_valid("veth-umc.12"));
+        assert_false(umc_linkload_ifname_valid(""));
+        assert_false(umc_linkload_ifname_valid("."));
+        assert_false(umc_linkload_ifname_valid(".."));
+        assert_false(umc_linkload_ifname_valid("a/b"));
+        assert_false(umc_linkload_ifname_valid("eth0:1"));
+        assert_false(umc_linkload_ifname_valid("eth 0"));
+        assert_false(umc_linkload_ifname_valid("sixteen-chars-xx"));
+        assert_false(umc_linkload_ifname_valid(NULL));
+}
+
+static void test_linkload_uses_nominal_rate_when_speed_unknown(void **state) {
+        struct umc_load_cfg cfg;
+        struct umc_linkload l;
+        uint64_t bps = 0;
+
+        umc_load_cfg_default(&cfg);
+        /* Loopback has no speed: sysfs refuses the read. */
+        assert_int_equal(umc_linkload_speed_bps("lo", &bps), -ENODATA);
+        assert_int_equal(umc_linkload_speed_bps("no-such-if0", &bps), -ENOENT);
+        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, 1000), 0);
+        assert_true(l.nominal);
+        assert_int_equal(l.link_bps, UMC_LINKLOAD_NOMINAL_BPS);
+        assert_string_equal(l.ifname, "lo");
+        assert_int_equal(umc_linkload_init(&l, "../x", &cfg, 1000), -EINVAL);
+}
+
+static void test_linkload_classifies_a_saturated_link_as_abnormal(void **state) {
+        struct umc_load_cfg cfg;
+        struct umc_linkload l;
+        uint64_t t0 = 10 * USEC_PER_SEC;
+        /* 90% of 1 Gbit/s for one second, in 1500-byte packets (each adds 24 bytes of framing). */
+        uint64_t packets = UMC_LINKLOAD_NOMINAL_BPS * 9 / 10 / 8 / 1524;
+        uint64_t bytes = packets * 1500;
+
+        umc_load_cfg_default(&cfg);
+        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, t0), 0);
+        assert_int_equal(umc_linkload_feed(&l, 5000, 10, t0), 0); /* baseline */
+        assert_int_equal(umc_linkload_class(&l), UMC_LOAD_NORMAL);
+        assert_int_equal(umc_linkload_feed(&l, 5000 + bytes, 10 + packets, t0 + USEC_PER_SEC), 1);
+        assert_true(umc_linkload_percent(&l) > 85.0 && umc_linkload_percent(&l) < 95.0);
+        assert_int_equal(umc_linkload_class(&l), UMC_LOAD_ABNORMAL);
+        assert_int_equal(l.n_samples, 2);
+}
+
+static void test_linkload_samples_real_counters(void **state) {
+        struct umc_load_cfg cfg;
+        struct umc_linkload l;
+        uint64_t now = umc_now_monotonic_usec();
+
+        umc_load_cfg_default(&cfg);
+        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, now), 0);
+        assert_true(umc_linkload_sample(&l, now) >= 0);
+        assert_true(umc_linkload_sample(&l, now + USEC_PER_SEC) >= 1);
+        assert_int_equal(l.n_samples, 2);
+        assert_true(umc_linkload_percent(&l) >= 0.0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_image_arrives_byte_identical_with_rotations, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_long_checkpoint_ranges_stream_through_a_full_queue, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_resume_record_is_written_at_each_checkpoint, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_no_record_without_state_directory, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_acl_denial_raises_alarm_before_anything_is_sent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_no_matching_rule_is_default_deny, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_wrong_key_raises_auth_alarm, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_refused_connection_raises_alarm, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_abort_mid_transfer_keeps_active_slot, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_interrupted_image_resumes_from_checkpoint, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_new_rejects_bad_params, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_image_id_binds_manifest_and_target, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_record_round_trips, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_record_write_refuses_what_would_not_read_back, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_malformed_records_are_refused, setup, teardown),
+                cmocka_unit_test(test_linkload_ifname_rules),
+                cmocka_unit_test(test_linkload_uses_nominal_rate_when_speed_unknown),
+                cmocka_unit_test(test_linkload_classifies_a_saturated_link_as_abnormal),
+                cmocka_unit_test(test_linkload_samples_real_counters),
+        };
+
+        umc_log_set_prefix(false);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
