@@ -18,7 +18,7 @@ SANITIZE   ?=
 # Debian packages: build, then test.
 DEB_BUILD := gcc libc6-dev make pkg-config libssl-dev libsystemd-dev \
              libcurl4-openssl-dev libcjson-dev libsocketcan-dev libinih-dev
-DEB_TEST  := libcmocka-dev openssl dbus-daemon iproute2 clang
+DEB_TEST  := libcmocka-dev openssl dbus-daemon iproute2 systemd
 DEB_PKGS  := $(DEB_BUILD) $(DEB_TEST)
 PKGS      := libsystemd libcurl libcjson libsocketcan inih openssl
 
@@ -57,7 +57,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check unit unit-run unit-asan install clean help
+.PHONY: all deps check unit unit-run unit-asan units-check integration tools demo bench install clean help
 .DEFAULT_GOAL := all
 
 # The generated config.mk holds pkg-config's flags; making it first installs
@@ -126,16 +126,47 @@ unit-run: unit
 unit-asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SANITIZE=1 unit-run
 
-check: all
+check: all tools
 	@$(MAKE) --no-print-directory unit-run
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory units-check
+	@$(MAKE) --no-print-directory integration
 
+# Daemons live in $(PREFIX)/lib/umc (the units start them), the CLI in bin.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/umc $(DESTDIR)$(SYSCONFDIR)/umc \
-	        $(DESTDIR)$(PREFIX)/share/man/man5
-	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/lib/umc/)
+	install -d $(DESTDIR)$(PREFIX)/lib/umc $(DESTDIR)$(PREFIX)/bin \
+	        $(DESTDIR)$(SYSCONFDIR)/umc $(DESTDIR)$(PREFIX)/lib/systemd/system \
+	        $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/share/dbus-1/system.d \
+	        $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	        $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(BUILD)/umcd $(BUILD)/umc-agent $(DESTDIR)$(PREFIX)/lib/umc/
+	install -m 0755 $(BUILD)/umcctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 conf/*.conf $(DESTDIR)$(SYSCONFDIR)/umc/
+	install -m 0644 systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 systemd/umc.sysusers.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/umc.conf
+	install -m 0644 systemd/io.umc.conf $(DESTDIR)$(PREFIX)/share/dbus-1/system.d/
+	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+
+# The units as installed: systemd-analyze verify, and umcd's exposure score.
+units-check: all
+	@tests/systemd/check-units $(BUILD)
+
+# Real processes in network namespaces, a private bus, a man in the middle.
+integration: all tools
+	@tests/integration/run $(BUILD)
+
+demo: all
+	@tests/demo/run-demo
+
+bench: all $(BUILD)/bench/tcp/tcpcopy
+	@bench/run $(BUILD)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	@echo "  CC+LD   $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 clean:
 	rm -rf $(BUILD)
@@ -143,4 +174,4 @@ clean:
 help:
 	@sed -n '3,10p' Makefile
 
--include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(wildcard $(BUILD)/obj/*/*.d) $(TOOL_BIN:=.d)

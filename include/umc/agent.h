@@ -20,8 +20,12 @@
  * Every refusal is logged as one "ALARM" line naming the connection and
  * the reason (umc_reason_to_string()).
  *
- * Limits are the constants below; UMC_AGENT_MAX_CONNECTIONS connections
- * are served at once, further ones wait in the listen backlog.
+ * Limits come from [Agent] in umc-agent.conf: MaxConnections= connections
+ * are served at once (further ones wait in the listen backlog),
+ * HandshakeTimeoutSec= bounds accept() to a verified AUTH_CONFIRM,
+ * IdleTimeoutSec= the silence of an authenticated master (the partial image
+ * is kept), MaxImageSize= the image a BEGIN may announce. The constants
+ * below are fixed by the protocol or the design.
  */
 #pragma once
 
@@ -35,19 +39,12 @@
 #include "umc/reason.h"
 #include "umc/util.h"
 
-#define UMC_AGENT_MAX_CONNECTIONS 4
-/* From accept() to a verified AUTH_CONFIRM. */
-#define UMC_AGENT_HANDSHAKE_TIMEOUT_USEC (10 * USEC_PER_SEC)
-/* Longest silence of an authenticated master before the connection is dropped (partial kept). */
-#define UMC_AGENT_IDLE_TIMEOUT_USEC (60 * USEC_PER_SEC)
 /* How long a refused or finished connection may take to read our last frame and close. */
 #define UMC_AGENT_LINGER_USEC (5 * USEC_PER_SEC)
 /* Frame payload ceiling on TCP: the protocol's. */
 #define UMC_AGENT_MAX_PAYLOAD UMC_FRAME_MAX_PAYLOAD
 /* Bytes of the final read-back hash per loop iteration. */
 #define UMC_AGENT_STEP_BUDGET (4u * 1024 * 1024)
-/* Largest image a BEGIN may announce. */
-#define UMC_AGENT_MAX_IMAGE (UINT64_C(32) << 30)
 
 /* What the agent has done since it started; for tests and status lines. */
 struct umc_agent_stats {
@@ -102,10 +99,11 @@ int umc_agent_handle_signals(struct umc_agent *a, const char *config_path);
 
 /*
  * Load config_path and, when it is valid and usable, make it the running
- * configuration: new connections see it, connections already open keep
- * what they were given. A changed Listen= is bound before the old socket
- * is closed. On any error the running configuration stays as it was and
- * the error is returned (and logged).
+ * configuration: new connections see it (MaxConnections= applies at once,
+ * the timeouts replace those of umc_agent_set_timeouts()), connections
+ * already open keep what they were given. A changed Listen= is bound
+ * before the old socket is closed. On any error the running configuration
+ * stays as it was and the error is returned (and logged).
  */
 int umc_agent_reload(struct umc_agent *a, const char *config_path);
 
@@ -122,7 +120,8 @@ int umc_agent_local_address(const struct umc_agent *a, struct umc_sockaddr *ret)
 void umc_agent_get_stats(const struct umc_agent *a, struct umc_agent_stats *ret);
 
 /*
- * Override the handshake and idle timeouts (microseconds, > 0) for
- * connections accepted from now on; for tests. -EINVAL for 0.
+ * Override [Agent] HandshakeTimeoutSec= and IdleTimeoutSec= (microseconds,
+ * > 0; the file's whole seconds are too coarse for tests) for connections
+ * accepted from now on, until the next reload. -EINVAL for 0.
  */
 int umc_agent_set_timeouts(struct umc_agent *a, uint64_t handshake_usec, uint64_t idle_usec);

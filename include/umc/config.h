@@ -33,6 +33,7 @@
 #define UMC_DAEMON_CONFIG_PATH "/etc/umc/umcd.conf"
 #define UMC_AGENT_CONFIG_PATH "/etc/umc/umc-agent.conf"
 #define UMC_AGENT_PORT_DEFAULT 4500 /* [Agent] Listen= default 0.0.0.0:4500 */
+#define UMC_CONFIG_GROUP_NAME_MAX 31 /* [Daemon] OperatorGroup=, as useradd(8) portably allows */
 
 /* Sane limits on repeated entries: each is refused with a clear error. */
 #define UMC_CONFIG_CAN_IDS_MAX 4096
@@ -84,6 +85,16 @@ struct umc_daemon_config {
         /* [Daemon] */
         char *state_directory;         /* owned, absolute */
         int log_level;                 /* LOG_EMERG..LOG_DEBUG */
+        uint64_t connect_timeout_usec; /* ConnectTimeoutSec=: TCP connect to a target */
+        uint64_t auth_timeout_usec;    /* AuthTimeoutSec=: connected to authenticated */
+        uint64_t idle_timeout_usec;    /* IdleTimeoutSec=: no progress while streaming */
+        uint64_t final_timeout_usec;   /* FinalCheckTimeoutSec=: TRANSPORT sent to verdict */
+        /*
+         * OperatorGroup=: owned, a syntactically valid group name (1..
+         * UMC_CONFIG_GROUP_NAME_MAX). Only its form is checked here: umcd
+         * resolves it when it starts (the parser does no lookups).
+         */
+        char *operator_group;
 
         /* [Security] */
         struct umc_rotation_cfg rotation; /* CipherOrder=, RotationIntervalSec=, RotationHoldoffSec= */
@@ -96,6 +107,13 @@ struct umc_daemon_config {
         struct umc_load_cfg load;      /* passed umc_load_cfg_validate() */
         enum umc_stuffing can_stuffing;
         enum umc_bitmodel can_bit_model;
+        /*
+         * LinkRateMbit=, in bit/s: the egress link's nominal rate, which the
+         * load and the pacing are measured against; 0 = the interface's
+         * reported speed (UMC_LINKLOAD_NOMINAL_BPS when it reports none).
+         */
+        uint64_t link_rate_bps;
+        unsigned ceiling_percent;      /* CeilingPercent=: 0 = no pacing, else 1..100 */
 
         struct umc_config_can_ids can_ids;
         struct umc_config_eth_acl eth_acl;
@@ -117,14 +135,17 @@ enum umc_agent_mode {
 struct umc_agent_config {
         /* [Agent] */
         enum umc_agent_mode mode;
-        struct umc_sockaddr listen;
+        struct umc_sockaddr listen;    /* port 0: the kernel picks a free one */
         uint32_t ecu_id;
         char hw_id[UMC_HWID_MAX + 1];
         char *key_file;                /* owned, absolute */
         uint8_t master_key[UMC_MASTER_KEY_LEN]; /* cleansed by free */
         char *slot_directory;          /* owned, absolute */
-        char *state_directory;         /* owned, absolute */
         int log_level;
+        unsigned max_connections;      /* MaxConnections=: served at once, 1..64 */
+        uint64_t handshake_timeout_usec; /* HandshakeTimeoutSec=: accept() to AUTH_CONFIRM */
+        uint64_t idle_timeout_usec;    /* IdleTimeoutSec=: silence of an authenticated master */
+        uint64_t max_image_size;       /* MaxImageSize=: bytes a BEGIN may announce, 1..2^40 */
 
         /* [Security] */
         unsigned allowed_suites;       /* bit (1u << enum umc_suite_id) per suite */

@@ -8,9 +8,11 @@
  * PropertiesChanged.
  *
  * Who may do what: systemd/io.umc.conf lets only root own io.umc and lets
- * only root and group UMC_DBUS_OPERATOR_GROUP call Install and Cancel.
- * The object checks again on its own (the sender's effective UID and
- * groups): root, the daemon's own UID, or a member of the operator group.
+ * only root and the group umc-operators call Install and Cancel. The
+ * object checks again on its own (the sender's effective UID and groups):
+ * root, the daemon's own UID, or a member of the operator group, which
+ * umcd resolves from [Daemon] OperatorGroup= (umc_dbus_resolve_group())
+ * and sets with umc_dbus_set_operator_gid().
  *
  * Ownership: umc_dbus_attach() takes a reference on the bus and borrows the
  * manager, which must outlive the returned object; umc_dbus_free() gives
@@ -37,9 +39,6 @@
 #define UMC_DBUS_ERROR_BAD_PACKAGE "io.umc.Error.BadPackage"
 #define UMC_DBUS_ERROR_NOT_RUNNING "io.umc.Error.NotRunning"
 
-/* Members may call Install and Cancel (with root); matches systemd/io.umc.conf. */
-#define UMC_DBUS_OPERATOR_GROUP "umc-operators"
-
 /* Longest package path a method accepts: PATH_MAX less the NUL. */
 #define UMC_DBUS_PATH_MAX 4095
 
@@ -64,9 +63,9 @@ bool umc_dbus_target_name_valid(const char *name);
  * manager's event loop (unless it is already attached to that loop),
  * register for the manager's events and request the name io.umc (a
  * synchronous call: done once at startup, after the object exists so that
- * no call can arrive before it). The operator group is looked up by name
- * (UMC_DBUS_OPERATOR_GROUP); when it does not exist only root and the
- * daemon's own UID may change anything. Returns 0 and the object in *ret,
+ * no call can arrive before it). There is no operator group until
+ * umc_dbus_set_operator_gid() names one: only root and the daemon's own UID
+ * may change anything. Returns 0 and the object in *ret,
  * -EBUSY when the bus is attached to another event loop, -EEXIST when
  * another connection owns io.umc, or sd-bus's negative errno. On failure
  * nothing stays registered.
@@ -81,8 +80,17 @@ int umc_dbus_attach(struct umc_manager *m, sd_bus *bus, struct umc_dbus **ret);
 struct umc_dbus *umc_dbus_free(struct umc_dbus *d);
 
 /*
- * Replace the operator group by a numeric GID; (gid_t)-1 allows nobody
- * beyond root and the daemon's own UID. For a future config option and
- * for tests.
+ * Make gid the operator group, whose members may call Install and Cancel;
+ * (gid_t)-1 allows nobody beyond root and the daemon's own UID. Takes
+ * effect with the next call.
  */
 void umc_dbus_set_operator_gid(struct umc_dbus *d, gid_t gid);
+
+/*
+ * Look the group name up in the group database (getgrnam_r(3), so NSS
+ * may be asked: call it at start-up or reload, not per call) and return
+ * its GID in *ret_gid. -ENOENT when there is no such group, -EINVAL for an
+ * empty or NULL name, -ENOMEM, or getgrnam_r()'s error. *ret_gid is
+ * written only on success.
+ */
+int umc_dbus_resolve_group(const char *name, gid_t *ret_gid);

@@ -2,24 +2,39 @@
 /*
  * One target's delivery over TCP, driven by the manager's sd-event loop:
  *
- *   1. non-blocking connect() to the target's Address (UMC_DELIVERY_CONNECT_TIMEOUT_USEC);
+ *   1. non-blocking connect() to the target's Address (ConnectTimeoutSec=);
  *   2. the connection's 5-tuple and VLAN (netinfo.h) against [EthernetAcl]
  *      before a single byte is sent: a denial raises an alarm and ends the
  *      delivery;
  *   3. AUTH, master side (auth.h) with the target's key and HardwareId,
- *      within UMC_DELIVERY_AUTH_TIMEOUT_USEC; the salt it yields keys the
+ *      within AuthTimeoutSec=; the salt it yields keys the
  *      session (tx MASTER_TO_ECU, the suites of CipherOrder=, InnerSuite=,
  *      ReplayWindow=);
  *   4. the rotation timer starts and the egress interface's load is sampled
- *      once per load window (linkload.h), its class fed to the sender;
+ *      once per load window (linkload.h) against [Load] LinkRateMbit= or
+ *      the interface's speed, its class fed to the sender;
  *   5. umc_sender frames (xfer.h) read from the image with pread(), queued
  *      while the stream's bounded write queue has room (EPOLLOUT when it is
- *      full), the ECU's FEEDBACK fed back; at every acknowledged checkpoint
- *      the resume record is rewritten (below);
- *   6. success once the ECU confirmed the whole-image hash (FEEDBACK COMPLETE).
+ *      full) and the pacing (below) allows, the ECU's FEEDBACK fed back; at
+ *      every acknowledged checkpoint the resume record is rewritten (below);
+ *      IdleTimeoutSec= without progress fails the delivery;
+ *   6. success once the ECU confirmed the whole-image hash (FEEDBACK
+ *      COMPLETE) within FinalCheckTimeoutSec= of TRANSPORT.
  * Any failure (connect, ACL, authentication, a frame the session refuses,
  * STOP or ALARM from the ECU, a timeout) ends this delivery with an alarm;
  * the image on the ECU's active slot is never touched by a failure.
+ *
+ * Pacing ([Load] CeilingPercent= > 0): the transfer never pushes the link's
+ * measured load above the ceiling, so that vehicle functions keep their
+ * bandwidth. At every closed load window, other traffic = the link's
+ * measured bits in the window less the bits this delivery put on the wire
+ * in it (never below 0), and the rate allowed for the next window is
+ * umc_delivery_pace_bps(): ceiling% of the link rate less the other
+ * traffic, but at least 1% of the link rate so that a transfer always
+ * progresses. A token bucket holding at most one window's worth (at most
+ * UMC_DELIVERY_PACE_BURST_MAX bytes) enforces it on the frames, counted
+ * as bytes on the wire (UMC_DELIVERY_WIRE_*); when it runs dry, no frame
+ * is produced until a CLOCK_MONOTONIC timer says enough tokens are back.
  *
  * Image ID (BEGIN, the agent's resume key):
  *   SHA-256("umc1 image-id" || manifest hash (32) || target name)
@@ -55,16 +70,9 @@
 #include "umc/rotation.h"
 
 /*
- * Timeouts and sizes. Wanted as config options ([Daemon] section):
- * ConnectTimeoutSec= (default 10, 1..600), AuthTimeoutSec= (10, 1..600),
- * IdleTimeoutSec= (60, 5..3600), FinalCheckTimeoutSec= (300, 10..86400).
+ * Sizes. The timeouts are the config's [Daemon] ConnectTimeoutSec=,
+ * AuthTimeoutSec=, IdleTimeoutSec= and FinalCheckTimeoutSec=.
  */
-#define UMC_DELIVERY_CONNECT_TIMEOUT_USEC (10 * UINT64_C(1000000))
-#define UMC_DELIVERY_AUTH_TIMEOUT_USEC (10 * UINT64_C(1000000))
-/* No frame from the ECU and no byte written for this long while streaming. */
-#define UMC_DELIVERY_IDLE_TIMEOUT_USEC (60 * UINT64_C(1000000))
-/* TRANSPORT sent: the ECU reads back and hashes the whole image before it answers. */
-#define UMC_DELIVERY_FINAL_TIMEOUT_USEC (300 * UINT64_C(1000000))
 /* Data bytes per DATA frame on TCP: a quarter of the protocol ceiling, few syscalls per MiB. */
 #define UMC_DELIVERY_CHUNK (16 * 1024)
 /* Bounded write queue per connection (stream.h): about 15 DATA frames. */
@@ -73,6 +81,18 @@
 #define UMC_DELIVERY_RX_PAYLOAD_MAX 1024
 
 #define UMC_DELIVERY_RECORD_PREFIX "resume-"
+
+/*
+ * Bytes on the wire per full TCP segment: 1448 bytes of payload (an MSS of
+ * 1460 for a 1500-byte MTU, less 12 bytes of TCP timestamps, RFC 7323)
+ * travel in 1538 bytes of wire time: 66 bytes of Ethernet, IPv4 and TCP
+ * headers plus the 24 bytes of preamble, SFD, FCS and interframe gap that
+ * the load model adds to every packet (IEEE 802.3 clause 3 and 4).
+ */
+#define UMC_DELIVERY_WIRE_SEGMENT 1448
+#define UMC_DELIVERY_WIRE_OVERHEAD 90
+/* Largest burst the pacing lets out at once, in bytes on the wire. */
+#define UMC_DELIVERY_PACE_BURST_MAX (64 * 1024)
 
 enum umc_delivery_state {
         UMC_DELIVERY_NEW = 0,
@@ -107,7 +127,9 @@ struct umc_delivery_progress {
         uint16_t key_id;
         double load_percent;             /* egress interface, last closed window */
         enum umc_load_class load_class;
-        bool load_nominal;               /* measured against UMC_LINKLOAD_NOMINAL_BPS */
+        bool load_nominal;               /* against LinkRateMbit= or UMC_LINKLOAD_NOMINAL_BPS,
+                                          * not the interface's reported speed */
+        uint64_t paced_bps;              /* bit/s on the wire the pacing allows now; 0: not paced */
 };
 
 /* Any callback may be NULL. */
@@ -129,7 +151,9 @@ struct umc_delivery;
  * Set up a delivery of p's image to p->config's target p->target on event
  * (a reference is taken). Nothing happens on the network before
  * umc_delivery_start(). -EINVAL for a bad target index, a zero-length
- * image or a non-TCP channel, -ENOMEM. *ret is written only on success.
+ * image, a non-TCP channel, a zero timeout or a CeilingPercent= above 100
+ * (a config the loader would not produce), -ENOMEM. *ret is written only
+ * on success.
  */
 int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
                      const struct umc_delivery_events *ev, struct umc_delivery **ret);
@@ -157,6 +181,27 @@ void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery
 enum umc_delivery_state umc_delivery_state(const struct umc_delivery *d);
 
 const char *umc_delivery_state_to_string(enum umc_delivery_state s);
+
+/*
+ * The pacing rule described above, a pure function: the bit rate a transfer
+ * may use in the next window on a link of link_bps bit/s with the ceiling
+ * ceiling_percent (1..100), given the link's measured rate measured_bps
+ * and the transfer's own own_bps in the window that closed (both in bit/s
+ * on the wire). Returns ceiling% of link_bps less the other traffic
+ * (measured less own, never below 0), at least 1% of link_bps (and at
+ * least 1). 0 when ceiling_percent is 0 (no pacing) or above 100, or
+ * link_bps is 0.
+ */
+uint64_t umc_delivery_pace_bps(uint64_t link_bps, unsigned ceiling_percent, uint64_t measured_bps,
+                               uint64_t own_bps);
+
+/*
+ * Bytes on the wire that len bytes of a TCP stream take: len plus
+ * UMC_DELIVERY_WIRE_OVERHEAD per UMC_DELIVERY_WIRE_SEGMENT bytes, in
+ * proportion and rounded up (frames follow each other in the stream and
+ * share segments). Saturates at UINT64_MAX.
+ */
+uint64_t umc_delivery_wire_bytes(uint64_t len);
 
 /*
  * The image ID described above into ret_id. -EINVAL for a target name that

@@ -391,7 +391,7 @@ static int conn_start_receiver(struct conn *c) {
                 .begin = sink_begin, .write = sink_write, .checkpoint = sink_checkpoint,
                 .read = sink_read, .commit = sink_commit, .abort = sink_abort, .userdata = c,
         };
-        r = umc_receiver_new(c->session, &c->sink, UMC_AGENT_MAX_IMAGE, &c->receiver);
+        r = umc_receiver_new(c->session, &c->sink, a->config.max_image_size, &c->receiver);
         if (r < 0) {
                 umc_slots_close(c->slots);
                 c->slots = NULL;
@@ -842,7 +842,7 @@ static void agent_accept(struct umc_agent *a, int fd) {
 /* ---- listener ---- */
 
 static void agent_update_listener(struct umc_agent *a) {
-        bool on = !a->accept_paused && a->n_conns < UMC_AGENT_MAX_CONNECTIONS;
+        bool on = !a->accept_paused && a->n_conns < a->config.max_connections;
 
         if (a->listener)
                 (void)sd_event_source_set_enabled(a->listener, on ? SD_EVENT_ON : SD_EVENT_OFF);
@@ -879,7 +879,7 @@ static void agent_pause_accepting(struct umc_agent *a) {
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct umc_agent *a = userdata;
 
-        while (a->n_conns < UMC_AGENT_MAX_CONNECTIONS) {
+        while (a->n_conns < a->config.max_connections) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
                         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -897,7 +897,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 }
                 agent_accept(a, cfd);
         }
-        if (a->n_conns >= UMC_AGENT_MAX_CONNECTIONS)
+        if (a->n_conns >= a->config.max_connections)
                 log_notice("%u connections open: further ones wait in the listen backlog",
                            a->n_conns);
         agent_update_listener(a);
@@ -968,6 +968,11 @@ int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_wh
         } else if (c->ecu_id == 0 || c->hw_id[0] == '\0') {
                 why = "[Agent] EcuId= and HardwareId= must be set";
                 r = -EINVAL;
+        } else if (c->max_connections == 0 || c->handshake_timeout_usec == 0 ||
+                   c->idle_timeout_usec == 0 || c->max_image_size == 0) {
+                why = "[Agent] MaxConnections=, HandshakeTimeoutSec=, IdleTimeoutSec= and "
+                      "MaxImageSize= must not be 0";
+                r = -EINVAL;
         }
         if (r < 0 && ret_why)
                 *ret_why = why;
@@ -1011,8 +1016,6 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
                 return log_error_errno(-ENOMEM, "Out of memory");
         a->listen_fd = -1;
         a->event = sd_event_ref(event);
-        a->handshake_usec = UMC_AGENT_HANDSHAKE_TIMEOUT_USEC;
-        a->idle_usec = UMC_AGENT_IDLE_TIMEOUT_USEC;
 
         r = slots_probe(config->slot_directory);
         if (r < 0)
@@ -1031,6 +1034,9 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         }
         a->config = *config;
         memset(config, 0, sizeof(*config));
+        a->handshake_usec = a->config.handshake_timeout_usec;
+        a->idle_usec = a->config.idle_timeout_usec;
+        agent_update_listener(a); /* MaxConnections= is known only now */
         umc_log_set_max_level(a->config.log_level);
         log_info("Listening on %s as ECU 0x%08" PRIx32 " (%s), %zu [EthernetAcl] rule(s)",
                  a->listen_text, a->config.ecu_id, a->config.hw_id, a->config.eth_acl.n_rules);
@@ -1157,6 +1163,9 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         umc_agent_config_free(&a->config);
         a->config = n;
         memset(&n, 0, sizeof(n));
+        a->handshake_usec = a->config.handshake_timeout_usec;
+        a->idle_usec = a->config.idle_timeout_usec;
+        agent_update_listener(a);
         umc_log_set_max_level(a->config.log_level);
         log_info("Reloaded %s: listening on %s as ECU 0x%08" PRIx32 " (%s)", config_path,
                  a->listen_text, a->config.ecu_id, a->config.hw_id);

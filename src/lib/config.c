@@ -32,6 +32,7 @@
 #include "umc/log.h"
 #include "umc/replay.h"
 #include "umc/util.h"
+#include "umc/xfer.h"
 
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
@@ -43,8 +44,22 @@
 /* acl.h: "flags rates outside the tolerance (default +-10%)". */
 #define CAN_TOLERANCE_PCT_DEFAULT 10.0
 #define DAEMON_STATE_DIRECTORY_DEFAULT "/var/lib/umc"
-#define AGENT_STATE_DIRECTORY_DEFAULT "/var/lib/umc-agent"
+/* The group systemd/io.umc.conf names and systemd/umc.sysusers.conf creates. */
+#define DAEMON_OPERATOR_GROUP_DEFAULT "umc-operators"
+#define DAEMON_CONNECT_TIMEOUT_DEFAULT (10 * USEC_PER_SEC)
+#define DAEMON_AUTH_TIMEOUT_DEFAULT (10 * USEC_PER_SEC)
+#define DAEMON_IDLE_TIMEOUT_DEFAULT (60 * USEC_PER_SEC)
+/* The ECU reads back and hashes the whole image before it answers TRANSPORT. */
+#define DAEMON_FINAL_TIMEOUT_DEFAULT (300 * USEC_PER_SEC)
 #define AGENT_SLOT_DIRECTORY_DEFAULT "/var/lib/umc-agent/slots"
+#define AGENT_MAX_CONNECTIONS_DEFAULT 4
+#define AGENT_HANDSHAKE_TIMEOUT_DEFAULT (10 * USEC_PER_SEC)
+#define AGENT_IDLE_TIMEOUT_DEFAULT (60 * USEC_PER_SEC)
+#define AGENT_MAX_IMAGE_SIZE_DEFAULT (UINT64_C(32) << 30)
+/* MaxImageSize= at most 1T: the largest image the transfer protocol carries. */
+#define AGENT_MAX_IMAGE_SIZE_MAX (UINT64_C(1) << 40)
+_Static_assert(AGENT_MAX_IMAGE_SIZE_MAX == UMC_XFER_MAX_IMAGE, "MaxImageSize= limit");
+#define MBIT (UINT64_C(1000) * 1000) /* bit/s per Mbit/s */
 
 /* Enum fields are written through int: make sure that is their size. */
 _Static_assert(sizeof(enum umc_hash_alg) == sizeof(int), "enum size");
@@ -63,6 +78,7 @@ enum {
         ITEM_REPEATABLE = 1 << 0,
         ITEM_ECU = 1 << 1,           /* [Target]: the field is in struct umc_ecu, not umc_target */
         ITEM_MIN_EXCLUSIVE = 1 << 2, /* decimals: value must be > dmin */
+        ITEM_PORT_ZERO = 1 << 3,     /* addresses: port 0 (the kernel picks one) is allowed */
 };
 
 struct keyword {
@@ -206,21 +222,26 @@ static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
-/* Strict unsigned decimal: digits only (no sign, space or junk), no overflow. */
-static int parse_u64_dec(const char *s, uint64_t *ret) {
+/* Strict unsigned decimal of the n characters at s: digits only (no sign, space or junk), no overflow. */
+static int parse_u64_dec_n(const char *s, size_t n, uint64_t *ret) {
         uint64_t v = 0;
 
-        if (!is_digit(*s))
+        if (n == 0)
                 return -EINVAL;
-        for (; *s; s++) {
-                if (!is_digit(*s))
+        for (size_t i = 0; i < n; i++)
+                if (!is_digit(s[i]))
                         return -EINVAL;
-                if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+        for (size_t i = 0; i < n; i++) {
+                if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
                         return -ERANGE;
-                v = v * 10 + (uint64_t)(*s - '0');
+                v = v * 10 + (uint64_t)(s[i] - '0');
         }
         *ret = v;
         return 0;
+}
+
+static int parse_u64_dec(const char *s, uint64_t *ret) {
+        return parse_u64_dec_n(s, strlen(s), ret);
 }
 
 /* "0x" + hex digits, or decimal (never octal). */
@@ -365,9 +386,10 @@ static int lookup_suite(struct parser *p, const struct item *it, const char *nam
 
 /*
  * "IPV4:PORT" or "[IPV6]:PORT", numeric only (inet_pton, no name lookup),
- * port 1..65535. *ret_why names the defect.
+ * port 1..65535, or 0..65535 with port0 (a listener: the kernel picks a
+ * free port). *ret_why names the defect.
  */
-static int parse_sockaddr(const char *s, struct umc_sockaddr *ret, const char **ret_why) {
+static int parse_sockaddr(const char *s, bool port0, struct umc_sockaddr *ret, const char **ret_why) {
         struct umc_sockaddr a = {};
         char host[INET6_ADDRSTRLEN];
         const char *port_s;
@@ -406,8 +428,9 @@ static int parse_sockaddr(const char *s, struct umc_sockaddr *ret, const char **
         memcpy(host, s, n);
         host[n] = '\0';
 
-        if (parse_u64_dec(port_s, &port) < 0 || port < 1 || port > 65535) {
-                *ret_why = "port must be a number in 1..65535";
+        if (parse_u64_dec(port_s, &port) < 0 || port < (port0 ? 0 : 1) || port > 65535) {
+                *ret_why = port0 ? "port must be a number in 0..65535"
+                                 : "port must be a number in 1..65535";
                 return -EINVAL;
         }
 
@@ -518,6 +541,82 @@ static int parse_unsigned(struct parser *p, const struct item *it, const char *v
 
 static int parse_usec(struct parser *p, const struct item *it, const char *value, void *field) {
         return parse_range(p, it, value, field);
+}
+
+static int parse_u64(struct parser *p, const struct item *it, const char *value, void *field) {
+        return parse_range(p, it, value, field);
+}
+
+/* A size for messages: "1T" when it is a whole number of K, M, G or T, else bytes. */
+static void format_size(uint64_t v, char buf[32]) {
+        static const char suffixes[] = "TGMK";
+
+        for (unsigned i = 0; i < 4; i++) {
+                unsigned shift = 10 * (4 - i);
+
+                if (v != 0 && (v & ((UINT64_C(1) << shift) - 1)) == 0) {
+                        (void)snprintf(buf, 32, "%" PRIu64 "%c", v >> shift, suffixes[i]);
+                        return;
+                }
+        }
+        (void)snprintf(buf, 32, "%" PRIu64, v);
+}
+
+/*
+ * Bytes: DIGITS with an optional suffix K, M, G or T for 2^10, 2^20, 2^30
+ * or 2^40 (the binary multiples of IEC 80000-13, as systemd reads sizes),
+ * in [min, max] bytes.
+ */
+static int parse_size(struct parser *p, const struct item *it, const char *value, void *field) {
+        static const char suffixes[] = "KMGT";
+        size_t n = strlen(value);
+        const char *suffix = n > 0 ? strchr(suffixes, value[n - 1]) : NULL;
+        unsigned shift = 0;
+        char lo[32], hi[32];
+        uint64_t v;
+        int r;
+
+        if (suffix) {
+                shift = 10 * (unsigned)(suffix - suffixes + 1);
+                n--;
+        }
+        r = parse_u64_dec_n(value, n, &v);
+        if (r == -EINVAL)
+                return fail_item(p, it, "'%s' is not a size (a number of bytes, optionally followed "
+                                        "by K, M, G or T)", value);
+        if (r == 0 && v <= UINT64_MAX >> shift && v << shift >= it->min && v << shift <= it->max) {
+                *(uint64_t *)field = v << shift;
+                return 0;
+        }
+        format_size(it->min, lo);
+        format_size(it->max, hi);
+        return fail_item(p, it, "%s is out of range %s..%s", value, lo, hi);
+}
+
+/*
+ * A group name as shadow-utils' useradd(8) accepts it portably: a letter or
+ * '_', then letters, digits, '_', '-' and '.', at most
+ * UMC_CONFIG_GROUP_NAME_MAX characters. Whether the group exists is umcd's
+ * question at start-up: a parser does no lookups.
+ */
+static int parse_group_name(struct parser *p, const struct item *it, const char *value,
+                            void *field) {
+        static const char first[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_";
+        static const char rest[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789-.";
+        size_t n = strlen(value);
+        char **s = field, *copy;
+
+        if (n > UMC_CONFIG_GROUP_NAME_MAX)
+                return fail_item(p, it, "longer than %d characters", UMC_CONFIG_GROUP_NAME_MAX);
+        if (!strchr(first, value[0]) || strspn(value, rest) != n)
+                return fail_item(p, it, "'%s' is not a group name (letters, digits, '_', '-' and "
+                                        "'.', starting with a letter or '_')", value);
+        copy = strdup(value);
+        if (!copy)
+                return fail_oom(p);
+        free(*s);
+        *s = copy;
+        return 0;
 }
 
 /* "auto" (stored as 0) or an integer in range. */
@@ -640,7 +739,7 @@ static int parse_hw_id(struct parser *p, const struct item *it, const char *valu
 static int parse_address(struct parser *p, const struct item *it, const char *value, void *field) {
         const char *why = NULL;
 
-        if (parse_sockaddr(value, field, &why) < 0)
+        if (parse_sockaddr(value, it->flags & ITEM_PORT_ZERO, field, &why) < 0)
                 return fail_item(p, it, "'%s': %s", value, why);
         return 0;
 }
@@ -719,6 +818,15 @@ static const struct keyword mode_keywords[] = {
 static const struct item daemon_items[] = {
         { .key = "StateDirectory", .parse = parse_path, .offset = D(state_directory) },
         { .key = "LogLevel", .parse = parse_log_level, .offset = D(log_level) },
+        { .key = "ConnectTimeoutSec", .parse = parse_usec, .offset = D(connect_timeout_usec),
+          .min = 1, .max = 600, .scale = USEC_PER_SEC },
+        { .key = "AuthTimeoutSec", .parse = parse_usec, .offset = D(auth_timeout_usec),
+          .min = 1, .max = 600, .scale = USEC_PER_SEC },
+        { .key = "IdleTimeoutSec", .parse = parse_usec, .offset = D(idle_timeout_usec),
+          .min = 5, .max = 3600, .scale = USEC_PER_SEC },
+        { .key = "FinalCheckTimeoutSec", .parse = parse_usec, .offset = D(final_timeout_usec),
+          .min = 10, .max = 86400, .scale = USEC_PER_SEC },
+        { .key = "OperatorGroup", .parse = parse_group_name, .offset = D(operator_group) },
 };
 
 static const struct item daemon_security_items[] = {
@@ -751,6 +859,11 @@ static const struct item daemon_load_items[] = {
           .keywords = stuffing_keywords },
         { .key = "CanBitModel", .parse = parse_keyword, .offset = D(can_bit_model),
           .keywords = bitmodel_keywords },
+        /* 100 Gbit/s: IEEE 802.3ba, far above any in-vehicle link. */
+        { .key = "LinkRateMbit", .parse = parse_u64, .offset = D(link_rate_bps),
+          .min = 0, .max = 100000, .scale = MBIT },
+        { .key = "CeilingPercent", .parse = parse_unsigned, .offset = D(ceiling_percent),
+          .min = 0, .max = 100 },
 };
 
 /* Offsets relative to struct umc_config_can_ids / umc_config_eth_acl: shared by both files. */
@@ -779,13 +892,20 @@ static const struct item target_items[] = {
 
 static const struct item agent_items[] = {
         { .key = "Mode", .parse = parse_keyword, .offset = A(mode), .keywords = mode_keywords },
-        { .key = "Listen", .parse = parse_address, .offset = A(listen) },
+        { .key = "Listen", .parse = parse_address, .offset = A(listen), .flags = ITEM_PORT_ZERO },
         { .key = "EcuId", .parse = parse_ecu_id, .offset = A(ecu_id) },
         { .key = "HardwareId", .parse = parse_hw_id, .offset = A(hw_id) },
         { .key = "KeyFile", .parse = parse_path, .offset = A(key_file) },
         { .key = "SlotDirectory", .parse = parse_path, .offset = A(slot_directory) },
-        { .key = "StateDirectory", .parse = parse_path, .offset = A(state_directory) },
         { .key = "LogLevel", .parse = parse_log_level, .offset = A(log_level) },
+        { .key = "MaxConnections", .parse = parse_unsigned, .offset = A(max_connections),
+          .min = 1, .max = 64 },
+        { .key = "HandshakeTimeoutSec", .parse = parse_usec, .offset = A(handshake_timeout_usec),
+          .min = 1, .max = 300, .scale = USEC_PER_SEC },
+        { .key = "IdleTimeoutSec", .parse = parse_usec, .offset = A(idle_timeout_usec),
+          .min = 5, .max = 3600, .scale = USEC_PER_SEC },
+        { .key = "MaxImageSize", .parse = parse_size, .offset = A(max_image_size),
+          .min = 1, .max = AGENT_MAX_IMAGE_SIZE_MAX },
 };
 
 static const struct item agent_security_items[] = {
@@ -816,6 +936,7 @@ static const struct section agent_sections[] = {
 
 _Static_assert(UMC_ELEMENTSOF(daemon_sections) <= SECTIONS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(agent_sections) <= SECTIONS_MAX, "seen[] too small");
+_Static_assert(UMC_ELEMENTSOF(daemon_items) <= ITEMS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(daemon_security_items) <= ITEMS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(daemon_load_items) <= ITEMS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(agent_items) <= ITEMS_MAX, "seen[] too small");
@@ -1008,7 +1129,7 @@ static void *item_field(struct parser *p, const struct item *it) {
 
 static int handle_key(struct parser *p, const char *name, const char *value) {
         const struct item *it = NULL;
-        char known[160];
+        char known[256];
         size_t idx, len = 0;
 
         if (!p->cur)
@@ -1245,6 +1366,10 @@ static int parse_file(const char *path, const struct section *sections, size_t n
 int umc_daemon_config_init(struct umc_daemon_config *ret) {
         struct umc_daemon_config c = {
                 .log_level = LOG_INFO,
+                .connect_timeout_usec = DAEMON_CONNECT_TIMEOUT_DEFAULT,
+                .auth_timeout_usec = DAEMON_AUTH_TIMEOUT_DEFAULT,
+                .idle_timeout_usec = DAEMON_IDLE_TIMEOUT_DEFAULT,
+                .final_timeout_usec = DAEMON_FINAL_TIMEOUT_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
                 .verify_every = 0,
@@ -1260,8 +1385,11 @@ int umc_daemon_config_init(struct umc_daemon_config *ret) {
         umc_rotation_cfg_default(&c.rotation);
         umc_load_cfg_default(&c.load);
         c.state_directory = strdup(DAEMON_STATE_DIRECTORY_DEFAULT);
-        if (!c.state_directory)
+        c.operator_group = strdup(DAEMON_OPERATOR_GROUP_DEFAULT);
+        if (!c.state_directory || !c.operator_group) {
+                umc_daemon_config_free(&c);
                 return -ENOMEM;
+        }
         *ret = c;
         return 0;
 }
@@ -1278,6 +1406,10 @@ int umc_agent_config_init(struct umc_agent_config *ret) {
                         .len = sizeof(struct sockaddr_in),
                 },
                 .log_level = LOG_INFO,
+                .max_connections = AGENT_MAX_CONNECTIONS_DEFAULT,
+                .handshake_timeout_usec = AGENT_HANDSHAKE_TIMEOUT_DEFAULT,
+                .idle_timeout_usec = AGENT_IDLE_TIMEOUT_DEFAULT,
+                .max_image_size = AGENT_MAX_IMAGE_SIZE_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
                 .can_ids = {
@@ -1289,8 +1421,7 @@ int umc_agent_config_init(struct umc_agent_config *ret) {
         for (unsigned id = 1; id < _UMC_SUITE_MAX; id++)
                 c.allowed_suites |= 1u << id;
         c.slot_directory = strdup(AGENT_SLOT_DIRECTORY_DEFAULT);
-        c.state_directory = strdup(AGENT_STATE_DIRECTORY_DEFAULT);
-        if (!c.slot_directory || !c.state_directory) {
+        if (!c.slot_directory) {
                 umc_agent_config_free(&c);
                 return -ENOMEM;
         }
@@ -1353,6 +1484,7 @@ void umc_daemon_config_free(struct umc_daemon_config *c) {
         if (!c)
                 return;
         free(c->state_directory);
+        free(c->operator_group);
         free(c->can_ids.rules);
         free(c->eth_acl.rules);
         if (c->ecus)
@@ -1370,7 +1502,6 @@ void umc_agent_config_free(struct umc_agent_config *c) {
                 return;
         free(c->key_file);
         free(c->slot_directory);
-        free(c->state_directory);
         free(c->can_ids.rules);
         free(c->eth_acl.rules);
         umc_memzero(c, sizeof(*c)); /* cleanses master_key */

@@ -836,14 +836,34 @@ static const sd_bus_vtable manager_vtable[] = {
 
 /* ---- life cycle ---------------------------------------------------------------- */
 
-/* The operator group's GID, or (gid_t)-1 when the group does not exist. */
-static gid_t lookup_operator_gid(void) {
-        struct group grp, *res = NULL;
-        char buf[4096];
+/* Group entries with many members need more than the first guess: grow up to 1 MiB. */
+#define GROUP_BUF_START 4096
+#define GROUP_BUF_MAX (1024 * 1024)
 
-        if (getgrnam_r(UMC_DBUS_OPERATOR_GROUP, &grp, buf, sizeof(buf), &res) != 0 || !res)
-                return (gid_t)-1;
-        return res->gr_gid;
+int umc_dbus_resolve_group(const char *name, gid_t *ret_gid) {
+        size_t size = GROUP_BUF_START;
+
+        if (!name || !name[0] || !ret_gid)
+                return -EINVAL;
+        for (;;) {
+                _cleanup_free_ char *buf = malloc(size);
+                struct group grp, *res = NULL;
+                int r;
+
+                if (!buf)
+                        return -ENOMEM;
+                r = getgrnam_r(name, &grp, buf, size, &res);
+                if (r == ERANGE && size < GROUP_BUF_MAX) {
+                        size *= 2;
+                        continue;
+                }
+                if (r != 0)
+                        return -r;
+                if (!res)
+                        return -ENOENT;
+                *ret_gid = res->gr_gid;
+                return 0;
+        }
 }
 
 struct umc_dbus *umc_dbus_free(struct umc_dbus *d) {
@@ -885,7 +905,7 @@ int umc_dbus_attach(struct umc_manager *m, sd_bus *bus, struct umc_dbus **ret) {
         d->manager = m;
         d->bus = sd_bus_ref(bus);
         d->own_uid = geteuid();
-        d->operator_gid = lookup_operator_gid();
+        d->operator_gid = (gid_t)-1; /* until umcd sets [Daemon] OperatorGroup= */
         d->version = UMC_VERSION;
 
         be = sd_bus_get_event(bus);

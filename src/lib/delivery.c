@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "umc/auth.h"
@@ -29,6 +30,13 @@
 #define RECORD_NAME_MAX (sizeof(UMC_DELIVERY_RECORD_PREFIX) + UMC_CONFIG_TARGET_NAME_MAX)
 /* package=PATH manifest=HEX target=NAME offset=N, each with its newline. */
 #define RECORD_TEXT_MAX (PATH_MAX + 2 * UMC_HASH_LEN + UMC_CONFIG_TARGET_NAME_MAX + 64)
+/*
+ * Slack of the load and pacing timers: sd-event's default (250 ms) would
+ * let windows close late and bursts wait long; 1 ms still lets the kernel
+ * coalesce wake-ups.
+ */
+#define TICK_ACCURACY_USEC USEC_PER_MSEC
+#define PACE_ACCURACY_USEC 1
 
 struct umc_delivery {
         sd_event *event;
@@ -55,6 +63,24 @@ struct umc_delivery {
         struct umc_linkload load;
         bool have_load;
         bool load_error_logged;
+
+        /*
+         * Pacing (delivery.h). Tokens are bytes on the wire times USEC_PER_SEC,
+         * so that a rate in bit/s times microseconds / 8 adds whole tokens; a
+         * frame may take them below zero, the next waits until they are back.
+         */
+        bool paced;
+        bool pace_waiting;              /* out of tokens: pace_timer is armed */
+        unsigned own_factor;            /* 2 on loopback, where every byte counts as tx and rx */
+        uint64_t pace_link_bps;         /* the rate CeilingPercent= is a share of */
+        uint64_t pace_bps;              /* allowed now */
+        int64_t tokens, tokens_max;
+        uint64_t tokens_at;             /* last refill, CLOCK_MONOTONIC usec */
+        uint64_t wire_sent;             /* bytes on the wire of every frame produced */
+        uint64_t wire_at_window;        /* wire_sent when the last load window closed */
+        uint64_t window_at;             /* when that was */
+        double own_carry_bits;          /* ours, not yet seen by the counters (pace_window()) */
+        sd_event_source *pace_timer;
 
         bool queue_full;                /* the sender has frames but the queue had no room */
         uint64_t last_acked;
@@ -291,7 +317,10 @@ int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
         if (!event || !p || !ret || !p->config || p->target >= p->config->n_targets ||
             p->image_fd < 0 || p->image_len == 0 || p->image_len > UMC_XFER_MAX_IMAGE ||
             (p->state_dir_fd >= 0 && !package_path_valid(p->package_dir)) ||
-            p->config->targets[p->target].channel != UMC_CHANNEL_TCP)
+            p->config->targets[p->target].channel != UMC_CHANNEL_TCP ||
+            p->config->connect_timeout_usec == 0 || p->config->auth_timeout_usec == 0 ||
+            p->config->idle_timeout_usec == 0 || p->config->final_timeout_usec == 0 ||
+            p->config->ceiling_percent > 100)
                 return -EINVAL;
         d = calloc(1, sizeof(*d));
         if (!d)
@@ -328,6 +357,8 @@ static void disconnect(struct umc_delivery *d) {
         d->tick = sd_event_source_disable_unref(d->tick);
         d->timeout = sd_event_source_disable_unref(d->timeout);
         d->later = sd_event_source_disable_unref(d->later);
+        d->pace_timer = sd_event_source_disable_unref(d->pace_timer);
+        d->pace_waiting = false;
         umc_stream_free(d->stream);
         d->stream = NULL;
         umc_closep(&d->fd);
@@ -361,6 +392,7 @@ void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery
                 .load_percent = d->have_load ? umc_linkload_percent(&d->load) : 0.0,
                 .load_class = d->have_load ? umc_linkload_class(&d->load) : UMC_LOAD_NORMAL,
                 .load_nominal = d->have_load && d->load.nominal,
+                .paced_bps = d->paced ? d->pace_bps : 0,
         };
         if (d->state == UMC_DELIVERY_DONE)
                 ret->bytes_acked = d->p.image_len;
@@ -444,6 +476,179 @@ static uint32_t allowed_suites(const struct umc_rotation_cfg *c) {
         return bits;
 }
 
+/* ---- pacing ---- */
+
+uint64_t umc_delivery_pace_bps(uint64_t link_bps, unsigned ceiling_percent, uint64_t measured_bps,
+                               uint64_t own_bps) {
+        uint64_t ceiling, floor, other, allowed;
+
+        if (link_bps == 0 || ceiling_percent == 0 || ceiling_percent > 100)
+                return 0;
+        /* Split so that no product overflows whatever link_bps is. */
+        ceiling = link_bps / 100 * ceiling_percent + link_bps % 100 * ceiling_percent / 100;
+        floor = link_bps / 100 > 0 ? link_bps / 100 : 1;
+        other = measured_bps > own_bps ? measured_bps - own_bps : 0;
+        allowed = ceiling > other ? ceiling - other : 0;
+        return allowed > floor ? allowed : floor;
+}
+
+uint64_t umc_delivery_wire_bytes(uint64_t len) {
+        uint64_t overhead = len / UMC_DELIVERY_WIRE_SEGMENT * UMC_DELIVERY_WIRE_OVERHEAD +
+                            (len % UMC_DELIVERY_WIRE_SEGMENT * UMC_DELIVERY_WIRE_OVERHEAD +
+                             UMC_DELIVERY_WIRE_SEGMENT - 1) / UMC_DELIVERY_WIRE_SEGMENT;
+
+        return len > UINT64_MAX - overhead ? UINT64_MAX : len + overhead;
+}
+
+/* Tokens earned since the last refill, up to the bucket's size. */
+static void pace_refill(struct umc_delivery *d, uint64_t now) {
+        uint64_t dt, room, full;
+
+        if (now <= d->tokens_at)
+                return;
+        dt = now - d->tokens_at;
+        d->tokens_at = now;
+        if (d->tokens >= d->tokens_max)
+                return;
+        room = (uint64_t)(d->tokens_max - d->tokens);
+        /* Time to fill the bucket: past it the bucket is full, before it bps * dt cannot overflow. */
+        full = room / (d->pace_bps / 8 + 1) + 1;
+        if (dt >= full)
+                d->tokens = d->tokens_max;
+        else
+                d->tokens += (int64_t)(d->pace_bps * dt / 8);
+        if (d->tokens > d->tokens_max)
+                d->tokens = d->tokens_max;
+}
+
+/* Make bps the allowed rate from now on: the bucket holds one window's worth, at most the burst. */
+static void pace_set(struct umc_delivery *d, uint64_t now, uint64_t bps, uint64_t other_bps) {
+        uint64_t window = d->p.config->load.window_usec, burst;
+
+        pace_refill(d, now); /* what was earned at the old rate */
+        if (bps != d->pace_bps)
+                log_debug("%s: pacing at %" PRIu64 " kbit/s: ceiling %u%% of %" PRIu64
+                          " kbit/s, other traffic %" PRIu64 " kbit/s", target_name(d), bps / 1000,
+                          d->p.config->ceiling_percent, d->pace_link_bps / 1000, other_bps / 1000);
+        d->pace_bps = bps;
+        /* bps <= 100 Gbit/s (config) and window <= 60 s: the product fits. */
+        burst = bps / 8 * window / USEC_PER_SEC;
+        if (burst > UMC_DELIVERY_PACE_BURST_MAX)
+                burst = UMC_DELIVERY_PACE_BURST_MAX;
+        if (burst == 0)
+                burst = 1; /* tokens must be able to turn positive */
+        d->tokens_max = (int64_t)(burst * USEC_PER_SEC);
+        if (d->tokens > d->tokens_max)
+                d->tokens = d->tokens_max;
+}
+
+/* On a loopback interface our bytes leave and arrive on the same counters. */
+static unsigned own_factor(int fd, const char *ifname) {
+        struct ifreq ifr = {};
+
+        memcpy(ifr.ifr_name, ifname, strnlen(ifname, IF_NAMESIZE - 1));
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                return 1;
+        return ifr.ifr_flags & IFF_LOOPBACK ? 2 : 1;
+}
+
+/* Streaming begins: pace from the ceiling less the traffic seen so far (none measured: the ceiling). */
+static void pace_start(struct umc_delivery *d, uint64_t now) {
+        const struct umc_daemon_config *c = d->p.config;
+        uint64_t measured = 0;
+
+        if (c->ceiling_percent == 0)
+                return;
+        d->paced = true;
+        if (d->have_load)
+                d->pace_link_bps = d->load.link_bps;
+        else
+                d->pace_link_bps = c->link_rate_bps > 0 ? c->link_rate_bps : UMC_LINKLOAD_NOMINAL_BPS;
+        if (d->have_load && d->load.load.n_windows > 0)
+                measured = (uint64_t)(umc_linkload_percent(&d->load) / 100.0 * (double)d->load.link_bps);
+        d->tokens_at = now;
+        d->window_at = now;
+        d->wire_at_window = d->wire_sent;
+        pace_set(d, now, umc_delivery_pace_bps(d->pace_link_bps, c->ceiling_percent, measured, 0),
+                 measured);
+        d->tokens = d->tokens_max;
+}
+
+/*
+ * A load window closed (or, without a sampler, a tick passed): the other
+ * traffic is what the link carried in it less what we put on the wire
+ * since the previous window. Our bytes queued late in a window may reach
+ * the counters only in the next one (Nagle holds a segment's tail until
+ * the ACK, the socket buffer drains later): what the counters have not
+ * shown of our bytes yet is carried into the next window, at most one
+ * window's own bytes, instead of letting one window see too little of us
+ * and the next too much (phantom other traffic).
+ */
+static void pace_window(struct umc_delivery *d, uint64_t now) {
+        double window = (double)d->p.config->load.window_usec / (double)USEC_PER_SEC;
+        double measured = 0.0, sent, own, missing;
+
+        if (!d->paced || now <= d->window_at)
+                return;
+        if (d->have_load)
+                measured = umc_linkload_percent(&d->load) / 100.0 * (double)d->load.link_bps * window;
+        sent = (double)(d->wire_sent - d->wire_at_window) * 8.0 * d->own_factor;
+        d->wire_at_window = d->wire_sent;
+        d->window_at = now;
+        /* In bits over the window; the rule itself works on rates. */
+        own = sent + d->own_carry_bits;
+        missing = own - measured;
+        d->own_carry_bits = missing <= 0.0 ? 0.0 : missing < sent ? missing : sent;
+        pace_set(d, now,
+                 umc_delivery_pace_bps(d->pace_link_bps, d->p.config->ceiling_percent,
+                                       (uint64_t)(measured / window), (uint64_t)(own / window)),
+                 measured > own ? (uint64_t)((measured - own) / window) : 0);
+}
+
+static int on_pace(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* True when a frame may go now; else the pace timer is armed for when one may. */
+static int pace_admit(struct umc_delivery *d, uint64_t now, bool *ret_admit) {
+        uint64_t wait;
+        int r;
+
+        d->pace_waiting = false;
+        if (!d->paced) {
+                *ret_admit = true;
+                return 0;
+        }
+        pace_refill(d, now);
+        if (d->tokens > 0) {
+                *ret_admit = true;
+                return 0;
+        }
+        /* Tokens come at pace_bps / 8 bytes per second, i.e. bps / 8 per microsecond in our unit. */
+        wait = ((uint64_t)(-d->tokens) * 8 + d->pace_bps) / d->pace_bps;
+        if (!d->pace_timer) {
+                r = sd_event_add_time(d->event, &d->pace_timer, CLOCK_MONOTONIC, now + wait,
+                                      PACE_ACCURACY_USEC, on_pace, d);
+                if (r < 0)
+                        return r;
+        } else {
+                r = sd_event_source_set_time(d->pace_timer, now + wait);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(d->pace_timer, SD_EVENT_ONESHOT);
+                if (r < 0)
+                        return r;
+        }
+        d->pace_waiting = true;
+        *ret_admit = false;
+        return 0;
+}
+
+static void pace_charge(struct umc_delivery *d, size_t len) {
+        uint64_t wire = umc_delivery_wire_bytes(len);
+
+        d->wire_sent += wire;
+        if (d->paced)
+                d->tokens -= (int64_t)(wire * USEC_PER_SEC);
+}
+
 static void record_checkpoint(struct umc_delivery *d, uint64_t offset) {
         _cleanup_free_ struct umc_delivery_record *rec = NULL;
         int r;
@@ -481,13 +686,15 @@ static int flush(struct umc_delivery *d);
 
 static int read_frames(struct umc_delivery *d);
 
-/* Produce frames while the queue has room for the largest one. */
+/* Produce frames while the queue has room for the largest one and the pacing allows. */
 static int pump(struct umc_delivery *d) {
         d->queue_full = false;
         while (d->state == UMC_DELIVERY_TRANSFERRING) {
                 enum umc_load_class load = d->have_load ? umc_linkload_class(&d->load)
                                                         : UMC_LOAD_NORMAL;
                 enum umc_rotation_cause cause = UMC_ROTATE_NONE;
+                uint64_t now = now_usec();
+                bool admit = false;
                 size_t len = 0;
                 int r;
 
@@ -495,7 +702,13 @@ static int pump(struct umc_delivery *d) {
                         d->queue_full = true;
                         break;
                 }
-                r = umc_sender_next(d->sender, now_usec(), load, d->txbuf, sizeof(d->txbuf), &len,
+                r = pace_admit(d, now, &admit);
+                if (r < 0)
+                        return fail(d, UMC_REASON_INTERNAL, "cannot arm the pacing timer: %s",
+                                    strerror(-r));
+                if (!admit)
+                        break;
+                r = umc_sender_next(d->sender, now, load, d->txbuf, sizeof(d->txbuf), &len,
                                     &cause);
                 if (r == -EAGAIN || r == -ESHUTDOWN)
                         break;
@@ -509,9 +722,10 @@ static int pump(struct umc_delivery *d) {
                 if (r < 0)
                         return fail(d, UMC_REASON_INTERNAL, "cannot queue a frame: %s",
                                     strerror(-r));
+                pace_charge(d, len);
                 if (umc_sender_state(d->sender) == UMC_SENDER_WAIT_COMPLETE) {
                         d->state = UMC_DELIVERY_VERIFYING;
-                        d->deadline = now_usec() + UMC_DELIVERY_FINAL_TIMEOUT_USEC;
+                        d->deadline = now_usec() + d->p.config->final_timeout_usec;
                         if (arm_timeout(d, d->deadline) < 0)
                                 return fail(d, UMC_REASON_INTERNAL, "cannot arm the timeout");
                         emit_progress(d);
@@ -596,7 +810,8 @@ static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t
         log_debug("%s: ECU 0x%" PRIx32 " authenticated", target_name(d), d->ecu->ecu_id);
         d->state = UMC_DELIVERY_TRANSFERRING;
         d->deadline = 0;
-        if (arm_timeout(d, d->last_activity + UMC_DELIVERY_IDLE_TIMEOUT_USEC) < 0)
+        pace_start(d, now_usec());
+        if (arm_timeout(d, d->last_activity + d->p.config->idle_timeout_usec) < 0)
                 return fail(d, UMC_REASON_INTERNAL, "cannot arm the timeout");
         emit_progress(d);
         return 0;
@@ -657,9 +872,9 @@ static int read_frames(struct umc_delivery *d) {
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct umc_delivery *d = userdata;
-        uint64_t now = now_usec(), sent;
+        uint64_t now = now_usec(), window = d->p.config->load.window_usec, sent, next;
         size_t oldest;
-        int r;
+        int r = 1; /* without a sampler every tick stands for a window */
 
         if (d->have_load) {
                 r = umc_linkload_sample(&d->load, now);
@@ -667,6 +882,15 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                         (void)log_warning_errno(r, "%s: cannot sample the load of %s: %m",
                                                 target_name(d), d->load.ifname);
                         d->load_error_logged = true;
+                }
+        }
+        if (r > 0 && d->state == UMC_DELIVERY_TRANSFERRING) {
+                pace_window(d, now);
+                /* Waiting for tokens at the old rate: ask again at the new one. */
+                if (d->pace_waiting) {
+                        (void)pump(d);
+                        if (!running(d))
+                                return 0;
                 }
         }
         sent = d->sender ? umc_sender_bytes_sent(d->sender) : 0;
@@ -679,31 +903,53 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (d->rate_n > 1 && now > d->rate_t[oldest] && sent >= d->rate_b[oldest])
                 d->rate = (sent - d->rate_b[oldest]) * USEC_PER_SEC / (now - d->rate_t[oldest]);
         emit_progress(d);
-        /* The load may have turned: a waiting sender picks the class up with its next frame. */
-        if (running(d) && sd_event_source_set_time_relative(s, d->p.config->load.window_usec) < 0)
+        /*
+         * The load may have turned: a waiting sender picks the class up with its
+         * next frame. The next tick is due one window after this one was, not
+         * after now: ticks that drift away from the sampler's window
+         * boundaries would mix two windows' traffic into the pacing's view.
+         */
+        if (!running(d))
+                return 0;
+        next = usec + window;
+        if (next <= now)
+                next = now + window - (now - usec) % window; /* fell behind: the next boundary */
+        if (sd_event_source_set_time(s, next) < 0)
                 return fail(d, UMC_REASON_INTERNAL, "cannot re-arm the load timer");
         return 0;
 }
 
+/* The pacing let enough tokens back in: produce again. */
+static int on_pace(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct umc_delivery *d = userdata;
+
+        if (d->state != UMC_DELIVERY_TRANSFERRING)
+                return 0;
+        /* Waiting on purpose is not idleness: the idle timeout counts from here. */
+        d->last_activity = now_usec();
+        return pump(d);
+}
+
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         struct umc_delivery *d = userdata;
+        const struct umc_daemon_config *c = d->p.config;
         uint64_t now = now_usec(), at;
 
         switch (d->state) {
         case UMC_DELIVERY_CONNECTING:
                 return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64 " s",
-                            d->address, UMC_DELIVERY_CONNECT_TIMEOUT_USEC / USEC_PER_SEC);
+                            d->address, c->connect_timeout_usec / USEC_PER_SEC);
         case UMC_DELIVERY_AUTHENTICATING:
                 return fail(d, UMC_REASON_TIMEOUT, "no AUTH_RESPONSE within %" PRIu64 " s",
-                            UMC_DELIVERY_AUTH_TIMEOUT_USEC / USEC_PER_SEC);
+                            c->auth_timeout_usec / USEC_PER_SEC);
         case UMC_DELIVERY_VERIFYING:
                 return fail(d, UMC_REASON_TIMEOUT, "no final verdict within %" PRIu64 " s",
-                            UMC_DELIVERY_FINAL_TIMEOUT_USEC / USEC_PER_SEC);
+                            c->final_timeout_usec / USEC_PER_SEC);
         case UMC_DELIVERY_TRANSFERRING:
-                at = d->last_activity + UMC_DELIVERY_IDLE_TIMEOUT_USEC;
+                at = d->last_activity + c->idle_timeout_usec;
                 if (now >= at)
                         return fail(d, UMC_REASON_TIMEOUT, "no progress for %" PRIu64 " s",
-                                    UMC_DELIVERY_IDLE_TIMEOUT_USEC / USEC_PER_SEC);
+                                    c->idle_timeout_usec / USEC_PER_SEC);
                 if (arm_timeout(d, at) < 0)
                         return fail(d, UMC_REASON_INTERNAL, "cannot re-arm the timeout");
                 return 0;
@@ -725,22 +971,48 @@ static int fail_later(struct umc_delivery *d, enum umc_reason reason, const char
         return sd_event_add_defer(d->event, &d->later, on_later, d);
 }
 
-static void start_load_sampling(struct umc_delivery *d) {
-        char ifname[IF_NAMESIZE];
+/*
+ * The sampler measures against the interface's speed, or its nominal
+ * fallback; LinkRateMbit= overrides both: the model is set up again with
+ * the configured rate (linkload.h has no way to pass one in).
+ */
+static int linkload_init(struct umc_delivery *d, const char *ifname, uint64_t now) {
+        const struct umc_daemon_config *c = d->p.config;
         int r;
 
-        r = umc_netinfo_route_ifname(umc_stream_fd(d->stream), ifname);
+        r = umc_linkload_init(&d->load, ifname, &c->load, now);
+        if (r < 0 || c->link_rate_bps == 0)
+                return r;
+        r = umc_busload_init_link(&d->load.load, &c->load, c->link_rate_bps, now);
+        if (r < 0)
+                return r;
+        d->load.link_bps = c->link_rate_bps;
+        d->load.nominal = true;
+        return 0;
+}
+
+static void start_load_sampling(struct umc_delivery *d) {
+        const char *against;
+        char ifname[IF_NAMESIZE];
+        int fd = umc_stream_fd(d->stream), r;
+
+        d->own_factor = 1;
+        r = umc_netinfo_route_ifname(fd, ifname);
         if (r >= 0)
-                r = umc_linkload_init(&d->load, ifname, &d->p.config->load, now_usec());
+                r = linkload_init(d, ifname, now_usec());
         if (r < 0) {
                 (void)log_warning_errno(r, "%s: cannot sample the link load, assuming normal: %m",
                                         target_name(d));
                 return;
         }
         d->have_load = true;
+        d->own_factor = own_factor(fd, ifname);
+        if (d->p.config->link_rate_bps > 0)
+                against = "the configured rate of";
+        else
+                against = d->load.nominal ? "a nominal rate of" : "its speed,";
         log_info("%s: sampling the load of %s against %s %" PRIu64 " Mbit/s", target_name(d),
-                 ifname, d->load.nominal ? "a nominal rate of" : "its speed,",
-                 d->load.link_bps / 1000000);
+                 ifname, against, d->load.link_bps / 1000000);
         (void)umc_linkload_sample(&d->load, now_usec()); /* the counters' baseline */
 }
 
@@ -805,9 +1077,10 @@ static int on_connected(struct umc_delivery *d) {
 
         d->state = UMC_DELIVERY_AUTHENTICATING;
         d->last_activity = now_usec();
-        if (arm_timeout(d, d->last_activity + UMC_DELIVERY_AUTH_TIMEOUT_USEC) < 0 ||
+        if (arm_timeout(d, d->last_activity + d->p.config->auth_timeout_usec) < 0 ||
             sd_event_add_time_relative(d->event, &d->tick, CLOCK_MONOTONIC,
-                                       d->p.config->load.window_usec, 0, on_tick, d) < 0 ||
+                                       d->p.config->load.window_usec, TICK_ACCURACY_USEC, on_tick,
+                                       d) < 0 ||
             sd_event_source_set_enabled(d->tick, SD_EVENT_ON) < 0)
                 return fail(d, UMC_REASON_INTERNAL, "cannot set up the timers");
         emit_progress(d);
@@ -846,7 +1119,7 @@ int umc_delivery_start(struct umc_delivery *d) {
         if (r < 0)
                 return r;
         r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
-                                       UMC_DELIVERY_CONNECT_TIMEOUT_USEC, 0, on_timeout, d);
+                                       d->p.config->connect_timeout_usec, 0, on_timeout, d);
         if (r < 0) {
                 d->io = sd_event_source_disable_unref(d->io);
                 return r;

@@ -31,6 +31,8 @@ struct args {
 
 struct daemon {
         const char *config_path;
+        enum bus_kind bus_kind;
+        gid_t operator_gid;             /* [Daemon] OperatorGroup=, (gid_t)-1 when none */
         sd_event *event;
         struct umc_manager *manager;
         sd_bus *bus;
@@ -108,6 +110,32 @@ static int load_config(const char *path, struct umc_daemon_config *ret) {
         return 0;
 }
 
+/*
+ * [Daemon] OperatorGroup= to a GID. On the system bus a group that does not
+ * exist is an error: the policy file and the daemon's own check would
+ * disagree about who may control it. On the session bus (tests,
+ * development) there is no policy file; without the group only root and
+ * umcd's own UID may control it, as the D-Bus layer does by default.
+ */
+static int resolve_operator_group(const struct umc_daemon_config *c, enum bus_kind kind,
+                                  gid_t *ret_gid) {
+        int r = umc_dbus_resolve_group(c->operator_group, ret_gid);
+
+        if (r == -ENOENT && kind == BUS_SESSION) {
+                log_notice("Operator group '%s' ([Daemon] OperatorGroup=) does not exist: only "
+                           "root and this user may call Install and Cancel", c->operator_group);
+                *ret_gid = (gid_t)-1;
+                return 0;
+        }
+        if (r == -ENOENT)
+                return log_error_errno(r, "Operator group '%s' ([Daemon] OperatorGroup=) does not "
+                                          "exist", c->operator_group);
+        if (r < 0)
+                return log_error_errno(r, "Cannot look up the operator group '%s' ([Daemon] "
+                                          "OperatorGroup=): %m", c->operator_group);
+        return 0;
+}
+
 static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct daemon *d = userdata;
 
@@ -120,6 +148,7 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct daemon *d = userdata;
         struct umc_daemon_config config = {};
+        gid_t gid;
         int r;
 
         (void)sd_notify(false, "RELOADING=1");
@@ -127,8 +156,10 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_warning("Not reloading %s while an installation runs", d->config_path);
                 goto out;
         }
-        if (load_config(d->config_path, &config) < 0) {
+        if (load_config(d->config_path, &config) < 0 ||
+            resolve_operator_group(&config, d->bus_kind, &gid) < 0) {
                 log_warning("Keeping the running configuration");
+                umc_daemon_config_free(&config);
                 goto out;
         }
         r = umc_manager_reload(d->manager, &config);
@@ -137,6 +168,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 umc_daemon_config_free(&config);
                 goto out;
         }
+        d->operator_gid = gid;
+        umc_dbus_set_operator_gid(d->dbus, gid);
         umc_log_set_max_level(umc_manager_config(d->manager)->log_level);
         log_info("Reloaded %s", d->config_path);
 out:
@@ -184,6 +217,8 @@ static int attach_bus(struct daemon *d, enum bus_kind kind) {
                 return log_error_errno(r, "Another process owns " UMC_DBUS_NAME);
         if (r < 0)
                 return log_error_errno(r, "Cannot serve " UMC_DBUS_NAME ": %m");
+        /* Before the loop runs: no call is served without the operator group in place. */
+        umc_dbus_set_operator_gid(d->dbus, d->operator_gid);
         return 0;
 }
 
@@ -217,6 +252,7 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         d.config_path = args.config_path;
+        d.bus_kind = args.bus;
 
         r = load_config(args.config_path, &config);
         if (args.check_config) {
@@ -229,7 +265,9 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         umc_log_set_max_level(config.log_level);
 
-        r = setup_event(&d);
+        r = resolve_operator_group(&config, d.bus_kind, &d.operator_gid);
+        if (r >= 0)
+                r = setup_event(&d);
         if (r >= 0)
                 r = create_manager(&d, &config);
         if (r >= 0)

@@ -592,24 +592,113 @@ static void test_silent_connection_times_out_in_the_handshake(void **state) {
         rig_stop(&g);
 }
 
+static void test_handshake_timeout_comes_from_the_config(void **state) {
+        struct umc_agent_config c;
+        struct client cl;
+        const uint8_t *f;
+        size_t len;
+        struct rig g;
+        uint64_t t0;
+
+        rig_start(&g);
+        umc_agent_free(g.agent);
+        config_fill(&g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1" }, 1);
+        /* Below the file's 1 s minimum, which only the struct can say: a quick test. */
+        c.handshake_timeout_usec = 50 * USEC_PER_MSEC;
+        c.listen.in.sin_port = htons(g.port);
+        assert_int_equal(umc_agent_new(&c, g.e, &g.agent), 0);
+        t0 = umc_now_monotonic_usec();
+        client_connect(&g, &cl);
+        assert_int_equal(client_recv(&cl, &f, &len), -ECONNRESET);
+        assert_true(umc_now_monotonic_usec() - t0 < 5 * USEC_PER_SEC); /* not the default 10 s */
+        client_close(&cl);
+        pump_until_idle(&g);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_TIMEOUT);
+        rig_stop(&g);
+}
+
+/* MaxConnections= of the running config: c_max connections served, one more waits. */
+static void expect_connection_limit(struct rig *g, unsigned c_max) {
+        struct client c[8];
+
+        assert_true(c_max + 1 <= UMC_ELEMENTSOF(c));
+        for (unsigned i = 0; i <= c_max; i++)
+                client_connect(g, &c[i]);
+        for (int i = 0; i < 20; i++)
+                pump(g);
+        assert_int_equal(stats(g).accepted, c_max);
+        assert_int_equal(stats(g).connections, c_max);
+        client_close(&c[0]);
+        for (int i = 0; i < 200 && stats(g).accepted == c_max; i++)
+                pump(g);
+        assert_int_equal(stats(g).accepted, c_max + 1); /* the waiting one got in */
+        for (unsigned i = 1; i <= c_max; i++)
+                client_close(&c[i]);
+        pump_until_idle(g);
+}
+
 static void test_connections_beyond_the_limit_wait_in_the_backlog(void **state) {
-        struct client c[UMC_AGENT_MAX_CONNECTIONS + 1];
         struct rig g;
 
         rig_start(&g);
-        for (size_t i = 0; i < UMC_ELEMENTSOF(c); i++)
-                client_connect(&g, &c[i]);
-        for (int i = 0; i < 20; i++)
-                pump(&g);
-        assert_int_equal(stats(&g).accepted, UMC_AGENT_MAX_CONNECTIONS);
-        assert_int_equal(stats(&g).connections, UMC_AGENT_MAX_CONNECTIONS);
-        client_close(&c[0]);
-        for (int i = 0; i < 200 && stats(&g).accepted == UMC_AGENT_MAX_CONNECTIONS; i++)
-                pump(&g);
-        assert_int_equal(stats(&g).accepted, UMC_AGENT_MAX_CONNECTIONS + 1);
-        for (size_t i = 1; i < UMC_ELEMENTSOF(c); i++)
-                client_close(&c[i]);
+        expect_connection_limit(&g, 4); /* the default MaxConnections= */
+        rig_stop(&g);
+}
+
+static void test_max_connections_comes_from_the_config(void **state) {
+        struct umc_agent_config c;
+        struct rig g;
+
+        rig_start(&g);
+        umc_agent_free(g.agent);
+        config_fill(&g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1" }, 1);
+        c.max_connections = 2;
+        c.listen.in.sin_port = htons(g.port);
+        assert_int_equal(umc_agent_new(&c, g.e, &g.agent), 0);
+        expect_connection_limit(&g, 2);
+        rig_stop(&g);
+}
+
+static void test_image_larger_than_max_image_size_is_refused(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_agent_config c;
+        struct master *m;
+        struct rig g;
+
+        rig_start(&g);
+        umc_agent_free(g.agent);
+        config_fill(&g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1" }, 1);
+        c.max_image_size = IMAGE_LEN - 1;
+        c.listen.in.sin_port = htons(g.port);
+        assert_int_equal(umc_agent_new(&c, g.e, &g.agent), 0);
+
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m, 3600 * USEC_PER_SEC);
+        assert_int_equal(master_run(m, 0, TAMPER_NONE, 0, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_IMAGE_TOO_LARGE);
+        master_free(m);
         pump_until_idle(&g);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_IMAGE_TOO_LARGE);
+        expect_active(&g, NULL);
+        rig_stop(&g);
+}
+
+static void test_config_check_refuses_zero_limits(void **state) {
+        struct umc_agent_config c;
+        const char *why = NULL;
+        struct rig g;
+
+        rig_start(&g);
+        config_fill(&g, &c, NULL, 0);
+        assert_int_equal(umc_agent_config_check(&c, &why), 0);
+        c.max_connections = 0;
+        assert_int_equal(umc_agent_config_check(&c, &why), -EINVAL);
+        assert_non_null(strstr(why, "MaxConnections="));
+        c.max_connections = 1;
+        c.max_image_size = 0;
+        assert_int_equal(umc_agent_config_check(&c, &why), -EINVAL);
+        umc_agent_config_free(&c);
         rig_stop(&g);
 }
 
@@ -712,6 +801,10 @@ int main(void) {
                 cmocka_unit_test(test_bad_header_mid_transfer_is_answered_with_stop),
                 cmocka_unit_test(test_silent_connection_times_out_in_the_handshake),
                 cmocka_unit_test(test_connections_beyond_the_limit_wait_in_the_backlog),
+                cmocka_unit_test(test_max_connections_comes_from_the_config),
+                cmocka_unit_test(test_handshake_timeout_comes_from_the_config),
+                cmocka_unit_test(test_image_larger_than_max_image_size_is_refused),
+                cmocka_unit_test(test_config_check_refuses_zero_limits),
                 cmocka_unit_test(test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one),
                 cmocka_unit_test(test_gateway_mode_refuses_to_start),
         };

@@ -189,6 +189,12 @@ static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
         assert_string_equal(c.state_directory, d.state_directory);
         assert_string_equal(c.state_directory, "/var/lib/umc");
         assert_int_equal(c.log_level, LOG_INFO);
+        assert_int_equal(c.connect_timeout_usec, 10 * USEC_PER_SEC);
+        assert_int_equal(c.auth_timeout_usec, 10 * USEC_PER_SEC);
+        assert_int_equal(c.idle_timeout_usec, 60 * USEC_PER_SEC);
+        assert_int_equal(c.final_timeout_usec, 300 * USEC_PER_SEC);
+        assert_string_equal(c.operator_group, "umc-operators");
+        assert_string_equal(c.operator_group, d.operator_group);
         assert_memory_equal(&c.rotation, &d.rotation, sizeof(c.rotation));
         assert_int_equal(c.rotation.interval_usec, 120 * USEC_PER_SEC);
         assert_int_equal(c.rotation.holdoff_usec, 10 * USEC_PER_SEC);
@@ -199,6 +205,8 @@ static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
         assert_memory_equal(&c.load, &d.load, sizeof(c.load));
         assert_int_equal(c.can_stuffing, UMC_STUFF_WORST);
         assert_int_equal(c.can_bit_model, UMC_BITMODEL_ISO);
+        assert_int_equal(c.link_rate_bps, 0);
+        assert_int_equal(c.ceiling_percent, 0);
         assert_true(c.can_ids.tolerance_pct == 10.0);
         assert_int_equal(c.can_ids.min_periods, 10);
         assert_int_equal(c.can_ids.n_rules, 0);
@@ -235,8 +243,11 @@ static void test_shipped_agent_conf_loads_with_a_real_key_file(void **state) {
         assert_string_equal(c.key_file, f->key);
         assert_key_bytes(c.master_key);
         assert_string_equal(c.slot_directory, "/var/lib/umc-agent/slots");
-        assert_string_equal(c.state_directory, "/var/lib/umc-agent");
         assert_int_equal(c.log_level, LOG_INFO);
+        assert_int_equal(c.max_connections, 4);
+        assert_int_equal(c.handshake_timeout_usec, 10 * USEC_PER_SEC);
+        assert_int_equal(c.idle_timeout_usec, 60 * USEC_PER_SEC);
+        assert_int_equal(c.max_image_size, UINT64_C(32) << 30);
         for (unsigned id = 1; id < _UMC_SUITE_MAX; id++)
                 assert_true(umc_agent_suite_allowed(&c, (enum umc_suite_id)id));
         assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_NONE));
@@ -257,6 +268,11 @@ static const char full_daemon[] =
         "[Daemon]\n"
         "StateDirectory=/srv/umc/state\n"
         "LogLevel=debug\n"
+        "ConnectTimeoutSec=3\n"
+        "AuthTimeoutSec=4\n"
+        "IdleTimeoutSec=90\n"
+        "FinalCheckTimeoutSec=600\n"
+        "OperatorGroup=hmi\n"
         "\n"
         "[Security]\n"
         "CipherOrder=sm4-ctr-hmac-sm3, aes-256-gcm chacha20-poly1305,aes-256-gcm\n"
@@ -275,6 +291,8 @@ static const char full_daemon[] =
         "AbnormalPercent=90\n"
         "CanStuffing=exact\n"
         "CanBitModel=canbusload\n"
+        "LinkRateMbit=100\n"
+        "CeilingPercent=60\n"
         "\n"
         "; IDs before the tolerance: it still applies to them\n"
         "[CanIds]\n"
@@ -311,6 +329,11 @@ static void test_full_daemon_file_fills_every_field(void **state) {
 
         assert_string_equal(c.state_directory, "/srv/umc/state");
         assert_int_equal(c.log_level, LOG_DEBUG);
+        assert_int_equal(c.connect_timeout_usec, 3 * USEC_PER_SEC);
+        assert_int_equal(c.auth_timeout_usec, 4 * USEC_PER_SEC);
+        assert_int_equal(c.idle_timeout_usec, 90 * USEC_PER_SEC);
+        assert_int_equal(c.final_timeout_usec, 600 * USEC_PER_SEC);
+        assert_string_equal(c.operator_group, "hmi");
 
         assert_int_equal(c.rotation.n_order, 4);
         assert_int_equal(c.rotation.order[0], UMC_SUITE_SM4_CTR_HMAC_SM3);
@@ -331,6 +354,8 @@ static void test_full_daemon_file_fills_every_field(void **state) {
         assert_true(c.load.abnormal_percent == 90.0);
         assert_int_equal(c.can_stuffing, UMC_STUFF_EXACT);
         assert_int_equal(c.can_bit_model, UMC_BITMODEL_CANBUSLOAD);
+        assert_int_equal(c.link_rate_bps, 100 * UINT64_C(1000000));
+        assert_int_equal(c.ceiling_percent, 60);
 
         assert_true(c.can_ids.tolerance_pct == 2.5);
         assert_int_equal(c.can_ids.min_periods, 20);
@@ -391,8 +416,11 @@ static const char full_agent[] =
         "HardwareId=GW-1\n"
         "KeyFile=@KEY@\n"
         "SlotDirectory=/data/slots\n"
-        "StateDirectory=/data/state\n"
         "LogLevel=warning\n"
+        "MaxConnections=64\n"
+        "HandshakeTimeoutSec=300\n"
+        "IdleTimeoutSec=5\n"
+        "MaxImageSize=512M\n"
         "[Security]\n"
         "AllowedSuites=chacha20-poly1305,sm4-ctr-hmac-sm3\n"
         "InnerSuite=sm4-ctr-hmac-sm3\n"
@@ -419,8 +447,11 @@ static void test_full_agent_file_fills_every_field(void **state) {
         assert_string_equal(c.key_file, f->key);
         assert_key_bytes(c.master_key);
         assert_string_equal(c.slot_directory, "/data/slots");
-        assert_string_equal(c.state_directory, "/data/state");
         assert_int_equal(c.log_level, LOG_WARNING);
+        assert_int_equal(c.max_connections, 64);
+        assert_int_equal(c.handshake_timeout_usec, 300 * USEC_PER_SEC);
+        assert_int_equal(c.idle_timeout_usec, 5 * USEC_PER_SEC);
+        assert_int_equal(c.max_image_size, UINT64_C(512) << 20);
         assert_int_equal(c.allowed_suites, 1u << UMC_SUITE_CHACHA20_POLY1305 |
                                                    1u << UMC_SUITE_SM4_CTR_HMAC_SM3);
         assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_AES_128_GCM));
@@ -460,6 +491,29 @@ static const struct refusal refusals[] = {
           "not an absolute path" },
         { "[Daemon]\nStateDirectory=/var/../etc\n", 2, "Daemon.StateDirectory", "'..'" },
         { "[Daemon]\nLogLevel=verbose\n", 2, "Daemon.LogLevel", "unknown log level 'verbose'" },
+        { "[Daemon]\nConnectTimeoutSec=0\n", 2, "Daemon.ConnectTimeoutSec", "0 is out of range 1..600" },
+        { "[Daemon]\nConnectTimeoutSec=601\n", 2, "Daemon.ConnectTimeoutSec",
+          "601 is out of range 1..600" },
+        { "[Daemon]\nConnectTimeoutSec=10s\n", 2, "Daemon.ConnectTimeoutSec",
+          "'10s' is not a decimal number" },
+        { "[Daemon]\nAuthTimeoutSec=0\n", 2, "Daemon.AuthTimeoutSec", "0 is out of range 1..600" },
+        { "[Daemon]\nAuthTimeoutSec=601\n", 2, "Daemon.AuthTimeoutSec", "601 is out of range 1..600" },
+        { "[Daemon]\nIdleTimeoutSec=4\n", 2, "Daemon.IdleTimeoutSec", "4 is out of range 5..3600" },
+        { "[Daemon]\nIdleTimeoutSec=3601\n", 2, "Daemon.IdleTimeoutSec",
+          "3601 is out of range 5..3600" },
+        { "[Daemon]\nFinalCheckTimeoutSec=9\n", 2, "Daemon.FinalCheckTimeoutSec",
+          "9 is out of range 10..86400" },
+        { "[Daemon]\nFinalCheckTimeoutSec=86401\n", 2, "Daemon.FinalCheckTimeoutSec",
+          "86401 is out of range 10..86400" },
+        { "[Daemon]\nOperatorGroup=1umc\n", 2, "Daemon.OperatorGroup",
+          "'1umc' is not a group name" },
+        { "[Daemon]\nOperatorGroup=-umc\n", 2, "Daemon.OperatorGroup",
+          "'-umc' is not a group name" },
+        { "[Daemon]\nOperatorGroup=umc operators\n", 2, "Daemon.OperatorGroup",
+          "'umc operators' is not a group name" },
+        { "[Daemon]\nOperatorGroup=umc/ops\n", 2, "Daemon.OperatorGroup", "not a group name" },
+        { "[Daemon]\nOperatorGroup=abcdefghijklmnopqrstuvwxyz012345\n", 2, "Daemon.OperatorGroup",
+          "longer than 31 characters" },
         { "[Security]\nReplayWindow=64x\n", 2, "Security.ReplayWindow", "not a decimal number" },
         { "[Security]\nReplayWindow=-1\n", 2, "Security.ReplayWindow", "not a decimal number" },
         { "[Security]\nReplayWindow=1025\n", 2, "Security.ReplayWindow", "out of range 1..1024" },
@@ -497,6 +551,11 @@ static const struct refusal refusals[] = {
         { "[Load]\nAbnormalPercent=0.5\n", 2, "Load.AbnormalPercent", "out of range 1..1000" },
         { "[Load]\nCanStuffing=some\n", 2, "Load.CanStuffing", "expected worst|ignore|exact" },
         { "[Load]\nCanBitModel=bosch\n", 2, "Load.CanBitModel", "expected iso|canbusload" },
+        { "[Load]\nLinkRateMbit=100001\n", 2, "Load.LinkRateMbit", "100001 is out of range 0..100000" },
+        { "[Load]\nLinkRateMbit=1.5\n", 2, "Load.LinkRateMbit", "'1.5' is not a decimal number" },
+        { "[Load]\nLinkRateMbit=-1\n", 2, "Load.LinkRateMbit", "'-1' is not a decimal number" },
+        { "[Load]\nCeilingPercent=101\n", 2, "Load.CeilingPercent", "101 is out of range 0..100" },
+        { "[Load]\nCeilingPercent=50%\n", 2, "Load.CeilingPercent", "'50%' is not a decimal number" },
         { "[Load]\nWindowMSec=10\nMutationWindowSec=7\n", 3, "Load.MutationWindowSec",
           "spans more than 600 windows" },
         { "[Load]\nWindowMSec=60000\n", 2, "Load.WindowMSec", "shorter than one window" },
@@ -508,7 +567,9 @@ static const struct refusal refusals[] = {
         { TARGET_HEAD "Address=10.0.0.1:4500\nChannel=can\n", 6, "Target a.Channel",
           "only 'tcp' is supported in this version" },
         { TARGET_HEAD "Address=ecu.example:4500\n", 5, "Target a.Address", "not a numeric IPv4" },
-        { TARGET_HEAD "Address=10.0.0.1:0\n", 5, "Target a.Address", "port must be a number" },
+        /* Port 0 is a listener's "any free port": a target needs a real one. */
+        { TARGET_HEAD "Address=10.0.0.1:0\n", 5, "Target a.Address",
+          "port must be a number in 1..65535" },
         { TARGET_HEAD "Address=10.0.0.1\n", 5, "Target a.Address", "expected IPV4:PORT" },
         { TARGET_HEAD "Address=::1:4500\n", 5, "Target a.Address", "needs brackets" },
         { TARGET_HEAD "Address=[fe80::1%eth0]:4500\n", 5, "Target a.Address", "not a numeric IPv6" },
@@ -641,8 +702,143 @@ static void test_unknown_agent_keys_are_named(void **state) {
 
         path = write_conf(f, "[Agent]\nListen=0.0.0.0:65536\n");
         assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
-        assert_message(&err, path, 2, "Agent.Listen", "port must be a number in 1..65535");
+        assert_message(&err, path, 2, "Agent.Listen", "port must be a number in 0..65535");
         assert_null(c.key_file);
+}
+
+/* umc-agent.conf's own keys: one row per refusal, each naming file, line, section and key. */
+static const struct refusal agent_refusals[] = {
+        /* Resume state lives in the slot store: the agent has no StateDirectory=. */
+        { "[Agent]\nStateDirectory=/var/lib/umc-agent\n", 2, "Agent.StateDirectory",
+          "unknown key (known in this section: Mode, Listen, EcuId, HardwareId, KeyFile, "
+          "SlotDirectory, LogLevel, MaxConnections, HandshakeTimeoutSec, IdleTimeoutSec, "
+          "MaxImageSize)" },
+        { "[Agent]\nListen=127.0.0.1:-1\n", 2, "Agent.Listen", "port must be a number in 0..65535" },
+        { "[Agent]\nMaxConnections=0\n", 2, "Agent.MaxConnections", "0 is out of range 1..64" },
+        { "[Agent]\nMaxConnections=65\n", 2, "Agent.MaxConnections", "65 is out of range 1..64" },
+        { "[Agent]\nMaxConnections=four\n", 2, "Agent.MaxConnections",
+          "'four' is not a decimal number" },
+        { "[Agent]\nHandshakeTimeoutSec=0\n", 2, "Agent.HandshakeTimeoutSec",
+          "0 is out of range 1..300" },
+        { "[Agent]\nHandshakeTimeoutSec=301\n", 2, "Agent.HandshakeTimeoutSec",
+          "301 is out of range 1..300" },
+        { "[Agent]\nIdleTimeoutSec=4\n", 2, "Agent.IdleTimeoutSec", "4 is out of range 5..3600" },
+        { "[Agent]\nIdleTimeoutSec=3601\n", 2, "Agent.IdleTimeoutSec", "3601 is out of range 5..3600" },
+        { "[Agent]\nMaxImageSize=0\n", 2, "Agent.MaxImageSize", "0 is out of range 1..1T" },
+        { "[Agent]\nMaxImageSize=0G\n", 2, "Agent.MaxImageSize", "0G is out of range 1..1T" },
+        { "[Agent]\nMaxImageSize=2T\n", 2, "Agent.MaxImageSize", "2T is out of range 1..1T" },
+        { "[Agent]\nMaxImageSize=1099511627777\n", 2, "Agent.MaxImageSize",
+          "1099511627777 is out of range 1..1T" },
+        { "[Agent]\nMaxImageSize=99999999999999999999T\n", 2, "Agent.MaxImageSize",
+          "out of range 1..1T" },
+        { "[Agent]\nMaxImageSize=16777216T\n", 2, "Agent.MaxImageSize", "out of range 1..1T" },
+        { "[Agent]\nMaxImageSize=32g\n", 2, "Agent.MaxImageSize",
+          "'32g' is not a size (a number of bytes, optionally followed by K, M, G or T)" },
+        { "[Agent]\nMaxImageSize=32GB\n", 2, "Agent.MaxImageSize", "'32GB' is not a size" },
+        { "[Agent]\nMaxImageSize=G\n", 2, "Agent.MaxImageSize", "'G' is not a size" },
+        { "[Agent]\nMaxImageSize=1.5G\n", 2, "Agent.MaxImageSize", "'1.5G' is not a size" },
+        { "[Agent]\nMaxImageSize=-1\n", 2, "Agent.MaxImageSize", "'-1' is not a size" },
+        /* The daemon's options are not the agent's. */
+        { "[Agent]\nConnectTimeoutSec=10\n", 2, "Agent.ConnectTimeoutSec", "unknown key" },
+};
+
+static void test_each_agent_refusal_names_file_line_section_and_key(void **state) {
+        struct fixture *f = *state;
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(agent_refusals); i++) {
+                const struct refusal *t = &agent_refusals[i];
+                struct umc_agent_config c = {};
+                struct umc_config_error err = {};
+                const char *path = write_conf(f, t->text);
+                int r = umc_agent_config_load(path, &c, &err);
+
+                if (r != -EINVAL)
+                        fail_msg("row %zu: %d: %s", i, r, err.msg);
+                assert_message(&err, path, t->line, t->where, t->needle);
+                assert_null(c.slot_directory);
+        }
+}
+
+/* The ends of every new range load, and mean what they say. */
+static void test_option_limits_are_accepted(void **state) {
+        static const struct {
+                const char *value;
+                uint64_t bytes;
+        } sizes[] = {
+                { "4096", 4096 },
+                { "1K", 1024 },
+                { "3M", UINT64_C(3) << 20 },
+                { "32G", UINT64_C(32) << 30 },
+                { "1048576M", UINT64_C(1) << 40 },
+        };
+        struct fixture *f = *state;
+        struct umc_daemon_config d = {};
+        struct umc_agent_config a = {};
+        struct umc_config_error err = {};
+
+        if (umc_daemon_config_load(write_conf(f, "[Daemon]\nConnectTimeoutSec=1\nAuthTimeoutSec=600\n"
+                                                 "IdleTimeoutSec=5\nFinalCheckTimeoutSec=86400\n"
+                                                 "OperatorGroup=_a-b.c9\n"
+                                                 "[Load]\nLinkRateMbit=100000\nCeilingPercent=1\n"),
+                                   &d, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(d.connect_timeout_usec, USEC_PER_SEC);
+        assert_int_equal(d.auth_timeout_usec, 600 * USEC_PER_SEC);
+        assert_int_equal(d.idle_timeout_usec, 5 * USEC_PER_SEC);
+        assert_int_equal(d.final_timeout_usec, 86400 * USEC_PER_SEC);
+        assert_string_equal(d.operator_group, "_a-b.c9");
+        assert_int_equal(d.link_rate_bps, 100000 * UINT64_C(1000000));
+        assert_int_equal(d.ceiling_percent, 1);
+        umc_daemon_config_free(&d);
+
+        if (umc_daemon_config_load(write_conf(f, "[Daemon]\nConnectTimeoutSec=600\nAuthTimeoutSec=1\n"
+                                                 "IdleTimeoutSec=3600\nFinalCheckTimeoutSec=10\n"
+                                                 "OperatorGroup=abcdefghijklmnopqrstuvwxyz01234\n"
+                                                 "[Load]\nLinkRateMbit=0\nCeilingPercent=100\n"),
+                                   &d, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(d.connect_timeout_usec, 600 * USEC_PER_SEC);
+        assert_int_equal(d.auth_timeout_usec, USEC_PER_SEC);
+        assert_int_equal(d.idle_timeout_usec, 3600 * USEC_PER_SEC);
+        assert_int_equal(d.final_timeout_usec, 10 * USEC_PER_SEC);
+        assert_int_equal(strlen(d.operator_group), 31);
+        assert_int_equal(d.link_rate_bps, 0);
+        assert_int_equal(d.ceiling_percent, 100);
+        umc_daemon_config_free(&d);
+
+        if (umc_agent_config_load(write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
+                                                "Listen=127.0.0.1:0\nMaxConnections=1\n"
+                                                "HandshakeTimeoutSec=1\nIdleTimeoutSec=3600\n"
+                                                "MaxImageSize=1\n"),
+                                  &a, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_sockaddr(&a.listen, AF_INET, "127.0.0.1", 0);
+        assert_int_equal(a.max_connections, 1);
+        assert_int_equal(a.handshake_timeout_usec, USEC_PER_SEC);
+        assert_int_equal(a.idle_timeout_usec, 3600 * USEC_PER_SEC);
+        assert_int_equal(a.max_image_size, 1);
+        umc_agent_config_free(&a);
+
+        if (umc_agent_config_load(write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
+                                                "Listen=[::]:0\nMaxImageSize=1T\n"),
+                                  &a, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_sockaddr(&a.listen, AF_INET6, "::", 0);
+        assert_int_equal(a.max_image_size, UINT64_C(1) << 40);
+        umc_agent_config_free(&a);
+
+        /* Each suffix is a power of 1024; no suffix is bytes. */
+        for (size_t i = 0; i < UMC_ELEMENTSOF(sizes); i++) {
+                char text[256];
+
+                (void)snprintf(text, sizeof(text),
+                               "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nMaxImageSize=%s\n",
+                               sizes[i].value);
+                if (umc_agent_config_load(write_conf(f, text), &a, &err) != 0)
+                        fail_msg("%s: %s", sizes[i].value, err.msg);
+                assert_int_equal(a.max_image_size, sizes[i].bytes);
+                umc_agent_config_free(&a);
+        }
 }
 
 static void test_missing_required_keys_name_the_section(void **state) {
@@ -823,6 +1019,7 @@ static void test_free_accepts_null_zeroed_and_half_filled_configs(void **state) 
         d.can_ids.rules = calloc(1, sizeof(*d.can_ids.rules));
         umc_daemon_config_free(&d);
         assert_null(d.state_directory);
+        assert_null(d.operator_group);
         assert_null(d.ecus);
         umc_daemon_config_free(&d); /* twice is harmless: free zeroes */
 
@@ -847,6 +1044,8 @@ int main(void) {
                 T(test_legacy_cipher_is_refused_with_the_reason),
                 T(test_unknown_sections_are_refused_even_when_empty),
                 T(test_unknown_agent_keys_are_named),
+                T(test_each_agent_refusal_names_file_line_section_and_key),
+                T(test_option_limits_are_accepted),
                 T(test_missing_required_keys_name_the_section),
                 T(test_duplicate_targets_and_ecu_ids_are_refused),
                 T(test_key_file_readable_by_others_is_refused),

@@ -607,12 +607,30 @@ static void test_operator_group_member_passes_the_daemon_check(void **state) {
         const gid_t groups[] = { 100, OPERATOR_GID };
         char answer[512];
 
+        /* No operator group until umcd sets the one of OperatorGroup=: members are turned away. */
+        call_as_nobody(f, "Cancel", groups, UMC_ELEMENTSOF(groups), answer, sizeof(answer));
+        assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
+
         umc_dbus_set_operator_gid(f->dbus, OPERATOR_GID);
         call_as_nobody(f, "Cancel", groups, UMC_ELEMENTSOF(groups), answer, sizeof(answer));
         assert_answer(answer, UMC_DBUS_ERROR_NOT_RUNNING);
         /* Without the group the same caller is turned away. */
         call_as_nobody(f, "Cancel", groups, 1, answer, sizeof(answer));
         assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
+}
+
+static void test_operator_group_is_resolved_by_name(void **state) {
+        gid_t gid = OPERATOR_GID;
+
+        assert_int_equal(umc_dbus_resolve_group("root", &gid), 0);
+        assert_int_equal(gid, 0);
+        gid = OPERATOR_GID;
+        /* A valid name that no group has: umcd refuses to start with it on the system bus. */
+        assert_int_equal(umc_dbus_resolve_group("umc-no-such-group", &gid), -ENOENT);
+        assert_int_equal(gid, OPERATOR_GID);
+        assert_int_equal(umc_dbus_resolve_group("", &gid), -EINVAL);
+        assert_int_equal(umc_dbus_resolve_group(NULL, &gid), -EINVAL);
+        assert_int_equal(gid, OPERATOR_GID);
 }
 
 static void test_policy_file_denies_others_but_lets_them_read(void **state) {
@@ -670,6 +688,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_failed_install_sends_alarm_and_completed, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_non_root_caller_is_denied_by_the_daemon, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_operator_group_member_passes_the_daemon_check, setup_open, teardown),
+                cmocka_unit_test(test_operator_group_is_resolved_by_name),
                 cmocka_unit_test_setup_teardown(test_policy_file_denies_others_but_lets_them_read, setup_policy, teardown),
                 cmocka_unit_test_setup_teardown(test_policy_file_lets_root_control, setup_policy, teardown),
                 cmocka_unit_test_setup_teardown(test_second_owner_is_refused_and_first_keeps_serving, setup_open, teardown),

@@ -3,7 +3,10 @@
  * One target's delivery over real TCP on 127.0.0.1, against a real
  * umc-agent core (agent.c) on the same sd-event loop, writing into a real
  * A/B slot store under a private directory in /tmp. Also the resume
- * records, the image ID and the load sampler that the delivery uses.
+ * records, the image ID, the load sampler and the pacing that the delivery
+ * uses. The pacing tests run in a private network namespace (with its own
+ * sysfs, so that /sys/class/net/lo is that namespace's loopback): the only
+ * traffic on their link is the test's own, whatever else the machine runs.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +17,12 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -54,9 +62,15 @@ struct fx {
         bool abort_at_half;
         unsigned rotations, alarms, finished, progress, records_checked;
         uint16_t last_key_id;
-        bool success, ended, with_records;
+        bool success, ended, with_records, transferring;
         enum umc_reason reason, alarm_reason;
+        char alarm_text[UMC_MSG_ALARM_TEXT_MAX + 1];
         uint64_t max_acked;
+
+        /* Other traffic on the link: a TCP connection over loopback, written by a timer. */
+        int inject_tx, inject_rx;
+        sd_event_source *inject_timer, *inject_io;
+        uint64_t injected;
 };
 
 /* ---- files ---- */
@@ -114,32 +128,33 @@ static void agent_start(struct fx *f) {
 
         write_file(f->dir, "agent.key", KEY_GOOD "\n", 0600);
         (void)snprintf(text, sizeof(text),
-                       "[Agent]\nListen=127.0.0.1:4500\nEcuId=0x10\nHardwareId=" HW_ID "\n"
-                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\nStateDirectory=%s/agent\n"
+                       "[Agent]\nListen=127.0.0.1:0\nEcuId=0x10\nHardwareId=" HW_ID "\n"
+                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
-                       f->dir, f->dir, f->dir);
+                       f->dir, f->dir);
         write_file(f->dir, "agent.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
                 fail_msg("agent config: %s", err.msg);
-        ac.listen.in.sin_port = 0; /* a free port, read back below (the file format wants 1..65535) */
         assert_int_equal(umc_agent_new(&ac, f->event, &f->agent), 0);
         assert_int_equal(umc_agent_local_address(f->agent, &sa), 0);
         f->port = ntohs(sa.in.sin_port);
         assert_true(f->port > 0);
 }
 
-static void daemon_config(struct fx *f, const char *key, const char *acl_rule, uint16_t port) {
+/* umcd.conf for the one target; extra holds more sections (e.g. "[Load]\n..."), may be "". */
+static void daemon_config_extra(struct fx *f, const char *key, const char *acl_rule, uint16_t port,
+                                const char *daemon, const char *extra) {
         struct umc_config_error err = {};
-        char text[1024];
+        char text[2048];
 
         write_file(f->dir, "target.key", key, 0600);
         (void)snprintf(text, sizeof(text),
-                       "[Daemon]\nStateDirectory=%s/state\nLogLevel=warning\n"
+                       "[Daemon]\nStateDirectory=%s/state\nLogLevel=warning\n%s"
                        "[EthernetAcl]\nRule=%s\n"
                        "[Target ecu]\nEcuId=0x10\nHardwareId=" HW_ID "\nKeyFile=%s/target.key\n"
-                       "Address=127.0.0.1:%u\n",
-                       f->dir, acl_rule, f->dir, (unsigned)port);
+                       "Address=127.0.0.1:%u\n%s",
+                       f->dir, daemon, acl_rule, f->dir, (unsigned)port, extra);
         write_file(f->dir, "umcd.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/umcd.conf", f->dir);
         if (f->have_config)
@@ -148,6 +163,10 @@ static void daemon_config(struct fx *f, const char *key, const char *acl_rule, u
         if (umc_daemon_config_load(text, &f->config, &err) < 0)
                 fail_msg("daemon config: %s", err.msg);
         f->have_config = true;
+}
+
+static void daemon_config(struct fx *f, const char *key, const char *acl_rule, uint16_t port) {
+        daemon_config_extra(f, key, acl_rule, port, "", "");
 }
 
 static int setup(void **state) {
@@ -167,6 +186,7 @@ static int setup(void **state) {
         f->image = malloc(IMAGE_LEN);
         assert_non_null(f->image);
         f->image_fd = -1;
+        f->inject_tx = f->inject_rx = -1;
         assert_int_equal(sd_event_new(&f->event), 0);
         agent_start(f);
         daemon_config(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", f->port);
@@ -180,6 +200,10 @@ static int teardown(void **state) {
 
         umc_delivery_free(f->d);
         (void)sd_event_source_disable_unref(f->abort_source);
+        (void)sd_event_source_disable_unref(f->inject_timer);
+        (void)sd_event_source_disable_unref(f->inject_io);
+        umc_closep(&f->inject_tx);
+        umc_closep(&f->inject_rx);
         umc_agent_free(f->agent);
         umc_daemon_config_free(&f->config);
         sd_event_unref(f->event);
@@ -205,6 +229,8 @@ static void ev_progress(void *ud, const struct umc_delivery_progress *p) {
         struct fx *f = ud;
 
         f->progress++;
+        if (p->state == UMC_DELIVERY_TRANSFERRING)
+                f->transferring = true;
         assert_int_equal(p->bytes_total, IMAGE_LEN);
         assert_true(p->bytes_acked <= p->bytes_total);
         assert_true(p->bytes_acked >= f->max_acked); /* progress never goes back */
@@ -240,6 +266,7 @@ static void ev_alarm(void *ud, enum umc_reason reason, const char *text) {
         struct fx *f = ud;
 
         assert_true(strlen(text) > 0);
+        (void)snprintf(f->alarm_text, sizeof(f->alarm_text), "%s", text);
         f->alarms++;
         f->alarm_reason = reason;
 }
@@ -276,7 +303,7 @@ static void run_for(struct fx *f, uint64_t usec) {
                 assert_true(sd_event_run(f->event, 10 * USEC_PER_MSEC) >= 0);
 }
 
-static void deliver(struct fx *f, const char *version, int state_fd) {
+static void start_delivery(struct fx *f, const char *version, int state_fd) {
         struct umc_delivery_params p = {
                 .config = &f->config,
                 .target = 0,
@@ -301,11 +328,15 @@ static void deliver(struct fx *f, const char *version, int state_fd) {
         f->finished = f->alarms = f->rotations = f->progress = f->records_checked = 0;
         f->last_key_id = 0;
         f->max_acked = 0;
-        f->ended = false;
+        f->ended = f->transferring = false;
         f->with_records = state_fd >= 0;
         assert_int_equal(umc_delivery_new(f->event, &p, &ev, &f->d), 0);
         assert_int_equal(umc_delivery_start(f->d), 0);
         assert_int_equal(umc_delivery_start(f->d), -EALREADY);
+}
+
+static void deliver(struct fx *f, const char *version, int state_fd) {
+        start_delivery(f, version, state_fd);
         run_until(f, &f->ended);
 }
 
@@ -546,7 +577,273 @@ static void test_new_rejects_bad_params(void **state) {
         p.state_dir_fd = f->state_fd;
         p.package_dir = "relative/pkg";
         assert_int_equal(umc_delivery_new(f->event, &p, NULL, &d), -EINVAL);
-        assert_null(d);
+        p.package_dir = f->package;
+        f->config.auth_timeout_usec = 0; /* only a config the loader did not check can say so */
+        assert_int_equal(umc_delivery_new(f->event, &p, NULL, &d), -EINVAL);
+        f->config.auth_timeout_usec = USEC_PER_SEC;
+        f->config.ceiling_percent = 101;
+        assert_int_equal(umc_delivery_new(f->event, &p, NULL, &d), -EINVAL);
+        f->config.ceiling_percent = 100;
+        assert_int_equal(umc_delivery_new(f->event, &p, NULL, &d), 0);
+        umc_delivery_free(d);
+}
+
+static void test_auth_timeout_comes_from_the_config(void **state) {
+        struct fx *f = *state;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t sl = sizeof(sa);
+        uint64_t t0;
+        int fd;
+
+        /* A listener that never answers: the kernel completes the connect from the backlog. */
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(fd, 4), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+        daemon_config_extra(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", ntohs(sa.sin_port),
+                            "AuthTimeoutSec=1\n", "");
+        assert_int_equal(f->config.auth_timeout_usec, USEC_PER_SEC);
+        t0 = umc_now_monotonic_usec();
+        deliver(f, "1.0.0", -1);
+        (void)close(fd);
+        assert_false(f->success);
+        assert_int_equal(f->alarm_reason, UMC_REASON_TIMEOUT);
+        assert_string_equal(f->alarm_text, "no AUTH_RESPONSE within 1 s");
+        assert_true(umc_now_monotonic_usec() - t0 < 5 * USEC_PER_SEC); /* not the default 10 s */
+}
+
+/* ---- tests: pacing ---- */
+
+/* The pacing tests' link: loopback of their own namespace, nominally 8 Mbit/s, 100 ms windows. */
+#define PACE_LINK_BPS (8 * UINT64_C(1000000))
+#define PACE_LOAD "[Load]\nWindowMSec=100\nLinkRateMbit=8\n"
+#define PACE_CEILING "CeilingPercent=50\n"
+#define PACE_CEILING_BPS (PACE_LINK_BPS / 2)
+#define INJECT_PERIOD_USEC (5 * USEC_PER_MSEC)
+#define INJECT_BYTES (32 * 1024) /* per period: 52 Mbit/s, many times the link's nominal rate */
+
+static int saved_netns = -1, saved_mntns = -1, saved_cwd = -1;
+
+/* A private network namespace with its own sysfs and only lo, up; then the usual fixture. */
+static int setup_isolated(void **state) {
+        struct ifreq ifr = { .ifr_name = "lo" };
+        int fd;
+
+        saved_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        saved_mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+        saved_cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(saved_netns >= 0 && saved_mntns >= 0 && saved_cwd >= 0);
+        if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0)
+                fail_msg("unshare(CLONE_NEWNET | CLONE_NEWNS): %s: the pacing tests need a "
+                         "private network namespace (run as root, as test-dbus must)",
+                         strerror(errno));
+        /* Our sysfs must not propagate to the host's mount namespace. */
+        assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+        assert_int_equal(mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), 0);
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+        ifr.ifr_flags |= IFF_UP;
+        assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+        (void)close(fd);
+        return setup(state);
+}
+
+static int teardown_isolated(void **state) {
+        int r = teardown(state);
+
+        /* Back where the other tests run (setns() to a mount namespace also moves the cwd). */
+        assert_int_equal(setns(saved_mntns, CLONE_NEWNS), 0);
+        assert_int_equal(setns(saved_netns, CLONE_NEWNET), 0);
+        assert_int_equal(fchdir(saved_cwd), 0);
+        umc_closep(&saved_mntns);
+        umc_closep(&saved_netns);
+        umc_closep(&saved_cwd);
+        saved_mntns = saved_netns = saved_cwd = -1;
+        return r;
+}
+
+static int on_inject_read(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        static uint8_t sink[64 * 1024];
+
+        while (read(fd, sink, sizeof(sink)) > 0)
+                ;
+        return 0;
+}
+
+static int on_inject_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        static const uint8_t junk[INJECT_BYTES];
+        struct fx *f = userdata;
+        ssize_t n = write(f->inject_tx, junk, sizeof(junk));
+
+        if (n > 0)
+                f->injected += (uint64_t)n;
+        assert_int_equal(sd_event_source_set_time_relative(s, INJECT_PERIOD_USEC), 0);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+/* Other traffic on the same interface: a second TCP connection over loopback. */
+static void inject_start(struct fx *f) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t sl = sizeof(sa);
+        _cleanup_close_ int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(lfd >= 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(lfd, 1), 0);
+        assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+        f->inject_tx = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(f->inject_tx >= 0);
+        assert_int_equal(connect(f->inject_tx, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        f->inject_rx = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        assert_true(f->inject_rx >= 0);
+        assert_int_equal(fcntl(f->inject_tx, F_SETFL, O_NONBLOCK), 0);
+        assert_true(sd_event_add_io(f->event, &f->inject_io, f->inject_rx, EPOLLIN, on_inject_read,
+                                    f) >= 0);
+        assert_true(sd_event_add_time_relative(f->event, &f->inject_timer, CLOCK_MONOTONIC, 0,
+                                               USEC_PER_MSEC, on_inject_tick, f) >= 0);
+}
+
+static void inject_stop(struct fx *f) {
+        assert_int_equal(sd_event_source_set_enabled(f->inject_timer, SD_EVENT_OFF), 0);
+}
+
+/* What a stretch of the transfer did: image bytes sent and the range of the paced rate. */
+struct phase {
+        uint64_t bytes, usec, min_bps, max_bps;
+};
+
+static void run_phase(struct fx *f, uint64_t usec, struct phase *ret) {
+        struct umc_delivery_progress p;
+        uint64_t t0 = umc_now_monotonic_usec(), b0;
+
+        umc_delivery_get_progress(f->d, &p);
+        b0 = p.bytes_sent;
+        *ret = (struct phase){ .min_bps = UINT64_MAX };
+        while (umc_now_monotonic_usec() < t0 + usec) {
+                assert_true(sd_event_run(f->event, 10 * USEC_PER_MSEC) >= 0);
+                umc_delivery_get_progress(f->d, &p);
+                assert_int_equal(p.state, UMC_DELIVERY_TRANSFERRING);
+                if (p.paced_bps < ret->min_bps)
+                        ret->min_bps = p.paced_bps;
+                if (p.paced_bps > ret->max_bps)
+                        ret->max_bps = p.paced_bps;
+        }
+        ret->bytes = p.bytes_sent - b0;
+        ret->usec = umc_now_monotonic_usec() - t0;
+}
+
+/* Image bytes per second of the phase, in bit/s. */
+static uint64_t phase_bps(const struct phase *ph) {
+        return ph->bytes * 8 * USEC_PER_SEC / ph->usec;
+}
+
+static void test_paced_transfer_stays_under_the_ceiling(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_progress p;
+        struct phase paced;
+        uint64_t t0, unpaced_bps;
+
+        /* Unpaced: the whole image as fast as loopback takes it. */
+        daemon_config_extra(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", f->port, "", PACE_LOAD);
+        start_delivery(f, "1.0.0", -1);
+        run_until(f, &f->transferring);
+        t0 = umc_now_monotonic_usec();
+        run_until(f, &f->ended);
+        assert_true(f->success);
+        unpaced_bps = (uint64_t)IMAGE_LEN * 8 * USEC_PER_SEC / (umc_now_monotonic_usec() - t0);
+        umc_delivery_get_progress(f->d, &p);
+        assert_int_equal(p.paced_bps, 0);
+        assert_true(p.load_nominal); /* measured against LinkRateMbit=, not lo's (missing) speed */
+
+        /* Paced at 50% of 8 Mbit/s; another image, so that nothing resumes. */
+        make_image(f, 2);
+        daemon_config_extra(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", f->port, "",
+                            PACE_LOAD PACE_CEILING);
+        start_delivery(f, "2.0.0", -1);
+        run_until(f, &f->transferring);
+        run_phase(f, 1200 * USEC_PER_MSEC, &paced);
+        print_message("unpaced %" PRIu64 " kbit/s, paced %" PRIu64 " kbit/s (allowed %" PRIu64
+                      "..%" PRIu64 ")\n", unpaced_bps / 1000, phase_bps(&paced) / 1000,
+                      paced.min_bps / 1000, paced.max_bps / 1000);
+
+        /*
+         * 4 Mbit/s on the wire, of which the image is 1448/1538, plus the
+         * first window's burst and one frame of token debt: about 4.4 Mbit/s
+         * over 1.2 s at most. The lower bound only says it is not starved.
+         */
+        assert_true(paced.max_bps <= PACE_CEILING_BPS);
+        assert_true(paced.min_bps >= PACE_LINK_BPS / 100);
+        assert_true(phase_bps(&paced) <= PACE_CEILING_BPS * 5 / 4);
+        assert_true(phase_bps(&paced) >= PACE_CEILING_BPS / 2);
+        assert_true(unpaced_bps >= 4 * phase_bps(&paced)); /* about 100 times on an idle machine */
+        umc_delivery_abort(f->d, UMC_REASON_CANCELLED);
+}
+
+static void test_other_traffic_on_the_link_slows_the_transfer_down(void **state) {
+        struct fx *f = *state;
+        struct phase before, settle, during, after;
+
+        daemon_config_extra(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", f->port, "",
+                            PACE_LOAD PACE_CEILING);
+        start_delivery(f, "1.0.0", -1);
+        run_until(f, &f->transferring);
+        run_phase(f, 500 * USEC_PER_MSEC, &before);
+        inject_start(f);
+        run_phase(f, 300 * USEC_PER_MSEC, &settle); /* a window or two to see it */
+        run_phase(f, 500 * USEC_PER_MSEC, &during);
+        inject_stop(f);
+        run_phase(f, 300 * USEC_PER_MSEC, &settle);
+        run_phase(f, 300 * USEC_PER_MSEC, &after);
+        print_message("before %" PRIu64 " kbit/s (allowed up to %" PRIu64 "), during %" PRIu64
+                      " kbit/s (allowed up to %" PRIu64 "), after: allowed up to %" PRIu64 "\n",
+                      phase_bps(&before) / 1000, before.max_bps / 1000, phase_bps(&during) / 1000,
+                      during.max_bps / 1000, after.max_bps / 1000);
+
+        assert_true(f->injected >= 1024 * 1024);
+        /* With the link to itself the transfer gets close to the ceiling... */
+        assert_true(before.max_bps >= PACE_CEILING_BPS * 3 / 4);
+        /* ...other traffic above the ceiling leaves it the 1% floor (80 kbit/s)... */
+        assert_true(during.max_bps <= PACE_CEILING_BPS / 10);
+        assert_true(during.min_bps >= PACE_LINK_BPS / 100);
+        assert_true(phase_bps(&during) * 4 <= phase_bps(&before));
+        /* ...and it speeds up again once that traffic stops. */
+        assert_true(after.max_bps >= PACE_CEILING_BPS * 3 / 4);
+        umc_delivery_abort(f->d, UMC_REASON_CANCELLED);
+}
+
+static void test_pace_rate_is_the_ceiling_less_other_traffic_with_a_floor(void **state) {
+        /* 50% of 8 Mbit/s, nothing else on the link. */
+        assert_int_equal(umc_delivery_pace_bps(8000000, 50, 0, 0), 4000000);
+        /* Our own traffic is not "other": only the rest is subtracted. */
+        assert_int_equal(umc_delivery_pace_bps(8000000, 50, 3000000, 3000000), 4000000);
+        assert_int_equal(umc_delivery_pace_bps(8000000, 50, 3000000, 1000000), 2000000);
+        assert_int_equal(umc_delivery_pace_bps(8000000, 50, 1000000, 3000000), 4000000);
+        /* Other traffic at or above the ceiling: 1% so that the transfer still progresses. */
+        assert_int_equal(umc_delivery_pace_bps(8000000, 50, 4000000, 0), 80000);
+        assert_int_equal(umc_delivery_pace_bps(8000000, 50, 20000000, 0), 80000);
+        assert_int_equal(umc_delivery_pace_bps(8000000, 100, 7990000, 0), 80000);
+        assert_int_equal(umc_delivery_pace_bps(8000000, 1, 0, 0), 80000);
+        assert_int_equal(umc_delivery_pace_bps(100000 * UINT64_C(1000000), 100, 0, 0),
+                         100000 * UINT64_C(1000000));
+        /* No overflow at the extremes; a floor of at least 1 bit/s. */
+        assert_int_equal(umc_delivery_pace_bps(UINT64_MAX, 100, 0, 0), UINT64_MAX);
+        assert_int_equal(umc_delivery_pace_bps(50, 10, 0, 0), 5);
+        assert_int_equal(umc_delivery_pace_bps(50, 10, 50, 0), 1);
+        /* No pacing. */
+        assert_int_equal(umc_delivery_pace_bps(8000000, 0, 0, 0), 0);
+        assert_int_equal(umc_delivery_pace_bps(8000000, 101, 0, 0), 0);
+        assert_int_equal(umc_delivery_pace_bps(0, 50, 0, 0), 0);
+}
+
+static void test_wire_bytes_add_headers_and_framing_per_segment(void **state) {
+        assert_int_equal(umc_delivery_wire_bytes(0), 0);
+        assert_int_equal(umc_delivery_wire_bytes(1448), 1538);
+        assert_int_equal(umc_delivery_wire_bytes(2 * 1448), 2 * 1538);
+        assert_int_equal(umc_delivery_wire_bytes(1), 2); /* a share of a segment, rounded up */
+        assert_int_equal(umc_delivery_wire_bytes(724), 724 + 45);
+        assert_int_equal(umc_delivery_wire_bytes(UINT64_MAX), UINT64_MAX);
 }
 
 /* ---- tests: image ID and records ---- */
@@ -707,6 +1004,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_abort_mid_transfer_keeps_active_slot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_image_resumes_from_checkpoint, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_new_rejects_bad_params, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_auth_timeout_comes_from_the_config, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_paced_transfer_stays_under_the_ceiling, setup_isolated, teardown_isolated),
+                cmocka_unit_test_setup_teardown(test_other_traffic_on_the_link_slows_the_transfer_down, setup_isolated, teardown_isolated),
+                cmocka_unit_test(test_pace_rate_is_the_ceiling_less_other_traffic_with_a_floor),
+                cmocka_unit_test(test_wire_bytes_add_headers_and_framing_per_segment),
                 cmocka_unit_test_setup_teardown(test_image_id_binds_manifest_and_target, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_record_round_trips, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_record_write_refuses_what_would_not_read_back, setup, teardown),

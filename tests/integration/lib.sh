@@ -1,0 +1,208 @@
+# shellcheck shell=bash
+# Shared helpers for the integration tests: real processes, real sockets in
+# network namespaces joined by veth pairs, a private dbus-daemon, real key
+# files. Each test sources this, calls itest_setup, and registers cleanup.
+#
+# Layout of a run (N = a per-run tag):
+#   netns umcN-tbox  (umcd)    10.77.K.1 --veth-- 10.77.K.2  netns umcN-gwK (agent K)
+#   a private bus at $ITEST_DIR/bus, a package in $ITEST_DIR/pkg
+
+set -euo pipefail
+
+ITEST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$ITEST_ROOT/build}
+UMCD=$BUILD/umcd
+AGENT=$BUILD/umc-agent
+UMCCTL=$BUILD/umcctl
+MITM=$BUILD/tests/tools/umc-mitm
+ITEST_TAG=${ITEST_TAG:-$$}
+ITEST_NS_PREFIX="umc${ITEST_TAG}"
+ITEST_PIDS=()
+ITEST_FAILS=0
+ITEST_PASSES=0
+
+itest_log() { printf '%s: %s\n' "${ITEST_NAME:-itest}" "$*" >&2; }
+itest_die() { itest_log "FATAL: $*"; exit 1; }
+
+itest_pass() { ITEST_PASSES=$((ITEST_PASSES + 1)); itest_log "ok: $*"; }
+itest_fail() { ITEST_FAILS=$((ITEST_FAILS + 1)); itest_log "FAIL: $*"; }
+itest_check() { # itest_check "what" command...
+        local what=$1; shift
+        if "$@"; then itest_pass "$what"; else itest_fail "$what"; fi
+}
+
+itest_require() {
+        [ "$(id -u)" -eq 0 ] || itest_die "must run as root (network namespaces)"
+        for b in "$UMCD" "$AGENT" "$UMCCTL" "$MITM"; do
+                [ -x "$b" ] || itest_die "missing $b: run make first"
+        done
+        command -v ip >/dev/null || itest_die "iproute2 (ip) is missing"
+        command -v dbus-daemon >/dev/null || itest_die "dbus-daemon is missing"
+        ip netns add "${ITEST_NS_PREFIX}-probe" 2>/dev/null ||
+                itest_die "cannot create network namespaces here"
+        ip netns del "${ITEST_NS_PREFIX}-probe"
+}
+
+itest_cleanup() {
+        local pid ns
+        for pid in "${ITEST_PIDS[@]:-}"; do
+                [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+        done
+        sleep 0.2
+        for pid in "${ITEST_PIDS[@]:-}"; do
+                [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+        done
+        for ns in $({ command -v ip >/dev/null && ip netns list; } | awk '{print $1}' |
+                    grep "^${ITEST_NS_PREFIX}-" || true); do
+                ip netns del "$ns" 2>/dev/null || true
+        done
+        if [ "${ITEST_KEEP:-0}" != 1 ] && [ -n "${ITEST_DIR:-}" ]; then
+                rm -rf "$ITEST_DIR"
+        fi
+}
+
+# itest_setup NAME N_AGENTS
+itest_setup() {
+        ITEST_NAME=$1
+        local n=$2
+        itest_require
+        ITEST_DIR=$(mktemp -d "/tmp/umc-itest-$ITEST_NAME-XXXXXX")
+        trap itest_cleanup EXIT
+        itest_netns "$n"
+        itest_start_bus
+}
+
+# Can this process create network namespaces (root, iproute2, a kernel and
+# container that allow it)? For callers that fall back to loopback.
+itest_have_netns() {
+        [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null || return 1
+        ip netns add "${ITEST_NS_PREFIX}-probe" 2>/dev/null || return 1
+        ip netns del "${ITEST_NS_PREFIX}-probe"
+}
+
+# itest_netns N: namespace tbox and gw1..gwN, gwK joined to tbox by a veth
+# pair 10.77.K.1 (tbox) -- 10.77.K.2 (gwK). itest_cleanup removes them.
+itest_netns() {
+        local n=$1 k
+        ip netns add "${ITEST_NS_PREFIX}-tbox"
+        ip -n "${ITEST_NS_PREFIX}-tbox" link set lo up
+        for k in $(seq 1 "$n"); do
+                local gw="${ITEST_NS_PREFIX}-gw$k"
+                ip netns add "$gw"
+                ip -n "$gw" link set lo up
+                ip link add "u${ITEST_TAG}t$k" netns "${ITEST_NS_PREFIX}-tbox" type veth \
+                        peer name "u${ITEST_TAG}g$k" netns "$gw"
+                ip -n "${ITEST_NS_PREFIX}-tbox" addr add "10.77.$k.1/24" dev "u${ITEST_TAG}t$k"
+                ip -n "$gw" addr add "10.77.$k.2/24" dev "u${ITEST_TAG}g$k"
+                ip -n "${ITEST_NS_PREFIX}-tbox" link set "u${ITEST_TAG}t$k" up
+                ip -n "$gw" link set "u${ITEST_TAG}g$k" up
+        done
+}
+
+# Rate-limit the T-Box side of link K (the kernel here has tbf, not netem).
+itest_limit_link() { # K RATE (e.g. 200mbit)
+        ip netns exec "${ITEST_NS_PREFIX}-tbox" tc qdisc replace dev "u${ITEST_TAG}t$1" root \
+                tbf rate "$2" burst 256kbit latency 100ms
+}
+
+# NS "host" runs in the caller's own network namespace (loopback setups).
+itest_ns() { # itest_ns tbox|gwK|host command...
+        local ns=$1; shift
+        if [ "$ns" = host ]; then "$@"; else ip netns exec "${ITEST_NS_PREFIX}-$ns" "$@"; fi
+}
+
+# Start a long-running process in namespace NS with output appended to LOG;
+# its PID (the process itself, not a subshell) lands in ITEST_LAST_PID.
+itest_spawn() { # itest_spawn NS|host LOG command...
+        local ns=$1 log=$2
+        shift 2
+        # Simple commands, not itest_ns: a function would run in a subshell.
+        if [ "$ns" = host ]; then
+                "$@" >>"$log" 2>&1 &
+        else
+                ip netns exec "${ITEST_NS_PREFIX}-$ns" "$@" >>"$log" 2>&1 &
+        fi
+        ITEST_LAST_PID=$!
+        ITEST_PIDS+=("$ITEST_LAST_PID")
+}
+
+# Stop a process itest_spawn started: SIGTERM, reap it, and drop it from
+# ITEST_PIDS so that cleanup never signals its PID once reused.
+itest_stop() { # itest_stop PID
+        kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+        itest_forget "$1"
+}
+
+# Drop a PID that was already reaped (by wait) from ITEST_PIDS.
+itest_forget() { # itest_forget PID
+        local i
+        for i in "${!ITEST_PIDS[@]}"; do
+                if [ "${ITEST_PIDS[$i]}" = "$1" ]; then unset "ITEST_PIDS[$i]"; fi
+        done
+}
+
+itest_start_bus() {
+        cat >"$ITEST_DIR/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$ITEST_DIR/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+        # Its log (an fd limit it may not raise, ...) is not the test's output.
+        dbus-daemon --config-file="$ITEST_DIR/bus.conf" --nofork --nopidfile 2>>"$ITEST_DIR/bus.log" &
+        ITEST_PIDS+=($!)
+        export DBUS_SESSION_BUS_ADDRESS="unix:path=$ITEST_DIR/bus"
+        itest_wait_for "private bus" test -S "$ITEST_DIR/bus"
+}
+
+itest_wait_for() { # itest_wait_for WHAT command... (10 s)
+        local what=$1 i; shift
+        for i in $(seq 1 100); do
+                if "$@" 2>/dev/null; then return 0; fi
+                sleep 0.1
+        done
+        itest_die "timed out waiting for $what"
+}
+
+itest_key() { # itest_key NAME -> path of a fresh 0600 key file
+        local f="$ITEST_DIR/$1.key"
+        (umask 077; openssl rand -hex 32 >"$f")
+        echo "$f"
+}
+
+itest_image() { # itest_image PATH MIB
+        head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1"
+}
+
+# itest_package DIR NAME target:version:file ...  (files already in DIR)
+itest_package() {
+        local dir=$1 name=$2 first=1 spec t v f size sha; shift 2
+        {
+                printf '{"format":1,"name":"%s","images":[' "$name"
+                for spec in "$@"; do
+                        IFS=: read -r t v f <<<"$spec"
+                        size=$(stat -c %s "$dir/$f")
+                        sha=$(sha256sum "$dir/$f" | cut -d' ' -f1)
+                        [ $first = 1 ] || printf ','
+                        first=0
+                        printf '{"target":"%s","version":"%s","file":"%s","size":%s,"sha256":"%s"}' \
+                                "$t" "$v" "$f" "$size" "$sha"
+                done
+                printf ']}\n'
+        } >"$dir/manifest.json"
+}
+
+itest_summary() {
+        itest_log "$ITEST_PASSES passed, $ITEST_FAILS failed"
+        echo "$ITEST_NAME: $ITEST_PASSES passed, $ITEST_FAILS failed"
+        [ "$ITEST_FAILS" -eq 0 ]
+}

@@ -1,0 +1,216 @@
+#!/bin/bash
+# End to end over Ethernet: umcd in its own network namespace, two agents in
+# theirs, joined by veth; a private dbus-daemon; umcctl as the HMI would
+# drive it. Then the attacks and faults of issue 3, each of which must raise
+# an alarm visible on D-Bus and leave the target's active slot untouched.
+. "$(dirname "$0")/lib.sh"
+
+IMAGE_MIB=${IMAGE_MIB:-64}
+
+itest_setup ethernet 2
+D=$ITEST_DIR
+KEY1=$(itest_key bcm)
+KEY2=$(itest_key tcu)
+KEY_WRONG=$(itest_key wrong)
+
+# agent_conf K KEYFILE ECU_ID
+agent_conf() {
+        mkdir -p "$D/gw$1"
+        cat >"$D/gw$1/agent.conf" <<CONF
+[Agent]
+Mode=endpoint
+Listen=10.77.$1.2:4500
+EcuId=$3
+HardwareId=HW-GW$1
+KeyFile=$2
+SlotDirectory=$D/gw$1/slots
+[EthernetAcl]
+Rule=allow proto=tcp src=10.77.$1.1/32 dst=10.77.$1.2/32 dport=4500
+CONF
+}
+
+declare -A AGENT_PID
+start_agent() { # K
+        itest_spawn "gw$1" "$D/gw$1/log" "$AGENT" --config "$D/gw$1/agent.conf"
+        AGENT_PID[$1]=$ITEST_LAST_PID
+        itest_wait_for "agent $1" grep -q "Listening\|listening" "$D/gw$1/log"
+}
+stop_agent() { kill "${AGENT_PID[$1]}" 2>/dev/null || true; wait "${AGENT_PID[$1]}" 2>/dev/null || true; }
+
+# umcd_conf [ACL_RULE] [BCM_ADDRESS] [BCM_ECU_ID]
+umcd_conf() {
+        local rule=${1:-"allow proto=tcp src=10.77.0.0/16 dst=10.77.0.0/16"}
+        mkdir -p "$D/umcd-state"
+        cat >"$D/umcd.conf" <<CONF
+[Daemon]
+StateDirectory=$D/umcd-state
+LogLevel=debug
+[Security]
+RotationIntervalSec=1
+RotationHoldoffSec=1
+[Load]
+LinkRateMbit=100
+CeilingPercent=50
+[EthernetAcl]
+Rule=$rule
+[Target bcm]
+EcuId=${3:-0x10}
+HardwareId=HW-GW1
+KeyFile=$KEY1
+Channel=tcp
+Address=${2:-10.77.1.2:4500}
+[Target tcu]
+EcuId=0x20
+HardwareId=HW-GW2
+KeyFile=$KEY2
+Channel=tcp
+Address=10.77.2.2:4500
+CONF
+}
+
+UMCD_PID=
+start_umcd() {
+        itest_spawn tbox "$D/umcd.log" "$UMCD" --config "$D/umcd.conf" --bus session
+        UMCD_PID=$ITEST_LAST_PID
+        itest_wait_for "umcd on the bus" umcd_up
+}
+umcd_up() {
+        kill -0 "$UMCD_PID" 2>/dev/null || itest_die "umcd exited: $(tail -3 "$D/umcd.log")"
+        "$UMCCTL" --bus session status >/dev/null
+}
+stop_umcd() { kill "$UMCD_PID" 2>/dev/null || true; wait "$UMCD_PID" 2>/dev/null || true; }
+
+ctl() { "$UMCCTL" --bus session "$@"; }
+
+active_image() { # K -> path of the active slot's image
+        local s
+        s=$(tr -d '\n' <"$D/gw$1/slots/active" 2>/dev/null || echo a)
+        echo "$D/gw$1/slots/$s/image"
+}
+active_version() { local s; s=$(tr -d '\n' <"$D/gw$1/slots/active" 2>/dev/null || echo a); cat "$D/gw$1/slots/$s/version" 2>/dev/null || echo none; }
+
+make_package() { # NAME VERSION
+        local p="$D/pkg-$1"
+        mkdir -p "$p"
+        itest_image "$p/bcm.bin" "$IMAGE_MIB"
+        itest_image "$p/tcu.bin" "$IMAGE_MIB"
+        itest_package "$p" "$1" "bcm:$2:bcm.bin" "tcu:$2:tcu.bin"
+        echo "$p"
+}
+
+agent_conf 1 "$KEY1" 0x10
+agent_conf 2 "$KEY2" 0x20
+start_agent 1
+start_agent 2
+umcd_conf
+start_umcd
+
+# ---- 1. delivery to both targets, with rotations and a load jump ----
+PKG1=$(make_package p1 1.0.0)
+(sleep 4; itest_ns tbox "$BUILD/tests/tools/umc-blast" 10.77.1.2:9 90 3) >"$D/blast.log" 2>&1 &
+set +e
+ctl --json install "$PKG1" >"$D/install1.json" 2>"$D/install1.err"
+rc=$?
+set -e
+itest_check "install of two ${IMAGE_MIB} MiB images succeeds (exit $rc)" test "$rc" -eq 0
+itest_check "bcm image arrives byte-identical" cmp -s "$PKG1/bcm.bin" "$(active_image 1)"
+itest_check "tcu image arrives byte-identical" cmp -s "$PKG1/tcu.bin" "$(active_image 2)"
+itest_check "bcm version recorded" test "$(active_version 1)" = 1.0.0
+n_sched=$(grep -c '"event":"rotation".*"target":"bcm".*"cause":"scheduled"' "$D/install1.json" || true)
+itest_check "at least two scheduled rotations mid-transfer on bcm (saw $n_sched)" test "$n_sched" -ge 2
+n_jump=$(grep -Ec '"event":"rotation".*"target":"bcm".*"cause":"load-(mutation|abnormal)"' "$D/install1.json" || true)
+itest_check "the load jump rotated at once (saw $n_jump)" test "$n_jump" -ge 1
+itest_check "completed signal says success" grep -q '"event":"completed","time":[0-9]*,"success":true' "$D/install1.json"
+itest_check "targets list the new versions" bash -c "'$UMCCTL' --bus session --json targets | grep -q '\"version\":\"1.0.0\"'"
+
+# ---- 2. attacks through a man in the middle on bcm ----
+IMAGE_MIB=4
+attack() { # SABOTAGE N EXPECTED_REASON_TEXT
+        local before; before=$(sha256sum "$(active_image 1)" | cut -d' ' -f1)
+        stop_umcd
+        umcd_conf "" 10.77.1.1:4600
+        itest_spawn tbox "$D/mitm-$1.log" "$MITM" 10.77.1.1:4600 10.77.1.2:4500 "$1" "$2"
+        local mitm=$ITEST_LAST_PID
+        start_umcd
+        local pkg; pkg=$(make_package "atk-$1" 9.9.9)
+        set +e
+        ctl --json install --target bcm "$pkg" >"$D/atk-$1.json" 2>&1
+        local rc=$?
+        set -e
+        kill "$mitm" 2>/dev/null || true
+        itest_check "$1: installation fails (exit $rc)" test "$rc" -eq 1
+        itest_check "$1: alarm on D-Bus names '$3'" grep -Eq "\"event\":\"alarm\".*($3)" "$D/atk-$1.json"
+        itest_check "$1: active slot untouched" test "$(sha256sum "$(active_image 1)" | cut -d' ' -f1)" = "$before"
+        itest_check "$1: version untouched" test "$(active_version 1)" = 1.0.0
+}
+attack flip 20 "authentication tag mismatch"
+attack drop 20 "out of order"
+attack replay 20 "replay"
+attack rewrite-key-id 20 "tag mismatch|key ID"
+
+# ---- 3. refusals before anything is sent ----
+refusal() { # NAME EXPECTED_TEXT
+        local before; before=$(sha256sum "$(active_image 1)" | cut -d' ' -f1)
+        start_umcd
+        local pkg; pkg=$(make_package "ref-$1" 8.8.8)
+        set +e
+        ctl --json install --target bcm "$pkg" >"$D/ref-$1.json" 2>&1
+        local rc=$?
+        set -e
+        itest_check "$1: installation fails (exit $rc)" test "$rc" -eq 1
+        itest_check "$1: alarm names '$2'" grep -q "\"event\":\"alarm\".*$2" "$D/ref-$1.json"
+        itest_check "$1: active slot untouched" test "$(sha256sum "$(active_image 1)" | cut -d' ' -f1)" = "$before"
+        stop_umcd
+}
+stop_umcd
+umcd_conf "allow proto=tcp dst=10.77.2.0/24"
+refusal acl-deny "no Ethernet ACL rule allows it"
+itest_check "acl-deny: the agent never saw a connection from the denied tuple" \
+        bash -c "! grep -q 'ecu 0x00000010: .*9.9.9\|8.8.8' '$D/gw1/log'"
+umcd_conf "" "" 0x99
+# Unauthenticated, the agent cannot send a sealed ALARM: it refuses and
+# closes, umcd raises the alarm, and the agent's log names the reason.
+refusal unknown-ecu "closed by the ECU while authenticating"
+itest_check "unknown-ecu: the agent logged the unknown ECU ID" grep -q "challenge for ECU 0x00000099.*unknown ECU" "$D/gw1/log"
+umcd_conf
+stop_agent 1
+agent_conf 1 "$KEY_WRONG" 0x10
+start_agent 1
+refusal wrong-key "authentication failed"
+stop_agent 1
+agent_conf 1 "$KEY1" 0x10
+start_agent 1
+
+# ---- 4. SIGKILL of umcd mid-transfer, then resume ----
+IMAGE_MIB=16
+start_umcd
+PKG2=$(make_package p2 2.0.0)
+ctl --json install --target bcm "$PKG2" >"$D/kill-umcd.json" 2>&1 &
+ctlpid=$!
+itest_wait_for "a checkpoint on bcm" bash -c "ls '$D/umcd-state' | grep -q resume-bcm"
+sleep 1
+kill -9 "$UMCD_PID"
+wait "$ctlpid" 2>/dev/null || true
+start_umcd # resumes the interrupted installation by itself
+for _ in $(seq 1 600); do [ "$(active_version 1)" = 2.0.0 ] && break; sleep 0.1; done
+itest_check "after SIGKILL of umcd the image still arrives byte-identical" cmp -s "$PKG2/bcm.bin" "$(active_image 1)"
+itest_check "the agent resumed instead of starting over" grep -q "receiving version 2.0.0, .* from byte [1-9]" "$D/gw1/log"
+
+# ---- 5. SIGKILL of the agent mid-transfer, then resume ----
+PKG3=$(make_package p3 3.0.0)
+ctl --json install --target bcm "$PKG3" >"$D/kill-agent.json" 2>&1 &
+ctlpid=$!
+itest_wait_for "a checkpoint on bcm" bash -c "grep -q 'offset=[1-9]' '$D/umcd-state/resume-bcm'"
+sleep 1
+kill -9 "${AGENT_PID[1]}"
+wait "$ctlpid" 2>/dev/null || true
+start_agent 1
+set +e
+ctl --json install --target bcm "$PKG3" >"$D/kill-agent-2.json" 2>&1
+rc=$?
+set -e
+itest_check "after SIGKILL of the agent the retry succeeds (exit $rc)" test "$rc" -eq 0
+itest_check "after SIGKILL of the agent the image is byte-identical" cmp -s "$PKG3/bcm.bin" "$(active_image 1)"
+itest_check "after SIGKILL of the agent it resumed from a checkpoint" grep -q "receiving version 3.0.0, .* from byte [1-9]" "$D/gw1/log"
+
+itest_summary

@@ -1,0 +1,179 @@
+#!/bin/bash
+# The 802.1Q part of the Ethernet ACL, end to end: umcd in the T-Box's
+# network namespace, two agents in a gateway's, joined by one veth pair
+# that carries VLAN 42 (10.42.0.0/24) and VLAN 43 (10.43.0.0/24). Both
+# ACLs allow TCP to 10.0.0.0/8 port 4500 on VLAN 42 only, so the two
+# targets differ in nothing but their VLAN: the one on VLAN 42 installs,
+# the one on VLAN 43 is refused with an alarm and its slot stays as it was.
+#
+# Needs a kernel with 802.1Q: where the running one has none, the test runs
+# itself in a guest through tests/vm/run (which sets UMC_VM).
+HERE=$(dirname "$(readlink -f "$0")")
+if [ -z "${UMC_VM:-}" ]; then
+        exec "$HERE/../vm/run" --need vlan --timeout 300 "$HERE/test-vlan.sh" "$@"
+fi
+. "$HERE/lib.sh"
+
+itest_setup vlan 1
+D=$ITEST_DIR
+T="u${ITEST_TAG}t1" # the T-Box end of the veth pair
+G="u${ITEST_TAG}g1" # the gateway end
+KEY42=$(itest_key v42)
+KEY43=$(itest_key v43)
+ACL_42="allow proto=tcp dst=10.0.0.0/8 dport=4500 vlan=42"
+
+vlan_if() { # NS PARENT ID ADDRESS
+        itest_ns "$1" ip link add link "$2" name "v$3" type vlan id "$3"
+        itest_ns "$1" ip addr add "$4/24" dev "v$3"
+        itest_ns "$1" ip link set "v$3" up
+}
+vlan_if tbox "$T" 42 10.42.0.1
+vlan_if tbox "$T" 43 10.43.0.1
+vlan_if gw1 "$G" 42 10.42.0.2
+vlan_if gw1 "$G" 43 10.43.0.2
+is_vlan() { itest_ns "$1" ip -d link show "v$2" | grep -q "vlan protocol 802.1Q id $2 "; }
+vlans_ok() { is_vlan tbox 42 && is_vlan tbox 43 && is_vlan gw1 42 && is_vlan gw1 43; }
+itest_check "v42 and v43 are 802.1Q interfaces on both sides" vlans_ok
+
+# One agent per VLAN (Listen= takes one address), same ACL on both.
+start_agent() { # VLAN KEYFILE [ACL_RULE]
+        local a="$D/a$1"
+        mkdir -p "$a"
+        cat >"$a/agent.conf" <<CONF
+[Agent]
+Mode=endpoint
+Listen=10.$1.0.2:4500
+EcuId=0x$1
+HardwareId=HW-V$1
+KeyFile=$2
+SlotDirectory=$a/slots
+LogLevel=debug
+[EthernetAcl]
+Rule=${3:-$ACL_42}
+CONF
+        itest_spawn gw1 "$a/log" "$AGENT" --config "$a/agent.conf"
+        itest_wait_for "agent on VLAN $1" grep -q "Listening" "$a/log"
+}
+
+umcd_conf() { # ACL_RULE
+        mkdir -p "$D/umcd-state"
+        cat >"$D/umcd.conf" <<CONF
+[Daemon]
+StateDirectory=$D/umcd-state
+LogLevel=debug
+[EthernetAcl]
+Rule=$1
+[Target v42]
+EcuId=0x42
+HardwareId=HW-V42
+KeyFile=$KEY42
+Channel=tcp
+Address=10.42.0.2:4500
+[Target v43]
+EcuId=0x43
+HardwareId=HW-V43
+KeyFile=$KEY43
+Channel=tcp
+Address=10.43.0.2:4500
+CONF
+}
+
+UMCD_PID=
+start_umcd() { # ACL_RULE
+        umcd_conf "$1"
+        itest_spawn tbox "$D/umcd.log" "$UMCD" --config "$D/umcd.conf" --bus session
+        UMCD_PID=$ITEST_LAST_PID
+        itest_wait_for "umcd on the bus" umcd_up
+}
+umcd_up() {
+        kill -0 "$UMCD_PID" 2>/dev/null || itest_die "umcd exited: $(tail -3 "$D/umcd.log")"
+        "$UMCCTL" --bus session status >/dev/null
+}
+stop_umcd() { kill "$UMCD_PID" 2>/dev/null || true; wait "$UMCD_PID" 2>/dev/null || true; }
+
+slot_state() { # VLAN -> "active-slot version sha256-of-image", or "empty"
+        local s="$D/a$1/slots"
+        [ -f "$s/active" ] || { echo empty; return; }
+        local a; a=$(tr -d '\n' <"$s/active")
+        echo "$a $(cat "$s/$a/version" 2>/dev/null) $(sha256sum <"$s/$a/image" | cut -d' ' -f1)"
+}
+
+make_package() { # NAME VERSION
+        local p="$D/pkg-$1"
+        mkdir -p "$p"
+        itest_image "$p/v42.bin" 1
+        itest_image "$p/v43.bin" 1
+        itest_package "$p" "$1" "v42:$2:v42.bin" "v43:$2:v43.bin"
+        echo "$p"
+}
+
+install() { # OUT TARGET PACKAGE -> exit status of umcctl
+        local rc
+        set +e
+        "$UMCCTL" --bus session --json install --target "$2" "$3" >"$D/$1.json" 2>&1
+        rc=$?
+        set -e
+        return $rc
+}
+
+start_agent 42 "$KEY42"
+start_agent 43 "$KEY43"
+start_umcd "$ACL_42"
+
+# ---- 1. the target on VLAN 42 is allowed ----
+PKG1=$(make_package p1 1.0.0)
+rc=0
+install ok-42 v42 "$PKG1" || rc=$?
+itest_check "VLAN 42: install succeeds (exit $rc)" test "$rc" -eq 0
+itest_check "VLAN 42: completed signal says success" \
+        grep -q '"event":"completed","time":[0-9]*,"success":true' "$D/ok-42.json"
+itest_check "VLAN 42: image arrives byte-identical" \
+        test "$(slot_state 42 | cut -d' ' -f3)" = "$(sha256sum <"$PKG1/v42.bin" | cut -d' ' -f1)"
+itest_check "VLAN 42: version recorded" test "$(slot_state 42 | cut -d' ' -f2)" = 1.0.0
+itest_check "VLAN 42: umcd saw the connection on VLAN 42" \
+        grep -q 'v42: connection tcp 10.42.0.1:[0-9]* -> 10.42.0.2:4500 vlan 42 allowed' "$D/umcd.log"
+itest_check "VLAN 42: the agent saw it on VLAN 42 too" \
+        grep -q 'tcp 10.42.0.1:[0-9]* -> 10.42.0.2:4500 vlan 42: accepted' "$D/a42/log"
+
+# ---- 2. the target on VLAN 43: umcd's ACL refuses, nothing is sent ----
+before=$(slot_state 43)
+rc=0
+install deny-43 v43 "$PKG1" || rc=$?
+itest_check "VLAN 43: install fails (exit $rc)" test "$rc" -eq 1
+itest_check "VLAN 43: alarm on D-Bus names the ACL and VLAN 43" \
+        grep -Eq '"event":"alarm".*"target":"v43".*vlan 43 denied: no Ethernet ACL rule allows it' \
+        "$D/deny-43.json"
+itest_check "VLAN 43: completed signal says failure" \
+        grep -q '"event":"completed","time":[0-9]*,"success":false' "$D/deny-43.json"
+itest_check "VLAN 43: the agent's slot is untouched ($before)" test "$(slot_state 43)" = "$before"
+itest_check "VLAN 43: the agent received no transfer" bash -c "! grep -q 'receiving version' '$D/a43/log'"
+itest_check "VLAN 43: the agent's ACL refused the connection on its side too" \
+        grep -q 'ALARM tcp 10.43.0.1:[0-9]* -> 10.43.0.2:4500 vlan 43: refused: no \[EthernetAcl\]' "$D/a43/log"
+itest_check "VLAN 42: still at 1.0.0" test "$(slot_state 42 | cut -d' ' -f2)" = 1.0.0
+
+# ---- 3. umcd allows any VLAN: the agent's own VLAN rule still refuses 43 ----
+stop_umcd
+start_umcd "allow proto=tcp dst=10.0.0.0/8 dport=4500 vlan=any"
+n_alarms=$(grep -c 'vlan 43: refused' "$D/a43/log" || true)
+PKG2=$(make_package p2 2.0.0)
+rc=0
+install agent-43 v43 "$PKG2" || rc=$?
+itest_check "agent ACL: install to VLAN 43 fails (exit $rc)" test "$rc" -eq 1
+itest_check "agent ACL: umcd raised an alarm for v43" grep -q '"event":"alarm".*"target":"v43"' "$D/agent-43.json"
+itest_check "agent ACL: the agent refused VLAN 43 once more" \
+        test "$(grep -c 'vlan 43: refused' "$D/a43/log" || true)" -gt "$n_alarms"
+itest_check "agent ACL: the agent's slot is untouched ($before)" test "$(slot_state 43)" = "$before"
+
+# ---- 4. an untagged-only rule refuses the tagged VLAN 42 ----
+stop_umcd
+start_umcd "allow proto=tcp dst=10.0.0.0/8 dport=4500 vlan=none"
+rc=0
+install untagged-42 v42 "$PKG2" || rc=$?
+itest_check "vlan=none: install to VLAN 42 fails (exit $rc)" test "$rc" -eq 1
+itest_check "vlan=none: alarm names VLAN 42 and the ACL" \
+        grep -Eq '"event":"alarm".*"target":"v42".*vlan 42 denied: no Ethernet ACL rule allows it' \
+        "$D/untagged-42.json"
+itest_check "vlan=none: VLAN 42 still at 1.0.0" test "$(slot_state 42 | cut -d' ' -f2)" = 1.0.0
+stop_umcd
+
+itest_summary
