@@ -49,14 +49,7 @@
 
 struct umc_dbus;
 
-/*
- * The argument rules of the interface, shared with umcctl so that it
- * refuses what the daemon would refuse. A package path: absolute, 1..
- * UMC_DBUS_PATH_MAX bytes, no control characters. A target name: 1..
- * UMC_CONFIG_TARGET_NAME_MAX of A-Z a-z 0-9 _ - (as config section names).
- */
-bool umc_dbus_package_path_valid(const char *path);
-bool umc_dbus_target_name_valid(const char *name);
+/* Argument rules shared with umcctl, so it refuses what the daemon would: names.h. */
 
 /*
  * Export m on bus: add the object and its vtable, attach the bus to the

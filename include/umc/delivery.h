@@ -220,7 +220,6 @@ struct umc_delivery_record {
 };
 
 /* True for 1..UMC_CONFIG_TARGET_NAME_MAX characters of A-Z a-z 0-9 _ - (config's rule). */
-bool umc_delivery_target_name_valid(const char *name);
 
 /*
  * Write dirfd/resume-TARGET atomically (mode 0600). -EINVAL for a record

@@ -37,9 +37,6 @@ struct umc_linkload {
         uint64_t n_samples;     /* counter readings fed, the baseline included */
 };
 
-/* True when s is a valid interface name: 1..15 bytes, no '/', ':' or white space, not "." or "..". */
-bool umc_linkload_ifname_valid(const char *s);
-
 /*
  * Read /sys/class/net/IF/speed into *ret_bps (bit/s). -EINVAL for a bad
  * ifname, -ENODATA when the interface reports no speed (read error

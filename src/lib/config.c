@@ -31,6 +31,7 @@
 #include "umc/keyfile.h"
 #include "umc/log.h"
 #include "umc/replay.h"
+#include "umc/names.h"
 #include "umc/util.h"
 #include "umc/xfer.h"
 
@@ -944,20 +945,12 @@ _Static_assert(UMC_ELEMENTSOF(target_items) <= ITEMS_MAX, "seen[] too small");
 
 /* ---- sections ---- */
 
-static bool target_name_valid(const char *name) {
-        size_t n = strlen(name);
-
-        if (n < 1 || n > UMC_CONFIG_TARGET_NAME_MAX)
-                return false;
-        return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
-}
-
 /* [Target NAME]: append one target (ecus[], targets[] and our per-target state). */
 static int target_begin(struct parser *p, const char *name) {
         struct umc_daemon_config *c = p->root;
         size_t n = c->n_targets;
 
-        if (!target_name_valid(name))
+        if (!umc_name_target_valid(name))
                 return fail_at(p, -EINVAL, p->line, p->cur_name, NULL,
                                "a target needs a name of 1..%d characters A-Z a-z 0-9 _ -: "
                                "[Target NAME]", UMC_CONFIG_TARGET_NAME_MAX);

@@ -16,6 +16,7 @@
 
 #include "umc/config.h"
 #include "umc/dbus.h"
+#include "umc/names.h"
 #include "umc/util.h"
 
 /* Strings from the daemon shown in a terminal are cut to this many bytes. */
@@ -84,7 +85,7 @@ void umc_ctl_args_free(struct umc_ctl_args *a) {
 static int add_target(struct umc_ctl_args *a, const char *name, FILE *err) {
         char **t;
 
-        if (!umc_dbus_target_name_valid(name))
+        if (!umc_name_target_valid(name))
                 return usage_error(err, "'%s' is not a target name (1..%d of A-Z a-z 0-9 _ -)", name,
                                    UMC_CONFIG_TARGET_NAME_MAX);
         for (size_t i = 0; i < a->n_targets; i++)
@@ -118,7 +119,7 @@ static int absolute_package(const char *p, char **ret, FILE *err) {
         }
         if (!abs)
                 return -ENOMEM;
-        if (!umc_dbus_package_path_valid(abs))
+        if (!umc_name_path_valid(abs))
                 return usage_error(err, "the package path must be at most %d bytes, "
                                         "without control characters",
                                    UMC_DBUS_PATH_MAX);
@@ -711,7 +712,7 @@ static struct track *track_get(struct watch *w, const char *name) {
         for (size_t i = 0; i < w->n_tracks; i++)
                 if (strcmp(w->tracks[i].name, name) == 0)
                         return &w->tracks[i];
-        if (w->n_tracks >= UMC_ELEMENTSOF(w->tracks) || !umc_dbus_target_name_valid(name))
+        if (w->n_tracks >= UMC_ELEMENTSOF(w->tracks) || !umc_name_target_valid(name))
                 return NULL;
         w->tracks[w->n_tracks] = (struct track){ .suite = "none" };
         snprintf(w->tracks[w->n_tracks].name, sizeof(w->tracks[0].name), "%s", name);

@@ -11,6 +11,7 @@
 #include "umc/cipher.h"
 #include "umc/config.h"
 #include "umc/log.h"
+#include "umc/names.h"
 #include "umc/util.h"
 
 #define WHY_MAX 512
@@ -419,44 +420,12 @@ static void on_completed(void *ud, bool success, enum umc_reason reason, const c
 
 /* ---- argument checks ----------------------------------------------------------- */
 
-bool umc_dbus_package_path_valid(const char *path) {
-        size_t n;
-
-        if (!path)
-                return false;
-        n = strnlen(path, UMC_DBUS_PATH_MAX + 1);
-        if (n == 0 || n > UMC_DBUS_PATH_MAX || path[0] != '/')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-                        return false;
-        return true;
-}
-
-bool umc_dbus_target_name_valid(const char *name) {
-        size_t n;
-
-        if (!name)
-                return false;
-        n = strnlen(name, UMC_CONFIG_TARGET_NAME_MAX + 1);
-        if (n == 0 || n > UMC_CONFIG_TARGET_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = name[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '_' || c == '-'))
-                        return false;
-        }
-        return true;
-}
-
 /*
  * D-Bus strings cannot carry a NUL (the wire format forbids it and sd-bus
  * refuses such a message), so the string read is the whole argument.
  */
 static int check_path(const char *path, sd_bus_error *error) {
-        if (!umc_dbus_package_path_valid(path))
+        if (!umc_name_path_valid(path))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "The package path must be absolute, 1..%d bytes, "
                                          "without control characters",
@@ -567,7 +536,7 @@ static int parse_targets(sd_bus_message *m, void *ctx, sd_bus_error *error) {
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_read(m, "s", &name)) > 0) {
-                if (!umc_dbus_target_name_valid(name))
+                if (!umc_name_target_valid(name))
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Option 'targets': '%.*s' is not a target name "
                                                  "(1..%d of A-Z a-z 0-9 _ -)",

@@ -17,6 +17,7 @@
 #include "umc/netinfo.h"
 #include "umc/session.h"
 #include "umc/stream.h"
+#include "umc/names.h"
 #include "umc/util.h"
 #include "umc/xfer.h"
 
@@ -110,30 +111,13 @@ const char *umc_delivery_state_to_string(enum umc_delivery_state s) {
         return state_names[s];
 }
 
-bool umc_delivery_target_name_valid(const char *name) {
-        size_t n;
-
-        if (!name)
-                return false;
-        n = strnlen(name, UMC_CONFIG_TARGET_NAME_MAX + 1);
-        if (n == 0 || n > UMC_CONFIG_TARGET_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = name[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '_' || c == '-'))
-                        return false;
-        }
-        return true;
-}
-
 int umc_delivery_image_id(const uint8_t manifest_hash[UMC_HASH_LEN], const char *target,
                           uint8_t ret_id[UMC_MSG_IMAGE_ID_LEN]) {
         struct umc_hash h = {};
         uint8_t id[UMC_HASH_LEN];
         int r;
 
-        if (!manifest_hash || !ret_id || !umc_delivery_target_name_valid(target))
+        if (!manifest_hash || !ret_id || !umc_name_target_valid(target))
                 return -EINVAL;
         r = umc_hash_init(&h, UMC_HASH_SHA256);
         if (r >= 0)
@@ -153,20 +137,6 @@ int umc_delivery_image_id(const uint8_t manifest_hash[UMC_HASH_LEN], const char 
 
 /* ---- resume records ---- */
 
-static bool package_path_valid(const char *s) {
-        size_t n;
-
-        if (!s || s[0] != '/')
-                return false;
-        n = strnlen(s, PATH_MAX);
-        if (n >= PATH_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-                        return false;
-        return true;
-}
-
 static void record_name(const char *target, char buf[RECORD_NAME_MAX]) {
         (void)snprintf(buf, RECORD_NAME_MAX, UMC_DELIVERY_RECORD_PREFIX "%s", target);
 }
@@ -176,8 +146,8 @@ int umc_delivery_record_write(int dirfd, const struct umc_delivery_record *rec) 
         _cleanup_free_ char *text = NULL;
         int n;
 
-        if (!rec || !package_path_valid(rec->package_dir) ||
-            !umc_delivery_target_name_valid(rec->target) || rec->offset > UMC_XFER_MAX_IMAGE)
+        if (!rec || !umc_name_path_valid(rec->package_dir) ||
+            !umc_name_target_valid(rec->target) || rec->offset > UMC_XFER_MAX_IMAGE)
                 return -EINVAL;
         text = malloc(RECORD_TEXT_MAX);
         if (!text)
@@ -227,7 +197,7 @@ static int record_line(char *line, struct umc_delivery_record *rec, unsigned *se
         *seen |= 1u << k;
         switch (k) {
         case 0:
-                if (!package_path_valid(v))
+                if (!umc_name_path_valid(v))
                         return -EBADMSG;
                 memcpy(rec->package_dir, v, strlen(v) + 1);
                 return 0;
@@ -235,7 +205,7 @@ static int record_line(char *line, struct umc_delivery_record *rec, unsigned *se
                 return umc_hex_decode(v, strlen(v), rec->manifest_hash, UMC_HASH_LEN) < 0 ? -EBADMSG
                                                                                          : 0;
         case 2:
-                if (!umc_delivery_target_name_valid(v))
+                if (!umc_name_target_valid(v))
                         return -EBADMSG;
                 memcpy(rec->target, v, strlen(v) + 1);
                 return 0;
@@ -253,7 +223,7 @@ int umc_delivery_record_read(int dirfd, const char *target, struct umc_delivery_
         char *line;
         int r;
 
-        if (!ret || !umc_delivery_target_name_valid(target))
+        if (!ret || !umc_name_target_valid(target))
                 return -EINVAL;
         record_name(target, name);
         r = umc_fs_read_file(dirfd, name, RECORD_TEXT_MAX, &text, &len);
@@ -283,7 +253,7 @@ int umc_delivery_record_read(int dirfd, const char *target, struct umc_delivery_
 int umc_delivery_record_remove(int dirfd, const char *target) {
         char name[RECORD_NAME_MAX];
 
-        if (!umc_delivery_target_name_valid(target))
+        if (!umc_name_target_valid(target))
                 return -EINVAL;
         record_name(target, name);
         if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
@@ -316,7 +286,7 @@ int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
 
         if (!event || !p || !ret || !p->config || p->target >= p->config->n_targets ||
             p->image_fd < 0 || p->image_len == 0 || p->image_len > UMC_XFER_MAX_IMAGE ||
-            (p->state_dir_fd >= 0 && !package_path_valid(p->package_dir)) ||
+            (p->state_dir_fd >= 0 && !umc_name_path_valid(p->package_dir)) ||
             p->config->targets[p->target].channel != UMC_CHANNEL_TCP ||
             p->config->connect_timeout_usec == 0 || p->config->auth_timeout_usec == 0 ||
             p->config->idle_timeout_usec == 0 || p->config->final_timeout_usec == 0 ||

@@ -7,27 +7,13 @@
 
 #include "umc/fs.h"
 #include "umc/netinfo.h"
+#include "umc/names.h"
 #include "umc/util.h"
 
 /* Fastest speed believed from sysfs, Mbit/s: 4 Tbit/s, far above any NIC today. */
 #define SPEED_MBIT_MAX UINT64_C(4000000)
 /* sysfs attributes report a page as their size; the value itself is a few bytes. */
 #define SYSFS_ATTR_MAX 4096
-
-bool umc_linkload_ifname_valid(const char *s) {
-        size_t n;
-
-        if (!s)
-                return false;
-        n = strnlen(s, IF_NAMESIZE);
-        /* The kernel's dev_valid_name(): IFNAMSIZ - 1 bytes, no '/', ':' or space. */
-        if (n == 0 || n >= IF_NAMESIZE || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (s[i] == '/' || s[i] == ':' || s[i] <= ' ' || s[i] == 0x7f)
-                        return false;
-        return true;
-}
 
 /* "1000\n" -> 1000; anything else (sign, spaces, "-1", empty, overflow) is refused. */
 static int parse_mbit(const char *s, size_t len, uint64_t *ret) {
@@ -59,7 +45,7 @@ int umc_linkload_speed_bps(const char *ifname, uint64_t *ret_bps) {
         size_t len;
         int r;
 
-        if (!umc_linkload_ifname_valid(ifname) || !ret_bps)
+        if (!umc_name_ifname_valid(ifname) || !ret_bps)
                 return -EINVAL;
         (void)snprintf(path, sizeof(path), "/sys/class/net/%s", ifname);
         dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -82,7 +68,7 @@ int umc_linkload_init(struct umc_linkload *ret, const char *ifname, const struct
         struct umc_linkload l = {};
         int r;
 
-        if (!ret || !umc_linkload_ifname_valid(ifname) || !cfg)
+        if (!ret || !umc_name_ifname_valid(ifname) || !cfg)
                 return -EINVAL;
         r = umc_linkload_speed_bps(ifname, &l.link_bps);
         if (r < 0) {

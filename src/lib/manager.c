@@ -43,6 +43,7 @@
 #include "umc/fs.h"
 #include "umc/hash.h"
 #include "umc/log.h"
+#include "umc/names.h"
 #include "umc/util.h"
 
 /* Bytes hashed per loop iteration while verifying: a few milliseconds of SHA-256. */
@@ -234,17 +235,6 @@ static void update_status(struct umc_manager *m) {
 
 /* ---- versions file ---- */
 
-static bool version_valid(const char *v) {
-        size_t n = strnlen(v, UMC_MANIFEST_NAME_MAX + 1);
-
-        if (n == 0 || n > UMC_MANIFEST_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (v[i] <= ' ' || v[i] > '~')
-                        return false;
-        return true;
-}
-
 /* Parse NAME=VERSION lines into the targets; unknown names are skipped (config changed). */
 static int versions_parse(struct umc_manager *m, char *text, size_t len) {
         char *line = text;
@@ -260,7 +250,7 @@ static int versions_parse(struct umc_manager *m, char *text, size_t len) {
                 if (!eq)
                         return -EBADMSG;
                 *eq = '\0';
-                if (!umc_delivery_target_name_valid(line) || !version_valid(eq + 1))
+                if (!umc_name_target_valid(line) || !umc_name_version_valid(eq + 1))
                         return -EBADMSG;
                 i = target_index(m, line);
                 if (i != SIZE_MAX)
@@ -849,20 +839,6 @@ static int on_work(sd_event_source *s, void *userdata) {
 
 /* ---- install, inspect, cancel ---- */
 
-static bool path_valid(const char *s) {
-        size_t n;
-
-        if (!s || s[0] != '/')
-                return false;
-        n = strnlen(s, PATH_MAX);
-        if (n >= PATH_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-                        return false;
-        return true;
-}
-
 static int check_manifest_targets(const struct umc_manager *m, const struct umc_manifest *mf,
                                   char *why, size_t why_size) {
         if (mf->n_images == 0)
@@ -881,7 +857,7 @@ static int load_manifest(const struct umc_manager *m, const char *package_dir,
         char detail[256] = "";
         int r;
 
-        if (!path_valid(package_dir))
+        if (!umc_name_path_valid(package_dir))
                 return refuse(why, why_size, -EINVAL,
                               "package path must be absolute, printable and shorter than %d bytes",
                               PATH_MAX);
@@ -1131,7 +1107,7 @@ static int resume_collect(struct umc_manager *m, struct resume_set *set) {
                 size_t i;
 
                 if (strncmp(de->d_name, UMC_DELIVERY_RECORD_PREFIX, plen) != 0 ||
-                    !umc_delivery_target_name_valid(target))
+                    !umc_name_target_valid(target))
                         continue;
                 i = target_index(m, target);
                 if (i == SIZE_MAX) {

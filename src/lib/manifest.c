@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "umc/names.h"
 #include "umc/util.h"
 
 static int refuse(char *why, size_t why_size, const char *fmt, ...)
@@ -34,18 +35,6 @@ static bool printable(const char *s, size_t max, bool allow_space) {
                 if (c < 0x20 || c > 0x7e || (!allow_space && c == ' '))
                         return false;
         }
-        return true;
-}
-
-/* Target names follow config section names: [A-Za-z0-9_-]. */
-static bool valid_target(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > UMC_MANIFEST_TARGET_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-                        return false;
         return true;
 }
 
@@ -132,10 +121,10 @@ static int parse_image(const cJSON *obj, size_t idx, struct umc_manifest_image *
             (r = get_u64(obj, "size", ctx, UMC_MANIFEST_IMAGE_MAX_SIZE, &img->size, why,
                          why_size)) < 0)
                 return r;
-        if (!valid_target(target))
+        if (!umc_name_target_valid(target))
                 return refuse(why, why_size, "%s: target must be 1..%d of [A-Za-z0-9_-]", ctx,
                               UMC_MANIFEST_TARGET_MAX);
-        if (!printable(version, UMC_MANIFEST_NAME_MAX, false))
+        if (!umc_name_version_valid(version))
                 return refuse(why, why_size, "%s: version must be 1..%d printable characters without spaces",
                               ctx, UMC_MANIFEST_NAME_MAX);
         if (!valid_file(file))

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "umc/names.h"
 #include "umc/util.h"
 
 /* One side of a connection, IPv4-mapped addresses already unmapped. */
@@ -76,17 +77,6 @@ static int endpoints_get(int fd, struct endpoint *ret_local, struct endpoint *re
         return 0;
 }
 
-static bool ifname_valid(const char *name) {
-        size_t n;
-
-        if (!name)
-                return false;
-        n = strnlen(name, IF_NAMESIZE);
-        /* As the kernel's dev_valid_name(): no '/', not "." or "..", which would climb sysfs. */
-        return n > 0 && n < IF_NAMESIZE && !strchr(name, '/') && strcmp(name, ".") != 0 &&
-               strcmp(name, "..") != 0;
-}
-
 /* The address bytes of an ifaddrs entry of family, or NULL. */
 static const uint8_t *sa_bytes(const struct sockaddr *sa, int family) {
         if (!sa || sa->sa_family != family)
@@ -129,7 +119,7 @@ static int local_ifname(const struct endpoint *local, char buf[IF_NAMESIZE]) {
                 const uint8_t *a = sa_bytes(i->ifa_addr, local->family);
                 const uint8_t *m = sa_bytes(i->ifa_netmask, local->family);
 
-                if (!a || !i->ifa_name || !ifname_valid(i->ifa_name))
+                if (!a || !i->ifa_name || !umc_name_ifname_valid(i->ifa_name))
                         continue;
                 if (memcmp(a, local->addr, alen) == 0) {
                         exact = i->ifa_name;
@@ -255,7 +245,7 @@ int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan) {
         ssize_t n;
         int vlan = 0, r;
 
-        if (!ifname_valid(ifname) || !ret_vlan)
+        if (!umc_name_ifname_valid(ifname) || !ret_vlan)
                 return -EINVAL;
         idx = if_nametoindex(ifname);
         if (idx == 0)
@@ -365,7 +355,7 @@ int umc_netinfo_link_counters(const char *ifname, uint64_t *ret_bytes, uint64_t 
         _cleanup_close_ int dir_fd = -1;
         int r;
 
-        if (!ifname_valid(ifname) || !ret_bytes || !ret_packets)
+        if (!umc_name_ifname_valid(ifname) || !ret_bytes || !ret_packets)
                 return -EINVAL;
         (void)snprintf(path, sizeof(path), "/sys/class/net/%s/statistics", ifname);
         dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -931,19 +931,6 @@ static void test_malformed_records_are_refused(void **state) {
 
 /* ---- tests: load sampler ---- */
 
-static void test_linkload_ifname_rules(void **state) {
-        assert_true(umc_linkload_ifname_valid("eth0"));
-        assert_true(umc_linkload_ifname_valid("veth-umc.12"));
-        assert_false(umc_linkload_ifname_valid(""));
-        assert_false(umc_linkload_ifname_valid("."));
-        assert_false(umc_linkload_ifname_valid(".."));
-        assert_false(umc_linkload_ifname_valid("a/b"));
-        assert_false(umc_linkload_ifname_valid("eth0:1"));
-        assert_false(umc_linkload_ifname_valid("eth 0"));
-        assert_false(umc_linkload_ifname_valid("sixteen-chars-xx"));
-        assert_false(umc_linkload_ifname_valid(NULL));
-}
-
 static void test_linkload_uses_nominal_rate_when_speed_unknown(void **state) {
         struct umc_load_cfg cfg;
         struct umc_linkload l;
@@ -1013,7 +1000,6 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_record_round_trips, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_record_write_refuses_what_would_not_read_back, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_records_are_refused, setup, teardown),
-                cmocka_unit_test(test_linkload_ifname_rules),
                 cmocka_unit_test(test_linkload_uses_nominal_rate_when_speed_unknown),
                 cmocka_unit_test(test_linkload_classifies_a_saturated_link_as_abnormal),
                 cmocka_unit_test(test_linkload_samples_real_counters),
