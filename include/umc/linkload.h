@@ -23,9 +23,9 @@
 #include "umc/busload.h"
 
 /*
- * Rate assumed when the interface reports no speed: 1 Gbit/s, the usual
- * automotive Ethernet backbone (IEEE 802.3bp 1000BASE-T1). Wanted as a
- * config option: [Load] NominalRateMbit=, default 1000, range 1..100000.
+ * Rate assumed when the interface reports no speed and no rate is
+ * configured ([Load] LinkRateMbit=0): 1 Gbit/s, the usual automotive
+ * Ethernet backbone (IEEE 802.3bp 1000BASE-T1).
  */
 #define UMC_LINKLOAD_NOMINAL_BPS (UINT64_C(1000) * 1000 * 1000)
 
@@ -47,14 +47,15 @@ struct umc_linkload {
 int umc_linkload_speed_bps(const char *ifname, uint64_t *ret_bps);
 
 /*
- * Start sampling ifname at now_usec with the window model cfg: the speed
- * from umc_linkload_speed_bps(), or the nominal rate when it reports none
- * (-ENODATA) or cannot be read. The counters' baseline comes with the
+ * Start sampling ifname at now_usec with the window model cfg, against
+ * rate_bps when it is not 0 (a configured rate, ->nominal set), else the
+ * speed from umc_linkload_speed_bps(), or the nominal rate when it reports
+ * none (-ENODATA) or cannot be read. The counters' baseline comes with the
  * first umc_linkload_sample(). -EINVAL for a bad ifname or cfg. *ret is
  * written only on success.
  */
 int umc_linkload_init(struct umc_linkload *ret, const char *ifname, const struct umc_load_cfg *cfg,
-                      uint64_t now_usec);
+                      uint64_t rate_bps, uint64_t now_usec);
 
 /*
  * Feed the cumulative counters read at now_usec and close the windows that

@@ -941,24 +941,11 @@ static int fail_later(struct umc_delivery *d, enum umc_reason reason, const char
         return sd_event_add_defer(d->event, &d->later, on_later, d);
 }
 
-/*
- * The sampler measures against the interface's speed, or its nominal
- * fallback; LinkRateMbit= overrides both: the model is set up again with
- * the configured rate (linkload.h has no way to pass one in).
- */
+/* Against the interface's speed, its nominal fallback, or LinkRateMbit= when set. */
 static int linkload_init(struct umc_delivery *d, const char *ifname, uint64_t now) {
         const struct umc_daemon_config *c = d->p.config;
-        int r;
 
-        r = umc_linkload_init(&d->load, ifname, &c->load, now);
-        if (r < 0 || c->link_rate_bps == 0)
-                return r;
-        r = umc_busload_init_link(&d->load.load, &c->load, c->link_rate_bps, now);
-        if (r < 0)
-                return r;
-        d->load.link_bps = c->link_rate_bps;
-        d->load.nominal = true;
-        return 0;
+        return umc_linkload_init(&d->load, ifname, &c->load, c->link_rate_bps, now);
 }
 
 static void start_load_sampling(struct umc_delivery *d) {

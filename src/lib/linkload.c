@@ -64,14 +64,17 @@ int umc_linkload_speed_bps(const char *ifname, uint64_t *ret_bps) {
 }
 
 int umc_linkload_init(struct umc_linkload *ret, const char *ifname, const struct umc_load_cfg *cfg,
-                      uint64_t now_usec) {
+                      uint64_t rate_bps, uint64_t now_usec) {
         struct umc_linkload l = {};
         int r;
 
         if (!ret || !umc_name_ifname_valid(ifname) || !cfg)
                 return -EINVAL;
-        r = umc_linkload_speed_bps(ifname, &l.link_bps);
-        if (r < 0) {
+        if (rate_bps > 0) {
+                /* A configured rate (LinkRateMbit=) wins over what the link reports. */
+                l.link_bps = rate_bps;
+                l.nominal = true;
+        } else if (umc_linkload_speed_bps(ifname, &l.link_bps) < 0) {
                 l.link_bps = UMC_LINKLOAD_NOMINAL_BPS;
                 l.nominal = true;
         }

@@ -940,11 +940,11 @@ static void test_linkload_uses_nominal_rate_when_speed_unknown(void **state) {
         /* Loopback has no speed: sysfs refuses the read. */
         assert_int_equal(umc_linkload_speed_bps("lo", &bps), -ENODATA);
         assert_int_equal(umc_linkload_speed_bps("no-such-if0", &bps), -ENOENT);
-        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, 1000), 0);
+        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, 0, 1000), 0);
         assert_true(l.nominal);
         assert_int_equal(l.link_bps, UMC_LINKLOAD_NOMINAL_BPS);
         assert_string_equal(l.ifname, "lo");
-        assert_int_equal(umc_linkload_init(&l, "../x", &cfg, 1000), -EINVAL);
+        assert_int_equal(umc_linkload_init(&l, "../x", &cfg, 0, 1000), -EINVAL);
 }
 
 static void test_linkload_classifies_a_saturated_link_as_abnormal(void **state) {
@@ -956,7 +956,7 @@ static void test_linkload_classifies_a_saturated_link_as_abnormal(void **state) 
         uint64_t bytes = packets * 1500;
 
         umc_load_cfg_default(&cfg);
-        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, t0), 0);
+        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, 0, t0), 0);
         assert_int_equal(umc_linkload_feed(&l, 5000, 10, t0), 0); /* baseline */
         assert_int_equal(umc_linkload_class(&l), UMC_LOAD_NORMAL);
         assert_int_equal(umc_linkload_feed(&l, 5000 + bytes, 10 + packets, t0 + USEC_PER_SEC), 1);
@@ -971,7 +971,7 @@ static void test_linkload_samples_real_counters(void **state) {
         uint64_t now = umc_now_monotonic_usec();
 
         umc_load_cfg_default(&cfg);
-        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, now), 0);
+        assert_int_equal(umc_linkload_init(&l, "lo", &cfg, 0, now), 0);
         assert_true(umc_linkload_sample(&l, now) >= 0);
         assert_true(umc_linkload_sample(&l, now + USEC_PER_SEC) >= 1);
         assert_int_equal(l.n_samples, 2);
