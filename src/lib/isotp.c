@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/isotp.h>
+
+#include "umc/frame.h"
+#include "umc/isotp.h"
+#include "umc/util.h"
+
+/* Scratch IDs for the probe: high in the 11-bit range, away from diagnostics (0x7df-0x7ef). */
+#define PROBE_ID_A 0x6f0
+#define PROBE_ID_B 0x6f1
+
+void umc_isotp_opts_default(struct umc_isotp_opts *o) {
+        *o = (struct umc_isotp_opts){ .pad_byte = 0xcc };
+}
+
+/* ISO 15765-2 STmin: 0x00-0x7f ms, 0xf1-0xf9 100-900 us, the rest reserved. */
+static bool stmin_valid(uint8_t v) {
+        return v <= 0x7f || (v >= 0xf1 && v <= 0xf9);
+}
+
+int umc_isotp_opts_check(const struct umc_isotp_opts *o) {
+        uint32_t max;
+
+        if (!o)
+                return -EINVAL;
+        max = o->eff ? UMC_ISOTP_EFF_MAX : UMC_ISOTP_SFF_MAX;
+        if (o->tx_id > max || o->rx_id > max || o->tx_id == o->rx_id)
+                return -EINVAL;
+        if (o->brs && !o->fd)
+                return -EINVAL;
+        if (!stmin_valid(o->stmin))
+                return -EINVAL;
+        return 0;
+}
+
+/* frame_txtime semantics changed in 5.18 (can-facts.md): is the running kernel older? */
+static bool kernel_before_5_18(void) {
+        struct utsname u;
+        unsigned major = 0, minor = 0;
+
+        if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+                return false; /* assume a current kernel */
+        return major < 5 || (major == 5 && minor < 18);
+}
+
+static int setopt(int fd, int name, const void *v, socklen_t len) {
+        if (setsockopt(fd, SOL_CAN_ISOTP, name, v, len) < 0)
+                return -errno;
+        return 0;
+}
+
+int umc_isotp_open(const char *ifname, const struct umc_isotp_opts *opts, int *ret_fd) {
+        _cleanup_close_ int fd = -1;
+        struct can_isotp_options io = {};
+        struct can_isotp_fc_options fc = {};
+        struct sockaddr_can addr = {};
+        unsigned ifindex;
+        int r;
+
+        if (!ifname || !opts || !ret_fd)
+                return -EINVAL;
+        if (ifname[0] == '\0' || strnlen(ifname, IFNAMSIZ) >= IFNAMSIZ)
+                return -EINVAL;
+        r = umc_isotp_opts_check(opts);
+        if (r < 0)
+                return r;
+        ifindex = if_nametoindex(ifname);
+        if (ifindex == 0)
+                return -ENODEV;
+
+        fd = socket(PF_CAN, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, CAN_ISOTP);
+        if (fd < 0)
+                return -errno;
+
+        /* All options before bind(): after it the kernel says EISCONN. */
+        if (opts->padding) {
+                io.flags |= CAN_ISOTP_TX_PADDING | CAN_ISOTP_RX_PADDING;
+                io.txpad_content = opts->pad_byte;
+                io.rxpad_content = opts->pad_byte;
+        }
+        if (opts->frame_gap_ns != 0)
+                io.frame_txtime = opts->frame_gap_ns;
+        else
+                io.frame_txtime = kernel_before_5_18() ? 0 : CAN_ISOTP_FRAME_TXTIME_ZERO;
+        r = setopt(fd, CAN_ISOTP_OPTS, &io, sizeof(io));
+        if (r < 0)
+                return r;
+
+        fc.bs = opts->block_size;
+        fc.stmin = opts->stmin;
+        fc.wftmax = 0; /* we never send FC.WAIT, nor accept it */
+        r = setopt(fd, CAN_ISOTP_RECV_FC, &fc, sizeof(fc));
+        if (r < 0)
+                return r;
+
+        if (opts->fd) {
+                struct can_isotp_ll_options ll = {
+                        .mtu = CANFD_MTU,
+                        .tx_dl = CANFD_MAX_DLEN,
+                        .tx_flags = opts->brs ? CANFD_BRS : 0,
+                };
+                r = setopt(fd, CAN_ISOTP_LL_OPTS, &ll, sizeof(ll));
+                if (r < 0)
+                        return r;
+        }
+
+        addr.can_family = AF_CAN;
+        addr.can_ifindex = (int)ifindex;
+        addr.can_addr.tp.tx_id = opts->tx_id | (opts->eff ? CAN_EFF_FLAG : 0);
+        addr.can_addr.tp.rx_id = opts->rx_id | (opts->eff ? CAN_EFF_FLAG : 0);
+        if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+                return -errno;
+
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int umc_isotp_send(int fd, const void *buf, size_t len) {
+        ssize_t n;
+
+        if (fd < 0 || !buf || len == 0)
+                return -EINVAL;
+        n = write(fd, buf, len);
+        if (n < 0)
+                return -errno;
+        /* ISO-TP takes a PDU whole or not at all. */
+        if ((size_t)n != len)
+                return -EIO;
+        return 0;
+}
+
+int umc_isotp_recv(int fd, void *buf, size_t size, size_t *ret_len) {
+        struct iovec iov = { .iov_base = buf, .iov_len = size };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t n;
+
+        if (fd < 0 || !buf || size == 0 || !ret_len)
+                return -EINVAL;
+        n = recvmsg(fd, &mh, MSG_DONTWAIT);
+        if (n < 0)
+                return -errno;
+        if (mh.msg_flags & MSG_TRUNC)
+                return -EMSGSIZE;
+        *ret_len = (size_t)n;
+        return 0;
+}
+
+static uint64_t now_msec(void) {
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Does ifname carry CAN FD frames (MTU 72)? */
+static bool iface_is_fd(const char *ifname) {
+        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr = {};
+
+        if (s < 0)
+                return false;
+        memcpy(ifr.ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1));
+        if (ioctl(s, SIOCGIFMTU, &ifr) < 0)
+                return false;
+        return ifr.ifr_mtu == CANFD_MTU;
+}
+
+/*
+ * Move one PDU of len from tx to rx. 1 when it arrived intact, 0 when the
+ * kernel refused the length, negative errno otherwise.
+ */
+static int probe_one(int tx, int rx, uint8_t *out, uint8_t *in, size_t len) {
+        uint64_t deadline = now_msec() + UMC_ISOTP_PROBE_TIMEOUT_MSEC;
+        size_t got;
+        int r;
+
+        for (size_t i = 0; i < len; i++)
+                out[i] = (uint8_t)(i * 31 + (i >> 8));
+        r = umc_isotp_send(tx, out, len);
+        if (r == -EINVAL || r == -EMSGSIZE)
+                return 0;
+        if (r < 0)
+                return r;
+        for (;;) {
+                struct pollfd p = { .fd = rx, .events = POLLIN };
+                uint64_t now = now_msec();
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = poll(&p, 1, (int)(deadline - now));
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (r <= 0)
+                        continue;
+                r = umc_isotp_recv(rx, in, len + 1, &got);
+                if (r == -EAGAIN)
+                        continue;
+                if (r < 0)
+                        return r;
+                return got == len && memcmp(in, out, len) == 0 ? 1 : -EIO;
+        }
+}
+
+int umc_isotp_probe_max_pdu(const char *ifname, size_t *ret_max_pdu) {
+        static const size_t sizes[] = UMC_ISOTP_PROBE_SIZES;
+        _cleanup_close_ int a = -1, b = -1;
+        _cleanup_free_ uint8_t *out = NULL, *in = NULL;
+        struct umc_isotp_opts o;
+        int r;
+
+        if (!ifname || !ret_max_pdu)
+                return -EINVAL;
+        umc_isotp_opts_default(&o);
+        o.fd = o.brs = iface_is_fd(ifname);
+        o.tx_id = PROBE_ID_A;
+        o.rx_id = PROBE_ID_B;
+        r = umc_isotp_open(ifname, &o, &a);
+        if (r < 0)
+                return r;
+        o.tx_id = PROBE_ID_B;
+        o.rx_id = PROBE_ID_A;
+        r = umc_isotp_open(ifname, &o, &b);
+        if (r < 0)
+                return r;
+        out = malloc(sizes[0]);
+        in = malloc(sizes[0] + 1);
+        if (!out || !in)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(sizes); i++) {
+                r = probe_one(a, b, out, in, sizes[i]);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        *ret_max_pdu = sizes[i];
+                        return 0;
+                }
+        }
+        return -ENOTSUP;
+}
+
+size_t umc_isotp_max_payload(size_t max_pdu) {
+        /* A PDU carries one frame: the 28-byte header, then the payload. */
+        if (max_pdu <= UMC_FRAME_HEADER_LEN)
+                return 0;
+        max_pdu -= UMC_FRAME_HEADER_LEN;
+        return max_pdu < UMC_FRAME_MAX_PAYLOAD ? max_pdu : UMC_FRAME_MAX_PAYLOAD;
+}
