@@ -43,6 +43,8 @@
 #define UMC_AGENT_LINGER_USEC (5 * USEC_PER_SEC)
 /* Frame payload ceiling on TCP: the protocol's. */
 #define UMC_AGENT_MAX_PAYLOAD UMC_FRAME_MAX_PAYLOAD
+/* Channel=can: the bus monitor's load and CAN ID window. */
+#define UMC_AGENT_BUS_WINDOW_USEC (1 * USEC_PER_SEC)
 /* Bytes of the final read-back hash per loop iteration. */
 #define UMC_AGENT_STEP_BUDGET (4u * 1024 * 1024)
 

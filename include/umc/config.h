@@ -17,6 +17,7 @@
  */
 #pragma once
 
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +28,7 @@
 #include "umc/busload.h"
 #include "umc/cipher.h"
 #include "umc/hash.h"
+#include "umc/isotp.h"
 #include "umc/kdf.h"
 #include "umc/rotation.h"
 
@@ -40,6 +42,15 @@
 #define UMC_CONFIG_ETH_RULES_MAX 1024
 #define UMC_CONFIG_TARGETS_MAX 256
 #define UMC_CONFIG_TARGET_NAME_MAX 31 /* fits struct umc_ecu.name */
+
+/* [Can] defaults and limits (man/umcd.conf.5). */
+#define UMC_CONFIG_CAN_BITRATE_DEFAULT 500000      /* BitRate=, 1..1000000 (ISO 11898-1: 1 Mbit/s max) */
+#define UMC_CONFIG_CAN_BITRATE_MAX 1000000
+#define UMC_CONFIG_CAN_DATA_BITRATE_DEFAULT 2000000 /* DataBitRate=, 0..8000000 */
+#define UMC_CONFIG_CAN_DATA_BITRATE_MAX 8000000
+#define UMC_CONFIG_CAN_MAX_PDU_MIN 64              /* MaxPdu=: 0 or 64..66000 */
+#define UMC_CONFIG_CAN_MAX_PDU_MAX 66000           /* the kernel's largest, from 5.18 */
+#define UMC_CONFIG_CAN_FRAME_GAP_NS_MAX 100000000  /* FrameGapNSec=: 0..100 ms */
 
 /* One refusal, formatted as described above; always NUL-terminated. */
 struct umc_config_error {
@@ -71,13 +82,29 @@ struct umc_config_eth_acl {
 };
 
 enum umc_channel_kind {
-        UMC_CHANNEL_TCP = 0,           /* the only channel so far; CAN comes later */
+        UMC_CHANNEL_TCP = 0,           /* Channel=tcp: an IP address and port */
+        UMC_CHANNEL_CAN = 1,           /* Channel=can: ISO-TP on a CAN interface */
+};
+
+/* One ISO-TP channel on a CAN interface. */
+struct umc_can_channel {
+        char ifname[IFNAMSIZ];         /* Interface= */
+        struct umc_isotp_opts isotp;   /* TxId= RxId= (eff from the ID width), Fd=, BitRateSwitch=,
+                                        * Padding=, PadByte=, BlockSize=, STmin=, FrameGapNSec= */
+};
+
+/* [Can]: the buses, in umcd.conf and umc-agent.conf alike. */
+struct umc_config_can {
+        uint64_t bitrate;              /* BitRate=: nominal, used when the interface reports none (vcan) */
+        uint64_t data_bitrate;         /* DataBitRate=: nominal CAN FD data phase, 0 = none configured */
+        size_t max_pdu;                /* MaxPdu=: 0 = the kernel's limit, else a cap 64..66000 */
 };
 
 /* The per-target fields that struct umc_ecu has no room for. */
 struct umc_target {
         enum umc_channel_kind channel;
-        struct umc_sockaddr address;
+        struct umc_sockaddr address;   /* valid when channel == UMC_CHANNEL_TCP */
+        struct umc_can_channel can;    /* valid when channel == UMC_CHANNEL_CAN */
         uint8_t master_key[UMC_MASTER_KEY_LEN]; /* from the ECU's KeyFile=; cleansed by free */
 };
 
@@ -115,6 +142,7 @@ struct umc_daemon_config {
         uint64_t link_rate_bps;
         unsigned ceiling_percent;      /* CeilingPercent=: 0 = no pacing, else 1..100 */
 
+        struct umc_config_can can;     /* [Can] */
         struct umc_config_can_ids can_ids;
         struct umc_config_eth_acl eth_acl;
 
@@ -146,12 +174,26 @@ struct umc_agent_config {
         uint64_t handshake_timeout_usec; /* HandshakeTimeoutSec=: accept() to AUTH_CONFIRM */
         uint64_t idle_timeout_usec;    /* IdleTimeoutSec=: silence of an authenticated master */
         uint64_t max_image_size;       /* MaxImageSize=: bytes a BEGIN may announce, 1..2^40 */
+        /*
+         * Channel=: how umcd reaches this agent. With UMC_CHANNEL_CAN, can
+         * holds the agent's side (isotp.tx_id is what the AGENT sends on,
+         * umcd's RxId) and listen is unused.
+         */
+        enum umc_channel_kind channel;
+        struct umc_can_channel can;
+        /*
+         * ForwardConfig=: owned, absolute; set exactly when mode is
+         * UMC_AGENT_GATEWAY. A umcd.conf-format file describing the ECUs
+         * behind the gateway; only its path is checked here.
+         */
+        char *forward_config;
 
         /* [Security] */
         unsigned allowed_suites;       /* bit (1u << enum umc_suite_id) per suite */
         enum umc_suite_id inner_suite; /* UMC_SUITE_NONE = single layer */
         unsigned replay_window;
 
+        struct umc_config_can can_bus; /* [Can] */
         struct umc_config_can_ids can_ids;
         struct umc_config_eth_acl eth_acl;
 };
@@ -162,7 +204,8 @@ static inline bool umc_agent_suite_allowed(const struct umc_agent_config *c, enu
 
 /*
  * Fill ret with the defaults (the values man/umcd.conf.5 lists): no
- * targets, no CAN IDs, no Ethernet rules, no master key. The caller frees
+ * targets, no CAN IDs, no Ethernet rules, no master key, [Can] at
+ * 500000/2000000 bit/s with MaxPdu 0. The caller frees
  * it with umc_daemon_config_free(). Returns 0 or -ENOMEM (ret untouched).
  */
 int umc_daemon_config_init(struct umc_daemon_config *ret);
@@ -181,10 +224,18 @@ int umc_daemon_config_load(const char *path, struct umc_daemon_config *ret,
 /* Release everything c owns, cleanse master keys, zero c. Accepts NULL and zeroed structs. */
 void umc_daemon_config_free(struct umc_daemon_config *c);
 
-/* As umc_daemon_config_init(), for umc-agent.conf: ecu_id 0, no key file yet. */
+/*
+ * As umc_daemon_config_init(), for umc-agent.conf: ecu_id 0, no key file
+ * yet, Channel=tcp (the CAN channel's options at their defaults, padded),
+ * no ForwardConfig=.
+ */
 int umc_agent_config_init(struct umc_agent_config *ret);
 
-/* As umc_daemon_config_load(), for umc-agent.conf; [Agent] EcuId=, HardwareId= and KeyFile= are required. */
+/*
+ * As umc_daemon_config_load(), for umc-agent.conf. [Agent] EcuId=,
+ * HardwareId= and KeyFile= are required; Interface=, TxId= and RxId= with
+ * Channel=can; ForwardConfig= with Mode=gateway (only its form is checked).
+ */
 int umc_agent_config_load(const char *path, struct umc_agent_config *ret,
                           struct umc_config_error *err);
 

@@ -75,6 +75,17 @@
  */
 /* Data bytes per DATA frame on TCP: a quarter of the protocol ceiling, few syscalls per MiB. */
 #define UMC_DELIVERY_CHUNK (16 * 1024)
+/*
+ * CAN: data bytes per DATA frame, so that a frame is a PDU of about 4 KiB
+ * (within the 4095-byte FF_DL of every ISO-TP implementation), and DATA
+ * frames per VERIFY at most. The sender keeps one checkpoint unacknowledged
+ * while it streams the next (xfer.h): at most 2 x 8 PDUs are in flight, which
+ * the receiver's ISO-TP socket buffer holds while it fsyncs a checkpoint
+ * (the kernel drops a PDU its socket has no room for, and ISO-TP flow
+ * control does not look at the socket).
+ */
+#define UMC_DELIVERY_CAN_CHUNK 4000
+#define UMC_DELIVERY_CAN_VERIFY_MAX 8
 /* Bounded write queue per connection (stream.h): about 15 DATA frames. */
 #define UMC_DELIVERY_QUEUE_MAX (256 * 1024)
 /* Longest frame payload accepted from an ECU: AUTH_RESPONSE, FEEDBACK and ALARM are far smaller. */
@@ -202,6 +213,16 @@ uint64_t umc_delivery_pace_bps(uint64_t link_bps, unsigned ceiling_percent, uint
  * share segments). Saturates at UINT64_MAX.
  */
 uint64_t umc_delivery_wire_bytes(uint64_t len);
+
+/* Longest text of umc_delivery_target_address(), with its NUL. */
+#define UMC_DELIVERY_ADDRESS_MAX 64
+
+/*
+ * How the target is reached, for logs and D-Bus: "192.0.2.1:4500",
+ * "[2001:db8::1]:4500", or on CAN the interface and the IDs we send and
+ * listen on, "can0 7E0>7E8". Truncated to size (NUL-terminated).
+ */
+void umc_delivery_target_address(const struct umc_target *t, char *buf, size_t size);
 
 /*
  * The image ID described above into ret_id. -EINVAL for a target name that

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "umc/busload.h"
+
 /* CAN identifiers: 11 bits (base format) or 29 bits (extended), ISO 11898-1. */
 #define UMC_ISOTP_SFF_MAX 0x7ffu
 #define UMC_ISOTP_EFF_MAX 0x1fffffffu
@@ -26,6 +28,8 @@
  * (the 12-bit FF_DL of ISO 15765-2:2004, which every kernel accepts).
  */
 #define UMC_ISOTP_PROBE_SIZES { 66000, 8300, 8200, 4095 }
+/* Receive buffer asked for on every ISO-TP socket (capped by net.core.rmem_max). */
+#define UMC_ISOTP_RCVBUF (1024 * 1024)
 /* How long the probe waits for one PDU to come round on the interface. */
 #define UMC_ISOTP_PROBE_TIMEOUT_MSEC 20000
 
@@ -108,3 +112,35 @@ int umc_isotp_probe_max_pdu(const char *ifname, size_t *ret_max_pdu);
  * UMC_FRAME_MAX_PAYLOAD. 0 when max_pdu cannot hold a header.
  */
 size_t umc_isotp_max_payload(size_t max_pdu);
+
+/*
+ * The running kernel's largest PDU without putting anything on a bus: the
+ * can_isotp module's max_pdu_size parameter where the kernel has one
+ * (/sys/module/can_isotp/parameters/max_pdu_size, later kernels), else by
+ * kernel release: 66000 from 5.18, 8200 before (can-facts.md). Daemons
+ * use this; umc_isotp_probe_max_pdu() is the test bed's cross-check.
+ * Always succeeds with a value >= 4095.
+ */
+size_t umc_isotp_kernel_max_pdu(void);
+
+/* What one PDU costs on the bus (umc_isotp_pdu_wire()). */
+struct umc_isotp_wire {
+        uint64_t frames;     /* CAN frames: first/single, consecutive and flow control */
+        uint64_t arb_bits;   /* bits at the (arbitration) bitrate, interframe space included */
+        uint64_t data_bits;  /* bits at the data bitrate (CAN FD with BRS) */
+};
+
+/*
+ * The CAN frames that carry a PDU of len bytes (1..66000) with opts, as
+ * ISO 15765-2 segments it: a single frame when it fits (1-byte PCI, or the
+ * 2-byte CAN FD escape above 7 bytes), else a first frame (2-byte PCI, or
+ * 6 bytes above 4095), consecutive frames with a 1-byte PCI, and the
+ * receiver's flow control frame(s): one after the first frame and one per
+ * block_size consecutive frames. Classic frames with padding are 8 bytes;
+ * CAN FD frames are rounded up to the next valid length (the kernel pads
+ * them). Bits from umc_busload_frame_bits() with mode and model; the
+ * exact mode needs the data, so it is taken as worst case here (an upper
+ * bound). Pure function. -EINVAL for bad opts, len or mode.
+ */
+int umc_isotp_pdu_wire(size_t len, const struct umc_isotp_opts *opts, enum umc_stuffing mode,
+                       enum umc_bitmodel model, struct umc_isotp_wire *ret);

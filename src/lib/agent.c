@@ -13,6 +13,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "umc/auth.h"
+#include "umc/canbus.h"
+#include "umc/isotp.h"
 #include "umc/log.h"
 #include "umc/msg.h"
 #include "umc/netinfo.h"
@@ -56,6 +58,7 @@ struct conn {
         bool write_shut;
         bool peer_eof;
         bool began;          /* BEGIN accepted: a lost connection is an interrupted transfer */
+        bool packet;         /* the ISO-TP channel (Channel=can): no end of file, no shutdown */
         uint32_t ecu_id;     /* from the challenge; 0 before */
         uint64_t idle_usec;
         struct umc_auth_ecu auth;
@@ -81,6 +84,19 @@ struct umc_agent {
         struct conn *transfer; /* the connection holding the slot store */
         struct umc_agent_stats stats;
         uint64_t handshake_usec, idle_usec;
+
+        /*
+         * Channel=can: the bus monitor (our side of the CAN ID checks), its
+         * window timer, and the defer source that opens a fresh ISO-TP
+         * channel whenever the previous one closed. bus_verdict is the last
+         * closed window's: a violation refuses authentication until a clean
+         * window follows.
+         */
+        struct umc_canbus *bus;
+        sd_event_source *bus_io, *bus_tick, *can_reopen;
+        enum umc_reason bus_verdict;
+        char can_text[UMC_NETINFO_TUPLE_STRING_MAX];
+        bool stopping;
 };
 
 /* ---- helpers ---- */
@@ -254,6 +270,8 @@ static void conn_free(struct conn *c) {
         free(c);
         agent_update_listener(a);
         agent_status(a);
+        if (a->can_reopen && !a->stopping)
+                (void)sd_event_source_set_enabled(a->can_reopen, SD_EVENT_ONESHOT);
 }
 
 static void conn_schedule_work(struct conn *c) {
@@ -313,6 +331,10 @@ static void conn_flush(struct conn *c) {
                 return;
         if (r < 0) {
                 conn_lost(c, r);
+                return;
+        }
+        if (c->state == CONN_CLOSING && c->packet) {
+                c->dead = true; /* our last PDU is with the kernel, which finishes sending it */
                 return;
         }
         if (c->state == CONN_CLOSING && !c->write_shut) {
@@ -408,6 +430,14 @@ static void conn_auth_challenge(struct conn *c, const uint8_t *f, size_t len) {
         size_t olen = 0;
         int r;
 
+        if (c->packet && c->agent->bus_verdict != UMC_REASON_OK) {
+                agent_alarm(c->agent, c->peer, 0, c->agent->bus_verdict,
+                            "authentication refused: the last bus window broke the CAN ID checks");
+                c->dead = true;
+                return;
+        }
+        if (c->packet)
+                conn_arm_timer(c, c->agent->handshake_usec);
         r = umc_auth_ecu_challenge(&c->auth, f, len, c->out, sizeof(c->out), &olen, &why);
         if (r == -EBADMSG) {
                 struct umc_frame_header h = {};
@@ -613,7 +643,40 @@ static void conn_bad_header(struct conn *c, enum umc_reason why) {
                 c->dead = true;
 }
 
+/*
+ * ISO-TP has no end of connection: a master that gave up (a CAN ID alarm,
+ * a timeout, a restart after SIGKILL) just starts over with a new
+ * AUTH_CHALLENGE. Treat it as a new connection would be on TCP: the old
+ * session ends here (a partial image stays for resume) and the challenge
+ * is answered afresh. Anyone on the bus could send one, but anyone on the
+ * bus can stop a transfer anyway; what they cannot do is authenticate.
+ */
+static bool conn_restart_for_challenge(struct conn *c, const uint8_t *f, size_t len) {
+        struct umc_frame_header h;
+
+        if (!c->packet || c->state == CONN_AUTH_CHALLENGE || len < UMC_FRAME_HEADER_LEN ||
+            f[3] != UMC_FRAME_AUTH_CHALLENGE ||
+            umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0)
+                return false;
+        if (c->began && c->receiver && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
+                log_warning("%s: a new AUTH_CHALLENGE at byte %" PRIu64 ": the master started over; "
+                            "the partial image is kept for resume",
+                            c->peer, umc_receiver_offset(c->receiver));
+                c->agent->stats.interrupted++;
+        } else {
+                log_info("%s: a new AUTH_CHALLENGE: the master started over", c->peer);
+        }
+        conn_release_transfer(c);
+        umc_auth_ecu_clear(&c->auth);
+        umc_auth_ecu_init(&c->auth, agent_lookup, c->agent);
+        c->began = false;
+        c->ecu_id = 0;
+        c->state = CONN_AUTH_CHALLENGE;
+        return true;
+}
+
 static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
+        (void)conn_restart_for_challenge(c, f, len);
         switch (c->state) {
         case CONN_AUTH_CHALLENGE:
                 conn_auth_challenge(c, f, len);
@@ -756,7 +819,7 @@ static int on_conn_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int conn_new(struct umc_agent *a, int fd, const char *peer) {
+static int conn_new(struct umc_agent *a, int fd, const char *peer, bool packet) {
         struct conn *c;
         int r;
 
@@ -767,7 +830,11 @@ static int conn_new(struct umc_agent *a, int fd, const char *peer) {
         c->idle_usec = a->idle_usec;
         (void)snprintf(c->peer, sizeof(c->peer), "%s", peer);
         umc_auth_ecu_init(&c->auth, agent_lookup, a);
-        r = umc_stream_new(fd, UMC_AGENT_MAX_PAYLOAD, QUEUE_MAX, &c->stream);
+        c->packet = packet;
+        if (packet)
+                r = umc_stream_new_packet(fd, UMC_AGENT_MAX_PAYLOAD, QUEUE_MAX, &c->stream);
+        else
+                r = umc_stream_new(fd, UMC_AGENT_MAX_PAYLOAD, QUEUE_MAX, &c->stream);
         if (r < 0) {
                 free(c);
                 return r;
@@ -787,9 +854,16 @@ static int conn_new(struct umc_agent *a, int fd, const char *peer) {
                 r = sd_event_add_defer(a->event, &c->work, on_conn_work, c);
         if (r >= 0)
                 r = sd_event_source_set_enabled(c->work, SD_EVENT_OFF);
+        /* An ISO-TP channel waits for a master as long as it takes: the clock starts at a challenge. */
+        if (r >= 0 && packet)
+                r = sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
         if (r < 0) {
                 conn_free(c); /* closes fd */
                 return 0;     /* fd is gone either way: report as handled */
+        }
+        if (packet) {
+                log_debug("%s: ISO-TP channel open, waiting for a master", c->peer);
+                return 0;
         }
         log_info("%s: accepted", c->peer);
         agent_status(a);
@@ -832,11 +906,161 @@ static void agent_accept(struct umc_agent *a, int fd) {
                 (void)close(fd); /* nothing sent, nothing read */
                 return;
         }
-        r = conn_new(a, fd, peer);
+        r = conn_new(a, fd, peer, false);
         if (r < 0) {
                 log_error_errno(r, "%s: cannot set up the connection: %m", peer);
                 (void)close(fd);
         }
+}
+
+/* ---- CAN channel (Channel=can) ---- */
+
+/* A window closed: remember its CAN ID verdict and raise the alarm for a violation. */
+static void agent_bus_window(struct umc_agent *a, const struct umc_canbus_window *w) {
+        const struct umc_canid_verdict *v = &w->verdict;
+        char id[16];
+
+        if (v->reason != UMC_REASON_OK) {
+                (void)snprintf(id, sizeof(id), "%0*" PRIX32, v->eff ? 8 : 3, v->id);
+                if (v->reason == UMC_REASON_CAN_ID_UNKNOWN)
+                        agent_alarm(a, a->can_text, 0, v->reason,
+                                    "CAN ID %s on the bus is not in [CanIds]%s", id,
+                                    a->transfer ? " (interference during a transfer)" : "");
+                else
+                        agent_alarm(a, a->can_text, 0, v->reason,
+                                    "CAN ID %s every %" PRIu64 " us on average, nominal %" PRIu64
+                                    " us%s", id, v->observed_usec, v->nominal_usec,
+                                    a->transfer ? " (interference during a transfer)" : "");
+        }
+        a->bus_verdict = v->reason;
+}
+
+static int on_bus_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct umc_agent *a = userdata;
+
+        (void)umc_canbus_read(a->bus); /* errors show as a silent bus, and in the load */
+        return 0;
+}
+
+static int on_bus_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct umc_agent *a = userdata;
+        struct umc_canbus_window w;
+
+        (void)umc_canbus_read(a->bus);
+        if (umc_canbus_tick(a->bus, umc_canbus_now(), &w) > 0)
+                agent_bus_window(a, &w);
+        if (sd_event_source_set_time_relative(s, UMC_AGENT_BUS_WINDOW_USEC) < 0 ||
+            sd_event_source_set_enabled(s, SD_EVENT_ON) < 0)
+                return sd_event_exit(a->event, -EIO);
+        return 0;
+}
+
+/* A monitor of c's interface with c's [CanIds], opened; *ret is the caller's. */
+static int bus_monitor_open(const struct umc_agent_config *c, struct umc_canbus **ret) {
+        _cleanup_(umc_canbus_freep) struct umc_canbus *b = NULL;
+        const struct umc_isotp_opts *o = &c->can.isotp;
+        struct umc_canbus_params p = {
+                .ifname = c->can.ifname,
+                .stuffing = UMC_STUFF_WORST,
+                .model = UMC_BITMODEL_ISO,
+                .nominal_bitrate = c->can_bus.bitrate,
+                .nominal_data_bitrate = c->can_bus.data_bitrate,
+                .rules = c->can_ids.rules,
+                .n_rules = c->can_ids.n_rules,
+                .min_periods = c->can_ids.min_periods,
+        };
+        int r;
+
+        umc_load_cfg_default(&p.load);
+        p.load.window_usec = UMC_AGENT_BUS_WINDOW_USEC;
+        r = umc_canbus_new(&p, umc_canbus_now(), &b);
+        if (r >= 0)
+                r = umc_canbus_add_channel(b, o->tx_id, o->rx_id, o->eff);
+        if (r >= 0)
+                r = umc_canbus_open(b);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+/* Make bus (opened) the agent's monitor; the old one goes. */
+static int agent_set_bus(struct umc_agent *a, struct umc_canbus *bus) {
+        sd_event_source *io = NULL;
+        int r;
+
+        r = sd_event_add_io(a->event, &io, umc_canbus_fd(bus), EPOLLIN, on_bus_io, a);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_disable_unref(a->bus_io);
+        umc_canbus_free(a->bus);
+        a->bus_io = io;
+        a->bus = bus;
+        a->bus_verdict = UMC_REASON_OK;
+        return 0;
+}
+
+/* Open a fresh ISO-TP channel: at start, and whenever the previous one closed. */
+static int agent_can_open_channel(struct umc_agent *a) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        r = umc_isotp_open(a->config.can.ifname, &a->config.can.isotp, &fd);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the ISO-TP channel %s: %m", a->can_text);
+        r = conn_new(a, fd, a->can_text, true);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot set up the channel: %m", a->can_text);
+        TAKE_FD(fd); /* the connection's, also when conn_new() gave up after taking it */
+        return 0;
+}
+
+static int on_can_reopen(sd_event_source *s, void *userdata) {
+        struct umc_agent *a = userdata;
+        int r;
+
+        if (a->n_conns > 0 || a->stopping)
+                return 0;
+        r = agent_can_open_channel(a);
+        /* Without its channel the agent is useless: exit, systemd restarts it. */
+        return r < 0 ? sd_event_exit(a->event, r) : 0;
+}
+
+static void can_channel_text(const struct umc_can_channel *ch, char *buf, size_t size) {
+        int w = ch->isotp.eff ? 8 : 3;
+
+        (void)snprintf(buf, size, "%s %0*" PRIX32 ">%0*" PRIX32, ch->ifname, w, ch->isotp.tx_id, w,
+                       ch->isotp.rx_id);
+}
+
+/* Channel=can at start: the bus monitor, its window timer, the channel. */
+static int agent_can_start(struct umc_agent *a, const struct umc_agent_config *c) {
+        struct umc_canbus *bus = NULL;
+        struct umc_canbus_status st;
+        int r;
+
+        can_channel_text(&c->can, a->can_text, sizeof(a->can_text));
+        r = bus_monitor_open(c, &bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the bus %s: %m", c->can.ifname);
+        r = agent_set_bus(a, bus);
+        if (r < 0) {
+                umc_canbus_free(bus);
+                return log_error_errno(r, "Cannot watch the bus monitor's socket: %m");
+        }
+        (void)umc_canbus_status(a->bus, &st);
+        if (st.nominal)
+                log_info("%s reports no bitrate (virtual CAN?): measuring against the configured "
+                         "%" PRIu64 " bit/s", c->can.ifname, st.bitrate);
+        r = sd_event_add_time_relative(a->event, &a->bus_tick, CLOCK_MONOTONIC,
+                                       UMC_AGENT_BUS_WINDOW_USEC, USEC_PER_MSEC, on_bus_tick, a);
+        if (r >= 0)
+                r = sd_event_add_defer(a->event, &a->can_reopen, on_can_reopen, a);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(a->can_reopen, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the bus timers: %m");
+        return 0;
 }
 
 /* ---- listener ---- */
@@ -959,7 +1183,11 @@ int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_wh
         } else if (c->mode != UMC_AGENT_ENDPOINT) {
                 why = "unknown [Agent] Mode=";
                 r = -EINVAL;
-        } else if (c->listen.sa.sa_family != AF_INET && c->listen.sa.sa_family != AF_INET6) {
+        } else if (c->channel != UMC_CHANNEL_TCP && c->channel != UMC_CHANNEL_CAN) {
+                why = "unknown [Agent] Channel=";
+                r = -EINVAL;
+        } else if (c->channel == UMC_CHANNEL_TCP && c->listen.sa.sa_family != AF_INET &&
+                   c->listen.sa.sa_family != AF_INET6) {
                 why = "[Agent] Listen= is neither an IPv4 nor an IPv6 address";
                 r = -EINVAL;
         } else if (!c->slot_directory || c->slot_directory[0] != '/') {
@@ -1000,6 +1228,35 @@ static int slots_probe(const char *dir) {
         return 0;
 }
 
+/* umc_agent_new() for Channel=can: the bus monitor and the ISO-TP channel instead of a listener. */
+static int agent_new_can(struct umc_agent *a, struct umc_agent_config *config,
+                         struct umc_agent **ret) {
+        int r;
+
+        r = agent_can_start(a, config);
+        if (r < 0) {
+                umc_agent_free(a);
+                return r;
+        }
+        a->config = *config; /* the monitor borrows the [CanIds] rules, which move along */
+        memset(config, 0, sizeof(*config));
+        a->handshake_usec = a->config.handshake_timeout_usec;
+        a->idle_usec = a->config.idle_timeout_usec;
+        umc_log_set_max_level(a->config.log_level);
+        r = agent_can_open_channel(a);
+        if (r < 0) {
+                /* Give the config back untouched, as the contract says. */
+                *config = a->config;
+                memset(&a->config, 0, sizeof(a->config));
+                umc_agent_free(a);
+                return r;
+        }
+        log_info("Serving ISO-TP channel %s as ECU 0x%08" PRIx32 " (%s), %zu [CanIds] rule(s)",
+                 a->can_text, a->config.ecu_id, a->config.hw_id, a->config.can_ids.n_rules);
+        *ret = a;
+        return 0;
+}
+
 int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret) {
         struct umc_agent *a;
         const char *why = NULL;
@@ -1020,6 +1277,8 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         r = slots_probe(config->slot_directory);
         if (r < 0)
                 goto fail;
+        if (config->channel == UMC_CHANNEL_CAN)
+                return agent_new_can(a, config, ret);
         sockaddr_to_text(&config->listen.sa, where, sizeof(where));
         r = listen_open(&config->listen, &fd);
         if (r < 0) {
@@ -1050,6 +1309,7 @@ fail:
 void umc_agent_free(struct umc_agent *a) {
         if (!a)
                 return;
+        a->stopping = true; /* no new ISO-TP channel as the last one closes */
         while (a->conns) {
                 struct conn *c = a->conns;
                 if (c->began && c->receiver &&
@@ -1063,6 +1323,10 @@ void umc_agent_free(struct umc_agent *a) {
         (void)sd_event_source_disable_unref(a->sig_term);
         (void)sd_event_source_disable_unref(a->sig_int);
         (void)sd_event_source_disable_unref(a->sig_hup);
+        (void)sd_event_source_disable_unref(a->bus_io);
+        (void)sd_event_source_disable_unref(a->bus_tick);
+        (void)sd_event_source_disable_unref(a->can_reopen);
+        umc_canbus_free(a->bus);
         if (a->listen_fd >= 0)
                 (void)close(a->listen_fd);
         sd_event_unref(a->event);
@@ -1118,6 +1382,41 @@ static bool listen_unchanged(const struct umc_agent *a, const struct umc_sockadd
         return umc_agent_local_address(a, &bound) == 0 && sockaddr_equal(want, &bound);
 }
 
+static bool can_channel_equal(const struct umc_can_channel *x, const struct umc_can_channel *y) {
+        const struct umc_isotp_opts *p = &x->isotp, *q = &y->isotp;
+
+        return strcmp(x->ifname, y->ifname) == 0 && p->tx_id == q->tx_id && p->rx_id == q->rx_id &&
+               p->eff == q->eff && p->fd == q->fd && p->brs == q->brs && p->padding == q->padding &&
+               p->pad_byte == q->pad_byte && p->block_size == q->block_size &&
+               p->stmin == q->stmin && p->frame_gap_ns == q->frame_gap_ns;
+}
+
+/*
+ * Reload with Channel=can: the channel itself stays as it is (its keys
+ * need a restart); the bus monitor is rebuilt on the new [CanIds], which
+ * it borrows from the new configuration.
+ */
+static int reload_can(struct umc_agent *a, const struct umc_agent_config *n) {
+        struct umc_canbus *bus = NULL;
+        int r;
+
+        if (n->channel != a->config.channel || !can_channel_equal(&n->can, &a->config.can)) {
+                log_error("Reload refused, keeping the running configuration: Channel= and the "
+                          "CAN channel keys take effect at a restart");
+                return -EINVAL;
+        }
+        r = bus_monitor_open(n, &bus);
+        if (r >= 0) {
+                r = agent_set_bus(a, bus);
+                if (r < 0)
+                        umc_canbus_free(bus);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Reload refused, keeping the running configuration: "
+                                          "cannot watch %s: %m", n->can.ifname);
+        return 0;
+}
+
 int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         struct umc_agent_config n = {};
         struct umc_config_error err = {};
@@ -1145,7 +1444,11 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
                         goto out;
                 }
         }
-        if (!listen_unchanged(a, &n.listen)) {
+        if (a->config.channel == UMC_CHANNEL_CAN || n.channel == UMC_CHANNEL_CAN) {
+                r = reload_can(a, &n);
+                if (r < 0)
+                        goto out;
+        } else if (!listen_unchanged(a, &n.listen)) {
                 char where[INET6_ADDRSTRLEN + 8];
                 sockaddr_to_text(&n.listen.sa, where, sizeof(where));
                 r = listen_open(&n.listen, &fd);
@@ -1167,8 +1470,9 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         a->idle_usec = a->config.idle_timeout_usec;
         agent_update_listener(a);
         umc_log_set_max_level(a->config.log_level);
-        log_info("Reloaded %s: listening on %s as ECU 0x%08" PRIx32 " (%s)", config_path,
-                 a->listen_text, a->config.ecu_id, a->config.hw_id);
+        log_info("Reloaded %s: %s %s as ECU 0x%08" PRIx32 " (%s)", config_path,
+                 a->bus ? "serving" : "listening on", a->bus ? a->can_text : a->listen_text,
+                 a->config.ecu_id, a->config.hw_id);
         r = 0;
 out:
         umc_agent_config_free(&n);

@@ -38,7 +38,7 @@
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
 #define SECTIONS_MAX 8
-#define ITEMS_MAX 12
+#define ITEMS_MAX 24
 #define TOKEN_MAX 64
 #define DECIMAL_DIGITS_MAX 15 /* exact in a double, so "0.1" parses like strtod() would */
 
@@ -67,6 +67,7 @@ _Static_assert(sizeof(enum umc_hash_alg) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum umc_stuffing) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum umc_bitmodel) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum umc_agent_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum umc_channel_kind) == sizeof(int), "enum size");
 _Static_assert(_UMC_SUITE_MAX <= 32, "allowed_suites is a 32-bit mask");
 
 struct parser;
@@ -80,6 +81,8 @@ enum {
         ITEM_ECU = 1 << 1,           /* [Target]: the field is in struct umc_ecu, not umc_target */
         ITEM_MIN_EXCLUSIVE = 1 << 2, /* decimals: value must be > dmin */
         ITEM_PORT_ZERO = 1 << 3,     /* addresses: port 0 (the kernel picks one) is allowed */
+        ITEM_CAN = 1 << 4,           /* a CAN channel key: only with Channel=can */
+        ITEM_CAN_RX = 1 << 5,        /* RxId= (else TxId=) */
 };
 
 struct keyword {
@@ -745,10 +748,153 @@ static int parse_address(struct parser *p, const struct item *it, const char *va
         return 0;
 }
 
-static int parse_channel(struct parser *p, const struct item *it, const char *value, void *field) {
-        if (strcasecmp(value, "tcp") != 0)
-                return fail_item(p, it, "only 'tcp' is supported in this version");
-        *(enum umc_channel_kind *)field = UMC_CHANNEL_TCP;
+/* "7E0" or "18DAF110": how [CanIds] and can-utils write IDs, for messages. */
+static void format_can_id(uint32_t id, bool eff, char buf[16]) {
+        (void)snprintf(buf, 16, eff ? "%08" PRIX32 : "%03" PRIX32, id);
+}
+
+/* Line where key was given in the current section (this [Target NAME]), 0 if not yet. */
+static unsigned cur_seen_line(const struct parser *p, const char *key) {
+        for (size_t j = 0; j < p->cur->n_items; j++)
+                if (strcmp(p->cur->items[j].key, key) == 0)
+                        return p->cur_seen[j];
+        return 0;
+}
+
+static int parse_bool(struct parser *p, const struct item *it, const char *value, void *field) {
+        if (strcasecmp(value, "yes") == 0)
+                *(bool *)field = true;
+        else if (strcasecmp(value, "no") == 0)
+                *(bool *)field = false;
+        else
+                return fail_item(p, it, "unknown value '%s' (expected yes|no)", value);
+        return 0;
+}
+
+static int parse_u8(struct parser *p, const struct item *it, const char *value, void *field) {
+        uint64_t v = 0;
+        int r;
+
+        /* The tables give it->max <= UINT8_MAX. */
+        r = parse_range(p, it, value, &v);
+        if (r < 0)
+                return r;
+        *(uint8_t *)field = (uint8_t)v;
+        return 0;
+}
+
+static int parse_u32(struct parser *p, const struct item *it, const char *value, void *field) {
+        uint64_t v = 0;
+        int r;
+
+        /* The tables give it->max <= UINT32_MAX (asserted for FrameGapNSec=). */
+        r = parse_range(p, it, value, &v);
+        if (r < 0)
+                return r;
+        *(uint32_t *)field = (uint32_t)v;
+        return 0;
+}
+
+/* Exactly two hex digits, no "0x": one byte as ISO-TP tools write it. */
+static int parse_hex2(const char *s, uint8_t *ret) {
+        unsigned v = 0;
+
+        if (strlen(s) != 2)
+                return -EINVAL;
+        for (size_t i = 0; i < 2; i++) {
+                char c = s[i];
+                unsigned d;
+
+                if (is_digit(c))
+                        d = (unsigned)(c - '0');
+                else if (c >= 'a' && c <= 'f')
+                        d = (unsigned)(c - 'a' + 10);
+                else if (c >= 'A' && c <= 'F')
+                        d = (unsigned)(c - 'A' + 10);
+                else
+                        return -EINVAL;
+                v = v << 4 | d;
+        }
+        *ret = (uint8_t)v;
+        return 0;
+}
+
+/* PadByte=: the byte frames are padded with, sent and expected. */
+static int parse_pad_byte(struct parser *p, const struct item *it, const char *value, void *field) {
+        if (parse_hex2(value, field) < 0)
+                return fail_item(p, it, "'%s' is not a byte in two hex digits (such as CC)", value);
+        return 0;
+}
+
+/*
+ * STmin=: the flow-control byte of ISO 15765-2 (9.6.5.4), 00-7F = 0-127 ms,
+ * F1-F9 = 100-900 us; 80-F0 and FA-FF are reserved, and a peer may read a
+ * reserved value as 127 ms, so they are refused rather than sent.
+ */
+static int parse_stmin(struct parser *p, const struct item *it, const char *value, void *field) {
+        uint8_t v;
+
+        if (parse_hex2(value, &v) < 0)
+                return fail_item(p, it, "'%s' is not two hex digits (00-7F: 0-127 ms, F1-F9: "
+                                        "100-900 us)", value);
+        if (v > 0x7f && (v < 0xf1 || v > 0xf9))
+                return fail_item(p, it, "%s is reserved in ISO 15765-2: use 00-7F (0-127 ms) or "
+                                        "F1-F9 (100-900 us)", value);
+        *(uint8_t *)field = v;
+        return 0;
+}
+
+/* Interface=: only its form; whether it exists is the channel's question when it opens. */
+static int parse_ifname(struct parser *p, const struct item *it, const char *value, void *field) {
+        if (!umc_name_ifname_valid(value))
+                return fail_item(p, it, "'%s' is not an interface name (1..%d characters, no '/', "
+                                        "':' or white space)", value, IFNAMSIZ - 1);
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+}
+
+/*
+ * TxId= and RxId= (field: the struct umc_isotp_opts): an ID as [CanIds]
+ * writes it, without a period. Its width sets eff, so both must have the
+ * same one: an ISO-TP socket binds a pair in one format.
+ */
+static int parse_isotp_id(struct parser *p, const struct item *it, const char *value, void *field) {
+        struct umc_isotp_opts *o = field;
+        bool rx = it->flags & ITEM_CAN_RX;
+        const char *other = rx ? "TxId" : "RxId";
+        struct umc_canid_rule rule;
+        const char *why = NULL;
+        unsigned line;
+
+        if (strchr(value, ':'))
+                return fail_item(p, it, "'%s': a channel ID takes no period", value);
+        if (umc_canid_rule_parse(value, CAN_TOLERANCE_PCT_DEFAULT, &rule, &why) < 0)
+                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid CAN ID");
+        line = cur_seen_line(p, other);
+        if (line > 0 && rule.eff != o->eff)
+                return fail_item(p, it, "'%s' is %s ID but %s= (line %u) is %s: both must have "
+                                        "the same width", value, rule.eff ? "a 29-bit" : "an 11-bit",
+                                 other, line, o->eff ? "29-bit" : "11-bit");
+        if (rx)
+                o->rx_id = rule.id;
+        else
+                o->tx_id = rule.id;
+        o->eff = rule.eff;
+        return 0;
+}
+
+/* MaxPdu=: 0 (whatever the kernel takes) or a cap that still holds a frame header and some data. */
+static int parse_max_pdu(struct parser *p, const struct item *it, const char *value, void *field) {
+        uint64_t v;
+        int r;
+
+        r = parse_u64_dec(value, &v);
+        if (r == -EINVAL)
+                return fail_item(p, it, "'%s' is not a decimal number", value);
+        if (r < 0 || (v != 0 && v < UMC_CONFIG_CAN_MAX_PDU_MIN) || v > UMC_CONFIG_CAN_MAX_PDU_MAX)
+                return fail_item(p, it, "%s is out of range: 0 (the kernel's limit) or %d..%d",
+                                 value, UMC_CONFIG_CAN_MAX_PDU_MIN, UMC_CONFIG_CAN_MAX_PDU_MAX);
+        *(size_t *)field = (size_t)v;
         return 0;
 }
 
@@ -804,6 +950,12 @@ static const struct keyword stuffing_keywords[] = {
 static const struct keyword bitmodel_keywords[] = {
         { "iso", UMC_BITMODEL_ISO },
         { "canbusload", UMC_BITMODEL_CANBUSLOAD },
+        {},
+};
+
+static const struct keyword channel_keywords[] = {
+        { "tcp", UMC_CHANNEL_TCP },
+        { "can", UMC_CHANNEL_CAN },
         {},
 };
 
@@ -867,6 +1019,42 @@ static const struct item daemon_load_items[] = {
           .min = 0, .max = 100 },
 };
 
+/* [Can], relative to struct umc_config_can: shared by both files. */
+static const struct item can_bus_items[] = {
+        { .key = "BitRate", .parse = parse_u64, .offset = offsetof(struct umc_config_can, bitrate),
+          .min = 1, .max = UMC_CONFIG_CAN_BITRATE_MAX },
+        { .key = "DataBitRate", .parse = parse_u64,
+          .offset = offsetof(struct umc_config_can, data_bitrate),
+          .min = 0, .max = UMC_CONFIG_CAN_DATA_BITRATE_MAX },
+        { .key = "MaxPdu", .parse = parse_max_pdu, .offset = offsetof(struct umc_config_can, max_pdu) },
+};
+
+/*
+ * The keys of one ISO-TP channel, for [Target NAME] and [Agent]: base is
+ * the offset of the struct umc_can_channel in the section's struct.
+ */
+#define CH_OPT(base, f) ((base) + offsetof(struct umc_can_channel, isotp) + offsetof(struct umc_isotp_opts, f))
+#define CAN_CHANNEL_ITEMS(base)                                                                    \
+        { .key = "Interface", .parse = parse_ifname,                                               \
+          .offset = (base) + offsetof(struct umc_can_channel, ifname), .flags = ITEM_CAN },        \
+        { .key = "TxId", .parse = parse_isotp_id,                                                  \
+          .offset = (base) + offsetof(struct umc_can_channel, isotp), .flags = ITEM_CAN },         \
+        { .key = "RxId", .parse = parse_isotp_id,                                                  \
+          .offset = (base) + offsetof(struct umc_can_channel, isotp),                              \
+          .flags = ITEM_CAN | ITEM_CAN_RX },                                                       \
+        { .key = "Fd", .parse = parse_bool, .offset = CH_OPT(base, fd), .flags = ITEM_CAN },       \
+        { .key = "BitRateSwitch", .parse = parse_bool, .offset = CH_OPT(base, brs),                \
+          .flags = ITEM_CAN },                                                                     \
+        { .key = "Padding", .parse = parse_bool, .offset = CH_OPT(base, padding),                  \
+          .flags = ITEM_CAN },                                                                     \
+        { .key = "PadByte", .parse = parse_pad_byte, .offset = CH_OPT(base, pad_byte),             \
+          .flags = ITEM_CAN },                                                                     \
+        { .key = "BlockSize", .parse = parse_u8, .offset = CH_OPT(base, block_size),               \
+          .flags = ITEM_CAN, .min = 0, .max = 255 },                                               \
+        { .key = "STmin", .parse = parse_stmin, .offset = CH_OPT(base, stmin), .flags = ITEM_CAN }, \
+        { .key = "FrameGapNSec", .parse = parse_u32, .offset = CH_OPT(base, frame_gap_ns),         \
+          .flags = ITEM_CAN, .min = 0, .max = UMC_CONFIG_CAN_FRAME_GAP_NS_MAX }
+
 /* Offsets relative to struct umc_config_can_ids / umc_config_eth_acl: shared by both files. */
 static const struct item can_id_items[] = {
         { .key = "TolerancePercent", .parse = parse_double,
@@ -887,8 +1075,10 @@ static const struct item target_items[] = {
           .flags = ITEM_ECU },
         { .key = "KeyFile", .parse = parse_path, .offset = offsetof(struct umc_ecu, key_file),
           .flags = ITEM_ECU },
-        { .key = "Channel", .parse = parse_channel, .offset = offsetof(struct umc_target, channel) },
+        { .key = "Channel", .parse = parse_keyword, .offset = offsetof(struct umc_target, channel),
+          .keywords = channel_keywords },
         { .key = "Address", .parse = parse_address, .offset = offsetof(struct umc_target, address) },
+        CAN_CHANNEL_ITEMS(offsetof(struct umc_target, can)),
 };
 
 static const struct item agent_items[] = {
@@ -907,6 +1097,9 @@ static const struct item agent_items[] = {
           .min = 5, .max = 3600, .scale = USEC_PER_SEC },
         { .key = "MaxImageSize", .parse = parse_size, .offset = A(max_image_size),
           .min = 1, .max = AGENT_MAX_IMAGE_SIZE_MAX },
+        { .key = "ForwardConfig", .parse = parse_path, .offset = A(forward_config) },
+        { .key = "Channel", .parse = parse_keyword, .offset = A(channel), .keywords = channel_keywords },
+        CAN_CHANNEL_ITEMS(A(can)),
 };
 
 static const struct item agent_security_items[] = {
@@ -922,6 +1115,7 @@ static const struct section daemon_sections[] = {
         SECTION("Daemon", daemon_items, 0),
         SECTION("Security", daemon_security_items, 0),
         SECTION("Load", daemon_load_items, 0),
+        SECTION("Can", can_bus_items, D(can)),
         SECTION("CanIds", can_id_items, D(can_ids)),
         SECTION("EthernetAcl", eth_acl_items, D(eth_acl)),
         { .name = "Target", .items = target_items, .n_items = UMC_ELEMENTSOF(target_items),
@@ -931,10 +1125,12 @@ static const struct section daemon_sections[] = {
 static const struct section agent_sections[] = {
         SECTION("Agent", agent_items, 0),
         SECTION("Security", agent_security_items, 0),
+        SECTION("Can", can_bus_items, A(can_bus)),
         SECTION("CanIds", can_id_items, A(can_ids)),
         SECTION("EthernetAcl", eth_acl_items, A(eth_acl)),
 };
 
+_Static_assert(UMC_CONFIG_CAN_FRAME_GAP_NS_MAX <= UINT32_MAX, "FrameGapNSec= fits frame_gap_ns");
 _Static_assert(UMC_ELEMENTSOF(daemon_sections) <= SECTIONS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(agent_sections) <= SECTIONS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(daemon_items) <= ITEMS_MAX, "seen[] too small");
@@ -944,6 +1140,13 @@ _Static_assert(UMC_ELEMENTSOF(agent_items) <= ITEMS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(target_items) <= ITEMS_MAX, "seen[] too small");
 
 /* ---- sections ---- */
+
+/* umc_isotp_opts_default(), but padded: most ECUs expect padded frames (ISO 15765-2 leaves it open). */
+static void can_channel_default(struct umc_can_channel *ch) {
+        *ch = (struct umc_can_channel){};
+        umc_isotp_opts_default(&ch->isotp);
+        ch->isotp.padding = true;
+}
 
 /* [Target NAME]: append one target (ecus[], targets[] and our per-target state). */
 static int target_begin(struct parser *p, const char *name) {
@@ -969,6 +1172,7 @@ static int target_begin(struct parser *p, const char *name) {
         c->ecus[n] = (struct umc_ecu){};
         (void)snprintf(c->ecus[n].name, sizeof(c->ecus[n].name), "%s", name);
         c->targets[n] = (struct umc_target){ .channel = UMC_CHANNEL_TCP };
+        can_channel_default(&c->targets[n].can);
         p->targets[n] = (struct target_state){ .line = p->line };
         c->n_targets = n + 1;
         p->cur_seen = p->targets[n].seen;
@@ -1122,7 +1326,7 @@ static void *item_field(struct parser *p, const struct item *it) {
 
 static int handle_key(struct parser *p, const char *name, const char *value) {
         const struct item *it = NULL;
-        char known[256];
+        char known[400];
         size_t idx, len = 0;
 
         if (!p->cur)
@@ -1191,15 +1395,6 @@ static unsigned target_seen_line(const struct parser *p, size_t t, const char *k
         return 0;
 }
 
-static int check_required(struct parser *p, const char *section, const char *const keys[], size_t n,
-                          const unsigned lines[]) {
-        for (size_t i = 0; i < n; i++)
-                if (lines[i] == 0)
-                        return fail_at(p, -EINVAL, 0, section, NULL, "missing required key %s=",
-                                       keys[i]);
-        return 0;
-}
-
 static int load_key(struct parser *p, const char *path, uint8_t key[UMC_MASTER_KEY_LEN],
                     unsigned line, const char *section) {
         const char *why = NULL;
@@ -1217,25 +1412,195 @@ static void apply_can_tolerance(struct umc_config_can_ids *ids) {
                 ids->rules[i].tolerance_pct = ids->tolerance_pct;
 }
 
+/*
+ * Where a section instance's keys were given: [Target NAME] has its own
+ * seen[] per target, the other sections one each in the parser.
+ */
+struct where {
+        const char *section;         /* "Target NAME" or "Agent", for messages */
+        const struct item *items;
+        size_t n_items;
+        const unsigned *seen;        /* parallel to items */
+};
+
+static unsigned where_line(const struct where *w, const char *key) {
+        for (size_t j = 0; j < w->n_items; j++)
+                if (strcmp(w->items[j].key, key) == 0)
+                        return w->seen[j];
+        return 0;
+}
+
+static struct where target_where(const struct parser *p, size_t t, const char *section) {
+        return (struct where){
+                .section = section,
+                .items = target_items,
+                .n_items = UMC_ELEMENTSOF(target_items),
+                .seen = p->targets[t].seen,
+        };
+}
+
+static struct where section_where(const struct parser *p, const char *section) {
+        for (size_t i = 0; i < p->n_sections; i++)
+                if (strcmp(p->sections[i].name, section) == 0)
+                        return (struct where){
+                                .section = section,
+                                .items = p->sections[i].items,
+                                .n_items = p->sections[i].n_items,
+                                .seen = p->seen[i],
+                        };
+        return (struct where){ .section = section };
+}
+
+static int require_keys(struct parser *p, const struct where *w, const char *const keys[], size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (where_line(w, keys[i]) == 0)
+                        return fail_at(p, -EINVAL, 0, w->section, NULL, "missing required key %s=",
+                                       keys[i]);
+        return 0;
+}
+
+/* One channel ID must be in the section's [CanIds]: the monitor would flag our own traffic. */
+static int check_whitelisted(struct parser *p, const struct where *w, const char *key, uint32_t id,
+                             bool eff, const struct umc_config_can_ids *ids) {
+        char s[16];
+
+        if (umc_canid_find(ids->rules, ids->n_rules, id, eff))
+                return 0;
+        format_can_id(id, eff, s);
+        return fail_at(p, -EINVAL, where_line(w, key), w->section, key,
+                       "%s is not in [CanIds]: the upgrade traffic must be whitelisted too (add "
+                       "Id=%s)", s, s);
+}
+
+/*
+ * The channel keys of one [Target NAME] or of [Agent]: with tcp none of the
+ * CAN keys; with can no IP address (ip_key), Interface=, TxId=, RxId=
+ * given, options umc_isotp_opts_check() accepts, and both IDs whitelisted.
+ */
+static int validate_channel(struct parser *p, const struct where *w, enum umc_channel_kind channel,
+                            const char *ip_key, const struct umc_can_channel *ch,
+                            const struct umc_config_can_ids *ids) {
+        static const char *const required[] = { "Interface", "TxId", "RxId" };
+        const struct umc_isotp_opts *o = &ch->isotp;
+        unsigned line;
+        char s[16];
+        int r;
+
+        if (channel != UMC_CHANNEL_CAN) {
+                for (size_t j = 0; j < w->n_items; j++)
+                        if ((w->items[j].flags & ITEM_CAN) && w->seen[j] > 0)
+                                return fail_at(p, -EINVAL, w->seen[j], w->section, w->items[j].key,
+                                               "only for Channel=can, and this channel is tcp");
+                return 0;
+        }
+
+        line = where_line(w, ip_key);
+        if (line > 0)
+                return fail_at(p, -EINVAL, line, w->section, ip_key,
+                               "not with Channel=can: the channel is Interface= with TxId= and "
+                               "RxId=");
+        r = require_keys(p, w, required, UMC_ELEMENTSOF(required));
+        if (r < 0)
+                return r;
+        if (o->tx_id == o->rx_id) {
+                format_can_id(o->rx_id, o->eff, s);
+                return fail_at(p, -EINVAL, where_line(w, "RxId"), w->section, "RxId",
+                               "%s is also the TxId: the two directions need different IDs", s);
+        }
+        if (o->brs && !o->fd)
+                return fail_at(p, -EINVAL, where_line(w, "BitRateSwitch"), w->section,
+                               "BitRateSwitch", "yes needs Fd=yes: the bit rate switches only "
+                               "in CAN FD frames");
+        /* isotp.c has the last word on what a socket accepts. */
+        if (umc_isotp_opts_check(o) < 0)
+                return fail_at(p, -EINVAL, 0, w->section, NULL,
+                               "the ISO-TP channel refuses this combination of values");
+        r = check_whitelisted(p, w, "TxId", o->tx_id, o->eff, ids);
+        if (r < 0)
+                return r;
+        return check_whitelisted(p, w, "RxId", o->rx_id, o->eff, ids);
+}
+
+/*
+ * Two targets on one interface must not share any ID: each ISO-TP socket
+ * would also take the other's frames. That covers one's TxId being the
+ * other's RxId too.
+ */
+static int check_can_ids_unique(struct parser *p, const struct umc_daemon_config *c, size_t t,
+                                const struct where *w) {
+        static const char *const keys[] = { "TxId", "RxId" };
+        const struct umc_can_channel *ch = &c->targets[t].can;
+        uint32_t ids[2] = { ch->isotp.tx_id, ch->isotp.rx_id };
+
+        for (size_t u = 0; u < t; u++) {
+                const struct umc_can_channel *other = &c->targets[u].can;
+                uint32_t other_ids[2] = { other->isotp.tx_id, other->isotp.rx_id };
+
+                if (c->targets[u].channel != UMC_CHANNEL_CAN ||
+                    strcmp(other->ifname, ch->ifname) != 0 || other->isotp.eff != ch->isotp.eff)
+                        continue;
+                for (size_t k = 0; k < 2; k++)
+                        for (size_t m = 0; m < 2; m++) {
+                                char s[16];
+
+                                if (ids[k] != other_ids[m])
+                                        continue;
+                                format_can_id(ids[k], ch->isotp.eff, s);
+                                return fail_at(p, -EINVAL, where_line(w, keys[k]), w->section,
+                                               keys[k], "%s on %s is already [Target %s]'s %s: "
+                                               "targets on one interface need IDs of their own",
+                                               s, ch->ifname, c->ecus[u].name, keys[m]);
+                        }
+        }
+        return 0;
+}
+
+/* [Can] against the channels that use it: BRS needs a data-phase bit rate. */
+static int validate_can_bus(struct parser *p, const struct umc_config_can *bus, bool brs,
+                            const char *user) {
+        if (brs && bus->data_bitrate == 0)
+                return fail_at(p, -EINVAL, seen_line(p, "Can", "DataBitRate"), "Can", "DataBitRate",
+                               "0 (none), but [%s] has BitRateSwitch=yes: give the data phase's "
+                               "bit rate", user);
+        return 0;
+}
+
 static int validate_targets(struct parser *p, struct umc_daemon_config *c) {
-        static const char *const required[] = { "EcuId", "HardwareId", "KeyFile", "Address" };
+        static const char *const required[] = { "EcuId", "HardwareId", "KeyFile" };
+        static const char *const required_tcp[] = { "Address" };
 
         for (size_t t = 0; t < c->n_targets; t++) {
+                const struct umc_target *target = &c->targets[t];
                 char section[64];
-                unsigned lines[UMC_ELEMENTSOF(required)];
+                struct where w;
                 int r;
 
                 (void)snprintf(section, sizeof(section), "Target %s", c->ecus[t].name);
-                for (size_t i = 0; i < UMC_ELEMENTSOF(required); i++)
-                        lines[i] = target_seen_line(p, t, required[i]);
-                r = check_required(p, section, required, UMC_ELEMENTSOF(required), lines);
+                w = target_where(p, t, section);
+                r = require_keys(p, &w, required, UMC_ELEMENTSOF(required));
                 if (r < 0)
                         return r;
+                r = validate_channel(p, &w, target->channel, "Address", &target->can, &c->can_ids);
+                if (r < 0)
+                        return r;
+                if (target->channel == UMC_CHANNEL_TCP) {
+                        r = require_keys(p, &w, required_tcp, UMC_ELEMENTSOF(required_tcp));
+                        if (r < 0)
+                                return r;
+                }
                 for (size_t u = 0; u < t; u++)
                         if (c->ecus[u].ecu_id == c->ecus[t].ecu_id)
-                                return fail_at(p, -EINVAL, lines[0], section, "EcuId",
+                                return fail_at(p, -EINVAL, where_line(&w, "EcuId"), section, "EcuId",
                                                "0x%08" PRIx32 " is already used by [Target %s]",
                                                c->ecus[t].ecu_id, c->ecus[u].name);
+                if (target->channel == UMC_CHANNEL_CAN) {
+                        r = check_can_ids_unique(p, c, t, &w);
+                        if (r < 0)
+                                return r;
+                        r = validate_can_bus(p, &c->can, target->can.isotp.brs, section);
+                        if (r < 0)
+                                return r;
+                }
         }
         return 0;
 }
@@ -1306,20 +1671,50 @@ static int validate_daemon(struct parser *p) {
         return 0;
 }
 
+/* Mode= and ForwardConfig=: a gateway needs the file of the ECUs behind it, and reaches umcd over IP. */
+static int validate_agent_mode(struct parser *p, const struct umc_agent_config *c,
+                               const struct where *w) {
+        unsigned line = where_line(w, "ForwardConfig");
+
+        if (c->mode != UMC_AGENT_GATEWAY) {
+                if (line > 0)
+                        return fail_at(p, -EINVAL, line, "Agent", "ForwardConfig",
+                                       "only for Mode=gateway: an endpoint forwards nothing");
+                return 0;
+        }
+        if (line == 0)
+                return fail_at(p, -EINVAL, 0, "Agent", NULL,
+                               "missing required key ForwardConfig= (Mode=gateway)");
+        if (c->channel != UMC_CHANNEL_TCP)
+                return fail_at(p, -EINVAL, where_line(w, "Channel"), "Agent", "Channel",
+                               "Mode=gateway needs Channel=tcp: umcd reaches a gateway over IP, "
+                               "and the gateway forwards on CAN");
+        return 0;
+}
+
 static int validate_agent(struct parser *p) {
         static const char *const required[] = { "EcuId", "HardwareId", "KeyFile" };
         struct umc_agent_config *c = p->root;
-        unsigned lines[UMC_ELEMENTSOF(required)];
+        struct where w = section_where(p, "Agent");
         int r;
 
-        for (size_t i = 0; i < UMC_ELEMENTSOF(required); i++)
-                lines[i] = seen_line(p, "Agent", required[i]);
-        r = check_required(p, "Agent", required, UMC_ELEMENTSOF(required), lines);
+        r = require_keys(p, &w, required, UMC_ELEMENTSOF(required));
         if (r < 0)
                 return r;
+        r = validate_agent_mode(p, c, &w);
+        if (r < 0)
+                return r;
+        r = validate_channel(p, &w, c->channel, "Listen", &c->can, &c->can_ids);
+        if (r < 0)
+                return r;
+        if (c->channel == UMC_CHANNEL_CAN) {
+                r = validate_can_bus(p, &c->can_bus, c->can.isotp.brs, "Agent");
+                if (r < 0)
+                        return r;
+        }
 
         apply_can_tolerance(&c->can_ids);
-        return load_key(p, c->key_file, c->master_key, lines[2], "Agent");
+        return load_key(p, c->key_file, c->master_key, where_line(&w, "KeyFile"), "Agent");
 }
 
 /* ---- loading ---- */
@@ -1356,6 +1751,13 @@ static int parse_file(const char *path, const struct section *sections, size_t n
         return p.r;
 }
 
+#define CAN_BUS_DEFAULT                                                                            \
+        {                                                                                          \
+                .bitrate = UMC_CONFIG_CAN_BITRATE_DEFAULT,                                         \
+                .data_bitrate = UMC_CONFIG_CAN_DATA_BITRATE_DEFAULT,                               \
+                .max_pdu = 0,                                                                      \
+        }
+
 int umc_daemon_config_init(struct umc_daemon_config *ret) {
         struct umc_daemon_config c = {
                 .log_level = LOG_INFO,
@@ -1369,6 +1771,7 @@ int umc_daemon_config_init(struct umc_daemon_config *ret) {
                 .image_hash = UMC_HASH_SHA256,
                 .can_stuffing = UMC_STUFF_WORST,
                 .can_bit_model = UMC_BITMODEL_ISO,
+                .can = CAN_BUS_DEFAULT,
                 .can_ids = {
                         .tolerance_pct = CAN_TOLERANCE_PCT_DEFAULT,
                         .min_periods = UMC_CANMON_MIN_PERIODS_DEFAULT,
@@ -1405,12 +1808,15 @@ int umc_agent_config_init(struct umc_agent_config *ret) {
                 .max_image_size = AGENT_MAX_IMAGE_SIZE_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
+                .channel = UMC_CHANNEL_TCP,
+                .can_bus = CAN_BUS_DEFAULT,
                 .can_ids = {
                         .tolerance_pct = CAN_TOLERANCE_PCT_DEFAULT,
                         .min_periods = UMC_CANMON_MIN_PERIODS_DEFAULT,
                 },
         };
 
+        can_channel_default(&c.can);
         for (unsigned id = 1; id < _UMC_SUITE_MAX; id++)
                 c.allowed_suites |= 1u << id;
         c.slot_directory = strdup(AGENT_SLOT_DIRECTORY_DEFAULT);
@@ -1495,6 +1901,7 @@ void umc_agent_config_free(struct umc_agent_config *c) {
                 return;
         free(c->key_file);
         free(c->slot_directory);
+        free(c->forward_config);
         free(c->can_ids.rules);
         free(c->eth_acl.rules);
         umc_memzero(c, sizeof(*c)); /* cleanses master_key */

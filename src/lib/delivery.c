@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 
 #include "umc/auth.h"
+#include "umc/canbus.h"
 #include "umc/fs.h"
+#include "umc/isotp.h"
 #include "umc/linkload.h"
 #include "umc/log.h"
 #include "umc/netinfo.h"
@@ -27,7 +29,7 @@
         (UMC_FRAME_HEADER_LEN + UMC_MSG_DATA_HEADER_LEN + UMC_DELIVERY_CHUNK + 2 * UMC_TAG_MAX)
 /* Load windows the rate is averaged over. */
 #define RATE_SAMPLES 4
-#define ADDRESS_STRING_MAX (INET6_ADDRSTRLEN + sizeof("[]:65535"))
+#define ADDRESS_STRING_MAX UMC_DELIVERY_ADDRESS_MAX
 #define RECORD_NAME_MAX (sizeof(UMC_DELIVERY_RECORD_PREFIX) + UMC_CONFIG_TARGET_NAME_MAX)
 /* package=PATH manifest=HEX target=NAME offset=N, each with its newline. */
 #define RECORD_TEXT_MAX (PATH_MAX + 2 * UMC_HASH_LEN + UMC_CONFIG_TARGET_NAME_MAX + 64)
@@ -38,6 +40,13 @@
  */
 #define TICK_ACCURACY_USEC USEC_PER_MSEC
 #define PACE_ACCURACY_USEC 1
+/*
+ * CAN: load windows the bus is watched for before the ISO-TP channel
+ * opens (unknown IDs and rates out of tolerance refuse the start), and the
+ * smallest DATA chunk a PDU limit may leave (MaxPdu= too small to be useful).
+ */
+#define CAN_PRECHECK_WINDOWS 2
+#define CAN_CHUNK_MIN 64
 
 struct umc_delivery {
         sd_event *event;
@@ -64,6 +73,23 @@ struct umc_delivery {
         struct umc_linkload load;
         bool have_load;
         bool load_error_logged;
+
+        /*
+         * CAN (target Channel=can): the bus monitor (load, own bits, CAN ID
+         * checks) and its last closed window; chunk is the DATA size a PDU
+         * holds. interference is a CAN ID violation seen mid-transfer: the
+         * delivery stops at the next acknowledged checkpoint.
+         */
+        bool can;
+        struct umc_canbus *bus;
+        sd_event_source *bus_io;
+        struct umc_canbus_window win;
+        bool have_win;
+        unsigned clean_windows;
+        size_t chunk;
+        bool interference;
+        enum umc_reason interference_reason;
+        char interference_text[UMC_MSG_ALARM_TEXT_MAX + 1];
 
         /*
          * Pacing (delivery.h). Tokens are bytes on the wire times USEC_PER_SEC,
@@ -267,16 +293,41 @@ static const char *target_name(const struct umc_delivery *d) {
         return d->ecu->name;
 }
 
-static void format_address(const struct umc_sockaddr *a, char buf[ADDRESS_STRING_MAX]) {
+void umc_delivery_target_address(const struct umc_target *t, char *buf, size_t size) {
         char host[INET6_ADDRSTRLEN] = "?";
+        int w = t->can.isotp.eff ? 8 : 3;
 
-        if (a->sa.sa_family == AF_INET6) {
-                (void)inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof(host));
-                (void)snprintf(buf, ADDRESS_STRING_MAX, "[%s]:%u", host, ntohs(a->in6.sin6_port));
+        if (t->channel == UMC_CHANNEL_CAN) {
+                (void)snprintf(buf, size, "%s %0*" PRIX32 ">%0*" PRIX32, t->can.ifname, w,
+                               t->can.isotp.tx_id, w, t->can.isotp.rx_id);
+        } else if (t->address.sa.sa_family == AF_INET6) {
+                (void)inet_ntop(AF_INET6, &t->address.in6.sin6_addr, host, sizeof(host));
+                (void)snprintf(buf, size, "[%s]:%u", host, ntohs(t->address.in6.sin6_port));
         } else {
-                (void)inet_ntop(AF_INET, &a->in.sin_addr, host, sizeof(host));
-                (void)snprintf(buf, ADDRESS_STRING_MAX, "%s:%u", host, ntohs(a->in.sin_port));
+                (void)inet_ntop(AF_INET, &t->address.in.sin_addr, host, sizeof(host));
+                (void)snprintf(buf, size, "%s:%u", host, ntohs(t->address.in.sin_port));
         }
+}
+
+/*
+ * DATA bytes per frame: UMC_DELIVERY_CHUNK on TCP; on CAN
+ * UMC_DELIVERY_CAN_CHUNK, or less where the kernel's PDU limit or MaxPdu=
+ * leave less room after the header, the DATA header and two tags (layered
+ * mode). 0 when that leaves less than CAN_CHUNK_MIN.
+ */
+static size_t chunk_for(const struct umc_daemon_config *c, const struct umc_target *t) {
+        size_t pdu, payload;
+
+        if (t->channel != UMC_CHANNEL_CAN)
+                return UMC_DELIVERY_CHUNK;
+        pdu = umc_isotp_kernel_max_pdu();
+        if (c->can.max_pdu > 0 && c->can.max_pdu < pdu)
+                pdu = c->can.max_pdu;
+        payload = umc_isotp_max_payload(pdu);
+        if (payload < UMC_MSG_DATA_HEADER_LEN + 2 * UMC_TAG_MAX + CAN_CHUNK_MIN)
+                return 0;
+        payload -= UMC_MSG_DATA_HEADER_LEN + 2 * UMC_TAG_MAX;
+        return payload < UMC_DELIVERY_CAN_CHUNK ? payload : UMC_DELIVERY_CAN_CHUNK;
 }
 
 int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
@@ -287,7 +338,9 @@ int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
         if (!event || !p || !ret || !p->config || p->target >= p->config->n_targets ||
             p->image_fd < 0 || p->image_len == 0 || p->image_len > UMC_XFER_MAX_IMAGE ||
             (p->state_dir_fd >= 0 && !umc_name_path_valid(p->package_dir)) ||
-            p->config->targets[p->target].channel != UMC_CHANNEL_TCP ||
+            (p->config->targets[p->target].channel != UMC_CHANNEL_TCP &&
+             p->config->targets[p->target].channel != UMC_CHANNEL_CAN) ||
+            chunk_for(p->config, &p->config->targets[p->target]) == 0 ||
             p->config->connect_timeout_usec == 0 || p->config->auth_timeout_usec == 0 ||
             p->config->idle_timeout_usec == 0 || p->config->final_timeout_usec == 0 ||
             p->config->ceiling_percent > 100)
@@ -309,7 +362,9 @@ int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
                 d->ev = *ev;
         d->ecu = &p->config->ecus[p->target];
         d->target = &p->config->targets[p->target];
-        format_address(&d->target->address, d->address);
+        d->can = d->target->channel == UMC_CHANNEL_CAN;
+        d->chunk = chunk_for(p->config, d->target);
+        umc_delivery_target_address(d->target, d->address, sizeof(d->address));
         r = umc_delivery_image_id(p->manifest_hash, d->ecu->name, d->image_id);
         if (r < 0) {
                 umc_delivery_free(d);
@@ -329,6 +384,9 @@ static void disconnect(struct umc_delivery *d) {
         d->later = sd_event_source_disable_unref(d->later);
         d->pace_timer = sd_event_source_disable_unref(d->pace_timer);
         d->pace_waiting = false;
+        d->bus_io = sd_event_source_disable_unref(d->bus_io);
+        umc_canbus_free(d->bus);
+        d->bus = NULL;
         umc_stream_free(d->stream);
         d->stream = NULL;
         umc_closep(&d->fd);
@@ -348,7 +406,44 @@ void umc_delivery_free(struct umc_delivery *d) {
         free(d);
 }
 
+/*
+ * The channel's load, last closed window: the egress link's counters on
+ * TCP, the bus monitor on CAN. link_bps is what percentages are of (the
+ * CAN bitrate, arbitration phase). have is false before the first window.
+ */
+struct load_view {
+        bool have, nominal;
+        double percent;
+        enum umc_load_class cls;
+        uint64_t link_bps;
+};
+
+static void load_view(const struct umc_delivery *d, struct load_view *ret) {
+        *ret = (struct load_view){ .cls = UMC_LOAD_NORMAL };
+        if (d->can && d->bus) {
+                struct umc_canbus_status st;
+
+                (void)umc_canbus_status(d->bus, &st);
+                ret->link_bps = st.bitrate;
+                ret->nominal = st.nominal;
+                if (d->have_win) {
+                        ret->have = true;
+                        ret->percent = d->win.percent;
+                        ret->cls = d->win.cls;
+                }
+        } else if (!d->can && d->have_load) {
+                ret->link_bps = d->load.link_bps;
+                ret->nominal = d->load.nominal;
+                ret->have = d->load.load.n_windows > 0;
+                ret->percent = umc_linkload_percent(&d->load);
+                ret->cls = umc_linkload_class(&d->load);
+        }
+}
+
 void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery_progress *ret) {
+        struct load_view v;
+
+        load_view(d, &v);
         *ret = (struct umc_delivery_progress){
                 .state = d->state,
                 .bytes_total = d->p.image_len,
@@ -359,9 +454,9 @@ void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery
                 /* The rotation decides the key the sender seals with (from BEGIN on). */
                 .suite = d->sender ? umc_rotation_suite(&d->rotation) : UMC_SUITE_NONE,
                 .key_id = d->sender ? d->rotation.key_id : 0,
-                .load_percent = d->have_load ? umc_linkload_percent(&d->load) : 0.0,
-                .load_class = d->have_load ? umc_linkload_class(&d->load) : UMC_LOAD_NORMAL,
-                .load_nominal = d->have_load && d->load.nominal,
+                .load_percent = v.percent,
+                .load_class = v.cls,
+                .load_nominal = v.nominal,
                 .paced_bps = d->paced ? d->pace_bps : 0,
         };
         if (d->state == UMC_DELIVERY_DONE)
@@ -526,16 +621,18 @@ static unsigned own_factor(int fd, const char *ifname) {
 static void pace_start(struct umc_delivery *d, uint64_t now) {
         const struct umc_daemon_config *c = d->p.config;
         uint64_t measured = 0;
+        struct load_view v;
 
         if (c->ceiling_percent == 0)
                 return;
         d->paced = true;
-        if (d->have_load)
-                d->pace_link_bps = d->load.link_bps;
+        load_view(d, &v);
+        if (v.link_bps > 0)
+                d->pace_link_bps = v.link_bps;
         else
                 d->pace_link_bps = c->link_rate_bps > 0 ? c->link_rate_bps : UMC_LINKLOAD_NOMINAL_BPS;
-        if (d->have_load && d->load.load.n_windows > 0)
-                measured = (uint64_t)(umc_linkload_percent(&d->load) / 100.0 * (double)d->load.link_bps);
+        if (v.have)
+                measured = (uint64_t)(v.percent / 100.0 * (double)v.link_bps);
         d->tokens_at = now;
         d->window_at = now;
         d->wire_at_window = d->wire_sent;
@@ -554,12 +651,18 @@ static void pace_start(struct umc_delivery *d, uint64_t now) {
  * window's own bytes, instead of letting one window see too little of us
  * and the next too much (phantom other traffic).
  */
+static void pace_window_can(struct umc_delivery *d, uint64_t now);
+
 static void pace_window(struct umc_delivery *d, uint64_t now) {
         double window = (double)d->p.config->load.window_usec / (double)USEC_PER_SEC;
         double measured = 0.0, sent, own, missing;
 
         if (!d->paced || now <= d->window_at)
                 return;
+        if (d->can) {
+                pace_window_can(d, now);
+                return;
+        }
         if (d->have_load)
                 measured = umc_linkload_percent(&d->load) / 100.0 * (double)d->load.link_bps * window;
         sent = (double)(d->wire_sent - d->wire_at_window) * 8.0 * d->own_factor;
@@ -573,6 +676,26 @@ static void pace_window(struct umc_delivery *d, uint64_t now) {
                  umc_delivery_pace_bps(d->pace_link_bps, d->p.config->ceiling_percent,
                                        (uint64_t)(measured / window), (uint64_t)(own / window)),
                  measured > own ? (uint64_t)((measured - own) / window) : 0);
+}
+
+/*
+ * CAN: the bus monitor sees every frame with its kernel timestamp, ours
+ * included (they loop back to its CAN_RAW socket), and tells our bits
+ * apart by CAN ID: no carry-over guesswork as on a link's counters.
+ */
+static void pace_window_can(struct umc_delivery *d, uint64_t now) {
+        double link = (double)d->pace_link_bps, measured = 0.0, own = 0.0;
+
+        d->wire_at_window = d->wire_sent;
+        d->window_at = now;
+        if (d->have_win) {
+                measured = d->win.percent / 100.0 * link;
+                own = d->win.own_percent / 100.0 * link;
+        }
+        pace_set(d, now,
+                 umc_delivery_pace_bps(d->pace_link_bps, d->p.config->ceiling_percent,
+                                       (uint64_t)measured, (uint64_t)own),
+                 measured > own ? (uint64_t)(measured - own) : 0);
 }
 
 static int on_pace(sd_event_source *s, uint64_t usec, void *userdata);
@@ -611,8 +734,31 @@ static int pace_admit(struct umc_delivery *d, uint64_t now, bool *ret_admit) {
         return 0;
 }
 
+/*
+ * CAN: the bus time of one PDU (its frames, flow control included, with
+ * the configured stuffing and bit model) as bytes at the arbitration
+ * bitrate, the unit the pacing counts in. The data phase of CAN FD with
+ * BRS runs faster and costs proportionally less.
+ */
+static uint64_t can_wire_bytes(const struct umc_delivery *d, size_t len) {
+        const struct umc_daemon_config *c = d->p.config;
+        struct umc_isotp_wire w;
+        struct umc_canbus_status st;
+        uint64_t bits;
+
+        if (umc_isotp_pdu_wire(len, &d->target->can.isotp, c->can_stuffing, c->can_bit_model, &w) < 0)
+                return umc_delivery_wire_bytes(len); /* cannot happen for a checked config */
+        (void)umc_canbus_status(d->bus, &st);
+        bits = w.arb_bits;
+        if (w.data_bits > 0 && st.data_bitrate > 0)
+                bits += w.data_bits * st.bitrate / st.data_bitrate;
+        else
+                bits += w.data_bits;
+        return (bits + 7) / 8;
+}
+
 static void pace_charge(struct umc_delivery *d, size_t len) {
-        uint64_t wire = umc_delivery_wire_bytes(len);
+        uint64_t wire = d->can ? can_wire_bytes(d, len) : umc_delivery_wire_bytes(len);
 
         d->wire_sent += wire;
         if (d->paced)
@@ -649,6 +795,9 @@ static void check_acked(struct umc_delivery *d) {
         d->last_acked = acked;
         record_checkpoint(d, acked);
         emit_progress(d);
+        if (d->interference)
+                (void)fail(d, d->interference_reason, "interference: %s; stopped at byte %" PRIu64,
+                           d->interference_text, acked);
 }
 
 /* Write what is queued; a vanished peer may have said why first, so read before failing. */
@@ -660,14 +809,14 @@ static int read_frames(struct umc_delivery *d);
 static int pump(struct umc_delivery *d) {
         d->queue_full = false;
         while (d->state == UMC_DELIVERY_TRANSFERRING) {
-                enum umc_load_class load = d->have_load ? umc_linkload_class(&d->load)
-                                                        : UMC_LOAD_NORMAL;
+                struct load_view v;
                 enum umc_rotation_cause cause = UMC_ROTATE_NONE;
                 uint64_t now = now_usec();
                 bool admit = false;
                 size_t len = 0;
                 int r;
 
+                load_view(d, &v);
                 if (umc_stream_queue_space(d->stream) < TX_FRAME_MAX) {
                         d->queue_full = true;
                         break;
@@ -678,7 +827,7 @@ static int pump(struct umc_delivery *d) {
                                     strerror(-r));
                 if (!admit)
                         break;
-                r = umc_sender_next(d->sender, now, load, d->txbuf, sizeof(d->txbuf), &len,
+                r = umc_sender_next(d->sender, now, v.cls, d->txbuf, sizeof(d->txbuf), &len,
                                     &cause);
                 if (r == -EAGAIN || r == -ESHUTDOWN)
                         break;
@@ -735,9 +884,15 @@ static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN
                 .image_fd = d->p.image_fd,
                 .image_len = d->p.image_len,
                 .hash_alg = c->image_hash,
-                .chunk_len = UMC_DELIVERY_CHUNK,
+                .chunk_len = d->chunk,
                 .verify_every = c->verify_every,
         };
+        if (d->can) {
+                uint32_t n = c->verify_every ? c->verify_every
+                                             : umc_xfer_auto_verify_every(d->p.image_len, d->chunk);
+                /* In-flight PDUs must fit the receiver's socket buffer (delivery.h). */
+                xp.verify_every = n < UMC_DELIVERY_CAN_VERIFY_MAX ? n : UMC_DELIVERY_CAN_VERIFY_MAX;
+        }
         int r;
 
         memcpy(sp.master_key, d->target->master_key, UMC_MASTER_KEY_LEN);
@@ -840,13 +995,177 @@ static int read_frames(struct umc_delivery *d) {
         return 0;
 }
 
+/* ---- CAN ---- */
+
+static int begin_auth(struct umc_delivery *d);
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+/* One line naming what the CAN ID check found, for the alarm. */
+static void format_verdict(const struct umc_delivery *d, const struct umc_canid_verdict *v,
+                           char *buf, size_t size) {
+        const char *ifname = d->target->can.ifname;
+        char id[16];
+
+        (void)snprintf(id, sizeof(id), "%0*" PRIX32, v->eff ? 8 : 3, v->id);
+        if (v->reason == UMC_REASON_CAN_ID_UNKNOWN)
+                (void)snprintf(buf, size, "CAN ID %s on %s is not in [CanIds]", id, ifname);
+        else
+                (void)snprintf(buf, size,
+                               "CAN ID %s on %s every %" PRIu64 " us on average, nominal %" PRIu64
+                               " us (too %s)",
+                               id, ifname, v->observed_usec, v->nominal_usec,
+                               v->reason == UMC_REASON_CAN_RATE_HIGH ? "frequent" : "rare");
+}
+
+/*
+ * A load window closed with a CAN ID verdict. Before the transfer (the
+ * pre-check and authentication) a violation refuses the start; while
+ * streaming, the transfer stops at the next acknowledged checkpoint, so
+ * that the ECU keeps a consistent partial image to resume from.
+ */
+static void can_verdict(struct umc_delivery *d, const struct umc_canid_verdict *v) {
+        char text[sizeof(d->interference_text)];
+
+        if (v->reason == UMC_REASON_OK) {
+                d->clean_windows++;
+                return;
+        }
+        d->clean_windows = 0;
+        format_verdict(d, v, text, sizeof(text));
+        if (d->state == UMC_DELIVERY_CONNECTING || d->state == UMC_DELIVERY_AUTHENTICATING) {
+                (void)fail(d, v->reason, "refusing to start: %s", text);
+                return;
+        }
+        if (d->state != UMC_DELIVERY_TRANSFERRING || d->interference)
+                return;
+        log_warning("%s: interference on the bus, %s; stopping at the next checkpoint",
+                    target_name(d), text);
+        d->interference = true;
+        d->interference_reason = v->reason;
+        memcpy(d->interference_text, text, sizeof(d->interference_text));
+}
+
+/* Read what the monitor's socket holds, close due windows. Returns the windows closed. */
+static int can_sample(struct umc_delivery *d) {
+        struct umc_canbus_window w;
+        int r;
+
+        r = umc_canbus_read(d->bus);
+        if (r < 0 && r != -EAGAIN && !d->load_error_logged) {
+                (void)log_warning_errno(r, "%s: cannot read the bus monitor: %m", target_name(d));
+                d->load_error_logged = true;
+        }
+        r = umc_canbus_tick(d->bus, umc_canbus_now(), &w);
+        if (r <= 0)
+                return r;
+        d->win = w;
+        d->have_win = true;
+        can_verdict(d, &w.verdict);
+        return r;
+}
+
+static int on_bus_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct umc_delivery *d = userdata;
+        int r = umc_canbus_read(d->bus);
+
+        if (r < 0 && r != -EAGAIN && !d->load_error_logged) {
+                (void)log_warning_errno(r, "%s: cannot read the bus monitor: %m", target_name(d));
+                d->load_error_logged = true;
+        }
+        return 0;
+}
+
+/* The bus stayed clean for the pre-check: open the ISO-TP channel and authenticate. */
+static int can_open_channel(struct umc_delivery *d) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        r = umc_isotp_open(d->target->can.ifname, &d->target->can.isotp, &fd);
+        if (r < 0)
+                return fail(d, UMC_REASON_IO_ERROR, "cannot open the ISO-TP channel %s: %s",
+                            d->address, strerror(-r));
+        r = umc_stream_new_packet(fd, UMC_DELIVERY_RX_PAYLOAD_MAX, UMC_DELIVERY_QUEUE_MAX,
+                                  &d->stream);
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot set up the channel: %s", strerror(-r));
+        r = sd_event_add_io(d->event, &d->io, fd, EPOLLIN, on_io, d);
+        TAKE_FD(fd); /* the stream's now */
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot watch the channel: %s", strerror(-r));
+        log_debug("%s: bus clean for %u windows, ISO-TP channel %s open", target_name(d),
+                  d->clean_windows, d->address);
+        return begin_auth(d);
+}
+
+/*
+ * Target on CAN: watch the bus (load, CAN IDs) from now on; the channel
+ * opens once CAN_PRECHECK_WINDOWS windows passed without a violation.
+ */
+static int can_start(struct umc_delivery *d) {
+        const struct umc_daemon_config *c = d->p.config;
+        const struct umc_isotp_opts *o = &d->target->can.isotp;
+        struct umc_canbus_params bp = {
+                .ifname = d->target->can.ifname,
+                .load = c->load,
+                .stuffing = c->can_stuffing,
+                .model = c->can_bit_model,
+                .nominal_bitrate = c->can.bitrate,
+                .nominal_data_bitrate = c->can.data_bitrate,
+                .rules = c->can_ids.rules,
+                .n_rules = c->can_ids.n_rules,
+                .min_periods = c->can_ids.min_periods,
+        };
+        struct umc_canbus_status st;
+        uint64_t window = c->load.window_usec;
+        int r;
+
+        r = umc_canbus_new(&bp, umc_canbus_now(), &d->bus);
+        if (r >= 0)
+                r = umc_canbus_add_channel(d->bus, o->tx_id, o->rx_id, o->eff);
+        if (r >= 0)
+                r = umc_canbus_open(d->bus);
+        if (r < 0)
+                return r;
+        (void)umc_canbus_status(d->bus, &st);
+        log_info("%s: watching %s at %" PRIu64 " bit/s (data phase %" PRIu64 " bit/s%s) for %u s "
+                 "before the transfer",
+                 target_name(d), d->target->can.ifname, st.bitrate, st.data_bitrate,
+                 st.nominal ? ", the configured nominal rates: the interface reports none" : "",
+                 (unsigned)(CAN_PRECHECK_WINDOWS * window / USEC_PER_SEC));
+        r = sd_event_add_io(d->event, &d->bus_io, umc_canbus_fd(d->bus), EPOLLIN, on_bus_io, d);
+        if (r >= 0)
+                r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
+                                               c->connect_timeout_usec +
+                                                       (CAN_PRECHECK_WINDOWS + 1) * window,
+                                               0, on_timeout, d);
+        if (r >= 0)
+                r = sd_event_add_time_relative(d->event, &d->tick, CLOCK_MONOTONIC, window,
+                                               TICK_ACCURACY_USEC, on_tick, d);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(d->tick, SD_EVENT_ON);
+        if (r < 0)
+                return r;
+        d->state = UMC_DELIVERY_CONNECTING;
+        d->last_activity = now_usec();
+        emit_progress(d);
+        return 0;
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct umc_delivery *d = userdata;
         uint64_t now = now_usec(), window = d->p.config->load.window_usec, sent, next;
         size_t oldest;
         int r = 1; /* without a sampler every tick stands for a window */
 
-        if (d->have_load) {
+        if (d->can) {
+                r = can_sample(d);
+                if (d->state == UMC_DELIVERY_CONNECTING && d->clean_windows >= CAN_PRECHECK_WINDOWS)
+                        (void)can_open_channel(d);
+                if (d->state == UMC_DELIVERY_DONE || d->state == UMC_DELIVERY_FAILED)
+                        return 0;
+        } else if (d->have_load) {
                 r = umc_linkload_sample(&d->load, now);
                 if (r < 0 && !d->load_error_logged) {
                         (void)log_warning_errno(r, "%s: cannot sample the load of %s: %m",
@@ -879,7 +1198,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
          * after now: ticks that drift away from the sampler's window
          * boundaries would mix two windows' traffic into the pacing's view.
          */
-        if (!running(d))
+        if (!running(d) && d->state != UMC_DELIVERY_CONNECTING)
                 return 0;
         next = usec + window;
         if (next <= now)
@@ -1008,7 +1327,6 @@ static int check_acl(struct umc_delivery *d) {
 
 static int on_connected(struct umc_delivery *d) {
         socklen_t sl = sizeof(int);
-        size_t len = 0;
         int err = 0, r;
 
         if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
@@ -1024,6 +1342,13 @@ static int on_connected(struct umc_delivery *d) {
                 return fail(d, UMC_REASON_INTERNAL, "cannot set up the stream: %s", strerror(-r));
         d->fd = -1; /* the stream's now */
         start_load_sampling(d);
+        return begin_auth(d);
+}
+
+/* The channel is up (and on TCP allowed by the ACL): challenge the ECU. */
+static int begin_auth(struct umc_delivery *d) {
+        size_t len = 0;
+        int r;
 
         r = umc_auth_master_start(&d->auth, d->target->master_key, d->ecu->ecu_id, d->ecu->hw_id,
                                   d->txbuf, sizeof(d->txbuf), &len);
@@ -1035,9 +1360,9 @@ static int on_connected(struct umc_delivery *d) {
         d->state = UMC_DELIVERY_AUTHENTICATING;
         d->last_activity = now_usec();
         if (arm_timeout(d, d->last_activity + d->p.config->auth_timeout_usec) < 0 ||
-            sd_event_add_time_relative(d->event, &d->tick, CLOCK_MONOTONIC,
-                                       d->p.config->load.window_usec, TICK_ACCURACY_USEC, on_tick,
-                                       d) < 0 ||
+            (!d->tick && sd_event_add_time_relative(d->event, &d->tick, CLOCK_MONOTONIC,
+                                                    d->p.config->load.window_usec,
+                                                    TICK_ACCURACY_USEC, on_tick, d) < 0) ||
             sd_event_source_set_enabled(d->tick, SD_EVENT_ON) < 0)
                 return fail(d, UMC_REASON_INTERNAL, "cannot set up the timers");
         emit_progress(d);
@@ -1068,6 +1393,22 @@ int umc_delivery_start(struct umc_delivery *d) {
                 return -EINVAL;
         if (d->state != UMC_DELIVERY_NEW)
                 return -EALREADY;
+        if (d->can) {
+                r = can_start(d);
+                if (r < 0) {
+                        char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+                        /* No CAN in the kernel, no such interface: an alarm like any failure. */
+                        disconnect(d);
+                        (void)snprintf(text, sizeof(text), "cannot watch the bus %s: %s",
+                                       d->target->can.ifname, strerror(-r));
+                        r = fail_later(d, UMC_REASON_IO_ERROR, text);
+                        if (r < 0)
+                                return r;
+                        d->state = UMC_DELIVERY_CONNECTING;
+                }
+                return 0;
+        }
         fd = socket(d->target->address.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                     IPPROTO_TCP);
         if (fd < 0)

@@ -86,6 +86,14 @@ int umc_isotp_open(const char *ifname, const struct umc_isotp_opts *opts, int *r
         if (fd < 0)
                 return -errno;
 
+        /*
+         * A PDU the socket has no room for is dropped, whatever flow control
+         * said (it does not look at the socket): ask for room for a few
+         * checkpoints' worth. The kernel caps it at net.core.rmem_max; the
+         * senders bound what is in flight (delivery.h), so this is margin.
+         */
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ UMC_ISOTP_RCVBUF }, sizeof(int));
+
         /* All options before bind(): after it the kernel says EISCONN. */
         if (opts->padding) {
                 io.flags |= CAN_ISOTP_TX_PADDING | CAN_ISOTP_RX_PADDING;
@@ -259,4 +267,95 @@ size_t umc_isotp_max_payload(size_t max_pdu) {
                 return 0;
         max_pdu -= UMC_FRAME_HEADER_LEN;
         return max_pdu < UMC_FRAME_MAX_PAYLOAD ? max_pdu : UMC_FRAME_MAX_PAYLOAD;
+}
+
+#define MODULE_MAX_PDU "/sys/module/can_isotp/parameters/max_pdu_size"
+
+size_t umc_isotp_kernel_max_pdu(void) {
+        unsigned long v = 0;
+        FILE *f = fopen(MODULE_MAX_PDU, "re");
+
+        if (f) {
+                int n = fscanf(f, "%lu", &v);
+                (void)fclose(f);
+                if (n == 1 && v >= 4095)
+                        return v;
+        }
+        return kernel_before_5_18() ? 8200 : 66000;
+}
+
+/* CAN FD data lengths above 8 (ISO 11898-1:2015 DLC 9..15). */
+static unsigned fd_len(unsigned n) {
+        static const unsigned lens[] = { 12, 16, 20, 24, 32, 48, 64 };
+
+        if (n <= 8)
+                return n;
+        for (size_t i = 0; i < UMC_ELEMENTSOF(lens); i++)
+                if (n <= lens[i])
+                        return lens[i];
+        return 64;
+}
+
+/* Add count frames of n bytes (PCI included) on the bus. */
+static int add_frames(const struct umc_isotp_opts *o, unsigned n, uint64_t count,
+                      enum umc_stuffing mode, enum umc_bitmodel model, struct umc_isotp_wire *w) {
+        struct umc_can_frame f = { .eff = o->eff, .fd = o->fd, .brs = o->brs };
+        unsigned total = 0, data = 0;
+        int r;
+
+        if (count == 0)
+                return 0;
+        f.len = (uint8_t)(o->fd ? fd_len(n) : o->padding ? 8 : n);
+        if (o->fd && o->padding && n <= 8)
+                f.len = 8;
+        r = umc_busload_frame_bits(&f, mode, model, &total, &data);
+        if (r < 0)
+                return r;
+        w->frames += count;
+        w->arb_bits += count * (total - data);
+        w->data_bits += count * data;
+        return 0;
+}
+
+int umc_isotp_pdu_wire(size_t len, const struct umc_isotp_opts *opts, enum umc_stuffing mode,
+                       enum umc_bitmodel model, struct umc_isotp_wire *ret) {
+        struct umc_isotp_wire w = {};
+        unsigned dl, ff_pci, ff_data;
+        uint64_t cf, rest, fc;
+        int r;
+
+        if (!opts || !ret || len == 0 || len > 66000 || umc_isotp_opts_check(opts) < 0)
+                return -EINVAL;
+        if (mode == UMC_STUFF_EXACT)
+                mode = UMC_STUFF_WORST;
+        dl = opts->fd ? 64 : 8;
+        /* Single frame: 1-byte PCI up to 7 bytes; CAN FD escapes to 2 bytes up to dl - 2. */
+        if (len <= 7 || (opts->fd && len <= dl - 2)) {
+                r = add_frames(opts, (unsigned)len + (len <= 7 ? 1 : 2), 1, mode, model, &w);
+                if (r < 0)
+                        return r;
+                *ret = w;
+                return 0;
+        }
+        ff_pci = len <= 4095 ? 2 : 6;
+        ff_data = dl - ff_pci;
+        r = add_frames(opts, dl, 1, mode, model, &w);
+        if (r < 0)
+                return r;
+        rest = len - ff_data;
+        cf = rest / (dl - 1);
+        r = add_frames(opts, dl, cf, mode, model, &w);
+        if (r >= 0 && rest % (dl - 1) != 0) {
+                cf++;
+                r = add_frames(opts, (unsigned)(rest % (dl - 1)) + 1, 1, mode, model, &w);
+        }
+        if (r < 0)
+                return r;
+        /* Flow control: after the first frame, then after every block of block_size CFs. */
+        fc = 1 + (opts->block_size ? (cf - 1) / opts->block_size : 0);
+        r = add_frames(opts, 3, fc, mode, model, &w);
+        if (r < 0)
+                return r;
+        *ret = w;
+        return 0;
 }

@@ -51,7 +51,7 @@
 #define VERSIONS_FILE "versions"
 #define VERSIONS_MAX                                                                        \
         (UMC_CONFIG_TARGETS_MAX * (UMC_CONFIG_TARGET_NAME_MAX + UMC_MANIFEST_NAME_MAX + 2))
-#define ADDRESS_MAX (INET6_ADDRSTRLEN + sizeof("[]:65535"))
+#define ADDRESS_MAX UMC_DELIVERY_ADDRESS_MAX
 #define ERROR_MAX 256
 
 struct target_state {
@@ -317,25 +317,13 @@ static int open_state_directory(const char *path, int *ret_fd) {
         return 0;
 }
 
-static void format_address(const struct umc_sockaddr *a, char buf[ADDRESS_MAX]) {
-        char host[INET6_ADDRSTRLEN] = "?";
-
-        if (a->sa.sa_family == AF_INET6) {
-                (void)inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof(host));
-                (void)snprintf(buf, ADDRESS_MAX, "[%s]:%u", host, ntohs(a->in6.sin6_port));
-        } else {
-                (void)inet_ntop(AF_INET, &a->in.sin_addr, host, sizeof(host));
-                (void)snprintf(buf, ADDRESS_MAX, "%s:%u", host, ntohs(a->in.sin_port));
-        }
-}
-
 static struct target_state *targets_new(const struct umc_daemon_config *c) {
         struct target_state *t = calloc(c->n_targets ? c->n_targets : 1, sizeof(*t));
 
         if (!t)
                 return NULL;
         for (size_t i = 0; i < c->n_targets; i++)
-                format_address(&c->targets[i].address, t[i].address);
+                umc_delivery_target_address(&c->targets[i], t[i].address, sizeof(t[i].address));
         return t;
 }
 
@@ -355,7 +343,7 @@ int umc_manager_target_status(const struct umc_manager *m, size_t i,
         *ret = (struct umc_target_status){
                 .name = m->config.ecus[i].name,
                 .ecu_id = m->config.ecus[i].ecu_id,
-                .channel = "tcp",
+                .channel = m->config.targets[i].channel == UMC_CHANNEL_CAN ? "can" : "tcp",
                 .address = t->address,
                 .version = t->version,
                 .phase = t->phase,

@@ -717,8 +717,9 @@ static void write_agent_conf(struct rig *g, const char *path, const char *key_pa
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nEcuId=0x%" PRIx32 "\nHardwareId=" HW_ID "\nKeyFile=%s\n"
                        "Mode=%s\nListen=127.0.0.1:%u\nSlotDirectory=%s\nLogLevel=notice\n"
-                       "[EthernetAcl]\nRule=allow proto=tcp src=127.0.0.1\n",
-                       ecu_id, key_path, mode, g->port, g->slots);
+                       "%s[EthernetAcl]\nRule=allow proto=tcp src=127.0.0.1\n",
+                       ecu_id, key_path, mode, g->port, g->slots,
+                       strcmp(mode, "gateway") == 0 ? "ForwardConfig=/etc/umc/forward.conf\n" : "");
         write_file(path, text, 0600);
 }
 

@@ -212,6 +212,10 @@ static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
         assert_int_equal(c.can_ids.n_rules, 0);
         assert_int_equal(c.eth_acl.n_rules, 0);
         assert_int_equal(c.n_targets, 0);
+        assert_int_equal(c.can.bitrate, 500000);
+        assert_int_equal(c.can.data_bitrate, 2000000);
+        assert_int_equal(c.can.max_pdu, 0);
+        assert_memory_equal(&c.can, &d.can, sizeof(c.can));
 
         umc_daemon_config_free(&c);
         umc_daemon_config_free(&d);
@@ -255,6 +259,13 @@ static void test_shipped_agent_conf_loads_with_a_real_key_file(void **state) {
         assert_int_equal(c.replay_window, 64);
         assert_int_equal(c.can_ids.n_rules, 0);
         assert_int_equal(c.eth_acl.n_rules, 0);
+        assert_int_equal(c.channel, UMC_CHANNEL_TCP);
+        assert_null(c.forward_config);
+        assert_int_equal(c.can_bus.bitrate, 500000);
+        assert_int_equal(c.can_bus.data_bitrate, 2000000);
+        assert_int_equal(c.can_bus.max_pdu, 0);
+        assert_true(c.can.isotp.padding);
+        assert_int_equal(c.can.isotp.pad_byte, 0xcc);
 
         umc_agent_config_free(&c);
         free(tmpl);
@@ -421,6 +432,7 @@ static const char full_agent[] =
         "HandshakeTimeoutSec=300\n"
         "IdleTimeoutSec=5\n"
         "MaxImageSize=512M\n"
+        "ForwardConfig=/etc/umc/forward.conf\n"
         "[Security]\n"
         "AllowedSuites=chacha20-poly1305,sm4-ctr-hmac-sm3\n"
         "InnerSuite=sm4-ctr-hmac-sm3\n"
@@ -452,6 +464,8 @@ static void test_full_agent_file_fills_every_field(void **state) {
         assert_int_equal(c.handshake_timeout_usec, 300 * USEC_PER_SEC);
         assert_int_equal(c.idle_timeout_usec, 5 * USEC_PER_SEC);
         assert_int_equal(c.max_image_size, UINT64_C(512) << 20);
+        assert_string_equal(c.forward_config, "/etc/umc/forward.conf");
+        assert_int_equal(c.channel, UMC_CHANNEL_TCP);
         assert_int_equal(c.allowed_suites, 1u << UMC_SUITE_CHACHA20_POLY1305 |
                                                    1u << UMC_SUITE_SM4_CTR_HMAC_SM3);
         assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_AES_128_GCM));
@@ -469,6 +483,7 @@ static void test_full_agent_file_fills_every_field(void **state) {
 
         umc_agent_config_free(&c);
         assert_null(c.key_file);
+        assert_null(c.forward_config);
 }
 
 /* ---- refusals: one row per class, each naming file, line, section and key ---- */
@@ -564,8 +579,8 @@ static const struct refusal refusals[] = {
         { "[CanIds]\nId=7G0\n", 2, "CanIds.Id", "'7G0': " },
         { "[CanIds]\nId=7E0\nId=7E0:100\n", 3, "CanIds.Id", "'7E0:100': ID listed twice" },
         { "[EthernetAcl]\nRule=permit everything\n", 2, "EthernetAcl.Rule", "'permit everything': " },
-        { TARGET_HEAD "Address=10.0.0.1:4500\nChannel=can\n", 6, "Target a.Channel",
-          "only 'tcp' is supported in this version" },
+        { TARGET_HEAD "Address=10.0.0.1:4500\nChannel=udp\n", 6, "Target a.Channel",
+          "unknown value 'udp' (expected tcp|can)" },
         { TARGET_HEAD "Address=ecu.example:4500\n", 5, "Target a.Address", "not a numeric IPv4" },
         /* Port 0 is a listener's "any free port": a target needs a real one. */
         { TARGET_HEAD "Address=10.0.0.1:0\n", 5, "Target a.Address",
@@ -670,8 +685,8 @@ static void test_unknown_sections_are_refused_even_when_empty(void **state) {
         struct fixture *f = *state;
 
         expect_daemon_refusal(f, "[Daemon]\n[Deamon]\n", -EINVAL, 2, "[Deamon]",
-                              "unknown section (known: [Daemon], [Security], [Load], [CanIds], "
-                              "[EthernetAcl], [Target NAME])");
+                              "unknown section (known: [Daemon], [Security], [Load], [Can], "
+                              "[CanIds], [EthernetAcl], [Target NAME])");
         /* [Agent] belongs to the other file. */
         expect_daemon_refusal(f, "[Agent]\n", -EINVAL, 1, "[Agent]", "unknown section");
         /* Keys and sections are case-sensitive. */
@@ -712,7 +727,8 @@ static const struct refusal agent_refusals[] = {
         { "[Agent]\nStateDirectory=/var/lib/umc-agent\n", 2, "Agent.StateDirectory",
           "unknown key (known in this section: Mode, Listen, EcuId, HardwareId, KeyFile, "
           "SlotDirectory, LogLevel, MaxConnections, HandshakeTimeoutSec, IdleTimeoutSec, "
-          "MaxImageSize)" },
+          "MaxImageSize, ForwardConfig, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
+          "Padding, PadByte, BlockSize, STmin, FrameGapNSec)" },
         { "[Agent]\nListen=127.0.0.1:-1\n", 2, "Agent.Listen", "port must be a number in 0..65535" },
         { "[Agent]\nMaxConnections=0\n", 2, "Agent.MaxConnections", "0 is out of range 1..64" },
         { "[Agent]\nMaxConnections=65\n", 2, "Agent.MaxConnections", "65 is out of range 1..64" },
@@ -1032,6 +1048,358 @@ static void test_free_accepts_null_zeroed_and_half_filled_configs(void **state) 
         assert_null(a.slot_directory);
 }
 
+/* ---- CAN channels ---- */
+
+#define CAN_IDS "[CanIds]\nId=7E0\nId=7E8\nId=7E1\nId=7E9\nId=18DAF110\nId=18DA10F1\n"
+/* Lines 1..6; a row's own keys start at line 7. */
+#define CAN_TARGET TARGET_HEAD "Channel=can\nInterface=can0\n"
+
+static const char full_can[] =
+        "[Can]\n"
+        "BitRate=250000\n"
+        "DataBitRate=5000000\n"
+        "MaxPdu=4095\n"
+        "[Target engine]\n"
+        "EcuId=0x10\n"
+        "HardwareId=ECU-ENG-0001\n"
+        "KeyFile=@KEY@\n"
+        "Channel=can\n"
+        "Interface=can0\n"
+        "TxId=7E0\n"
+        "RxId=7E8\n"
+        "Fd=no\n"
+        "BitRateSwitch=no\n"
+        "Padding=no\n"
+        "PadByte=55\n"
+        "BlockSize=8\n"
+        "STmin=0A\n"
+        "FrameGapNSec=50000\n"
+        "[Target body]\n"
+        "EcuId=0x11\n"
+        "HardwareId=BCM-7\n"
+        "KeyFile=@KEY@\n"
+        "Channel=CAN\n"
+        "Interface=vcan-body.1\n"
+        "TxId=18DA10F1\n"
+        "RxId=18daf110\n"
+        "Fd=yes\n"
+        "BitRateSwitch=YES\n"
+        "Padding=yes\n"
+        "PadByte=aa\n"
+        "BlockSize=255\n"
+        "STmin=F9\n"
+        "FrameGapNSec=100000000\n"
+        "[Target gw]\n"
+        "EcuId=0x12\n"
+        "HardwareId=GW\n"
+        "KeyFile=@KEY@\n"
+        "Address=10.0.0.12:4500\n"
+        CAN_IDS;
+
+static void test_can_target_loads_with_every_key(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        const struct umc_isotp_opts *o;
+
+        if (umc_daemon_config_load(write_conf(f, full_can), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.can.bitrate, 250000);
+        assert_int_equal(c.can.data_bitrate, 5000000);
+        assert_int_equal(c.can.max_pdu, 4095);
+        assert_int_equal(c.n_targets, 3);
+
+        assert_int_equal(c.targets[0].channel, UMC_CHANNEL_CAN);
+        assert_string_equal(c.targets[0].can.ifname, "can0");
+        o = &c.targets[0].can.isotp;
+        assert_int_equal(o->tx_id, 0x7e0);
+        assert_int_equal(o->rx_id, 0x7e8);
+        assert_false(o->eff);
+        assert_false(o->fd);
+        assert_false(o->brs);
+        assert_false(o->padding);
+        assert_int_equal(o->pad_byte, 0x55);
+        assert_int_equal(o->block_size, 8);
+        assert_int_equal(o->stmin, 0x0a);
+        assert_int_equal(o->frame_gap_ns, 50000);
+        assert_int_equal(umc_isotp_opts_check(o), 0);
+        assert_key_bytes(c.targets[0].master_key);
+
+        assert_int_equal(c.targets[1].channel, UMC_CHANNEL_CAN);
+        assert_string_equal(c.targets[1].can.ifname, "vcan-body.1");
+        o = &c.targets[1].can.isotp;
+        assert_int_equal(o->tx_id, 0x18da10f1);
+        assert_int_equal(o->rx_id, 0x18daf110);
+        assert_true(o->eff);
+        assert_true(o->fd);
+        assert_true(o->brs);
+        assert_true(o->padding);
+        assert_int_equal(o->pad_byte, 0xaa);
+        assert_int_equal(o->block_size, 255);
+        assert_int_equal(o->stmin, 0xf9);
+        assert_int_equal(o->frame_gap_ns, 100000000);
+        assert_int_equal(umc_isotp_opts_check(o), 0);
+
+        /* A TCP target next to them keeps its address. */
+        assert_int_equal(c.targets[2].channel, UMC_CHANNEL_TCP);
+        assert_sockaddr(&c.targets[2].address, AF_INET, "10.0.0.12", 4500);
+        assert_key_bytes(c.targets[2].master_key);
+        umc_daemon_config_free(&c);
+}
+
+static void test_can_target_defaults(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        const struct umc_isotp_opts *o;
+
+        if (umc_daemon_config_load(write_conf(f, CAN_TARGET "TxId=7E0\nRxId=7E8\n" CAN_IDS), &c,
+                                   &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.targets[0].channel, UMC_CHANNEL_CAN);
+        assert_string_equal(c.targets[0].can.ifname, "can0");
+        o = &c.targets[0].can.isotp;
+        assert_false(o->eff);
+        assert_false(o->fd);
+        assert_false(o->brs);
+        assert_true(o->padding); /* unlike umc_isotp_opts_default(): ECUs expect padded frames */
+        assert_int_equal(o->pad_byte, 0xcc);
+        assert_int_equal(o->block_size, 0);
+        assert_int_equal(o->stmin, 0);
+        assert_int_equal(o->frame_gap_ns, 0);
+        assert_int_equal(c.can.bitrate, 500000);
+        assert_int_equal(c.can.data_bitrate, 2000000);
+        assert_int_equal(c.can.max_pdu, 0);
+        umc_daemon_config_free(&c);
+}
+
+static const struct refusal can_refusals[] = {
+        { CAN_TARGET "TxId=7E0\nRxId=7E8\nAddress=10.0.0.1:4500\n" CAN_IDS, 9, "Target a.Address",
+          "not with Channel=can" },
+        { CAN_TARGET "RxId=7E8\n" CAN_IDS, 0, "[Target a]", "missing required key TxId=" },
+        { CAN_TARGET "TxId=7E0\n" CAN_IDS, 0, "[Target a]", "missing required key RxId=" },
+        { TARGET_HEAD "Channel=can\nTxId=7E0\nRxId=7E8\n" CAN_IDS, 0, "[Target a]",
+          "missing required key Interface=" },
+        { CAN_TARGET "TxId=7E0\nRxId=18DAF110\n" CAN_IDS, 8, "Target a.RxId",
+          "'18DAF110' is a 29-bit ID but TxId= (line 7) is 11-bit: both must have the same width" },
+        { CAN_TARGET "RxId=18DAF110\nTxId=7E0\n" CAN_IDS, 8, "Target a.TxId",
+          "'7E0' is an 11-bit ID but RxId= (line 7) is 29-bit" },
+        { CAN_TARGET "TxId=7E0\nRxId=7E0\n" CAN_IDS, 8, "Target a.RxId",
+          "7E0 is also the TxId: the two directions need different IDs" },
+        { CAN_TARGET "TxId=18DAF110\nRxId=18DAF110\n" CAN_IDS, 8, "Target a.RxId",
+          "18DAF110 is also the TxId" },
+        { CAN_TARGET "TxId=7E0\nRxId=7E8\nBitRateSwitch=yes\n" CAN_IDS, 9, "Target a.BitRateSwitch",
+          "yes needs Fd=yes" },
+        { CAN_TARGET "STmin=80\n", 7, "Target a.STmin",
+          "80 is reserved in ISO 15765-2: use 00-7F (0-127 ms) or F1-F9 (100-900 us)" },
+        { CAN_TARGET "STmin=F0\n", 7, "Target a.STmin", "F0 is reserved" },
+        { CAN_TARGET "STmin=FA\n", 7, "Target a.STmin", "FA is reserved" },
+        { CAN_TARGET "STmin=0x80\n", 7, "Target a.STmin", "'0x80' is not two hex digits" },
+        { CAN_TARGET "STmin=7\n", 7, "Target a.STmin", "'7' is not two hex digits" },
+        { CAN_TARGET "PadByte=1CC\n", 7, "Target a.PadByte",
+          "'1CC' is not a byte in two hex digits (such as CC)" },
+        { CAN_TARGET "PadByte=G0\n", 7, "Target a.PadByte", "'G0' is not a byte" },
+        { CAN_TARGET "FrameGapNSec=100000001\n", 7, "Target a.FrameGapNSec",
+          "100000001 is out of range 0..100000000" },
+        { CAN_TARGET "FrameGapNSec=50us\n", 7, "Target a.FrameGapNSec", "not a decimal number" },
+        { CAN_TARGET "BlockSize=256\n", 7, "Target a.BlockSize", "256 is out of range 0..255" },
+        { CAN_TARGET "Fd=maybe\n", 7, "Target a.Fd", "unknown value 'maybe' (expected yes|no)" },
+        { CAN_TARGET "Padding=1\n", 7, "Target a.Padding", "expected yes|no" },
+        { TARGET_HEAD "Channel=can\nInterface=can/0\n", 6, "Target a.Interface",
+          "'can/0' is not an interface name" },
+        { TARGET_HEAD "Channel=can\nInterface=can 0\n", 6, "Target a.Interface",
+          "not an interface name" },
+        { TARGET_HEAD "Channel=can\nInterface=0123456789abcdef\n", 6, "Target a.Interface",
+          "(1..15 characters" },
+        { CAN_TARGET "TxId=7E0:10\n", 7, "Target a.TxId", "'7E0:10': a channel ID takes no period" },
+        { CAN_TARGET "TxId=0x7E0\n", 7, "Target a.TxId", "'0x7E0': " },
+        { CAN_TARGET "TxId=800\n", 7, "Target a.TxId", "'800': " },
+        { CAN_TARGET "TxId=7E0\nRxId=7EA\n" CAN_IDS, 8, "Target a.RxId",
+          "7EA is not in [CanIds]: the upgrade traffic must be whitelisted too (add Id=7EA)" },
+        /* Width matters: the 29-bit 000007E0 is not the whitelisted 11-bit 7E0. */
+        { CAN_TARGET "TxId=000007E0\nRxId=18DAF110\n" CAN_IDS, 7, "Target a.TxId",
+          "000007E0 is not in [CanIds]" },
+        /* Two targets on one interface: no shared ID, in either direction. */
+        { CAN_TARGET "TxId=7E0\nRxId=7E8\n"
+          "[Target b]\nEcuId=2\nHardwareId=Y\nKeyFile=@KEY@\nChannel=can\nInterface=can0\n"
+          "TxId=7E1\nRxId=7E8\n" CAN_IDS, 16, "Target b.RxId",
+          "7E8 on can0 is already [Target a]'s RxId: targets on one interface need IDs of their own" },
+        { CAN_TARGET "TxId=7E0\nRxId=7E8\n"
+          "[Target b]\nEcuId=2\nHardwareId=Y\nKeyFile=@KEY@\nChannel=can\nInterface=can0\n"
+          "TxId=7E8\nRxId=7E0\n" CAN_IDS, 15, "Target b.TxId", "7E8 on can0 is already [Target a]'s RxId" },
+        { TARGET_HEAD "Address=10.0.0.1:4500\nTxId=7E0\n", 6, "Target a.TxId",
+          "only for Channel=can, and this channel is tcp" },
+        { TARGET_HEAD "Channel=tcp\nAddress=10.0.0.1:4500\nInterface=can0\n", 7, "Target a.Interface",
+          "only for Channel=can" },
+        { "[Can]\nMaxPdu=63\n", 2, "Can.MaxPdu", "63 is out of range: 0 (the kernel's limit) or 64..66000" },
+        { "[Can]\nMaxPdu=66001\n", 2, "Can.MaxPdu", "66001 is out of range" },
+        { "[Can]\nMaxPdu=4k\n", 2, "Can.MaxPdu", "'4k' is not a decimal number" },
+        { "[Can]\nBitRate=0\n", 2, "Can.BitRate", "0 is out of range 1..1000000" },
+        { "[Can]\nBitRate=1000001\n", 2, "Can.BitRate", "1000001 is out of range 1..1000000" },
+        { "[Can]\nDataBitRate=8000001\n", 2, "Can.DataBitRate", "8000001 is out of range 0..8000000" },
+        { "[Can]\nDataBitRate=0\n" CAN_TARGET "TxId=7E0\nRxId=7E8\nFd=yes\nBitRateSwitch=yes\n" CAN_IDS,
+          2, "Can.DataBitRate", "0 (none), but [Target a] has BitRateSwitch=yes" },
+        { "[Can]\nFoo=1\n", 2, "Can.Foo", "known in this section: BitRate, DataBitRate, MaxPdu" },
+};
+
+static void test_each_can_refusal_names_file_line_section_and_key(void **state) {
+        struct fixture *f = *state;
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(can_refusals); i++) {
+                const struct refusal *t = &can_refusals[i];
+                struct umc_daemon_config c = {};
+                struct umc_config_error err = {};
+                const char *path = write_conf(f, t->text);
+                int r = umc_daemon_config_load(path, &c, &err);
+
+                if (r != -EINVAL)
+                        fail_msg("row %zu: %d: %s", i, r, err.msg);
+                assert_message(&err, path, t->line, t->where, t->needle);
+                assert_null(c.state_directory);
+        }
+}
+
+static void test_can_limits_and_lenient_cases_are_accepted(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+
+        /* The same IDs on another interface, STmin's range ends, FD without BRS needs no data rate. */
+        if (umc_daemon_config_load(write_conf(f, "[Can]\nBitRate=1\nDataBitRate=0\nMaxPdu=64\n"
+                                                 CAN_TARGET "TxId=7E0\nRxId=7E8\nSTmin=7F\nFd=yes\n"
+                                                 "[Target b]\nEcuId=2\nHardwareId=Y\nKeyFile=@KEY@\n"
+                                                 "Channel=can\nInterface=012345678901234\n"
+                                                 "TxId=7E0\nRxId=7E8\nSTmin=F1\n"
+                                                 "[Target c]\nEcuId=3\nHardwareId=Z\nKeyFile=@KEY@\n"
+                                                 "Channel=can\nInterface=can0\n"
+                                                 "TxId=7E1\nRxId=7E9\nSTmin=00\n" CAN_IDS),
+                                   &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.can.bitrate, 1);
+        assert_int_equal(c.can.data_bitrate, 0);
+        assert_int_equal(c.can.max_pdu, 64);
+        assert_int_equal(c.targets[0].can.isotp.stmin, 0x7f);
+        assert_true(c.targets[0].can.isotp.fd);
+        assert_string_equal(c.targets[1].can.ifname, "012345678901234");
+        assert_int_equal(c.targets[1].can.isotp.stmin, 0xf1);
+        assert_int_equal(c.targets[2].can.isotp.tx_id, 0x7e1);
+        umc_daemon_config_free(&c);
+
+        if (umc_daemon_config_load(write_conf(f, "[Can]\nBitRate=1000000\nDataBitRate=8000000\n"
+                                                 "MaxPdu=66000\n"), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.can.bitrate, 1000000);
+        assert_int_equal(c.can.data_bitrate, 8000000);
+        assert_int_equal(c.can.max_pdu, 66000);
+        umc_daemon_config_free(&c);
+}
+
+#define AGENT_HEAD "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
+
+static void test_agent_can_channel_loads(void **state) {
+        struct fixture *f = *state;
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        const struct umc_isotp_opts *o;
+
+        /* Seen from the agent: it sends on umcd's RxId (7E8) and listens on umcd's TxId (7E0). */
+        if (umc_agent_config_load(write_conf(f, AGENT_HEAD "Channel=can\nInterface=vcan0\n"
+                                                "TxId=7E8\nRxId=7E0\nFd=yes\nBitRateSwitch=yes\n"
+                                                "Padding=no\nPadByte=00\nBlockSize=16\nSTmin=F5\n"
+                                                "FrameGapNSec=1\n"
+                                                "[Can]\nBitRate=125000\nDataBitRate=1000000\n"
+                                                "MaxPdu=8200\n" CAN_IDS),
+                                  &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.channel, UMC_CHANNEL_CAN);
+        assert_int_equal(c.mode, UMC_AGENT_ENDPOINT);
+        assert_null(c.forward_config);
+        assert_string_equal(c.can.ifname, "vcan0");
+        o = &c.can.isotp;
+        assert_int_equal(o->tx_id, 0x7e8);
+        assert_int_equal(o->rx_id, 0x7e0);
+        assert_false(o->eff);
+        assert_true(o->fd);
+        assert_true(o->brs);
+        assert_false(o->padding);
+        assert_int_equal(o->pad_byte, 0);
+        assert_int_equal(o->block_size, 16);
+        assert_int_equal(o->stmin, 0xf5);
+        assert_int_equal(o->frame_gap_ns, 1);
+        assert_int_equal(c.can_bus.bitrate, 125000);
+        assert_int_equal(c.can_bus.data_bitrate, 1000000);
+        assert_int_equal(c.can_bus.max_pdu, 8200);
+        assert_key_bytes(c.master_key);
+        umc_agent_config_free(&c);
+}
+
+static const struct refusal agent_can_refusals[] = {
+        { AGENT_HEAD "Channel=can\nListen=0.0.0.0:4500\nInterface=can0\nTxId=7E8\nRxId=7E0\n" CAN_IDS,
+          6, "Agent.Listen", "not with Channel=can" },
+        { AGENT_HEAD "Channel=can\nInterface=can0\nRxId=7E0\n" CAN_IDS, 0, "[Agent]",
+          "missing required key TxId=" },
+        { AGENT_HEAD "Channel=can\nInterface=can0\nTxId=7E8\nRxId=7E0\n[CanIds]\nId=7E0\n", 7,
+          "Agent.TxId", "7E8 is not in [CanIds]: the upgrade traffic must be whitelisted too" },
+        { AGENT_HEAD "Channel=can\nInterface=can0\nTxId=7E8\nRxId=7E8\n" CAN_IDS, 8, "Agent.RxId",
+          "7E8 is also the TxId" },
+        { AGENT_HEAD "Channel=can\nInterface=can0\nTxId=7E8\nRxId=7E0\nFd=yes\nBitRateSwitch=yes\n"
+          "[Can]\nDataBitRate=0\n" CAN_IDS, 12, "Can.DataBitRate",
+          "0 (none), but [Agent] has BitRateSwitch=yes" },
+        { AGENT_HEAD "STmin=05\n", 5, "Agent.STmin", "only for Channel=can, and this channel is tcp" },
+        { AGENT_HEAD "Channel=tcp\nFd=no\n", 6, "Agent.Fd", "only for Channel=can" },
+        { AGENT_HEAD "ForwardConfig=/etc/umc/forward.conf\n", 5, "Agent.ForwardConfig",
+          "only for Mode=gateway" },
+        { AGENT_HEAD "Mode=endpoint\nForwardConfig=/etc/umc/forward.conf\n", 6, "Agent.ForwardConfig",
+          "only for Mode=gateway" },
+        { AGENT_HEAD "Mode=gateway\nForwardConfig=forward.conf\n", 6, "Agent.ForwardConfig",
+          "'forward.conf' is not an absolute path" },
+        { AGENT_HEAD "Mode=gateway\nForwardConfig=/etc/umc/../forward.conf\n", 6,
+          "Agent.ForwardConfig", "'..'" },
+        { AGENT_HEAD "Mode=gateway\nChannel=can\nForwardConfig=/etc/umc/forward.conf\n"
+          "Interface=can0\nTxId=7E8\nRxId=7E0\n" CAN_IDS, 6, "Agent.Channel",
+          "Mode=gateway needs Channel=tcp" },
+        { "[Agent]\nChannel=serial\n", 2, "Agent.Channel", "expected tcp|can" },
+        { "[Can]\nMaxPdu=63\n", 2, "Can.MaxPdu", "63 is out of range" },
+};
+
+static void test_each_agent_can_refusal_names_file_line_section_and_key(void **state) {
+        struct fixture *f = *state;
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(agent_can_refusals); i++) {
+                const struct refusal *t = &agent_can_refusals[i];
+                struct umc_agent_config c = {};
+                struct umc_config_error err = {};
+                const char *path = write_conf(f, t->text);
+                int r = umc_agent_config_load(path, &c, &err);
+
+                if (r != -EINVAL)
+                        fail_msg("row %zu: %d: %s", i, r, err.msg);
+                assert_message(&err, path, t->line, t->where, t->needle);
+                assert_null(c.slot_directory);
+        }
+}
+
+static void test_gateway_needs_forward_config(void **state) {
+        struct fixture *f = *state;
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        const char *path;
+
+        path = write_conf(f, AGENT_HEAD "Mode=gateway\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 0, "[Agent]", "missing required key ForwardConfig= (Mode=gateway)");
+        assert_null(c.forward_config);
+
+        /* Only the path is checked: the file need not exist for the load. */
+        path = write_conf(f, AGENT_HEAD "Mode=gateway\nForwardConfig=/nonexistent/forward.conf\n");
+        if (umc_agent_config_load(path, &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.mode, UMC_AGENT_GATEWAY);
+        assert_string_equal(c.forward_config, "/nonexistent/forward.conf");
+        umc_agent_config_free(&c);
+        assert_null(c.forward_config);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1055,6 +1423,13 @@ int main(void) {
                 T(test_counts_are_capped_with_a_clear_error),
                 T(test_limits_themselves_are_accepted),
                 T(test_free_accepts_null_zeroed_and_half_filled_configs),
+                T(test_can_target_loads_with_every_key),
+                T(test_can_target_defaults),
+                T(test_each_can_refusal_names_file_line_section_and_key),
+                T(test_can_limits_and_lenient_cases_are_accepted),
+                T(test_agent_can_channel_loads),
+                T(test_each_agent_can_refusal_names_file_line_section_and_key),
+                T(test_gateway_needs_forward_config),
 #undef T
         };
 

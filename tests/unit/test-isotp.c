@@ -116,6 +116,71 @@ static void test_open_refuses_bad_interface_names(void **state) {
         assert_int_equal(fd, -1);
 }
 
+static void test_pdu_wire_single_frame_classic(void **state) {
+        struct umc_isotp_opts o = valid();
+        struct umc_isotp_wire w;
+
+        (void)state;
+        o.padding = true;
+        /* 7 bytes + 1-byte PCI: one 8-byte frame, 55 + 10 * 8 bits in worst case (can-facts.md). */
+        assert_int_equal(umc_isotp_pdu_wire(7, &o, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, &w), 0);
+        assert_int_equal(w.frames, 1);
+        assert_int_equal(w.arb_bits, 135);
+        assert_int_equal(w.data_bits, 0);
+}
+
+static void test_pdu_wire_segmented_classic_counts_flow_control(void **state) {
+        struct umc_isotp_opts o = valid();
+        struct umc_isotp_wire w;
+
+        (void)state;
+        o.padding = true;
+        /* 4095 = 6 in the first frame + 584 full CFs of 7 + one CF of 1, padded; one FC. */
+        assert_int_equal(umc_isotp_pdu_wire(4095, &o, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, &w), 0);
+        assert_int_equal(w.frames, 1 + 585 + 1);
+        assert_int_equal(w.arb_bits, 587 * 135);
+        /* BS 8: an FC after the FF and after every 8 CFs but the last block. */
+        o.block_size = 8;
+        assert_int_equal(umc_isotp_pdu_wire(4095, &o, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, &w), 0);
+        assert_int_equal(w.frames, 1 + 585 + 1 + 584 / 8);
+        /* Unpadded: the last CF is 2 bytes and the FC 3 bytes. */
+        o.block_size = 0;
+        o.padding = false;
+        assert_int_equal(umc_isotp_pdu_wire(4095, &o, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, &w), 0);
+        assert_int_equal(w.arb_bits, 585 * 135 + (55 + 20) + (55 + 30));
+}
+
+static void test_pdu_wire_fd_brs_splits_data_phase(void **state) {
+        struct umc_isotp_opts o = valid();
+        struct umc_isotp_wire w, big;
+
+        (void)state;
+        o.fd = o.brs = true;
+        /* 4000 = 62 in the FF + 62 CFs of 63 + a last CF of 33 (sent as 48) + one FC. */
+        assert_int_equal(umc_isotp_pdu_wire(4000, &o, UMC_STUFF_IGNORE, UMC_BITMODEL_CANBUSLOAD, &w), 0);
+        assert_int_equal(w.frames, 1 + 62 + 1 + 1);
+        assert_true(w.data_bits > w.arb_bits);
+        /* Above 4095 the first frame's PCI takes 6 bytes: 4 more data bytes go to the CFs. */
+        assert_int_equal(umc_isotp_pdu_wire(8000, &o, UMC_STUFF_IGNORE, UMC_BITMODEL_CANBUSLOAD, &big), 0);
+        assert_int_equal(big.frames, 1 + 127 + 1);
+}
+
+static void test_pdu_wire_rejects_bad_input(void **state) {
+        struct umc_isotp_opts o = valid();
+        struct umc_isotp_wire w;
+
+        (void)state;
+        assert_int_equal(umc_isotp_pdu_wire(0, &o, UMC_STUFF_WORST, UMC_BITMODEL_ISO, &w), -EINVAL);
+        assert_int_equal(umc_isotp_pdu_wire(66001, &o, UMC_STUFF_WORST, UMC_BITMODEL_ISO, &w), -EINVAL);
+        o.rx_id = o.tx_id;
+        assert_int_equal(umc_isotp_pdu_wire(10, &o, UMC_STUFF_WORST, UMC_BITMODEL_ISO, &w), -EINVAL);
+}
+
+static void test_kernel_max_pdu_is_at_least_the_2004_limit(void **state) {
+        (void)state;
+        assert_true(umc_isotp_kernel_max_pdu() >= 4095);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults_are_classic_unpadded_no_gap),
@@ -127,6 +192,11 @@ int main(void) {
                 cmocka_unit_test(test_null_options_rejected),
                 cmocka_unit_test(test_max_payload_subtracts_header_and_caps),
                 cmocka_unit_test(test_open_refuses_bad_interface_names),
+                cmocka_unit_test(test_pdu_wire_single_frame_classic),
+                cmocka_unit_test(test_pdu_wire_segmented_classic_counts_flow_control),
+                cmocka_unit_test(test_pdu_wire_fd_brs_splits_data_phase),
+                cmocka_unit_test(test_pdu_wire_rejects_bad_input),
+                cmocka_unit_test(test_kernel_max_pdu_is_at_least_the_2004_limit),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

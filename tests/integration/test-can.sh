@@ -1,0 +1,281 @@
+#!/bin/bash
+# The CAN channel end to end, on a real kernel CAN stack: umcd and
+# umc-agents (Channel=can, endpoint mode) on one vcan interface, our frames
+# in kernel ISO-TP PDUs, the bus watched by both sides (load and CAN IDs).
+#
+#  1. 1 MiB over classic ISO-TP (8-byte frames, padded) and 8 MiB over CAN
+#     FD ISO-TP (64-byte frames, BRS): byte-identical, with rotations.
+#  2. An unlisted CAN ID on the bus before the start: refused, target
+#     untouched; a whitelisted periodic ID sent at twice its rate mid-transfer:
+#     stopped at the next checkpoint with an alarm, target untouched.
+#  3. A cangen flood of a whitelisted aperiodic ID mid-transfer: the load
+#     class turns ABNORMAL/MUTATION, the suite rotates at once, the pacing
+#     backs off, and the transfer completes after the flood.
+#
+# Needs vcan and CAN_ISOTP: where the running kernel has none, the test runs
+# itself in a guest through tests/vm/run (which sets UMC_VM). Sizes follow
+# the guest's speed under emulation (tests/vm/README.md).
+HERE=$(dirname "$(readlink -f "$0")")
+if [ -z "${UMC_VM:-}" ]; then
+        exec "$HERE/../vm/run" --need can --timeout 900 "$HERE/test-can.sh" "$@"
+fi
+. "$HERE/lib.sh"
+
+ITEST_NAME=can
+[ "${ITEST_TRACE:-0}" = 1 ] && set -x
+itest_require
+command -v cangen >/dev/null || itest_die "cangen is missing: install can-utils"
+ITEST_DIR=$(mktemp -d /tmp/umc-itest-can-XXXXXX)
+IF="umcc${ITEST_TAG}"
+IF=${IF:0:15}
+cleanup() {
+        if [ "$ITEST_FAILS" -gt 0 ] || [ "${ITEST_VERBOSE:-0}" = 1 ]; then
+                for f in "$D"/umcd.log "$D"/a*/log; do
+                        [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; } >&2
+                done
+        fi
+        itest_cleanup
+        ip link del "$IF" 2>/dev/null || true
+}
+trap cleanup EXIT
+D=$ITEST_DIR
+ip link add dev "$IF" type vcan || itest_die "cannot create vcan interface $IF"
+ip link set "$IF" mtu 72
+ip link set "$IF" up
+itest_start_bus
+
+KEY1=$(itest_key ecu1)
+KEY2=$(itest_key ecu2)
+# The upgrade channels' IDs, a periodic vehicle signal (100 ms) and an
+# aperiodic diagnostic ID the flood uses: the same list on both sides.
+# cangen -g 100 sends ID 123 every ~110 ms under emulation, with pauses:
+# judged over 20 periods at 40%, twice the rate (55 ms) is still caught.
+CANIDS="TolerancePercent=40
+MinPeriods=20
+Id=7E0
+Id=7E8
+Id=7E1
+Id=7E9
+Id=123:110
+Id=600"
+
+start_agent() { # N EXTRA_KEYS...
+        local n=$1 a="$D/a$1" key
+        shift
+        key="$D/ecu$n.key"
+        mkdir -p "$a"
+        {
+                cat <<CONF
+[Agent]
+Mode=endpoint
+Channel=can
+Interface=$IF
+EcuId=0x$n
+HardwareId=HW-CAN$n
+KeyFile=$key
+SlotDirectory=$a/slots
+LogLevel=debug
+CONF
+                printf '%s\n' "$@"
+                printf '[CanIds]\n%s\n' "$CANIDS"
+        } >"$a/agent.conf"
+        itest_spawn host "$a/log" "$AGENT" --config "$a/agent.conf"
+        itest_wait_for "agent $n" grep -q "Serving ISO-TP channel" "$a/log"
+}
+
+umcd_conf() {
+        mkdir -p "$D/umcd-state"
+        cat >"$D/umcd.conf" <<CONF
+[Daemon]
+StateDirectory=$D/umcd-state
+LogLevel=debug
+IdleTimeoutSec=30
+[Security]
+RotationIntervalSec=${ITEST_CAN_ROTATE:-5}
+RotationHoldoffSec=2
+[Load]
+CeilingPercent=${CEILING:-0}
+[CanIds]
+$CANIDS
+[Target ecu1]
+EcuId=0x1
+HardwareId=HW-CAN1
+KeyFile=$KEY1
+Channel=can
+Interface=$IF
+TxId=7E0
+RxId=7E8
+[Target ecu2]
+EcuId=0x2
+HardwareId=HW-CAN2
+KeyFile=$KEY2
+Channel=can
+Interface=$IF
+TxId=7E1
+RxId=7E9
+Fd=yes
+BitRateSwitch=yes
+CONF
+}
+
+UMCD_PID=
+start_umcd() {
+        umcd_conf
+        itest_spawn host "$D/umcd.log" "$UMCD" --config "$D/umcd.conf" --bus session
+        UMCD_PID=$ITEST_LAST_PID
+        itest_wait_for "umcd on the bus" umcd_up
+}
+umcd_up() {
+        kill -0 "$UMCD_PID" 2>/dev/null || itest_die "umcd exited: $(tail -3 "$D/umcd.log")"
+        "$UMCCTL" --bus session status >/dev/null
+}
+stop_umcd() { itest_stop "$UMCD_PID"; }
+
+slot_state() { # N -> "active-slot version sha256", or "empty"
+        local s="$D/a$1/slots"
+        [ -f "$s/active" ] || { echo empty; return; }
+        local a; a=$(tr -d '\n' <"$s/active")
+        echo "$a $(cat "$s/$a/version" 2>/dev/null) $(sha256sum <"$s/$a/image" | cut -d' ' -f1)"
+}
+
+make_package() { # NAME TARGET VERSION KIB
+        local p="$D/pkg-$1"
+        mkdir -p "$p"
+        head -c "$(($4 * 1024))" /dev/urandom >"$p/$2.bin"
+        itest_package "$p" "$1" "$2:$3:$2.bin"
+        echo "$p"
+}
+
+install() { # OUT TARGET PACKAGE -> exit status of umcctl
+        local rc
+        set +e
+        "$UMCCTL" --bus session --json install --target "$2" "$3" >"$D/$1.json" 2>&1
+        rc=$?
+        set -e
+        return $rc
+}
+
+start_agent 1 TxId=7E8 RxId=7E0 Padding=yes
+start_agent 2 TxId=7E9 RxId=7E1 Fd=yes BitRateSwitch=yes
+
+start_umcd
+
+same_image() { # N FILE
+        [ "$(slot_state "$1" | cut -d' ' -f3)" = "$(sha256sum <"$2" | cut -d' ' -f1)" ]
+}
+rotations() { # OUT TARGET [CAUSE-REGEX] -> count
+        grep -Ec "\"event\":\"rotation\".*\"target\":\"$2\".*\"cause\":\"${3:-[a-z-]+}\"" "$D/$1.json" || true
+}
+
+# ---- 1. deliveries ----
+P1=$(make_package classic ecu1 1.0.0 "${ITEST_CAN_CLASSIC_KIB:-1024}")
+itest_check "classic ISO-TP: install of $(du -h "$P1/ecu1.bin" | cut -f1) succeeds" install classic ecu1 "$P1"
+itest_check "classic ISO-TP: the image arrives byte-identical" same_image 1 "$P1/ecu1.bin"
+n=$(rotations classic ecu1)
+itest_check "classic ISO-TP: at least one rotation mid-transfer (saw $n)" test "$n" -ge 1
+
+P2=$(make_package fd ecu2 2.0.0 "${ITEST_CAN_FD_KIB:-8192}")
+itest_check "CAN FD ISO-TP: install of $(du -h "$P2/ecu2.bin" | cut -f1) succeeds" install fd ecu2 "$P2"
+itest_check "CAN FD ISO-TP: the image arrives byte-identical" same_image 2 "$P2/ecu2.bin"
+n=$(rotations fd ecu2)
+itest_check "CAN FD ISO-TP: at least one rotation mid-transfer (saw $n)" test "$n" -ge 1
+
+# ---- 2. CAN ID checks, with vehicle traffic on the bus ----
+# The transfer paced to 30% of the bus, so that the vehicle signal keeps its
+# rhythm in the guest's one emulated CPU.
+stop_umcd
+CEILING=30 start_umcd
+itest_spawn host "$D/cangen-123.log" cangen "$IF" -I 123 -L 8 -D i -g 100
+VEHICLE_PID=$ITEST_LAST_PID
+v1=$(slot_state 1)
+
+P3=$(make_package unknown ecu1 1.1.0 256)
+( for _ in $(seq 1 40); do cansend "$IF" 321#DEADBEEF; sleep 0.1; done ) &
+INTRUDER=$!
+refused() { ! install "$@"; }
+itest_check "unlisted ID 321 on the bus: the install is refused" refused unknown ecu1 "$P3"
+wait "$INTRUDER" || true
+itest_check "unlisted ID 321: the alarm names the ID and [CanIds]" \
+        grep -q '"event":"alarm".*CAN ID 321 on .* is not in \[CanIds\]' "$D/unknown.json"
+itest_check "unlisted ID 321: refused before the channel opened (nothing received)" \
+        bash -c "[ \$(grep -c 'receiving version' '$D/a1/log') -eq 1 ]"
+itest_check "unlisted ID 321: the agent raised its own alarm" grep -q "ALARM .*CAN ID 321" "$D/a1/log"
+itest_check "unlisted ID 321: ecu1's slot is untouched" test "$(slot_state 1)" = "$v1"
+
+P4=$(make_package rate ecu1 1.2.0 256)
+"$UMCCTL" --bus session --json install --target ecu1 "$P4" >"$D/rate.json" 2>&1 &
+INSTALL=$!
+itest_wait_for "the rate transfer to start" grep -q '"phase":"transferring"' "$D/rate.json"
+sleep 1
+itest_spawn host "$D/cangen-123b.log" cangen "$IF" -I 123 -L 8 -D i -g 100
+DOUBLE_PID=$ITEST_LAST_PID
+rc=0
+wait "$INSTALL" || rc=$?
+itest_stop "$DOUBLE_PID"
+itest_check "ID 123 at twice its rate mid-transfer: the install fails (exit $rc)" test "$rc" -ne 0
+itest_check "ID 123 at twice its rate: the alarm says too frequent, stopped at a checkpoint" \
+        grep -q '"event":"alarm".*CAN ID 123 .*too frequent.*stopped at byte' "$D/rate.json"
+itest_check "ID 123 at twice its rate: ecu1's active slot is untouched" test "$(slot_state 1)" = "$v1"
+itest_stop "$VEHICLE_PID"
+
+# ---- 3. a flood mid-transfer: load classes, rotation, pacing ----
+stop_umcd
+CEILING=50 ITEST_CAN_ROTATE=3600 start_umcd
+P5=$(make_package flood ecu2 2.1.0 "${ITEST_CAN_FLOOD_KIB:-2048}")
+"$UMCCTL" --bus session --json install --target ecu2 "$P5" >"$D/flood.json" 2>&1 &
+INSTALL=$!
+itest_wait_for "the flood transfer to start" grep -q '"phase":"transferring"' "$D/flood.json"
+sleep 4
+flood_start=$(date +%s)
+timeout 5 cangen "$IF" -I 600 -L 8 -D i -g 0 -i >/dev/null 2>&1 || true
+flood_end=$(date +%s)
+rc=0
+wait "$INSTALL" || rc=$?
+itest_check "flood: the install still completes (exit $rc)" test "$rc" -eq 0
+itest_check "flood: the image arrives byte-identical" same_image 2 "$P5/ecu2.bin"
+load_rotation() {
+        local t
+        for t in $(grep -E '"event":"rotation".*"cause":"load-(abnormal|mutation)"' "$D/flood.json" |
+                   sed -n 's/.*"time":\([0-9]*\).*/\1/p'); do
+                [ "$t" -ge "$flood_start" ] && [ "$t" -le $((flood_end + 3)) ] && return 0
+        done
+        return 1
+}
+itest_check "flood: an immediate load rotation while the flood ran" load_rotation
+backed_off() { # a pacing line with much other traffic and a rate below the ceiling's 250 kbit/s
+        grep -E 'ecu2: pacing at [0-9]+ kbit/s: .*other traffic [0-9]+ kbit/s' "$D/umcd.log" |
+                awk '{ for (i = 1; i <= NF; i++) { if ($i == "at") r = $(i+1); if ($i == "traffic") o = $(i+1) } }
+                     o + 0 > 200 && r + 0 < 100 { found = 1 } END { exit !found }'
+}
+itest_check "flood: the pacing backed off while the flood ran" backed_off
+
+# ---- 4. tampered, replayed and truncated PDUs on the bus ----
+# umc-canpdu listens (without flow control of its own) for BEGIN, the
+# third PDU umcd sends, then sends an altered copy from umcd's CAN ID while
+# the bus is quiet: the transfer is paced to 5% so that it is quiet often.
+stop_umcd
+CEILING=5 start_umcd
+attack() { # NAME LABEL REASON-REGEX umc-canpdu-send-options...
+        local name=$1 label=$2 want=$3 rc=0
+        shift 3
+        local p; p=$(make_package "$name" ecu1 "1.9.$RANDOM" 128)
+        "$CANPDU" capture "$IF" 7E0 7E8 2 "$D/$name.pdu" --timeout 30 >"$D/$name.cap" 2>&1 &
+        local cap=$!
+        "$UMCCTL" --bus session --json install --target ecu1 "$p" >"$D/$name.json" 2>&1 &
+        local inst=$!
+        wait "$cap" || { itest_fail "$name: no BEGIN captured: $(cat "$D/$name.cap")"; kill "$inst"; wait "$inst"; return; }
+        sleep 1
+        "$CANPDU" send "$IF" 7E0 7E8 "$D/$name.pdu" --idle-ms 300 "$@" >>"$D/$name.cap" 2>&1 ||
+                itest_fail "$name: cannot inject: $(cat "$D/$name.cap")"
+        wait "$inst" || rc=$?
+        itest_check "$name PDU: the install fails (exit $rc)" test "$rc" -ne 0
+        itest_check "$name PDU: the ECU refused it ($label)" \
+                grep -Eq "\"event\":\"alarm\".*stopped by the ECU: $want" "$D/$name.json"
+        itest_check "$name PDU: ecu1's active slot is untouched" test "$(slot_state 1)" = "$v1"
+}
+CANPDU=$BUILD/tests/tools/umc-canpdu
+attack replayed "replayed sequence number" "(replayed sequence number|sequence number behind replay window)"
+attack tampered "tag mismatch" "frame authentication tag mismatch" --seq-add 100 --flip 40
+attack truncated "frame truncated" "frame truncated" --truncate 60
+
+itest_summary
