@@ -107,7 +107,9 @@ uint32_t umc_sender_verify_every(const struct umc_sender *x);
  *   (0 to start over). write: bytes at offset, strictly sequential.
  *   checkpoint: make everything written durable (a resume point).
  *   read: read back [off, off+len) of what was written (final hash check).
- *   commit: the image is complete and verified: install it.
+ *   commit: the image is complete and verified: install it. A sink that
+ *   passes the image on (the gateway forwards it to its ECU) returns
+ *   -EINPROGRESS: the verdict comes later, through umc_receiver_finish().
  *   abort: the image is refused: drop it; the active image is untouched.
  */
 struct umc_sink {
@@ -125,6 +127,7 @@ enum umc_receiver_state {
         UMC_RECEIVER_WAIT_BEGIN,
         UMC_RECEIVER_STREAM,
         UMC_RECEIVER_CHECKING,   /* TRANSPORT received, hashing what was written */
+        UMC_RECEIVER_FORWARDING, /* verified; the sink passes it on (commit said -EINPROGRESS) */
         UMC_RECEIVER_DONE,
         UMC_RECEIVER_FAILED,
 };
@@ -155,12 +158,24 @@ int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len,
 /*
  * Do up to budget bytes of the final read-back hash. Returns 1 while more
  * remains, 0 when finished (out holds FEEDBACK COMPLETE, or STOP with
- * IMAGE_HASH_MISMATCH and -EBADMSG), or a negative errno.
+ * IMAGE_HASH_MISMATCH and -EBADMSG), -EINPROGRESS when the sink's commit
+ * did (no reply yet: state FORWARDING), or a negative errno.
  */
 int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_t out_size,
                       size_t *ret_len, enum umc_reason *ret_reason);
+
+/*
+ * The verdict on a forwarded image (state FORWARDING): reason OK puts
+ * FEEDBACK COMPLETE in out and returns 0 (state DONE); any other reason
+ * puts FEEDBACK STOP(reason) there and returns -EBADMSG (state FAILED; the
+ * sink is not aborted, it decided). -ESHUTDOWN in any other state.
+ */
+int umc_receiver_finish(struct umc_receiver *x, enum umc_reason reason, uint8_t *out,
+                        size_t out_size, size_t *ret_len);
 
 enum umc_receiver_state umc_receiver_state(const struct umc_receiver *x);
 enum umc_reason umc_receiver_reason(const struct umc_receiver *x);
 uint64_t umc_receiver_offset(const struct umc_receiver *x);
 const struct umc_msg_begin *umc_receiver_begin_info(const struct umc_receiver *x);
+/* The TRANSPORT frame's content (image hash and length), valid from state CHECKING on. */
+const struct umc_msg_transport *umc_receiver_transport_info(const struct umc_receiver *x);

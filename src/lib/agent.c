@@ -2,7 +2,9 @@
 #include "umc/agent.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,10 +12,12 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "umc/auth.h"
 #include "umc/canbus.h"
+#include "umc/forward.h"
 #include "umc/isotp.h"
 #include "umc/log.h"
 #include "umc/msg.h"
@@ -35,15 +39,13 @@
 /* A second transfer while the slot store is held. */
 #define REASON_BUSY UMC_REASON_BUSY
 
-static const char gateway_refusal[] =
-        "gateway mode forwards over CAN, which arrives with the CAN channel";
-
 enum conn_state {
         CONN_AUTH_CHALLENGE, /* waiting for AUTH_CHALLENGE */
         CONN_AUTH_CONFIRM,   /* AUTH_RESPONSE sent, waiting for AUTH_CONFIRM */
         CONN_REFUSE_NEXT,    /* authenticated but refused: answer the first sealed frame with ALARM */
         CONN_TRANSFER,       /* the receiver takes the frames */
         CONN_CHECKING,       /* the receiver hashes the image from the slot store; no input */
+        CONN_FORWARDING,     /* gateway: the image goes on to its ECU; input only to notice a cancel */
         CONN_CLOSING,        /* last frame queued: flush, shut down our side, wait for the peer's */
 };
 
@@ -67,6 +69,10 @@ struct conn {
         struct umc_receiver *receiver;
         struct umc_sink sink;
         enum umc_reason refuse_reason; /* CONN_REFUSE_NEXT */
+        struct umc_forward_job *forward; /* gateway, CONN_FORWARDING */
+        bool forward_done;               /* its verdict is in: */
+        enum umc_reason forward_reason;
+        char forward_text[UMC_MSG_ALARM_TEXT_MAX + 1];
         uint8_t out[REPLY_MAX];
 };
 
@@ -94,6 +100,7 @@ struct umc_agent {
          */
         struct umc_canbus *bus;
         sd_event_source *bus_io, *bus_tick, *can_reopen;
+        struct umc_forwarder *forwarder; /* Mode=gateway: the ECUs behind us */
         enum umc_reason bus_verdict;
         char can_text[UMC_NETINFO_TUPLE_STRING_MAX];
         bool stopping;
@@ -207,9 +214,50 @@ static int sink_read(void *ud, uint64_t offset, void *buf, size_t len) {
         return 0;
 }
 
+static void on_forward_done(void *ud, enum umc_reason reason, const char *text);
+
+/*
+ * Gateway: keep the verified image in the ECU's store (committed, never
+ * activated: the gateway runs no image) and start passing it on; the
+ * receiver answers umcd once the ECU has (umc_receiver_finish()). The fd
+ * is taken before the commit renames the partial: same file, still open.
+ */
+static int sink_forward(struct conn *c) {
+        const struct umc_msg_begin *b = umc_receiver_begin_info(c->receiver);
+        const struct umc_msg_transport *t = umc_receiver_transport_info(c->receiver);
+        struct umc_forward_params p = {
+                .ecu_id = c->ecu_id,
+                .image_len = b->image_len,
+                .hash_alg = t->hash_alg,
+        };
+        int r;
+
+        p.image_fd = fcntl(umc_slots_partial_fd(c->slots), F_DUPFD_CLOEXEC, 3);
+        if (p.image_fd < 0)
+                return -errno;
+        r = umc_slots_commit(c->slots);
+        if (r < 0) {
+                (void)close(p.image_fd);
+                return r;
+        }
+        memcpy(p.image_hash, t->hash, UMC_HASH_LEN);
+        memcpy(p.image_id, b->image_id, UMC_MSG_IMAGE_ID_LEN);
+        memcpy(p.version, b->version, sizeof(p.version));
+        c->forward_done = false;
+        r = umc_forward_start(c->agent->forwarder, &p, on_forward_done, c, &c->forward);
+        if (r == -EINVAL)
+                log_error("%s: cannot forward: the forward file's ImageHash= differs from the "
+                          "master's", c->peer);
+        return r < 0 ? r : -EINPROGRESS;
+}
+
 static int sink_commit(void *ud) {
         struct conn *c = ud;
-        int r = umc_slots_commit(c->slots);
+        int r;
+
+        if (c->agent->forwarder)
+                return sink_forward(c);
+        r = umc_slots_commit(c->slots);
         if (r < 0)
                 return r;
         return umc_slots_activate(c->slots);
@@ -217,6 +265,10 @@ static int sink_commit(void *ud) {
 
 static void sink_abort(void *ud) {
         struct conn *c = ud;
+
+        /* Gateway: the ECU keeps its active image; our copy stays for a retry. */
+        umc_forward_job_free(c->forward);
+        c->forward = NULL;
         (void)umc_slots_abort(c->slots);
 }
 
@@ -225,7 +277,21 @@ static void sink_abort(void *ud) {
 static int agent_lookup(void *userdata, uint32_t ecu_id, uint8_t ret_key[UMC_MASTER_KEY_LEN],
                         char ret_hw_id[UMC_MSG_HW_ID_MAX + 1]) {
         const struct umc_agent *a = userdata;
+        const struct umc_ecu *e;
 
+        /*
+         * A gateway answers for the ECUs behind it, with its own key: the
+         * Ethernet hop is keyed with the gateway's key, the hop to the ECU
+         * with the ECU's (forward.h).
+         */
+        if (a->forwarder) {
+                e = umc_forwarder_find(a->forwarder, ecu_id);
+                if (!e)
+                        return -ENOENT;
+                memcpy(ret_key, a->config.master_key, UMC_MASTER_KEY_LEN);
+                (void)snprintf(ret_hw_id, UMC_MSG_HW_ID_MAX + 1, "%s", e->hw_id);
+                return 0;
+        }
         if (ecu_id == 0 || ecu_id != a->config.ecu_id)
                 return -ENOENT;
         memcpy(ret_key, a->config.master_key, UMC_MASTER_KEY_LEN);
@@ -237,6 +303,8 @@ static void agent_update_listener(struct umc_agent *a);
 
 /* Drop receiver, slot store (a partial stays for resume) and session. */
 static void conn_release_transfer(struct conn *c) {
+        umc_forward_job_free(c->forward); /* upstream gone: stop the ECU's delivery too */
+        c->forward = NULL;
         umc_receiver_free(c->receiver);
         c->receiver = NULL;
         umc_slots_close(c->slots);
@@ -385,12 +453,40 @@ static int conn_new_session(struct conn *c, const uint8_t salt[UMC_SALT_LEN]) {
 }
 
 /* Endpoint mode: take the slot store and set up the receiver, or say why not. */
+/*
+ * The store an image goes to: SlotDirectory= on an endpoint; on a gateway
+ * a store per ECU behind it, SlotDirectory=/NAME (made on first use), so
+ * that images for different ECUs neither collide nor wait for each other.
+ */
+static int store_dir(const struct conn *c, char *buf, size_t size) {
+        const struct umc_agent *a = c->agent;
+        const struct umc_ecu *e;
+        int n;
+
+        if (!a->forwarder) {
+                n = snprintf(buf, size, "%s", a->config.slot_directory);
+                return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+        }
+        e = umc_forwarder_find(a->forwarder, c->ecu_id);
+        if (!e)
+                return -ENOENT;
+        n = snprintf(buf, size, "%s/%s", a->config.slot_directory, e->name);
+        if (n < 0 || (size_t)n >= size)
+                return -ENAMETOOLONG;
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
 static int conn_start_receiver(struct conn *c) {
         struct umc_agent *a = c->agent;
+        char dir[PATH_MAX];
         unsigned flags = 0;
         int r;
 
-        r = umc_slots_open(a->config.slot_directory, &c->slots, &flags);
+        r = store_dir(c, dir, sizeof(dir));
+        if (r >= 0)
+                r = umc_slots_open(dir, &c->slots, &flags);
         if (r == -EBUSY) {
                 c->refuse_reason = REASON_BUSY;
                 agent_alarm(a, c->peer, c->ecu_id, c->refuse_reason,
@@ -399,8 +495,7 @@ static int conn_start_receiver(struct conn *c) {
                 return r;
         }
         if (r < 0) {
-                log_error_errno(r, "%s: cannot open the slot store %s: %m", c->peer,
-                                a->config.slot_directory);
+                log_error_errno(r, "%s: cannot open the slot store %s: %m", c->peer, dir);
                 c->refuse_reason = UMC_REASON_IO_ERROR;
                 agent_alarm(a, c->peer, c->ecu_id, c->refuse_reason,
                             "refused after authentication: the slot store is unusable");
@@ -600,6 +695,13 @@ static void conn_check_step(struct conn *c) {
                 conn_schedule_work(c);
                 return;
         }
+        if (r == -EINPROGRESS) {
+                c->state = CONN_FORWARDING;
+                log_info("%s: image verified, forwarding it to ECU 0x%08" PRIx32, c->peer,
+                         c->ecu_id);
+                agent_status(c->agent);
+                return;
+        }
         if (olen > 0)
                 conn_queue(c, c->out, olen);
         if (r == 0) {
@@ -614,6 +716,37 @@ static void conn_check_step(struct conn *c) {
                 log_error_errno(r, "%s: final check or install failed: %m", c->peer);
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
                             "image not installed; active slot untouched");
+        }
+        conn_close_after_reply(c);
+}
+
+static void on_forward_done(void *ud, enum umc_reason reason, const char *text) {
+        struct conn *c = ud;
+
+        /* Called from the job's delivery: finish from the loop, where the job may be freed. */
+        c->forward_done = true;
+        c->forward_reason = reason;
+        (void)snprintf(c->forward_text, sizeof(c->forward_text), "%s", text);
+        conn_schedule_work(c);
+}
+
+/* The ECU's verdict becomes ours: COMPLETE, or STOP with the ECU's reason. */
+static void conn_forward_finish(struct conn *c) {
+        size_t olen = 0;
+        int r;
+
+        umc_forward_job_free(c->forward);
+        c->forward = NULL;
+        r = umc_receiver_finish(c->receiver, c->forward_reason, c->out, sizeof(c->out), &olen);
+        if (olen > 0)
+                conn_queue(c, c->out, olen);
+        if (r == 0) {
+                log_notice("%s: ECU 0x%08" PRIx32 " confirmed the forwarded image", c->peer,
+                           c->ecu_id);
+                c->agent->stats.completed++;
+        } else {
+                agent_alarm(c->agent, c->peer, c->ecu_id, c->forward_reason,
+                            "forwarding to the ECU failed: %s", c->forward_text);
         }
         conn_close_after_reply(c);
 }
@@ -688,6 +821,7 @@ static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
                 conn_refuse_frame(c, f, len);
                 break;
         case CONN_TRANSFER:
+        case CONN_FORWARDING: /* nothing is due now: the receiver stops, which stops the ECU's leg */
                 conn_transfer_frame(c, f, len);
                 break;
         case CONN_CHECKING:
@@ -783,6 +917,8 @@ static int on_conn_work(sd_event_source *s, void *userdata) {
 
         if (c->state == CONN_CHECKING)
                 conn_check_step(c);
+        else if (c->state == CONN_FORWARDING && c->forward_done)
+                conn_forward_finish(c);
         else
                 conn_input(c);
         conn_settle(c);
@@ -809,7 +945,8 @@ static int on_conn_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                             c->began ? "; the partial image is kept for resume" : "");
                 break;
         case CONN_CHECKING:
-                return 0; /* disarmed while checking */
+        case CONN_FORWARDING:
+                return 0; /* disarmed: umcd's FinalCheckTimeoutSec= bounds these */
         case CONN_CLOSING:
                 log_debug("%s: peer did not close in time", c->peer);
                 break;
@@ -1177,14 +1314,16 @@ int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_wh
         if (!c) {
                 why = "no configuration";
                 r = -EINVAL;
-        } else if (c->mode == UMC_AGENT_GATEWAY) {
-                why = gateway_refusal;
-                r = -EOPNOTSUPP;
-        } else if (c->mode != UMC_AGENT_ENDPOINT) {
+        } else if (c->mode != UMC_AGENT_ENDPOINT && c->mode != UMC_AGENT_GATEWAY) {
                 why = "unknown [Agent] Mode=";
                 r = -EINVAL;
         } else if (c->channel != UMC_CHANNEL_TCP && c->channel != UMC_CHANNEL_CAN) {
                 why = "unknown [Agent] Channel=";
+                r = -EINVAL;
+        } else if (c->mode == UMC_AGENT_GATEWAY &&
+                   (c->channel != UMC_CHANNEL_TCP || !c->forward_config ||
+                    c->forward_config[0] != '/')) {
+                why = "[Agent] Mode=gateway needs Channel=tcp and an absolute ForwardConfig=";
                 r = -EINVAL;
         } else if (c->channel == UMC_CHANNEL_TCP && c->listen.sa.sa_family != AF_INET &&
                    c->listen.sa.sa_family != AF_INET6) {
@@ -1225,6 +1364,23 @@ static int slots_probe(const char *dir) {
         log_info("Slot store %s: active slot %c, version %s", dir, slot,
                  version ? version : "none (factory state)");
         umc_slots_close(s);
+        return 0;
+}
+
+/*
+ * Mode=gateway: load the forward file (the ECUs behind us) and make sure
+ * the store directory exists; each ECU's store is made on first use.
+ */
+static int gateway_setup(struct umc_agent *a, const struct umc_agent_config *c) {
+        struct umc_config_error err = {};
+        int r;
+
+        r = umc_forwarder_new(c->forward_config, a->event, &a->forwarder, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cannot load [Agent] ForwardConfig=: %s", err.msg);
+        if (mkdir(c->slot_directory, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create the store directory %s: %m",
+                                       c->slot_directory);
         return 0;
 }
 
@@ -1274,7 +1430,10 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         a->listen_fd = -1;
         a->event = sd_event_ref(event);
 
-        r = slots_probe(config->slot_directory);
+        if (config->mode == UMC_AGENT_GATEWAY)
+                r = gateway_setup(a, config);
+        else
+                r = slots_probe(config->slot_directory);
         if (r < 0)
                 goto fail;
         if (config->channel == UMC_CHANNEL_CAN)
@@ -1297,8 +1456,14 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         a->idle_usec = a->config.idle_timeout_usec;
         agent_update_listener(a); /* MaxConnections= is known only now */
         umc_log_set_max_level(a->config.log_level);
-        log_info("Listening on %s as ECU 0x%08" PRIx32 " (%s), %zu [EthernetAcl] rule(s)",
-                 a->listen_text, a->config.ecu_id, a->config.hw_id, a->config.eth_acl.n_rules);
+        if (a->forwarder)
+                log_info("Listening on %s as a gateway to %zu ECU(s) of %s, %zu [EthernetAcl] "
+                         "rule(s)", a->listen_text, umc_forwarder_n_targets(a->forwarder),
+                         a->config.forward_config, a->config.eth_acl.n_rules);
+        else
+                log_info("Listening on %s as ECU 0x%08" PRIx32 " (%s), %zu [EthernetAcl] rule(s)",
+                         a->listen_text, a->config.ecu_id, a->config.hw_id,
+                         a->config.eth_acl.n_rules);
         *ret = a;
         return 0;
 fail:
@@ -1327,6 +1492,7 @@ void umc_agent_free(struct umc_agent *a) {
         (void)sd_event_source_disable_unref(a->bus_tick);
         (void)sd_event_source_disable_unref(a->can_reopen);
         umc_canbus_free(a->bus);
+        umc_forwarder_free(a->forwarder); /* after the connections, whose jobs borrow it */
         if (a->listen_fd >= 0)
                 (void)close(a->listen_fd);
         sd_event_unref(a->event);
@@ -1417,7 +1583,38 @@ static int reload_can(struct umc_agent *a, const struct umc_agent_config *n) {
         return 0;
 }
 
+/*
+ * Gateway: a reload re-reads the forward file too, unless an image is
+ * being forwarded (its delivery borrows the loaded file). *ret is the new
+ * forwarder to install, NULL for an endpoint.
+ */
+static int reload_forwarder(struct umc_agent *a, const struct umc_agent_config *n,
+                            struct umc_forwarder **ret) {
+        struct umc_config_error err = {};
+        int r;
+
+        *ret = NULL;
+        if (n->mode != a->config.mode) {
+                log_error("Reload refused, keeping the running configuration: Mode= takes effect "
+                          "at a restart");
+                return -EINVAL;
+        }
+        if (n->mode != UMC_AGENT_GATEWAY)
+                return 0;
+        for (const struct conn *c = a->conns; c; c = c->next)
+                if (c->forward) {
+                        log_error("Reload refused, keeping the running configuration: an image "
+                                  "is being forwarded (%s)", c->peer);
+                        return -EBUSY;
+                }
+        r = umc_forwarder_new(n->forward_config, a->event, ret, &err);
+        if (r < 0)
+                log_error("Reload refused, keeping the running configuration: %s", err.msg);
+        return r;
+}
+
 int umc_agent_reload(struct umc_agent *a, const char *config_path) {
+        struct umc_forwarder *fw = NULL;
         struct umc_agent_config n = {};
         struct umc_config_error err = {};
         const char *why = NULL;
@@ -1444,6 +1641,9 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
                         goto out;
                 }
         }
+        r = reload_forwarder(a, &n, &fw);
+        if (r < 0)
+                goto out;
         if (a->config.channel == UMC_CHANNEL_CAN || n.channel == UMC_CHANNEL_CAN) {
                 r = reload_can(a, &n);
                 if (r < 0)
@@ -1466,6 +1666,10 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         umc_agent_config_free(&a->config);
         a->config = n;
         memset(&n, 0, sizeof(n));
+        if (fw) {
+                umc_forwarder_free(a->forwarder);
+                a->forwarder = TAKE_PTR(fw);
+        }
         a->handshake_usec = a->config.handshake_timeout_usec;
         a->idle_usec = a->config.idle_timeout_usec;
         agent_update_listener(a);
@@ -1475,6 +1679,7 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
                  a->config.ecu_id, a->config.hw_id);
         r = 0;
 out:
+        umc_forwarder_free(fw);
         umc_agent_config_free(&n);
         (void)sd_notify(0, "READY=1");
         agent_status(a);

@@ -704,6 +704,11 @@ int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_
                 return receiver_fail(x, UMC_REASON_IMAGE_HASH_MISMATCH, -EBADMSG, out, out_size,
                                      ret_len, ret_reason);
         r = x->sink.commit(x->sink.userdata);
+        if (r == -EINPROGRESS) {
+                x->state = UMC_RECEIVER_FORWARDING;
+                *ret_reason = UMC_REASON_OK;
+                return r;
+        }
         if (r < 0)
                 return receiver_fail(x, io_reason(r), r, out, out_size, ret_len, ret_reason);
         x->state = UMC_RECEIVER_DONE;
@@ -711,9 +716,31 @@ int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_
         return receiver_reply(x, UMC_FEEDBACK_COMPLETE, UMC_REASON_OK, out, out_size, ret_len);
 }
 
+int umc_receiver_finish(struct umc_receiver *x, enum umc_reason reason, uint8_t *out,
+                        size_t out_size, size_t *ret_len) {
+        int r;
+
+        *ret_len = 0;
+        if (x->state != UMC_RECEIVER_FORWARDING)
+                return -ESHUTDOWN;
+        if (reason == UMC_REASON_OK) {
+                x->state = UMC_RECEIVER_DONE;
+                return receiver_reply(x, UMC_FEEDBACK_COMPLETE, UMC_REASON_OK, out, out_size,
+                                      ret_len);
+        }
+        x->state = UMC_RECEIVER_FAILED;
+        x->reason = reason;
+        r = receiver_reply(x, UMC_FEEDBACK_STOP, reason, out, out_size, ret_len);
+        return r < 0 ? r : -EBADMSG;
+}
+
 enum umc_receiver_state umc_receiver_state(const struct umc_receiver *x) { return x->state; }
 enum umc_reason umc_receiver_reason(const struct umc_receiver *x) { return x->reason; }
 uint64_t umc_receiver_offset(const struct umc_receiver *x) { return x->offset; }
 const struct umc_msg_begin *umc_receiver_begin_info(const struct umc_receiver *x) {
         return &x->begin;
+}
+
+const struct umc_msg_transport *umc_receiver_transport_info(const struct umc_receiver *x) {
+        return &x->transport;
 }

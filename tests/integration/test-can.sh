@@ -4,7 +4,8 @@
 # in kernel ISO-TP PDUs, the bus watched by both sides (load and CAN IDs).
 #
 #  1. 1 MiB over classic ISO-TP (8-byte frames, padded) and 8 MiB over CAN
-#     FD ISO-TP (64-byte frames, BRS): byte-identical, with rotations.
+#     FD ISO-TP (64-byte frames, BRS): byte-identical, with rotations; the
+#     same again through a gateway agent (TCP in from umcd, CAN out).
 #  2. An unlisted CAN ID on the bus before the start: refused, target
 #     untouched; a whitelisted periodic ID sent at twice its rate mid-transfer:
 #     stopped at the next checkpoint with an alarm, target untouched.
@@ -46,6 +47,9 @@ itest_start_bus
 
 KEY1=$(itest_key ecu1)
 KEY2=$(itest_key ecu2)
+KEY3=$(itest_key ecu3)
+KEY4=$(itest_key ecu4)
+KEYGW=$(itest_key gw) # the hop umcd -> gateway
 # The upgrade channels' IDs, a periodic vehicle signal (100 ms) and an
 # aperiodic diagnostic ID the flood uses: the same list on both sides.
 # cangen -g 100 sends ID 123 every ~110 ms under emulation, with pauses:
@@ -56,6 +60,10 @@ Id=7E0
 Id=7E8
 Id=7E1
 Id=7E9
+Id=7E2
+Id=7EA
+Id=7E3
+Id=7EB
 Id=123:110
 Id=600"
 
@@ -80,6 +88,7 @@ CONF
                 printf '[CanIds]\n%s\n' "$CANIDS"
         } >"$a/agent.conf"
         itest_spawn host "$a/log" "$AGENT" --config "$a/agent.conf"
+        eval "AGENT${n}_PID=$ITEST_LAST_PID"
         itest_wait_for "agent $n" grep -q "Serving ISO-TP channel" "$a/log"
 }
 
@@ -115,7 +124,70 @@ TxId=7E1
 RxId=7E9
 Fd=yes
 BitRateSwitch=yes
+[EthernetAcl]
+Rule=allow proto=tcp dst=127.0.0.1 dport=4510
+[Target ecu3]
+EcuId=0x3
+HardwareId=HW-CAN3
+KeyFile=$KEYGW
+Channel=tcp
+Address=127.0.0.1:4510
+[Target ecu4]
+EcuId=0x4
+HardwareId=HW-CAN4
+KeyFile=$KEYGW
+Channel=tcp
+Address=127.0.0.1:4510
 CONF
+}
+
+# The gateway: umcd's TCP in, the ECUs 3 and 4 on CAN out (forward.conf).
+start_gateway() {
+        local g="$D/gw"
+        mkdir -p "$g"
+        cat >"$g/forward.conf" <<CONF
+[Daemon]
+StateDirectory=$g
+LogLevel=debug
+[Security]
+RotationIntervalSec=${ITEST_CAN_ROTATE:-5}
+RotationHoldoffSec=2
+[CanIds]
+$CANIDS
+[Target ecu3]
+EcuId=0x3
+HardwareId=HW-CAN3
+KeyFile=$KEY3
+Channel=can
+Interface=$IF
+TxId=7E2
+RxId=7EA
+[Target ecu4]
+EcuId=0x4
+HardwareId=HW-CAN4
+KeyFile=$KEY4
+Channel=can
+Interface=$IF
+TxId=7E3
+RxId=7EB
+Fd=yes
+BitRateSwitch=yes
+CONF
+        cat >"$g/agent.conf" <<CONF
+[Agent]
+Mode=gateway
+Listen=127.0.0.1:4510
+EcuId=0x90
+HardwareId=HW-GW
+KeyFile=$KEYGW
+SlotDirectory=$g/store
+ForwardConfig=$g/forward.conf
+LogLevel=debug
+[EthernetAcl]
+Rule=allow proto=tcp src=127.0.0.1
+CONF
+        itest_spawn host "$g/log" "$AGENT" --config "$g/agent.conf"
+        itest_wait_for "the gateway" grep -q "as a gateway to 2 ECU" "$g/log"
 }
 
 UMCD_PID=
@@ -157,9 +229,13 @@ install() { # OUT TARGET PACKAGE -> exit status of umcctl
 
 start_agent 1 TxId=7E8 RxId=7E0 Padding=yes
 start_agent 2 TxId=7E9 RxId=7E1 Fd=yes BitRateSwitch=yes
+start_agent 3 TxId=7EA RxId=7E2
+start_agent 4 TxId=7EB RxId=7E3 Fd=yes BitRateSwitch=yes
+start_gateway
 
 start_umcd
 
+refused_install() { ! install "$@"; }
 same_image() { # N FILE
         [ "$(slot_state "$1" | cut -d' ' -f3)" = "$(sha256sum <"$2" | cut -d' ' -f1)" ]
 }
@@ -180,6 +256,33 @@ itest_check "CAN FD ISO-TP: the image arrives byte-identical" same_image 2 "$P2/
 n=$(rotations fd ecu2)
 itest_check "CAN FD ISO-TP: at least one rotation mid-transfer (saw $n)" test "$n" -ge 1
 
+gw_rotations() { grep -c "forward to $1: rotated" "$D/gw/log" || true; }
+P1G=$(make_package gw-classic ecu3 3.0.0 "${ITEST_CAN_CLASSIC_KIB:-1024}")
+itest_check "gateway, classic CAN out: install succeeds" install gw-classic ecu3 "$P1G"
+itest_check "gateway, classic CAN out: the image arrives byte-identical on the ECU" \
+        same_image 3 "$P1G/ecu3.bin"
+n=$(gw_rotations ecu3)
+itest_check "gateway, classic CAN out: at least one rotation on the CAN leg (saw $n)" test "$n" -ge 1
+itest_check "gateway, classic CAN out: the ECU's confirmation reached umcd through the gateway" \
+        grep -q "ECU 0x00000003 confirmed the forwarded image" "$D/gw/log"
+
+P2G=$(make_package gw-fd ecu4 4.0.0 "${ITEST_CAN_FD_KIB:-8192}")
+itest_check "gateway, CAN FD out: install succeeds" install gw-fd ecu4 "$P2G"
+itest_check "gateway, CAN FD out: the image arrives byte-identical on the ECU" \
+        same_image 4 "$P2G/ecu4.bin"
+n=$(gw_rotations ecu4)
+itest_check "gateway, CAN FD out: at least one rotation on the CAN leg (saw $n)" test "$n" -ge 1
+
+# A refusal on the CAN leg travels back: agent 4 is stopped, the gateway's
+# delivery to it fails, and umcd hears the reason through the gateway.
+itest_stop "$AGENT4_PID"
+P3G=$(make_package gw-down ecu4 4.1.0 64)
+itest_check "gateway, ECU gone: the install fails" refused_install gw-down ecu4 "$P3G"
+itest_check "gateway, ECU gone: umcd's alarm carries the CAN leg's failure" \
+        grep -q '"event":"alarm".*"target":"ecu4".*stopped by the ECU' "$D/gw-down.json"
+has_version() { slot_state "$1" | grep -q " $2 "; }
+itest_check "gateway, ECU gone: ecu4 keeps version 4.0.0" has_version 4 4.0.0
+
 # ---- 2. CAN ID checks, with vehicle traffic on the bus ----
 # The transfer paced to 30% of the bus, so that the vehicle signal keeps its
 # rhythm in the guest's one emulated CPU.
@@ -192,8 +295,7 @@ v1=$(slot_state 1)
 P3=$(make_package unknown ecu1 1.1.0 256)
 ( for _ in $(seq 1 40); do cansend "$IF" 321#DEADBEEF; sleep 0.1; done ) &
 INTRUDER=$!
-refused() { ! install "$@"; }
-itest_check "unlisted ID 321 on the bus: the install is refused" refused unknown ecu1 "$P3"
+itest_check "unlisted ID 321 on the bus: the install is refused" refused_install unknown ecu1 "$P3"
 wait "$INTRUDER" || true
 itest_check "unlisted ID 321: the alarm names the ID and [CanIds]" \
         grep -q '"event":"alarm".*CAN ID 321 on .* is not in \[CanIds\]' "$D/unknown.json"

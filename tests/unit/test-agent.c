@@ -753,9 +753,9 @@ static void test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one(voi
         pump(&g);
         assert_int_equal(auth_once(&g, ECU_ID), 0);
 
-        /* Gateway mode is not something to switch to either. */
+        /* Gateway mode is not something to switch to by a reload. */
         write_agent_conf(&g, conf, key, 0x20, "gateway");
-        assert_int_equal(umc_agent_reload(g.agent, conf), -EOPNOTSUPP);
+        assert_int_equal(umc_agent_reload(g.agent, conf), -EINVAL);
         assert_int_equal(auth_once(&g, ECU_ID), 0);
 
         /* A good file with another identity: the old ECU ID is now unknown. */
@@ -772,7 +772,7 @@ static void test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one(voi
         rig_stop(&g);
 }
 
-static void test_gateway_mode_refuses_to_start(void **state) {
+static void test_gateway_mode_needs_a_forward_file(void **state) {
         struct umc_agent_config c;
         struct umc_agent *a = NULL;
         const char *why = NULL;
@@ -781,12 +781,131 @@ static void test_gateway_mode_refuses_to_start(void **state) {
         rig_start(&g);
         config_fill(&g, &c, NULL, 0);
         c.mode = UMC_AGENT_GATEWAY;
-        assert_int_equal(umc_agent_config_check(&c, &why), -EOPNOTSUPP);
-        assert_string_equal(why, "gateway mode forwards over CAN, which arrives with the CAN channel");
-        assert_int_equal(umc_agent_new(&c, g.e, &a), -EOPNOTSUPP);
+        assert_int_equal(umc_agent_config_check(&c, &why), -EINVAL);
+        assert_string_equal(why, "[Agent] Mode=gateway needs Channel=tcp and an absolute ForwardConfig=");
+        c.forward_config = strdup("/nonexistent/forward.conf");
+        assert_non_null(c.forward_config);
+        assert_int_equal(umc_agent_new(&c, g.e, &a), -ENOENT);
         assert_null(a);
         assert_int_equal(c.ecu_id, ECU_ID); /* not taken on failure */
         umc_agent_config_free(&c);
+        rig_stop(&g);
+}
+
+/* ---- gateway mode: master -> gateway (TCP) -> endpoint (TCP here, CAN in the guest test) ---- */
+
+#define GW_ECU_ID 0x99
+#define GW_KEY_BYTE 0x77 /* the hop between the master and the gateway */
+
+/*
+ * A gateway agent on g's loop that forwards ECU_ID to the rig's endpoint
+ * agent, whose key it holds as ecu_key_byte (KEY_BYTE: the right one).
+ */
+static struct umc_agent *gateway_start(struct rig *g, const char *name, uint8_t ecu_key_byte,
+                                       uint16_t *ret_port) {
+        char fwd[160], key[160], text[1024], hex[2 * UMC_MASTER_KEY_LEN + 2] = "";
+        struct umc_agent_config c;
+        struct umc_agent *a = NULL;
+        struct umc_sockaddr bound;
+
+        (void)snprintf(key, sizeof(key), "%s/%s-ecu.key", g->dir, name);
+        for (int i = 0; i < UMC_MASTER_KEY_LEN; i++)
+                (void)snprintf(hex + 2 * i, 3, "%02x", ecu_key_byte);
+        hex[2 * UMC_MASTER_KEY_LEN] = '\n';
+        write_file(key, hex, 0600);
+        (void)snprintf(fwd, sizeof(fwd), "%s/%s-forward.conf", g->dir, name);
+        (void)snprintf(text, sizeof(text),
+                       "[Daemon]\nStateDirectory=%s\nLogLevel=notice\n"
+                       "[Security]\nRotationIntervalSec=1\nRotationHoldoffSec=0\n"
+                       "[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n"
+                       "[Target bcm]\nEcuId=0x%x\nHardwareId=" HW_ID "\nKeyFile=%s\n"
+                       "Channel=tcp\nAddress=127.0.0.1:%u\n",
+                       g->dir, ECU_ID, key, g->port);
+        write_file(fwd, text, 0600);
+
+        config_fill(g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1" }, 1);
+        c.mode = UMC_AGENT_GATEWAY;
+        c.ecu_id = GW_ECU_ID;
+        memset(c.master_key, GW_KEY_BYTE, sizeof(c.master_key));
+        c.forward_config = strdup(fwd);
+        free(c.slot_directory);
+        (void)snprintf(text, sizeof(text), "%s/%s-store", g->dir, name);
+        c.slot_directory = strdup(text);
+        assert_non_null(c.forward_config);
+        assert_non_null(c.slot_directory);
+        assert_int_equal(umc_agent_new(&c, g->e, &a), 0);
+        assert_int_equal(umc_agent_local_address(a, &bound), 0);
+        *ret_port = ntohs(bound.in.sin_port);
+        return a;
+}
+
+/* Send the rig's image through the gateway at gw_port; the master's verdict. */
+static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
+        uint16_t endpoint_port = g->port;
+        struct master *m;
+        int r;
+
+        g->port = gw_port;
+        m = master_new(g);
+        g->port = endpoint_port;
+        /* The gateway answers for ECU_ID behind it, with its own key and the ECU's hardware ID. */
+        r = master_auth(m, GW_KEY_BYTE, ECU_ID, why);
+        if (r == 0) {
+                master_sender(g, m, 1);
+                r = master_run(m, 0, TAMPER_NONE, 0, why);
+        }
+        master_free(m);
+        return r;
+}
+
+static void test_gateway_forwards_and_passes_the_ecu_verdict_back(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_agent *gw;
+        uint16_t port;
+        struct rig g;
+
+        rig_start(&g);
+        gw = gateway_start(&g, "good", KEY_BYTE, &port);
+        assert_int_equal(deliver_via(&g, port, &why), 0);
+        expect_active(&g, VERSION); /* on the endpoint behind the gateway */
+        assert_int_equal(stats(&g).completed, 1);
+        umc_agent_free(gw);
+        rig_stop(&g);
+}
+
+static void test_gateway_reports_the_ecu_refusal_and_the_ecu_is_untouched(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_agent *gw;
+        uint16_t port;
+        struct rig g;
+
+        rig_start(&g);
+        /* The gateway holds a wrong key for the ECU: the hop to it fails authentication. */
+        gw = gateway_start(&g, "badkey", 0x13, &port);
+        assert_int_equal(deliver_via(&g, port, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_ECU_AUTH_FAILED);
+        expect_active(&g, NULL);
+        assert_int_equal(stats(&g).completed, 0);
+        umc_agent_free(gw);
+        rig_stop(&g);
+}
+
+static void test_gateway_refuses_an_ecu_it_does_not_forward_to(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_agent *gw;
+        struct master *m;
+        uint16_t port, endpoint_port;
+        struct rig g;
+
+        rig_start(&g);
+        gw = gateway_start(&g, "unknown", KEY_BYTE, &port);
+        endpoint_port = g.port;
+        g.port = port;
+        m = master_new(&g);
+        g.port = endpoint_port;
+        assert_int_equal(master_auth(m, GW_KEY_BYTE, 0x55, &why), -ECONNRESET);
+        master_free(m);
+        umc_agent_free(gw);
         rig_stop(&g);
 }
 
@@ -807,7 +926,10 @@ int main(void) {
                 cmocka_unit_test(test_image_larger_than_max_image_size_is_refused),
                 cmocka_unit_test(test_config_check_refuses_zero_limits),
                 cmocka_unit_test(test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one),
-                cmocka_unit_test(test_gateway_mode_refuses_to_start),
+                cmocka_unit_test(test_gateway_mode_needs_a_forward_file),
+                cmocka_unit_test(test_gateway_forwards_and_passes_the_ecu_verdict_back),
+                cmocka_unit_test(test_gateway_reports_the_ecu_refusal_and_the_ecu_is_untouched),
+                cmocka_unit_test(test_gateway_refuses_an_ecu_it_does_not_forward_to),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

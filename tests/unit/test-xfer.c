@@ -34,6 +34,7 @@ struct memsink {
         bool committed, aborted;
         unsigned checkpoints;
         bool corrupt_readback;
+        bool forwards;         /* commit passes the image on: -EINPROGRESS (the gateway) */
 };
 
 static int ms_begin(void *ud, const uint8_t id[32], const char *version, uint64_t image_len,
@@ -81,8 +82,10 @@ static int ms_read(void *ud, uint64_t off, void *buf, size_t len) {
 }
 
 static int ms_commit(void *ud) {
-        ((struct memsink *)ud)->committed = true;
-        return 0;
+        struct memsink *m = ud;
+
+        m->committed = true;
+        return m->forwards ? -EINPROGRESS : 0;
 }
 
 static void ms_abort(void *ud) {
@@ -397,6 +400,51 @@ static int lookup_ecu(void *ud, uint32_t ecu_id, uint8_t key[32], char hw[65]) {
         return 0;
 }
 
+/* The gateway's sink: the verdict comes later and is the ECU's, either way. */
+static void forward_and_finish(enum umc_reason verdict) {
+        static uint8_t reply[FRAME_MAX];
+        enum umc_reason why = UMC_REASON_OK;
+        struct run_result res;
+        struct rig g = {};
+        size_t rlen = 0;
+
+        make_image(&g, 100000);
+        engines_new(&g, 1, 120 * 1000000ull);
+        g.sink.forwards = true;
+        res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.receiver_r, -EINPROGRESS);
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_FORWARDING);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_WAIT_COMPLETE); /* still waiting */
+        assert_memory_equal(umc_receiver_transport_info(g.rx)->hash, g.hash, UMC_HASH_LEN);
+        assert_int_equal(umc_receiver_step(g.rx, 1000, reply, sizeof(reply), &rlen, &why),
+                         -ESHUTDOWN);
+
+        assert_int_equal(umc_receiver_finish(g.rx, verdict, reply, sizeof(reply), &rlen),
+                         verdict == UMC_REASON_OK ? 0 : -EBADMSG);
+        assert_true(rlen > 0);
+        if (verdict == UMC_REASON_OK) {
+                assert_int_equal(umc_sender_input(g.tx, reply, rlen, &why), 0);
+                assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_DONE);
+                assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_DONE);
+        } else {
+                assert_int_equal(umc_sender_input(g.tx, reply, rlen, &why), -ECANCELED);
+                assert_int_equal(why, verdict);
+                assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_FAILED);
+                assert_false(g.sink.aborted); /* the sink decided: it is not told twice */
+        }
+        /* Only once. */
+        assert_int_equal(umc_receiver_finish(g.rx, verdict, reply, sizeof(reply), &rlen), -ESHUTDOWN);
+        rig_free(&g);
+}
+
+static void test_forwarding_sink_passes_the_ecu_confirmation_on(void **state) {
+        forward_and_finish(UMC_REASON_OK);
+}
+
+static void test_forwarding_sink_passes_the_ecu_refusal_on(void **state) {
+        forward_and_finish(UMC_REASON_ECU_AUTH_FAILED);
+}
+
 static void test_auth_exchange_agrees_on_salt_and_refuses_wrong_key(void **state) {
         uint8_t key[32], ch[256], resp[256], conf[256], salt_m[32], salt_e[32];
         size_t lch, lresp, lconf;
@@ -462,6 +510,8 @@ int main(void) {
                 cmocka_unit_test(test_rewritten_key_id_stops_transfer),
                 cmocka_unit_test(test_wrong_image_hash_is_never_committed),
                 cmocka_unit_test(test_bad_readback_is_never_committed),
+                cmocka_unit_test(test_forwarding_sink_passes_the_ecu_confirmation_on),
+                cmocka_unit_test(test_forwarding_sink_passes_the_ecu_refusal_on),
                 cmocka_unit_test(test_interrupted_transfer_resumes_from_checkpoint),
                 cmocka_unit_test(test_sender_waits_for_checkpoint_feedback),
                 cmocka_unit_test(test_auth_exchange_agrees_on_salt_and_refuses_wrong_key),
