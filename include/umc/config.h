@@ -48,7 +48,7 @@
 #define UMC_CONFIG_CAN_BITRATE_MAX 1000000
 #define UMC_CONFIG_CAN_DATA_BITRATE_DEFAULT 2000000 /* DataBitRate=, 0..8000000 */
 #define UMC_CONFIG_CAN_DATA_BITRATE_MAX 8000000
-#define UMC_CONFIG_CAN_MAX_PDU_MIN 64              /* MaxPdu=: 0 or 64..66000 */
+#define UMC_CONFIG_CAN_MAX_PDU_MIN 256             /* MaxPdu=: 0 or 256..66000: room for a DATA chunk */
 #define UMC_CONFIG_CAN_MAX_PDU_MAX 66000           /* the kernel's largest, from 5.18 */
 #define UMC_CONFIG_CAN_FRAME_GAP_NS_MAX 100000000  /* FrameGapNSec=: 0..100 ms */
 
@@ -97,7 +97,7 @@ struct umc_can_channel {
 struct umc_config_can {
         uint64_t bitrate;              /* BitRate=: nominal, used when the interface reports none (vcan) */
         uint64_t data_bitrate;         /* DataBitRate=: nominal CAN FD data phase, 0 = none configured */
-        size_t max_pdu;                /* MaxPdu=: 0 = the kernel's limit, else a cap 64..66000 */
+        size_t max_pdu;                /* MaxPdu=: 0 = the kernel's limit, else a cap 256..66000 */
 };
 
 /* The per-target fields that struct umc_ecu has no room for. */

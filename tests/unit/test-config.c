@@ -1231,7 +1231,7 @@ static const struct refusal can_refusals[] = {
           "only for Channel=can, and this channel is tcp" },
         { TARGET_HEAD "Channel=tcp\nAddress=10.0.0.1:4500\nInterface=can0\n", 7, "Target a.Interface",
           "only for Channel=can" },
-        { "[Can]\nMaxPdu=63\n", 2, "Can.MaxPdu", "63 is out of range: 0 (the kernel's limit) or 64..66000" },
+        { "[Can]\nMaxPdu=63\n", 2, "Can.MaxPdu", "63 is out of range: 0 (the kernel's limit) or 256..66000" },
         { "[Can]\nMaxPdu=66001\n", 2, "Can.MaxPdu", "66001 is out of range" },
         { "[Can]\nMaxPdu=4k\n", 2, "Can.MaxPdu", "'4k' is not a decimal number" },
         { "[Can]\nBitRate=0\n", 2, "Can.BitRate", "0 is out of range 1..1000000" },
@@ -1265,7 +1265,7 @@ static void test_can_limits_and_lenient_cases_are_accepted(void **state) {
         struct umc_config_error err = {};
 
         /* The same IDs on another interface, STmin's range ends, FD without BRS needs no data rate. */
-        if (umc_daemon_config_load(write_conf(f, "[Can]\nBitRate=1\nDataBitRate=0\nMaxPdu=64\n"
+        if (umc_daemon_config_load(write_conf(f, "[Can]\nBitRate=1\nDataBitRate=0\nMaxPdu=256\n"
                                                  CAN_TARGET "TxId=7E0\nRxId=7E8\nSTmin=7F\nFd=yes\n"
                                                  "[Target b]\nEcuId=2\nHardwareId=Y\nKeyFile=@KEY@\n"
                                                  "Channel=can\nInterface=012345678901234\n"
@@ -1277,7 +1277,7 @@ static void test_can_limits_and_lenient_cases_are_accepted(void **state) {
                 fail_msg("%s", err.msg);
         assert_int_equal(c.can.bitrate, 1);
         assert_int_equal(c.can.data_bitrate, 0);
-        assert_int_equal(c.can.max_pdu, 64);
+        assert_int_equal(c.can.max_pdu, 256);
         assert_int_equal(c.targets[0].can.isotp.stmin, 0x7f);
         assert_true(c.targets[0].can.isotp.fd);
         assert_string_equal(c.targets[1].can.ifname, "012345678901234");
@@ -1359,7 +1359,7 @@ static const struct refusal agent_can_refusals[] = {
           "Interface=can0\nTxId=7E8\nRxId=7E0\n" CAN_IDS, 6, "Agent.Channel",
           "Mode=gateway needs Channel=tcp" },
         { "[Agent]\nChannel=serial\n", 2, "Agent.Channel", "expected tcp|can" },
-        { "[Can]\nMaxPdu=63\n", 2, "Can.MaxPdu", "63 is out of range" },
+        { "[Can]\nMaxPdu=255\n", 2, "Can.MaxPdu", "255 is out of range" },
 };
 
 static void test_each_agent_can_refusal_names_file_line_section_and_key(void **state) {
