@@ -160,13 +160,14 @@ integration: all tools
 demo: all
 	@tests/demo/run-demo
 
-bench: all $(BUILD)/bench/tcp/tcpcopy
+bench: all $(BUILD)/bench/tcp/tcpcopy $(BUILD)/bench/can/project $(BUILD)/bench/can/isotpcopy
 	@bench/run $(BUILD)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/config.mk
+# Bench programs link libumc like the test tools (bench/can uses its ISO-TP and bit model).
+$(BUILD)/bench/%: bench/%.c $(LIBUMC) $(BUILD)/config.mk
 	@mkdir -p $(@D)
 	@echo "  CC+LD   $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBUMC) $(PKG_LIBS) -lm
 
 clean:
 	rm -rf $(BUILD)

@@ -50,6 +50,21 @@ int umc_netinfo_tuple(int fd, bool we_initiated, struct umc_eth_tuple *ret);
  */
 int umc_netinfo_route_ifname(int fd, char buf[IF_NAMESIZE]);
 
+/* The sequence number of umc_netinfo_getlink()'s request, for parsers that check it. */
+#define UMC_NETINFO_GETLINK_SEQ 1
+
+/*
+ * Ask rtnetlink about interface ifname (one RTM_GETLINK) and hand back the
+ * kernel's whole answer in *ret_buf (malloc'ed, the caller frees) of
+ * *ret_len bytes, and the interface index in *ret_ifindex (may be NULL).
+ * The answer came from the kernel and was not truncated; its messages are
+ * the caller's to parse. -EINVAL for a bad name, -ENODEV when there is no
+ * such interface, -EBADMSG for a truncated or foreign answer, other
+ * negative errnos of the netlink socket. Outputs only on success.
+ */
+int umc_netinfo_getlink(const char *ifname, uint8_t **ret_buf, size_t *ret_len,
+                        int *ret_ifindex);
+
 /*
  * 802.1Q VLAN ID (1..4094) of interface ifname, or 0 when it is not a VLAN
  * interface, in *ret_vlan. -EINVAL for a name that is empty, too long or

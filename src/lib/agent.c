@@ -171,9 +171,10 @@ static void agent_status(struct umc_agent *a) {
                                  b->version, c->ecu_id, pct, off, b->image_len);
                 return;
         }
-        (void)sd_notifyf(0, "STATUS=Listening on %s; %u connection(s); %" PRIu64
+        (void)sd_notifyf(0, "STATUS=%s %s; %u connection(s); %" PRIu64
                             " image(s) installed, %" PRIu64 " refusal(s) since start",
-                         a->listen_text, a->n_conns, a->stats.completed, a->stats.refused);
+                         a->bus ? "Serving" : "Listening on", a->bus ? a->can_text : a->listen_text,
+                         a->n_conns, a->stats.completed, a->stats.refused);
 }
 
 /* ---- slot store sink ---- */

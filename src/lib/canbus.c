@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "umc/names.h"
+#include "umc/netinfo.h"
 #include "umc/util.h"
 
 /*
@@ -24,7 +25,6 @@
  */
 #define READ_BATCH 4096
 /* An RTM_NEWLINK answer with all statistics is a few KiB. */
-#define NL_REPLY_MAX 32768
 
 struct own_id {
         uint32_t id;
@@ -605,44 +605,16 @@ int umc_canbus_parse_link_reply(const void *buf, size_t len, struct umc_canbus_l
 }
 
 int umc_canbus_query_link(const char *ifname, struct umc_canbus_link *ret) {
-        _cleanup_close_ int fd = -1;
-        _cleanup_free_ void *reply = NULL;
-        struct {
-                struct nlmsghdr nh;
-                struct ifinfomsg ifi;
-        } req = {
-                .nh = {
-                        .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
-                        .nlmsg_type = RTM_GETLINK,
-                        .nlmsg_flags = NLM_F_REQUEST,
-                        .nlmsg_seq = 1,
-                },
-                .ifi = { .ifi_family = AF_UNSPEC },
-        };
-        struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-        unsigned idx;
-        ssize_t n;
+        _cleanup_free_ uint8_t *reply = NULL;
+        size_t len = 0;
+        int r;
 
-        if (!ifname || !umc_name_ifname_valid(ifname) || !ret)
+        if (!ifname || !ret)
                 return -EINVAL;
-        idx = if_nametoindex(ifname);
-        if (idx == 0)
-                return errno == ENXIO || errno == ENOENT ? -ENODEV : -errno;
-        req.ifi.ifi_index = (int)idx;
-        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-        if (fd < 0)
-                return -errno;
-        if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-                return -errno;
-        reply = malloc(NL_REPLY_MAX);
-        if (!reply)
-                return -ENOMEM;
-        do
-                n = recv(fd, reply, NL_REPLY_MAX, MSG_TRUNC);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        if (n > NL_REPLY_MAX)
+        r = umc_netinfo_getlink(ifname, &reply, &len, NULL);
+        if (r == -EBADMSG)
                 return -EPROTO; /* truncated: attributes we cannot check */
-        return umc_canbus_parse_link_reply(reply, (size_t)n, ret);
+        if (r < 0)
+                return r;
+        return umc_canbus_parse_link_reply(reply, len, ret);
 }

@@ -224,7 +224,8 @@ static int parse_getlink_reply(const uint8_t *buf, size_t len, uint32_t seq, int
         return -EBADMSG;
 }
 
-int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan) {
+int umc_netinfo_getlink(const char *ifname, uint8_t **ret_buf, size_t *ret_len,
+                        int *ret_ifindex) {
         struct sockaddr_nl kernel = { .nl_family = AF_NETLINK }, from = {};
         struct {
                 struct nlmsghdr nh;
@@ -234,7 +235,7 @@ int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan) {
                         .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
                         .nlmsg_type = RTM_GETLINK,
                         .nlmsg_flags = NLM_F_REQUEST,
-                        .nlmsg_seq = 1,
+                        .nlmsg_seq = UMC_NETINFO_GETLINK_SEQ,
                 },
                 .ifi = { .ifi_family = AF_UNSPEC },
         };
@@ -243,9 +244,8 @@ int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan) {
         socklen_t fl = sizeof(from);
         unsigned idx;
         ssize_t n;
-        int vlan = 0, r;
 
-        if (!umc_name_ifname_valid(ifname) || !ret_vlan)
+        if (!umc_name_ifname_valid(ifname) || !ret_buf || !ret_len)
                 return -EINVAL;
         idx = if_nametoindex(ifname);
         if (idx == 0)
@@ -272,7 +272,24 @@ int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan) {
                 return -errno;
         if ((size_t)n > NL_BUF_SIZE || fl != sizeof(from) || from.nl_pid != 0)
                 return -EBADMSG; /* truncated, or not from the kernel */
-        r = parse_getlink_reply(buf, (size_t)n, req.nh.nlmsg_seq, (int)idx, &vlan);
+        *ret_buf = TAKE_PTR(buf);
+        *ret_len = (size_t)n;
+        if (ret_ifindex)
+                *ret_ifindex = (int)idx;
+        return 0;
+}
+
+int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t len = 0;
+        int idx = 0, vlan = 0, r;
+
+        if (!ret_vlan)
+                return -EINVAL;
+        r = umc_netinfo_getlink(ifname, &buf, &len, &idx);
+        if (r < 0)
+                return r;
+        r = parse_getlink_reply(buf, len, UMC_NETINFO_GETLINK_SEQ, idx, &vlan);
         if (r < 0)
                 return r;
         *ret_vlan = vlan;

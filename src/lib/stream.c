@@ -297,47 +297,20 @@ int umc_stream_queue(struct umc_stream *s, const void *frame, size_t len) {
 }
 
 /* Packet mode: one sendmsg() per queued frame, which the socket takes whole or not at all. */
-static int flush_packets(struct umc_stream *s) {
+/*
+ * A stream socket takes what fits and the rest goes later; a packet socket
+ * takes one whole frame per call, as one datagram (one ISO-TP PDU) even
+ * when it wraps the ring's end: two iovecs still make one datagram, and
+ * ISO-TP's sendmsg accepts (ignores) MSG_NOSIGNAL, both checked on vcan in
+ * the 6.1 guest.
+ */
+int umc_stream_flush(struct umc_stream *s) {
         while (s->wlen > 0) {
-                size_t len = ring_frame_len(s, s->whead);
+                size_t len = s->packet ? ring_frame_len(s, s->whead) : s->wlen;
                 size_t first = s->wcap - s->whead < len ? s->wcap - s->whead : len;
                 struct iovec iov[2] = {
                         { .iov_base = s->wbuf + s->whead, .iov_len = first },
                         { .iov_base = s->wbuf, .iov_len = len - first },
-                };
-                /*
-                 * Two iovecs still make one datagram (one ISO-TP PDU), and
-                 * ISO-TP's sendmsg accepts (ignores) MSG_NOSIGNAL: both
-                 * checked on vcan in the 6.1 guest.
-                 */
-                struct msghdr mh = { .msg_iov = iov, .msg_iovlen = iov[1].iov_len ? 2 : 1 };
-                ssize_t n;
-
-                n = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN || errno == EWOULDBLOCK)
-                                return -EAGAIN;
-                        return -errno;
-                }
-                if ((size_t)n != len)
-                        return -EIO; /* a datagram socket cannot do this: do not go on */
-                s->whead = (s->whead + len) % s->wcap;
-                s->wlen -= len;
-        }
-        s->whead = 0;
-        return 0;
-}
-
-int umc_stream_flush(struct umc_stream *s) {
-        if (s->packet)
-                return flush_packets(s);
-        while (s->wlen > 0) {
-                size_t first = s->wcap - s->whead < s->wlen ? s->wcap - s->whead : s->wlen;
-                struct iovec iov[2] = {
-                        { .iov_base = s->wbuf + s->whead, .iov_len = first },
-                        { .iov_base = s->wbuf, .iov_len = s->wlen - first },
                 };
                 struct msghdr mh = { .msg_iov = iov, .msg_iovlen = iov[1].iov_len ? 2 : 1 };
                 ssize_t n;
@@ -351,6 +324,8 @@ int umc_stream_flush(struct umc_stream *s) {
                                 return -EAGAIN;
                         return -errno;
                 }
+                if (s->packet && (size_t)n != len)
+                        return -EIO; /* a datagram socket cannot do this: do not go on */
                 s->whead = (s->whead + (size_t)n) % s->wcap;
                 s->wlen -= (size_t)n;
         }

@@ -102,6 +102,26 @@ static int load_config(const char *path, struct umc_agent_config *ret) {
         return 0;
 }
 
+/* Gateway: the forward file is part of the configuration, so check it too. */
+static int check_forward_file(const struct umc_agent_config *c) {
+        struct umc_daemon_config fwd = {};
+        struct umc_config_error err = {};
+        int r;
+
+        if (c->mode != UMC_AGENT_GATEWAY)
+                return 0;
+        r = umc_daemon_config_load(c->forward_config, &fwd, &err);
+        if (r < 0)
+                return log_error_errno(r, "ForwardConfig=: %s", err.msg[0] ? err.msg : c->forward_config);
+        if (fwd.n_targets == 0)
+                r = log_error_errno(-EINVAL, "%s: no [Target] section: a gateway forwards to at "
+                                             "least one ECU", c->forward_config);
+        else
+                log_info("%s: forward file is valid, %zu ECU(s)", c->forward_config, fwd.n_targets);
+        umc_daemon_config_free(&fwd);
+        return r;
+}
+
 static int run(const struct args *args) {
         struct umc_agent_config config = {};
         struct umc_agent *agent = NULL;
@@ -112,9 +132,11 @@ static int run(const struct args *args) {
         if (r < 0)
                 return r;
         if (args->check_only) {
-                log_info("%s: configuration is valid", args->config_path);
+                r = check_forward_file(&config);
+                if (r >= 0)
+                        log_info("%s: configuration is valid", args->config_path);
                 umc_agent_config_free(&config);
-                return 0;
+                return r;
         }
         umc_log_set_max_level(config.log_level);
 

@@ -201,6 +201,37 @@ itest_package() {
         } >"$dir/manifest.json"
 }
 
+# umcd on the private bus, in namespace NS (or host), with
+# $ITEST_DIR/umcd.conf and its log in $ITEST_DIR/umcd.log; its PID in
+# ITEST_UMCD_PID. Dies when umcd exits instead of coming up.
+itest_start_umcd() { # NS
+        itest_spawn "$1" "$ITEST_DIR/umcd.log" "$UMCD" --config "$ITEST_DIR/umcd.conf" --bus session
+        ITEST_UMCD_PID=$ITEST_LAST_PID
+        itest_wait_for "umcd on the bus" itest_umcd_up
+}
+itest_umcd_up() {
+        kill -0 "$ITEST_UMCD_PID" 2>/dev/null ||
+                itest_die "umcd exited: $(tail -3 "$ITEST_DIR/umcd.log")"
+        "$UMCCTL" --bus session status >/dev/null
+}
+itest_stop_umcd() { itest_stop "$ITEST_UMCD_PID"; }
+
+# The slot store DIR as "active-slot version sha256-of-image", or "empty".
+itest_slot_state() { # DIR
+        local a
+        [ -f "$1/active" ] || { echo empty; return; }
+        a=$(tr -d '\n' <"$1/active")
+        echo "$a $(cat "$1/$a/version" 2>/dev/null) $(sha256sum <"$1/$a/image" | cut -d' ' -f1)"
+}
+
+# umcctl --json install of PACKAGE to TARGET, its output in
+# $ITEST_DIR/OUT.json; returns umcctl's exit status (never trips set -e).
+itest_install() { # OUT TARGET PACKAGE
+        local rc=0
+        "$UMCCTL" --bus session --json install --target "$2" "$3" >"$ITEST_DIR/$1.json" 2>&1 || rc=$?
+        return $rc
+}
+
 itest_summary() {
         itest_log "$ITEST_PASSES passed, $ITEST_FAILS failed"
         echo "$ITEST_NAME: $ITEST_PASSES passed, $ITEST_FAILS failed"

@@ -190,25 +190,9 @@ CONF
         itest_wait_for "the gateway" grep -q "as a gateway to 2 ECU" "$g/log"
 }
 
-UMCD_PID=
-start_umcd() {
-        umcd_conf
-        itest_spawn host "$D/umcd.log" "$UMCD" --config "$D/umcd.conf" --bus session
-        UMCD_PID=$ITEST_LAST_PID
-        itest_wait_for "umcd on the bus" umcd_up
-}
-umcd_up() {
-        kill -0 "$UMCD_PID" 2>/dev/null || itest_die "umcd exited: $(tail -3 "$D/umcd.log")"
-        "$UMCCTL" --bus session status >/dev/null
-}
-stop_umcd() { itest_stop "$UMCD_PID"; }
-
-slot_state() { # N -> "active-slot version sha256", or "empty"
-        local s="$D/a$1/slots"
-        [ -f "$s/active" ] || { echo empty; return; }
-        local a; a=$(tr -d '\n' <"$s/active")
-        echo "$a $(cat "$s/$a/version" 2>/dev/null) $(sha256sum <"$s/$a/image" | cut -d' ' -f1)"
-}
+start_umcd() { umcd_conf; itest_start_umcd host; }
+stop_umcd() { itest_stop_umcd; }
+slot_state() { itest_slot_state "$D/a$1/slots"; }
 
 make_package() { # NAME TARGET VERSION KIB
         local p="$D/pkg-$1"
@@ -218,14 +202,7 @@ make_package() { # NAME TARGET VERSION KIB
         echo "$p"
 }
 
-install() { # OUT TARGET PACKAGE -> exit status of umcctl
-        local rc
-        set +e
-        "$UMCCTL" --bus session --json install --target "$2" "$3" >"$D/$1.json" 2>&1
-        rc=$?
-        set -e
-        return $rc
-}
+install() { itest_install "$@"; }
 
 start_agent 1 TxId=7E8 RxId=7E0 Padding=yes
 start_agent 2 TxId=7E9 RxId=7E1 Fd=yes BitRateSwitch=yes

@@ -68,17 +68,8 @@ Address=10.77.2.2:4500
 CONF
 }
 
-UMCD_PID=
-start_umcd() {
-        itest_spawn tbox "$D/umcd.log" "$UMCD" --config "$D/umcd.conf" --bus session
-        UMCD_PID=$ITEST_LAST_PID
-        itest_wait_for "umcd on the bus" umcd_up
-}
-umcd_up() {
-        kill -0 "$UMCD_PID" 2>/dev/null || itest_die "umcd exited: $(tail -3 "$D/umcd.log")"
-        "$UMCCTL" --bus session status >/dev/null
-}
-stop_umcd() { kill "$UMCD_PID" 2>/dev/null || true; wait "$UMCD_PID" 2>/dev/null || true; }
+start_umcd() { itest_start_umcd tbox; }
+stop_umcd() { itest_stop_umcd; }
 
 ctl() { "$UMCCTL" --bus session "$@"; }
 
@@ -189,7 +180,7 @@ ctl --json install --target bcm "$PKG2" >"$D/kill-umcd.json" 2>&1 &
 ctlpid=$!
 itest_wait_for "a checkpoint on bcm" bash -c "ls '$D/umcd-state' | grep -q resume-bcm"
 sleep 1
-kill -9 "$UMCD_PID"
+kill -9 "$ITEST_UMCD_PID"
 wait "$ctlpid" 2>/dev/null || true
 start_umcd # resumes the interrupted installation by itself
 for _ in $(seq 1 600); do [ "$(active_version 1)" = 2.0.0 ] && break; sleep 0.1; done

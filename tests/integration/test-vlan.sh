@@ -78,25 +78,9 @@ Address=10.43.0.2:4500
 CONF
 }
 
-UMCD_PID=
-start_umcd() { # ACL_RULE
-        umcd_conf "$1"
-        itest_spawn tbox "$D/umcd.log" "$UMCD" --config "$D/umcd.conf" --bus session
-        UMCD_PID=$ITEST_LAST_PID
-        itest_wait_for "umcd on the bus" umcd_up
-}
-umcd_up() {
-        kill -0 "$UMCD_PID" 2>/dev/null || itest_die "umcd exited: $(tail -3 "$D/umcd.log")"
-        "$UMCCTL" --bus session status >/dev/null
-}
-stop_umcd() { kill "$UMCD_PID" 2>/dev/null || true; wait "$UMCD_PID" 2>/dev/null || true; }
-
-slot_state() { # VLAN -> "active-slot version sha256-of-image", or "empty"
-        local s="$D/a$1/slots"
-        [ -f "$s/active" ] || { echo empty; return; }
-        local a; a=$(tr -d '\n' <"$s/active")
-        echo "$a $(cat "$s/$a/version" 2>/dev/null) $(sha256sum <"$s/$a/image" | cut -d' ' -f1)"
-}
+start_umcd() { umcd_conf "$1"; itest_start_umcd tbox; }
+stop_umcd() { itest_stop_umcd; }
+slot_state() { itest_slot_state "$D/a$1/slots"; } # VLAN
 
 make_package() { # NAME VERSION
         local p="$D/pkg-$1"
@@ -107,14 +91,7 @@ make_package() { # NAME VERSION
         echo "$p"
 }
 
-install() { # OUT TARGET PACKAGE -> exit status of umcctl
-        local rc
-        set +e
-        "$UMCCTL" --bus session --json install --target "$2" "$3" >"$D/$1.json" 2>&1
-        rc=$?
-        set -e
-        return $rc
-}
+install() { itest_install "$@"; }
 
 start_agent 42 "$KEY42"
 start_agent 43 "$KEY43"

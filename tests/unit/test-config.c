@@ -621,17 +621,26 @@ static unsigned last_line(const char *text) {
         return n;
 }
 
-static void test_each_refusal_names_file_line_section_and_key(void **state) {
-        struct fixture *f = *state;
-
-        for (size_t i = 0; i < UMC_ELEMENTSOF(refusals); i++) {
-                const struct refusal *t = &refusals[i];
-                struct umc_daemon_config c = {};
+/*
+ * Every row of table is refused by the umcd.conf (agent false) or
+ * umc-agent.conf loader with -EINVAL, the config untouched, and the message
+ * names file, line, Section.Key and the defect (rows without where: the
+ * file's last line and the defect).
+ */
+static void expect_refusals(struct fixture *f, const struct refusal *table, size_t n, bool agent) {
+        for (size_t i = 0; i < n; i++) {
+                const struct refusal *t = &table[i];
+                struct umc_daemon_config dc = {};
+                struct umc_agent_config ac = {};
                 struct umc_config_error err = {};
                 const char *path = write_conf(f, t->text);
                 char prefix[256];
+                int r = agent ? umc_agent_config_load(path, &ac, &err)
+                              : umc_daemon_config_load(path, &dc, &err);
 
-                assert_int_equal(umc_daemon_config_load(path, &c, &err), -EINVAL);
+                if (r != -EINVAL)
+                        fail_msg("row %zu: %d: %s", i, r, err.msg);
+                assert_null(agent ? (void *)ac.slot_directory : (void *)dc.state_directory);
                 if (t->where) {
                         assert_message(&err, path, t->line, t->where, t->needle);
                         continue;
@@ -640,6 +649,10 @@ static void test_each_refusal_names_file_line_section_and_key(void **state) {
                 if (strncmp(err.msg, prefix, strlen(prefix)) != 0 || !strstr(err.msg, t->needle))
                         fail_msg("row %zu: '%s' lacks '%s' or '%s'", i, err.msg, prefix, t->needle);
         }
+}
+
+static void test_each_refusal_names_file_line_section_and_key(void **state) {
+        expect_refusals(*state, refusals, UMC_ELEMENTSOF(refusals), false);
 }
 
 static void test_bad_values_carry_the_parsers_reason(void **state) {
@@ -759,20 +772,7 @@ static const struct refusal agent_refusals[] = {
 };
 
 static void test_each_agent_refusal_names_file_line_section_and_key(void **state) {
-        struct fixture *f = *state;
-
-        for (size_t i = 0; i < UMC_ELEMENTSOF(agent_refusals); i++) {
-                const struct refusal *t = &agent_refusals[i];
-                struct umc_agent_config c = {};
-                struct umc_config_error err = {};
-                const char *path = write_conf(f, t->text);
-                int r = umc_agent_config_load(path, &c, &err);
-
-                if (r != -EINVAL)
-                        fail_msg("row %zu: %d: %s", i, r, err.msg);
-                assert_message(&err, path, t->line, t->where, t->needle);
-                assert_null(c.slot_directory);
-        }
+        expect_refusals(*state, agent_refusals, UMC_ELEMENTSOF(agent_refusals), true);
 }
 
 /* The ends of every new range load, and mean what they say. */
@@ -1243,20 +1243,7 @@ static const struct refusal can_refusals[] = {
 };
 
 static void test_each_can_refusal_names_file_line_section_and_key(void **state) {
-        struct fixture *f = *state;
-
-        for (size_t i = 0; i < UMC_ELEMENTSOF(can_refusals); i++) {
-                const struct refusal *t = &can_refusals[i];
-                struct umc_daemon_config c = {};
-                struct umc_config_error err = {};
-                const char *path = write_conf(f, t->text);
-                int r = umc_daemon_config_load(path, &c, &err);
-
-                if (r != -EINVAL)
-                        fail_msg("row %zu: %d: %s", i, r, err.msg);
-                assert_message(&err, path, t->line, t->where, t->needle);
-                assert_null(c.state_directory);
-        }
+        expect_refusals(*state, can_refusals, UMC_ELEMENTSOF(can_refusals), false);
 }
 
 static void test_can_limits_and_lenient_cases_are_accepted(void **state) {
@@ -1363,20 +1350,7 @@ static const struct refusal agent_can_refusals[] = {
 };
 
 static void test_each_agent_can_refusal_names_file_line_section_and_key(void **state) {
-        struct fixture *f = *state;
-
-        for (size_t i = 0; i < UMC_ELEMENTSOF(agent_can_refusals); i++) {
-                const struct refusal *t = &agent_can_refusals[i];
-                struct umc_agent_config c = {};
-                struct umc_config_error err = {};
-                const char *path = write_conf(f, t->text);
-                int r = umc_agent_config_load(path, &c, &err);
-
-                if (r != -EINVAL)
-                        fail_msg("row %zu: %d: %s", i, r, err.msg);
-                assert_message(&err, path, t->line, t->where, t->needle);
-                assert_null(c.slot_directory);
-        }
+        expect_refusals(*state, agent_can_refusals, UMC_ELEMENTSOF(agent_can_refusals), true);
 }
 
 static void test_gateway_needs_forward_config(void **state) {
