@@ -10,6 +10,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <linux/can/netlink.h>
+
 #include "umc/auth.h"
 #include "umc/canbus.h"
 #include "umc/fs.h"
@@ -88,6 +90,7 @@ struct umc_delivery {
         unsigned clean_windows;
         size_t chunk;
         bool interference;
+        bool bus_off_logged;            /* one warning (and restart) per BUS-OFF episode */
         enum umc_reason interference_reason;
         char interference_text[UMC_MSG_ALARM_TEXT_MAX + 1];
 
@@ -1047,6 +1050,37 @@ static void can_verdict(struct umc_delivery *d, const struct umc_canid_verdict *
         memcpy(d->interference_text, text, sizeof(d->interference_text));
 }
 
+/*
+ * The controller's state, once per window (libsocketcan; vcan has none).
+ * BUS-OFF: nothing we send gets through; ask libsocketcan to restart the
+ * controller (it needs CAP_NET_ADMIN, which umcd's unit does not grant:
+ * then the kernel's restart-ms, "ip link set can0 type can restart-ms 100",
+ * is what brings it back, and the log says so).
+ */
+static void can_check_controller(struct umc_delivery *d) {
+        struct umc_canbus_status st;
+        int r;
+
+        if (umc_canbus_refresh_state(d->bus) < 0 || umc_canbus_status(d->bus, &st) < 0)
+                return;
+        if (st.state != CAN_STATE_BUS_OFF) {
+                d->bus_off_logged = false;
+                return;
+        }
+        if (d->bus_off_logged)
+                return;
+        d->bus_off_logged = true;
+        r = umc_canbus_restart(d->bus);
+        if (r < 0)
+                (void)log_warning_errno(r, "%s: %s is bus-off (tx errors %u, rx errors %u) and "
+                                           "cannot be restarted from here (%m): set its "
+                                           "restart-ms",
+                                        target_name(d), st.ifname, st.txerr, st.rxerr);
+        else
+                log_warning("%s: %s was bus-off (tx errors %u, rx errors %u): controller restarted",
+                            target_name(d), st.ifname, st.txerr, st.rxerr);
+}
+
 /* Read what the monitor's socket holds, close due windows. Returns the windows closed. */
 static int can_sample(struct umc_delivery *d) {
         struct umc_canbus_window w;
@@ -1060,6 +1094,7 @@ static int can_sample(struct umc_delivery *d) {
         r = umc_canbus_tick(d->bus, umc_canbus_now(), &w);
         if (r <= 0)
                 return r;
+        can_check_controller(d);
         d->win = w;
         d->have_win = true;
         can_verdict(d, &w.verdict);
