@@ -1094,6 +1094,9 @@ static int can_sample(struct umc_delivery *d) {
         r = umc_canbus_tick(d->bus, umc_canbus_now(), &w);
         if (r <= 0)
                 return r;
+        log_debug("%s: %s window closed: load %.1f%% (ours %.1f%%), %" PRIu64 " frames, CAN IDs %s",
+                  target_name(d), d->target->can.ifname, w.percent, w.own_percent, w.frames,
+                  umc_reason_to_string(w.verdict.reason));
         can_check_controller(d);
         d->win = w;
         d->have_win = true;
@@ -1175,9 +1178,14 @@ static int can_start(struct umc_delivery *d) {
                                                c->connect_timeout_usec +
                                                        (CAN_PRECHECK_WINDOWS + 1) * window,
                                                0, on_timeout, d);
+        /*
+         * From the clock now, not sd_event_now(): that is when this loop
+         * iteration began, maybe before a package was hashed, and a tick
+         * before the monitor's first window ends closes nothing.
+         */
         if (r >= 0)
-                r = sd_event_add_time_relative(d->event, &d->tick, CLOCK_MONOTONIC, window,
-                                               TICK_ACCURACY_USEC, on_tick, d);
+                r = sd_event_add_time(d->event, &d->tick, CLOCK_MONOTONIC, now_usec() + window,
+                                      TICK_ACCURACY_USEC, on_tick, d);
         if (r >= 0)
                 r = sd_event_source_set_enabled(d->tick, SD_EVENT_ON);
         if (r < 0)
