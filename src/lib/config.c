@@ -783,18 +783,6 @@ static int parse_u8(struct parser *p, const struct item *it, const char *value, 
         return 0;
 }
 
-static int parse_u32(struct parser *p, const struct item *it, const char *value, void *field) {
-        uint64_t v = 0;
-        int r;
-
-        /* The tables give it->max <= UINT32_MAX (asserted for FrameGapNSec=). */
-        r = parse_range(p, it, value, &v);
-        if (r < 0)
-                return r;
-        *(uint32_t *)field = (uint32_t)v;
-        return 0;
-}
-
 /* Exactly two hex digits, no "0x": one byte as ISO-TP tools write it. */
 static int parse_hex2(const char *s, uint8_t *ret) {
         unsigned v = 0;
@@ -1052,7 +1040,7 @@ static const struct item can_bus_items[] = {
         { .key = "BlockSize", .parse = parse_u8, .offset = CH_OPT(base, block_size),               \
           .flags = ITEM_CAN, .min = 0, .max = 255 },                                               \
         { .key = "STmin", .parse = parse_stmin, .offset = CH_OPT(base, stmin), .flags = ITEM_CAN }, \
-        { .key = "FrameGapNSec", .parse = parse_u32, .offset = CH_OPT(base, frame_gap_ns),         \
+        { .key = "FrameGapNSec", .parse = parse_unsigned, .offset = CH_OPT(base, frame_gap_ns),    \
           .flags = ITEM_CAN, .min = 0, .max = UMC_CONFIG_CAN_FRAME_GAP_NS_MAX }
 
 /* Offsets relative to struct umc_config_can_ids / umc_config_eth_acl: shared by both files. */
