@@ -12,6 +12,10 @@
 #  3. A cangen flood of a whitelisted aperiodic ID mid-transfer: the load
 #     class turns ABNORMAL/MUTATION, the suite rotates at once, the pacing
 #     backs off, and the transfer completes after the flood.
+#  4. umcd, then the agent, killed with SIGKILL mid-transfer: the next run
+#     resumes from the agent's last checkpoint, the image byte-identical.
+#  5. Replayed, tampered and truncated PDUs injected on the bus under umcd's
+#     CAN ID: the ECU refuses them, the transfer stops, the slot is untouched.
 #
 # Needs vcan and CAN_ISOTP: where the running kernel has none, the test runs
 # itself in a guest through tests/vm/run (which sets UMC_VM). Sizes follow
@@ -328,7 +332,44 @@ backed_off() { # a pacing line with much other traffic and a rate below the ceil
 }
 itest_check "flood: the pacing backed off while the flood ran" backed_off
 
-# ---- 4. tampered, replayed and truncated PDUs on the bus ----
+# ---- 4. SIGKILL of umcd mid-transfer over CAN, then resume ----
+# ISO-TP has no end of connection: the agent learns of the new umcd from its
+# AUTH_CHALLENGE, keeps the partial image and resumes from its checkpoint.
+stop_umcd
+CEILING=30 start_umcd
+P6=$(make_package resume ecu1 1.5.0 256)
+"$UMCCTL" --bus session --json install --target ecu1 "$P6" >"$D/resume.json" 2>&1 &
+INSTALL=$!
+itest_wait_for "a checkpoint on ecu1" bash -c "grep -q 'offset=[1-9]' '$D/umcd-state/resume-ecu1' 2>/dev/null"
+kill -9 "$ITEST_UMCD_PID"
+wait "$INSTALL" 2>/dev/null || true
+start_umcd # resumes the interrupted installation by itself
+for _ in $(seq 1 600); do has_version 1 1.5.0 && break; sleep 0.1; done
+itest_check "after SIGKILL of umcd the CAN image still arrives byte-identical" same_image 1 "$P6/ecu1.bin"
+itest_check "the agent on CAN resumed from its checkpoint instead of starting over" \
+        grep -q "receiving version 1.5.0, .* from byte [1-9]" "$D/a1/log"
+
+# The agent killed mid-transfer: umcd's delivery fails (no flow control
+# answers its PDUs); the next install resumes where the agent's last
+# checkpoint was.
+P7=$(make_package resume-agent ecu1 1.6.0 256)
+"$UMCCTL" --bus session --json install --target ecu1 "$P7" >"$D/kill-agent.json" 2>&1 &
+INSTALL=$!
+itest_wait_for "a checkpoint on ecu1" bash -c "grep -q 'offset=[1-9]' '$D/umcd-state/resume-ecu1' 2>/dev/null"
+kill -9 "$AGENT1_PID"
+rc=0
+wait "$INSTALL" || rc=$?
+itest_check "SIGKILL of the agent on CAN: the install fails (exit $rc)" test "$rc" -ne 0
+itest_check "SIGKILL of the agent on CAN: ecu1 still runs 1.5.0" has_version 1 1.5.0
+itest_forget "$AGENT1_PID"
+start_agent 1 TxId=7E8 RxId=7E0 Padding=yes
+itest_check "after SIGKILL of the agent, installing again succeeds" install kill-agent-2 ecu1 "$P7"
+itest_check "after SIGKILL of the agent, the image arrives byte-identical" same_image 1 "$P7/ecu1.bin"
+itest_check "the restarted agent resumed from its checkpoint" \
+        grep -q "receiving version 1.6.0, .* from byte [1-9]" "$D/a1/log"
+v1=$(slot_state 1)
+
+# ---- 5. tampered, replayed and truncated PDUs on the bus ----
 # umc-canpdu listens (without flow control of its own) for BEGIN, the
 # third PDU umcd sends, then sends an altered copy from umcd's CAN ID while
 # the bus is quiet: the transfer is paced to 5% so that it is quiet often.
