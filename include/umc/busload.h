@@ -174,4 +174,11 @@ int umc_busload_add_link_counters(struct umc_busload *b, uint64_t bytes, uint64_
 int umc_busload_tick(struct umc_busload *b, uint64_t now_usec);
 
 static inline double umc_busload_percent(const struct umc_busload *b) { return b->percent; }
+
+/*
+ * The load that arb_bits at b's bitrate and data_bits at its data bitrate
+ * make over one of b's windows, in percent (how a window's load is
+ * computed; for a part of the traffic, e.g. one sender's).
+ */
+double umc_busload_bits_percent(const struct umc_busload *b, uint64_t arb_bits, uint64_t data_bits);
 static inline enum umc_load_class umc_busload_class(const struct umc_busload *b) { return b->cls; }

@@ -27,6 +27,8 @@
 #define UMC_FRAME_HEADER_LEN 28
 /* Protocol ceiling on the payload; a channel may set a lower one (ISO-TP). */
 #define UMC_FRAME_MAX_PAYLOAD (64 * 1024)
+/* Where the header keeps the payload length (see above), for code that finds frame ends. */
+#define UMC_FRAME_PAYLOAD_LEN_OFFSET 24
 
 enum umc_frame_type {
         UMC_FRAME_DATA = 1,

@@ -123,6 +123,15 @@ size_t umc_isotp_max_payload(size_t max_pdu);
  */
 size_t umc_isotp_kernel_max_pdu(void);
 
+/*
+ * The rule behind umc_isotp_kernel_max_pdu(), a pure function: param is
+ * the text of the max_pdu_size module parameter (NULL when the kernel has
+ * none), release the kernel release ("6.1.0-57-amd64"). A parameter that
+ * is not a number of at least 4095 is ignored; an unreadable release
+ * counts as a current kernel.
+ */
+size_t umc_isotp_max_pdu_for(const char *param, const char *release);
+
 /* What one PDU costs on the bus (umc_isotp_pdu_wire()). */
 struct umc_isotp_wire {
         uint64_t frames;     /* CAN frames: first/single, consecutive and flow control */

@@ -788,9 +788,9 @@ static void conn_bad_header(struct conn *c, enum umc_reason why) {
 static bool conn_restart_for_challenge(struct conn *c, const uint8_t *f, size_t len) {
         struct umc_frame_header h;
 
-        if (!c->packet || c->state == CONN_AUTH_CHALLENGE || len < UMC_FRAME_HEADER_LEN ||
-            f[3] != UMC_FRAME_AUTH_CHALLENGE ||
-            umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0)
+        if (!c->packet || c->state == CONN_AUTH_CHALLENGE ||
+            umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0 ||
+            h.type != UMC_FRAME_AUTH_CHALLENGE)
                 return false;
         if (c->began && c->receiver && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
                 log_warning("%s: a new AUTH_CHALLENGE at byte %" PRIu64 ": the master started over; "

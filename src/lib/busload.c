@@ -489,11 +489,15 @@ int umc_busload_init_link(struct umc_busload *b, const struct umc_load_cfg *cfg,
 }
 
 /* Bits per second over the window, as a percentage of each phase's bitrate. */
-static double window_percent(const struct umc_busload *b) {
+double umc_busload_bits_percent(const struct umc_busload *b, uint64_t arb_bits, uint64_t data_bits) {
         double seconds = (double)b->cfg.window_usec / (double)USEC_PER_SEC;
 
-        return ((double)b->arb_bits * 100.0 / (double)b->bitrate +
-                (double)b->data_bits * 100.0 / (double)b->data_bitrate) / seconds;
+        return ((double)arb_bits * 100.0 / (double)b->bitrate +
+                (double)data_bits * 100.0 / (double)b->data_bitrate) / seconds;
+}
+
+static double window_percent(const struct umc_busload *b) {
+        return umc_busload_bits_percent(b, b->arb_bits, b->data_bits);
 }
 
 static size_t mutation_windows(const struct umc_busload *b) {

@@ -24,7 +24,6 @@
  * frames/s.
  */
 #define READ_BATCH 4096
-/* An RTM_NEWLINK answer with all statistics is a few KiB. */
 
 struct own_id {
         uint32_t id;
@@ -118,14 +117,6 @@ int umc_canbus_fd(const struct umc_canbus *b) {
 
 /* ---- windows ---- */
 
-/* Load of bits at each bitrate over one window, in percent (as busload computes it). */
-static double percent_of(const struct umc_busload *l, uint64_t arb_bits, uint64_t data_bits) {
-        double seconds = (double)l->cfg.window_usec / (double)USEC_PER_SEC;
-
-        return ((double)arb_bits * 100.0 / (double)l->bitrate +
-                (double)data_bits * 100.0 / (double)l->data_bitrate) / seconds;
-}
-
 /*
  * Close the windows that ended at or before t. The accumulated counters
  * belong to the first of them; if more closed, the last one was idle.
@@ -144,7 +135,8 @@ static void close_windows(struct umc_canbus *b, uint64_t t) {
         if (n == 1) {
                 w.bits = b->acc.bits;
                 w.own_bits = b->acc.own_arb_bits + b->acc.own_data_bits;
-                w.own_percent = percent_of(&b->load, b->acc.own_arb_bits, b->acc.own_data_bits);
+                w.own_percent = umc_busload_bits_percent(&b->load, b->acc.own_arb_bits,
+                                                         b->acc.own_data_bits);
                 w.frames = b->acc.frames;
                 w.own_frames = b->acc.own_frames;
                 w.error_frames = b->acc.error_frames;

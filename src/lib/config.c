@@ -873,13 +873,13 @@ static int parse_isotp_id(struct parser *p, const struct item *it, const char *v
 
 /* MaxPdu=: 0 (whatever the kernel takes) or a cap that still holds a frame header and some data. */
 static int parse_max_pdu(struct parser *p, const struct item *it, const char *value, void *field) {
-        uint64_t v;
+        uint64_t v = 0;
         int r;
 
-        r = parse_u64_dec(value, &v);
-        if (r == -EINVAL)
-                return fail_item(p, it, "'%s' is not a decimal number", value);
-        if (r < 0 || (v != 0 && v < UMC_CONFIG_CAN_MAX_PDU_MIN) || v > UMC_CONFIG_CAN_MAX_PDU_MAX)
+        r = parse_range(p, it, value, &v); /* 0..UMC_CONFIG_CAN_MAX_PDU_MAX */
+        if (r < 0)
+                return r;
+        if (v != 0 && v < UMC_CONFIG_CAN_MAX_PDU_MIN)
                 return fail_item(p, it, "%s is out of range: 0 (the kernel's limit) or %d..%d",
                                  value, UMC_CONFIG_CAN_MAX_PDU_MIN, UMC_CONFIG_CAN_MAX_PDU_MAX);
         *(size_t *)field = (size_t)v;
@@ -1014,7 +1014,8 @@ static const struct item can_bus_items[] = {
         { .key = "DataBitRate", .parse = parse_u64,
           .offset = offsetof(struct umc_config_can, data_bitrate),
           .min = 0, .max = UMC_CONFIG_CAN_DATA_BITRATE_MAX },
-        { .key = "MaxPdu", .parse = parse_max_pdu, .offset = offsetof(struct umc_config_can, max_pdu) },
+        { .key = "MaxPdu", .parse = parse_max_pdu, .offset = offsetof(struct umc_config_can, max_pdu),
+          .min = 0, .max = UMC_CONFIG_CAN_MAX_PDU_MAX },
 };
 
 /*

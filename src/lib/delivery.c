@@ -336,14 +336,18 @@ static size_t chunk_for(const struct umc_daemon_config *c, const struct umc_targ
 int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
                      const struct umc_delivery_events *ev, struct umc_delivery **ret) {
         struct umc_delivery *d;
+        size_t chunk;
         int r;
 
-        if (!event || !p || !ret || !p->config || p->target >= p->config->n_targets ||
+        if (!event || !p || !ret || !p->config || p->target >= p->config->n_targets)
+                return -EINVAL;
+        chunk = chunk_for(p->config, &p->config->targets[p->target]); /* reads sysfs: once */
+        if (
             p->image_fd < 0 || p->image_len == 0 || p->image_len > UMC_XFER_MAX_IMAGE ||
             (p->state_dir_fd >= 0 && !umc_name_path_valid(p->package_dir)) ||
             (p->config->targets[p->target].channel != UMC_CHANNEL_TCP &&
              p->config->targets[p->target].channel != UMC_CHANNEL_CAN) ||
-            chunk_for(p->config, &p->config->targets[p->target]) == 0 ||
+            chunk == 0 ||
             p->config->connect_timeout_usec == 0 || p->config->auth_timeout_usec == 0 ||
             p->config->idle_timeout_usec == 0 || p->config->final_timeout_usec == 0 ||
             p->config->ceiling_percent > 100)
@@ -366,7 +370,7 @@ int umc_delivery_new(sd_event *event, const struct umc_delivery_params *p,
         d->ecu = &p->config->ecus[p->target];
         d->target = &p->config->targets[p->target];
         d->can = d->target->channel == UMC_CHANNEL_CAN;
-        d->chunk = chunk_for(p->config, d->target);
+        d->chunk = chunk;
         umc_delivery_target_address(d->target, d->address, sizeof(d->address));
         r = umc_delivery_image_id(p->manifest_hash, d->ecu->name, d->image_id);
         if (r < 0) {

@@ -142,13 +142,12 @@ int umc_forward_start(struct umc_forwarder *f, const struct umc_forward_params *
         _cleanup_close_ int fd = p ? p->image_fd : -1;
         struct umc_forward_job *j;
         struct umc_delivery_params dp = {};
-        const struct umc_delivery_events ev = {
+        struct umc_delivery_events ev = {
                 .progress = on_progress,
                 .rotation = on_rotation,
                 .alarm = on_alarm,
                 .finished = on_finished,
         };
-        struct umc_delivery_events jev = ev;
         int r;
 
         if (!f || !p || !done || !ret || fd < 0)
@@ -179,8 +178,8 @@ int umc_forward_start(struct umc_forwarder *f, const struct umc_forward_params *
         /* The upstream image ID is the manifest hash: a retry resumes on the ECU. */
         memcpy(dp.manifest_hash, p->image_id, UMC_HASH_LEN);
         memcpy(dp.version, p->version, sizeof(dp.version));
-        jev.userdata = j;
-        r = umc_delivery_new(f->event, &dp, &jev, &j->delivery);
+        ev.userdata = j;
+        r = umc_delivery_new(f->event, &dp, &ev, &j->delivery);
         if (r < 0)
                 goto fail;
         j->image_fd = TAKE_FD(fd);

@@ -15,7 +15,7 @@ enum {
         OFF_SESSION_ID = 8,
         OFF_SEQ = 16,
         OFF_ECU_ID = 20,
-        OFF_PAYLOAD_LEN = 24,
+        OFF_PAYLOAD_LEN = UMC_FRAME_PAYLOAD_LEN_OFFSET,
 };
 
 int umc_frame_type_is_auth(unsigned type) {

@@ -48,13 +48,18 @@ int umc_isotp_opts_check(const struct umc_isotp_opts *o) {
 }
 
 /* frame_txtime semantics changed in 5.18 (can-facts.md): is the running kernel older? */
-static bool kernel_before_5_18(void) {
-        struct utsname u;
+static bool release_before_5_18(const char *release) {
         unsigned major = 0, minor = 0;
 
-        if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+        if (!release || sscanf(release, "%u.%u", &major, &minor) != 2)
                 return false; /* assume a current kernel */
         return major < 5 || (major == 5 && minor < 18);
+}
+
+static bool kernel_before_5_18(void) {
+        struct utsname u;
+
+        return uname(&u) == 0 && release_before_5_18(u.release);
 }
 
 static int setopt(int fd, int name, const void *v, socklen_t len) {
@@ -271,17 +276,30 @@ size_t umc_isotp_max_payload(size_t max_pdu) {
 
 #define MODULE_MAX_PDU "/sys/module/can_isotp/parameters/max_pdu_size"
 
-size_t umc_isotp_kernel_max_pdu(void) {
+size_t umc_isotp_max_pdu_for(const char *param, const char *release) {
         unsigned long v = 0;
-        FILE *f = fopen(MODULE_MAX_PDU, "re");
+        char *end = NULL;
 
-        if (f) {
-                int n = fscanf(f, "%lu", &v);
-                (void)fclose(f);
-                if (n == 1 && v >= 4095)
+        if (param) {
+                errno = 0;
+                v = strtoul(param, &end, 10);
+                if (errno == 0 && end != param && (*end == '\0' || *end == '\n') && v >= 4095)
                         return v;
         }
-        return kernel_before_5_18() ? 8200 : 66000;
+        return release_before_5_18(release) ? 8200 : 66000;
+}
+
+size_t umc_isotp_kernel_max_pdu(void) {
+        char param[32] = "";
+        struct utsname u;
+        FILE *f = fopen(MODULE_MAX_PDU, "re");
+        bool have = false;
+
+        if (f) {
+                have = fgets(param, sizeof(param), f) != NULL;
+                (void)fclose(f);
+        }
+        return umc_isotp_max_pdu_for(have ? param : NULL, uname(&u) == 0 ? u.release : NULL);
 }
 
 /* CAN FD data lengths above 8 (ISO 11898-1:2015 DLC 9..15). */

@@ -11,9 +11,6 @@
 /* A queue larger than this is a caller's mistake, not a need: memory stays bounded. */
 #define QUEUE_MAX_LIMIT (16u * 1024 * 1024)
 
-/* Where frame.h puts the 32-bit big-endian payload length in the header. */
-#define HEADER_PAYLOAD_LEN_OFFSET 24
-
 struct umc_stream {
         int fd;
         size_t max_payload;
@@ -263,14 +260,14 @@ static size_t ring_frame_len(const struct umc_stream *s, size_t at) {
         uint8_t be[4];
 
         for (size_t i = 0; i < sizeof(be); i++)
-                be[i] = s->wbuf[(at + HEADER_PAYLOAD_LEN_OFFSET + i) % s->wcap];
+                be[i] = s->wbuf[(at + UMC_FRAME_PAYLOAD_LEN_OFFSET + i) % s->wcap];
         return UMC_FRAME_HEADER_LEN + (size_t)umc_get_be32(be);
 }
 
 /* Does the header at f say that the frame is exactly len bytes? */
 static bool is_one_frame(const uint8_t *f, size_t len) {
         return len >= UMC_FRAME_HEADER_LEN &&
-               UMC_FRAME_HEADER_LEN + (size_t)umc_get_be32(f + HEADER_PAYLOAD_LEN_OFFSET) == len;
+               UMC_FRAME_HEADER_LEN + (size_t)umc_get_be32(f + UMC_FRAME_PAYLOAD_LEN_OFFSET) == len;
 }
 
 int umc_stream_queue(struct umc_stream *s, const void *frame, size_t len) {
@@ -296,7 +293,6 @@ int umc_stream_queue(struct umc_stream *s, const void *frame, size_t len) {
         return 0;
 }
 
-/* Packet mode: one sendmsg() per queued frame, which the socket takes whole or not at all. */
 /*
  * A stream socket takes what fits and the rest goes later; a packet socket
  * takes one whole frame per call, as one datagram (one ISO-TP PDU) even

@@ -72,7 +72,7 @@ Id=123:110
 Id=600"
 
 start_agent() { # N EXTRA_KEYS...
-        local n=$1 a="$D/a$1" key
+        local n=$1 a="$D/a$1" key before
         shift
         key="$D/ecu$n.key"
         mkdir -p "$a"
@@ -91,9 +91,12 @@ CONF
                 printf '%s\n' "$@"
                 printf '[CanIds]\n%s\n' "$CANIDS"
         } >"$a/agent.conf"
+        # The log is appended to across restarts: wait for one more "Serving".
+        before=$(grep -c "Serving ISO-TP channel" "$a/log" 2>/dev/null || true)
         itest_spawn host "$a/log" "$AGENT" --config "$a/agent.conf"
         eval "AGENT${n}_PID=$ITEST_LAST_PID"
-        itest_wait_for "agent $n" grep -q "Serving ISO-TP channel" "$a/log"
+        itest_wait_for "agent $n" bash -c \
+                "[ \$(grep -c 'Serving ISO-TP channel' '$a/log') -gt ${before:-0} ]"
 }
 
 umcd_conf() {

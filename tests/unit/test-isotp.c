@@ -176,8 +176,24 @@ static void test_pdu_wire_rejects_bad_input(void **state) {
         assert_int_equal(umc_isotp_pdu_wire(10, &o, UMC_STUFF_WORST, UMC_BITMODEL_ISO, &w), -EINVAL);
 }
 
-static void test_kernel_max_pdu_is_at_least_the_2004_limit(void **state) {
+static void test_max_pdu_from_module_parameter_or_release(void **state) {
         (void)state;
+        /* The module parameter of later kernels wins when it is a usable number. */
+        assert_int_equal(umc_isotp_max_pdu_for("8300\n", "6.6.0-1-amd64"), 8300);
+        assert_int_equal(umc_isotp_max_pdu_for("66000", "6.6.0"), 66000);
+        /* Below the 12-bit FF_DL every kernel takes, or not a number: by release. */
+        assert_int_equal(umc_isotp_max_pdu_for("100", "6.6.0"), 66000);
+        assert_int_equal(umc_isotp_max_pdu_for("8300x", "5.15.0-91-generic"), 8200);
+        /* By release: 8200 up to 5.17, 66000 from 5.18. */
+        assert_int_equal(umc_isotp_max_pdu_for(NULL, "5.10.0-28-amd64"), 8200);
+        assert_int_equal(umc_isotp_max_pdu_for(NULL, "5.17.15"), 8200);
+        assert_int_equal(umc_isotp_max_pdu_for(NULL, "5.18.0"), 66000);
+        assert_int_equal(umc_isotp_max_pdu_for(NULL, "6.1.0-57-amd64"), 66000);
+        assert_int_equal(umc_isotp_max_pdu_for(NULL, "4.19.0"), 8200);
+        /* Unreadable: a current kernel. */
+        assert_int_equal(umc_isotp_max_pdu_for(NULL, NULL), 66000);
+        assert_int_equal(umc_isotp_max_pdu_for(NULL, "weird"), 66000);
+        /* The running kernel: one of the values above or its parameter. */
         assert_true(umc_isotp_kernel_max_pdu() >= 4095);
 }
 
@@ -196,7 +212,7 @@ int main(void) {
                 cmocka_unit_test(test_pdu_wire_segmented_classic_counts_flow_control),
                 cmocka_unit_test(test_pdu_wire_fd_brs_splits_data_phase),
                 cmocka_unit_test(test_pdu_wire_rejects_bad_input),
-                cmocka_unit_test(test_kernel_max_pdu_is_at_least_the_2004_limit),
+                cmocka_unit_test(test_max_pdu_from_module_parameter_or_release),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
