@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <systemd/sd-event.h>
+
 #include "umc/busload.h"
 
 /* CAN identifiers: 11 bits (base format) or 29 bits (extended), ISO 11898-1. */
@@ -75,6 +77,18 @@ int umc_isotp_opts_check(const struct umc_isotp_opts *o);
  * (-EAFNOSUPPORT / -EPROTONOSUPPORT when the kernel has no CAN or ISO-TP).
  */
 int umc_isotp_open(const char *ifname, const struct umc_isotp_opts *opts, int *ret_fd);
+
+/*
+ * Close fd (an ISO-TP socket) without stalling the event loop. The
+ * kernel's close() waits until the PDU in flight has left, up to the
+ * flow-control timeout when the peer no longer answers (1.2 s measured in
+ * the guest). When nothing is in flight (the socket is writable) fd is
+ * closed at once; otherwise a floating source on event closes it once the
+ * socket turns writable, which the kernel reports when the PDU went or
+ * timed out. fd is the function's in every case; returns 0, or the error
+ * of sd-event after closing fd the blocking way.
+ */
+int umc_isotp_close_later(sd_event *event, int fd);
 
 /*
  * Send one PDU (one whole frame) on a socket from umc_isotp_open(). Returns

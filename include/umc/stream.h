@@ -74,6 +74,13 @@ static inline void umc_stream_freep(struct umc_stream **s) {
         umc_stream_free(*s);
 }
 
+/*
+ * Hand the fd over to the caller (who closes it) and forget it: for an
+ * ISO-TP socket, whose close() may wait for a PDU in flight
+ * (umc_isotp_close_later()). Returns the fd, or -EBADF when s has none.
+ */
+int umc_stream_take_fd(struct umc_stream *s);
+
 /* The fd, still owned by s (for event sources, getsockname(), shutdown()). */
 int umc_stream_fd(const struct umc_stream *s);
 

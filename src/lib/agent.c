@@ -334,6 +334,13 @@ static void conn_free(struct conn *c) {
         (void)sd_event_source_disable_unref(c->io);
         (void)sd_event_source_disable_unref(c->timer);
         (void)sd_event_source_disable_unref(c->work);
+        /*
+         * On ISO-TP, close() waits for our last PDU if it is still in flight
+         * (up to the flow-control timeout when the master vanished). That
+         * wait stays here, unlike umcd's (umc_isotp_close_later()): the
+         * channel reopens at once on the same IDs, and two sockets bound to
+         * them would both answer the master's next first frame.
+         */
         umc_stream_free(c->stream);
         umc_memzero(c, sizeof(*c));
         free(c);

@@ -394,6 +394,13 @@ static void disconnect(struct umc_delivery *d) {
         d->bus_io = sd_event_source_disable_unref(d->bus_io);
         umc_canbus_free(d->bus);
         d->bus = NULL;
+        /*
+         * A PDU still in flight would make close() wait for it: not in the
+         * loop. The next delivery to this target opens its channel only after
+         * the two-window bus check, by when this socket is gone.
+         */
+        if (d->can && d->stream)
+                (void)umc_isotp_close_later(d->event, umc_stream_take_fd(d->stream));
         umc_stream_free(d->stream);
         d->stream = NULL;
         umc_closep(&d->fd);

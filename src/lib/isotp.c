@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -139,6 +140,46 @@ int umc_isotp_open(const char *ifname, const struct umc_isotp_opts *opts, int *r
                 return -errno;
 
         *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int on_close_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        /*
+         * Not floating means the loop's reference goes: it was the last, so
+         * the source is freed and closes fd, which it owns, without waiting now.
+         */
+        (void)sd_event_source_set_floating(s, false);
+        return 0;
+}
+
+int umc_isotp_close_later(sd_event *event, int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        sd_event_source *s = NULL;
+        int r;
+
+        if (fd < 0)
+                return -EBADF;
+        if (!event || (poll(&p, 1, 0) == 1 && (p.revents & POLLOUT))) {
+                (void)close(fd);
+                return 0;
+        }
+        r = sd_event_add_io(event, &s, fd, EPOLLOUT, on_close_ready, NULL);
+        if (r < 0) {
+                (void)close(fd);
+                return r;
+        }
+        r = sd_event_source_set_io_fd_own(s, true);
+        if (r < 0) {
+                sd_event_source_disable_unref(s);
+                (void)close(fd);
+                return r;
+        }
+        r = sd_event_source_set_floating(s, true);
+        if (r < 0) {
+                sd_event_source_disable_unref(s); /* closes fd, which it owns */
+                return r;
+        }
+        sd_event_source_unref(s); /* the loop holds it now */
         return 0;
 }
 

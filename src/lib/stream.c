@@ -90,6 +90,16 @@ int umc_stream_new_packet(int fd, size_t max_payload, size_t queue_max, struct u
         return stream_new(fd, max_payload, queue_max, true, ret);
 }
 
+int umc_stream_take_fd(struct umc_stream *s) {
+        int fd;
+
+        if (!s || s->fd < 0)
+                return -EBADF;
+        fd = s->fd;
+        s->fd = -1;
+        return fd;
+}
+
 void umc_stream_free(struct umc_stream *s) {
         if (!s)
                 return;

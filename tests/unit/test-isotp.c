@@ -11,6 +11,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <systemd/sd-event.h>
 
 #include "umc/frame.h"
 #include "umc/isotp.h"
@@ -197,6 +202,48 @@ static void test_max_pdu_from_module_parameter_or_release(void **state) {
         assert_true(umc_isotp_kernel_max_pdu() >= 4095);
 }
 
+static bool fd_open(int fd) {
+        return fcntl(fd, F_GETFD) >= 0;
+}
+
+/*
+ * umc_isotp_close_later() on a socket this host has: a stream socketpair
+ * stands in for an ISO-TP socket with a PDU in flight (not writable until
+ * the peer reads), since the host has no CAN.
+ */
+static void test_close_later_waits_until_writable(void **state) {
+        static char junk[65536];
+        sd_event *e = NULL;
+        int sv[2], flags;
+
+        (void)state;
+        assert_int_equal(sd_event_new(&e), 0);
+        /* Writable: closed at once. */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(umc_isotp_close_later(e, sv[0]), 0);
+        assert_false(fd_open(sv[0]));
+        close(sv[1]);
+
+        /* Full: still open until the peer drains it and the loop runs. */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        flags = fcntl(sv[0], F_GETFL);
+        assert_int_equal(fcntl(sv[0], F_SETFL, flags | O_NONBLOCK), 0);
+        while (write(sv[0], junk, sizeof(junk)) > 0)
+                ;
+        assert_int_equal(umc_isotp_close_later(e, sv[0]), 0);
+        assert_true(fd_open(sv[0]));
+        assert_int_equal(sd_event_run(e, 0), 0); /* nothing ready yet */
+        assert_true(fd_open(sv[0]));
+        assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+        while (read(sv[1], junk, sizeof(junk)) > 0)
+                ;
+        assert_true(sd_event_run(e, 1000000) > 0);
+        assert_false(fd_open(sv[0]));
+        close(sv[1]);
+        assert_int_equal(umc_isotp_close_later(e, -1), -EBADF);
+        sd_event_unref(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults_are_classic_unpadded_no_gap),
@@ -213,6 +260,7 @@ int main(void) {
                 cmocka_unit_test(test_pdu_wire_fd_brs_splits_data_phase),
                 cmocka_unit_test(test_pdu_wire_rejects_bad_input),
                 cmocka_unit_test(test_max_pdu_from_module_parameter_or_release),
+                cmocka_unit_test(test_close_later_waits_until_writable),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
