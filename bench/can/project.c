@@ -32,7 +32,7 @@
  * (STmin 0, no frame gap): a bound, not a forecast.
  *
  * A self-check compares the model with the sample values of
- * /work/shared/notes/can-facts.md and docs/busload.md and with segmentations
+ * can-utils' canframelen.c (docs/busload.md) and with segmentations
  * worked out by hand; the program exits 1 when they disagree.
  * Exit status: 0, 1 on a failed self-check, 2 on a usage error.
  */
@@ -223,12 +223,12 @@ static bool pdu_is(bool fd, uint64_t len, uint64_t want_frames, uint64_t want_fi
 }
 
 static int self_check(void) {
-        /* can-facts.md: 11-bit 8-byte frame 111 (ignore) / 135 (worst), both models. */
+        /* canframelen.c: 11-bit 8-byte frame 111 (ignore) / 135 (worst), both models. */
         check(bits_are(false, 8, UMC_STUFF_IGNORE, UMC_BITMODEL_ISO, 111, 0), "classic 8 B ignore 111");
         check(bits_are(false, 8, UMC_STUFF_WORST, UMC_BITMODEL_ISO, 135, 0), "classic 8 B worst 135");
         check(bits_are(false, 8, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, 135, 0),
               "classic 8 B worst 135 (canbusload)");
-        /* can-facts.md: FD 64 B BRS 562 (539) ignore, 702 (673) worst, canbusload's model. */
+        /* canframelen.c: FD 64 B BRS 562 (539) ignore, 702 (673) worst, canbusload's model. */
         check(bits_are(true, 64, UMC_STUFF_IGNORE, UMC_BITMODEL_CANBUSLOAD, 562, 539),
               "FD 64 B BRS ignore 562 (539) (canbusload)");
         check(bits_are(true, 64, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, 702, 673),

@@ -861,12 +861,15 @@ static void umc_dbus_freep(struct umc_dbus **d) {
 
 int umc_dbus_attach(struct umc_manager *m, sd_bus *bus, struct umc_dbus **ret) {
         _cleanup_(umc_dbus_freep) struct umc_dbus *d = NULL;
-        sd_event *e = umc_manager_get_event(m), *be;
+        sd_event *e, *be;
         const char *unused[7];
         struct umc_manager_events ev;
         int r;
 
-        if (!m || !bus || !ret || !e)
+        if (!m || !bus || !ret)
+                return -EINVAL;
+        e = umc_manager_get_event(m);
+        if (!e)
                 return -EINVAL;
         d = calloc(1, sizeof(*d));
         if (!d)

@@ -68,27 +68,12 @@ _unused_ static void write_file(const char *path, const void *data, size_t len, 
         assert_int_equal(close(fd), 0);
 }
 
-/*
- * A file of the source tree: UMC_TEST_DATA is ROOT/tests/data (the folder
- * need not exist, so it is cut textually); without it, the working
- * directory is the root.
- */
+/* A file of the source tree: UMC_SRCDIR (set by the Makefile), else the working directory. */
 _unused_ static void repo_path(const char *rel, char *out, size_t size) {
-        const char *data = getenv("UMC_TEST_DATA");
-        char root[PATH_MAX] = ".", joined[PATH_MAX + 256];
+        const char *root = getenv("UMC_SRCDIR");
+        char joined[PATH_MAX + 256];
 
-        if (data && *data) {
-                char *slash;
-
-                assert_true(strlen(data) < sizeof(root));
-                strcpy(root, data);
-                for (int i = 0; i < 2; i++) {
-                        slash = strrchr(root, '/');
-                        assert_non_null(slash);
-                        *slash = '\0';
-                }
-        }
-        snprintf(joined, sizeof(joined), "%s/%s", root, rel);
+        snprintf(joined, sizeof(joined), "%s/%s", root && *root ? root : ".", rel);
         assert_non_null(realpath(joined, out));
         assert_true(strlen(out) < size);
 }

@@ -110,29 +110,11 @@ static void expect_daemon_refusal(struct fixture *f, const char *tmpl, int r, un
         assert_null(c.state_directory);
 }
 
-/* The shipped files are in conf/ at the top: UMC_TEST_DATA (tests/data) minus two components. */
+/* The shipped files are in conf/ of the source tree: UMC_SRCDIR, else the working directory. */
 static void conf_path(char *buf, size_t size, const char *name) {
-        const char *data = getenv("UMC_TEST_DATA");
-        char top[4096] = ".";
+        const char *top = getenv("UMC_SRCDIR");
 
-        if (data && data[0]) {
-                (void)snprintf(top, sizeof(top), "%s", data);
-                for (int up = 0; up < 2; up++) {
-                        char *slash;
-
-                        while (strlen(top) > 1 && top[strlen(top) - 1] == '/')
-                                top[strlen(top) - 1] = '\0';
-                        slash = strrchr(top, '/');
-                        if (!slash)
-                                /* The parent of "x" is ".", of "." is "..". */
-                                (void)snprintf(top, sizeof(top), "%s", strcmp(top, ".") == 0 ? ".." : ".");
-                        else
-                                *slash = '\0';
-                }
-                if (top[0] == '\0')
-                        (void)snprintf(top, sizeof(top), "/");
-        }
-        (void)snprintf(buf, size, "%s/conf/%s", top, name);
+        (void)snprintf(buf, size, "%s/conf/%s", top && top[0] ? top : ".", name);
 }
 
 static char *read_all(const char *path) {
