@@ -163,6 +163,19 @@ int umc_package_check_image_file(int dirfd, const struct umc_package_image *img,
                                  enum umc_reason *ret_reason, char *why, size_t why_size);
 
 /*
+ * The ECU's check of an encrypted image with its package key: open the
+ * image file (as umc_package_check_image_file()), authenticate every
+ * segment and compare the plaintext's size and SHA-256 with the manifest.
+ * *ret_reason: OK, PKG_DECRYPT_FAILED (a segment does not authenticate:
+ * wrong key, tampered or truncated file), PKG_IMAGE_SIZE or
+ * IMAGE_HASH_MISMATCH for the plaintext. -EINVAL for an image that is not
+ * encrypted; a negative errno when the file cannot be read.
+ */
+int umc_package_check_sealed_file(int dirfd, const struct umc_package_image *img,
+                                  const uint8_t pkg_key[UMC_PKGENC_KEY_LEN],
+                                  enum umc_reason *ret_reason, char *why, size_t why_size);
+
+/*
  * A format-1 view of p (target, version, file, size, SHA-256 per image,
  * the manifest's name and hash) for the existing delivery path, which
  * takes struct umc_manifest. ret owned by the caller (umc_manifest_free()).

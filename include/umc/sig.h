@@ -77,6 +77,14 @@ int umc_sig_verify(const struct umc_sig_trust *t, const void *data, size_t len, 
                    enum umc_reason *ret_reason, char *why, size_t why_size);
 
 /*
+ * Describe the signer of sig WITHOUT verifying anything but its form and
+ * algorithm (for `umc-pack inspect`): 0 with *ret filled, -EBADMSG with
+ * why, -EINVAL, -ENOMEM.
+ */
+int umc_sig_describe(const void *sig, size_t sig_len, struct umc_sig_signer *ret, char *why,
+                     size_t why_size);
+
+/*
  * Sign data (len bytes) with the private key in key_file (PEM, P-256 EC
  * or RSA of at least 2048 bits, which signs with PSS) and the matching
  * certificate in cert_file (PEM); chain_file (PEM, may be NULL) adds

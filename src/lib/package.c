@@ -535,8 +535,10 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
         if (!dir || !trust || !ret || !ret_reason)
                 return -EINVAL;
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return r = -errno, refuse(why, why_size, "%s: %s", dir, strerror(errno)), r;
+        if (dfd < 0) {
+                r = -errno;
+                return refuse(why, why_size, "%s: %s", dir, strerror(-r)), r;
+        }
         r = read_part(dfd, UMC_PACKAGE_MANIFEST, UMC_PACKAGE_MAX_BYTES, &json, &len, why,
                       why_size);
         if (r >= 0)
@@ -678,27 +680,81 @@ static int hash_fd(int fd, uint64_t limit, uint64_t *ret_size, uint8_t out[UMC_H
         return r;
 }
 
+static int open_image(int dirfd, const struct umc_package_image *img, char *why,
+                      size_t why_size) {
+        struct stat st;
+        int fd, r;
+
+        /* O_NONBLOCK: a FIFO planted as an image must not block. */
+        fd = openat(dirfd, img->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0) {
+                r = -errno;
+                return refuse(why, why_size, "%s: %s", img->file, strerror(-r)), r;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                (void)close(fd);
+                return refuse(why, why_size, "%s: not a regular file", img->file);
+        }
+        return fd;
+}
+
 int umc_package_check_image_file(int dirfd, const struct umc_package_image *img,
                                  enum umc_reason *ret_reason, char *why, size_t why_size) {
         _cleanup_close_ int fd = -1;
         uint8_t sha[UMC_HASH_LEN];
-        struct stat st;
         uint64_t size;
         int r;
 
-        /* O_NONBLOCK: a FIFO planted as an image must not block. */
-        fd = openat(dirfd, img->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (!img || !ret_reason)
+                return -EINVAL;
+        fd = open_image(dirfd, img, why, why_size);
         if (fd < 0)
-                return r = -errno, refuse(why, why_size, "%s: %s", img->file, strerror(errno)), r;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return refuse(why, why_size, "%s: not a regular file", img->file);
+                return fd;
         /* One byte past the size tells "too long" without reading an endless file. */
         r = hash_fd(fd, img->size + 1, &size, sha);
         if (r < 0)
                 return refuse(why, why_size, "%s: %s", img->file, strerror(-r)), r;
         *ret_reason = umc_package_check_image(img, size, sha, why, why_size);
+        return 0;
+}
+
+int umc_package_check_sealed_file(int dirfd, const struct umc_package_image *img,
+                                  const uint8_t pkg_key[UMC_PKGENC_KEY_LEN],
+                                  enum umc_reason *ret_reason, char *why, size_t why_size) {
+        _cleanup_close_ int fd = -1;
+        struct umc_key key = {};
+        uint8_t sha[UMC_HASH_LEN];
+        uint64_t size;
+        int r;
+
+        if (!img || !img->encrypted || !pkg_key || !ret_reason)
+                return -EINVAL;
+        fd = open_image(dirfd, img, why, why_size);
+        if (fd < 0)
+                return fd;
+        r = umc_pkgenc_derive(pkg_key, img->salt, img->ecu_id, img->target, &key);
+        if (r >= 0)
+                r = umc_pkgenc_open_fd(&key, fd, img->size, -1, &size, sha);
+        umc_key_clear(&key);
+        if (r == -EBADMSG) {
+                *ret_reason = deny(UMC_REASON_PKG_DECRYPT_FAILED, why, why_size,
+                                   "%s: does not decrypt and authenticate with ECU 0x%" PRIx32
+                                   "'s package key (wrong key, tampered or truncated)",
+                                   img->file, img->ecu_id);
+                return 0;
+        }
+        if (r < 0)
+                return refuse(why, why_size, "%s: %s", img->file, strerror(-r)), r;
+        if (size != img->plain_size)
+                *ret_reason = deny(UMC_REASON_PKG_IMAGE_SIZE, why, why_size,
+                                   "%s: decrypts to %" PRIu64 " bytes, the manifest says %" PRIu64,
+                                   img->file, size, img->plain_size);
+        else if (!umc_memeq_ct(sha, img->plain_sha256, UMC_HASH_LEN))
+                *ret_reason = deny(UMC_REASON_IMAGE_HASH_MISMATCH, why, why_size,
+                                   "%s: decrypted image's SHA-256 differs from the manifest's",
+                                   img->file);
+        else
+                *ret_reason = UMC_REASON_OK;
         return 0;
 }
 

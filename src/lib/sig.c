@@ -464,6 +464,28 @@ int umc_sig_verify(const struct umc_sig_trust *t, const void *data, size_t len, 
         return 0;
 }
 
+int umc_sig_describe(const void *sig, size_t sig_len, struct umc_sig_signer *ret, char *why,
+                     size_t why_size) {
+        struct verify v = { .why = why, .why_size = why_size };
+        int r;
+
+        if (!sig || !ret)
+                return -EINVAL;
+        r = parse_cms(&v, sig, sig_len);
+        if (r >= 0)
+                r = find_signer(&v);
+        if (r >= 0)
+                r = check_algorithm(&v);
+        if (r >= 0)
+                describe_signer(&v);
+        sk_X509_pop_free(v.certs, X509_free);
+        CMS_ContentInfo_free(v.cms);
+        ERR_clear_error();
+        if (r >= 0)
+                *ret = v.info;
+        return r;
+}
+
 /* ---- signing ---- */
 
 static int load_cert(const char *path, X509 **ret, char *why, size_t why_size) {
