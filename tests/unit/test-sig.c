@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Detached CMS signatures over a manifest: what verifies, and every
+ * refusal with its reason, against a test PKI made at test time.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "pki-fixture.h"
+#include "umc/sig.h"
+
+static struct pki P;
+static const char DATA[] = "{\"format\":2,\"name\":\"signed bytes\"}";
+
+static int group_setup(void **state) {
+        pki_build(&P);
+        return 0;
+}
+
+static int group_teardown(void **state) {
+        pki_free(&P);
+        return 0;
+}
+
+static struct umc_sig_trust *trust(const char *anchor, const char *crl) {
+        struct umc_sig_trust *t = NULL;
+        char why[256] = "";
+
+        assert_int_equal(umc_sig_trust_load(anchor, crl, &t, why, sizeof(why)), 0);
+        return t;
+}
+
+/* Sign DATA with umc_sig_sign() (the tool's path) as id, with the intermediate. */
+static size_t sign_as(const struct pki_id *id, uint8_t **ret) {
+        char why[256] = "";
+        size_t len = 0;
+
+        assert_int_equal(umc_sig_sign(DATA, strlen(DATA), id->cert_path, id->key_path, P.chain,
+                                      ret, &len, why, sizeof(why)), 0);
+        return len;
+}
+
+/* Verify and return the reason (OK when it verified), why copied out. */
+static enum umc_reason check(const char *crl, const uint8_t *sig, size_t len, int64_t now,
+                             char *why, size_t why_size) {
+        struct umc_sig_trust *t = trust(P.anchor, crl);
+        enum umc_reason reason = 0xffff;
+        struct umc_sig_signer s;
+        int r;
+
+        r = umc_sig_verify(t, DATA, strlen(DATA), sig, len, now, &s, &reason, why, why_size);
+        umc_sig_trust_free(t);
+        assert_true(r == 0 || r == -EBADMSG);
+        assert_int_equal(r == 0, reason == UMC_REASON_OK);
+        return reason;
+}
+
+static enum umc_reason check_now(const char *crl, const uint8_t *sig, size_t len) {
+        char why[512] = "";
+        return check(crl, sig, len, (int64_t)time(NULL), why, sizeof(why));
+}
+
+static void test_ecdsa_p256_through_intermediate_verifies(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = sign_as(&P.ec, &sig);
+        struct umc_sig_trust *t = trust(P.anchor, P.crl);
+        struct umc_sig_signer s = {};
+        enum umc_reason reason = 0xffff;
+
+        assert_int_equal(umc_sig_verify(t, DATA, strlen(DATA), sig, len, time(NULL), &s, &reason,
+                                        NULL, 0), 0);
+        assert_int_equal(reason, UMC_REASON_OK);
+        assert_string_equal(s.subject, "CN=ec signer");
+        assert_string_equal(s.issuer, "CN=umc test intermediate");
+        assert_string_equal(s.algorithm, "ECDSA-P256-SHA256");
+        assert_string_equal(s.serial, "65");
+        assert_true(s.not_after > time(NULL) + 300 * DAY);
+        umc_sig_trust_free(t);
+}
+
+static void test_rsa_signs_with_pss_and_verifies(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = sign_as(&P.rsa, &sig);
+        struct umc_sig_signer s = {};
+
+        assert_int_equal(check_now(P.crl, sig, len), UMC_REASON_OK);
+        assert_int_equal(umc_sig_describe(sig, len, &s, NULL, 0), 0);
+        assert_string_equal(s.algorithm, "RSA-PSS-SHA256");
+}
+
+static void test_changed_byte_is_a_mismatch(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = sign_as(&P.ec, &sig);
+        struct umc_sig_trust *t = trust(P.anchor, NULL);
+        char other[sizeof(DATA)], why[256] = "";
+        enum umc_reason reason = 0;
+
+        memcpy(other, DATA, sizeof(DATA));
+        other[5] ^= 1;
+        assert_int_equal(umc_sig_verify(t, other, strlen(other), sig, len, time(NULL), NULL,
+                                        &reason, why, sizeof(why)), -EBADMSG);
+        assert_int_equal(reason, UMC_REASON_PKG_SIG_MISMATCH);
+        assert_non_null(strstr(why, "does not match the manifest bytes"));
+        /* One byte more (a trailing newline) is another message too. */
+        assert_int_equal(umc_sig_verify(t, DATA, strlen(DATA) + 1, sig, len, time(NULL), NULL,
+                                        &reason, why, sizeof(why)), -EBADMSG);
+        assert_int_equal(reason, UMC_REASON_PKG_SIG_MISMATCH);
+        umc_sig_trust_free(t);
+}
+
+static void test_signature_byte_flipped_is_refused(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = sign_as(&P.ec, &sig);
+
+        /* The last bytes are the ECDSA signature value's. */
+        sig[len - 3] ^= 0x01;
+        assert_int_not_equal(check_now(NULL, sig, len), UMC_REASON_OK);
+}
+
+struct cert_row {
+        const struct pki_id *id;
+        const char *crl;        /* NULL or a CRL file */
+        enum umc_reason reason;
+        const char *why;        /* substring of the message */
+};
+
+static void test_each_certificate_defect_has_its_reason(void **state) {
+        const struct cert_row rows[] = {
+                { &P.other, NULL, UMC_REASON_PKG_CERT_UNTRUSTED, "CN=other signer" },
+                { &P.expired, NULL, UMC_REASON_PKG_CERT_EXPIRED, "certificate has expired" },
+                { &P.future, NULL, UMC_REASON_PKG_CERT_EXPIRED, "not yet valid" },
+                { &P.revoked, P.crl, UMC_REASON_PKG_CERT_REVOKED, "CN=revoked signer" },
+                { &P.ec, P.crl_inter_only, UMC_REASON_PKG_CRL_INVALID, "unable to get certificate CRL" },
+                { &P.ec, P.crl_expired, UMC_REASON_PKG_CRL_INVALID, "CRL has expired" },
+                { &P.server, NULL, UMC_REASON_PKG_CERT_PURPOSE, "no extendedKeyUsage codeSigning" },
+                { &P.noeku, NULL, UMC_REASON_PKG_CERT_PURPOSE, "no extendedKeyUsage codeSigning" },
+                { &P.ca_signer, NULL, UMC_REASON_PKG_CERT_PURPOSE, "is a CA certificate" },
+        };
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(rows); i++) {
+                _cleanup_free_ uint8_t *sig = NULL;
+                size_t len = pki_cms_sign(rows[i].id, rows[i].id == &P.other ? NULL : P.inter.cert,
+                                          DATA, strlen(DATA), 0, EVP_sha256(), false, &sig);
+                char why[512] = "";
+
+                assert_int_equal(check(rows[i].crl, sig, len, time(NULL), why, sizeof(why)),
+                                 rows[i].reason);
+                if (!strstr(why, rows[i].why))
+                        fail_msg("row %zu: \"%s\" lacks \"%s\"", i, why, rows[i].why);
+        }
+}
+
+static void test_revoked_signer_passes_without_a_crl(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = sign_as(&P.revoked, &sig);
+
+        /* Revocation is only known through a configured CRL: this is the control. */
+        assert_int_equal(check_now(NULL, sig, len), UMC_REASON_OK);
+        assert_int_equal(check_now(P.crl, sig, len), UMC_REASON_PKG_CERT_REVOKED);
+}
+
+static void test_verification_time_is_the_callers(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = sign_as(&P.ec, &sig);
+        char why[256];
+
+        assert_int_equal(check(NULL, sig, len, time(NULL) + 400 * DAY, why, sizeof(why)),
+                         UMC_REASON_PKG_CERT_EXPIRED);
+        assert_int_equal(check(NULL, sig, len, time(NULL) - 2 * DAY, why, sizeof(why)),
+                         UMC_REASON_PKG_CERT_EXPIRED);
+}
+
+static void test_missing_intermediate_is_untrusted(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = pki_cms_sign(&P.ec, NULL, DATA, strlen(DATA), 0, EVP_sha256(), false, &sig);
+
+        assert_int_equal(check_now(NULL, sig, len), UMC_REASON_PKG_CERT_UNTRUSTED);
+}
+
+static void test_refused_algorithms(void **state) {
+        struct {
+                const struct pki_id *id;
+                const EVP_MD *md;
+                const char *why;
+        } rows[] = {
+                { &P.rsa, EVP_sha256(), "rsaEncryption is not" }, /* PKCS#1 v1.5 */
+                { &P.p384, EVP_sha256(), "not on P-256" },
+                { &P.ec, EVP_sha384(), "digest SHA384 is not SHA-256" },
+        };
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(rows); i++) {
+                _cleanup_free_ uint8_t *sig = NULL;
+                size_t len = pki_cms_sign(rows[i].id, P.inter.cert, DATA, strlen(DATA), 0,
+                                          rows[i].md, false, &sig);
+                char why[512] = "";
+
+                assert_int_equal(check(NULL, sig, len, time(NULL), why, sizeof(why)),
+                                 UMC_REASON_PKG_SIG_ALGORITHM);
+                if (!strstr(why, rows[i].why))
+                        fail_msg("row %zu: \"%s\" lacks \"%s\"", i, why, rows[i].why);
+        }
+}
+
+static void test_pss_made_by_plain_openssl_verifies(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = pki_cms_sign(&P.rsa, P.inter.cert, DATA, strlen(DATA), 0, EVP_sha256(),
+                                  true, &sig);
+
+        /* OpenSSL's defaults for PSS in CMS: MGF1 with the signing digest. */
+        assert_int_equal(check_now(NULL, sig, len), UMC_REASON_OK);
+}
+
+static void test_malformed_containers(void **state) {
+        _cleanup_free_ uint8_t *good = NULL, *attached = NULL, *longer = NULL;
+        size_t len = sign_as(&P.ec, &good), alen;
+        char why[256];
+
+        assert_int_equal(check(NULL, (const uint8_t *)"garbage", 7, time(NULL), why, sizeof(why)),
+                         UMC_REASON_PKG_SIG_MALFORMED);
+        assert_int_equal(check(NULL, good, len - 1, time(NULL), why, sizeof(why)),
+                         UMC_REASON_PKG_SIG_MALFORMED);
+        longer = malloc(len + 1);
+        assert_non_null(longer);
+        memcpy(longer, good, len);
+        longer[len] = 0;
+        assert_int_equal(check(NULL, longer, len + 1, time(NULL), why, sizeof(why)),
+                         UMC_REASON_PKG_SIG_MALFORMED);
+        assert_non_null(strstr(why, "1 bytes after the DER"));
+        assert_int_equal(check(NULL, good, 0, time(NULL), why, sizeof(why)),
+                         UMC_REASON_PKG_SIG_MALFORMED);
+        /* The content inside the signature: not what the format says, refused. */
+        {
+                STACK_OF(X509) *chain = sk_X509_new_null();
+                BIO *b = BIO_new_mem_buf(DATA, (int)strlen(DATA));
+                CMS_ContentInfo *cms = CMS_sign(P.ec.cert, P.ec.key, chain, b, CMS_BINARY);
+                uint8_t *der = NULL;
+
+                assert_non_null(cms);
+                alen = (size_t)i2d_CMS_ContentInfo(cms, &der);
+                attached = malloc(alen);
+                memcpy(attached, der, alen);
+                OPENSSL_free(der);
+                CMS_ContentInfo_free(cms);
+                BIO_free(b);
+                sk_X509_free(chain);
+        }
+        assert_int_equal(check(NULL, attached, alen, time(NULL), why, sizeof(why)),
+                         UMC_REASON_PKG_SIG_MALFORMED);
+        assert_non_null(strstr(why, "must be detached"));
+}
+
+static void test_trust_files_are_checked(void **state) {
+        struct umc_sig_trust *t = NULL;
+        char why[256] = "";
+
+        assert_int_equal(umc_sig_trust_load(P.ec.cert_path, NULL, &t, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "not self-signed"));
+        assert_int_equal(umc_sig_trust_load(P.crl, NULL, &t, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "other than certificates"));
+        assert_int_equal(umc_sig_trust_load(P.anchor, P.anchor, &t, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "other than CRLs"));
+        assert_int_equal(umc_sig_trust_load("/nonexistent/anchor.pem", NULL, &t, why,
+                                            sizeof(why)), -ENOENT);
+        assert_non_null(strstr(why, "/nonexistent/anchor.pem"));
+        assert_int_equal(umc_sig_trust_load(P.ec.key_path, NULL, &t, why, sizeof(why)), -EINVAL);
+        assert_null(t);
+}
+
+static void test_sign_refuses_what_a_device_would(void **state) {
+        uint8_t *der = NULL;
+        size_t len = 0;
+        char why[256] = "";
+
+        assert_int_equal(umc_sig_sign(DATA, 3, P.server.cert_path, P.server.key_path, NULL, &der,
+                                      &len, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "codeSigning"));
+        assert_int_equal(umc_sig_sign(DATA, 3, P.p384.cert_path, P.p384.key_path, NULL, &der,
+                                      &len, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "P-256 or RSA"));
+        assert_int_equal(umc_sig_sign(DATA, 3, P.ec.cert_path, P.expired.key_path, NULL, &der,
+                                      &len, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "does not match the certificate"));
+        assert_int_equal(umc_sig_sign(DATA, 3, P.ec.key_path, P.ec.key_path, NULL, &der, &len,
+                                      why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "not a PEM certificate"));
+        assert_null(der);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_ecdsa_p256_through_intermediate_verifies),
+                cmocka_unit_test(test_rsa_signs_with_pss_and_verifies),
+                cmocka_unit_test(test_changed_byte_is_a_mismatch),
+                cmocka_unit_test(test_signature_byte_flipped_is_refused),
+                cmocka_unit_test(test_each_certificate_defect_has_its_reason),
+                cmocka_unit_test(test_revoked_signer_passes_without_a_crl),
+                cmocka_unit_test(test_verification_time_is_the_callers),
+                cmocka_unit_test(test_missing_intermediate_is_untrusted),
+                cmocka_unit_test(test_refused_algorithms),
+                cmocka_unit_test(test_pss_made_by_plain_openssl_verifies),
+                cmocka_unit_test(test_malformed_containers),
+                cmocka_unit_test(test_trust_files_are_checked),
+                cmocka_unit_test(test_sign_refuses_what_a_device_would),
+        };
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
