@@ -269,6 +269,14 @@ static int desc_handler(void *user, const char *section, const char *key, const 
         return img ? image_key(d, section, key, value, img) : 0;
 }
 
+static bool hex_ok(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n % 2 || n > 2 * UMC_PACKAGE_MATERIAL_MAX)
+                return false;
+        return strspn(s, "0123456789abcdefABCDEF") == n;
+}
+
 /* Everything required is there, and ValidDays= xor Expires=. */
 static int desc_complete(struct desc *d, int64_t now) {
         static const char *const need[] = { "Name", "Version", "SecurityVersion", NULL, NULL,
@@ -293,6 +301,14 @@ static int desc_complete(struct desc *d, int64_t now) {
                         if (!(img->seen & (1u << k)))
                                 return say(d->why, d->why_size, -EINVAL,
                                            "[Image %s] %s= is missing", img->target, ineed[k]);
+                if (img->has_downgrade && img->downgrade_max <= d->security_version)
+                        return say(d->why, d->why_size, -EINVAL, "[Image %s] DowngradeMax=: must "
+                                   "be above SecurityVersion= (else it permits nothing)",
+                                   img->target);
+                if (img->material && !hex_ok(img->material))
+                        return say(d->why, d->why_size, -EINVAL, "[Image %s] PostFlashMaterial=: "
+                                   "must be 2..%d hex digits, an even number", img->target,
+                                   2 * UMC_PACKAGE_MATERIAL_MAX);
         }
         return 0;
 }

@@ -244,7 +244,7 @@ static void pki_free(struct pki *p) {
  * of umc_sig_sign(): for signatures a device must refuse. extra, when not
  * NULL, adds intermediates; flags add to CMS_DETACHED | CMS_BINARY.
  */
-static size_t pki_cms_sign(const struct pki_id *id, X509 *extra, const void *data, size_t len,
+_unused_ static size_t pki_cms_sign(const struct pki_id *id, X509 *extra, const void *data, size_t len,
                            unsigned flags, const EVP_MD *md, bool pss, uint8_t **ret) {
         STACK_OF(X509) *chain = sk_X509_new_null();
         BIO *b = BIO_new_mem_buf(data, (int)len);
