@@ -12,9 +12,11 @@
  *     DIR/<file>              one image per target, as the manifest names
  *
  * The order of the checks, the same on umcd, on the ECU and in
- * `umc-pack verify`: signature (sig.h) → manifest syntax → expiry →
- * factory parameters → per target: ECU and hardware ID → anti-rollback →
- * image size and SHA-256 (→ decryption, on the ECU that holds the key).
+ * `umc-pack verify` (docs/package.md, "The checks"): signature (sig.h) →
+ * manifest syntax → expiry → factory parameters → size and SHA-256 of each
+ * image file as shipped → per ECU: its entry and hardware ID →
+ * anti-rollback → decryption and the plaintext's size and SHA-256 (on the
+ * ECU that holds the package key).
  *
  * A struct umc_package owns its images array (umc_package_free()); the
  * rest are plain values. Nothing here logs.
