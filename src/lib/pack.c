@@ -501,8 +501,12 @@ static int add_image(struct build *b, cJSON *arr, const struct desc_image *di) {
         if (r < 0)
                 return r;
         img = cJSON_CreateObject();
-        if (!img || !cJSON_AddItemToArray(arr, img))
-                return cJSON_Delete(img), -ENOMEM;
+        if (!img)
+                return -ENOMEM;
+        if (!cJSON_AddItemToArray(arr, img)) {
+                cJSON_Delete(img);
+                return -ENOMEM;
+        }
         ok = cJSON_AddStringToObject(img, "target", di->target) &&
              cJSON_AddNumberToObject(img, "ecu_id", (double)di->ecu_id) &&
              cJSON_AddStringToObject(img, "hw_id", di->hw_id) &&
@@ -673,6 +677,20 @@ int umc_pack_create(const char *description, const char *cert, const char *key, 
 
 /* ---- verify ---- */
 
+/* Say what failed on err: the exit code of a command whose input was unusable. */
+static int failed(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int failed(FILE *err, const char *fmt, ...) {
+        va_list ap;
+
+        fputs("umc-pack: ", err);
+        va_start(ap, fmt);
+        vfprintf(err, fmt, ap);
+        va_end(ap);
+        fputc('\n', err);
+        return UMC_PACK_EXIT_FAILED;
+}
+
 struct checker {
         FILE *out;
         bool refused;
@@ -812,20 +830,22 @@ static int run_verify(const struct umc_pack_args *a, FILE *out, FILE *err) {
 
         r = umc_sig_trust_load(a->anchor, a->crl, &trust, why, sizeof(why));
         if (r < 0)
-                return fprintf(err, "umc-pack: %s\n", why), UMC_PACK_EXIT_FAILED;
+                return failed(err, "%s", why);
         r = umc_package_load(a->package, trust, a->now, &p, &signer, &reason, why, sizeof(why));
         if (r < 0 && r != -EBADMSG)
-                return fprintf(err, "umc-pack: %s\n", why), UMC_PACK_EXIT_FAILED;
+                return failed(err, "%s", why);
         report_load(&c, reason, why, &signer, &p);
         if (r < 0)
                 return UMC_PACK_EXIT_REFUSED;
         dfd = open(a->package, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        go = dfd >= 0 && check_factory(&c, a, &p) && check_images(&c, dfd, &p, err);
+        if (dfd < 0) {
+                umc_package_free(&p);
+                return failed(err, "%s: %s", a->package, strerror(errno));
+        }
+        go = check_factory(&c, a, &p) && check_images(&c, dfd, &p, err);
         for (size_t i = 0; go && i < a->n_ecus; i++)
                 go = check_ecu(&c, dfd, &p, &a->ecus[i], err);
         umc_package_free(&p);
-        if (dfd < 0)
-                return fprintf(err, "umc-pack: %s: %m\n", a->package), UMC_PACK_EXIT_FAILED;
         return c.refused ? UMC_PACK_EXIT_REFUSED : UMC_PACK_EXIT_OK;
 }
 
@@ -875,23 +895,23 @@ static int run_inspect(const struct umc_pack_args *a, FILE *out, FILE *err) {
 
         dfd = open(a->package, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
-                return fprintf(err, "umc-pack: %s: %m\n", a->package), UMC_PACK_EXIT_FAILED;
+                return failed(err, "%s: %s", a->package, strerror(errno));
         r = umc_fs_read_file(dfd, UMC_PACKAGE_MANIFEST, UMC_PACKAGE_MAX_BYTES, &json, &len);
         if (r < 0)
-                return fprintf(err, "umc-pack: %s/%s: %s\n", a->package, UMC_PACKAGE_MANIFEST,
-                               strerror(-r)), UMC_PACK_EXIT_FAILED;
+                return failed(err, "%s/%s: %s", a->package, UMC_PACKAGE_MANIFEST,
+                               strerror(-r));
         r = umc_package_parse(json, len, &p, why, sizeof(why));
         if (r < 0)
-                return fprintf(err, "umc-pack: %s/%s: %s\n", a->package, UMC_PACKAGE_MANIFEST,
-                               why[0] ? why : strerror(-r)), UMC_PACK_EXIT_FAILED;
+                return failed(err, "%s/%s: %s", a->package, UMC_PACKAGE_MANIFEST,
+                               why[0] ? why : strerror(-r));
         print_package(out, &p);
         umc_package_free(&p);
         r = umc_fs_read_file(dfd, UMC_PACKAGE_SIGNATURE, UMC_SIG_MAX_BYTES, &sig, &sig_len);
         if (r >= 0)
                 r = umc_sig_describe(sig, sig_len, &s, why, sizeof(why));
         if (r < 0)
-                return fprintf(err, "umc-pack: %s/%s: %s\n", a->package, UMC_PACKAGE_SIGNATURE,
-                               r == -EBADMSG ? why : strerror(-r)), UMC_PACK_EXIT_FAILED;
+                return failed(err, "%s/%s: %s", a->package, UMC_PACKAGE_SIGNATURE,
+                               r == -EBADMSG ? why : strerror(-r));
         fprintf(out, "signer (NOT verified; umc-pack verify checks it): %s\n  issuer: %s\n"
                 "  serial: %s\n  algorithm: %s\n", s.subject, s.issuer, s.serial, s.algorithm);
         return UMC_PACK_EXIT_OK;
@@ -950,8 +970,10 @@ static int add_ecu(struct umc_pack_args *a, const char *arg, FILE *err) {
         if (key && !(e.key_file = strdup(key)))
                 return -ENOMEM;
         n = realloc(a->ecus, (a->n_ecus + 1) * sizeof(*n));
-        if (!n)
-                return free(e.key_file), -ENOMEM;
+        if (!n) {
+                free(e.key_file);
+                return -ENOMEM;
+        }
         a->ecus = n;
         a->ecus[a->n_ecus++] = e;
         return 0;

@@ -28,6 +28,21 @@ static int refuse(char *why, size_t why_size, const char *fmt, ...) {
         return -EINVAL;
 }
 
+/* As refuse(), for a failure that is not the input's fault: returns r. */
+static int fail(char *why, size_t why_size, int r, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static int fail(char *why, size_t why_size, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (why && why_size) {
+                va_start(ap, fmt);
+                (void)vsnprintf(why, why_size, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
 static enum umc_reason deny(enum umc_reason reason, char *why, size_t why_size, const char *fmt,
                             ...) __attribute__((format(printf, 4, 5)));
 
@@ -537,7 +552,7 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) {
                 r = -errno;
-                return refuse(why, why_size, "%s: %s", dir, strerror(-r)), r;
+                return fail(why, why_size, r, "%s: %s", dir, strerror(-r));
         }
         r = read_part(dfd, UMC_PACKAGE_MANIFEST, UMC_PACKAGE_MAX_BYTES, &json, &len, why,
                       why_size);
@@ -689,7 +704,7 @@ static int open_image(int dirfd, const struct umc_package_image *img, char *why,
         fd = openat(dirfd, img->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0) {
                 r = -errno;
-                return refuse(why, why_size, "%s: %s", img->file, strerror(-r)), r;
+                return fail(why, why_size, r, "%s: %s", img->file, strerror(-r));
         }
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 (void)close(fd);
@@ -713,7 +728,7 @@ int umc_package_check_image_file(int dirfd, const struct umc_package_image *img,
         /* One byte past the size tells "too long" without reading an endless file. */
         r = hash_fd(fd, img->size + 1, &size, sha);
         if (r < 0)
-                return refuse(why, why_size, "%s: %s", img->file, strerror(-r)), r;
+                return fail(why, why_size, r, "%s: %s", img->file, strerror(-r));
         *ret_reason = umc_package_check_image(img, size, sha, why, why_size);
         return 0;
 }
@@ -744,7 +759,7 @@ int umc_package_check_sealed_file(int dirfd, const struct umc_package_image *img
                 return 0;
         }
         if (r < 0)
-                return refuse(why, why_size, "%s: %s", img->file, strerror(-r)), r;
+                return fail(why, why_size, r, "%s: %s", img->file, strerror(-r));
         if (size != img->plain_size)
                 *ret_reason = deny(UMC_REASON_PKG_IMAGE_SIZE, why, why_size,
                                    "%s: decrypts to %" PRIu64 " bytes, the manifest says %" PRIu64,
