@@ -47,7 +47,7 @@ struct desc_image {
         bool has_downgrade;
         uint64_t downgrade_max;
         uint64_t timeout;               /* 0: none */
-        char *material;                 /* owned hex, NULL: none */
+        char *material_file;            /* owned, NULL: no material */
         unsigned seen;                  /* one bit per key, for "given twice" */
 };
 
@@ -60,6 +60,7 @@ struct desc {
         int64_t expires;
         uint64_t valid_days;
         unsigned seen;
+        unsigned line;                  /* of the description, for messages */
         struct desc_image *images;      /* owned */
         size_t n_images;
         char *why;
@@ -71,13 +72,14 @@ static void desc_free(struct desc *d) {
         for (size_t i = 0; i < d->n_images; i++) {
                 free(d->images[i].file);
                 free(d->images[i].key_file);
-                free(d->images[i].material);
+                free(d->images[i].material_file);
         }
         free(d->images);
 }
 
 static int bad(struct desc *d, const char *section, const char *key, const char *what) {
-        d->error = say(d->why, d->why_size, -EINVAL, "[%s] %s=: %s", section, key, what);
+        d->error = say(d->why, d->why_size, -EINVAL, "line %u: [%s] %s=: %s", d->line, section,
+                       key, what);
         return 0; /* inih: stop */
 }
 
@@ -193,7 +195,7 @@ static int image_key(struct desc *d, const char *section, const char *key, const
                      struct desc_image *img) {
         static const char *const keys[] = { "EcuId", "HardwareId", "Version", "File",
                                             "EncryptKeyFile", "DowngradeMax",
-                                            "PostFlashTimeoutSec", "PostFlashMaterial", NULL };
+                                            "PostFlashTimeoutSec", "PostFlashMaterialFile", NULL };
         unsigned bit = 0;
 
         for (unsigned i = 0; keys[i]; i++)
@@ -211,8 +213,8 @@ static int image_key(struct desc *d, const char *section, const char *key, const
                 return image_string(d, section, key, value, &img->file);
         if (strcmp(key, "EncryptKeyFile") == 0)
                 return image_string(d, section, key, value, &img->key_file);
-        if (strcmp(key, "PostFlashMaterial") == 0)
-                return image_string(d, section, key, value, &img->material);
+        if (strcmp(key, "PostFlashMaterialFile") == 0)
+                return image_string(d, section, key, value, &img->material_file);
         return image_number(d, section, key, value, img);
 }
 
@@ -225,7 +227,7 @@ static struct desc_image *image_for(struct desc *d, const char *name) {
         for (size_t i = 0; i < d->n_images; i++)
                 if (strcmp(d->images[i].target, name) == 0) {
                         d->error = say(d->why, d->why_size, -EINVAL,
-                                       "[Image %s]: section given twice", name);
+                                       "line %u: [Image %s]: section given twice", d->line, name);
                         return NULL;
                 }
         if (d->n_images >= UMC_PACKAGE_MAX_IMAGES) {
@@ -254,27 +256,18 @@ static int desc_handler(void *user, const char *section, const char *key, const 
         if (strcmp(section, "Package") == 0)
                 return package_key(d, key, value);
         if (strncmp(section, "Image ", 6) != 0) {
-                d->error = say(d->why, d->why_size, -EINVAL,
-                               "[%s]: unknown section (expected [Package] or [Image NAME])",
-                               section);
+                d->error = say(d->why, d->why_size, -EINVAL, "line %u: [%s]: unknown section "
+                               "(expected [Package] or [Image NAME])", d->line, section);
                 return 0;
         }
         if (!umc_name_target_valid(section + 6)) {
-                d->error = say(d->why, d->why_size, -EINVAL,
-                               "[%s]: the target name must be 1..%d of [A-Za-z0-9_-]", section,
+                d->error = say(d->why, d->why_size, -EINVAL, "line %u: [%s]: the target name "
+                               "must be 1..%d of [A-Za-z0-9_-]", d->line, section,
                                UMC_MANIFEST_TARGET_MAX);
                 return 0;
         }
         img = image_for(d, section + 6);
         return img ? image_key(d, section, key, value, img) : 0;
-}
-
-static bool hex_ok(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n % 2 || n > 2 * UMC_PACKAGE_MATERIAL_MAX)
-                return false;
-        return strspn(s, "0123456789abcdefABCDEF") == n;
 }
 
 /* Everything required is there, and ValidDays= xor Expires=. */
@@ -305,30 +298,61 @@ static int desc_complete(struct desc *d, int64_t now) {
                         return say(d->why, d->why_size, -EINVAL, "[Image %s] DowngradeMax=: must "
                                    "be above SecurityVersion= (else it permits nothing)",
                                    img->target);
-                if (img->material && !hex_ok(img->material))
-                        return say(d->why, d->why_size, -EINVAL, "[Image %s] PostFlashMaterial=: "
-                                   "must be 2..%d hex digits, an even number", img->target,
-                                   2 * UMC_PACKAGE_MATERIAL_MAX);
         }
         return 0;
 }
 
-static int desc_load(const char *path, int64_t now, struct desc *d) {
+struct desc_reader {
         FILE *f;
+        char *buf;                      /* owned (getline) */
+        size_t size;
+        struct desc *d;
+};
+
+/*
+ * fgets()-style reader for ini_parse_stream(): counts lines for messages
+ * and refuses a line longer than inih takes (num - 2 characters), which
+ * inih would otherwise split silently or report without saying why.
+ */
+static char *desc_read_line(char *str, int num, void *stream) {
+        struct desc_reader *rd = stream;
+        size_t max = num > 2 ? (size_t)num - 2 : 0;
+        ssize_t n;
+
+        if (rd->d->error)
+                return NULL;
+        n = getline(&rd->buf, &rd->size, rd->f);
+        if (n < 0)
+                return NULL;
+        rd->d->line++;
+        if (n > 0 && rd->buf[n - 1] == '\n')
+                rd->buf[--n] = '\0';
+        if ((size_t)n > max) {
+                rd->d->error = say(rd->d->why, rd->d->why_size, -EINVAL,
+                                   "line %u: longer than %zu characters", rd->d->line, max);
+                return NULL;
+        }
+        memcpy(str, rd->buf, (size_t)n + 1);
+        return str;
+}
+
+static int desc_load(const char *path, int64_t now, struct desc *d) {
+        struct desc_reader rd = { .d = d };
         int r;
 
-        f = fopen(path, "re");
-        if (!f)
+        rd.f = fopen(path, "re");
+        if (!rd.f)
                 return say(d->why, d->why_size, -errno, "%s: %s", path, strerror(errno));
-        r = ini_parse_file(f, desc_handler, d);
-        (void)fclose(f);
+        r = ini_parse_stream(desc_read_line, &rd, desc_handler, d);
+        if (ferror(rd.f) && !d->error)
+                d->error = say(d->why, d->why_size, -EIO, "%s: cannot read", path);
+        (void)fclose(rd.f);
+        free(rd.buf);
         if (d->error)
                 return d->error;
-        if (r > 0)
+        if (r != 0)
                 return say(d->why, d->why_size, -EINVAL, "%s: line %d: not a section, "
                            "KEY=VALUE, comment or blank line", path, r);
-        if (r < 0)
-                return say(d->why, d->why_size, -EIO, "%s: cannot read", path);
         return desc_complete(d, now);
 }
 
@@ -462,18 +486,19 @@ static bool add_hex(cJSON *o, const char *key, const uint8_t *bytes, size_t n) {
         return cJSON_AddStringToObject(o, key, hex) != NULL;
 }
 
-static bool add_options(cJSON *img, const struct desc_image *di, const struct shipped *s) {
+static bool add_options(cJSON *img, const struct desc_image *di, const struct shipped *s,
+                        const char *material) {
         cJSON *o;
         bool ok = true;
 
         if (di->has_downgrade)
                 ok &= !!cJSON_AddNumberToObject(img, "downgrade_max", (double)di->downgrade_max);
-        if (di->timeout || di->material) {
+        if (di->timeout || material) {
                 ok &= !!(o = cJSON_AddObjectToObject(img, "post_flash"));
                 if (o && di->timeout)
                         ok &= !!cJSON_AddNumberToObject(o, "timeout_sec", (double)di->timeout);
-                if (o && di->material)
-                        ok &= !!cJSON_AddStringToObject(o, "material", di->material);
+                if (o && material)
+                        ok &= !!cJSON_AddStringToObject(o, "material", material);
         }
         if (!di->key_file)
                 return ok;
@@ -489,7 +514,29 @@ static bool add_options(cJSON *img, const struct desc_image *di, const struct sh
         return ok;
 }
 
+/* PostFlashMaterialFile=: 1..UMC_PACKAGE_MATERIAL_MAX bytes, as hex into ret (2 * max + 1). */
+static int read_material(struct build *b, const struct desc_image *di, char *ret) {
+        _cleanup_free_ char *path = resolve(b, di->material_file);
+        uint8_t buf[UMC_PACKAGE_MATERIAL_MAX + 1];
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        if (!path)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+        if (n < 0)
+                return say(b->why, b->why_size, -errno, "[Image %s] PostFlashMaterialFile=%s: %s",
+                           di->target, path, strerror(errno));
+        if (n == 0 || n > UMC_PACKAGE_MATERIAL_MAX)
+                return say(b->why, b->why_size, -EINVAL, "[Image %s] PostFlashMaterialFile=%s: "
+                           "must hold 1..%d bytes", di->target, path, UMC_PACKAGE_MATERIAL_MAX);
+        umc_hex_encode(buf, (size_t)n, ret);
+        return 0;
+}
+
 static int add_image(struct build *b, cJSON *arr, const struct desc_image *di) {
+        char material[2 * UMC_PACKAGE_MATERIAL_MAX + 1];
         struct shipped s = {};
         char name[UMC_MANIFEST_TARGET_MAX + 9];
         cJSON *img;
@@ -497,6 +544,8 @@ static int add_image(struct build *b, cJSON *arr, const struct desc_image *di) {
         int r;
 
         (void)snprintf(name, sizeof(name), "%s.img%s", di->target, di->key_file ? ".enc" : "");
+        if (di->material_file && (r = read_material(b, di, material)) < 0)
+                return r;
         r = ship_image(b, di, name, &s);
         if (r < 0)
                 return r;
@@ -513,7 +562,8 @@ static int add_image(struct build *b, cJSON *arr, const struct desc_image *di) {
              cJSON_AddStringToObject(img, "version", di->version) &&
              cJSON_AddStringToObject(img, "file", name) &&
              cJSON_AddNumberToObject(img, "size", (double)s.size) &&
-             add_hex(img, "sha256", s.sha256, UMC_HASH_LEN) && add_options(img, di, &s);
+             add_hex(img, "sha256", s.sha256, UMC_HASH_LEN) &&
+             add_options(img, di, &s, di->material_file ? material : NULL);
         umc_memzero(&s, sizeof(s));
         return ok ? 0 : -ENOMEM;
 }

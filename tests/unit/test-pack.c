@@ -35,7 +35,7 @@ static const char good_desc[] =
         "[Package]\nName=demo 2026.12\nVersion=2026.12.1\nSecurityVersion=7\nValidDays=30\n"
         "VehicleModel=X1\nHardwareRevision=B2\n\n"
         "[Image bcm]\nEcuId=0x10\nHardwareId=BCM-HW-3\nVersion=1.2.3\nFile=bcm.bin\n"
-        "DowngradeMax=9\nPostFlashTimeoutSec=120\nPostFlashMaterial=00ff\n\n"
+        "DowngradeMax=9\nPostFlashTimeoutSec=120\nPostFlashMaterialFile=material.bin\n\n"
         "[Image gw]\nEcuId=32\nHardwareId=GW HW 1\nVersion=4.0\nFile=gw.bin\n"
         "EncryptKeyFile=gw.key\n";
 
@@ -54,6 +54,10 @@ static int group_setup(void **state) {
                    0600);
         (void)snprintf(path, sizeof(path), "%s/bcm.bin", P.dir);
         write_file(path, "bcm image", 0644);
+        (void)snprintf(path, sizeof(path), "%s/material.bin", P.dir);
+        write_file(path, "\x01\xfe", 0644);
+        (void)snprintf(path, sizeof(path), "%s/empty.bin", P.dir);
+        write_file(path, "", 0644);
         memset(big, 'g', 70000);
         big[70000] = '\0';
         (void)snprintf(path, sizeof(path), "%s/gw.bin", P.dir);
@@ -182,6 +186,7 @@ static void test_inspect_shows_without_verifying(void **state) {
         expect_line(out, "name: demo 2026.12\n");
         expect_line(out, "security_version: 7\n");
         expect_line(out, "  downgrade permitted from security versions up to 9\n");
+        expect_line(out, "  post_flash: timeout 120 s, 2 bytes of material\n");
         expect_line(out, "  encrypted for ECU 0x20: AES-256-GCM, 70000 bytes plain");
         expect_line(out, "signer (NOT verified; umc-pack verify checks it): CN=ec signer\n");
 }
@@ -204,11 +209,14 @@ struct desc_row {
 };
 
 #define PKGHEAD "[Package]\nName=n\nVersion=1\nSecurityVersion=3\nValidDays=1\nVehicleModel=X\nHardwareRevision=B\n"
+#define LONG "0123456789012345678901234567890123456789012345678901234567890123456789" \
+             "0123456789012345678901234567890123456789012345678901234567890123456789" \
+             "0123456789012345678901234567890123456789012345678901234567890123456789"
 #define IMGHEAD "[Image bcm]\nEcuId=1\nHardwareId=h\nVersion=1\nFile=bcm.bin\n"
 
 static void test_bad_descriptions_are_named_and_leave_nothing(void **state) {
         static const struct desc_row rows[] = {
-                { "[Package]\nName=n\nColour=red\n", "[Package] Colour=: unknown key" },
+                { "[Package]\nName=n\nColour=red\n", "line 3: [Package] Colour=: unknown key" },
                 { "[Package]\nName=n\nName=m\n", "[Package] Name=: given twice" },
                 { "[Package]\nVersion=1 2\n", "[Package] Version=: must be 1..64 printable ASCII characters without spaces" },
                 { "[Package]\nSecurityVersion=-1\n", "[Package] SecurityVersion=: must be an integer" },
@@ -221,7 +229,9 @@ static void test_bad_descriptions_are_named_and_leave_nothing(void **state) {
                 { PKGHEAD "[Image bcm]\nEcuId=1\n", "[Image bcm] HardwareId= is missing" },
                 { PKGHEAD IMGHEAD "EcuId=2\n", "[Image bcm] EcuId=: given twice" },
                 { PKGHEAD IMGHEAD "DowngradeMax=3\n", "[Image bcm] DowngradeMax=: must be above SecurityVersion=" },
-                { PKGHEAD IMGHEAD "PostFlashMaterial=abc\n", "[Image bcm] PostFlashMaterial=: must be 2..2048 hex digits" },
+                { PKGHEAD IMGHEAD "PostFlashMaterialFile=empty.bin\n", "[Image bcm] PostFlashMaterialFile=" },
+                { PKGHEAD IMGHEAD "PostFlashMaterialFile=nonexistent\n", "No such file or directory" },
+                { "[Package]\nName=" LONG "\n", "line 2: longer than" },
                 { PKGHEAD IMGHEAD "PostFlashTimeoutSec=0\n", "[Image bcm] PostFlashTimeoutSec=: must be an integer 1..86400" },
                 { PKGHEAD "[Image bcm]\nEcuId=1\nHardwareId=h\nVersion=1\nFile=missing.bin\n", "[Image bcm] File=" },
                 { PKGHEAD IMGHEAD "EncryptKeyFile=desc.ini\n", "[Image bcm] EncryptKeyFile=" },
