@@ -252,6 +252,54 @@ static void test_malformed_containers(void **state) {
         assert_non_null(strstr(why, "must be detached"));
 }
 
+/* DER of a SignedData over DATA built by hand: for forms no ordinary signer produces. */
+static size_t finish(CMS_ContentInfo *cms, uint8_t **ret) {
+        BIO *b = BIO_new_mem_buf(DATA, (int)strlen(DATA));
+        uint8_t *der = NULL;
+        int n;
+
+        assert_int_equal(CMS_final(cms, b, NULL, CMS_DETACHED | CMS_BINARY), 1);
+        n = i2d_CMS_ContentInfo(cms, &der);
+        assert_true(n > 0);
+        *ret = malloc((size_t)n);
+        memcpy(*ret, der, (size_t)n);
+        OPENSSL_free(der);
+        BIO_free(b);
+        CMS_ContentInfo_free(cms);
+        return (size_t)n;
+}
+
+static void test_two_signers_and_weak_pss_mask_are_refused(void **state) {
+        const unsigned flags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL;
+        _cleanup_free_ uint8_t *two = NULL, *sha1_mask = NULL;
+        CMS_ContentInfo *cms;
+        CMS_SignerInfo *si;
+        size_t len;
+        char why[256] = "";
+
+        cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
+        assert_non_null(CMS_add1_signer(cms, P.ec.cert, P.ec.key, EVP_sha256(), CMS_BINARY));
+        assert_non_null(CMS_add1_signer(cms, P.revoked.cert, P.revoked.key, EVP_sha256(),
+                                        CMS_BINARY));
+        assert_int_equal(CMS_add1_cert(cms, P.inter.cert), 1);
+        len = finish(cms, &two);
+        assert_int_equal(check(NULL, two, len, time(NULL), why, sizeof(why)),
+                         UMC_REASON_PKG_SIG_MALFORMED);
+        assert_string_equal(why, "signature: 2 signers, expected exactly 1");
+
+        cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
+        si = CMS_add1_signer(cms, P.rsa.cert, P.rsa.key, EVP_sha256(), CMS_BINARY | CMS_KEY_PARAM);
+        assert_non_null(si);
+        assert_true(EVP_PKEY_CTX_set_rsa_padding(CMS_SignerInfo_get0_pkey_ctx(si),
+                                                 RSA_PKCS1_PSS_PADDING) > 0);
+        assert_true(EVP_PKEY_CTX_set_rsa_mgf1_md(CMS_SignerInfo_get0_pkey_ctx(si), EVP_sha1()) > 0);
+        assert_int_equal(CMS_add1_cert(cms, P.inter.cert), 1);
+        len = finish(cms, &sha1_mask);
+        assert_int_equal(check(NULL, sha1_mask, len, time(NULL), why, sizeof(why)),
+                         UMC_REASON_PKG_SIG_ALGORITHM);
+        assert_string_equal(why, "RSA-PSS mask is not MGF1-SHA-256");
+}
+
 static void test_trust_files_are_checked(void **state) {
         struct umc_sig_trust *t = NULL;
         char why[256] = "";
@@ -302,6 +350,7 @@ int main(void) {
                 cmocka_unit_test(test_refused_algorithms),
                 cmocka_unit_test(test_pss_made_by_plain_openssl_verifies),
                 cmocka_unit_test(test_malformed_containers),
+                cmocka_unit_test(test_two_signers_and_weak_pss_mask_are_refused),
                 cmocka_unit_test(test_trust_files_are_checked),
                 cmocka_unit_test(test_sign_refuses_what_a_device_would),
         };
