@@ -111,8 +111,9 @@ int umc_package_time_format(int64_t t, char out[21]);
  * signature with trust at time now, and only then parse the manifest and
  * check its expiry. Returns 0 with *ret filled and *ret_reason OK;
  * -EBADMSG with *ret_reason and why saying what was refused; or a
- * negative errno when a file cannot be read (why names it). ret_signer may
- * be NULL.
+ * negative errno when a file cannot be read (why names it). *ret_signer
+ * (may be NULL) is filled once the signature verified, also when a later
+ * check refuses the package.
  */
 int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t now,
                      struct umc_package *ret, struct umc_sig_signer *ret_signer,

@@ -2,6 +2,7 @@
 #include "umc/pack.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -92,14 +93,18 @@ static bool text_ok(const char *s, size_t max, bool spaces) {
         return n >= 1 && n <= max;
 }
 
+/* Decimal, or hex after "0x" (never octal: "010" is ten). */
 static bool parse_uint(const char *s, uint64_t max, uint64_t *ret) {
-        char *end;
+        bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
         unsigned long long v;
+        char *end;
 
-        if (!s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+        if (hex)
+                s += 2;
+        if (!isxdigit((unsigned char)s[0]) || (!hex && !isdigit((unsigned char)s[0])))
                 return false;
         errno = 0;
-        v = strtoull(s, &end, 0);
+        v = strtoull(s, &end, hex ? 16 : 10);
         if (errno || *end || v > max)
                 return false;
         *ret = v;

@@ -560,7 +560,7 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
                 r = read_part(dfd, UMC_PACKAGE_SIGNATURE, UMC_SIG_MAX_BYTES, &sig, &sig_len, why,
                               why_size);
         if (r == -EFBIG)
-                return load_refused(sig ? UMC_REASON_PKG_SIG_MALFORMED : UMC_REASON_PKG_MALFORMED,
+                return load_refused(json ? UMC_REASON_PKG_SIG_MALFORMED : UMC_REASON_PKG_MALFORMED,
                                     ret_reason);
         if (r < 0)
                 return r;
@@ -570,6 +570,8 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
                 return load_refused(reason, ret_reason);
         if (r < 0)
                 return r;
+        if (ret_signer)
+                *ret_signer = signer;
         r = umc_package_parse(json, len, &p, why, why_size);
         if (r == -EINVAL || r == -E2BIG)
                 return load_refused(UMC_REASON_PKG_MALFORMED, ret_reason);
@@ -580,8 +582,6 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
                 umc_package_free(&p);
                 return load_refused(reason, ret_reason);
         }
-        if (ret_signer)
-                *ret_signer = signer;
         *ret = p;
         *ret_reason = UMC_REASON_OK;
         return 0;

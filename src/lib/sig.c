@@ -66,6 +66,7 @@ static int read_pem(const char *path, STACK_OF(X509_INFO) **ret, char *why, size
         _cleanup_(bio_freep) BIO *b = NULL;
         STACK_OF(X509_INFO) *infos;
 
+        errno = 0;
         b = BIO_new_file(path, "r");
         if (!b) {
                 int r = errno ? -errno : -EIO;

@@ -128,7 +128,9 @@ struct refusal {
 };
 
 static void test_each_check_refuses_with_its_reason(void **state) {
-        char ecu_wrong_key[300];
+        char ecu_wrong_key[300], in40days[21];
+
+        assert_int_equal(umc_package_time_format(time(NULL) + 40 * DAY, in40days), 0);
         (void)snprintf(ecu_wrong_key, sizeof(ecu_wrong_key), "32,GW HW 1,0,%s", wrong_key);
         const struct refusal rows[] = {
                 { "untrusted", { "--trust-anchor", P.other_anchor },
@@ -145,6 +147,12 @@ static void test_each_check_refuses_with_its_reason(void **state) {
                   "decrypt: REFUSED 0x0711" },
                 { "expired", { "--trust-anchor", P.anchor, "--time", "2099-01-01T00:00:00Z" },
                   "signature: REFUSED 0x0706" },
+                { "package expired, certificates valid",
+                  { "--trust-anchor", P.anchor, "--time", in40days },
+                  "signature: ok: ECDSA-P256-SHA256 by CN=ec signer\nmanifest: ok\n"
+                  "expiry: REFUSED 0x070b (package expired): package demo 2026.12 expired at " },
+                { "010 is decimal ten, not octal", { "--trust-anchor", P.anchor, "--ecu", "010,h" },
+                  "ecu 0xa: REFUSED 0x070e" },
         };
 
         for (size_t i = 0; i < UMC_ELEMENTSOF(rows); i++) {
