@@ -8,7 +8,8 @@
  * A signed package is today's package directory grown up:
  *
  *     DIR/manifest.json       the manifest, format 2, exactly as signed
- *     DIR/manifest.json.p7s   detached CMS SignedData over those bytes, DER
+ *     DIR/manifest.json.p7s   detached CMS SignedData over those bytes, DER,
+ *  or DIR/manifest.json.sm2   the SM2 format of sig.h (exactly one of the two)
  *     DIR/<file>              one image per target, as the manifest names
  *
  * The order of the checks, the same on umcd, on the ECU and in
@@ -37,6 +38,7 @@
 #define UMC_PACKAGE_FORMAT 2
 #define UMC_PACKAGE_MANIFEST "manifest.json"
 #define UMC_PACKAGE_SIGNATURE "manifest.json.p7s"
+#define UMC_PACKAGE_SIGNATURE_SM2 "manifest.json.sm2"
 #define UMC_PACKAGE_MAX_BYTES UMC_MANIFEST_MAX_BYTES
 #define UMC_PACKAGE_MAX_IMAGES UMC_MANIFEST_MAX_IMAGES
 #define UMC_PACKAGE_TEXT_MAX 64          /* names, versions, model, hardware revision */
@@ -107,7 +109,8 @@ int umc_package_time_format(int64_t t, char out[21]);
 
 /*
  * Load DIR (an absolute or relative path): read manifest.json and its
- * signature (regular files, not through a symlink, bounded), verify the
+ * signature (regular files, not through a symlink, bounded; both
+ * signature files present is PKG_SIG_MALFORMED), verify the
  * signature with trust at time now, and only then parse the manifest and
  * check its expiry. Returns 0 with *ret filled and *ret_reason OK;
  * -EBADMSG with *ret_reason and why saying what was refused; or a

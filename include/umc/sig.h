@@ -9,8 +9,13 @@
  * SignedData's certificates (intermediates too). Signer algorithms:
  * ECDSA on P-256 with SHA-256, or RSASSA-PSS (RFC 4055; modulus of at
  * least 2048 bits) with SHA-256 and MGF1-SHA-256. PKCS#1 v1.5, other
- * curves, other digests are refused. SM2 is not offered: OpenSSL 3.0
- * cannot produce SM2 inside CMS (docs/package.md).
+ * curves, other digests are refused.
+ *
+ * SM2 cannot travel inside CMS with OpenSSL 3.0 (signing fails), so it has
+ * its own detached format (docs/package.md, "SM2"): "UMC-SM2\n" ||
+ * be32(n) || an n-byte DER SM2 signature over SM3 with the distinguishing
+ * ID "1234567812345678" (GM/T 0009-2012) || the DER certificates, signer
+ * first, then intermediates (at most 8). The chain rules are the same.
  *
  * The signer's chain must reach a certificate of the anchor file
  * (self-signed roots; no partial chains, no system store), every
@@ -36,6 +41,11 @@
 #define UMC_SIG_NAME_MAX 256
 
 struct umc_sig_trust;
+
+enum umc_sig_format {
+        UMC_SIG_CMS = 0,   /* manifest.json.p7s */
+        UMC_SIG_SM2 = 1,   /* manifest.json.sm2 */
+};
 
 /* Who signed, for logs and `umc-pack inspect`. */
 struct umc_sig_signer {
@@ -77,7 +87,16 @@ int umc_sig_verify(const struct umc_sig_trust *t, const void *data, size_t len, 
                    enum umc_reason *ret_reason, char *why, size_t why_size);
 
 /*
- * Describe the signer of sig WITHOUT verifying anything but its form and
+ * As umc_sig_verify(), for the SM2 format: refusals as there, with
+ * PKG_SIG_ALGORITHM when the signer's key is not SM2.
+ */
+int umc_sig_verify_sm2(const struct umc_sig_trust *t, const void *data, size_t len,
+                       const void *sig, size_t sig_len, int64_t now,
+                       struct umc_sig_signer *ret_signer, enum umc_reason *ret_reason, char *why,
+                       size_t why_size);
+
+/*
+ * Describe the signer of sig (CMS, or SM2 by its header) WITHOUT verifying anything but its form and
  * algorithm (for `umc-pack inspect`): 0 with *ret filled, -EBADMSG with
  * why, -EINVAL, -ENOMEM.
  */
@@ -86,12 +105,14 @@ int umc_sig_describe(const void *sig, size_t sig_len, struct umc_sig_signer *ret
 
 /*
  * Sign data (len bytes) with the private key in key_file (PEM, P-256 EC
- * or RSA of at least 2048 bits, which signs with PSS) and the matching
- * certificate in cert_file (PEM); chain_file (PEM, may be NULL) adds
- * intermediate certificates to the SignedData. *ret_der (malloc()ed, owned
- * by the caller) gets the DER. 0, -EINVAL with why (unreadable or
- * mismatched key and certificate, refused algorithm), -ENOMEM, -EIO.
+ * or RSA of at least 2048 bits, which signs with PSS, or SM2) and the
+ * matching certificate in cert_file (PEM); chain_file (PEM, may be NULL)
+ * adds intermediate certificates. An SM2 key makes the SM2 format, any
+ * other a CMS SignedData; *ret_format (may be NULL) says which. *ret_der
+ * (malloc()ed, owned by the caller) gets the bytes. 0, -EINVAL with why
+ * (unreadable or mismatched key and certificate, refused algorithm),
+ * -ENOMEM, -EIO.
  */
 int umc_sig_sign(const void *data, size_t len, const char *cert_file, const char *key_file,
-                 const char *chain_file, uint8_t **ret_der, size_t *ret_len, char *why,
-                 size_t why_size);
+                 const char *chain_file, uint8_t **ret_der, size_t *ret_len,
+                 enum umc_sig_format *ret_format, char *why, size_t why_size);

@@ -604,6 +604,7 @@ static int build_json(struct build *b) {
 static int seal_manifest(struct build *b, const char *cert, const char *key, const char *chain) {
         _cleanup_free_ char *text = cJSON_PrintUnformatted(b->root);
         _cleanup_free_ uint8_t *der = NULL;
+        enum umc_sig_format format;
         struct umc_package back;
         size_t len, der_len;
         char detail[256] = "";
@@ -616,12 +617,16 @@ static int seal_manifest(struct build *b, const char *cert, const char *key, con
         if (r < 0)
                 return say(b->why, b->why_size, r, "the manifest would be refused: %s", detail);
         umc_package_free(&back);
-        r = umc_sig_sign(text, len, cert, key, chain, &der, &der_len, b->why, b->why_size);
+        r = umc_sig_sign(text, len, cert, key, chain, &der, &der_len, &format, b->why,
+                         b->why_size);
         if (r < 0)
                 return r;
         r = umc_fs_write_atomic(b->tmp_dfd, UMC_PACKAGE_MANIFEST, text, len, 0644);
         if (r >= 0)
-                r = umc_fs_write_atomic(b->tmp_dfd, UMC_PACKAGE_SIGNATURE, der, der_len, 0644);
+                r = umc_fs_write_atomic(b->tmp_dfd, format == UMC_SIG_SM2
+                                                            ? UMC_PACKAGE_SIGNATURE_SM2
+                                                            : UMC_PACKAGE_SIGNATURE,
+                                        der, der_len, 0644);
         if (r < 0)
                 return say(b->why, b->why_size, r, "%s: cannot write: %s", b->tmp, strerror(-r));
         return 0;
@@ -641,8 +646,10 @@ static void remove_tmp(struct build *b) {
                 }
                 (void)unlinkat(b->tmp_dfd, UMC_PACKAGE_MANIFEST, 0);
                 (void)unlinkat(b->tmp_dfd, UMC_PACKAGE_SIGNATURE, 0);
+                (void)unlinkat(b->tmp_dfd, UMC_PACKAGE_SIGNATURE_SM2, 0);
                 (void)umc_fs_remove_temp_files(b->tmp_dfd, UMC_PACKAGE_MANIFEST);
                 (void)umc_fs_remove_temp_files(b->tmp_dfd, UMC_PACKAGE_SIGNATURE);
+                (void)umc_fs_remove_temp_files(b->tmp_dfd, UMC_PACKAGE_SIGNATURE_SM2);
         }
         (void)rmdir(b->tmp);
 }
@@ -944,6 +951,7 @@ static int run_inspect(const struct umc_pack_args *a, FILE *out, FILE *err) {
         _cleanup_close_ int dfd = -1;
         struct umc_sig_signer s;
         struct umc_package p;
+        const char *name;
         size_t len, sig_len;
         char why[512] = "";
         int r;
@@ -961,11 +969,13 @@ static int run_inspect(const struct umc_pack_args *a, FILE *out, FILE *err) {
                                why[0] ? why : strerror(-r));
         print_package(out, &p);
         umc_package_free(&p);
-        r = umc_fs_read_file(dfd, UMC_PACKAGE_SIGNATURE, UMC_SIG_MAX_BYTES, &sig, &sig_len);
+        name = faccessat(dfd, UMC_PACKAGE_SIGNATURE_SM2, F_OK, AT_SYMLINK_NOFOLLOW) == 0
+                       ? UMC_PACKAGE_SIGNATURE_SM2 : UMC_PACKAGE_SIGNATURE;
+        r = umc_fs_read_file(dfd, name, UMC_SIG_MAX_BYTES, &sig, &sig_len);
         if (r >= 0)
                 r = umc_sig_describe(sig, sig_len, &s, why, sizeof(why));
         if (r < 0)
-                return failed(err, "%s/%s: %s", a->package, UMC_PACKAGE_SIGNATURE,
+                return failed(err, "%s/%s: %s", a->package, name,
                                r == -EBADMSG ? why : strerror(-r));
         fprintf(out, "signer (NOT verified; umc-pack verify checks it): %s\n  issuer: %s\n"
                 "  serial: %s\n  algorithm: %s\n", s.subject, s.issuer, s.serial, s.algorithm);

@@ -352,7 +352,8 @@ static int parse_image(const struct pctx *pc0, const cJSON *obj, size_t idx,
         if (img->file[0] == '.' || strspn(img->file, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
                                           "qrstuvwxyz0123456789._-+") != strlen(img->file) ||
             strcmp(img->file, UMC_PACKAGE_MANIFEST) == 0 ||
-            strcmp(img->file, UMC_PACKAGE_SIGNATURE) == 0)
+            strcmp(img->file, UMC_PACKAGE_SIGNATURE) == 0 ||
+            strcmp(img->file, UMC_PACKAGE_SIGNATURE_SM2) == 0)
                 return refuse(pc.why, pc.why_size, "%s: \"file\" must be a plain name of "
                               "[A-Za-z0-9._+-], not starting with '.', not the manifest's", where);
         return parse_image_options(&pc, obj, security_version, img);
@@ -536,12 +537,25 @@ static int load_refused(enum umc_reason reason, enum umc_reason *ret_reason) {
         return -EBADMSG;
 }
 
+/* Which signature file the package has: exactly one of the two, or -EEXIST for both. */
+static int signature_file(int dfd, enum umc_sig_format *ret) {
+        struct stat st;
+        bool cms = fstatat(dfd, UMC_PACKAGE_SIGNATURE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+        bool sm2 = fstatat(dfd, UMC_PACKAGE_SIGNATURE_SM2, &st, AT_SYMLINK_NOFOLLOW) == 0;
+
+        if (cms && sm2)
+                return -EEXIST;
+        *ret = sm2 ? UMC_SIG_SM2 : UMC_SIG_CMS;
+        return 0;
+}
+
 int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t now,
                      struct umc_package *ret, struct umc_sig_signer *ret_signer,
                      enum umc_reason *ret_reason, char *why, size_t why_size) {
         _cleanup_free_ char *json = NULL, *sig = NULL;
         _cleanup_close_ int dfd = -1;
         struct umc_sig_signer signer;
+        enum umc_sig_format format;
         struct umc_package p;
         enum umc_reason reason;
         size_t len, sig_len;
@@ -554,18 +568,25 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
                 r = -errno;
                 return fail(why, why_size, r, "%s: %s", dir, strerror(-r));
         }
+        if (signature_file(dfd, &format) < 0) {
+                (void)refuse(why, why_size, "both %s and %s: a package has one signature",
+                             UMC_PACKAGE_SIGNATURE, UMC_PACKAGE_SIGNATURE_SM2);
+                return load_refused(UMC_REASON_PKG_SIG_MALFORMED, ret_reason);
+        }
         r = read_part(dfd, UMC_PACKAGE_MANIFEST, UMC_PACKAGE_MAX_BYTES, &json, &len, why,
                       why_size);
         if (r >= 0)
-                r = read_part(dfd, UMC_PACKAGE_SIGNATURE, UMC_SIG_MAX_BYTES, &sig, &sig_len, why,
-                              why_size);
+                r = read_part(dfd, format == UMC_SIG_SM2 ? UMC_PACKAGE_SIGNATURE_SM2
+                                                         : UMC_PACKAGE_SIGNATURE,
+                              UMC_SIG_MAX_BYTES, &sig, &sig_len, why, why_size);
         if (r == -EFBIG)
                 return load_refused(json ? UMC_REASON_PKG_SIG_MALFORMED : UMC_REASON_PKG_MALFORMED,
                                     ret_reason);
         if (r < 0)
                 return r;
         /* The signature first: the JSON parser sees only authenticated bytes. */
-        r = umc_sig_verify(trust, json, len, sig, sig_len, now, &signer, &reason, why, why_size);
+        r = (format == UMC_SIG_SM2 ? umc_sig_verify_sm2 : umc_sig_verify)(
+                trust, json, len, sig, sig_len, now, &signer, &reason, why, why_size);
         if (r == -EBADMSG)
                 return load_refused(reason, ret_reason);
         if (r < 0)

@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "umc/util.h"
@@ -465,18 +466,159 @@ int umc_sig_verify(const struct umc_sig_trust *t, const void *data, size_t len, 
         return 0;
 }
 
+/* ---- SM2: a raw signature and the signer's chain (docs/package.md, "SM2") ---- */
+
+#define SM2_MAGIC "UMC-SM2\n"
+#define SM2_MAGIC_LEN 8
+#define SM2_HEADER_LEN (SM2_MAGIC_LEN + 4)
+/* GM/T 0009-2012's default distinguishing ID: OpenSSL 3.0 uses an empty one unless told. */
+#define SM2_ID "1234567812345678"
+#define SM2_SIG_MIN 8
+#define SM2_SIG_MAX 72   /* DER SEQUENCE of two INTEGERs of up to 33 bytes */
+#define SM2_MAX_CERTS 8
+
+static int parse_sm2_certs(struct verify *v, const uint8_t *p, const uint8_t *end) {
+        v->certs = sk_X509_new_null();
+        if (!v->certs)
+                return -ENOMEM;
+        while (p < end) {
+                const uint8_t *q = p;
+                X509 *x;
+
+                if (sk_X509_num(v->certs) == SM2_MAX_CERTS)
+                        return refused(v, UMC_REASON_PKG_SIG_MALFORMED,
+                                       "signature: more than %d certificates", SM2_MAX_CERTS);
+                x = d2i_X509(NULL, &q, end - p);
+                if (!x)
+                        return refused(v, UMC_REASON_PKG_SIG_MALFORMED,
+                                       "signature: certificate %d is not DER",
+                                       sk_X509_num(v->certs) + 1);
+                if (!sk_X509_push(v->certs, x)) {
+                        X509_free(x);
+                        return -ENOMEM;
+                }
+                p = q;
+        }
+        if (sk_X509_num(v->certs) == 0)
+                return refused(v, UMC_REASON_PKG_SIG_MALFORMED, "signature: no certificate");
+        v->signer = sk_X509_value(v->certs, 0);
+        v->pkey = X509_get0_pubkey(v->signer);
+        return 0;
+}
+
+/* "UMC-SM2\n" || be32(n) || n bytes of DER signature || DER certificates, signer first. */
+static int parse_sm2(struct verify *v, const uint8_t *sig, size_t sig_len,
+                     const uint8_t **ret_value, size_t *ret_value_len) {
+        size_t n;
+        int r;
+
+        if (sig_len < SM2_HEADER_LEN || sig_len > UMC_SIG_MAX_BYTES ||
+            memcmp(sig, SM2_MAGIC, SM2_MAGIC_LEN) != 0)
+                return refused(v, UMC_REASON_PKG_SIG_MALFORMED,
+                               "signature: not an SM2 signature file (no \"UMC-SM2\" header)");
+        n = umc_get_be32(sig + SM2_MAGIC_LEN);
+        if (n < SM2_SIG_MIN || n > SM2_SIG_MAX || n > sig_len - SM2_HEADER_LEN)
+                return refused(v, UMC_REASON_PKG_SIG_MALFORMED,
+                               "signature: SM2 signature length %zu, expected %d..%d", n,
+                               SM2_SIG_MIN, SM2_SIG_MAX);
+        r = parse_sm2_certs(v, sig + SM2_HEADER_LEN + n, sig + sig_len);
+        if (r < 0)
+                return r;
+        if (!v->pkey || !EVP_PKEY_is_a(v->pkey, "SM2"))
+                return refused(v, UMC_REASON_PKG_SIG_ALGORITHM, "signer key is not SM2");
+        (void)snprintf(v->info.algorithm, sizeof(v->info.algorithm), "SM2-SM3");
+        *ret_value = sig + SM2_HEADER_LEN;
+        *ret_value_len = n;
+        return 0;
+}
+
+/* An SM2/SM3 signing or verifying context with the standard distinguishing ID. */
+static EVP_MD_CTX *sm2_ctx(EVP_PKEY *key, bool sign) {
+        EVP_MD_CTX *m = EVP_MD_CTX_new();
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new(key, NULL);
+
+        if (!m || !pctx || EVP_PKEY_CTX_set1_id(pctx, SM2_ID, strlen(SM2_ID)) <= 0)
+                goto fail;
+        EVP_MD_CTX_set_pkey_ctx(m, pctx); /* m does not take pctx: freed below via m */
+        if ((sign ? EVP_DigestSignInit(m, NULL, EVP_sm3(), NULL, key)
+                  : EVP_DigestVerifyInit(m, NULL, EVP_sm3(), NULL, key)) != 1)
+                goto fail;
+        return m;
+fail:
+        EVP_MD_CTX_free(m);
+        EVP_PKEY_CTX_free(pctx);
+        return NULL;
+}
+
+static int verify_sm2_value(struct verify *v, const void *data, size_t len,
+                            const uint8_t *value, size_t value_len) {
+        EVP_MD_CTX *m = sm2_ctx(v->pkey, false);
+        EVP_PKEY_CTX *pctx = m ? EVP_MD_CTX_get_pkey_ctx(m) : NULL;
+        int ok;
+
+        if (!m)
+                return -ENOMEM;
+        ok = EVP_DigestVerify(m, value, value_len, data, len);
+        EVP_MD_CTX_free(m);
+        EVP_PKEY_CTX_free(pctx);
+        if (ok == 1)
+                return 0;
+        return refused(v, UMC_REASON_PKG_SIG_MISMATCH,
+                       "SM2 signature does not match the manifest bytes");
+}
+
+int umc_sig_verify_sm2(const struct umc_sig_trust *t, const void *data, size_t len,
+                       const void *sig, size_t sig_len, int64_t now,
+                       struct umc_sig_signer *ret_signer, enum umc_reason *ret_reason, char *why,
+                       size_t why_size) {
+        struct verify v = { .t = t, .now = now, .why = why, .why_size = why_size };
+        char detail[2 * UMC_SIG_NAME_MAX];
+        const uint8_t *value = NULL;
+        size_t value_len = 0;
+        int r;
+
+        if (!t || (!data && len) || !sig || !ret_reason)
+                return -EINVAL;
+        r = parse_sm2(&v, sig, sig_len, &value, &value_len);
+        if (r >= 0)
+                r = verify_chain(&v);
+        if (r >= 0 && leaf_purpose(v.signer, detail, sizeof(detail)) < 0)
+                r = refused(&v, UMC_REASON_PKG_CERT_PURPOSE, "%s", detail);
+        if (r >= 0)
+                r = verify_sm2_value(&v, data, len, value, value_len);
+        if (r >= 0)
+                describe_signer(&v);
+        sk_X509_pop_free(v.certs, X509_free);
+        ERR_clear_error();
+        if (r == -EBADMSG)
+                *ret_reason = v.reason;
+        if (r < 0)
+                return r;
+        *ret_reason = UMC_REASON_OK;
+        if (ret_signer)
+                *ret_signer = v.info;
+        return 0;
+}
+
 int umc_sig_describe(const void *sig, size_t sig_len, struct umc_sig_signer *ret, char *why,
                      size_t why_size) {
         struct verify v = { .why = why, .why_size = why_size };
         int r;
 
+        const uint8_t *value;
+        size_t value_len;
+
         if (!sig || !ret)
                 return -EINVAL;
-        r = parse_cms(&v, sig, sig_len);
-        if (r >= 0)
-                r = find_signer(&v);
-        if (r >= 0)
-                r = check_algorithm(&v);
+        if (sig_len >= SM2_MAGIC_LEN && memcmp(sig, SM2_MAGIC, SM2_MAGIC_LEN) == 0)
+                r = parse_sm2(&v, sig, sig_len, &value, &value_len);
+        else {
+                r = parse_cms(&v, sig, sig_len);
+                if (r >= 0)
+                        r = find_signer(&v);
+                if (r >= 0)
+                        r = check_algorithm(&v);
+        }
         if (r >= 0)
                 describe_signer(&v);
         sk_X509_pop_free(v.certs, X509_free);
@@ -541,9 +683,9 @@ static int load_chain(const char *path, STACK_OF(X509) **ret, char *why, size_t 
 /* Only what a device accepts: refuse early rather than ship a package every ECU refuses. */
 static int check_signing_key(X509 *cert, EVP_PKEY *key, const char *key_file, char *why,
                              size_t why_size) {
-        if (!key_is_p256(key) && !key_is_rsa(key))
-                return say(why, why_size, -EINVAL, "%s: the key must be EC P-256 or RSA of "
-                           "2048 bits or more", key_file);
+        if (!key_is_p256(key) && !key_is_rsa(key) && !EVP_PKEY_is_a(key, "SM2"))
+                return say(why, why_size, -EINVAL, "%s: the key must be EC P-256, RSA of "
+                           "2048 bits or more, or SM2", key_file);
         if (X509_check_private_key(cert, key) != 1)
                 return say(why, why_size, -EINVAL, "%s: the key does not match the certificate",
                            key_file);
@@ -565,6 +707,51 @@ static int add_signer(CMS_ContentInfo *cms, X509 *cert, EVP_PKEY *key) {
             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0 ||
             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0)
                 return -EIO;
+        return 0;
+}
+
+/* Append the DER of x to the memory BIO b. */
+static int put_cert(BIO *b, X509 *x) {
+        uint8_t *der = NULL;
+        int n = i2d_X509(x, &der), w;
+
+        if (n <= 0)
+                return -EIO;
+        w = BIO_write(b, der, n);
+        OPENSSL_free(der);
+        return w == n ? 0 : -ENOMEM;
+}
+
+static int sign_sm2(const void *data, size_t len, X509 *cert, EVP_PKEY *key,
+                    STACK_OF(X509) *chain, uint8_t **ret, size_t *ret_len) {
+        _cleanup_(bio_freep) BIO *b = BIO_new(BIO_s_mem());
+        EVP_MD_CTX *m = sm2_ctx(key, true);
+        EVP_PKEY_CTX *pctx = m ? EVP_MD_CTX_get_pkey_ctx(m) : NULL;
+        uint8_t value[SM2_SIG_MAX + 8], be[4];
+        size_t value_len = sizeof(value);
+        const char *mem;
+        long n;
+        int r = -EIO;
+
+        if (b && m && EVP_DigestSign(m, value, &value_len, data, len) == 1 &&
+            value_len <= SM2_SIG_MAX) {
+                umc_put_be32(be, (uint32_t)value_len);
+                r = BIO_write(b, SM2_MAGIC, SM2_MAGIC_LEN) == SM2_MAGIC_LEN &&
+                    BIO_write(b, be, 4) == 4 && BIO_write(b, value, (int)value_len) == (int)value_len
+                            ? put_cert(b, cert) : -ENOMEM;
+        }
+        for (int i = 0; r >= 0 && i < sk_X509_num(chain); i++)
+                r = put_cert(b, sk_X509_value(chain, i));
+        EVP_MD_CTX_free(m);
+        EVP_PKEY_CTX_free(pctx);
+        if (r < 0)
+                return r;
+        n = BIO_get_mem_data(b, &mem);
+        *ret = malloc((size_t)n);
+        if (!*ret)
+                return -ENOMEM;
+        memcpy(*ret, mem, (size_t)n);
+        *ret_len = (size_t)n;
         return 0;
 }
 
@@ -599,11 +786,12 @@ static int sign_der(const void *data, size_t len, X509 *cert, EVP_PKEY *key,
 }
 
 int umc_sig_sign(const void *data, size_t len, const char *cert_file, const char *key_file,
-                 const char *chain_file, uint8_t **ret_der, size_t *ret_len, char *why,
-                 size_t why_size) {
+                 const char *chain_file, uint8_t **ret_der, size_t *ret_len,
+                 enum umc_sig_format *ret_format, char *why, size_t why_size) {
         _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = NULL;
         _cleanup_(x509_freep) X509 *cert = NULL;
         _cleanup_(pkey_freep) EVP_PKEY *key = NULL;
+        bool sm2;
         int r;
 
         if ((!data && len) || !cert_file || !key_file || !ret_der || !ret_len)
@@ -613,10 +801,17 @@ int umc_sig_sign(const void *data, size_t len, const char *cert_file, const char
             (chain_file && (r = load_chain(chain_file, &chain, why, why_size)) < 0) ||
             (r = check_signing_key(cert, key, key_file, why, why_size)) < 0)
                 return r;
-        r = sign_der(data, len, cert, key, chain, ret_der, ret_len);
+        if (chain && sk_X509_num(chain) >= SM2_MAX_CERTS)
+                return say(why, why_size, -EINVAL, "%s: more than %d certificates", chain_file,
+                           SM2_MAX_CERTS - 1);
+        sm2 = EVP_PKEY_is_a(key, "SM2");
+        r = sm2 ? sign_sm2(data, len, cert, key, chain, ret_der, ret_len)
+                : sign_der(data, len, cert, key, chain, ret_der, ret_len);
         if (r < 0)
                 return say(why, why_size, r, "signing failed: %s",
                            ERR_reason_error_string(ERR_peek_last_error()) ?: "no detail");
         ERR_clear_error();
+        if (ret_format)
+                *ret_format = sm2 ? UMC_SIG_SM2 : UMC_SIG_CMS;
         return 0;
 }

@@ -6,7 +6,9 @@
 # a changed manifest byte, a re-hashed manifest (image swapped and its
 # hash updated, signature left), a swapped image, a manifest from another
 # package, an untrusted root, a revoked signer (CRL), a wrong-purpose
-# certificate, an expired package. The original package stays intact.
+# certificate, an expired package. SM2: umc-pack's SM2 format, and the
+# same made with the stock CLI (with, and refused without, the standard
+# distinguishing ID). The original package stays intact.
 # Needs no root and no namespaces.
 HERE=$(dirname "$(readlink -f "$0")")
 . "$HERE/lib.sh"
@@ -95,7 +97,7 @@ EOD
 
 verify() { # DIR [options...]: umc-pack verify's exit status; output in verify.out
         local dir=$1 rc=0; shift
-        "$PACK" verify --trust-anchor root.pem --vehicle-model "${MODEL:-X1}" --hw-revision B2 \
+        "$PACK" verify --trust-anchor "${ANCHOR:-root.pem}" --vehicle-model "${MODEL:-X1}" --hw-revision B2 \
                 --ecu "0x10,BCM-HW-3,5" --ecu "0x20,GW-HW-1,5,gw.key" "$@" "$dir" \
                 >verify.out 2>&1 || rc=$?
         cat verify.out >&2
@@ -168,5 +170,33 @@ MODEL=X9 refused "another vehicle model" 0x070c pkg
 refused "rolled back below the installed security version" 0x070d pkg --ecu "0x10,BCM-HW-3,6"
 openssl rand -hex 32 >wrong.key && chmod 600 wrong.key
 refused "another ECU's package key" 0x0711 pkg --ecu "0x20,GW-HW-1,5,wrong.key"
+# ---- SM2: its own format, the same chain rules ----
+ossl genpkey -algorithm SM2 -out sm2root.key
+ossl req -x509 -new -key sm2root.key -sm3 -subj "/CN=itest sm2 root" -days 3650 -out sm2root.pem \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+ossl genpkey -algorithm SM2 -out sm2.key
+ossl req -new -key sm2.key -sm3 -subj "/CN=itest sm2 signer" -out sm2.csr
+ossl x509 -req -in sm2.csr -CA sm2root.pem -CAkey sm2root.key -sm3 -CAcreateserial -days 365 \
+        -extfile sign.ext -out sm2.pem
+itest_check "umc-pack create with an SM2 key" \
+        "$PACK" create --description desc.ini --cert sm2.pem --key sm2.key --output pkg-sm2
+[ -f pkg-sm2/manifest.json.sm2 ] && [ ! -e pkg-sm2/manifest.json.p7s ] &&
+        itest_pass "an SM2 package carries manifest.json.sm2" || itest_fail "no manifest.json.sm2"
+ANCHOR=sm2root.pem itest_check "the SM2 package verifies" verify pkg-sm2
+be32() { printf "$(printf '\\%03o' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
+sm2_by_cli() { # DIR [dgst options]: the signature file a backend makes with the stock CLI
+        local dir=$1; shift
+        openssl dgst -sm3 -sign sm2.key "$@" -out sm2.sig "$dir/manifest.json"
+        { printf 'UMC-SM2\n'; be32 "$(stat -c %s sm2.sig)"; cat sm2.sig
+          openssl x509 -in sm2.pem -outform DER; } >"$dir/manifest.json.sm2"
+}
+cp -r pkg-sm2 sm2-cli && sm2_by_cli sm2-cli -sigopt distid:1234567812345678
+ANCHOR=sm2root.pem itest_check \
+        "an SM2 file made by 'openssl dgst -sm3 -sign -sigopt distid:…' verifies" verify sm2-cli
+cp -r pkg-sm2 sm2-noid && sm2_by_cli sm2-noid
+ANCHOR=sm2root.pem refused "SM2 signed without the standard distinguishing ID" 0x0704 sm2-noid
+cp -r pkg-sm2 sm2-both && cp pkg/manifest.json.p7s sm2-both/
+ANCHOR=sm2root.pem refused "both a CMS and an SM2 signature" 0x0702 sm2-both
+
 itest_check "the original package still verifies" verify pkg
 itest_summary

@@ -4,7 +4,8 @@
  * test-pack.c): a root CA, an intermediate, code-signing leaves (ECDSA
  * P-256 and RSA-PSS), an expired, a not-yet-valid, a revoked one with the
  * CRLs, a wrong-purpose one, one without EKU, a CA as signer, a P-384
- * one, and a second, untrusted root with its own signer. Written as PEM
+ * one, and a second, untrusted root with its own signer. test-sig.c adds
+ * an SM2 root and SM2 leaves through pki_cert() and pki_leaf(). Written as PEM
  * files under a temporary directory; nothing is read from the system.
  * Include after <cmocka.h>. Fixture code asserts: a PKI that cannot be
  * built fails the test loudly.
@@ -89,7 +90,10 @@ static X509 *pki_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *iss
         pki_ext(x, issuer ? issuer : x, NID_authority_key_identifier, "keyid:always");
         if (eku)
                 pki_ext(x, issuer ? issuer : x, NID_ext_key_usage, eku);
-        assert_true(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
+        /* SM2 certificates are signed over SM3 (SM2-with-SM3). */
+        assert_true(X509_sign(x, issuer_key ? issuer_key : key,
+                              EVP_PKEY_is_a(issuer_key ? issuer_key : key, "SM2") ? EVP_sm3()
+                                                                                   : EVP_sha256()) > 0);
         return x;
 }
 

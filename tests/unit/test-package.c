@@ -407,6 +407,15 @@ static void test_load_file_errors(void **state) {
         (void)snprintf(dir, sizeof(dir), "%s/pkg-files", P.dir);
         write_package(dir, signed_json, &P.ec);
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* Two signatures: which one counts would be a choice; refused. */
+        assert_int_equal(umc_fs_write_atomic(dfd, UMC_PACKAGE_SIGNATURE_SM2, "UMC-SM2\n", 8, 0644),
+                         0);
+        assert_int_equal(umc_package_load(dir, t, time(NULL), &p, NULL, &reason, why,
+                                          sizeof(why)), -EBADMSG);
+        assert_int_equal(reason, UMC_REASON_PKG_SIG_MALFORMED);
+        assert_string_equal(why, "both manifest.json.p7s and manifest.json.sm2: a package has "
+                                 "one signature");
+        assert_int_equal(unlinkat(dfd, UMC_PACKAGE_SIGNATURE_SM2, 0), 0);
         {
                 /* Larger than any signature: refused unread, as a malformed signature. */
                 char *big = calloc(1, UMC_SIG_MAX_BYTES + 1);

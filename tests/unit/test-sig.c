@@ -39,7 +39,7 @@ static size_t sign_as(const struct pki_id *id, uint8_t **ret) {
         size_t len = 0;
 
         assert_int_equal(umc_sig_sign(DATA, strlen(DATA), id->cert_path, id->key_path, P.chain,
-                                      ret, &len, why, sizeof(why)), 0);
+                                      ret, &len, NULL, why, sizeof(why)), 0);
         return len;
 }
 
@@ -323,18 +323,159 @@ static void test_sign_refuses_what_a_device_would(void **state) {
         char why[256] = "";
 
         assert_int_equal(umc_sig_sign(DATA, 3, P.server.cert_path, P.server.key_path, NULL, &der,
-                                      &len, why, sizeof(why)), -EINVAL);
+                                      &len, NULL, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "codeSigning"));
         assert_int_equal(umc_sig_sign(DATA, 3, P.p384.cert_path, P.p384.key_path, NULL, &der,
-                                      &len, why, sizeof(why)), -EINVAL);
-        assert_non_null(strstr(why, "P-256 or RSA"));
+                                      &len, NULL, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "P-256, RSA"));
         assert_int_equal(umc_sig_sign(DATA, 3, P.ec.cert_path, P.expired.key_path, NULL, &der,
-                                      &len, why, sizeof(why)), -EINVAL);
+                                      &len, NULL, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "does not match the certificate"));
         assert_int_equal(umc_sig_sign(DATA, 3, P.ec.key_path, P.ec.key_path, NULL, &der, &len,
-                                      why, sizeof(why)), -EINVAL);
+                                      NULL, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "not a PEM certificate"));
         assert_null(der);
+}
+
+/* ---- SM2 ---- */
+
+struct sm2_pki {
+        struct pki_id root, signer, server;
+};
+
+static struct sm2_pki S;
+
+static void sm2_build(void) {
+        if (S.root.cert)
+                return;
+        S.root.key = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+        assert_non_null(S.root.key);
+        S.root.cert = pki_cert("sm2 root", S.root.key, NULL, NULL, true, NULL, -DAY, 3650 * DAY, 1);
+        pki_save(&P, &S.root, "sm2-root");
+        pki_leaf(&P, &S.signer, "sm2 signer", EVP_PKEY_Q_keygen(NULL, NULL, "SM2"), &S.root,
+                 false, "codeSigning", -DAY, 365 * DAY, 301);
+        pki_leaf(&P, &S.server, "sm2 server", EVP_PKEY_Q_keygen(NULL, NULL, "SM2"), &S.root,
+                 false, "serverAuth", -DAY, 365 * DAY, 302);
+}
+
+/* An SM2 signature file made by hand: id NULL signs with OpenSSL's default (empty) ID. */
+static size_t sm2_file(const struct pki_id *id, const char *dist_id, const void *data, size_t len,
+                       uint8_t **ret) {
+        EVP_MD_CTX *m = EVP_MD_CTX_new();
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new(id->key, NULL);
+        uint8_t sig[80], *cert = NULL, *out;
+        size_t sig_len = sizeof(sig);
+        int cert_len;
+
+        if (dist_id)
+                assert_true(EVP_PKEY_CTX_set1_id(pctx, dist_id, strlen(dist_id)) > 0);
+        EVP_MD_CTX_set_pkey_ctx(m, pctx);
+        assert_int_equal(EVP_DigestSignInit(m, NULL, EVP_sm3(), NULL, id->key), 1);
+        assert_int_equal(EVP_DigestSign(m, sig, &sig_len, data, len), 1);
+        EVP_MD_CTX_free(m);
+        EVP_PKEY_CTX_free(pctx);
+        cert_len = i2d_X509(id->cert, &cert);
+        assert_true(cert_len > 0);
+        out = malloc(12 + sig_len + (size_t)cert_len);
+        memcpy(out, "UMC-SM2\n", 8);
+        umc_put_be32(out + 8, (uint32_t)sig_len);
+        memcpy(out + 12, sig, sig_len);
+        memcpy(out + 12 + sig_len, cert, (size_t)cert_len);
+        OPENSSL_free(cert);
+        *ret = out;
+        return 12 + sig_len + (size_t)cert_len;
+}
+
+static enum umc_reason check_sm2(const char *anchor, const void *data, size_t len,
+                                 const uint8_t *sig, size_t sig_len, char *why, size_t why_size) {
+        struct umc_sig_trust *t = trust(anchor, NULL);
+        enum umc_reason reason = 0xffff;
+        int r;
+
+        r = umc_sig_verify_sm2(t, data, len, sig, sig_len, time(NULL), NULL, &reason, why,
+                               why_size);
+        umc_sig_trust_free(t);
+        assert_true(r == 0 || r == -EBADMSG);
+        assert_int_equal(r == 0, reason == UMC_REASON_OK);
+        return reason;
+}
+
+static void test_sm2_signs_and_verifies_with_the_standard_id(void **state) {
+        _cleanup_free_ uint8_t *sig = NULL, *by_hand = NULL;
+        enum umc_sig_format format = UMC_SIG_CMS;
+        struct umc_sig_signer s = {};
+        char why[256] = "";
+        size_t len = 0, hand_len;
+
+        sm2_build();
+        assert_int_equal(umc_sig_sign(DATA, strlen(DATA), S.signer.cert_path, S.signer.key_path,
+                                      NULL, &sig, &len, &format, why, sizeof(why)), 0);
+        assert_int_equal(format, UMC_SIG_SM2);
+        assert_memory_equal(sig, "UMC-SM2\n", 8);
+        assert_int_equal(check_sm2(S.root.cert_path, DATA, strlen(DATA), sig, len, why,
+                                   sizeof(why)), UMC_REASON_OK);
+        assert_int_equal(umc_sig_describe(sig, len, &s, NULL, 0), 0);
+        assert_string_equal(s.algorithm, "SM2-SM3");
+        assert_string_equal(s.subject, "CN=sm2 signer");
+        /* Made independently with the ID of GM/T 0009-2012: the same format. */
+        hand_len = sm2_file(&S.signer, "1234567812345678", DATA, strlen(DATA), &by_hand);
+        assert_int_equal(check_sm2(S.root.cert_path, DATA, strlen(DATA), by_hand, hand_len, why,
+                                   sizeof(why)), UMC_REASON_OK);
+}
+
+static void test_sm2_refusals(void **state) {
+        _cleanup_free_ uint8_t *good = NULL, *empty_id = NULL, *server = NULL, *copy = NULL;
+        size_t len, elen, slen;
+        char why[256] = "";
+
+        sm2_build();
+        len = sm2_file(&S.signer, "1234567812345678", DATA, strlen(DATA), &good);
+        /* OpenSSL's default ID (empty, as `openssl dgst -sm3 -sign` without -sigopt) differs. */
+        elen = sm2_file(&S.signer, NULL, DATA, strlen(DATA), &empty_id);
+        assert_int_equal(check_sm2(S.root.cert_path, DATA, strlen(DATA), empty_id, elen, why,
+                                   sizeof(why)), UMC_REASON_PKG_SIG_MISMATCH);
+        assert_int_equal(check_sm2(S.root.cert_path, DATA, strlen(DATA) - 1, good, len, why,
+                                   sizeof(why)), UMC_REASON_PKG_SIG_MISMATCH);
+        assert_int_equal(check_sm2(P.anchor, DATA, strlen(DATA), good, len, why, sizeof(why)),
+                         UMC_REASON_PKG_CERT_UNTRUSTED);
+        slen = sm2_file(&S.server, "1234567812345678", DATA, strlen(DATA), &server);
+        assert_int_equal(check_sm2(S.root.cert_path, DATA, strlen(DATA), server, slen, why,
+                                   sizeof(why)), UMC_REASON_PKG_CERT_PURPOSE);
+        copy = malloc(len + 1);
+        memcpy(copy, good, len);
+        copy[0] = 'X';
+        assert_int_equal(check_sm2(S.root.cert_path, DATA, strlen(DATA), copy, len, why,
+                                   sizeof(why)), UMC_REASON_PKG_SIG_MALFORMED);
+        memcpy(copy, good, len);
+        copy[11] = 200; /* signature length beyond any SM2 signature */
+        assert_int_equal(check_sm2(S.root.cert_path, DATA, strlen(DATA), copy, len, why,
+                                   sizeof(why)), UMC_REASON_PKG_SIG_MALFORMED);
+        memcpy(copy, good, len);
+        copy[len] = 0x30; /* a truncated extra certificate */
+        assert_int_equal(check_sm2(S.root.cert_path, DATA, strlen(DATA), copy, len + 1, why,
+                                   sizeof(why)), UMC_REASON_PKG_SIG_MALFORMED);
+        assert_string_equal(why, "signature: certificate 2 is not DER");
+        /* Not an SM2 key in the SM2 format. */
+        {
+                _cleanup_free_ uint8_t *ec = NULL;
+                uint8_t *cert = NULL;
+                int n = i2d_X509(P.ec.cert, &cert);
+
+                ec = malloc(12 + 70 + (size_t)n);
+                memcpy(ec, good, 12 + 70);
+                umc_put_be32(ec + 8, 70);
+                memcpy(ec + 82, cert, (size_t)n);
+                OPENSSL_free(cert);
+                assert_int_equal(check_sm2(P.anchor, DATA, strlen(DATA), ec, 82 + (size_t)n, why,
+                                           sizeof(why)), UMC_REASON_PKG_SIG_ALGORITHM);
+        }
+}
+
+static int sm2_teardown(void **state) {
+        pki_id_free(&S.root);
+        pki_id_free(&S.signer);
+        pki_id_free(&S.server);
+        return group_teardown(state);
 }
 
 int main(void) {
@@ -353,6 +494,8 @@ int main(void) {
                 cmocka_unit_test(test_two_signers_and_weak_pss_mask_are_refused),
                 cmocka_unit_test(test_trust_files_are_checked),
                 cmocka_unit_test(test_sign_refuses_what_a_device_would),
+                cmocka_unit_test(test_sm2_signs_and_verifies_with_the_standard_id),
+                cmocka_unit_test(test_sm2_refusals),
         };
-        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+        return cmocka_run_group_tests(tests, group_setup, sm2_teardown);
 }
