@@ -69,7 +69,7 @@ enum umc_reason {
 
         /* Signed packages (package.c, sig.c, pkgenc.c), 0x07xx */
         UMC_REASON_PKG_MALFORMED = 0x0701,        /* manifest not as docs/package.md says */
-        UMC_REASON_PKG_SIG_MALFORMED = 0x0702,    /* not one detached CMS SignedData with one signer */
+        UMC_REASON_PKG_SIG_MALFORMED = 0x0702,    /* signature file not as specified (CMS or SM2 format) */
         UMC_REASON_PKG_SIG_ALGORITHM = 0x0703,    /* not ECDSA P-256 or RSA-PSS over SHA-256 */
         UMC_REASON_PKG_SIG_MISMATCH = 0x0704,     /* signature does not match the manifest bytes */
         UMC_REASON_PKG_CERT_UNTRUSTED = 0x0705,   /* no chain to the trust anchor */

@@ -549,16 +549,48 @@ static int signature_file(int dfd, enum umc_sig_format *ret) {
         return 0;
 }
 
+/* The bytes of one package: the manifest and its one signature, as read. */
+struct signed_bytes {
+        char *json, *sig;               /* owned */
+        size_t len, sig_len;
+        enum umc_sig_format format;
+};
+
+static void signed_bytes_done(struct signed_bytes *b) {
+        free(b->json);
+        free(b->sig);
+}
+
+/* Read both files of dfd (bounded); a refusal is -EBADMSG with *ret_reason. */
+static int read_signed(int dfd, struct signed_bytes *b, enum umc_reason *ret_reason, char *why,
+                       size_t why_size) {
+        int r;
+
+        if (signature_file(dfd, &b->format) < 0) {
+                (void)refuse(why, why_size, "both %s and %s: a package has one signature",
+                             UMC_PACKAGE_SIGNATURE, UMC_PACKAGE_SIGNATURE_SM2);
+                return load_refused(UMC_REASON_PKG_SIG_MALFORMED, ret_reason);
+        }
+        r = read_part(dfd, UMC_PACKAGE_MANIFEST, UMC_PACKAGE_MAX_BYTES, &b->json, &b->len, why,
+                      why_size);
+        if (r >= 0)
+                r = read_part(dfd, b->format == UMC_SIG_SM2 ? UMC_PACKAGE_SIGNATURE_SM2
+                                                            : UMC_PACKAGE_SIGNATURE,
+                              UMC_SIG_MAX_BYTES, &b->sig, &b->sig_len, why, why_size);
+        if (r == -EFBIG)
+                return load_refused(b->json ? UMC_REASON_PKG_SIG_MALFORMED
+                                            : UMC_REASON_PKG_MALFORMED, ret_reason);
+        return r;
+}
+
 int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t now,
                      struct umc_package *ret, struct umc_sig_signer *ret_signer,
                      enum umc_reason *ret_reason, char *why, size_t why_size) {
-        _cleanup_free_ char *json = NULL, *sig = NULL;
+        _cleanup_(signed_bytes_done) struct signed_bytes b = {};
         _cleanup_close_ int dfd = -1;
         struct umc_sig_signer signer;
-        enum umc_sig_format format;
         struct umc_package p;
         enum umc_reason reason;
-        size_t len, sig_len;
         int r;
 
         if (!dir || !trust || !ret || !ret_reason)
@@ -568,32 +600,19 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
                 r = -errno;
                 return fail(why, why_size, r, "%s: %s", dir, strerror(-r));
         }
-        if (signature_file(dfd, &format) < 0) {
-                (void)refuse(why, why_size, "both %s and %s: a package has one signature",
-                             UMC_PACKAGE_SIGNATURE, UMC_PACKAGE_SIGNATURE_SM2);
-                return load_refused(UMC_REASON_PKG_SIG_MALFORMED, ret_reason);
-        }
-        r = read_part(dfd, UMC_PACKAGE_MANIFEST, UMC_PACKAGE_MAX_BYTES, &json, &len, why,
-                      why_size);
-        if (r >= 0)
-                r = read_part(dfd, format == UMC_SIG_SM2 ? UMC_PACKAGE_SIGNATURE_SM2
-                                                         : UMC_PACKAGE_SIGNATURE,
-                              UMC_SIG_MAX_BYTES, &sig, &sig_len, why, why_size);
-        if (r == -EFBIG)
-                return load_refused(json ? UMC_REASON_PKG_SIG_MALFORMED : UMC_REASON_PKG_MALFORMED,
-                                    ret_reason);
+        r = read_signed(dfd, &b, ret_reason, why, why_size);
         if (r < 0)
                 return r;
         /* The signature first: the JSON parser sees only authenticated bytes. */
-        r = (format == UMC_SIG_SM2 ? umc_sig_verify_sm2 : umc_sig_verify)(
-                trust, json, len, sig, sig_len, now, &signer, &reason, why, why_size);
+        r = (b.format == UMC_SIG_SM2 ? umc_sig_verify_sm2 : umc_sig_verify)(
+                trust, b.json, b.len, b.sig, b.sig_len, now, &signer, &reason, why, why_size);
         if (r == -EBADMSG)
                 return load_refused(reason, ret_reason);
         if (r < 0)
                 return r;
         if (ret_signer)
                 *ret_signer = signer;
-        r = umc_package_parse(json, len, &p, why, why_size);
+        r = umc_package_parse(b.json, b.len, &p, why, why_size);
         if (r == -EINVAL || r == -E2BIG)
                 return load_refused(UMC_REASON_PKG_MALFORMED, ret_reason);
         if (r < 0)
