@@ -141,6 +141,7 @@ install: all
 	        $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/umcd $(BUILD)/umc-agent $(DESTDIR)$(PREFIX)/lib/umc/
 	install -m 0755 $(BUILD)/umcctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/umc-pack $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 conf/*.conf $(DESTDIR)$(SYSCONFDIR)/umc/
 	install -m 0644 systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
 	install -m 0644 systemd/umc.sysusers.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/umc.conf
