@@ -164,6 +164,7 @@ struct umc_agent_config {
         /* [Agent] */
         enum umc_agent_mode mode;
         struct umc_sockaddr listen;    /* port 0: the kernel picks a free one */
+        char bind_interface[IF_NAMESIZE]; /* BindInterface=: "" = any interface */
         uint32_t ecu_id;
         char hw_id[UMC_HWID_MAX + 1];
         char *key_file;                /* owned, absolute */

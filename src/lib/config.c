@@ -1073,6 +1073,7 @@ static const struct item target_items[] = {
 static const struct item agent_items[] = {
         { .key = "Mode", .parse = parse_keyword, .offset = A(mode), .keywords = mode_keywords },
         { .key = "Listen", .parse = parse_address, .offset = A(listen), .flags = ITEM_PORT_ZERO },
+        { .key = "BindInterface", .parse = parse_ifname, .offset = A(bind_interface) },
         { .key = "EcuId", .parse = parse_ecu_id, .offset = A(ecu_id) },
         { .key = "HardwareId", .parse = parse_hw_id, .offset = A(hw_id) },
         { .key = "KeyFile", .parse = parse_path, .offset = A(key_file) },
@@ -1696,6 +1697,10 @@ static int validate_agent(struct parser *p) {
         r = validate_channel(p, &w, c->channel, "Listen", &c->can, &c->can_ids);
         if (r < 0)
                 return r;
+        if (c->channel == UMC_CHANNEL_CAN && where_line(&w, "BindInterface") > 0)
+                return fail_at(p, -EINVAL, where_line(&w, "BindInterface"), "Agent",
+                               "BindInterface", "not with Channel=can: it binds the TCP "
+                               "listener, and the CAN channel has Interface=");
         if (c->channel == UMC_CHANNEL_CAN) {
                 r = validate_can_bus(p, &c->can_bus, c->can.isotp.brs, "Agent");
                 if (r < 0)

@@ -738,7 +738,8 @@ static void test_unknown_agent_keys_are_named(void **state) {
 static const struct refusal agent_refusals[] = {
         /* Resume state lives in the slot store: the agent has no StateDirectory=. */
         { "[Agent]\nStateDirectory=/var/lib/umc-agent\n", 2, "Agent.StateDirectory",
-          "unknown key (known in this section: Mode, Listen, EcuId, HardwareId, KeyFile, "
+          "unknown key (known in this section: Mode, Listen, BindInterface, EcuId, HardwareId, "
+          "KeyFile, "
           "SlotDirectory, LogLevel, MaxConnections, HandshakeTimeoutSec, IdleTimeoutSec, "
           "MaxImageSize, ForwardConfig, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
           "Padding, PadByte, BlockSize, STmin, FrameGapNSec)" },
