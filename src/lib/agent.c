@@ -1558,14 +1558,18 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         a->idle_usec = a->config.idle_timeout_usec;
         agent_update_listener(a); /* MaxConnections= is known only now */
         umc_log_set_max_level(a->config.log_level);
+        if (a->config.bind_interface[0] != '\0')
+                (void)snprintf(where, sizeof(where), "%s on %s", a->listen_text,
+                               a->config.bind_interface);
+        else
+                (void)snprintf(where, sizeof(where), "%s", a->listen_text);
         if (a->forwarder)
                 log_info("Listening on %s as a gateway to %zu ECU(s) of %s, %zu [EthernetAcl] "
-                         "rule(s)", a->listen_text, umc_forwarder_n_targets(a->forwarder),
+                         "rule(s)", where, umc_forwarder_n_targets(a->forwarder),
                          a->config.forward_config, a->config.eth_acl.n_rules);
         else
                 log_info("Listening on %s as ECU 0x%08" PRIx32 " (%s), %zu [EthernetAcl] rule(s)",
-                         a->listen_text, a->config.ecu_id, a->config.hw_id,
-                         a->config.eth_acl.n_rules);
+                         where, a->config.ecu_id, a->config.hw_id, a->config.eth_acl.n_rules);
         *ret = a;
         return 0;
 fail:
