@@ -64,7 +64,7 @@ enum umc_reason {
         UMC_REASON_NO_SPACE = 0x0604,
         UMC_REASON_TIMEOUT = 0x0605,
         UMC_REASON_INTERNAL = 0x0606,
-        UMC_REASON_OTA_LOCKED = 0x0607,
+        /* 0x0607 unassigned: kept for a vehicle-state lock that nothing produces yet */
         UMC_REASON_BUSY = 0x0608,          /* another transfer holds the target */
 };
 
