@@ -1721,6 +1721,36 @@ static int reload_forwarder(struct umc_agent *a, const struct umc_agent_config *
         return r;
 }
 
+/*
+ * A reload's BindInterface= (unchanged, or refused) and SlotDirectory=: a
+ * new directory is locked into *ret_lock_fd (-1 when unchanged) and
+ * probed; the caller releases the old lock once the reload succeeds.
+ */
+static int reload_store(struct umc_agent *a, const struct umc_agent_config *n, int *ret_lock_fd) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        *ret_lock_fd = -1;
+        if (strcmp(n->bind_interface, a->config.bind_interface) != 0) {
+                /* A bound and an unbound socket on one address conflict: no overlap possible. */
+                log_error("Reload refused, keeping the running configuration: BindInterface= "
+                          "takes effect at a restart");
+                return -EINVAL;
+        }
+        if (strcmp(n->slot_directory, a->config.slot_directory ? a->config.slot_directory : "") == 0)
+                return 0;
+        r = slotdir_lock(n->slot_directory, &fd);
+        if (r >= 0)
+                r = slots_probe(n->slot_directory);
+        /* The probe's -EBUSY is the store's own flock, held while a transfer has it open. */
+        if (r < 0 && (fd < 0 || r != -EBUSY)) {
+                log_error("Reload refused, keeping the running configuration");
+                return r;
+        }
+        *ret_lock_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         struct umc_forwarder *fw = NULL;
         struct umc_agent_config n = {};
@@ -1742,25 +1772,9 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
                           config_path, why);
                 goto out;
         }
-        if (strcmp(n.bind_interface, a->config.bind_interface) != 0) {
-                /* A bound and an unbound socket on one address conflict: no overlap possible. */
-                log_error("Reload refused, keeping the running configuration: BindInterface= "
-                          "takes effect at a restart");
-                r = -EINVAL;
+        r = reload_store(a, &n, &lock_fd);
+        if (r < 0)
                 goto out;
-        }
-        if (strcmp(n.slot_directory, a->config.slot_directory ? a->config.slot_directory : "") != 0) {
-                r = slotdir_lock(n.slot_directory, &lock_fd);
-                if (r < 0) {
-                        log_error("Reload refused, keeping the running configuration");
-                        goto out;
-                }
-                r = slots_probe(n.slot_directory);
-                if (r < 0 && r != -EBUSY) {
-                        log_error("Reload refused, keeping the running configuration");
-                        goto out;
-                }
-        }
         r = reload_forwarder(a, &n, &fw);
         if (r < 0)
                 goto out;
