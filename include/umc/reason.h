@@ -34,7 +34,7 @@ enum umc_reason {
         UMC_REASON_WRONG_ECU = 0x0207,
         UMC_REASON_SUITE_NOT_ALLOWED = 0x0208,
         UMC_REASON_BODY_MALFORMED = 0x0209,
-        UMC_REASON_KEYS_EXHAUSTED = 0x020a,       /* key ID space used up: re-authenticate */
+        UMC_REASON_KEYS_EXHAUSTED = 0x020a,       /* key IDs or sequence numbers used up: fails the transfer */
 
         /* Transfer checks, 0x03xx */
         UMC_REASON_VERIFY_MISMATCH = 0x0301,
