@@ -34,7 +34,7 @@ enum umc_reason {
         UMC_REASON_WRONG_ECU = 0x0207,
         UMC_REASON_SUITE_NOT_ALLOWED = 0x0208,
         UMC_REASON_BODY_MALFORMED = 0x0209,
-        UMC_REASON_KEYS_EXHAUSTED = 0x020a,       /* key ID space used up: re-authenticate */
+        UMC_REASON_KEYS_EXHAUSTED = 0x020a,       /* key IDs or sequence numbers used up: fails the transfer */
 
         /* Transfer checks, 0x03xx */
         UMC_REASON_VERIFY_MISMATCH = 0x0301,
@@ -64,7 +64,7 @@ enum umc_reason {
         UMC_REASON_NO_SPACE = 0x0604,
         UMC_REASON_TIMEOUT = 0x0605,
         UMC_REASON_INTERNAL = 0x0606,
-        UMC_REASON_OTA_LOCKED = 0x0607,
+        /* 0x0607 unassigned: kept for a vehicle-state lock that nothing produces yet */
         UMC_REASON_BUSY = 0x0608,          /* another transfer holds the target */
 
         /* Signed packages (package.c, sig.c, pkgenc.c), 0x07xx */

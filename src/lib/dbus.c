@@ -613,6 +613,9 @@ static int package_error(int r, const char *why, sd_bus_error *error) {
 
         if (r == -ENOMEM)
                 return r;
+        if (r == -EACCES && why[0]) /* outside PackageDirectory= */
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "%s",
+                                         ascii_text(why, buf, sizeof(buf)));
         if (r == -EINVAL && why[0])
                 return sd_bus_error_setf(error, UMC_DBUS_ERROR_BAD_PACKAGE, "%s",
                                          ascii_text(why, buf, sizeof(buf)));
@@ -693,6 +696,10 @@ static int method_inspect_package(sd_bus_message *m, void *userdata, sd_bus_erro
         const char *path;
         int r;
 
+        /* It reads files with umcd's rights: only those who may install may look. */
+        r = check_operator(d, m, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_read(m, "s", &path);
         if (r < 0)
                 return r;
@@ -765,8 +772,9 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
 /*
  * Every method is UNPRIVILEGED for sd-bus: on a bus it does not trust
  * (the system bus) sd-bus would otherwise demand CAP_SYS_ADMIN itself,
- * locking out the operator group. Install and Cancel check the caller in
- * check_operator() instead; the policy file guards them at the broker.
+ * locking out the operator group. InspectPackage, Install and Cancel check
+ * the caller in check_operator() instead; the policy file guards them at
+ * the broker.
  */
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),

@@ -59,7 +59,6 @@ static const struct {
         { UMC_REASON_NO_SPACE, "no space for image" },
         { UMC_REASON_TIMEOUT, "timed out" },
         { UMC_REASON_INTERNAL, "internal error" },
-        { UMC_REASON_OTA_LOCKED, "OTA locked by vehicle state" },
         { UMC_REASON_BUSY, "another transfer to this target is in progress" },
 
         { UMC_REASON_PKG_MALFORMED, "package manifest malformed" },

@@ -221,11 +221,11 @@ _unused_ static void make_config(void) {
         snprintf(path, sizeof(path), "%s/bcm.key", W->dir);
         write_file(path, key, strlen(key), 0600);
         n = snprintf(text, sizeof(text),
-                     "[Daemon]\nStateDirectory=%s/state\n"
+                     "[Daemon]\nStateDirectory=%s/state\nPackageDirectory=%s\n"
                      "[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1/32 dport=%u\n"
                      "[Target bcm]\nEcuId=0x10\nHardwareId=HW-BCM-1\nKeyFile=%s\n"
                      "Address=127.0.0.1:%u\n",
-                     W->dir, W->closed_port, path, W->closed_port);
+                     W->dir, W->dir, W->closed_port, path, W->closed_port);
         assert_true(n > 0 && (size_t)n < sizeof(text));
         snprintf(W->config, sizeof(W->config), "%s/umcd.conf", W->dir);
         write_file(W->config, text, (size_t)n, 0644);

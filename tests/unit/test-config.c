@@ -266,6 +266,8 @@ static const char full_daemon[] =
         "IdleTimeoutSec=90\n"
         "FinalCheckTimeoutSec=600\n"
         "OperatorGroup=hmi\n"
+        "PackageDirectory=/srv/umc/packages\n"
+        "PackageDirectory=/media/usb/umc\n"
         "\n"
         "[Security]\n"
         "CipherOrder=sm4-ctr-hmac-sm3, aes-256-gcm chacha20-poly1305,aes-256-gcm\n"
@@ -327,6 +329,9 @@ static void test_full_daemon_file_fills_every_field(void **state) {
         assert_int_equal(c.idle_timeout_usec, 90 * USEC_PER_SEC);
         assert_int_equal(c.final_timeout_usec, 600 * USEC_PER_SEC);
         assert_string_equal(c.operator_group, "hmi");
+        assert_int_equal(c.n_package_dirs, 2); /* repeatable, in file order */
+        assert_string_equal(c.package_dirs[0], "/srv/umc/packages");
+        assert_string_equal(c.package_dirs[1], "/media/usb/umc");
 
         assert_int_equal(c.rotation.n_order, 4);
         assert_int_equal(c.rotation.order[0], UMC_SUITE_SM4_CTR_HMAC_SM3);
@@ -504,6 +509,10 @@ static const struct refusal refusals[] = {
           "86401 is out of range 10..86400" },
         { "[Daemon]\nOperatorGroup=1umc\n", 2, "Daemon.OperatorGroup",
           "'1umc' is not a group name" },
+        { "[Daemon]\nPackageDirectory=packages\n", 2, "Daemon.PackageDirectory",
+          "'packages' is not an absolute path" },
+        { "[Daemon]\nPackageDirectory=/var/lib/umc/../../etc\n", 2, "Daemon.PackageDirectory",
+          "has a '.' or '..' component" },
         { "[Daemon]\nOperatorGroup=-umc\n", 2, "Daemon.OperatorGroup",
           "'-umc' is not a group name" },
         { "[Daemon]\nOperatorGroup=umc operators\n", 2, "Daemon.OperatorGroup",
@@ -720,7 +729,8 @@ static void test_unknown_agent_keys_are_named(void **state) {
 static const struct refusal agent_refusals[] = {
         /* Resume state lives in the slot store: the agent has no StateDirectory=. */
         { "[Agent]\nStateDirectory=/var/lib/umc-agent\n", 2, "Agent.StateDirectory",
-          "unknown key (known in this section: Mode, Listen, EcuId, HardwareId, KeyFile, "
+          "unknown key (known in this section: Mode, Listen, BindInterface, EcuId, HardwareId, "
+          "KeyFile, "
           "SlotDirectory, LogLevel, MaxConnections, HandshakeTimeoutSec, IdleTimeoutSec, "
           "MaxImageSize, ForwardConfig, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
           "Padding, PadByte, BlockSize, STmin, FrameGapNSec)" },
@@ -959,6 +969,12 @@ static void test_counts_are_capped_with_a_clear_error(void **state) {
                 len += (size_t)snprintf(text + len, cap - len, "Rule=allow dport=%u\n", i + 1);
         expect_daemon_refusal(f, text, -EINVAL, UMC_CONFIG_ETH_RULES_MAX + 2, "EthernetAcl.Rule",
                               "too many rules (at most 1024)");
+
+        len = (size_t)snprintf(text, cap, "[Daemon]\n");
+        for (unsigned i = 0; i <= UMC_CONFIG_PACKAGE_DIRS_MAX; i++)
+                len += (size_t)snprintf(text + len, cap - len, "PackageDirectory=/p%u\n", i);
+        expect_daemon_refusal(f, text, -EINVAL, UMC_CONFIG_PACKAGE_DIRS_MAX + 2,
+                              "Daemon.PackageDirectory", "too many package directories (at most 16)");
 
         len = 0;
         for (unsigned i = 0; i <= UMC_CONFIG_TARGETS_MAX; i++)

@@ -329,6 +329,34 @@ static void test_inspect_of_a_directory_without_manifest_is_bad_package(void **s
         sd_bus_message_unref(reply);
 }
 
+static void test_inspect_outside_the_package_directories_is_access_denied(void **state) {
+        struct fixture *f = *state;
+        sd_bus_message *m, *reply;
+
+        /* /etc is no PackageDirectory=: umcd does not read it for a caller. */
+        m = new_call(f, UMC_DBUS_INTERFACE, "InspectPackage");
+        assert_true(sd_bus_message_append(m, "sa{sv}", "/etc", 0) >= 0);
+        reply = call(f, m);
+        assert_error(reply, SD_BUS_ERROR_ACCESS_DENIED, "PackageDirectory=");
+        sd_bus_message_unref(reply);
+}
+
+static void test_inspect_refuses_what_install_would_refuse(void **state) {
+        struct fixture *f = *state;
+        sd_bus_message *m, *reply;
+        char path[256];
+
+        /* The image shrinks by a byte: inspect says so, as install would. */
+        snprintf(path, sizeof(path), "%s/bcm.bin", W->package);
+        assert_int_equal(truncate(path, IMAGE_LEN - 1), 0);
+        m = new_call(f, UMC_DBUS_INTERFACE, "InspectPackage");
+        assert_true(sd_bus_message_append(m, "sa{sv}", W->package, 0) >= 0);
+        reply = call(f, m);
+        assert_error(reply, UMC_DBUS_ERROR_BAD_PACKAGE, "the manifest says");
+        sd_bus_message_unref(reply);
+        assert_int_equal(truncate(path, IMAGE_LEN), 0);
+}
+
 /* ---- Install argument checks -------------------------------------------------- */
 
 static void test_install_with_unknown_option_is_invalid_args(void **state) {
@@ -555,7 +583,7 @@ static void child_call(const void *arg, int fd) {
                 _exit(11);
         r = sd_bus_message_new_method_call(bus, &m, UMC_DBUS_NAME, UMC_DBUS_PATH,
                                            UMC_DBUS_INTERFACE, c->member);
-        if (r >= 0 && strcmp(c->member, "Install") == 0)
+        if (r >= 0 && (strcmp(c->member, "Install") == 0 || strcmp(c->member, "InspectPackage") == 0))
                 r = sd_bus_message_append(m, "sa{sv}", W->package, 0);
         if (r < 0)
                 _exit(12);
@@ -597,7 +625,11 @@ static void test_non_root_caller_is_denied_by_the_daemon(void **state) {
         assert_non_null(strstr(answer, "operator group"));
         call_as_nobody(f, "Cancel", NULL, 0, answer, sizeof(answer));
         assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
-        /* Reading stays open to everyone. */
+        /* Inspecting reads package files with umcd's rights: operators only. */
+        call_as_nobody(f, "InspectPackage", NULL, 0, answer, sizeof(answer));
+        assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
+        assert_non_null(strstr(answer, "InspectPackage"));
+        /* Reading the state stays open to everyone. */
         call_as_nobody(f, "ListTargets", NULL, 0, answer, sizeof(answer));
         assert_string_equal(answer, "OK\n");
 }
@@ -616,6 +648,11 @@ static void test_operator_group_member_passes_the_daemon_check(void **state) {
         assert_answer(answer, UMC_DBUS_ERROR_NOT_RUNNING);
         /* Without the group the same caller is turned away. */
         call_as_nobody(f, "Cancel", groups, 1, answer, sizeof(answer));
+        assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
+        /* An operator may inspect, as the same check decides. */
+        call_as_nobody(f, "InspectPackage", groups, UMC_ELEMENTSOF(groups), answer, sizeof(answer));
+        assert_answer(answer, "OK");
+        call_as_nobody(f, "InspectPackage", groups, 1, answer, sizeof(answer));
         assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
 }
 
@@ -677,6 +714,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_inspect_package_reports_name_hash_and_images, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_package_refuses_any_option, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_of_a_directory_without_manifest_is_bad_package, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_inspect_outside_the_package_directories_is_access_denied, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_inspect_refuses_what_install_would_refuse, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_with_unknown_option_is_invalid_args, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_with_wrong_variant_type_is_invalid_args, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_with_repeated_option_is_invalid_args, setup_open, teardown),
