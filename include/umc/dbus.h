@@ -93,9 +93,11 @@ int umc_dbus_resolve_group(const char *name, gid_t *ret_gid);
 /*
  * Is the user uid a member of group gid by the user database: its primary
  * group (getpwuid_r(3)) or a supplementary one (getgrouplist(3)), as NSS
- * says, whatever groups a process of that user holds? This is what
- * dbus-daemon's <policy group="..."> means. Returns 1 when it is, 0 when it
- * is not or when the database knows no such UID, -E2BIG past NGROUPS_MAX
- * groups, -ENOMEM, or the lookup's error. May block on NSS.
+ * says now, whatever groups a process of that user holds? (dbus-daemon
+ * judges <policy group="..."> by the groups the calling process held when
+ * it connected, where the kernel reports them: SO_PEERGROUPS. A caller of
+ * Install passes both.) Returns 1 when it is, 0 when it is not or when the
+ * database knows no such UID, -E2BIG past NGROUPS_MAX groups, -ENOMEM, or
+ * the lookup's error. May block on NSS.
  */
 int umc_dbus_user_in_group(uid_t uid, gid_t gid);

@@ -570,15 +570,16 @@ static const struct option_spec install_options[] = {
 /*
  * Install and Cancel: root, the daemon's own UID (it controls the daemon
  * anyway), or a user whom the user database makes a member of the operator
- * group (umc_dbus_user_in_group()), which is what the policy file's
- * <policy group="..."> means. The EUID is the broker's: dbus-daemon took it
- * from SO_PEERCRED when the caller connected and answers
- * GetConnectionCredentials with it, so it names the connection and cannot
- * race with the reuse of a PID. No SD_BUS_CREDS_AUGMENT: nothing is read
- * from /proc, which ProtectProc=invisible hides from umcd anyway. The group
- * lookup may ask NSS and blocks the loop for as long as that takes; these
- * two methods are rare, and the broker's policy has already let the caller
- * through. Fails closed.
+ * group now (umc_dbus_user_in_group()). The EUID is the broker's:
+ * dbus-daemon took it from SO_PEERCRED when the caller connected and
+ * answers GetConnectionCredentials with it, so it names the connection and
+ * cannot race with the reuse of a PID. No SD_BUS_CREDS_AUGMENT: nothing is
+ * read from /proc, which ProtectProc=invisible hides from umcd anyway. The
+ * broker has already checked the policy file's group against the groups the
+ * caller's process held when it connected; this check adds that the user is
+ * still a member, so removing a user from the group takes effect at once.
+ * The lookup may ask NSS and blocks the loop for as long as that takes;
+ * these two methods are rare. Fails closed.
  */
 static int check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
