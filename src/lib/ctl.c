@@ -17,6 +17,7 @@
 #include "umc/config.h"
 #include "umc/dbus.h"
 #include "umc/names.h"
+#include "umc/reason.h"
 #include "umc/util.h"
 
 /* Strings from the daemon shown in a terminal are cut to this many bytes. */
@@ -309,6 +310,15 @@ static bool json_str(cJSON *o, const char *k, const char *v) {
 
 static bool json_num(cJSON *o, const char *k, double v) {
         return cJSON_AddNumberToObject(o, k, v) != NULL;
+}
+
+/* A reason code as docs/reasons.md shows it: "reason":"0x0405", "reason_name":"ETH_DEFAULT_DENY". */
+static bool json_reason(cJSON *o, uint16_t reason) {
+        const char *name = umc_reason_name(reason);
+        char hex[8];
+
+        (void)snprintf(hex, sizeof(hex), "0x%04x", reason);
+        return json_str(o, "reason", hex) && json_str(o, "reason_name", name ? name : "UNKNOWN");
 }
 
 /* ---- errors -------------------------------------------------------------------- */
@@ -882,7 +892,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 
 static int on_alarm(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         struct watch *w = userdata;
-        char b1[TEXT_MAX], b2[TEXT_MAX];
+        char b1[TEXT_MAX], b2[TEXT_MAX], rbuf[UMC_REASON_FORMAT_MAX];
         const char *target, *text;
         uint16_t reason;
 
@@ -893,13 +903,13 @@ static int on_alarm(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         w->alarm_seen = true;
         if (w->args->json) {
                 cJSON *o = json_event("alarm");
-                bool ok = o && json_str(o, "target", target) && json_num(o, "reason", reason) &&
+                bool ok = o && json_str(o, "target", target) && json_reason(o, reason) &&
                           json_str(o, "text", text);
 
                 (void)json_emit(w->out, o, ok);
         } else
-                text_event(w, w->install ? w->err : w->out, "ALARM %s: %s (reason 0x%04x)",
-                           clean(target, b1), clean(text, b2), reason);
+                text_event(w, w->install ? w->err : w->out, "ALARM %s: %s (reason %s)",
+                           clean(target, b1), clean(text, b2), umc_reason_format(reason, rbuf));
         return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "umc/auth.h"
 #include "umc/canbus.h"
 #include "umc/fs.h"
+#include "umc/hint.h"
 #include "umc/isotp.h"
 #include "umc/linkload.h"
 #include "umc/log.h"
@@ -522,6 +523,16 @@ static int fail(struct umc_delivery *d, enum umc_reason reason, const char *fmt,
         return 0;
 }
 
+/* The channel failed with r: on CAN an ECU that never answers shows as -ECOMM (hint.h). */
+static int fail_channel(struct umc_delivery *d, int r) {
+        const struct umc_isotp_opts *o = &d->target->can.isotp;
+        char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+        return fail(d, UMC_REASON_IO_ERROR, "%s",
+                    umc_hint_channel_error(text, sizeof(text), d->address, d->can, o->tx_id, o->rx_id,
+                                           o->eff, r));
+}
+
 static uint64_t now_usec(void) {
         return umc_now_monotonic_usec();
 }
@@ -880,7 +891,7 @@ static int flush(struct umc_delivery *d) {
         if (r == 0 || r == -EAGAIN)
                 return update_io_events(d) < 0 ? fail(d, UMC_REASON_INTERNAL, "epoll") : 0;
         (void)read_frames(d);
-        return fail(d, UMC_REASON_IO_ERROR, "connection to %s lost: %s", d->address, strerror(-r));
+        return fail_channel(d, r);
 }
 
 static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN]) {
@@ -932,9 +943,14 @@ static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t
 
         r = umc_auth_master_response(&d->auth, frame, len, d->txbuf, sizeof(d->txbuf), &out_len,
                                      salt, &why);
-        if (r == -EBADMSG)
-                return fail(d, why, "AUTH_RESPONSE of ECU 0x%" PRIx32 " refused: %s", d->ecu->ecu_id,
-                            umc_reason_to_string(why));
+        if (r == -EBADMSG) {
+                struct umc_hint_auth h = { .ecu_id = d->ecu->ecu_id, .key_file = d->ecu->key_file,
+                                           .want_hw_id = d->ecu->hw_id,
+                                           .got_hw_id = d->auth.peer_hw_id };
+                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+                return fail(d, why, "%s", umc_hint_auth_refused(text, sizeof(text), why, &h));
+        }
         if (r < 0)
                 return fail(d, UMC_REASON_INTERNAL, "ECU authentication: %s", strerror(-r));
         r = setup_session(d, salt);
@@ -992,12 +1008,17 @@ static int read_frames(struct umc_delivery *d) {
                 if (r == -EBADMSG)
                         return fail(d, why, "malformed frame header from the ECU: %s",
                                     umc_reason_to_string(why));
+                if (r == -ECONNRESET && d->state == UMC_DELIVERY_AUTHENTICATING)
+                        /* The agent closes without a word when its own checks refuse us. */
+                        return fail(d, UMC_REASON_IO_ERROR,
+                                    "the agent at %s closed the connection before authenticating: "
+                                    "its log says why (e.g. no [EthernetAcl] Rule= in "
+                                    "umc-agent.conf allows umcd)", d->address);
                 if (r == -ECONNRESET)
                         return fail(d, UMC_REASON_IO_ERROR, "connection closed by the ECU while %s",
                                     umc_delivery_state_to_string(d->state));
                 if (r < 0)
-                        return fail(d, UMC_REASON_IO_ERROR, "cannot read from %s: %s", d->address,
-                                    strerror(-r));
+                        return fail_channel(d, r);
                 d->last_activity = now_usec();
                 if (d->state == UMC_DELIVERY_AUTHENTICATING)
                         r = on_auth_response(d, frame, len);
@@ -1346,6 +1367,10 @@ static void start_load_sampling(struct umc_delivery *d) {
         (void)umc_linkload_sample(&d->load, now_usec()); /* the counters' baseline */
 }
 
+static const char *config_file(const struct umc_delivery *d) {
+        return d->p.config->path ? d->p.config->path : "umcd.conf";
+}
+
 /* The Ethernet ACL, before a single byte goes out. */
 static int check_acl(struct umc_delivery *d) {
         const struct umc_config_eth_acl *acl = &d->p.config->eth_acl;
@@ -1366,12 +1391,13 @@ static int check_acl(struct umc_delivery *d) {
         (void)umc_netinfo_tuple_to_string(&t, tuple, sizeof(tuple));
         why = umc_eth_acl_check(acl->rules, acl->n_rules, &t, &idx);
         if (why != UMC_REASON_OK) {
+                /* Say which side refused and where the rule is missing (docs/reasons.md). */
                 if (idx < acl->n_rules)
-                        (void)fail(d, why, "connection %s denied by Ethernet ACL rule %zu", tuple,
-                                   idx + 1);
+                        (void)fail(d, why, "umcd denied connection %s: [EthernetAcl] Rule= number "
+                                   "%zu of %s", tuple, idx + 1, config_file(d));
                 else
-                        (void)fail(d, why, "connection %s denied: no Ethernet ACL rule allows it",
-                                   tuple);
+                        (void)fail(d, why, "umcd denied connection %s: no [EthernetAcl] Rule= in "
+                                   "%s allows it", tuple, config_file(d));
                 return -EPERM;
         }
         log_debug("%s: connection %s allowed by Ethernet ACL rule %zu", target_name(d), tuple,

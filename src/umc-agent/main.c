@@ -86,6 +86,10 @@ static int parse_args(int argc, char **argv, struct args *ret) {
         return 1;
 }
 
+static void warn_config(void *userdata, const char *text) {
+        log_warning("%s", text);
+}
+
 static int load_config(const char *path, struct umc_agent_config *ret) {
         struct umc_config_error err = {};
         const char *why = NULL;
@@ -99,6 +103,8 @@ static int load_config(const char *path, struct umc_agent_config *ret) {
                 umc_agent_config_free(ret);
                 return log_error_errno(r, "%s: %s", path, why);
         }
+        /* Valid, but perhaps refusing every master: say so at --check-config and at start. */
+        (void)umc_agent_config_warnings(ret, warn_config, NULL);
         return 0;
 }
 

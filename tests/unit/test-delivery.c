@@ -450,6 +450,10 @@ static void test_acl_denial_raises_alarm_before_anything_is_sent(void **state) {
         assert_int_equal(f->alarms, 1);
         assert_int_equal(f->alarm_reason, UMC_REASON_ETH_DENIED_BY_RULE);
         assert_int_equal(f->reason, UMC_REASON_ETH_DENIED_BY_RULE);
+        /* Which side refused, and in which file the rule is. */
+        if (!strstr(f->alarm_text, "umcd denied connection") ||
+            !strstr(f->alarm_text, "Rule= number 1 of /"))
+                fail_msg("alarm text: %s", f->alarm_text);
         assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_FAILED);
         run_for(f, 100 * USEC_PER_MSEC);
         umc_agent_get_stats(f->agent, &st);
@@ -465,6 +469,9 @@ static void test_no_matching_rule_is_default_deny(void **state) {
         deliver(f, "1.0.0", f->state_fd);
         assert_false(f->success);
         assert_int_equal(f->alarm_reason, UMC_REASON_ETH_DEFAULT_DENY);
+        if (!strstr(f->alarm_text, "umcd denied connection") ||
+            !strstr(f->alarm_text, "no [EthernetAcl] Rule= in /"))
+                fail_msg("alarm text: %s", f->alarm_text);
 }
 
 static void test_wrong_key_raises_auth_alarm(void **state) {
@@ -477,6 +484,10 @@ static void test_wrong_key_raises_auth_alarm(void **state) {
         assert_false(f->success);
         assert_int_equal(f->alarms, 1);
         assert_int_equal(f->alarm_reason, UMC_REASON_ECU_AUTH_FAILED);
+        /* What to compare, once: no "ECU authentication failed (ECU authentication failed)". */
+        if (!strstr(f->alarm_text, "key files differ") || !strstr(f->alarm_text, "KeyFile=/"))
+                fail_msg("alarm text: %s", f->alarm_text);
+        assert_null(strstr(f->alarm_text, "ECU authentication failed"));
         version = active_version(f, NULL, NULL);
         assert_null(version);
 }
