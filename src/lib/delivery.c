@@ -102,7 +102,6 @@ struct umc_delivery {
          */
         bool paced;
         bool pace_waiting;              /* out of tokens: pace_timer is armed */
-        unsigned own_factor;            /* 2 on loopback, where every byte counts as tx and rx */
         uint64_t pace_link_bps;         /* the rate CeilingPercent= is a share of */
         uint64_t pace_bps;              /* allowed now */
         int64_t tokens, tokens_max;
@@ -632,16 +631,6 @@ static void pace_set(struct umc_delivery *d, uint64_t now, uint64_t bps, uint64_
                 d->tokens = d->tokens_max;
 }
 
-/* On a loopback interface our bytes leave and arrive on the same counters. */
-static unsigned own_factor(int fd, const char *ifname) {
-        struct ifreq ifr = {};
-
-        memcpy(ifr.ifr_name, ifname, strnlen(ifname, IF_NAMESIZE - 1));
-        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-                return 1;
-        return ifr.ifr_flags & IFF_LOOPBACK ? 2 : 1;
-}
-
 /* Streaming begins: pace from the ceiling less the traffic seen so far (none measured: the ceiling). */
 static void pace_start(struct umc_delivery *d, uint64_t now) {
         const struct umc_daemon_config *c = d->p.config;
@@ -690,7 +679,8 @@ static void pace_window(struct umc_delivery *d, uint64_t now) {
         }
         if (d->have_load)
                 measured = umc_linkload_percent(&d->load) / 100.0 * (double)d->load.link_bps * window;
-        sent = (double)(d->wire_sent - d->wire_at_window) * 8.0 * d->own_factor;
+        /* linkload counts each byte once, on loopback too: so do we. */
+        sent = (double)(d->wire_sent - d->wire_at_window) * 8.0;
         d->wire_at_window = d->wire_sent;
         d->window_at = now;
         /* In bits over the window; the rule itself works on rates. */
@@ -1347,7 +1337,6 @@ static void start_load_sampling(struct umc_delivery *d) {
         char ifname[IF_NAMESIZE];
         int fd = umc_stream_fd(d->stream), r;
 
-        d->own_factor = 1;
         r = umc_netinfo_route_ifname(fd, ifname);
         if (r >= 0)
                 r = linkload_init(d, ifname, now_usec());
@@ -1357,7 +1346,6 @@ static void start_load_sampling(struct umc_delivery *d) {
                 return;
         }
         d->have_load = true;
-        d->own_factor = own_factor(fd, ifname);
         if (d->p.config->link_rate_bps > 0)
                 against = "the configured rate of";
         else
