@@ -212,6 +212,21 @@ static void test_dbus_xml_lists_every_code(void **state) {
         free(xml);
 }
 
+/* umcctl(1) has the table too, for the device that has no source tree: ".B \"0xNNNN NAME\"". */
+static void test_man_page_lists_every_code(void **state) {
+        char *man = slurp("man/umcctl.1");
+
+        for (size_t i = 0; i < umc_reason_count(); i++) {
+                uint16_t code = umc_reason_at(i);
+                char want[128];
+
+                snprintf(want, sizeof(want), "\n.B \"0x%04x %s\"\n", code, umc_reason_name(code));
+                if (!strstr(man, want))
+                        fail_msg("man/umcctl.1 does not list 0x%04x %s", code, umc_reason_name(code));
+        }
+        free(man);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_code_is_known_and_has_its_own_text),
@@ -222,6 +237,7 @@ int main(void) {
                 cmocka_unit_test(test_names_and_format),
                 cmocka_unit_test(test_published_table_matches_the_library),
                 cmocka_unit_test(test_dbus_xml_lists_every_code),
+                cmocka_unit_test(test_man_page_lists_every_code),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
