@@ -6,10 +6,13 @@
  * per-load-window figure that stays 0 for the first window), and smoothed
  * so that the line neither jumps back nor flickers:
  *  - the rate is the bytes over the last UMC_METER_WINDOW_USEC of samples
- *    (from the start of the transfer while that is shorter);
+ *    (from the first acknowledged checkpoint while that is shorter: the
+ *    time before it is connection and handshake latency, not throughput);
  *  - the percent shown never goes down;
- *  - the ETA counts down by itself between samples and is replaced by a
- *    new estimate only when that differs by more than 2 s and 10 %.
+ *  - the ETA counts down by itself between samples and is revised at most
+ *    once a second: down when a new estimate is more than 1 s lower, up
+ *    only when it is more than 2 s and 10 % higher (a slowdown must be
+ *    real, not the noise of one checkpoint).
  * A count below the last one (a new attempt resuming from a checkpoint)
  * restarts the rate, not the percent. The struct is plain data: zero it
  * (or umc_meter_reset()) to start. No I/O, no clock of its own.
@@ -29,6 +32,7 @@
 struct umc_meter {
         uint64_t t[UMC_METER_SAMPLES], b[UMC_METER_SAMPLES]; /* ring of (usec, bytes) */
         size_t n, head;
+        uint64_t base;                 /* bytes at the start: not a sample, see umc_meter_start() */
         uint32_t percent;              /* the highest shown */
         uint64_t eta_s;                /* last ETA shown, at eta_usec */
         uint64_t eta_usec;
@@ -38,11 +42,11 @@ struct umc_meter {
 void umc_meter_reset(struct umc_meter *m);
 
 /*
- * Mark where counting starts (the phase turned to transferring at now with
- * bytes already acknowledged, e.g. a resume offset), so that the first
- * acknowledged checkpoint already gives a rate.
+ * A transfer (re)starts with bytes already acknowledged (0, or a resume
+ * offset): the samples go, and the first count above bytes becomes the
+ * first sample.
  */
-void umc_meter_start(struct umc_meter *m, uint64_t now_usec, uint64_t bytes);
+void umc_meter_start(struct umc_meter *m, uint64_t bytes);
 
 /* bytes acknowledged at now_usec (monotonic). */
 void umc_meter_add(struct umc_meter *m, uint64_t now_usec, uint64_t bytes);

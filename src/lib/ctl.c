@@ -914,7 +914,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 t->channel_asked = false;
         }
         if (strcmp(phase, "transferring") == 0 && strcmp(t->phase, "transferring") != 0)
-                umc_meter_start(&t->meter, umc_now_monotonic_usec(), bytes);
+                umc_meter_start(&t->meter, bytes);
         else
                 umc_meter_add(&t->meter, umc_now_monotonic_usec(), bytes);
         snprintf(t->phase, sizeof(t->phase), "%s", phase);

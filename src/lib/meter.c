@@ -23,22 +23,26 @@ static void push(struct umc_meter *m, uint64_t now, uint64_t bytes) {
                 m->n++;
 }
 
-void umc_meter_start(struct umc_meter *m, uint64_t now_usec, uint64_t bytes) {
+void umc_meter_start(struct umc_meter *m, uint64_t bytes) {
         m->n = m->head = 0;
         m->have_eta = false;
-        push(m, now_usec, bytes);
+        m->base = bytes;
 }
 
 void umc_meter_add(struct umc_meter *m, uint64_t now_usec, uint64_t bytes) {
+        if (m->n == 0 && bytes <= m->base) {
+                m->base = bytes; /* nothing acknowledged since the start yet */
+                return;
+        }
         if (m->n > 0) {
                 size_t last = newest(m);
 
                 if (bytes < m->b[last] || now_usec < m->t[last]) {
                         /* A new attempt from a checkpoint: count from here. */
-                        umc_meter_start(m, now_usec, bytes);
+                        umc_meter_start(m, bytes);
                         return;
                 }
-                if (bytes == m->b[last] && m->n > 1)
+                if (bytes == m->b[last])
                         return; /* no news: keep the window's start where it is */
         }
         push(m, now_usec, bytes);
@@ -77,15 +81,21 @@ uint64_t umc_meter_eta(struct umc_meter *m, uint64_t now_usec, uint64_t remainin
 
         if (remaining == 0)
                 return 0;
+        /* The shown ETA counts down by itself (no rate between two targets: keep counting). */
+        elapsed = m->have_eta && now_usec > m->eta_usec ? now_usec - m->eta_usec : 0;
+        cand = m->eta_s > elapsed / 1000000ULL ? m->eta_s - elapsed / 1000000ULL : 0;
         if (rate == 0)
-                return m->have_eta ? m->eta_s : UMC_METER_ETA_UNKNOWN;
+                return m->have_eta ? cand : UMC_METER_ETA_UNKNOWN;
         est = remaining / rate + (remaining % rate ? 1 : 0);
         if (m->have_eta) {
-                /* Count the shown ETA down; replace it only on a real change. */
-                elapsed = (now_usec - m->eta_usec) / 1000000ULL;
-                cand = m->eta_s > elapsed ? m->eta_s - elapsed : 0;
+                /*
+                 * Revise it at most once a second, down by more than a second, up
+                 * only by more than 2 s and 10 %: a slowdown must be real, not
+                 * the noise of one checkpoint.
+                 */
                 diff = est > cand ? est - cand : cand - est;
-                if (diff <= 2 || diff * 10 <= cand)
+                if (elapsed < 1000000ULL || diff <= 1 ||
+                    (est > cand && (diff <= 2 || diff * 10 <= cand)))
                         return cand;
         }
         m->eta_s = est;
