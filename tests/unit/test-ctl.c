@@ -361,8 +361,9 @@ static void test_monitor_json_emits_started_and_the_reason_form(void **state) {
         assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "reason")->valuestring, "0x0603");
         assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "reason_name")->valuestring, "IO_ERROR");
         cJSON_Delete(o);
-        assert_non_null(json_line(out, "completed"));
-        cJSON_Delete(json_line(out, "completed"));
+        o = json_line(out, "completed");
+        assert_non_null(o);
+        cJSON_Delete(o);
 }
 
 static void test_no_session_bus_says_what_to_do(void **state) {
