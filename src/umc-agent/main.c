@@ -122,8 +122,10 @@ static int check_forward_file(const struct umc_agent_config *c) {
         if (fwd.n_targets == 0)
                 r = log_error_errno(-EINVAL, "%s: no [Target] section: a gateway forwards to at "
                                              "least one ECU", c->forward_config);
-        else
+        else {
+                (void)umc_daemon_config_warnings(&fwd, warn_config, NULL);
                 log_info("%s: forward file is valid, %zu ECU(s)", c->forward_config, fwd.n_targets);
+        }
         umc_daemon_config_free(&fwd);
         return r;
 }
