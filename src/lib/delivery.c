@@ -1002,8 +1002,9 @@ static int read_frames(struct umc_delivery *d) {
                         /* The agent closes without a word when its own checks refuse us. */
                         return fail(d, UMC_REASON_IO_ERROR,
                                     "the agent at %s closed the connection before authenticating: "
-                                    "its log says why (e.g. no [EthernetAcl] Rule= in "
-                                    "umc-agent.conf allows umcd)", d->address);
+                                    "its log says why (no [EthernetAcl] Rule= in umc-agent.conf "
+                                    "allows umcd, or it serves no ECU 0x%" PRIx32 ")",
+                                    d->address, d->ecu->ecu_id);
                 if (r == -ECONNRESET)
                         return fail(d, UMC_REASON_IO_ERROR, "connection closed by the ECU while %s",
                                     umc_delivery_state_to_string(d->state));
