@@ -1048,16 +1048,14 @@ static void agent_accept(struct umc_agent *a, int fd) {
         (void)umc_netinfo_tuple_to_string(&t, peer, sizeof(peer));
         why = umc_eth_acl_check(acl->rules, acl->n_rules, &t, &idx);
         if (why != UMC_REASON_OK) {
-                /* Name the side and the file: umcd only sees the connection close. */
+                /* Name the file: umcd only sees the connection close. */
                 if (idx < acl->n_rules)
                         agent_alarm(a, peer, 0, why,
-                                    "the agent refused it: [EthernetAcl] Rule= number %zu of %s "
-                                    "(a deny rule)", idx + 1,
-                                    a->config.path ? a->config.path : "umc-agent.conf");
+                                    "refused by [EthernetAcl] Rule= number %zu of %s (a deny rule)",
+                                    idx + 1, a->config.path ? a->config.path : "umc-agent.conf");
                 else
                         agent_alarm(a, peer, 0, why,
-                                    "the agent refused it: no [EthernetAcl] Rule= in %s allows it "
-                                    "(default deny)",
+                                    "refused: no [EthernetAcl] Rule= in %s allows it (default deny)",
                                     a->config.path ? a->config.path : "umc-agent.conf");
                 (void)close(fd); /* nothing sent, nothing read */
                 return;

@@ -115,7 +115,7 @@ itest_check "the agent's denial: umcctl says the agent closed before authenticat
         sh -c "test $RC -eq 1 && grep -qF 'the agent at 10.77.1.2:4500 closed the connection before authenticating' '$D/deny-agent.out'"
 itest_check "text output shows the reason as 0x0603 IO_ERROR" has deny-agent "(reason 0x0603 IO_ERROR)"
 itest_check "the agent's log names itself and its file" \
-        grep -qF "the agent refused it: no [EthernetAcl] Rule= in $D/gw1/agent.conf allows it" "$D/gw1/log"
+        grep -qF "refused: no [EthernetAcl] Rule= in $D/gw1/agent.conf allows it" "$D/gw1/log"
 stop_agent 1
 
 # ---- 3. a wrong key and a wrong hardware ID ----
@@ -164,13 +164,14 @@ itest_check "a second install is refused (exit $RC) naming the running package" 
 itest_check "... and suggests umcctl cancel" has busy "'umcctl cancel'"
 wait "$INSTALL"
 itest_check "the 9 MiB install completes" grep -q "Installation completed" "$D/numbers.out"
+# From the first line with acknowledged bytes (percent above 0) on.
 awk '
-        / bcm: transferring / && !t0 { t0 = $1 }
         / bcm: transferring / {
                 match($0, /transferring [0-9]+%/); p = substr($0, RSTART + 13, RLENGTH - 14) + 0
+                if (p > 0 && !t0) t0 = $1
                 if (p < last) back = 1
                 last = p
-                if ($1 - t0 > 1.2 && ($0 ~ / 0 B\/s/ || $0 ~ /ETA --:--/)) late = late " " p "%"
+                if (t0 && $1 - t0 > 1.2 && ($0 ~ / 0 B\/s/ || $0 ~ /ETA --:--/)) late = late " " p "%"
                 n++
         }
         END { printf "lines=%d back=%d late=[%s]\n", n, back, late }
