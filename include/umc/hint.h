@@ -43,6 +43,15 @@ const char *umc_hint_channel_error(char *buf, size_t size, const char *address, 
                                    uint32_t tx_id, uint32_t rx_id, bool eff, int err);
 
 /*
+ * The alarm text for an ECU that did not answer AUTH_CHALLENGE within secs
+ * seconds. On CAN FD a challenge fits one frame, which needs no flow
+ * control, so an ECU that does not listen shows here rather than as
+ * -ECOMM: the text names the IDs and asks the same question.
+ */
+const char *umc_hint_auth_timeout(char *buf, size_t size, uint64_t secs, bool can, uint32_t tx_id,
+                                  uint32_t rx_id, bool eff);
+
+/*
  * Join names[0..n) as "a, b, c" into buf, for "valid targets are: ...".
  * Stops with "..." when buf is full.
  */

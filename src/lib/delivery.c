@@ -1294,9 +1294,14 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         case UMC_DELIVERY_CONNECTING:
                 return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64 " s",
                             d->address, c->connect_timeout_usec / USEC_PER_SEC);
-        case UMC_DELIVERY_AUTHENTICATING:
-                return fail(d, UMC_REASON_TIMEOUT, "no AUTH_RESPONSE within %" PRIu64 " s",
-                            c->auth_timeout_usec / USEC_PER_SEC);
+        case UMC_DELIVERY_AUTHENTICATING: {
+                const struct umc_isotp_opts *o = &d->target->can.isotp;
+                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+                return fail(d, UMC_REASON_TIMEOUT, "%s",
+                            umc_hint_auth_timeout(text, sizeof(text), c->auth_timeout_usec / USEC_PER_SEC,
+                                                  d->can, o->tx_id, o->rx_id, o->eff));
+        }
         case UMC_DELIVERY_VERIFYING:
                 return fail(d, UMC_REASON_TIMEOUT, "no final verdict within %" PRIu64 " s",
                             c->final_timeout_usec / USEC_PER_SEC);

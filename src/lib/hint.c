@@ -61,6 +61,20 @@ const char *umc_hint_channel_error(char *buf, size_t size, const char *address, 
         return buf;
 }
 
+const char *umc_hint_auth_timeout(char *buf, size_t size, uint64_t secs, bool can, uint32_t tx_id,
+                                  uint32_t rx_id, bool eff) {
+        int w = eff ? 8 : 3;
+
+        if (can)
+                (void)snprintf(buf, size,
+                               "no AUTH_RESPONSE within %" PRIu64 " s from the ECU on %0*" PRIX32
+                               "/%0*" PRIX32 ": is it listening?",
+                               secs, w, tx_id, w, rx_id);
+        else
+                (void)snprintf(buf, size, "no AUTH_RESPONSE within %" PRIu64 " s", secs);
+        return buf;
+}
+
 const char *umc_hint_join(char *buf, size_t size, const char *const *names, size_t n) {
         size_t o = 0;
 

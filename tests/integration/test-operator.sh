@@ -75,6 +75,14 @@ itest_image "$PKG/bcm.bin" 8
 itest_image "$PKG/tcu.bin" 1
 itest_package "$PKG" op-1 "bcm:1.0.0:bcm.bin" "tcu:1.0.0:tcu.bin"
 
+# ---- 0. no session bus: says so, not "No medium found" ----
+RC=0
+env -u DBUS_SESSION_BUS_ADDRESS -u XDG_RUNTIME_DIR "$UMCCTL" --bus session status \
+        >"$D/nobus.out" 2>&1 || RC=$?
+itest_check "--bus session without a session bus: exit 3 (got $RC) and what to do" \
+        sh -c "test $RC -eq 3 && grep -qF 'no session bus to connect to' '$D/nobus.out' &&
+               ! grep -q 'No medium found' '$D/nobus.out'"
+
 # ---- 1. --check-config warns about a target or listener no rule allows ----
 umcd_conf none
 agent_conf 1 "$KEY1" HW-BCM none

@@ -68,6 +68,15 @@ static void test_no_flow_control_on_can_asks_whether_the_ecu_listens(void **stat
         assert_non_null(strstr(buf, "connection to 10.0.0.1:4500 lost: "));
 }
 
+static void test_auth_timeout_on_can_asks_whether_the_ecu_listens(void **state) {
+        char buf[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+        umc_hint_auth_timeout(buf, sizeof(buf), 10, true, 0x7e0, 0x7e8, false);
+        assert_string_equal(buf, "no AUTH_RESPONSE within 10 s from the ECU on 7E0/7E8: is it listening?");
+        umc_hint_auth_timeout(buf, sizeof(buf), 1, false, 0, 0, false);
+        assert_string_equal(buf, "no AUTH_RESPONSE within 1 s");
+}
+
 static void test_join_lists_names_and_says_when_cut(void **state) {
         const char *names[] = { "engine", "body", "gateway" };
         char buf[64], small[16];
@@ -83,6 +92,7 @@ int main(void) {
                 cmocka_unit_test(test_hardware_mismatch_shows_both_values),
                 cmocka_unit_test(test_other_auth_reasons_keep_their_text),
                 cmocka_unit_test(test_no_flow_control_on_can_asks_whether_the_ecu_listens),
+                cmocka_unit_test(test_auth_timeout_on_can_asks_whether_the_ecu_listens),
                 cmocka_unit_test(test_join_lists_names_and_says_when_cut),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
