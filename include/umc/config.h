@@ -111,6 +111,8 @@ struct umc_target {
 };
 
 struct umc_daemon_config {
+        char *path;                    /* owned: the file it was loaded from, for messages; NULL if none */
+
         /* [Daemon] */
         char *state_directory;         /* owned, absolute */
         int log_level;                 /* LOG_EMERG..LOG_DEBUG */
@@ -170,6 +172,8 @@ enum umc_agent_mode {
 };
 
 struct umc_agent_config {
+        char *path;                    /* owned: the file it was loaded from, for messages; NULL if none */
+
         /* [Agent] */
         enum umc_agent_mode mode;
         struct umc_sockaddr listen;    /* port 0: the kernel picks a free one */
@@ -251,3 +255,19 @@ int umc_agent_config_load(const char *path, struct umc_agent_config *ret,
 
 /* Release everything c owns, cleanse the master key, zero c. Accepts NULL and zeroed structs. */
 void umc_agent_config_free(struct umc_agent_config *c);
+
+/*
+ * Warnings about a configuration that is valid but cannot work as meant:
+ * today a TCP channel that no [EthernetAcl] Rule= can ever allow (no allow
+ * rule matches it, or a deny rule that matches every connection to it
+ * comes first), which would refuse every install at run time. Each warning
+ * is one line naming the file, the section and what to add, passed to
+ * warn(userdata, text); the return value is their number. The daemon's
+ * check looks at each TCP [Target]'s Address=, the agent's at its Listen=
+ * (with Channel=tcp). No I/O.
+ */
+typedef void (*umc_config_warn_fn)(void *userdata, const char *text);
+size_t umc_daemon_config_warnings(const struct umc_daemon_config *c, umc_config_warn_fn warn,
+                                  void *userdata);
+size_t umc_agent_config_warnings(const struct umc_agent_config *c, umc_config_warn_fn warn,
+                                 void *userdata);

@@ -147,7 +147,7 @@ static void agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
 
 static void agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
                         enum umc_reason reason, const char *fmt, ...) {
-        char what[256], ecu[24] = "";
+        char what[256], ecu[24] = "", code[UMC_REASON_FORMAT_MAX];
         va_list ap;
 
         va_start(ap, fmt);
@@ -155,8 +155,8 @@ static void agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
         va_end(ap);
         if (ecu_id != 0)
                 (void)snprintf(ecu, sizeof(ecu), " ecu 0x%08" PRIx32, ecu_id);
-        log_warning("ALARM %s%s: %s: %s (reason 0x%04x)", peer, ecu, what,
-                    umc_reason_to_string((uint16_t)reason), (unsigned)reason);
+        log_warning("ALARM %s%s: %s: %s (reason %s)", peer, ecu, what,
+                    umc_reason_to_string((uint16_t)reason), umc_reason_format((uint16_t)reason, code));
         a->stats.refused++;
         a->stats.last_refusal = reason;
 }
@@ -396,6 +396,13 @@ static void conn_lost(struct conn *c, int error) {
                             c->peer, umc_receiver_offset(c->receiver), b->image_len, b->version,
                             error == -ECONNRESET ? "closed by the master" : strerror(-error));
                 c->agent->stats.interrupted++;
+        } else if (c->state == CONN_AUTH_CONFIRM && error == -ECONNRESET) {
+                /* umcd sends nothing when it refuses our proof: say what it means here. */
+                log_warning("%s: umcd closed the connection after our AUTH_RESPONSE for ECU 0x%08" PRIx32
+                            " instead of confirming: it did not accept our proof, so the key files "
+                            "differ (KeyFile= here, the target's KeyFile= in umcd.conf) or the "
+                            "HardwareId= does; umcd's alarm says which",
+                            c->peer, c->ecu_id);
         } else {
                 log_info("%s: connection closed (%s)", c->peer,
                          error == -ECONNRESET ? "by the peer" : strerror(-error));
@@ -1044,13 +1051,15 @@ static void agent_accept(struct umc_agent *a, int fd) {
         (void)umc_netinfo_tuple_to_string(&t, peer, sizeof(peer));
         why = umc_eth_acl_check(acl->rules, acl->n_rules, &t, &idx);
         if (why != UMC_REASON_OK) {
+                /* Name the file: umcd only sees the connection close. */
                 if (idx < acl->n_rules)
                         agent_alarm(a, peer, 0, why,
-                                    "refused by [EthernetAcl] Rule= number %zu (a deny rule)",
-                                    idx + 1);
+                                    "refused by [EthernetAcl] Rule= number %zu of %s (a deny rule)",
+                                    idx + 1, a->config.path ? a->config.path : "umc-agent.conf");
                 else
                         agent_alarm(a, peer, 0, why,
-                                    "refused: no [EthernetAcl] Rule= allows it (default deny)");
+                                    "refused: no [EthernetAcl] Rule= in %s allows it (default deny)",
+                                    a->config.path ? a->config.path : "umc-agent.conf");
                 (void)close(fd); /* nothing sent, nothing read */
                 return;
         }

@@ -15,6 +15,7 @@
 #include "umc/auth.h"
 #include "umc/canbus.h"
 #include "umc/fs.h"
+#include "umc/hint.h"
 #include "umc/isotp.h"
 #include "umc/linkload.h"
 #include "umc/log.h"
@@ -101,7 +102,6 @@ struct umc_delivery {
          */
         bool paced;
         bool pace_waiting;              /* out of tokens: pace_timer is armed */
-        unsigned own_factor;            /* 2 on loopback, where every byte counts as tx and rx */
         uint64_t pace_link_bps;         /* the rate CeilingPercent= is a share of */
         uint64_t pace_bps;              /* allowed now */
         int64_t tokens, tokens_max;
@@ -522,6 +522,16 @@ static int fail(struct umc_delivery *d, enum umc_reason reason, const char *fmt,
         return 0;
 }
 
+/* The channel failed with r: on CAN an ECU that never answers shows as -ECOMM (hint.h). */
+static int fail_channel(struct umc_delivery *d, int r) {
+        const struct umc_isotp_opts *o = &d->target->can.isotp;
+        char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+        return fail(d, UMC_REASON_IO_ERROR, "%s",
+                    umc_hint_channel_error(text, sizeof(text), d->address, d->can, o->tx_id, o->rx_id,
+                                           o->eff, r));
+}
+
 static uint64_t now_usec(void) {
         return umc_now_monotonic_usec();
 }
@@ -621,16 +631,6 @@ static void pace_set(struct umc_delivery *d, uint64_t now, uint64_t bps, uint64_
                 d->tokens = d->tokens_max;
 }
 
-/* On a loopback interface our bytes leave and arrive on the same counters. */
-static unsigned own_factor(int fd, const char *ifname) {
-        struct ifreq ifr = {};
-
-        memcpy(ifr.ifr_name, ifname, strnlen(ifname, IF_NAMESIZE - 1));
-        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-                return 1;
-        return ifr.ifr_flags & IFF_LOOPBACK ? 2 : 1;
-}
-
 /* Streaming begins: pace from the ceiling less the traffic seen so far (none measured: the ceiling). */
 static void pace_start(struct umc_delivery *d, uint64_t now) {
         const struct umc_daemon_config *c = d->p.config;
@@ -679,7 +679,8 @@ static void pace_window(struct umc_delivery *d, uint64_t now) {
         }
         if (d->have_load)
                 measured = umc_linkload_percent(&d->load) / 100.0 * (double)d->load.link_bps * window;
-        sent = (double)(d->wire_sent - d->wire_at_window) * 8.0 * d->own_factor;
+        /* linkload counts each byte once, on loopback too: so do we. */
+        sent = (double)(d->wire_sent - d->wire_at_window) * 8.0;
         d->wire_at_window = d->wire_sent;
         d->window_at = now;
         /* In bits over the window; the rule itself works on rates. */
@@ -880,7 +881,7 @@ static int flush(struct umc_delivery *d) {
         if (r == 0 || r == -EAGAIN)
                 return update_io_events(d) < 0 ? fail(d, UMC_REASON_INTERNAL, "epoll") : 0;
         (void)read_frames(d);
-        return fail(d, UMC_REASON_IO_ERROR, "connection to %s lost: %s", d->address, strerror(-r));
+        return fail_channel(d, r);
 }
 
 static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN]) {
@@ -932,9 +933,14 @@ static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t
 
         r = umc_auth_master_response(&d->auth, frame, len, d->txbuf, sizeof(d->txbuf), &out_len,
                                      salt, &why);
-        if (r == -EBADMSG)
-                return fail(d, why, "AUTH_RESPONSE of ECU 0x%" PRIx32 " refused: %s", d->ecu->ecu_id,
-                            umc_reason_to_string(why));
+        if (r == -EBADMSG) {
+                struct umc_hint_auth h = { .ecu_id = d->ecu->ecu_id, .key_file = d->ecu->key_file,
+                                           .want_hw_id = d->ecu->hw_id,
+                                           .got_hw_id = d->auth.peer_hw_id };
+                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+                return fail(d, why, "%s", umc_hint_auth_refused(text, sizeof(text), why, &h));
+        }
         if (r < 0)
                 return fail(d, UMC_REASON_INTERNAL, "ECU authentication: %s", strerror(-r));
         r = setup_session(d, salt);
@@ -992,12 +998,18 @@ static int read_frames(struct umc_delivery *d) {
                 if (r == -EBADMSG)
                         return fail(d, why, "malformed frame header from the ECU: %s",
                                     umc_reason_to_string(why));
+                if (r == -ECONNRESET && d->state == UMC_DELIVERY_AUTHENTICATING)
+                        /* The agent closes without a word when its own checks refuse us. */
+                        return fail(d, UMC_REASON_IO_ERROR,
+                                    "the agent at %s closed the connection before authenticating: "
+                                    "its log says why (no [EthernetAcl] Rule= in umc-agent.conf "
+                                    "allows umcd, or it serves no ECU 0x%" PRIx32 ")",
+                                    d->address, d->ecu->ecu_id);
                 if (r == -ECONNRESET)
                         return fail(d, UMC_REASON_IO_ERROR, "connection closed by the ECU while %s",
                                     umc_delivery_state_to_string(d->state));
                 if (r < 0)
-                        return fail(d, UMC_REASON_IO_ERROR, "cannot read from %s: %s", d->address,
-                                    strerror(-r));
+                        return fail_channel(d, r);
                 d->last_activity = now_usec();
                 if (d->state == UMC_DELIVERY_AUTHENTICATING)
                         r = on_auth_response(d, frame, len);
@@ -1282,9 +1294,14 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         case UMC_DELIVERY_CONNECTING:
                 return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64 " s",
                             d->address, c->connect_timeout_usec / USEC_PER_SEC);
-        case UMC_DELIVERY_AUTHENTICATING:
-                return fail(d, UMC_REASON_TIMEOUT, "no AUTH_RESPONSE within %" PRIu64 " s",
-                            c->auth_timeout_usec / USEC_PER_SEC);
+        case UMC_DELIVERY_AUTHENTICATING: {
+                const struct umc_isotp_opts *o = &d->target->can.isotp;
+                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+                return fail(d, UMC_REASON_TIMEOUT, "%s",
+                            umc_hint_auth_timeout(text, sizeof(text), c->auth_timeout_usec / USEC_PER_SEC,
+                                                  d->can, o->tx_id, o->rx_id, o->eff));
+        }
         case UMC_DELIVERY_VERIFYING:
                 return fail(d, UMC_REASON_TIMEOUT, "no final verdict within %" PRIu64 " s",
                             c->final_timeout_usec / USEC_PER_SEC);
@@ -1326,7 +1343,6 @@ static void start_load_sampling(struct umc_delivery *d) {
         char ifname[IF_NAMESIZE];
         int fd = umc_stream_fd(d->stream), r;
 
-        d->own_factor = 1;
         r = umc_netinfo_route_ifname(fd, ifname);
         if (r >= 0)
                 r = linkload_init(d, ifname, now_usec());
@@ -1336,7 +1352,6 @@ static void start_load_sampling(struct umc_delivery *d) {
                 return;
         }
         d->have_load = true;
-        d->own_factor = own_factor(fd, ifname);
         if (d->p.config->link_rate_bps > 0)
                 against = "the configured rate of";
         else
@@ -1344,6 +1359,10 @@ static void start_load_sampling(struct umc_delivery *d) {
         log_info("%s: sampling the load of %s against %s %" PRIu64 " Mbit/s", target_name(d),
                  ifname, against, d->load.link_bps / 1000000);
         (void)umc_linkload_sample(&d->load, now_usec()); /* the counters' baseline */
+}
+
+static const char *config_file(const struct umc_delivery *d) {
+        return d->p.config->path ? d->p.config->path : "umcd.conf";
 }
 
 /* The Ethernet ACL, before a single byte goes out. */
@@ -1366,12 +1385,13 @@ static int check_acl(struct umc_delivery *d) {
         (void)umc_netinfo_tuple_to_string(&t, tuple, sizeof(tuple));
         why = umc_eth_acl_check(acl->rules, acl->n_rules, &t, &idx);
         if (why != UMC_REASON_OK) {
+                /* Say which side refused and where the rule is missing (docs/reasons.md). */
                 if (idx < acl->n_rules)
-                        (void)fail(d, why, "connection %s denied by Ethernet ACL rule %zu", tuple,
-                                   idx + 1);
+                        (void)fail(d, why, "umcd denied connection %s: [EthernetAcl] Rule= number "
+                                   "%zu of %s", tuple, idx + 1, config_file(d));
                 else
-                        (void)fail(d, why, "connection %s denied: no Ethernet ACL rule allows it",
-                                   tuple);
+                        (void)fail(d, why, "umcd denied connection %s: no [EthernetAcl] Rule= in "
+                                   "%s allows it", tuple, config_file(d));
                 return -EPERM;
         }
         log_debug("%s: connection %s allowed by Ethernet ACL rule %zu", target_name(d), tuple,

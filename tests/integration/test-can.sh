@@ -264,6 +264,10 @@ P3G=$(make_package gw-down ecu4 4.1.0 64)
 itest_check "gateway, ECU gone: the install fails" refused_install gw-down ecu4 "$P3G"
 itest_check "gateway, ECU gone: umcd's alarm carries the CAN leg's failure" \
         grep -q '"event":"alarm".*"target":"ecu4".*stopped by the ECU' "$D/gw-down.json"
+# On CAN FD the challenge fits one frame (no flow control): then it is the
+# authentication timeout that asks; on classic CAN the missing flow control.
+itest_check "gateway, ECU gone: the gateway asks whether the ECU on its IDs listens" \
+        grep -q "from the ECU on [0-9A-F]*/[0-9A-F]*: is it listening?" "$D/gw/log"
 has_version() { slot_state "$1" | grep -q " $2 "; }
 itest_check "gateway, ECU gone: ecu4 keeps version 4.0.0" has_version 4 4.0.0
 

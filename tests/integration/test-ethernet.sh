@@ -155,19 +155,19 @@ refusal() { # NAME EXPECTED_TEXT
 }
 stop_umcd
 umcd_conf "allow proto=tcp dst=10.77.2.0/24"
-refusal acl-deny "no Ethernet ACL rule allows it"
+refusal acl-deny "umcd denied connection .*: no \\[EthernetAcl\\] Rule= in $D/umcd.conf allows it"
 itest_check "acl-deny: the agent never saw a connection from the denied tuple" \
         bash -c "! grep -q 'ecu 0x00000010: .*9.9.9\|8.8.8' '$D/gw1/log'"
 umcd_conf "" "" 0x99
 # Unauthenticated, the agent cannot send a sealed ALARM: it refuses and
 # closes, umcd raises the alarm, and the agent's log names the reason.
-refusal unknown-ecu "closed by the ECU while authenticating"
+refusal unknown-ecu "closed the connection before authenticating.* or it serves no ECU 0x99"
 itest_check "unknown-ecu: the agent logged the unknown ECU ID" grep -q "challenge for ECU 0x00000099.*unknown ECU" "$D/gw1/log"
 umcd_conf
 stop_agent 1
 agent_conf 1 "$KEY_WRONG" 0x10
 start_agent 1
-refusal wrong-key "authentication failed"
+refusal wrong-key "did not prove the key: the key files differ"
 stop_agent 1
 agent_conf 1 "$KEY1" 0x10
 start_agent 1
