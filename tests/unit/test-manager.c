@@ -569,7 +569,7 @@ static void test_inspect_checks_the_image_files_as_install_does(void **state) {
         assert_int_equal(symlink(path, img), 0);
         assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "symbolic link"));
-        assert_non_null(strstr(why, "outside the package"));
+        assert_non_null(strstr(why, "no link can point umcd at another file"));
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "symbolic link")); /* install says the same, not ELOOP */
         assert_int_equal(unlink(img), 0);
