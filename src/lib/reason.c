@@ -34,6 +34,7 @@ static const struct {
         { UMC_REASON_SUITE_NOT_ALLOWED, "cipher suite not allowed" },
         { UMC_REASON_BODY_MALFORMED, "malformed frame body" },
         { UMC_REASON_KEYS_EXHAUSTED, "key ID space exhausted" },
+        { UMC_REASON_REJECTED_FRAMES, "too many frames failed authentication" },
 
         { UMC_REASON_VERIFY_MISMATCH, "verify digest mismatch" },
         { UMC_REASON_VERIFY_TIME, "verify timestamp out of range" },
