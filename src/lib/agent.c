@@ -327,9 +327,14 @@ static void conn_log_rejects(const struct conn *c) {
                             c->peer, rj.total, umc_reason_to_string((uint16_t)rj.last));
 }
 
-/* Drop receiver, slot store (a partial stays for resume) and session. */
+/*
+ * Drop receiver, slot store (a partial stays for resume, cut back to its
+ * last checkpoint: nothing after it was verified) and session.
+ */
 static void conn_release_transfer(struct conn *c) {
         conn_log_rejects(c);
+        if (c->receiver && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM)
+                sink_rewind(c);
         umc_forward_job_free(c->forward); /* upstream gone: stop the ECU's delivery too */
         c->forward = NULL;
         umc_receiver_free(c->receiver);

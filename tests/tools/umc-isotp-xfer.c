@@ -263,7 +263,7 @@ static int run_xfer(const struct args *a) {
         struct umc_sender_params sp = { .hash_alg = UMC_HASH_SHA256, .verify_every = 0 };
         struct filesink sink = {};
         struct umc_sink ops = { fs_begin, fs_write, fs_checkpoint, fs_read, fs_commit, fs_abort,
-                                &sink };
+                                &sink, NULL };
         struct stat st;
         size_t tx_len = 0, max_payload = umc_isotp_max_payload(a->max_pdu);
         uint64_t start = now_usec(), frames = 0, data_frames = 0;
