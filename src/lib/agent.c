@@ -61,6 +61,7 @@ struct conn {
         bool peer_eof;
         bool began;          /* BEGIN accepted: a lost connection is an interrupted transfer */
         bool dropped_image;  /* the receiver aborted the sink (else a partial stays) */
+        bool challenge_aside; /* ISO-TP: auth answers a new challenge while the session runs */
         bool packet;         /* the ISO-TP channel (Channel=can): no end of file, no shutdown */
         uint32_t ecu_id;     /* from the challenge; 0 before */
         uint64_t idle_usec;
@@ -597,10 +598,11 @@ static void conn_auth_challenge(struct conn *c, const uint8_t *f, size_t len) {
         c->state = CONN_AUTH_CONFIRM;
 }
 
+static void conn_authenticated(struct conn *c, uint8_t salt[UMC_SALT_LEN]);
+
 static void conn_auth_confirm(struct conn *c, const uint8_t *f, size_t len) {
         enum umc_reason why = UMC_REASON_OK;
         uint8_t salt[UMC_SALT_LEN];
-        uint64_t session_id;
         int r;
 
         r = umc_auth_ecu_confirm(&c->auth, f, len, salt, &why);
@@ -617,9 +619,17 @@ static void conn_auth_confirm(struct conn *c, const uint8_t *f, size_t len) {
                 c->dead = true;
                 return;
         }
+        conn_authenticated(c, salt);
+}
+
+/* The master proved the key (salt from its confirmation, cleansed here): session and receiver. */
+static void conn_authenticated(struct conn *c, uint8_t salt[UMC_SALT_LEN]) {
+        uint64_t session_id;
+        int r;
+
         session_id = c->auth.session_id;
         r = conn_new_session(c, salt);
-        umc_memzero(salt, sizeof(salt));
+        umc_memzero(salt, UMC_SALT_LEN);
         umc_auth_ecu_clear(&c->auth);
         if (r < 0) {
                 log_error_errno(r, "%s: cannot create the session: %m", c->peer);
@@ -897,26 +907,18 @@ static bool conn_bad_header(struct conn *c, enum umc_reason why) {
 /*
  * ISO-TP has no end of connection: a master that gave up (a CAN ID alarm,
  * a timeout, a restart after SIGKILL) just starts over with a new
- * AUTH_CHALLENGE. Treat it as a new connection would be on TCP: the old
- * session ends here (a partial image stays for resume) and the challenge
- * is answered afresh. Anyone on the bus could send one, but anyone on the
- * bus can stop a transfer anyway; what they cannot do is authenticate.
+ * AUTH_CHALLENGE. Before a session is authenticated, that restarts the
+ * handshake. While one runs, anyone on the bus could send a challenge, so
+ * it must not end the session: it is answered aside (a second handshake in
+ * c->auth) and the session goes on; only when the master's AUTH_CONFIRM
+ * verifies does the new session replace it (the partial image stays for
+ * resume, as after a lost connection on TCP). A confirmation that fails is
+ * dropped and counted like any frame that fails to open.
  */
-static bool conn_restart_for_challenge(struct conn *c, const uint8_t *f, size_t len) {
-        struct umc_frame_header h;
-
-        if (!c->packet || c->state == CONN_AUTH_CHALLENGE ||
-            umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0 ||
-            h.type != UMC_FRAME_AUTH_CHALLENGE)
+static bool conn_restart_for_challenge(struct conn *c) {
+        if (c->state != CONN_AUTH_CONFIRM && c->state != CONN_REFUSE_NEXT)
                 return false;
-        if (c->began && c->receiver && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
-                log_warning("%s: a new AUTH_CHALLENGE at byte %" PRIu64 ": the master started over; "
-                            "the partial image is kept for resume",
-                            c->peer, umc_receiver_offset(c->receiver));
-                c->agent->stats.interrupted++;
-        } else {
-                log_info("%s: a new AUTH_CHALLENGE: the master started over", c->peer);
-        }
+        log_info("%s: a new AUTH_CHALLENGE: the master started over", c->peer);
         conn_release_transfer(c);
         umc_auth_ecu_clear(&c->auth);
         umc_auth_ecu_init(&c->auth, agent_lookup, c->agent);
@@ -926,8 +928,87 @@ static bool conn_restart_for_challenge(struct conn *c, const uint8_t *f, size_t 
         return true;
 }
 
+static void conn_challenge_aside(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        size_t olen = 0;
+        int r;
+
+        c->challenge_aside = false;
+        if (c->agent->bus_verdict != UMC_REASON_OK) {
+                log_notice("%s: a new AUTH_CHALLENGE during the session left unanswered: the last "
+                           "bus window broke the CAN ID checks", c->peer);
+                return;
+        }
+        umc_auth_ecu_clear(&c->auth);
+        umc_auth_ecu_init(&c->auth, agent_lookup, c->agent);
+        r = umc_auth_ecu_challenge(&c->auth, f, len, c->out, sizeof(c->out), &olen, &why);
+        if (r < 0) {
+                log_notice("%s: a new AUTH_CHALLENGE during the session refused: %s", c->peer,
+                           r == -EBADMSG ? umc_reason_to_string((uint16_t)why) : strerror(-r));
+                umc_auth_ecu_clear(&c->auth);
+                return;
+        }
+        conn_queue(c, c->out, olen);
+        c->challenge_aside = true;
+        log_info("%s: a new AUTH_CHALLENGE during the session: answered; the session goes on "
+                 "until the master confirms", c->peer);
+}
+
+static void conn_confirm_aside(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        uint8_t salt[UMC_SALT_LEN];
+        size_t olen = 0;
+        int r;
+
+        c->challenge_aside = false;
+        r = umc_auth_ecu_confirm(&c->auth, f, len, salt, &why);
+        if (r < 0) {
+                umc_auth_ecu_clear(&c->auth);
+                c->dropped_image = false;
+                r = umc_receiver_reject(c->receiver, r == -EBADMSG ? why : UMC_REASON_INTERNAL,
+                                        c->out, sizeof(c->out), &olen, &why);
+                if (olen > 0)
+                        conn_queue(c, c->out, olen);
+                conn_transfer_result(c, r, why, olen);
+                return;
+        }
+        if (c->began && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
+                log_warning("%s: the master started over at byte %" PRIu64 "; the partial image "
+                            "is kept for resume", c->peer, umc_receiver_offset(c->receiver));
+                c->agent->stats.interrupted++;
+        } else {
+                log_info("%s: the master started over", c->peer);
+        }
+        conn_release_transfer(c);
+        c->began = false;
+        c->ecu_id = c->auth.ecu_id;
+        conn_authenticated(c, salt);
+}
+
+/* ISO-TP, a session running: AUTH frames for a handshake aside. True when handled. */
+static bool conn_session_auth_frame(struct conn *c, const uint8_t *f, size_t len) {
+        struct umc_frame_header h;
+
+        if (!c->packet || umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0)
+                return false;
+        if (h.type == UMC_FRAME_AUTH_CHALLENGE && conn_restart_for_challenge(c))
+                return false; /* answered as the first frame of a connection */
+        if (c->state != CONN_TRANSFER && c->state != CONN_FORWARDING)
+                return false;
+        if (h.type == UMC_FRAME_AUTH_CHALLENGE) {
+                conn_challenge_aside(c, f, len);
+                return true;
+        }
+        if (h.type == UMC_FRAME_AUTH_CONFIRM && c->challenge_aside) {
+                conn_confirm_aside(c, f, len);
+                return true;
+        }
+        return false; /* the receiver drops it: no AUTH frame opens in a session */
+}
+
 static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
-        (void)conn_restart_for_challenge(c, f, len);
+        if (conn_session_auth_frame(c, f, len))
+                return;
         switch (c->state) {
         case CONN_AUTH_CHALLENGE:
                 conn_auth_challenge(c, f, len);

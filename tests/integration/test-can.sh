@@ -384,12 +384,12 @@ v1=$(slot_state 1)
 stop_umcd
 CEILING=5 start_umcd
 drops() { grep -c "dropped a frame that failed authentication" "$D/a1/log" || true; }
-inject() { # NAME LABEL umc-canpdu-send-options...
-        local name=$1 label=$2 rc=0 before
-        shift 2
+inject() { # NAME LABEL INDEX umc-canpdu-send-options...: PDU number INDEX from umcd, altered
+        local name=$1 label=$2 index=$3 rc=0 before
+        shift 3
         before=$(drops)
         local p; p=$(make_package "$name" ecu1 "1.9.$RANDOM" 128)
-        "$CANPDU" capture "$IF" 7E0 7E8 2 "$D/$name.pdu" --timeout 30 >"$D/$name.cap" 2>&1 &
+        "$CANPDU" capture "$IF" 7E0 7E8 "$index" "$D/$name.pdu" --timeout 30 >"$D/$name.cap" 2>&1 &
         local cap=$!
         "$UMCCTL" --bus session --json install --target ecu1 "$p" >"$D/$name.json" 2>&1 &
         local inst=$!
@@ -400,15 +400,23 @@ inject() { # NAME LABEL umc-canpdu-send-options...
         wait "$inst" || rc=$?
         itest_check "$name PDU mid-transfer: the install completes (exit $rc)" test "$rc" -eq 0
         itest_check "$name PDU: the image arrives byte-identical" same_image 1 "$p/ecu1.bin"
+        [ -z "$label" ] && return
         itest_check "$name PDU: the ECU dropped it ($label)" \
                 grep -Eq "dropped a frame that failed authentication: ($label)" "$D/a1/log"
         itest_check "$name PDU: one drop logged for the one PDU ($(( $(drops) - before )))" \
                 test "$(( $(drops) - before ))" -eq 1
 }
 CANPDU=$BUILD/tests/tools/umc-canpdu
-inject replayed "replayed sequence number|sequence number behind replay window|unknown key ID"
-inject tampered "frame authentication tag mismatch" --seq-add 100 --flip 40
-inject truncated "frame truncated" --truncate 60
+inject replayed "replayed sequence number|sequence number behind replay window|unknown key ID" 2
+inject tampered "frame authentication tag mismatch" 2 --seq-add 100 --flip 40
+inject truncated "frame truncated" 2 --truncate 60
+# umcd's AUTH_CHALLENGE replayed mid-session: the ECU answers it aside and
+# the session goes on (no confirmation can follow without the key).
+inject challenge "" 0
+itest_check "challenge PDU: the ECU answered it aside and kept the session" \
+        grep -q "a new AUTH_CHALLENGE during the session: answered; the session goes on" "$D/a1/log"
+itest_check "challenge PDU: umcd dropped the stray AUTH_RESPONSE" \
+        grep -q "ecu1: dropped a frame from the ECU that failed authentication: unknown or unexpected frame type" "$D/umcd.log"
 
 # A burst of 40 single-frame PDUs (7 bytes: no frame) once a checkpoint is
 # acknowledged: the 33rd ends the session; the partial image stays, cut back
