@@ -211,6 +211,7 @@ struct master {
         /* Forged frames sent ahead of real ones: inject_n before frame inject_at, ... */
         unsigned inject_at, inject_n;
         unsigned inject_every; /* ... and one before every inject_every-th from there (0: none) */
+        unsigned inject_final; /* ... and this many once TRANSPORT is out (a gateway forwards) */
         unsigned injected;
 };
 
@@ -340,6 +341,14 @@ static int master_run(struct master *m, unsigned stop_after, enum tamper tamper,
                 if (r == -ESHUTDOWN)
                         return umc_sender_state(m->tx) == UMC_SENDER_DONE ? 0 : -EIO;
                 assert_int_equal(r, -EAGAIN);
+                if (m->inject_final && umc_sender_state(m->tx) == UMC_SENDER_WAIT_COMPLETE) {
+                        m->inject_n = m->inject_final;
+                        m->inject_at = m->frames;
+                        m->inject_final = 0;
+                        r = master_inject(m, UMC_FRAME_HEADER_LEN + umc_get_be32(m->buf + 24));
+                        if (r < 0)
+                                return r;
+                }
                 r = client_recv(&m->cl, &f, &len);
                 if (r < 0)
                         return r;
@@ -972,8 +981,13 @@ static struct umc_agent *gateway_start(struct rig *g, const char *name, uint8_t 
         return a;
 }
 
-/* Send the rig's image through the gateway at gw_port; the master's verdict. */
-static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
+/*
+ * Send the rig's image through the gateway at gw_port, with forge_final
+ * forged frames once TRANSPORT is out (while the gateway forwards); the
+ * master's verdict.
+ */
+static int deliver_via_forging(struct rig *g, uint16_t gw_port, unsigned forge_final,
+                               enum umc_reason *why) {
         uint16_t endpoint_port = g->port;
         struct master *m;
         int r;
@@ -981,6 +995,7 @@ static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
         g->port = gw_port;
         m = master_new(g);
         g->port = endpoint_port;
+        m->inject_final = forge_final;
         /* The gateway answers for ECU_ID behind it, with its own key and the ECU's hardware ID. */
         r = master_auth(m, GW_KEY_BYTE, ECU_ID, why);
         if (r == 0) {
@@ -989,6 +1004,10 @@ static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
         }
         master_free(m);
         return r;
+}
+
+static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
+        return deliver_via_forging(g, gw_port, 0, why);
 }
 
 static void test_gateway_forwards_and_passes_the_ecu_verdict_back(void **state) {
@@ -1002,6 +1021,24 @@ static void test_gateway_forwards_and_passes_the_ecu_verdict_back(void **state) 
         assert_int_equal(deliver_via(&g, port, &why), 0);
         expect_active(&g, VERSION); /* on the endpoint behind the gateway */
         assert_int_equal(stats(&g).completed, 1);
+        umc_agent_free(gw);
+        rig_stop(&g);
+}
+
+static void test_gateway_drops_forged_frames_while_forwarding_and_the_leg_goes_on(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_agent_stats st;
+        struct umc_agent *gw;
+        uint16_t port;
+        struct rig g;
+
+        rig_start(&g);
+        gw = gateway_start(&g, "forged", KEY_BYTE, &port);
+        assert_int_equal(deliver_via_forging(&g, port, 5, &why), 0);
+        expect_active(&g, VERSION); /* the ECU's leg was not stopped */
+        umc_agent_get_stats(gw, &st);
+        assert_int_equal(st.rejected_frames, 5);
+        assert_int_equal(st.completed, 1);
         umc_agent_free(gw);
         rig_stop(&g);
 }
@@ -1063,6 +1100,7 @@ int main(void) {
                 cmocka_unit_test(test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one),
                 cmocka_unit_test(test_gateway_mode_needs_a_forward_file),
                 cmocka_unit_test(test_gateway_forwards_and_passes_the_ecu_verdict_back),
+                cmocka_unit_test(test_gateway_drops_forged_frames_while_forwarding_and_the_leg_goes_on),
                 cmocka_unit_test(test_gateway_reports_the_ecu_refusal_and_the_ecu_is_untouched),
                 cmocka_unit_test(test_gateway_refuses_an_ecu_it_does_not_forward_to),
         };
