@@ -25,7 +25,7 @@
 # the guest's speed under emulation (tests/vm/README.md).
 HERE=$(dirname "$(readlink -f "$0")")
 if [ -z "${UMC_VM:-}" ]; then
-        exec "$HERE/../vm/run" --need can --timeout 900 "$HERE/test-can.sh" "$@"
+        exec "$HERE/../vm/run" --need can --timeout 1500 "$HERE/test-can.sh" "$@"
 fi
 . "$HERE/lib.sh"
 
@@ -388,7 +388,7 @@ inject() { # NAME LABEL INDEX umc-canpdu-send-options...: PDU number INDEX from 
         local name=$1 label=$2 index=$3 rc=0 before
         shift 3
         before=$(drops)
-        local p; p=$(make_package "$name" ecu1 "1.9.$RANDOM" 128)
+        local p; p=$(make_package "$name" ecu1 "1.9.$RANDOM" 64)
         "$CANPDU" capture "$IF" 7E0 7E8 "$index" "$D/$name.pdu" --timeout 30 >"$D/$name.cap" 2>&1 &
         local cap=$!
         "$UMCCTL" --bus session --json install --target ecu1 "$p" >"$D/$name.json" 2>&1 &
