@@ -138,6 +138,8 @@ struct umc_daemon_config {
         struct umc_rotation_cfg rotation; /* CipherOrder=, RotationIntervalSec=, RotationHoldoffSec= */
         enum umc_suite_id inner_suite; /* UMC_SUITE_NONE = single layer */
         unsigned replay_window;        /* 1..UMC_REPLAY_WINDOW_MAX */
+        /* MaxRejectedFrames=: frames that fail to open per checkpoint window, 0..65535 (xfer.h) */
+        unsigned max_rejected_frames;
         unsigned verify_every;         /* 0 = auto, else 1..65535 */
         enum umc_hash_alg image_hash;
 
@@ -206,6 +208,7 @@ struct umc_agent_config {
         unsigned allowed_suites;       /* bit (1u << enum umc_suite_id) per suite */
         enum umc_suite_id inner_suite; /* UMC_SUITE_NONE = single layer */
         unsigned replay_window;
+        unsigned max_rejected_frames;  /* MaxRejectedFrames=, as umcd's */
 
         struct umc_config_can can_bus; /* [Can] */
         struct umc_config_can_ids can_ids;

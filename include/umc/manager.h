@@ -58,6 +58,8 @@ struct umc_target_status {
         double load_percent;      /* measured load of the channel */
         enum umc_load_class load_class;
         enum umc_reason last_reason; /* why it failed, OK otherwise */
+        /* Frames from the target's side dropped since umcd started: they failed authentication. */
+        uint64_t rejected_frames;
 };
 
 /* What the D-Bus layer (or a test) is told; any callback may be NULL. */

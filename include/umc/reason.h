@@ -44,6 +44,7 @@ enum umc_reason {
         UMC_REASON_SUITE_NOT_ALLOWED = 0x0208,
         UMC_REASON_BODY_MALFORMED = 0x0209,
         UMC_REASON_KEYS_EXHAUSTED = 0x020a,       /* key IDs or sequence numbers used up: fails the transfer */
+        UMC_REASON_REJECTED_FRAMES = 0x020b,      /* more frames failed to open than the bound allows */
 
         /* Transfer checks, 0x03xx */
         UMC_REASON_VERIFY_MISMATCH = 0x0301,

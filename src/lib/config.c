@@ -993,6 +993,9 @@ static const struct item daemon_items[] = {
           .flags = ITEM_REPEATABLE },
 };
 
+/* MaxRejectedFrames=: frames that failed authentication per checkpoint window (xfer.h). */
+#define REJECTED_FRAMES_MAX 65535
+
 static const struct item daemon_security_items[] = {
         { .key = "CipherOrder", .parse = parse_suite_order, .offset = D(rotation) },
         { .key = "InnerSuite", .parse = parse_suite_or_none, .offset = D(inner_suite) },
@@ -1002,6 +1005,8 @@ static const struct item daemon_security_items[] = {
           .min = 0, .max = 3600, .scale = USEC_PER_SEC },
         { .key = "ReplayWindow", .parse = parse_unsigned, .offset = D(replay_window),
           .min = 1, .max = UMC_REPLAY_WINDOW_MAX },
+        { .key = "MaxRejectedFrames", .parse = parse_unsigned, .offset = D(max_rejected_frames),
+          .min = 0, .max = REJECTED_FRAMES_MAX },
         { .key = "VerifyEvery", .parse = parse_unsigned_or_auto, .offset = D(verify_every),
           .min = 1, .max = 65535 },
         { .key = "ImageHash", .parse = parse_keyword, .offset = D(image_hash),
@@ -1120,6 +1125,8 @@ static const struct item agent_security_items[] = {
         { .key = "InnerSuite", .parse = parse_suite_or_none, .offset = A(inner_suite) },
         { .key = "ReplayWindow", .parse = parse_unsigned, .offset = A(replay_window),
           .min = 1, .max = UMC_REPLAY_WINDOW_MAX },
+        { .key = "MaxRejectedFrames", .parse = parse_unsigned, .offset = A(max_rejected_frames),
+          .min = 0, .max = REJECTED_FRAMES_MAX },
 };
 
 #define SECTION(n, t, off) { .name = (n), .items = (t), .n_items = UMC_ELEMENTSOF(t), .offset = (off) }
@@ -1784,6 +1791,7 @@ int umc_daemon_config_init(struct umc_daemon_config *ret) {
                 .final_timeout_usec = DAEMON_FINAL_TIMEOUT_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
+                .max_rejected_frames = UMC_XFER_REJECT_LIMIT_DEFAULT,
                 .verify_every = 0,
                 .image_hash = UMC_HASH_SHA256,
                 .can_stuffing = UMC_STUFF_WORST,
@@ -1825,6 +1833,7 @@ int umc_agent_config_init(struct umc_agent_config *ret) {
                 .max_image_size = AGENT_MAX_IMAGE_SIZE_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
+                .max_rejected_frames = UMC_XFER_REJECT_LIMIT_DEFAULT,
                 .channel = UMC_CHANNEL_TCP,
                 .can_bus = CAN_BUS_DEFAULT,
                 .can_ids = {

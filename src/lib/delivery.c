@@ -118,6 +118,8 @@ struct umc_delivery {
         uint64_t rate_t[RATE_SAMPLES], rate_b[RATE_SAMPLES];
         size_t rate_n, rate_head;
 
+        uint64_t rejected_early;        /* PDUs dropped before the sender existed (CAN) */
+
         enum umc_reason later_reason;   /* a failure to report from the loop */
         char later_text[UMC_MSG_ALARM_TEXT_MAX + 1];
 
@@ -472,7 +474,13 @@ void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery
                 .load_class = v.cls,
                 .load_nominal = v.nominal,
                 .paced_bps = d->paced ? d->pace_bps : 0,
+                .rejected_frames = d->rejected_early,
         };
+        if (d->sender) {
+                struct umc_xfer_rejects rj;
+                umc_sender_get_rejects(d->sender, &rj);
+                ret->rejected_frames += rj.total;
+        }
         if (d->state == UMC_DELIVERY_DONE)
                 ret->bytes_acked = d->p.image_len;
 }
@@ -922,7 +930,11 @@ static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN
         memcpy(xp.image_hash, d->p.image_hash, UMC_HASH_LEN);
         memcpy(xp.image_id, d->image_id, UMC_MSG_IMAGE_ID_LEN);
         memcpy(xp.version, d->p.version, sizeof(xp.version));
-        return umc_sender_new(&xp, d->session, &d->rotation, &d->sender);
+        r = umc_sender_new(&xp, d->session, &d->rotation, &d->sender);
+        if (r < 0)
+                return r;
+        umc_sender_set_reject_limit(d->sender, c->max_rejected_frames);
+        return 0;
 }
 
 static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t len) {
@@ -962,11 +974,37 @@ static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t
         return 0;
 }
 
+/*
+ * A frame from the ECU's side that failed authentication (or a PDU that is
+ * no frame): dropped, counted, shown; it is no sign of life (the idle
+ * timeout runs on). Past the limit per checkpoint window the delivery ends;
+ * the ECU keeps its last checkpoint, so the next install resumes there.
+ */
+static int on_rejected(struct umc_delivery *d, int r, enum umc_reason why) {
+        struct umc_xfer_rejects rj;
+
+        umc_sender_get_rejects(d->sender, &rj);
+        if (r == -EKEYREJECTED)
+                return fail(d, UMC_REASON_REJECTED_FRAMES,
+                            "more than %" PRIu32 " frames from the ECU failed authentication since "
+                            "the last checkpoint (the last: %s); stopped at byte %" PRIu64,
+                            rj.limit, umc_reason_to_string((uint16_t)rj.last),
+                            umc_sender_bytes_acked(d->sender));
+        log_warning("%s: dropped a frame from the ECU that failed authentication: %s "
+                    "(%" PRIu32 " of at most %" PRIu32 " since the last checkpoint)",
+                    target_name(d), umc_reason_to_string((uint16_t)why), rj.window, rj.limit);
+        emit_progress(d);
+        return 0;
+}
+
 static int on_transfer_frame(struct umc_delivery *d, const uint8_t *frame, size_t len) {
         enum umc_reason why = UMC_REASON_OK;
         int r;
 
         r = umc_sender_input(d->sender, frame, len, &why);
+        if (r == UMC_XFER_DROPPED || r == -EKEYREJECTED)
+                return on_rejected(d, r, why);
+        d->last_activity = now_usec();
         if (r == -ECANCELED)
                 return fail(d, why, "stopped by the ECU: %s", umc_reason_to_string(why));
         if (r == -EBADMSG)
@@ -985,6 +1023,17 @@ static bool running(const struct umc_delivery *d) {
                d->state == UMC_DELIVERY_VERIFYING;
 }
 
+/* A PDU from the ECU's CAN ID that is no frame: counted like a frame that fails to open. */
+static int read_bad_pdu(struct umc_delivery *d, enum umc_reason why) {
+        if (!d->sender) {
+                d->rejected_early++;
+                log_warning("%s: dropped a PDU that is no frame: %s", target_name(d),
+                            umc_reason_to_string((uint16_t)why));
+                return 0;
+        }
+        return on_rejected(d, umc_sender_reject(d->sender, why), why);
+}
+
 static int read_frames(struct umc_delivery *d) {
         while (running(d)) {
                 enum umc_reason why = UMC_REASON_OK;
@@ -995,6 +1044,13 @@ static int read_frames(struct umc_delivery *d) {
                 r = umc_stream_read(d->stream, &frame, &len, &why);
                 if (r == -EAGAIN)
                         return 0;
+                /* On ISO-TP a bad PDU costs only itself (stream.h); on TCP the stream is lost. */
+                if (r == -EBADMSG && d->can) {
+                        r = read_bad_pdu(d, why);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (r == -EBADMSG)
                         return fail(d, why, "malformed frame header from the ECU: %s",
                                     umc_reason_to_string(why));
@@ -1010,11 +1066,12 @@ static int read_frames(struct umc_delivery *d) {
                                     umc_delivery_state_to_string(d->state));
                 if (r < 0)
                         return fail_channel(d, r);
-                d->last_activity = now_usec();
-                if (d->state == UMC_DELIVERY_AUTHENTICATING)
+                if (d->state == UMC_DELIVERY_AUTHENTICATING) {
+                        d->last_activity = now_usec();
                         r = on_auth_response(d, frame, len);
-                else
+                } else {
                         r = on_transfer_frame(d, frame, len);
+                }
                 if (r < 0)
                         return r;
         }

@@ -65,6 +65,8 @@ struct target_state {
         double load_percent;
         enum umc_load_class load_class;
         enum umc_reason last_reason;
+        uint64_t rejected_frames;       /* since start: finished deliveries' and the current one's */
+        uint64_t rejected_base;         /* of them before the current delivery */
 };
 
 enum job_result { JOB_PENDING = 0, JOB_DONE, JOB_FAILED, JOB_CANCELLED };
@@ -361,6 +363,7 @@ int umc_manager_target_status(const struct umc_manager *m, size_t i,
                 .load_percent = t->load_percent,
                 .load_class = t->load_class,
                 .last_reason = t->last_reason,
+                .rejected_frames = t->rejected_frames,
         };
         return 0;
 }
@@ -549,6 +552,7 @@ static void on_delivery_progress(void *ud, const struct umc_delivery_progress *p
         t->key_id = p->key_id;
         t->load_percent = p->load_percent;
         t->load_class = p->load_class;
+        t->rejected_frames = t->rejected_base + p->rejected_frames;
         emit_progress(m, current_target(m));
         update_status(m);
         emit_changed(m);
@@ -612,6 +616,7 @@ static int job_start(struct umc_manager *m) {
         memcpy(p.manifest_hash, in->manifest.hash, UMC_HASH_LEN);
         (void)snprintf(p.version, sizeof(p.version), "%s", j->image->version);
         in->delivery_ended = false;
+        t->rejected_base = t->rejected_frames;
         t->bytes_done = 0;
         t->bytes_total = j->image->size;
         t->percent = 0;

@@ -42,6 +42,7 @@ static const struct {
         R(SUITE_NOT_ALLOWED, "cipher suite not allowed"),
         R(BODY_MALFORMED, "malformed frame body"),
         R(KEYS_EXHAUSTED, "key ID space exhausted"),
+        R(REJECTED_FRAMES, "too many frames failed authentication"),
 
         R(VERIFY_MISMATCH, "verify digest mismatch"),
         R(VERIFY_TIME, "verify timestamp out of range"),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "umc/config.h"
+#include "umc/xfer.h"
 #include "umc/keyfile.h"
 #include "umc/util.h"
 
@@ -182,6 +183,7 @@ static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
         assert_int_equal(c.rotation.holdoff_usec, 10 * USEC_PER_SEC);
         assert_int_equal(c.inner_suite, UMC_SUITE_NONE);
         assert_int_equal(c.replay_window, 64);
+        assert_int_equal(c.max_rejected_frames, UMC_XFER_REJECT_LIMIT_DEFAULT);
         assert_int_equal(c.verify_every, 0);
         assert_int_equal(c.image_hash, UMC_HASH_SHA256);
         assert_memory_equal(&c.load, &d.load, sizeof(c.load));
@@ -239,6 +241,7 @@ static void test_shipped_agent_conf_loads_with_a_real_key_file(void **state) {
         assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_NONE));
         assert_int_equal(c.inner_suite, UMC_SUITE_NONE);
         assert_int_equal(c.replay_window, 64);
+        assert_int_equal(c.max_rejected_frames, UMC_XFER_REJECT_LIMIT_DEFAULT);
         assert_int_equal(c.can_ids.n_rules, 0);
         assert_int_equal(c.eth_acl.n_rules, 0);
         assert_int_equal(c.channel, UMC_CHANNEL_TCP);
@@ -275,6 +278,7 @@ static const char full_daemon[] =
         "RotationIntervalSec=300\n"
         "RotationHoldoffSec=30\n"
         "ReplayWindow=512\n"
+        "MaxRejectedFrames=0\n"
         "VerifyEvery=16\n"
         "ImageHash=sm3\n"
         "\n"
@@ -342,6 +346,7 @@ static void test_full_daemon_file_fills_every_field(void **state) {
         assert_int_equal(c.rotation.interval_usec, 300 * USEC_PER_SEC);
         assert_int_equal(c.rotation.holdoff_usec, 30 * USEC_PER_SEC);
         assert_int_equal(c.replay_window, 512);
+        assert_int_equal(c.max_rejected_frames, 0);
         assert_int_equal(c.verify_every, 16);
         assert_int_equal(c.image_hash, UMC_HASH_SM3);
 
@@ -424,6 +429,7 @@ static const char full_agent[] =
         "AllowedSuites=chacha20-poly1305,sm4-ctr-hmac-sm3\n"
         "InnerSuite=sm4-ctr-hmac-sm3\n"
         "ReplayWindow=1\n"
+        "MaxRejectedFrames=65535\n"
         "[CanIds]\n"
         "TolerancePercent=0.1\n"
         "MinPeriods=10000\n"
@@ -458,6 +464,7 @@ static void test_full_agent_file_fills_every_field(void **state) {
         assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_AES_128_GCM));
         assert_int_equal(c.inner_suite, UMC_SUITE_SM4_CTR_HMAC_SM3);
         assert_int_equal(c.replay_window, 1);
+        assert_int_equal(c.max_rejected_frames, 65535);
         assert_true(c.can_ids.tolerance_pct == 0.1);
         assert_int_equal(c.can_ids.min_periods, 10000);
         /* The 29-bit and the 11-bit 0x7E0 are different IDs. */
@@ -523,6 +530,10 @@ static const struct refusal refusals[] = {
         { "[Security]\nReplayWindow=64x\n", 2, "Security.ReplayWindow", "not a decimal number" },
         { "[Security]\nReplayWindow=-1\n", 2, "Security.ReplayWindow", "not a decimal number" },
         { "[Security]\nReplayWindow=1025\n", 2, "Security.ReplayWindow", "out of range 1..1024" },
+        { "[Security]\nMaxRejectedFrames=65536\n", 2, "Security.MaxRejectedFrames",
+          "out of range 0..65535" },
+        { "[Security]\nMaxRejectedFrames=many\n", 2, "Security.MaxRejectedFrames",
+          "not a decimal number" },
         { "[Security]\nReplayWindow=99999999999999999999999\n", 2, "Security.ReplayWindow",
           "out of range 1..1024" },
         { "[Security]\nRotationIntervalSec=0\n", 2, "Security.RotationIntervalSec",

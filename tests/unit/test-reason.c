@@ -35,6 +35,7 @@ static const uint16_t all_codes[] = {
         UMC_REASON_SUITE_NOT_ALLOWED,
         UMC_REASON_BODY_MALFORMED,
         UMC_REASON_KEYS_EXHAUSTED,
+        UMC_REASON_REJECTED_FRAMES,
         UMC_REASON_VERIFY_MISMATCH,
         UMC_REASON_VERIFY_TIME,
         UMC_REASON_IMAGE_HASH_MISMATCH,
@@ -137,6 +138,7 @@ static void test_wire_values_are_stable(void **state) {
         assert_int_equal(UMC_REASON_FRAME_PAYLOAD_TOO_SHORT, 0x010a);
         assert_int_equal(UMC_REASON_TAG_MISMATCH, 0x0201);
         assert_int_equal(UMC_REASON_KEYS_EXHAUSTED, 0x020a);
+        assert_int_equal(UMC_REASON_REJECTED_FRAMES, 0x020b);
         assert_int_equal(UMC_REASON_VERIFY_MISMATCH, 0x0301);
         assert_int_equal(UMC_REASON_CAN_ID_UNKNOWN, 0x0401);
         assert_int_equal(UMC_REASON_LOAD_ABNORMAL, 0x0502);
