@@ -39,9 +39,10 @@ struct umc_fetch_net {
 
 /*
  * A new easy handle for url with the policy of net applied. -EPERM for a
- * plain http:// or ftp:// URL when net->allow_insecure is false, -EINVAL
- * for a URL umc does not accept (cloudmsg.h), -ENOMEM, -EIO. ftp:// asks
- * for TLS (AUTH TLS, RFC 4217) and requires it unless allow_insecure.
+ * plain http:// URL when net->allow_insecure is false, -EINVAL for a URL
+ * umc does not accept (cloudmsg.h), -ENOMEM, -EIO. ftp:// asks for TLS
+ * (explicit FTPS, AUTH TLS, RFC 4217) and requires it unless
+ * allow_insecure; ftps:// is implicit FTPS.
  */
 int umc_fetch_easy_new(const struct umc_fetch_net *net, const char *url, CURL **ret);
 

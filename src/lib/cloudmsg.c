@@ -436,14 +436,15 @@ static int check_base(const char *base) {
         return 0;
 }
 
-static int close_url(FILE *f, char *buf, int r, char **ret) {
+/* open_memstream() sets *buf only at fclose(): read it after. */
+static int close_url(FILE *f, char **buf, int r, char **ret) {
         if (fclose(f) != 0)
                 r = r < 0 ? r : -ENOMEM;
         if (r < 0) {
-                free(buf);
+                free(*buf);
                 return r;
         }
-        *ret = buf;
+        *ret = *buf;
         return 0;
 }
 
@@ -463,7 +464,7 @@ int umc_cloudmsg_authent_url(const char *base, const char *id, char **ret) {
         r = put_param(f, '?', "id", id);
         if (r >= 0)
                 r = put_param(f, '&', "version", proto);
-        return close_url(f, buf, r, ret);
+        return close_url(f, &buf, r, ret);
 }
 
 static int check_name(const char *s) {
@@ -497,7 +498,7 @@ static int versions_string(const struct umc_cloudmsg_version *v, size_t n, char 
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 fprintf(f, "%s%s:%s", i ? "," : "", v[i].target, v[i].version);
-        return close_url(f, buf, 0, ret);
+        return close_url(f, &buf, 0, ret);
 }
 
 int umc_cloudmsg_check_url_build(const char *base, const char *id, const char *token,
@@ -530,7 +531,7 @@ int umc_cloudmsg_check_url_build(const char *base, const char *id, const char *t
                 r = put_param(f, '&', "product", product);
         if (r >= 0)
                 r = put_param(f, '&', "versions", vs);
-        return close_url(f, buf, r, ret);
+        return close_url(f, &buf, r, ret);
 }
 
 int umc_cloudmsg_report_url(const char *base, const char *id, const char *token, char **ret) {
@@ -549,7 +550,7 @@ int umc_cloudmsg_report_url(const char *base, const char *id, const char *token,
         r = put_param(f, '?', "id", id);
         if (r >= 0)
                 r = put_param(f, '&', "token", token);
-        return close_url(f, buf, r, ret);
+        return close_url(f, &buf, r, ret);
 }
 
 /* ---- the report body ---- */

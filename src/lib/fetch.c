@@ -44,7 +44,8 @@ int umc_fetch_easy_new(const struct umc_fetch_net *net, const char *url, CURL **
 
         if (!net || !ret || umc_cloudmsg_check_url(url, &secure) < 0)
                 return -EINVAL;
-        if (!secure && !net->allow_insecure)
+        /* ftp:// is secure too: tls_opts() requires AUTH TLS on it. */
+        if (!secure && !net->allow_insecure && strncmp(url, "ftp://", 6) != 0)
                 return -EPERM;
         e = curl_easy_init();
         if (!e)
