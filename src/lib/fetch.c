@@ -208,8 +208,6 @@ struct umc_fetch_file {
         struct umc_partial part;
         CURL *easy;
         sd_event_source *timer;
-        uint64_t attempt_start;       /* bytes in the partial when this attempt began */
-        bool checked_range;
         struct umc_fetch_stats stats;
         char errbuf[CURL_ERROR_SIZE];
 };
@@ -234,28 +232,9 @@ static void file_end(struct umc_fetch_file *f, int error, enum umc_reason reason
         file_free(f);
 }
 
-/*
- * A server that ignores our range answers 200 with the whole file: start
- * the partial over rather than append a second copy (RFC 9110 14.2).
- */
-static int check_range(struct umc_fetch_file *f) {
-        long code = 0;
-
-        f->checked_range = true;
-        if (f->attempt_start == 0 || strncmp(f->url, "http", 4) != 0)
-                return 0;
-        (void)curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code == 206)
-                return 0;
-        f->attempt_start = 0;
-        return umc_partial_restart(&f->part);
-}
-
 static size_t file_write(char *p, size_t size, size_t nmemb, void *userdata) {
         struct umc_fetch_file *f = userdata;
 
-        if (!f->checked_range && check_range(f) < 0)
-                return 0;
         f->stats.received += nmemb;
         /* Capped at the signed size: one byte more ends the transfer. */
         if (umc_partial_write(&f->part, p, nmemb) < 0)
@@ -305,6 +284,7 @@ static void finish(struct umc_fetch_file *f) {
 static void file_failed(struct umc_fetch_file *f, CURLcode result) {
         char why[UMC_FETCH_WHY_MAX];
         long status = 0;
+        bool retry;
 
         (void)curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
         if (f->part.overflow) {
@@ -315,7 +295,14 @@ static void file_failed(struct umc_fetch_file *f, CURLcode result) {
                 return;
         }
         curl_why(why, result, f->errbuf);
-        if (transient(result, status) && f->stats.attempts <= f->net->retries) {
+        /*
+         * A server that ignores our range answers 200 with the whole file
+         * and curl stops (RFC 9110 14.2 allows it): start the partial over.
+         */
+        retry = transient(result, status);
+        if (result == CURLE_RANGE_ERROR && f->part.have > 0)
+                retry = umc_partial_restart(&f->part) >= 0;
+        if (retry && f->stats.attempts <= f->net->retries) {
                 uint64_t shift = f->stats.attempts - 1 < 6 ? f->stats.attempts - 1 : 6;
 
                 curl_easy_cleanup(f->easy);
@@ -355,8 +342,6 @@ static int attempt(struct umc_fetch_file *f) {
         int r;
 
         f->errbuf[0] = '\0';
-        f->attempt_start = f->part.have;
-        f->checked_range = false;
         f->stats.attempts++;
         if (f->part.have > 0)
                 f->stats.ranges++;
