@@ -19,6 +19,7 @@ struct umc_curlev {
         sd_event *event;
         CURLM *multi;
         sd_event_source *timer;
+        sd_event_source *kick;
         struct xfer *xfers;
         unsigned running;
 };
@@ -89,6 +90,33 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         action(userdata, CURL_SOCKET_TIMEOUT, 0);
+        return 0;
+}
+
+#define KICK_USEC (100 * USEC_PER_MSEC)
+
+/*
+ * libcurl 7.88 (Debian 12) drops the FTP control socket from its watch
+ * list while the data connection is set up (CURL_POLL_REMOVE on it, seen
+ * with FTPS against vsftpd), then sends TYPE and SIZE on it and waits for
+ * an answer nobody tells it about: the transfer hangs unless a timer
+ * happens to run it. A socket curl forgot cannot be handed back to
+ * curl_multi_socket_action() (it ignores sockets it does not watch), so
+ * while transfers run, every KICK_USEC curl_multi_socket_all() lets every
+ * transfer look at its sockets. It is deprecated, not removed (curl keeps
+ * it for exactly this: a caller that may have missed an event).
+ */
+static int on_kick(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct umc_curlev *c = userdata;
+        int still;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        (void)curl_multi_socket_all(c->multi, &still);
+#pragma GCC diagnostic pop
+        drain(c);
+        if (c->running && sd_event_source_set_time_relative(s, KICK_USEC) >= 0)
+                (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -168,10 +196,16 @@ int umc_curlev_new(sd_event *event, struct umc_curlev **ret) {
         c->multi = curl_multi_init();
         r = c->multi ? setup_multi(c) : -ENOMEM;
         if (r >= 0)
-                r = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer,
+                /* Accuracy 1 us: 0 would mean sd-event's default slack of 250 ms. */
+                r = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer,
                                       c);
         if (r >= 0)
                 r = sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time_relative(event, &c->kick, CLOCK_MONOTONIC, KICK_USEC,
+                                               USEC_PER_MSEC, on_kick, c);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->kick, SD_EVENT_OFF);
         if (r < 0) {
                 umc_curlev_free(c);
                 return r;
@@ -193,6 +227,7 @@ void umc_curlev_free(struct umc_curlev *c) {
                 (void)curl_multi_cleanup(c->multi);
         }
         sd_event_source_disable_unref(c->timer);
+        sd_event_source_disable_unref(c->kick);
         sd_event_unref(c->event);
         free(c);
 }
@@ -221,6 +256,8 @@ int umc_curlev_add(struct umc_curlev *c, CURL *easy, umc_curlev_done_fn done, vo
                 c->xfers->prevp = &x->next;
         c->xfers = x;
         c->running++;
+        if (sd_event_source_set_time_relative(c->kick, KICK_USEC) >= 0)
+                (void)sd_event_source_set_enabled(c->kick, SD_EVENT_ONESHOT);
         return 0;
 fail:
         free(x);

@@ -327,6 +327,21 @@ static void file_done(CURL *easy, CURLcode result, void *userdata) {
         finish(f);
 }
 
+/*
+ * libcurl 7.88 checks the rate cap only between socket events and reads
+ * up to 100 buffers per event while data is pending, so a fast server
+ * whose bytes already sit in the socket buffer gets 100 x 16 KiB (the
+ * default buffer) through at once. A buffer of 1/400 of the cap bounds such a burst to a quarter
+ * second of the cap (at least 1 KiB, curl's minimum).
+ */
+static long rate_buffer(uint64_t cap) {
+        uint64_t b = cap / 400;
+
+        if (b < 1024)
+                return 1024;
+        return b > CURL_MAX_WRITE_SIZE ? CURL_MAX_WRITE_SIZE : (long)b;
+}
+
 static int file_opts(struct umc_fetch_file *f) {
         CURL *e = f->easy;
         bool ok = SET(e, CURLOPT_WRITEFUNCTION, file_write) && SET(e, CURLOPT_WRITEDATA, f) &&
@@ -335,6 +350,8 @@ static int file_opts(struct umc_fetch_file *f) {
                   SET(e, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)f->net->max_recv_speed) &&
                   SET(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)f->part.have);
 
+        if (ok && f->net->max_recv_speed)
+                ok = SET(e, CURLOPT_BUFFERSIZE, rate_buffer(f->net->max_recv_speed));
         return ok ? 0 : -EIO;
 }
 
@@ -412,7 +429,7 @@ int umc_fetch_file_start(struct umc_curlev *ev, sd_event *event, const struct um
                 r = umc_partial_open(args->dirfd, args->size, args->sha256, &f->part);
         if (r >= 0) {
                 f->stats.resumed_from = f->part.have;
-                r = sd_event_add_time(event, &f->timer, CLOCK_MONOTONIC, 0, 0, on_timer, f);
+                r = sd_event_add_time(event, &f->timer, CLOCK_MONOTONIC, 0, 1, on_timer, f);
         }
         if (r >= 0)
                 r = schedule(f, 0);

@@ -219,7 +219,9 @@ reports() { grep -c . reports.jsonl || true; }
 
 # ---- a normal run ----
 mode normal
+t0=$(date +%s%N)
 itest_check "normal run: fetched, verified, reported" fetch ok "${mtls[@]}" run
+uncapped_ms=$((($(date +%s%N) - t0) / 1000000))
 cmp -s state-ok/package/big.img big.bin && cmp -s state-ok/package/bcm.img bcm.bin &&
         itest_pass "images fetched byte for byte" || itest_fail "images differ from the source"
 grep -q '"result":"success"' reports.jsonl && grep -q '"package_version":"1.0.0"' reports.jsonl &&
@@ -230,6 +232,15 @@ grep -q "QUEUED 0" ok.out && itest_pass "queue empty after the run" || itest_fai
 itest_check "a second run keeps the complete images (nothing fetched)" fetch ok "${mtls[@]}" run
 [ "$(stat_of received ok.out)" = 0 ] && itest_pass "0 bytes fetched again" ||
         itest_fail "fetched $(stat_of received ok.out) bytes again"
+
+# ---- a rate cap (CURLOPT_MAX_RECV_SPEED_LARGE) ----
+t0=$(date +%s%N)
+itest_check "rate-capped run (400 kB/s)" fetch rate "${mtls[@]}" --rate 400000 run
+ms=$((($(date +%s%N) - t0) / 1000000))
+# Ideal: 1700000 / 400000 = 4250 ms; allow the handshakes' head start.
+[ "$ms" -ge 3400 ] && [ "$ms" -ge $((4 * uncapped_ms)) ] &&
+        itest_pass "rate cap held: $TOTAL bytes took $ms ms (uncapped: $uncapped_ms ms)" ||
+        itest_fail "rate cap: $TOTAL bytes in $ms ms (uncapped: $uncapped_ms ms)"
 
 # ---- TLS: no client certificate; a CA that does not sign the server ----
 rc=0; fetch nocert --secret-file secret run || rc=$?
