@@ -92,6 +92,8 @@
 #define UMC_DELIVERY_RX_PAYLOAD_MAX 1024
 
 #define UMC_DELIVERY_RECORD_PREFIX "resume-"
+/* How long a cancelled delivery waits for its ALARM to go out and the ECU to close. */
+#define UMC_DELIVERY_LINGER_USEC (5 * USEC_PER_SEC)
 
 /*
  * Bytes on the wire per full TCP segment: 1448 bytes of payload (an MSS of
@@ -184,6 +186,20 @@ int umc_delivery_start(struct umc_delivery *d);
  * follows. Accepts a delivery that already finished.
  */
 void umc_delivery_abort(struct umc_delivery *d, enum umc_reason reason);
+
+/*
+ * Cancel, telling the ECU: once authenticated (transferring or verifying)
+ * an ALARM(CANCELLED) sealed with the session goes out after the frames
+ * already queued, the ECU deletes its partial image (an authenticated
+ * cancel means no resume) and answers STOP; the connection is then shut
+ * down. finished(false, UMC_REASON_CANCELLED) follows from the loop when
+ * the ECU closed its side or UMC_DELIVERY_LINGER_USEC passed; no other
+ * callback. Returns 0 then. Before authentication there is no key to
+ * tell the ECU with: the delivery is aborted as by umc_delivery_abort()
+ * (no callback; the ECU keeps what it has) and -ENOTCONN is returned;
+ * -EALREADY when it had ended, other errors after an abort likewise.
+ */
+int umc_delivery_cancel(struct umc_delivery *d);
 
 /* Cleanses the session and keys, closes everything. Accepts NULL. */
 void umc_delivery_free(struct umc_delivery *d);

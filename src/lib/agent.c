@@ -13,6 +13,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
+
 #include <systemd/sd-daemon.h>
 
 #include "umc/auth.h"
@@ -302,6 +304,45 @@ static int agent_lookup(void *userdata, uint32_t ecu_id, uint8_t ret_key[UMC_MAS
 
 static void agent_update_listener(struct umc_agent *a);
 
+/*
+ * The bounds on a partial image kept for resume ([Agent] ResumeMaxAgeSec=,
+ * ResumeMaxSize=): it holds disk space on the ECU, and one that nobody
+ * resumes would hold it until the next delivery. A partial whose last
+ * checkpoint is older than the age bound (any age when the bound is 0), or
+ * that holds more durable bytes than the size bound, is deleted. Checked at
+ * start and when an authenticated session takes the store, never on a
+ * lost connection or an unauthenticated frame: input nobody authenticated
+ * deletes nothing. Returns true when it deleted one.
+ */
+static bool slots_prune(const struct umc_agent_config *cfg, struct umc_slots *s, const char *dir) {
+        struct umc_slots_status st;
+        int64_t now = (int64_t)time(NULL), age;
+        const char *why;
+        int r;
+
+        if (umc_slots_status(s, &st) < 0 || !st.partial)
+                return false;
+        age = now > st.partial_saved_sec ? now - st.partial_saved_sec : 0;
+        if (cfg->resume_max_age_usec == 0)
+                why = "ResumeMaxAgeSec=0 keeps none";
+        else if ((uint64_t)age > cfg->resume_max_age_usec / USEC_PER_SEC)
+                why = "its last checkpoint is older than ResumeMaxAgeSec=";
+        else if (st.partial_durable > cfg->resume_max_size)
+                why = "it holds more than ResumeMaxSize=";
+        else
+                return false;
+        r = umc_slots_abort(s);
+        if (r < 0) {
+                (void)log_warning_errno(r, "%s: cannot delete the partial image of version %s: %m",
+                                        dir, st.partial_version);
+                return false;
+        }
+        log_notice("%s: deleted the partial image of version %s (%" PRIu64 " of %" PRIu64
+                   " bytes, last checkpoint %" PRIi64 " s ago): %s",
+                   dir, st.partial_version, st.partial_durable, st.partial_len, age, why);
+        return true;
+}
+
 /* Drop receiver, slot store (a partial stays for resume) and session. */
 static void conn_release_transfer(struct conn *c) {
         umc_forward_job_free(c->forward); /* upstream gone: stop the ECU's delivery too */
@@ -512,6 +553,7 @@ static int conn_start_receiver(struct conn *c) {
         if (flags & UMC_SLOTS_DISCARDED_PROGRESS)
                 log_notice("%s: dropped a resume record that did not match its partial image; "
                            "the next image starts from byte 0", a->config.slot_directory);
+        (void)slots_prune(&a->config, c->slots, dir);
         c->sink = (struct umc_sink){
                 .begin = sink_begin, .write = sink_write, .checkpoint = sink_checkpoint,
                 .read = sink_read, .commit = sink_commit, .abort = sink_abort, .userdata = c,
@@ -675,11 +717,18 @@ static void conn_transfer_frame(struct conn *c, const uint8_t *f, size_t len) {
                 conn_schedule_work(c);
                 return;
         }
-        if (r == -ECANCELED)
+        if (r == -ECANCELED) {
+                /*
+                 * An ALARM that opened under the session key: only the master
+                 * holds it, so this is the master's word, and a cancel means
+                 * no resume. Before BEGIN the receiver had no image to drop:
+                 * a partial kept from an earlier session goes too.
+                 */
+                sink_abort(c);
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
-                            "the master cancelled the transfer; image dropped, active slot "
-                            "untouched");
-        else if (r == -EBADMSG)
+                            "the master cancelled the transfer; partial image deleted, active "
+                            "slot untouched");
+        } else if (r == -EBADMSG)
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
                             "transfer stopped; image dropped, active slot untouched");
         else {
@@ -1355,7 +1404,7 @@ int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_wh
 }
 
 /* Open and close the slot store once: a broken one is reported at start, not at the first image. */
-static int slots_probe(const char *dir) {
+static int slots_probe(const struct umc_agent_config *cfg, const char *dir) {
         struct umc_slots *s = NULL;
         const char *version = NULL;
         unsigned flags = 0;
@@ -1368,6 +1417,7 @@ static int slots_probe(const char *dir) {
         if (flags & UMC_SLOTS_DISCARDED_PROGRESS)
                 log_notice("%s: dropped a resume record that did not match its partial image",
                            dir);
+        (void)slots_prune(cfg, s, dir);
         (void)umc_slots_active(s, &slot, &version);
         log_info("Slot store %s: active slot %c, version %s", dir, slot,
                  version ? version : "none (factory state)");
@@ -1441,7 +1491,7 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         if (config->mode == UMC_AGENT_GATEWAY)
                 r = gateway_setup(a, config);
         else
-                r = slots_probe(config->slot_directory);
+                r = slots_probe(config, config->slot_directory);
         if (r < 0)
                 goto fail;
         if (config->channel == UMC_CHANNEL_CAN)
@@ -1643,7 +1693,7 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
                 goto out;
         }
         if (strcmp(n.slot_directory, a->config.slot_directory ? a->config.slot_directory : "") != 0) {
-                r = slots_probe(n.slot_directory);
+                r = slots_probe(&n, n.slot_directory);
                 if (r < 0 && r != -EBUSY) {
                         log_error("Reload refused, keeping the running configuration");
                         goto out;

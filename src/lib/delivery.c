@@ -118,6 +118,15 @@ struct umc_delivery {
         uint64_t rate_t[RATE_SAMPLES], rate_b[RATE_SAMPLES];
         size_t rate_n, rate_head;
 
+        /*
+         * umc_delivery_cancel(): the ALARM for the ECU (cancel_len bytes in
+         * txbuf while the queue has no room for it), then flush, shut down
+         * and wait for the ECU's end, at most UMC_DELIVERY_LINGER_USEC.
+         */
+        bool cancelling;
+        bool write_shut;
+        size_t cancel_len;
+
         enum umc_reason later_reason;   /* a failure to report from the loop */
         char later_text[UMC_MSG_ALARM_TEXT_MAX + 1];
 
@@ -1012,6 +1021,7 @@ static int read_frames(struct umc_delivery *d) {
 /* ---- CAN ---- */
 
 static int begin_auth(struct umc_delivery *d);
+static int cancel_done(struct umc_delivery *d);
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -1278,6 +1288,11 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         const struct umc_daemon_config *c = d->p.config;
         uint64_t now = now_usec(), at;
 
+        if (d->cancelling) {
+                log_info("%s: the ECU did not close within %" PRIu64 " ms of the cancel; closing",
+                         target_name(d), UMC_DELIVERY_LINGER_USEC / USEC_PER_MSEC);
+                return cancel_done(d);
+        }
         switch (d->state) {
         case UMC_DELIVERY_CONNECTING:
                 return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64 " s",
@@ -1423,10 +1438,125 @@ static int begin_auth(struct umc_delivery *d) {
         return flush(d);
 }
 
+/* ---- cancel ---- */
+
+/* The cancel is told, or the ECU went away, or the linger bound passed: the end. */
+static int cancel_done(struct umc_delivery *d) {
+        d->cancelling = false;
+        disconnect(d);
+        d->state = UMC_DELIVERY_FAILED;
+        if (d->ev.finished)
+                d->ev.finished(d->ev.userdata, false, UMC_REASON_CANCELLED);
+        return 0;
+}
+
+/* Read and drop what the ECU still sends (its STOP); true at its end of file or an error. */
+static bool cancel_drain(struct umc_delivery *d) {
+        uint8_t scratch[4096];
+
+        for (;;) {
+                ssize_t n = read(umc_stream_fd(d->stream), scratch, sizeof(scratch));
+                if (n > 0)
+                        continue;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+        }
+}
+
+static int cancel_io(struct umc_delivery *d) {
+        int r;
+
+        if (d->cancel_len > 0 && umc_stream_queue(d->stream, d->txbuf, d->cancel_len) >= 0) {
+                umc_memzero(d->txbuf, d->cancel_len);
+                d->cancel_len = 0;
+        }
+        r = umc_stream_flush(d->stream);
+        if (r < 0 && r != -EAGAIN)
+                return cancel_done(d);
+        if (d->cancel_len == 0 && umc_stream_queued(d->stream) == 0) {
+                /* ISO-TP: the last PDU may still be in flight; the close waits for it. */
+                if (d->can)
+                        return cancel_done(d);
+                if (!d->write_shut) {
+                        (void)shutdown(umc_stream_fd(d->stream), SHUT_WR);
+                        d->write_shut = true;
+                }
+                if (cancel_drain(d))
+                        return cancel_done(d);
+        }
+        if (sd_event_source_set_io_events(d->io, umc_stream_queued(d->stream) > 0 ||
+                                                         d->cancel_len > 0
+                                                 ? EPOLLIN | EPOLLOUT
+                                                 : EPOLLIN) < 0)
+                return cancel_done(d);
+        return 0;
+}
+
+/* ALARM(CANCELLED), sealed with the session's key of the moment, into txbuf. */
+static int cancel_seal(struct umc_delivery *d, size_t *ret_len) {
+        struct umc_msg_alarm a = { .reason = UMC_REASON_CANCELLED };
+        uint8_t body[UMC_MSG_ALARM_MAX_LEN];
+        int n, r;
+
+        (void)snprintf(a.text, sizeof(a.text), "installation cancelled by the master");
+        /* Nothing sealed yet (BEGIN not produced): take the rotation's first key, as BEGIN would. */
+        if (umc_session_tx_key_id(d->session) == 0) {
+                r = umc_session_set_tx_key(d->session, d->rotation.key_id,
+                                           umc_rotation_suite(&d->rotation));
+                if (r < 0)
+                        return r;
+        }
+        n = umc_msg_alarm_encode(&a, body, sizeof(body));
+        if (n < 0)
+                return n;
+        return umc_session_seal(d->session, UMC_FRAME_ALARM, body, (size_t)n, d->txbuf,
+                                sizeof(d->txbuf), ret_len);
+}
+
+int umc_delivery_cancel(struct umc_delivery *d) {
+        size_t len = 0;
+        int r;
+
+        if (!d || d->state == UMC_DELIVERY_DONE || d->state == UMC_DELIVERY_FAILED)
+                return -EALREADY;
+        if (d->cancelling)
+                return 0;
+        if (!d->session || !d->stream ||
+            (d->state != UMC_DELIVERY_TRANSFERRING && d->state != UMC_DELIVERY_VERIFYING)) {
+                umc_delivery_abort(d, UMC_REASON_CANCELLED);
+                return -ENOTCONN;
+        }
+        r = cancel_seal(d, &len);
+        if (r >= 0)
+                r = arm_timeout(d, now_usec() + UMC_DELIVERY_LINGER_USEC);
+        if (r < 0) {
+                umc_delivery_abort(d, UMC_REASON_CANCELLED);
+                return r;
+        }
+        if (d->sender)
+                umc_sender_abort(d->sender, UMC_REASON_CANCELLED);
+        /* Nothing but the connection's end is of interest now. */
+        d->tick = sd_event_source_disable_unref(d->tick);
+        d->later = sd_event_source_disable_unref(d->later);
+        d->pace_timer = sd_event_source_disable_unref(d->pace_timer);
+        d->pace_waiting = false;
+        d->bus_io = sd_event_source_disable_unref(d->bus_io);
+        umc_canbus_free(d->bus);
+        d->bus = NULL;
+        d->cancelling = true;
+        d->cancel_len = len;
+        log_info("%s: cancelling: telling the ECU (ALARM, cancelled)", target_name(d));
+        (void)sd_event_source_set_enabled(d->io, SD_EVENT_ON);
+        return cancel_io(d) < 0 ? -EIO : 0;
+}
+
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct umc_delivery *d = userdata;
         int r;
 
+        if (d->cancelling)
+                return cancel_io(d);
         if (d->state == UMC_DELIVERY_CONNECTING)
                 return on_connected(d);
         if (!running(d))
@@ -1499,6 +1629,7 @@ int umc_delivery_start(struct umc_delivery *d) {
 void umc_delivery_abort(struct umc_delivery *d, enum umc_reason reason) {
         if (!d || d->state == UMC_DELIVERY_DONE || d->state == UMC_DELIVERY_FAILED)
                 return;
+        d->cancelling = false;
         if (d->sender)
                 umc_sender_abort(d->sender, reason);
         disconnect(d);

@@ -516,6 +516,9 @@ static void on_delivery_progress(void *ud, const struct umc_delivery_progress *p
         struct umc_manager *m = ud;
         struct target_state *t = &m->targets[current_target(m)];
 
+        if (m->op == UMC_OP_CANCELLING)
+                return; /* the phase stays "cancelled" */
+
         t->phase = phase_of(p->state);
         t->bytes_done = p->bytes_acked;
         t->bytes_total = p->bytes_total;
@@ -1021,6 +1024,7 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
 }
 
 int umc_manager_cancel(struct umc_manager *m) {
+        bool lingering = false;
         struct install *in;
 
         if (!m)
@@ -1034,10 +1038,17 @@ int umc_manager_cancel(struct umc_manager *m) {
                 /* It ended before the cancel: its result stands. */
                 job_conclude(m, in->delivery_success, in->delivery_reason);
         } else if (in->delivery) {
-                /* Closed without a word: the agent keeps its active slot and its checkpoint. */
-                umc_delivery_abort(in->delivery, UMC_REASON_CANCELLED);
-                umc_delivery_free(in->delivery);
-                in->delivery = NULL;
+                /*
+                 * Authenticated: the agent is told (an ALARM under the session
+                 * key) and deletes its partial image; the delivery's finished
+                 * event completes the cancel. Before that it is closed without
+                 * a word, and the agent keeps what it has (within its bounds).
+                 */
+                lingering = umc_delivery_cancel(in->delivery) == 0;
+                if (!lingering) {
+                        umc_delivery_free(in->delivery);
+                        in->delivery = NULL;
+                }
         }
         for (size_t k = 0; k < in->n_jobs; k++) {
                 struct job *j = &in->jobs[k];
@@ -1053,8 +1064,8 @@ int umc_manager_cancel(struct umc_manager *m) {
         m->op = UMC_OP_CANCELLING;
         update_status(m);
         emit_changed(m);
-        /* completed comes from the loop, after the caller's reply. */
-        if (schedule_work(m, SD_EVENT_ONESHOT) < 0)
+        /* completed comes from the loop, after the caller's reply (and the ECU's end). */
+        if (!lingering && schedule_work(m, SD_EVENT_ONESHOT) < 0)
                 install_complete(m);
         return 0;
 }
