@@ -110,6 +110,7 @@
 enum umc_delivery_state {
         UMC_DELIVERY_NEW = 0,
         UMC_DELIVERY_CONNECTING,
+        UMC_DELIVERY_RETRYING,       /* the last connect() failed; the next after a backoff */
         UMC_DELIVERY_AUTHENTICATING,
         UMC_DELIVERY_TRANSFERRING,
         UMC_DELIVERY_VERIFYING,      /* TRANSPORT sent, the ECU checks the whole image */
@@ -143,6 +144,7 @@ struct umc_delivery_progress {
         bool load_nominal;               /* against LinkRateMbit= or UMC_LINKLOAD_NOMINAL_BPS,
                                           * not the interface's reported speed */
         uint64_t paced_bps;              /* bit/s on the wire the pacing allows now; 0: not paced */
+        unsigned attempt;                /* connection attempts so far (TCP), 0 before the first */
 };
 
 /* Any callback may be NULL. */

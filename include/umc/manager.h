@@ -34,6 +34,7 @@ enum umc_phase {
         UMC_PHASE_IDLE = 0,
         UMC_PHASE_WAITING,        /* queued in this installation */
         UMC_PHASE_CONNECTING,
+        UMC_PHASE_RETRYING,       /* the ECU refused or did not answer; trying again after a wait */
         UMC_PHASE_AUTHENTICATING,
         UMC_PHASE_TRANSFERRING,
         UMC_PHASE_VERIFYING,      /* TRANSPORT sent, the ECU checks the whole image */
@@ -58,6 +59,7 @@ struct umc_target_status {
         double load_percent;      /* measured load of the channel */
         enum umc_load_class load_class;
         enum umc_reason last_reason; /* why it failed, OK otherwise */
+        unsigned attempt;         /* connection attempts of the current delivery, 0 before */
 };
 
 /* What the D-Bus layer (or a test) is told; any callback may be NULL. */

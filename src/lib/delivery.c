@@ -127,7 +127,18 @@ struct umc_delivery {
         bool write_shut;
         size_t cancel_len;
 
+        /*
+         * Connection attempts on TCP: a refused or unanswered connect() is
+         * tried again after backoff (doubled each time, at most
+         * ConnectBackoffMaxSec=) until ConnectRetrySec= after the first.
+         */
+        unsigned attempt;               /* 1 for the first connect() */
+        uint64_t backoff;
+        uint64_t retry_until;           /* CLOCK_MONOTONIC usec; 0 = no retry */
+        uint64_t first_attempt;
+
         enum umc_reason later_reason;   /* a failure to report from the loop */
+        int later_errno;                /* a connect() that failed at once */
         char later_text[UMC_MSG_ALARM_TEXT_MAX + 1];
 
         uint8_t txbuf[TX_FRAME_MAX];
@@ -136,6 +147,7 @@ struct umc_delivery {
 static const char *const state_names[] = {
         [UMC_DELIVERY_NEW] = "new",
         [UMC_DELIVERY_CONNECTING] = "connecting",
+        [UMC_DELIVERY_RETRYING] = "retrying",
         [UMC_DELIVERY_AUTHENTICATING] = "authenticating",
         [UMC_DELIVERY_TRANSFERRING] = "transferring",
         [UMC_DELIVERY_VERIFYING] = "verifying",
@@ -481,6 +493,7 @@ void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery
                 .load_class = v.cls,
                 .load_nominal = v.nominal,
                 .paced_bps = d->paced ? d->pace_bps : 0,
+                .attempt = d->attempt,
         };
         if (d->state == UMC_DELIVERY_DONE)
                 ret->bytes_acked = d->p.image_len;
@@ -1022,6 +1035,9 @@ static int read_frames(struct umc_delivery *d) {
 
 static int begin_auth(struct umc_delivery *d);
 static int cancel_done(struct umc_delivery *d);
+static int connect_failed(struct umc_delivery *d, int err);
+static int connect_again(struct umc_delivery *d);
+static int on_connect_later(sd_event_source *s, void *userdata);
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -1295,8 +1311,12 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         switch (d->state) {
         case UMC_DELIVERY_CONNECTING:
-                return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64 " s",
-                            d->address, c->connect_timeout_usec / USEC_PER_SEC);
+                if (d->can)
+                        return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64
+                                    " s", d->address, c->connect_timeout_usec / USEC_PER_SEC);
+                return connect_failed(d, ETIMEDOUT);
+        case UMC_DELIVERY_RETRYING:
+                return connect_again(d);
         case UMC_DELIVERY_AUTHENTICATING:
                 return fail(d, UMC_REASON_TIMEOUT, "no AUTH_RESPONSE within %" PRIu64 " s",
                             c->auth_timeout_usec / USEC_PER_SEC);
@@ -1401,8 +1421,7 @@ static int on_connected(struct umc_delivery *d) {
         if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
                 err = errno;
         if (err != 0)
-                return fail(d, UMC_REASON_IO_ERROR, "cannot connect to %s: %s", d->address,
-                            strerror(err));
+                return connect_failed(d, err);
         if (check_acl(d) < 0)
                 return 0;
 
@@ -1569,8 +1588,105 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return r;
 }
 
-int umc_delivery_start(struct umc_delivery *d) {
+/*
+ * One connection attempt on TCP: socket, watch, connect(). A connect()
+ * that fails at once (no route, refused on loopback) goes the way of one
+ * that fails later, through connect_failed(), from the loop. Returns a
+ * local error (socket(), event sources) after which nothing is pending.
+ */
+static int tcp_connect(struct umc_delivery *d) {
+        const struct umc_daemon_config *c = d->p.config;
         _cleanup_close_ int fd = -1;
+        uint64_t now = now_usec(), deadline = now + c->connect_timeout_usec;
+        int r;
+
+        fd = socket(d->target->address.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    IPPROTO_TCP);
+        if (fd < 0)
+                return -errno;
+        r = sd_event_add_io(d->event, &d->io, fd, EPOLLOUT, on_io, d);
+        if (r < 0)
+                return r;
+        /* A retried attempt waits no longer than the retry budget has left (but 100 ms). */
+        if (d->attempt > 0 && d->retry_until > now && deadline > d->retry_until)
+                deadline = d->retry_until > now + 100 * USEC_PER_MSEC ? d->retry_until
+                                                                    : now + 100 * USEC_PER_MSEC;
+        r = arm_timeout(d, deadline);
+        if (r < 0) {
+                d->io = sd_event_source_disable_unref(d->io);
+                return r;
+        }
+        d->fd = TAKE_FD(fd);
+        d->state = UMC_DELIVERY_CONNECTING;
+        d->last_activity = now;
+        d->attempt++;
+        log_debug("%s: connecting to %s (attempt %u)", target_name(d), d->address, d->attempt);
+        if (connect(d->fd, &d->target->address.sa, d->target->address.len) < 0 &&
+            errno != EINPROGRESS) {
+                d->later_reason = UMC_REASON_IO_ERROR;
+                d->later_errno = errno;
+                /* Reported from the loop: the caller may be umc_delivery_start(). */
+                (void)sd_event_source_set_enabled(d->io, SD_EVENT_OFF);
+                r = sd_event_add_defer(d->event, &d->later, on_connect_later, d);
+                if (r < 0) {
+                        disconnect(d);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/*
+ * A connect() that failed (err, positive), or did not complete in time:
+ * try again after the backoff while the retry budget lasts, else fail.
+ */
+static int connect_failed(struct umc_delivery *d, int err) {
+        const struct umc_daemon_config *c = d->p.config;
+        uint64_t now = now_usec(), at = now + d->backoff;
+
+        d->io = sd_event_source_disable_unref(d->io);
+        d->later = sd_event_source_disable_unref(d->later);
+        umc_closep(&d->fd);
+        d->fd = -1;
+        if (d->retry_until == 0)
+                return fail(d, UMC_REASON_IO_ERROR, "cannot connect to %s: %s", d->address,
+                            strerror(err));
+        if (at >= d->retry_until)
+                return fail(d, err == ETIMEDOUT ? UMC_REASON_TIMEOUT : UMC_REASON_IO_ERROR,
+                            "cannot connect to %s: %s; gave up after %u attempts in %" PRIu64
+                            " s (ConnectRetrySec=%" PRIu64 ")",
+                            d->address, strerror(err), d->attempt,
+                            (now - d->first_attempt + USEC_PER_SEC / 2) / USEC_PER_SEC,
+                            c->connect_retry_usec / USEC_PER_SEC);
+        log_info("%s: cannot connect to %s: %s; attempt %u in %" PRIu64 " ms", target_name(d),
+                 d->address, strerror(err), d->attempt + 1, d->backoff / USEC_PER_MSEC);
+        if (arm_timeout(d, at) < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot arm the retry timer");
+        d->backoff = d->backoff * 2 < c->connect_backoff_max_usec ? d->backoff * 2
+                                                                  : c->connect_backoff_max_usec;
+        d->state = UMC_DELIVERY_RETRYING;
+        emit_progress(d);
+        return 0;
+}
+
+static int connect_again(struct umc_delivery *d) {
+        int r = tcp_connect(d);
+
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot connect to %s: %s", d->address,
+                            strerror(-r));
+        emit_progress(d);
+        return 0;
+}
+
+static int on_connect_later(sd_event_source *s, void *userdata) {
+        struct umc_delivery *d = userdata;
+
+        return connect_failed(d, d->later_errno);
+}
+
+int umc_delivery_start(struct umc_delivery *d) {
+        const struct umc_daemon_config *c;
         int r;
 
         if (!d)
@@ -1593,37 +1709,20 @@ int umc_delivery_start(struct umc_delivery *d) {
                 }
                 return 0;
         }
-        fd = socket(d->target->address.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    IPPROTO_TCP);
-        if (fd < 0)
-                return -errno;
-        r = sd_event_add_io(d->event, &d->io, fd, EPOLLOUT, on_io, d);
+        c = d->p.config;
+        d->first_attempt = now_usec();
+        d->backoff = c->connect_backoff_usec;
+        d->retry_until = c->connect_retry_usec > 0 ? d->first_attempt + c->connect_retry_usec : 0;
+        r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
+                                       c->connect_timeout_usec, 0, on_timeout, d);
         if (r < 0)
                 return r;
-        r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
-                                       d->p.config->connect_timeout_usec, 0, on_timeout, d);
+        r = tcp_connect(d);
         if (r < 0) {
-                d->io = sd_event_source_disable_unref(d->io);
-                return r;
+                d->timeout = sd_event_source_disable_unref(d->timeout);
+                d->state = UMC_DELIVERY_NEW;
         }
-        d->fd = TAKE_FD(fd);
-        d->state = UMC_DELIVERY_CONNECTING;
-        d->last_activity = now_usec();
-        log_debug("%s: connecting to %s", target_name(d), d->address);
-        if (connect(d->fd, &d->target->address.sa, d->target->address.len) < 0 &&
-            errno != EINPROGRESS) {
-                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
-
-                (void)snprintf(text, sizeof(text), "cannot connect to %s: %m", d->address);
-                r = fail_later(d, UMC_REASON_IO_ERROR, text);
-                if (r < 0) {
-                        disconnect(d);
-                        d->state = UMC_DELIVERY_NEW;
-                        return r;
-                }
-                (void)sd_event_source_set_enabled(d->io, SD_EVENT_OFF);
-        }
-        return 0;
+        return r;
 }
 
 void umc_delivery_abort(struct umc_delivery *d, enum umc_reason reason) {

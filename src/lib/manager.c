@@ -65,6 +65,7 @@ struct target_state {
         double load_percent;
         enum umc_load_class load_class;
         enum umc_reason last_reason;
+        unsigned attempt;
 };
 
 enum job_result { JOB_PENDING = 0, JOB_DONE, JOB_FAILED, JOB_CANCELLED };
@@ -124,6 +125,7 @@ static const char *const phase_names[] = {
         [UMC_PHASE_IDLE] = "idle",
         [UMC_PHASE_WAITING] = "waiting",
         [UMC_PHASE_CONNECTING] = "connecting",
+        [UMC_PHASE_RETRYING] = "retrying",
         [UMC_PHASE_AUTHENTICATING] = "authenticating",
         [UMC_PHASE_TRANSFERRING] = "transferring",
         [UMC_PHASE_VERIFYING] = "verifying",
@@ -356,6 +358,7 @@ int umc_manager_target_status(const struct umc_manager *m, size_t i,
                 .load_percent = t->load_percent,
                 .load_class = t->load_class,
                 .last_reason = t->last_reason,
+                .attempt = t->attempt,
         };
         return 0;
 }
@@ -493,6 +496,8 @@ static enum umc_phase phase_of(enum umc_delivery_state s) {
         switch (s) {
         case UMC_DELIVERY_CONNECTING:
                 return UMC_PHASE_CONNECTING;
+        case UMC_DELIVERY_RETRYING:
+                return UMC_PHASE_RETRYING;
         case UMC_DELIVERY_AUTHENTICATING:
                 return UMC_PHASE_AUTHENTICATING;
         case UMC_DELIVERY_TRANSFERRING:
@@ -528,6 +533,10 @@ static void on_delivery_progress(void *ud, const struct umc_delivery_progress *p
         t->key_id = p->key_id;
         t->load_percent = p->load_percent;
         t->load_class = p->load_class;
+        if (p->attempt != t->attempt && p->attempt > 1)
+                log_info("%s: connection attempt %u", target_name(m, current_target(m)),
+                         p->attempt);
+        t->attempt = p->attempt;
         emit_progress(m, current_target(m));
         update_status(m);
         emit_changed(m);
