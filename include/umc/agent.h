@@ -127,3 +127,10 @@ void umc_agent_get_stats(const struct umc_agent *a, struct umc_agent_stats *ret)
  * accepted from now on, until the next reload. -EINVAL for 0.
  */
 int umc_agent_set_timeouts(struct umc_agent *a, uint64_t handshake_usec, uint64_t idle_usec);
+
+/*
+ * Tests only: behave as an agent from before STATUS_QUERY, which takes
+ * the frame type for a bad header and closes the connection without a
+ * word, so that the master's way around older agents can be tested.
+ */
+void umc_agent_set_legacy(struct umc_agent *a, bool legacy);

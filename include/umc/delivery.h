@@ -155,6 +155,12 @@ struct umc_delivery_events {
                          enum umc_rotation_cause cause);
         /* Always followed by finished(false, reason). */
         void (*alarm)(void *ud, enum umc_reason reason, const char *text);
+        /*
+         * The ECU's slot overview (STATUS, the answer to the STATUS_QUERY
+         * sent after authentication), before the transfer starts. Not
+         * called for an older agent that does not know the query.
+         */
+        void (*status)(void *ud, const struct umc_msg_status *s);
         /* Exactly once, unless umc_delivery_abort() came first. */
         void (*finished)(void *ud, bool success, enum umc_reason reason);
         void *userdata;

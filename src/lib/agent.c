@@ -106,6 +106,7 @@ struct umc_agent {
         enum umc_reason bus_verdict;
         char can_text[UMC_NETINFO_TUPLE_STRING_MAX];
         bool stopping;
+        bool legacy; /* umc_agent_set_legacy() */
 };
 
 /* ---- helpers ---- */
@@ -739,6 +740,81 @@ static void conn_transfer_frame(struct conn *c, const uint8_t *f, size_t len) {
         conn_close_after_reply(c);
 }
 
+/* What the store holds, for the master: the slot overview of STATUS. */
+static void status_fill(const struct conn *c, struct umc_msg_status *ret) {
+        struct umc_slots_status st;
+        int64_t age;
+
+        *ret = (struct umc_msg_status){ .active = 'a' };
+        if (umc_slots_status(c->slots, &st) < 0)
+                return;
+        ret->active = st.active;
+        ret->previous = st.previous;
+        /* Slot versions are at most UMC_SLOT_VERSION_MAX = UMC_MSG_VERSION_MAX characters. */
+        memcpy(ret->version_a, st.version[0], sizeof(ret->version_a));
+        memcpy(ret->version_b, st.version[1], sizeof(ret->version_b));
+        if (c->agent->forwarder)
+                ret->flags |= UMC_MSG_STATUS_GATEWAY;
+        if (!st.partial)
+                return;
+        ret->flags |= UMC_MSG_STATUS_PARTIAL;
+        memcpy(ret->partial_version, st.partial_version, sizeof(ret->partial_version));
+        ret->partial_len = st.partial_len;
+        ret->partial_offset = st.partial_durable;
+        age = (int64_t)time(NULL) - st.partial_saved_sec;
+        ret->partial_age_sec = age <= 0 ? 0 : age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
+}
+
+/*
+ * STATUS_QUERY, after authentication and before BEGIN: answer with the slot
+ * overview. Returns false when the frame is not one to answer here (not a
+ * query, or one that does not open under the session): the receiver takes
+ * it then, and refuses it as it refuses any frame out of turn or unopened.
+ */
+static bool conn_status_query(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_msg_status_query q;
+        struct umc_msg_status st;
+        struct umc_frame_header h;
+        uint8_t plain[256], body[UMC_MSG_STATUS_MAX_LEN];
+        size_t plen = 0, olen = 0;
+        int n, r;
+
+        if (umc_receiver_state(c->receiver) != UMC_RECEIVER_WAIT_BEGIN ||
+            umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0 ||
+            h.type != UMC_FRAME_STATUS_QUERY ||
+            umc_session_open(c->session, f, len, &h, plain, sizeof(plain), &plen, &why) < 0)
+                return false;
+        r = umc_msg_status_query_decode(plain, plen, &q);
+        umc_memzero(plain, sizeof(plain));
+        if (r < 0) {
+                agent_alarm(c->agent, c->peer, c->ecu_id, UMC_REASON_BODY_MALFORMED,
+                            "malformed STATUS_QUERY; closing");
+                c->dead = true;
+                return true;
+        }
+        /* Answer with the master's key, as the receiver does: it accepts only keys it uses. */
+        r = h.key_id > umc_session_tx_key_id(c->session)
+                    ? umc_session_set_tx_key(c->session, h.key_id, (enum umc_suite_id)h.suite)
+                    : 0;
+        status_fill(c, &st);
+        n = r < 0 ? r : umc_msg_status_encode(&st, body, sizeof(body));
+        r = n < 0 ? n
+                  : umc_session_seal(c->session, UMC_FRAME_STATUS, body, (size_t)n, c->out,
+                                     sizeof(c->out), &olen);
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot answer STATUS_QUERY: %m", c->peer);
+                c->dead = true;
+                return true;
+        }
+        conn_queue(c, c->out, olen);
+        conn_arm_timer(c, c->idle_usec);
+        log_debug("%s: reported the slots: active %c, a \"%s\", b \"%s\"%s", c->peer, st.active,
+                  st.version_a, st.version_b,
+                  (st.flags & UMC_MSG_STATUS_PARTIAL) ? ", a partial image" : "");
+        return true;
+}
+
 static void conn_check_step(struct conn *c) {
         enum umc_reason why = UMC_REASON_OK;
         const char *version = NULL;
@@ -865,6 +941,13 @@ static bool conn_restart_for_challenge(struct conn *c, const uint8_t *f, size_t 
         return true;
 }
 
+static bool is_status_query(const uint8_t *f, size_t len) {
+        struct umc_frame_header h;
+
+        return umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) >= 0 &&
+               h.type == UMC_FRAME_STATUS_QUERY;
+}
+
 static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
         (void)conn_restart_for_challenge(c, f, len);
         switch (c->state) {
@@ -878,6 +961,15 @@ static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
                 conn_refuse_frame(c, f, len);
                 break;
         case CONN_TRANSFER:
+                if (c->agent->legacy && is_status_query(f, len)) {
+                        /* What an agent of before STATUS_QUERY does: a bad frame type. */
+                        agent_alarm(c->agent, c->peer, c->ecu_id, UMC_REASON_FRAME_BAD_TYPE,
+                                    "bad frame header, the stream cannot be resynchronized; "
+                                    "closing");
+                        c->dead = true;
+                } else if (!conn_status_query(c, f, len))
+                        conn_transfer_frame(c, f, len);
+                break;
         case CONN_FORWARDING: /* nothing is due now: the receiver stops, which stops the ECU's leg */
                 conn_transfer_frame(c, f, len);
                 break;
@@ -1779,4 +1871,9 @@ int umc_agent_set_timeouts(struct umc_agent *a, uint64_t handshake_usec, uint64_
         a->handshake_usec = handshake_usec;
         a->idle_usec = idle_usec;
         return 0;
+}
+
+void umc_agent_set_legacy(struct umc_agent *a, bool legacy) {
+        if (a)
+                a->legacy = legacy;
 }

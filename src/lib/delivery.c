@@ -137,6 +137,14 @@ struct umc_delivery {
         uint64_t retry_until;           /* CLOCK_MONOTONIC usec; 0 = no retry */
         uint64_t first_attempt;
 
+        /*
+         * The slot overview (STATUS_QUERY after AUTH, before BEGIN): querying
+         * while the answer is due, no_query once the ECU said it does not
+         * know the message (an older agent: the delivery starts over without).
+         */
+        bool querying;
+        bool no_query;
+
         enum umc_reason later_reason;   /* a failure to report from the loop */
         int later_errno;                /* a connect() that failed at once */
         char later_text[UMC_MSG_ALARM_TEXT_MAX + 1];
@@ -840,11 +848,12 @@ static void check_acked(struct umc_delivery *d) {
 static int flush(struct umc_delivery *d);
 
 static int read_frames(struct umc_delivery *d);
+static bool running(const struct umc_delivery *d);
 
 /* Produce frames while the queue has room for the largest one and the pacing allows. */
 static int pump(struct umc_delivery *d) {
         d->queue_full = false;
-        while (d->state == UMC_DELIVERY_TRANSFERRING) {
+        while (d->state == UMC_DELIVERY_TRANSFERRING && !d->querying) {
                 struct load_view v;
                 enum umc_rotation_cause cause = UMC_ROTATE_NONE;
                 uint64_t now = now_usec();
@@ -902,6 +911,8 @@ static int flush(struct umc_delivery *d) {
         if (r == 0 || r == -EAGAIN)
                 return update_io_events(d) < 0 ? fail(d, UMC_REASON_INTERNAL, "epoll") : 0;
         (void)read_frames(d);
+        if (!running(d))
+                return 0; /* the ECU's last words ended it, or it starts over */
         return fail(d, UMC_REASON_IO_ERROR, "connection to %s lost: %s", d->address, strerror(-r));
 }
 
@@ -946,6 +957,117 @@ static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN
         return umc_sender_new(&xp, d->session, &d->rotation, &d->sender);
 }
 
+/* ---- slot overview ---- */
+
+static int tcp_connect(struct umc_delivery *d);
+static int can_start(struct umc_delivery *d);
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* STATUS_QUERY, sealed with the rotation's first key, as BEGIN will be. */
+static int queue_status_query(struct umc_delivery *d) {
+        struct umc_msg_status_query q = { .what = UMC_MSG_STATUS_QUERY_SLOTS };
+        uint8_t body[UMC_MSG_STATUS_QUERY_LEN];
+        size_t len = 0;
+        int n, r;
+
+        r = umc_session_set_tx_key(d->session, d->rotation.key_id,
+                                   umc_rotation_suite(&d->rotation));
+        if (r < 0)
+                return r;
+        n = umc_msg_status_query_encode(&q, body, sizeof(body));
+        if (n < 0)
+                return n;
+        r = umc_session_seal(d->session, UMC_FRAME_STATUS_QUERY, body, (size_t)n, d->txbuf,
+                             sizeof(d->txbuf), &len);
+        if (r < 0)
+                return r;
+        r = umc_stream_queue(d->stream, d->txbuf, len);
+        if (r < 0)
+                return r;
+        d->querying = true;
+        return 0;
+}
+
+/*
+ * An older agent knows no STATUS_QUERY: it refused the frame type with
+ * FEEDBACK(STOP, FRAME_BAD_TYPE) and closed. Start over without the query,
+ * on a new connection (a new session: the old one is gone with it).
+ */
+static int restart_without_query(struct umc_delivery *d) {
+        int r;
+
+        log_notice("%s: the agent does not report its slots (it refused STATUS_QUERY, an older "
+                   "agent); delivering without the overview", target_name(d));
+        d->no_query = true;
+        d->querying = false;
+        umc_sender_free(d->sender);
+        d->sender = NULL;
+        umc_session_free(d->session);
+        d->session = NULL;
+        disconnect(d);
+        d->have_load = false;
+        d->have_win = false;
+        d->clean_windows = 0;
+        d->state = UMC_DELIVERY_NEW;
+        d->attempt = 0;
+        if (d->can)
+                r = can_start(d);
+        else {
+                r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
+                                               d->p.config->connect_timeout_usec, 0, on_timeout, d);
+                if (r >= 0)
+                        r = tcp_connect(d);
+        }
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot connect again: %s", strerror(-r));
+        emit_progress(d);
+        return 0;
+}
+
+/*
+ * The answer to STATUS_QUERY. Returns 0 when handled (or failed), 1 when
+ * the frame is not a STATUS and goes to the sender as any other frame
+ * (which refuses what does not open, and ends on a STOP or ALARM).
+ */
+static int on_status_frame(struct umc_delivery *d, const uint8_t *frame, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_msg_feedback fb;
+        struct umc_msg_status st;
+        struct umc_frame_header h;
+        uint8_t plain[UMC_DELIVERY_RX_PAYLOAD_MAX];
+        size_t plen = 0;
+        int r;
+
+        r = umc_session_open(d->session, frame, len, &h, plain, sizeof(plain), &plen, &why);
+        if (r < 0)
+                return 1;
+        if (h.type == UMC_FRAME_FEEDBACK && umc_msg_feedback_decode(plain, plen, &fb) >= 0 &&
+            fb.code == UMC_FEEDBACK_STOP && fb.reason == UMC_REASON_FRAME_BAD_TYPE && !d->no_query)
+                return restart_without_query(d);
+        if (h.type != UMC_FRAME_STATUS) {
+                /* Already opened, so not through the sender again (a replay to it): end here. */
+                if (h.type == UMC_FRAME_ALARM) {
+                        struct umc_msg_alarm a;
+                        why = umc_msg_alarm_decode(plain, plen, &a) < 0 ? UMC_REASON_BODY_MALFORMED
+                                                                         : a.reason;
+                        return fail(d, why, "stopped by the ECU: %s", umc_reason_to_string(why));
+                }
+                if (h.type == UMC_FRAME_FEEDBACK && fb.code == UMC_FEEDBACK_STOP)
+                        return fail(d, fb.reason, "stopped by the ECU: %s",
+                                    umc_reason_to_string(fb.reason));
+                return fail(d, UMC_REASON_OUT_OF_ORDER, "the ECU sent %s instead of STATUS",
+                            umc_frame_type_to_string(h.type));
+        }
+        if (umc_msg_status_decode(plain, plen, &st) < 0)
+                return fail(d, UMC_REASON_BODY_MALFORMED, "malformed STATUS from the ECU");
+        d->querying = false;
+        if (arm_timeout(d, d->last_activity + d->p.config->idle_timeout_usec) < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot arm the timeout");
+        if (d->ev.status)
+                d->ev.status(d->ev.userdata, &st);
+        return pump(d);
+}
+
 static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t len) {
         enum umc_reason why = UMC_REASON_OK;
         uint8_t salt[UMC_SALT_LEN];
@@ -968,11 +1090,19 @@ static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t
         umc_memzero(d->txbuf, out_len);
         if (r < 0)
                 return fail(d, UMC_REASON_INTERNAL, "cannot queue AUTH_CONFIRM: %s", strerror(-r));
+        if (!d->no_query) {
+                r = queue_status_query(d);
+                if (r < 0)
+                        return fail(d, UMC_REASON_INTERNAL, "cannot queue STATUS_QUERY: %s",
+                                    strerror(-r));
+        }
         log_debug("%s: ECU 0x%" PRIx32 " authenticated", target_name(d), d->ecu->ecu_id);
         d->state = UMC_DELIVERY_TRANSFERRING;
         d->deadline = 0;
         pace_start(d, now_usec());
-        if (arm_timeout(d, d->last_activity + d->p.config->idle_timeout_usec) < 0)
+        /* The STATUS is due like an AUTH_RESPONSE (on ISO-TP an older agent just says nothing). */
+        if (arm_timeout(d, d->last_activity + (d->querying ? d->p.config->auth_timeout_usec
+                                                           : d->p.config->idle_timeout_usec)) < 0)
                 return fail(d, UMC_REASON_INTERNAL, "cannot arm the timeout");
         emit_progress(d);
         return 0;
@@ -982,6 +1112,11 @@ static int on_transfer_frame(struct umc_delivery *d, const uint8_t *frame, size_
         enum umc_reason why = UMC_REASON_OK;
         int r;
 
+        if (d->querying) {
+                r = on_status_frame(d, frame, len);
+                if (r <= 0)
+                        return r;
+        }
         r = umc_sender_input(d->sender, frame, len, &why);
         if (r == -ECANCELED)
                 return fail(d, why, "stopped by the ECU: %s", umc_reason_to_string(why));
@@ -1014,6 +1149,9 @@ static int read_frames(struct umc_delivery *d) {
                 if (r == -EBADMSG)
                         return fail(d, why, "malformed frame header from the ECU: %s",
                                     umc_reason_to_string(why));
+                if (r == -ECONNRESET && d->querying && !d->no_query)
+                        /* An older agent closes on the frame type it does not know. */
+                        return restart_without_query(d);
                 if (r == -ECONNRESET)
                         return fail(d, UMC_REASON_IO_ERROR, "connection closed by the ECU while %s",
                                     umc_delivery_state_to_string(d->state));
@@ -1324,6 +1462,11 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                 return fail(d, UMC_REASON_TIMEOUT, "no final verdict within %" PRIu64 " s",
                             c->final_timeout_usec / USEC_PER_SEC);
         case UMC_DELIVERY_TRANSFERRING:
+                if (d->querying && !d->no_query) {
+                        log_info("%s: no STATUS within %" PRIu64 " s", target_name(d),
+                                 c->auth_timeout_usec / USEC_PER_SEC);
+                        return restart_without_query(d);
+                }
                 at = d->last_activity + c->idle_timeout_usec;
                 if (now >= at)
                         return fail(d, UMC_REASON_TIMEOUT, "no progress for %" PRIu64 " s",

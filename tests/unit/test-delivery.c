@@ -64,6 +64,8 @@ struct fx {
         int cancel_result;
         bool saw_retrying;
         unsigned max_attempt;
+        unsigned statuses;
+        struct umc_msg_status status;
         unsigned rotations, alarms, finished, progress, records_checked;
         uint16_t last_key_id;
         bool success, ended, with_records, transferring;
@@ -284,6 +286,16 @@ static void ev_alarm(void *ud, enum umc_reason reason, const char *text) {
         f->alarm_reason = reason;
 }
 
+static void ev_status(void *ud, const struct umc_msg_status *st) {
+        struct fx *f = ud;
+        struct umc_delivery_progress p;
+
+        umc_delivery_get_progress(f->d, &p);
+        assert_int_equal(p.bytes_sent, 0); /* before BEGIN, so before any DATA */
+        f->statuses++;
+        f->status = *st;
+}
+
 static void ev_finished(void *ud, bool success, enum umc_reason reason) {
         struct fx *f = ud;
 
@@ -329,6 +341,7 @@ static void start_delivery(struct fx *f, const char *version, int state_fd) {
                 .progress = ev_progress,
                 .rotation = ev_rotation,
                 .alarm = ev_alarm,
+                .status = ev_status,
                 .finished = ev_finished,
                 .userdata = f,
         };
@@ -339,6 +352,7 @@ static void start_delivery(struct fx *f, const char *version, int state_fd) {
         umc_delivery_free(f->d);
         f->d = NULL;
         f->finished = f->alarms = f->rotations = f->progress = f->records_checked = 0;
+        f->statuses = 0;
         f->last_key_id = 0;
         f->max_acked = 0;
         f->ended = f->transferring = false;
@@ -351,6 +365,8 @@ static void start_delivery(struct fx *f, const char *version, int state_fd) {
 static void deliver(struct fx *f, const char *version, int state_fd) {
         start_delivery(f, version, state_fd);
         run_until(f, &f->ended);
+        if (f->alarms > 0)
+                print_message("alarm: %s\n", f->alarm_text);
 }
 
 /* The agent's active slot: its version (NULL when empty) and image bytes. */
@@ -625,6 +641,67 @@ static void test_cancel_tells_the_agent_which_deletes_its_partial(void **state) 
         assert_true(f->success);
         umc_delivery_get_progress(f->d, &p);
         assert_int_equal(p.resume_offset, 0);
+}
+
+static void test_the_agent_reports_its_slots_before_begin(void **state) {
+        struct fx *f = *state;
+
+        /* Factory state: slot a active and empty. */
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->statuses, 1);
+        assert_int_equal(f->status.active, 'a');
+        assert_int_equal(f->status.previous, 0);
+        assert_string_equal(f->status.version_a, "");
+        assert_string_equal(f->status.version_b, "");
+        assert_int_equal(f->status.flags, 0);
+
+        /* 1.0.0 went to b and b is active; a cancelled 2.0.0 leaves a partial... */
+        make_image(f, 2);
+        f->abort_at_half = true;
+        deliver(f, "2.0.0", f->state_fd);
+        assert_int_equal(f->status.active, 'b');
+        assert_string_equal(f->status.version_b, "1.0.0");
+        run_for(f, 200 * USEC_PER_MSEC);
+
+        /* ...which the next session reports, with what was durable of it. */
+        f->abort_at_half = false;
+        make_image(f, 3);
+        deliver(f, "3.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->statuses, 1);
+        assert_int_equal(f->status.flags, UMC_MSG_STATUS_PARTIAL);
+        assert_string_equal(f->status.partial_version, "2.0.0");
+        assert_int_equal(f->status.partial_len, IMAGE_LEN);
+        assert_true(f->status.partial_offset >= IMAGE_LEN / 2 &&
+                    f->status.partial_offset < IMAGE_LEN);
+        assert_true(f->status.partial_age_sec <= 5);
+
+        /* 3.0.0 went to a; b (1.0.0) is kept for rollback. */
+        deliver(f, "3.0.0", f->state_fd);
+        assert_int_equal(f->status.active, 'a');
+        assert_int_equal(f->status.previous, 'b');
+        assert_string_equal(f->status.version_a, "3.0.0");
+        assert_string_equal(f->status.version_b, "1.0.0");
+        assert_int_equal(f->status.flags, 0);
+}
+
+static void test_an_older_agent_without_status_still_gets_the_image(void **state) {
+        struct fx *f = *state;
+        uint8_t *got = NULL;
+        size_t len = 0;
+        char *version;
+
+        umc_agent_set_legacy(f->agent, true);
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->statuses, 0);
+        assert_int_equal(f->alarms, 0);
+        version = active_version(f, &got, &len);
+        assert_string_equal(version, "1.0.0");
+        assert_memory_equal(got, f->image, IMAGE_LEN);
+        free(version);
+        free(got);
 }
 
 static void test_cancel_before_authentication_is_an_abort(void **state) {
@@ -1135,6 +1212,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_agent_that_starts_late_gets_the_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_tells_the_agent_which_deletes_its_partial, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_before_authentication_is_an_abort, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_the_agent_reports_its_slots_before_begin, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_an_older_agent_without_status_still_gets_the_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_abort_mid_transfer_keeps_active_slot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_image_resumes_from_checkpoint, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_new_rejects_bad_params, setup, teardown),
