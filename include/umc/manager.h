@@ -48,7 +48,12 @@ struct umc_target_status {
         uint32_t ecu_id;
         const char *channel;      /* "tcp" */
         const char *address;      /* "10.0.0.2:4500" */
-        const char *version;      /* last version installed by umcd, "" when unknown */
+        /*
+         * The version in the ECU's active slot as its agent reported it (not
+         * through a gateway); else the last version umcd installed; "" when
+         * neither is known.
+         */
+        const char *version;
         enum umc_phase phase;
         uint64_t bytes_done;      /* acknowledged by the ECU */
         uint64_t bytes_total;
@@ -60,6 +65,27 @@ struct umc_target_status {
         enum umc_load_class load_class;
         enum umc_reason last_reason; /* why it failed, OK otherwise */
         unsigned attempt;         /* connection attempts of the current delivery, 0 before */
+};
+
+/*
+ * A target's slots as its agent reported them (STATUS, asked after
+ * authentication in every delivery), like `rauc status`. After the ECU
+ * confirmed an image, umcd applies what the agent does (the image went to
+ * the inactive slot, which became active; the old active slot is kept for
+ * rollback when it held an image; no partial image) until the next report.
+ */
+struct umc_target_slots {
+        const char *name;
+        bool reported;            /* false until the agent answered once since umcd started */
+        bool gateway;             /* a gateway's store for the ECU, not the ECU's own slots */
+        char active;              /* 'a' or 'b' */
+        char previous;            /* rollback slot, 0 when none */
+        const char *version_a, *version_b; /* "" for an empty slot */
+        bool partial;             /* a partial image is kept for resume */
+        const char *partial_version;
+        uint64_t partial_offset, partial_len;
+        uint64_t partial_age_sec; /* since its last checkpoint, as of now */
+        uint64_t reported_usec;   /* CLOCK_REALTIME of the report, 0 when none */
 };
 
 /* What the D-Bus layer (or a test) is told; any callback may be NULL. */
@@ -97,6 +123,9 @@ sd_event *umc_manager_get_event(struct umc_manager *m);
 size_t umc_manager_n_targets(const struct umc_manager *m);
 int umc_manager_target_status(const struct umc_manager *m, size_t i,
                               struct umc_target_status *ret);
+
+/* Target i's slot report (strings owned by m, valid until the next loop iteration). */
+int umc_manager_target_slots(const struct umc_manager *m, size_t i, struct umc_target_slots *ret);
 
 enum umc_operation umc_manager_operation(const struct umc_manager *m);
 uint32_t umc_manager_percent(const struct umc_manager *m);

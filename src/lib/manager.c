@@ -36,6 +36,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -43,6 +44,7 @@
 #include "umc/fs.h"
 #include "umc/hash.h"
 #include "umc/log.h"
+#include "umc/msg.h"
 #include "umc/names.h"
 #include "umc/util.h"
 
@@ -54,8 +56,16 @@
 #define ADDRESS_MAX UMC_DELIVERY_ADDRESS_MAX
 #define ERROR_MAX 256
 
+/* The agent's last STATUS (delivery.h), and when it came. */
+struct slot_report {
+        bool reported;
+        struct umc_msg_status st;
+        uint64_t realtime_usec, monotonic_usec;
+};
+
 struct target_state {
         char address[ADDRESS_MAX];
+        struct slot_report slots;
         char version[UMC_MANIFEST_NAME_MAX + 1]; /* installed last by umcd, "" unknown */
         enum umc_phase phase;
         uint64_t bytes_done, bytes_total, rate;
@@ -335,6 +345,45 @@ size_t umc_manager_n_targets(const struct umc_manager *m) {
         return m->config.n_targets;
 }
 
+/* What the ECU runs: its own report when there is one, else what umcd installed last. */
+static const char *reported_version(const struct target_state *t) {
+        const struct umc_msg_status *st = &t->slots.st;
+
+        if (!t->slots.reported || (st->flags & UMC_MSG_STATUS_GATEWAY))
+                return t->version;
+        return st->active == 'a' ? st->version_a : st->version_b;
+}
+
+int umc_manager_target_slots(const struct umc_manager *m, size_t i, struct umc_target_slots *ret) {
+        const struct slot_report *r;
+        const struct umc_msg_status *st;
+        uint64_t now = umc_now_monotonic_usec();
+
+        if (!m || !ret || i >= m->config.n_targets)
+                return -EINVAL;
+        r = &m->targets[i].slots;
+        st = &r->st;
+        *ret = (struct umc_target_slots){
+                .name = m->config.ecus[i].name,
+                .reported = r->reported,
+                .gateway = r->reported && (st->flags & UMC_MSG_STATUS_GATEWAY),
+                .active = r->reported ? st->active : 0,
+                .previous = st->previous,
+                .version_a = st->version_a,
+                .version_b = st->version_b,
+                .partial = st->flags & UMC_MSG_STATUS_PARTIAL,
+                .partial_version = st->partial_version,
+                .partial_offset = st->partial_offset,
+                .partial_len = st->partial_len,
+                .reported_usec = r->realtime_usec,
+        };
+        if (ret->partial)
+                ret->partial_age_sec = st->partial_age_sec +
+                                       (now > r->monotonic_usec ? now - r->monotonic_usec : 0) /
+                                               USEC_PER_SEC;
+        return 0;
+}
+
 int umc_manager_target_status(const struct umc_manager *m, size_t i,
                               struct umc_target_status *ret) {
         const struct target_state *t;
@@ -347,7 +396,7 @@ int umc_manager_target_status(const struct umc_manager *m, size_t i,
                 .ecu_id = m->config.ecus[i].ecu_id,
                 .channel = m->config.targets[i].channel == UMC_CHANNEL_CAN ? "can" : "tcp",
                 .address = t->address,
-                .version = t->version,
+                .version = reported_version(t),
                 .phase = t->phase,
                 .bytes_done = t->bytes_done,
                 .bytes_total = t->bytes_total,
@@ -557,6 +606,51 @@ static void on_delivery_rotation(void *ud, enum umc_suite_id suite, uint16_t key
         emit_changed(m);
 }
 
+/* Wall-clock time of a report, for people: when did the ECU say so. */
+static uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static void on_delivery_status(void *ud, const struct umc_msg_status *st) {
+        struct umc_manager *m = ud;
+        size_t i = current_target(m);
+        struct slot_report *r = &m->targets[i].slots;
+        const char *active = st->active == 'a' ? st->version_a : st->version_b;
+
+        r->reported = true;
+        r->st = *st;
+        r->realtime_usec = now_realtime_usec();
+        r->monotonic_usec = umc_now_monotonic_usec();
+        log_info("%s: %s slot %c active (%s), slot a %s, slot b %s%s%s", target_name(m, i),
+                 (st->flags & UMC_MSG_STATUS_GATEWAY) ? "gateway store:" : "ECU reports",
+                 st->active, active[0] ? active : "empty", st->version_a[0] ? st->version_a : "empty",
+                 st->version_b[0] ? st->version_b : "empty",
+                 (st->flags & UMC_MSG_STATUS_PARTIAL) ? ", a partial image of " : "",
+                 (st->flags & UMC_MSG_STATUS_PARTIAL) ? st->partial_version : "");
+        emit_changed(m);
+}
+
+/* The ECU confirmed version: what its agent did to the slots (slot.h), until it reports again. */
+static void slots_after_install(struct slot_report *r, const char *version) {
+        struct umc_msg_status *st = &r->st;
+        char next = st->active == 'a' ? 'b' : 'a';
+        char *old = st->active == 'a' ? st->version_a : st->version_b;
+        char *nv = next == 'a' ? st->version_a : st->version_b;
+
+        if (!r->reported || (st->flags & UMC_MSG_STATUS_GATEWAY))
+                return;
+        st->previous = old[0] ? st->active : 0;
+        (void)snprintf(nv, sizeof(st->version_a), "%s", version);
+        st->active = next;
+        st->flags &= (uint8_t)~UMC_MSG_STATUS_PARTIAL;
+        st->partial_version[0] = '\0';
+        st->partial_len = st->partial_offset = 0;
+        st->partial_age_sec = 0;
+}
+
 static void on_delivery_alarm(void *ud, enum umc_reason reason, const char *text) {
         struct umc_manager *m = ud;
 
@@ -590,6 +684,7 @@ static int job_start(struct umc_manager *m) {
                 .progress = on_delivery_progress,
                 .rotation = on_delivery_rotation,
                 .alarm = on_delivery_alarm,
+                .status = on_delivery_status,
                 .finished = on_delivery_finished,
                 .userdata = m,
         };
@@ -634,6 +729,7 @@ static void job_conclude(struct umc_manager *m, bool success, enum umc_reason re
                 t->bytes_done = t->bytes_total;
                 t->percent = 100;
                 (void)snprintf(t->version, sizeof(t->version), "%s", j->image->version);
+                slots_after_install(&t->slots, j->image->version);
                 r = versions_save(m);
                 if (r < 0)
                         (void)log_warning_errno(r, "Cannot record the installed versions: %m");
