@@ -704,6 +704,34 @@ static void test_an_older_agent_without_status_still_gets_the_image(void **state
         free(got);
 }
 
+static void test_a_partial_beyond_resume_max_size_goes_at_the_next_session(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_progress p;
+        char text[1024];
+
+        f->abort_at_half = true;
+        deliver(f, "1.0.0", f->state_fd);
+        run_for(f, 200 * USEC_PER_MSEC);
+        f->abort_at_half = false;
+
+        /* The same agent, reloaded with a bound the kept partial exceeds. */
+        (void)snprintf(text, sizeof(text),
+                       "[Agent]\nListen=127.0.0.1:%u\nEcuId=0x10\nHardwareId=" HW_ID "\n"
+                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\nResumeMaxSize=1M\n"
+                       "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
+                       (unsigned)f->port, f->dir, f->dir);
+        write_file(f->dir, "agent.conf", text, 0644);
+        (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
+        assert_int_equal(umc_agent_reload(f->agent, text), 0);
+
+        /* The next authenticated session drops it first: STATUS shows none, BEGIN starts at 0. */
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->status.flags, 0);
+        umc_delivery_get_progress(f->d, &p);
+        assert_int_equal(p.resume_offset, 0);
+}
+
 static void test_cancel_before_authentication_is_an_abort(void **state) {
         struct fx *f = *state;
 
@@ -1213,6 +1241,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_cancel_tells_the_agent_which_deletes_its_partial, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_before_authentication_is_an_abort, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_the_agent_reports_its_slots_before_begin, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_partial_beyond_resume_max_size_goes_at_the_next_session, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_an_older_agent_without_status_still_gets_the_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_abort_mid_transfer_keeps_active_slot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_image_resumes_from_checkpoint, setup, teardown),
