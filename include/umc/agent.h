@@ -13,10 +13,15 @@
  *     does not hold the key is refused, nothing is sent;
  *  3. the secure session and the image receiver (xfer.h) writing into the
  *     A/B slot store (slot.h). One transfer into the store at a time: a
- *     second authenticated connection gets an ALARM and is closed. The
- *     final read-back hash runs in bounded steps from a defer source, so
- *     the loop never stalls on a whole image. A lost connection keeps the
- *     partial image for resume; a refused image is dropped.
+ *     second authenticated connection gets an ALARM and is closed. Before
+ *     BEGIN a STATUS_QUERY is answered with the store's slot overview
+ *     (STATUS, msg.h). The final read-back hash runs in bounded steps from
+ *     a defer source, so the loop never stalls on a whole image. A lost
+ *     connection keeps the partial image for resume, within [Agent]
+ *     ResumeMaxAgeSec= and ResumeMaxSize= (applied at start and when an
+ *     authenticated session takes the store); a refused image, and one the
+ *     master cancelled (an ALARM that opened under the session key), is
+ *     dropped. Nothing unauthenticated deletes anything.
  * Every refusal is logged as one "ALARM" line naming the connection and
  * the reason (umc_reason_to_string()).
  *
