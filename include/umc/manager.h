@@ -152,10 +152,12 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
 
 /*
  * Cancel the running installation: done targets stay done, the one in
- * flight keeps its old image. The operation turns CANCELLING and the
- * completed event (success false, UMC_REASON_CANCELLED) follows from the
- * next loop iteration. -ENOENT when idle, -EALREADY while a cancel is
- * under way.
+ * flight keeps its old image; if its session is authenticated its agent
+ * is told and deletes its partial image (umc_delivery_cancel()). The
+ * operation turns CANCELLING and the completed event (success false,
+ * UMC_REASON_CANCELLED) follows from the loop: at the next iteration, or
+ * once that agent closed (at most UMC_DELIVERY_LINGER_USEC). -ENOENT when
+ * idle, -EALREADY while a cancel is under way.
  */
 int umc_manager_cancel(struct umc_manager *m);
 
