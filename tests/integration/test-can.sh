@@ -374,7 +374,8 @@ v1=$(slot_state 1)
 
 # ---- 5. tampered, replayed and truncated PDUs on the bus ----
 # umc-canpdu listens (without flow control of its own) for BEGIN, the
-# third PDU umcd sends, then sends an altered copy from umcd's CAN ID while
+# fourth PDU umcd sends (after AUTH_CHALLENGE, AUTH_CONFIRM and
+# STATUS_QUERY), then sends an altered copy from umcd's CAN ID while
 # the bus is quiet: the transfer is paced to 5% so that it is quiet often.
 stop_umcd
 CEILING=5 start_umcd
@@ -382,7 +383,7 @@ attack() { # NAME LABEL REASON-REGEX umc-canpdu-send-options...
         local name=$1 label=$2 want=$3 rc=0
         shift 3
         local p; p=$(make_package "$name" ecu1 "1.9.$RANDOM" 128)
-        "$CANPDU" capture "$IF" 7E0 7E8 2 "$D/$name.pdu" --timeout 30 >"$D/$name.cap" 2>&1 &
+        "$CANPDU" capture "$IF" 7E0 7E8 3 "$D/$name.pdu" --timeout 30 >"$D/$name.cap" 2>&1 &
         local cap=$!
         "$UMCCTL" --bus session --json install --target ecu1 "$p" >"$D/$name.json" 2>&1 &
         local inst=$!
