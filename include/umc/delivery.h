@@ -202,7 +202,9 @@ void umc_delivery_abort(struct umc_delivery *d, enum umc_reason reason);
  * cancel means no resume) and answers STOP; the connection is then shut
  * down. finished(false, UMC_REASON_CANCELLED) follows from the loop when
  * the ECU closed its side or UMC_DELIVERY_LINGER_USEC passed; no other
- * callback. Returns 0 then. Before authentication there is no key to
+ * callback. Returns 0 then. An ECU that was checking the whole image
+ * (VERIFYING) reads nothing meanwhile and may confirm it before it sees
+ * the ALARM: then the image is installed, and finished(true, OK) says so. Before authentication there is no key to
  * tell the ECU with: the delivery is aborted as by umc_delivery_abort()
  * (no callback; the ECU keeps what it has) and -ENOTCONN is returned;
  * -EALREADY when it had ended, other errors after an abort likewise.

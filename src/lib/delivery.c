@@ -124,6 +124,7 @@ struct umc_delivery {
          * and wait for the ECU's end, at most UMC_DELIVERY_LINGER_USEC.
          */
         bool cancelling;
+        bool cancel_completed;          /* the ECU's COMPLETE came in after all */
         bool write_shut;
         size_t cancel_len;
 
@@ -1031,7 +1032,7 @@ static int restart_without_query(struct umc_delivery *d) {
  */
 static int on_status_frame(struct umc_delivery *d, const uint8_t *frame, size_t len) {
         enum umc_reason why = UMC_REASON_OK;
-        struct umc_msg_feedback fb;
+        struct umc_msg_feedback fb = { .code = UMC_FEEDBACK_CONTINUE };
         struct umc_msg_status st;
         struct umc_frame_header h;
         uint8_t plain[UMC_DELIVERY_RX_PAYLOAD_MAX];
@@ -1041,8 +1042,10 @@ static int on_status_frame(struct umc_delivery *d, const uint8_t *frame, size_t 
         r = umc_session_open(d->session, frame, len, &h, plain, sizeof(plain), &plen, &why);
         if (r < 0)
                 return 1;
-        if (h.type == UMC_FRAME_FEEDBACK && umc_msg_feedback_decode(plain, plen, &fb) >= 0 &&
-            fb.code == UMC_FEEDBACK_STOP && fb.reason == UMC_REASON_FRAME_BAD_TYPE && !d->no_query)
+        if (h.type == UMC_FRAME_FEEDBACK && umc_msg_feedback_decode(plain, plen, &fb) < 0)
+                return fail(d, UMC_REASON_BODY_MALFORMED, "malformed FEEDBACK from the ECU");
+        if (h.type == UMC_FRAME_FEEDBACK && fb.code == UMC_FEEDBACK_STOP &&
+            fb.reason == UMC_REASON_FRAME_BAD_TYPE && !d->no_query)
                 return restart_without_query(d);
         if (h.type != UMC_FRAME_STATUS) {
                 /* Already opened, so not through the sender again (a replay to it): end here. */
@@ -1604,25 +1607,45 @@ static int begin_auth(struct umc_delivery *d) {
 
 /* The cancel is told, or the ECU went away, or the linger bound passed: the end. */
 static int cancel_done(struct umc_delivery *d) {
+        bool installed = d->cancel_completed;
+
         d->cancelling = false;
         disconnect(d);
-        d->state = UMC_DELIVERY_FAILED;
+        d->state = installed ? UMC_DELIVERY_DONE : UMC_DELIVERY_FAILED;
+        if (installed)
+                log_notice("%s: the ECU confirmed the image before it read the cancel: installed",
+                           target_name(d));
         if (d->ev.finished)
-                d->ev.finished(d->ev.userdata, false, UMC_REASON_CANCELLED);
+                d->ev.finished(d->ev.userdata, installed,
+                               installed ? UMC_REASON_OK : UMC_REASON_CANCELLED);
         return 0;
 }
 
-/* Read and drop what the ECU still sends (its STOP); true at its end of file or an error. */
+/*
+ * Read what the ECU still sends: its STOP, or, when the cancel came while
+ * it checked the whole image (it reads nothing then), its COMPLETE: the
+ * image is installed, the cancel too late for it (cancel_completed). True
+ * at the ECU's end of file, or on any error.
+ */
 static bool cancel_drain(struct umc_delivery *d) {
-        uint8_t scratch[4096];
+        uint8_t plain[UMC_DELIVERY_RX_PAYLOAD_MAX];
 
         for (;;) {
-                ssize_t n = read(umc_stream_fd(d->stream), scratch, sizeof(scratch));
-                if (n > 0)
-                        continue;
-                if (n < 0 && errno == EINTR)
-                        continue;
-                return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+                struct umc_msg_feedback fb;
+                struct umc_frame_header h;
+                const uint8_t *f;
+                size_t len, plen = 0;
+                int r = umc_stream_read(d->stream, &f, &len, NULL);
+
+                if (r == -EAGAIN)
+                        return false;
+                if (r < 0)
+                        return true;
+                if (umc_session_open(d->session, f, len, &h, plain, sizeof(plain), &plen, NULL) >= 0 &&
+                    h.type == UMC_FRAME_FEEDBACK && umc_msg_feedback_decode(plain, plen, &fb) >= 0 &&
+                    fb.code == UMC_FEEDBACK_COMPLETE)
+                        d->cancel_completed = true;
+                umc_memzero(plain, plen);
         }
 }
 
@@ -1638,8 +1661,10 @@ static int cancel_io(struct umc_delivery *d) {
                 return cancel_done(d);
         if (d->cancel_len == 0 && umc_stream_queued(d->stream) == 0) {
                 /* ISO-TP: the last PDU may still be in flight; the close waits for it. */
-                if (d->can)
+                if (d->can) {
+                        (void)cancel_drain(d);
                         return cancel_done(d);
+                }
                 if (!d->write_shut) {
                         (void)shutdown(umc_stream_fd(d->stream), SHUT_WR);
                         d->write_shut = true;

@@ -925,6 +925,9 @@ static int on_work(sd_event_source *s, void *userdata) {
                 }
                 break;
         case UMC_OP_CANCELLING:
+                /* The ECU confirmed its image before it read the cancel: it is installed. */
+                if (in->delivery && in->delivery_ended && in->delivery_success)
+                        job_conclude(m, true, UMC_REASON_OK);
                 install_complete(m);
                 break;
         default:

@@ -61,6 +61,7 @@ struct fx {
         sd_event_source *abort_source;
         bool abort_at_half;
         bool cancel_instead;            /* at half: umc_delivery_cancel(), not abort */
+        bool cancel_when_verifying;     /* umc_delivery_cancel() once TRANSPORT is out */
         int cancel_result;
         bool saw_retrying;
         unsigned max_attempt;
@@ -246,6 +247,10 @@ static void ev_progress(void *ud, const struct umc_delivery_progress *p) {
                 f->saw_retrying = true;
         if (p->attempt > f->max_attempt)
                 f->max_attempt = p->attempt;
+        if (f->cancel_when_verifying && p->state == UMC_DELIVERY_VERIFYING && !f->abort_source) {
+                f->cancel_instead = true;
+                assert_int_equal(sd_event_add_defer(f->event, &f->abort_source, on_abort, f), 0);
+        }
         assert_int_equal(p->bytes_total, IMAGE_LEN);
         assert_true(p->bytes_acked <= p->bytes_total);
         assert_true(p->bytes_acked >= f->max_acked); /* progress never goes back */
@@ -730,6 +735,29 @@ static void test_a_partial_beyond_resume_max_size_goes_at_the_next_session(void 
         assert_int_equal(f->status.flags, 0);
         umc_delivery_get_progress(f->d, &p);
         assert_int_equal(p.resume_offset, 0);
+}
+
+static void test_a_cancel_too_late_for_the_ecu_reports_the_install(void **state) {
+        struct fx *f = *state;
+        uint8_t *got = NULL;
+        size_t len = 0;
+        char *version;
+
+        /* The agent hashes the image and reads nothing: its COMPLETE wins. */
+        f->cancel_when_verifying = true;
+        f->cancel_result = 1;
+        deliver(f, "1.0.0", f->state_fd);
+        assert_non_null(f->abort_source);
+        assert_true(f->cancel_result == 0 || f->cancel_result == -EALREADY);
+        assert_int_equal(f->finished, 1);
+        assert_true(f->success);
+        assert_int_equal(f->reason, UMC_REASON_OK);
+        assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_DONE);
+        version = active_version(f, &got, &len);
+        assert_string_equal(version, "1.0.0");
+        assert_memory_equal(got, f->image, IMAGE_LEN);
+        free(version);
+        free(got);
 }
 
 static void test_cancel_before_authentication_is_an_abort(void **state) {
@@ -1240,6 +1268,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_agent_that_starts_late_gets_the_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_tells_the_agent_which_deletes_its_partial, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_before_authentication_is_an_abort, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_cancel_too_late_for_the_ecu_reports_the_install, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_the_agent_reports_its_slots_before_begin, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_a_partial_beyond_resume_max_size_goes_at_the_next_session, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_an_older_agent_without_status_still_gets_the_image, setup, teardown),
