@@ -121,7 +121,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(LIBUMC) $(BUILD)/config.mk
 tools: $(TOOL_BIN)
 
 unit-run: unit
-	@UMC_TEST_DATA=$(CURDIR)/tests/data tests/run-unit "$(if $(SANITIZE),unit+asan+ubsan,unit)" $(BUILD)/tests
+	@UMC_SRCDIR=$(CURDIR) tests/run-unit "$(if $(SANITIZE),unit+asan+ubsan,unit)" $(BUILD)/tests
 
 unit-asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SANITIZE=1 unit-run
@@ -132,19 +132,25 @@ check: all tools
 	@$(MAKE) --no-print-directory units-check
 	@$(MAKE) --no-print-directory integration
 
-# Daemons live in $(PREFIX)/lib/umc (the units start them), the CLI in bin.
+# The daemons go to $(PREFIX)/sbin: administration commands (man section 8)
+# that root runs by hand too (umcd --check-config), on root's PATH but not
+# on every user's. The CLI goes to bin, the interface XML where D-Bus tools
+# look for it (dbus-1/interfaces), every man/*.N to its section.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/umc $(DESTDIR)$(PREFIX)/bin \
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	        $(DESTDIR)$(SYSCONFDIR)/umc $(DESTDIR)$(PREFIX)/lib/systemd/system \
 	        $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/share/dbus-1/system.d \
+	        $(DESTDIR)$(PREFIX)/share/dbus-1/interfaces \
 	        $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	        $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0755 $(BUILD)/umcd $(BUILD)/umc-agent $(DESTDIR)$(PREFIX)/lib/umc/
+	install -m 0755 $(BUILD)/umcd $(BUILD)/umc-agent $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0755 $(BUILD)/umcctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/umc-pack $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 conf/*.conf $(DESTDIR)$(SYSCONFDIR)/umc/
 	install -m 0644 systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
 	install -m 0644 systemd/umc.sysusers.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/umc.conf
 	install -m 0644 systemd/io.umc.conf $(DESTDIR)$(PREFIX)/share/dbus-1/system.d/
+	install -m 0644 docs/io.umc.Manager1.xml $(DESTDIR)$(PREFIX)/share/dbus-1/interfaces/
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/

@@ -9,6 +9,7 @@
  * size without umc framing, and the bare 1 MiB at the bitrate.
  *
  *   project [--chunk BYTES] [--verify-every N]
+ *   project --constants
  *
  * --chunk: data bytes per DATA frame; default: what one 4095-byte PDU
  * holds (the 12-bit FF_DL of ISO 15765-2:2004, which every kernel takes).
@@ -32,7 +33,7 @@
  * (STmin 0, no frame gap): a bound, not a forecast.
  *
  * A self-check compares the model with the sample values of
- * /work/shared/notes/can-facts.md and docs/busload.md and with segmentations
+ * can-utils' canframelen.c (docs/busload.md) and with segmentations
  * worked out by hand; the program exits 1 when they disagree.
  * Exit status: 0, 1 on a failed self-check, 2 on a usage error.
  */
@@ -48,6 +49,7 @@
 
 #include "umc/busload.h"
 #include "umc/cipher.h"
+#include "umc/delivery.h"
 #include "umc/frame.h"
 #include "umc/msg.h"
 #include "umc/xfer.h"
@@ -145,6 +147,7 @@ struct plan {
         size_t tag;
         uint64_t umc_bytes;  /* all umc PDUs */
         uint64_t data_pdu;   /* a full DATA frame */
+        bool constants;      /* --constants: print the sizes and exit */
 };
 
 static size_t sealed(const struct plan *p, size_t body) {
@@ -223,12 +226,12 @@ static bool pdu_is(bool fd, uint64_t len, uint64_t want_frames, uint64_t want_fi
 }
 
 static int self_check(void) {
-        /* can-facts.md: 11-bit 8-byte frame 111 (ignore) / 135 (worst), both models. */
+        /* canframelen.c: 11-bit 8-byte frame 111 (ignore) / 135 (worst), both models. */
         check(bits_are(false, 8, UMC_STUFF_IGNORE, UMC_BITMODEL_ISO, 111, 0), "classic 8 B ignore 111");
         check(bits_are(false, 8, UMC_STUFF_WORST, UMC_BITMODEL_ISO, 135, 0), "classic 8 B worst 135");
         check(bits_are(false, 8, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, 135, 0),
               "classic 8 B worst 135 (canbusload)");
-        /* can-facts.md: FD 64 B BRS 562 (539) ignore, 702 (673) worst, canbusload's model. */
+        /* canframelen.c: FD 64 B BRS 562 (539) ignore, 702 (673) worst, canbusload's model. */
         check(bits_are(true, 64, UMC_STUFF_IGNORE, UMC_BITMODEL_CANBUSLOAD, 562, 539),
               "FD 64 B BRS ignore 562 (539) (canbusload)");
         check(bits_are(true, 64, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, 702, 673),
@@ -263,8 +266,16 @@ static int self_check(void) {
 
 /* ---- main ---- */
 
+/* The sizes bench/can/run needs, as shell assignments, so the script never
+ * repeats a C constant: a CAN delivery's DATA chunk and the PDU it makes. */
+static int print_constants(const struct plan *p) {
+        printf("CHUNK=%u\nPDU=%zu\n", (unsigned)UMC_DELIVERY_CAN_CHUNK,
+               (size_t)UMC_FRAME_HEADER_LEN + UMC_MSG_DATA_HEADER_LEN + UMC_DELIVERY_CAN_CHUNK + p->tag);
+        return 0;
+}
+
 static int usage(void) {
-        fprintf(stderr, "usage: project [--chunk BYTES] [--verify-every N]\n");
+        fprintf(stderr, "usage: project [--chunk BYTES] [--verify-every N] | --constants\n");
         return 2;
 }
 
@@ -284,6 +295,7 @@ static int parse_args(int argc, char **argv, struct plan *p) {
         static const struct option opts[] = {
                 { "chunk", required_argument, NULL, 'c' },
                 { "verify-every", required_argument, NULL, 'v' },
+                { "constants", no_argument, NULL, 'k' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -304,6 +316,9 @@ static int parse_args(int argc, char **argv, struct plan *p) {
                                 fprintf(stderr, "project: --verify-every must be a number (0: auto)\n");
                                 return -EINVAL;
                         }
+                        break;
+                case 'k':
+                        p->constants = true;
                         break;
                 default:
                         return -EINVAL;
@@ -386,6 +401,8 @@ int main(int argc, char **argv) {
 
         if (parse_args(argc, argv, &p) < 0)
                 return usage();
+        if (p.constants)
+                return print_constants(&p);
         if (self_check() < 0)
                 return 1;
         printf("self-check: bit model and segmentation agree with the reference values\n");

@@ -64,7 +64,7 @@ struct umc_canid_stat {
 #define UMC_CANMON_MIN_PERIODS_DEFAULT 10
 
 /*
- * The frequency monitor (can-facts: measure each ID's rate over a window of
+ * The frequency monitor (measure each ID's rate over a window of
  * many periods, never per frame, since single intervals jitter with
  * arbitration and queuing).
  *

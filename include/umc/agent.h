@@ -6,7 +6,9 @@
  * unit tests drive the same object.
  *
  * Per accepted TCP connection, in order (docs/protocol.md):
- *  1. the 5-tuple and VLAN (netinfo.h) against [EthernetAcl]: a denied
+ *  1. the 5-tuple and the VLAN of the interface the connection arrived on
+ *     (netinfo.h; the listener is prepared for it, and bound to
+ *     [Agent] BindInterface= when set) against [EthernetAcl]: a denied
  *     connection is closed at once, nothing is sent;
  *  2. the AUTH exchange as the ECU (auth.h) with [Agent] EcuId=,
  *     HardwareId= and the master key: an unknown ECU ID or a master that
@@ -66,22 +68,27 @@ struct umc_agent_stats {
 struct umc_agent;
 
 /*
- * Whether the agent can run with c: refuses gateway mode (-EOPNOTSUPP,
- * "gateway mode forwards over CAN, which arrives with the CAN channel")
- * and a listen address that is neither IPv4 nor IPv6 (-EINVAL). *ret_why
- * (may be NULL) gets a static text on failure.
+ * Whether the agent can run with c (-EINVAL otherwise): a known Mode= and
+ * Channel=, gateway mode only with Channel=tcp and an absolute
+ * ForwardConfig=, an IPv4 or IPv6 Listen= on TCP, an absolute
+ * SlotDirectory=, EcuId= and HardwareId= set, no limit of 0. No I/O.
+ * *ret_why (may be NULL) gets a static text on failure.
  */
 int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_why);
 
 /*
  * Create the agent on event (a reference is taken): check config as
- * above, check that the slot store opens, bind and listen on [Agent]
- * Listen= (port 0 picks a free port: see umc_agent_local_address()) and
- * add the listening source. On success the config is moved in (*config
- * is zeroed; the agent frees it) and *ret is the caller's
- * (umc_agent_free()); on failure *config is untouched and still the
- * caller's. Errors: those of umc_agent_config_check(), umc_slots_open(),
- * socket()/bind()/listen() and sd-event, -ENOMEM. Each failure is logged.
+ * above, take the exclusive lock of [Agent] SlotDirectory= (flock(2) on
+ * SlotDirectory/agent.lock, held until umc_agent_free(); -EBUSY when
+ * another process holds it), check that the slot store opens, bind and
+ * listen on [Agent] Listen= (port 0 picks a free port: see
+ * umc_agent_local_address()), on BindInterface= only when set (-ENODEV
+ * when there is no such interface), and add the listening source. On
+ * success the config is moved in (*config is zeroed; the agent frees it)
+ * and *ret is the caller's (umc_agent_free()); on failure *config is
+ * untouched and still the caller's. Errors: those of
+ * umc_agent_config_check(), umc_slots_open(), socket()/setsockopt()/
+ * bind()/listen() and sd-event, -EBUSY, -ENOMEM. Each failure is logged.
  */
 int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret);
 
@@ -109,7 +116,9 @@ int umc_agent_handle_signals(struct umc_agent *a, const char *config_path);
  * configuration: new connections see it (MaxConnections= applies at once,
  * the timeouts replace those of umc_agent_set_timeouts()), connections
  * already open keep what they were given. A changed Listen= is bound
- * before the old socket is closed. On any error the running configuration
+ * before the old socket is closed, a changed SlotDirectory= is locked
+ * before the old lock is released; a changed BindInterface=, Mode= or
+ * Channel= is refused (-EINVAL: they take a restart). On any error the running configuration
  * stays as it was and the error is returned (and logged).
  */
 int umc_agent_reload(struct umc_agent *a, const char *config_path);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Live monitor of one CAN interface while a transfer runs (issue #4).
+ * Live monitor of one CAN interface while a transfer runs.
  *
  * A struct umc_canbus owns a CAN_RAW socket bound to the interface, a load
  * model (busload.h) and an ID/rate monitor (acl.h), and feeds every frame

@@ -40,6 +40,8 @@
 /* Sane limits on repeated entries: each is refused with a clear error. */
 #define UMC_CONFIG_CAN_IDS_MAX 4096
 #define UMC_CONFIG_ETH_RULES_MAX 1024
+#define UMC_CONFIG_PACKAGE_DIRS_MAX 16
+#define UMC_CONFIG_PACKAGE_DIRECTORY_DEFAULT "/var/lib/umc/packages"
 #define UMC_CONFIG_TARGETS_MAX 256
 #define UMC_CONFIG_TARGET_NAME_MAX 31 /* fits struct umc_ecu.name */
 
@@ -131,6 +133,13 @@ struct umc_daemon_config {
          * resolves it when it starts (the parser does no lookups).
          */
         char *operator_group;
+        /*
+         * PackageDirectory= (repeatable): owned absolute paths, in file
+         * order. InspectPackage reads packages only below one of them; none
+         * given means UMC_CONFIG_PACKAGE_DIRECTORY_DEFAULT.
+         */
+        char **package_dirs;
+        size_t n_package_dirs;
 
         /* [Security] */
         struct umc_rotation_cfg rotation; /* CipherOrder=, RotationIntervalSec=, RotationHoldoffSec= */
@@ -173,6 +182,7 @@ struct umc_agent_config {
         /* [Agent] */
         enum umc_agent_mode mode;
         struct umc_sockaddr listen;    /* port 0: the kernel picks a free one */
+        char bind_interface[IF_NAMESIZE]; /* BindInterface=: "" = any interface */
         uint32_t ecu_id;
         char hw_id[UMC_HWID_MAX + 1];
         char *key_file;                /* owned, absolute */

@@ -9,10 +9,12 @@
  *
  * Who may do what: systemd/io.umc.conf lets only root own io.umc and lets
  * only root and the group umc-operators call Install and Cancel. The
- * object checks again on its own (the sender's effective UID and groups):
- * root, the daemon's own UID, or a member of the operator group, which
- * umcd resolves from [Daemon] OperatorGroup= (umc_dbus_resolve_group())
- * and sets with umc_dbus_set_operator_gid().
+ * object checks again on its own: the caller's UID as the broker recorded
+ * it when the caller connected is root, the daemon's own UID, or a user
+ * that the user database makes a member of the operator group
+ * (umc_dbus_user_in_group()), which umcd resolves from [Daemon]
+ * OperatorGroup= (umc_dbus_resolve_group()) and sets with
+ * umc_dbus_set_operator_gid(). Nothing is read from /proc.
  *
  * Ownership: umc_dbus_attach() takes a reference on the bus and borrows the
  * manager, which must outlive the returned object; umc_dbus_free() gives
@@ -87,3 +89,15 @@ void umc_dbus_set_operator_gid(struct umc_dbus *d, gid_t gid);
  * written only on success.
  */
 int umc_dbus_resolve_group(const char *name, gid_t *ret_gid);
+
+/*
+ * Is the user uid a member of group gid by the user database: its primary
+ * group (getpwuid_r(3)) or a supplementary one (getgrouplist(3)), as NSS
+ * says now, whatever groups a process of that user holds? (dbus-daemon
+ * judges <policy group="..."> by the groups the calling process held when
+ * it connected, where the kernel reports them: SO_PEERGROUPS. A caller of
+ * Install passes both.) Returns 1 when it is, 0 when it is not or when the
+ * database knows no such UID, -E2BIG past NGROUPS_MAX groups, -ENOMEM, or
+ * the lookup's error. May block on NSS.
+ */
+int umc_dbus_user_in_group(uid_t uid, gid_t gid);

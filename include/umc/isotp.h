@@ -131,7 +131,7 @@ size_t umc_isotp_max_payload(size_t max_pdu);
  * The running kernel's largest PDU without putting anything on a bus: the
  * can_isotp module's max_pdu_size parameter where the kernel has one
  * (/sys/module/can_isotp/parameters/max_pdu_size, later kernels), else by
- * kernel release: 66000 from 5.18, 8200 before (can-facts.md). Daemons
+ * kernel release: 66000 from 5.18, 8200 before (linux net/can/isotp.c, MAX_MSG_LENGTH). Daemons
  * use this; umc_isotp_probe_max_pdu() is the test bed's cross-check.
  * Always succeeds with a value >= 4095.
  */

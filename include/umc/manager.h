@@ -132,9 +132,16 @@ uint32_t umc_manager_percent(const struct umc_manager *m);
 const char *umc_manager_last_error(const struct umc_manager *m); /* "" when none */
 
 /*
- * Parse the package's manifest and check it against the config (every
- * target known). ret is the caller's to free (umc_manifest_free). -EINVAL
- * with why (why_size bytes) naming the defect.
+ * What install would check before it sends a byte, without reading any
+ * image: package_dir must resolve (realpath(3)) to a directory at or below
+ * one of the config's PackageDirectory= (else -EACCES with why saying so),
+ * its manifest must parse and name only configured targets, and every
+ * image file must be present, a regular file (no symbolic link) and of
+ * the manifest's size (umc_manifest_check_files()). The images' SHA-256 is
+ * not computed here: install verifies it. Bounded work (one manifest of at
+ * most UMC_MANIFEST_MAX_BYTES, one fstatat() per image), so the loop does
+ * not stall. ret is the caller's to free (umc_manifest_free). -EINVAL with
+ * why (why_size bytes) naming the defect, -ENOMEM.
  */
 int umc_manager_inspect(struct umc_manager *m, const char *package_dir,
                         struct umc_manifest *ret, char *why, size_t why_size);

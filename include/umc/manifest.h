@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "umc/hash.h"
 
@@ -53,6 +54,35 @@ int umc_manifest_parse(const char *json, size_t len, struct umc_manifest *ret, c
 
 /* Read DIR/manifest.json and parse it. I/O errors as negative errno. */
 int umc_manifest_load(const char *dir, struct umc_manifest *ret, char *why, size_t why_size);
+
+/*
+ * Why a symbolic link is never an image: umcd reads packages with more
+ * rights than whoever wrote them, and a link would make it read and send
+ * a file outside the package (a key, another package's image) that the
+ * manifest's author never had to be able to read.
+ */
+#define UMC_MANIFEST_LINK_REFUSED                                                              \
+        "a symbolic link, and umcd follows no links in a package: a link could point it at "  \
+        "any file it may read, outside the package"
+
+/*
+ * Whether an image file with status st (from fstat(), or fstatat() with
+ * AT_SYMLINK_NOFOLLOW) may be installed as img: a regular file, not a
+ * symbolic link, of exactly img->size bytes. -EINVAL with why naming the
+ * file, its target and the defect.
+ */
+int umc_manifest_check_image_stat(const struct umc_manifest_image *img, const struct stat *st,
+                                  char *why, size_t why_size);
+
+/*
+ * Check every image file of m in the package directory dirfd as install
+ * will (present, regular, no link, the manifest's size), without opening
+ * any of them and without reading or hashing their contents: the SHA-256
+ * of each image is verified by install. -EINVAL with why for the first
+ * image that fails, -ENOMEM.
+ */
+int umc_manifest_check_files(int dirfd, const struct umc_manifest *m, char *why,
+                             size_t why_size);
 
 /* Accepts NULL and zeroed structs. */
 void umc_manifest_free(struct umc_manifest *m);

@@ -11,9 +11,17 @@
  * it by the same rule. An IPv4-mapped IPv6 address (a v4 peer on a
  * dual-stack socket) is reported as the AF_INET address it is on the wire.
  *
- * The interface is the one holding the connection's local address
- * (getifaddrs(3)): exact address first, else the one whose subnet contains
- * it (127.0.0.2 on lo), and for IPv6 link-local addresses the socket's scope.
+ * The interface depends on the side:
+ *  - the listener (umc-agent) judges the interface the connection's
+ *    packets arrived on, as the kernel recorded it for the accepted socket
+ *    (umc_netinfo_arrival_ifindex()). Linux is a weak host: it accepts a
+ *    packet for any of its addresses on any interface, so the interface
+ *    that holds the local address says nothing about where a peer is;
+ *  - the initiator (umcd) judges the interface holding the connection's
+ *    local address (getifaddrs(3)): exact address first, else the one whose
+ *    subnet contains it (127.0.0.2 on lo), and for IPv6 link-local
+ *    addresses the socket's scope. The route that chose that source address
+ *    normally leaves by that interface.
  * Its VLAN ID comes from rtnetlink (RTM_GETLINK: IFLA_LINKINFO ->
  * IFLA_INFO_KIND "vlan" -> IFLA_INFO_DATA -> IFLA_VLAN_ID); any other
  * interface kind is untagged (0). The kernel answers RTM_GETLINK within the
@@ -33,13 +41,37 @@
 #define UMC_NETINFO_TUPLE_STRING_MAX 128
 
 /*
+ * Ask the kernel to record, for every connection the listening TCP socket
+ * fd (AF_INET or AF_INET6) accepts from now on, the interface its packets
+ * arrived on (IP_PKTINFO, IPV6_RECVPKTINFO; an AF_INET6 socket covers
+ * IPv4-mapped peers too). Call it before listen(). -EAFNOSUPPORT for
+ * another family, else the negative errno of setsockopt().
+ */
+int umc_netinfo_listen_prepare(int fd);
+
+/*
+ * The index of the interface the accepted TCP connection fd arrived on,
+ * read with IP_PKTOPTIONS (AF_INET) or IPV6_2292PKTOPTIONS (AF_INET6):
+ * the interface of the packet that completed the handshake (IPv4), or of
+ * the latest packet in order (IPv6). Read it before any data. -ENODATA when
+ * the kernel gives none (the listener was not prepared with
+ * umc_netinfo_listen_prepare()), -EPROTONOSUPPORT when fd is not TCP,
+ * -EAFNOSUPPORT for another family, other negative errnos of the socket.
+ */
+int umc_netinfo_arrival_ifindex(int fd, int *ret_ifindex);
+
+/*
  * Fill *ret for the connected TCP socket fd (AF_INET or AF_INET6):
  * addresses and ports from getsockname()/getpeername(), oriented as above
  * (we_initiated: this side called connect()), proto 6, and the VLAN ID of
- * the local interface. -EAFNOSUPPORT for another family, -EPROTONOSUPPORT
- * when fd is not TCP, -ENOTCONN when it has no peer, -ENODEV when no
- * interface holds the local address, other negative errnos of the socket,
- * getifaddrs or netlink calls. *ret is written only on success.
+ * the interface chosen as above: the arrival interface when
+ * !we_initiated (fd must come from a prepared listener), the local
+ * address's when we_initiated. -EAFNOSUPPORT for another family,
+ * -EPROTONOSUPPORT when fd is not TCP, -ENOTCONN when it has no peer,
+ * -ENODATA when an accepted fd carries no arrival interface, -ENODEV when
+ * no interface holds the local address or the arrival interface is gone,
+ * other negative errnos of the socket, getifaddrs or netlink calls. *ret
+ * is written only on success.
  */
 int umc_netinfo_tuple(int fd, bool we_initiated, struct umc_eth_tuple *ret);
 

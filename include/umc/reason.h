@@ -34,7 +34,7 @@ enum umc_reason {
         UMC_REASON_WRONG_ECU = 0x0207,
         UMC_REASON_SUITE_NOT_ALLOWED = 0x0208,
         UMC_REASON_BODY_MALFORMED = 0x0209,
-        UMC_REASON_KEYS_EXHAUSTED = 0x020a,       /* key ID space used up: re-authenticate */
+        UMC_REASON_KEYS_EXHAUSTED = 0x020a,       /* key IDs or sequence numbers used up: fails the transfer */
 
         /* Transfer checks, 0x03xx */
         UMC_REASON_VERIFY_MISMATCH = 0x0301,
@@ -64,8 +64,27 @@ enum umc_reason {
         UMC_REASON_NO_SPACE = 0x0604,
         UMC_REASON_TIMEOUT = 0x0605,
         UMC_REASON_INTERNAL = 0x0606,
-        UMC_REASON_OTA_LOCKED = 0x0607,
+        /* 0x0607 unassigned: kept for a vehicle-state lock that nothing produces yet */
         UMC_REASON_BUSY = 0x0608,          /* another transfer holds the target */
+
+        /* Signed packages (package.c, sig.c, pkgenc.c), 0x07xx */
+        UMC_REASON_PKG_MALFORMED = 0x0701,        /* manifest not as docs/package.md says */
+        UMC_REASON_PKG_SIG_MALFORMED = 0x0702,    /* signature file not as specified (CMS or SM2 format) */
+        UMC_REASON_PKG_SIG_ALGORITHM = 0x0703,    /* not ECDSA P-256 or RSA-PSS over SHA-256 */
+        UMC_REASON_PKG_SIG_MISMATCH = 0x0704,     /* signature does not match the manifest bytes */
+        UMC_REASON_PKG_CERT_UNTRUSTED = 0x0705,   /* no chain to the trust anchor */
+        UMC_REASON_PKG_CERT_EXPIRED = 0x0706,     /* a certificate expired or not yet valid */
+        UMC_REASON_PKG_CERT_REVOKED = 0x0707,
+        UMC_REASON_PKG_CERT_PURPOSE = 0x0708,     /* signer lacks codeSigning, or is a CA */
+        UMC_REASON_PKG_CRL_INVALID = 0x0709,      /* CRL missing, expired or badly signed */
+        UMC_REASON_PKG_CERT_INVALID = 0x070a,     /* any other certificate defect */
+        UMC_REASON_PKG_EXPIRED = 0x070b,          /* the manifest's own expiry passed */
+        UMC_REASON_PKG_FACTORY_MISMATCH = 0x070c, /* vehicle model or hardware revision */
+        UMC_REASON_PKG_ROLLBACK = 0x070d,         /* security version below the installed one */
+        UMC_REASON_PKG_NO_TARGET = 0x070e,        /* no entry for this ECU */
+        UMC_REASON_PKG_HW_MISMATCH = 0x070f,      /* entry's hardware ID is not the ECU's */
+        UMC_REASON_PKG_IMAGE_SIZE = 0x0710,       /* image size differs from the manifest */
+        UMC_REASON_PKG_DECRYPT_FAILED = 0x0711,   /* encrypted image fails authentication */
 };
 
 /* Static English text for a reason; "unknown reason" for values not above. */

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include "umc/auth.h"
 #include "umc/canbus.h"
 #include "umc/forward.h"
+#include "umc/fs.h"
 #include "umc/isotp.h"
 #include "umc/log.h"
 #include "umc/msg.h"
@@ -82,6 +84,7 @@ struct umc_agent {
         struct umc_agent_config config;
         sd_event *event;
         int listen_fd;
+        int lock_fd;           /* SlotDirectory=/agent.lock, flock()ed for our lifetime */
         sd_event_source *listener, *accept_retry;
         sd_event_source *sig_term, *sig_int, *sig_hup;
         bool accept_paused;
@@ -1414,9 +1417,14 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int listen_open(const struct umc_sockaddr *addr, int *ret_fd) {
+/*
+ * The listening socket on addr, bound to interface ifname unless it is "".
+ * -ENODEV names a BindInterface= that does not exist; other errors are the
+ * socket calls'.
+ */
+static int listen_open(const struct umc_sockaddr *addr, const char *ifname, int *ret_fd) {
         _cleanup_close_ int fd = -1;
-        int one = 1;
+        int one = 1, r;
 
         if (addr->sa.sa_family != AF_INET && addr->sa.sa_family != AF_INET6)
                 return -EAFNOSUPPORT;
@@ -1426,12 +1434,31 @@ static int listen_open(const struct umc_sockaddr *addr, int *ret_fd) {
         /* Restart without waiting for TIME_WAIT of the last run's connections. */
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
                 return -errno;
+        /* Only packets that arrive on ifname reach this socket (socket(7) SO_BINDTODEVICE). */
+        if (ifname[0] != '\0' &&
+            setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0)
+                return -errno;
         if (bind(fd, &addr->sa, addr->len) < 0)
                 return -errno;
+        /* The ACL judges the interface each connection arrived on: have the kernel keep it. */
+        r = umc_netinfo_listen_prepare(fd);
+        if (r < 0)
+                return r;
         if (listen(fd, LISTEN_BACKLOG) < 0)
                 return -errno;
         *ret_fd = TAKE_FD(fd);
         return 0;
+}
+
+/* "0.0.0.0:4500" or "0.0.0.0:4500 on eth0.42" */
+static void listen_where(const struct umc_agent_config *c, char *buf, size_t size) {
+        char addr[INET6_ADDRSTRLEN + 8];
+
+        sockaddr_to_text(&c->listen.sa, addr, sizeof(addr));
+        if (c->bind_interface[0] != '\0')
+                (void)snprintf(buf, size, "%s on %s (BindInterface=)", addr, c->bind_interface);
+        else
+                (void)snprintf(buf, size, "%s", addr);
 }
 
 /* Make fd (listening) the agent's listener; the old one is closed only on success. */
@@ -1493,6 +1520,67 @@ int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_wh
         if (r < 0 && ret_why)
                 *ret_why = why;
         return r;
+}
+
+#define LOCK_FILE "agent.lock"
+
+/* The PID the lock file names, or 0 when it names none. */
+static pid_t lock_holder(int fd) {
+        char buf[24] = "";
+        ssize_t n;
+        long v;
+        char *end;
+
+        n = pread(fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        errno = 0;
+        v = strtol(buf, &end, 10);
+        if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') || v <= 0 || v > INT32_MAX)
+                return 0;
+        return (pid_t)v;
+}
+
+/*
+ * Make sure no other umc-agent uses dir: create it if needed, then take an
+ * exclusive flock(2) on dir/agent.lock, held until *ret_fd is closed (the
+ * kernel drops it with the process, so a crash leaves no stale lock). The
+ * file names the holder's PID for the next one's error. -EBUSY (logged,
+ * with the holder when known) when another process holds it.
+ */
+static int slotdir_lock(const char *dir, int *ret_fd) {
+        char path[PATH_MAX], pid[24];
+        _cleanup_close_ int fd = -1;
+        pid_t holder;
+        int r, n;
+
+        r = umc_fs_mkdir_p(dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create SlotDirectory= %s: %m", dir);
+        if ((size_t)snprintf(path, sizeof(path), "%s/" LOCK_FILE, dir) >= sizeof(path))
+                return log_error_errno(-ENAMETOOLONG, "SlotDirectory= %s: path too long", dir);
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open the lock file %s: %m", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return log_error_errno(errno, "Cannot lock %s: %m", path);
+                holder = lock_holder(fd);
+                if (holder > 0)
+                        return log_error_errno(-EBUSY, "SlotDirectory= %s is in use by another "
+                                               "umc-agent (PID %d holds %s): refusing to start a "
+                                               "second one on it", dir, (int)holder, path);
+                return log_error_errno(-EBUSY, "SlotDirectory= %s is in use by another umc-agent "
+                                       "(%s is locked): refusing to start a second one on it",
+                                       dir, path);
+        }
+        n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        /* Only a hint for the next one's message: the lock itself is what counts. */
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+                log_warning_errno(errno, "Cannot write our PID into %s: %m", path);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
 
 /* Open and close the slot store once: a broken one is reported at start, not at the first image. */
@@ -1566,7 +1654,7 @@ static int agent_new_can(struct umc_agent *a, struct umc_agent_config *config,
 int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret) {
         struct umc_agent *a;
         const char *why = NULL;
-        char where[INET6_ADDRSTRLEN + 8];
+        char where[INET6_ADDRSTRLEN + 8 + IF_NAMESIZE + 24];
         int fd = -1, r;
 
         if (!config || !event || !ret)
@@ -1578,18 +1666,24 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         if (!a)
                 return log_error_errno(-ENOMEM, "Out of memory");
         a->listen_fd = -1;
+        a->lock_fd = -1;
         a->event = sd_event_ref(event);
 
-        if (config->mode == UMC_AGENT_GATEWAY)
+        if (config->mode == UMC_AGENT_GATEWAY) {
                 r = gateway_setup(a, config);
-        else
+                if (r < 0)
+                        goto fail;
+        }
+        /* Before the probe, which may drop a stale resume record: the store must be ours. */
+        r = slotdir_lock(config->slot_directory, &a->lock_fd);
+        if (r >= 0 && config->mode == UMC_AGENT_ENDPOINT)
                 r = slots_probe(config, config->slot_directory);
         if (r < 0)
                 goto fail;
         if (config->channel == UMC_CHANNEL_CAN)
                 return agent_new_can(a, config, ret);
-        sockaddr_to_text(&config->listen.sa, where, sizeof(where));
-        r = listen_open(&config->listen, &fd);
+        listen_where(config, where, sizeof(where));
+        r = listen_open(&config->listen, config->bind_interface, &fd);
         if (r < 0) {
                 log_error_errno(r, "Cannot listen on %s: %m", where);
                 goto fail;
@@ -1606,14 +1700,18 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         a->idle_usec = a->config.idle_timeout_usec;
         agent_update_listener(a); /* MaxConnections= is known only now */
         umc_log_set_max_level(a->config.log_level);
+        if (a->config.bind_interface[0] != '\0')
+                (void)snprintf(where, sizeof(where), "%s on %s", a->listen_text,
+                               a->config.bind_interface);
+        else
+                (void)snprintf(where, sizeof(where), "%s", a->listen_text);
         if (a->forwarder)
                 log_info("Listening on %s as a gateway to %zu ECU(s) of %s, %zu [EthernetAcl] "
-                         "rule(s)", a->listen_text, umc_forwarder_n_targets(a->forwarder),
+                         "rule(s)", where, umc_forwarder_n_targets(a->forwarder),
                          a->config.forward_config, a->config.eth_acl.n_rules);
         else
                 log_info("Listening on %s as ECU 0x%08" PRIx32 " (%s), %zu [EthernetAcl] rule(s)",
-                         a->listen_text, a->config.ecu_id, a->config.hw_id,
-                         a->config.eth_acl.n_rules);
+                         where, a->config.ecu_id, a->config.hw_id, a->config.eth_acl.n_rules);
         *ret = a;
         return 0;
 fail:
@@ -1645,6 +1743,8 @@ void umc_agent_free(struct umc_agent *a) {
         umc_forwarder_free(a->forwarder); /* after the connections, whose jobs borrow it */
         if (a->listen_fd >= 0)
                 (void)close(a->listen_fd);
+        if (a->lock_fd >= 0)
+                (void)close(a->lock_fd); /* releases the SlotDirectory= lock */
         sd_event_unref(a->event);
         umc_agent_config_free(&a->config);
         free(a->config_path);
@@ -1763,12 +1863,42 @@ static int reload_forwarder(struct umc_agent *a, const struct umc_agent_config *
         return r;
 }
 
+/*
+ * A reload's BindInterface= (unchanged, or refused) and SlotDirectory=: a
+ * new directory is locked into *ret_lock_fd (-1 when unchanged) and
+ * probed; the caller releases the old lock once the reload succeeds.
+ */
+static int reload_store(struct umc_agent *a, const struct umc_agent_config *n, int *ret_lock_fd) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        *ret_lock_fd = -1;
+        if (strcmp(n->bind_interface, a->config.bind_interface) != 0) {
+                /* A bound and an unbound socket on one address conflict: no overlap possible. */
+                log_error("Reload refused, keeping the running configuration: BindInterface= "
+                          "takes effect at a restart");
+                return -EINVAL;
+        }
+        if (strcmp(n->slot_directory, a->config.slot_directory ? a->config.slot_directory : "") == 0)
+                return 0;
+        r = slotdir_lock(n->slot_directory, &fd);
+        if (r >= 0)
+                r = slots_probe(n, n->slot_directory);
+        /* The probe's -EBUSY is the store's own flock, held while a transfer has it open. */
+        if (r < 0 && (fd < 0 || r != -EBUSY)) {
+                log_error("Reload refused, keeping the running configuration");
+                return r;
+        }
+        *ret_lock_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         struct umc_forwarder *fw = NULL;
         struct umc_agent_config n = {};
         struct umc_config_error err = {};
         const char *why = NULL;
-        int fd = -1, r;
+        int fd = -1, lock_fd = -1, r;
 
         if (!a || !config_path)
                 return -EINVAL;
@@ -1784,13 +1914,9 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
                           config_path, why);
                 goto out;
         }
-        if (strcmp(n.slot_directory, a->config.slot_directory ? a->config.slot_directory : "") != 0) {
-                r = slots_probe(&n, n.slot_directory);
-                if (r < 0 && r != -EBUSY) {
-                        log_error("Reload refused, keeping the running configuration");
-                        goto out;
-                }
-        }
+        r = reload_store(a, &n, &lock_fd);
+        if (r < 0)
+                goto out;
         r = reload_forwarder(a, &n, &fw);
         if (r < 0)
                 goto out;
@@ -1801,7 +1927,7 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         } else if (!listen_unchanged(a, &n.listen)) {
                 char where[INET6_ADDRSTRLEN + 8];
                 sockaddr_to_text(&n.listen.sa, where, sizeof(where));
-                r = listen_open(&n.listen, &fd);
+                r = listen_open(&n.listen, n.bind_interface, &fd);
                 if (r >= 0) {
                         r = agent_set_listener(a, fd);
                         if (r < 0)
@@ -1816,6 +1942,10 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         umc_agent_config_free(&a->config);
         a->config = n;
         memset(&n, 0, sizeof(n));
+        if (lock_fd >= 0) {
+                (void)close(a->lock_fd); /* the old SlotDirectory= is free again */
+                a->lock_fd = TAKE_FD(lock_fd);
+        }
         if (fw) {
                 umc_forwarder_free(a->forwarder);
                 a->forwarder = TAKE_PTR(fw);
@@ -1829,6 +1959,8 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
                  a->config.ecu_id, a->config.hw_id);
         r = 0;
 out:
+        if (lock_fd >= 0)
+                (void)close(lock_fd);
         umc_forwarder_free(fw);
         umc_agent_config_free(&n);
         (void)sd_notify(0, "READY=1");

@@ -22,7 +22,7 @@ _Static_assert(UMC_CIPHER_LEN_MAX <= ((size_t)1 << 30), "lengths fit an int");
 
 enum suite_kind {
         KIND_AEAD, /* one EVP AEAD cipher with a 96-bit IV and a 16-byte tag */
-        KIND_ETM,  /* SM4-CTR, then HMAC-SM3 over aad and ciphertext */
+        KIND_ETM,  /* SM4-CTR, then HMAC-SM3 over nonce, aad and ciphertext */
 };
 
 struct suite_impl {

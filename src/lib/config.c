@@ -494,6 +494,27 @@ static int parse_path(struct parser *p, const struct item *it, const char *value
         return 0;
 }
 
+/* PackageDirectory=: one more absolute path, as parse_path() takes it. */
+static int parse_package_dir(struct parser *p, const struct item *it, const char *value,
+                             void *field) {
+        struct umc_daemon_config *c = field;
+        char *path = NULL;
+        int r;
+
+        if (c->n_package_dirs >= UMC_CONFIG_PACKAGE_DIRS_MAX)
+                return fail_item(p, it, "too many package directories (at most %d)",
+                                 UMC_CONFIG_PACKAGE_DIRS_MAX);
+        r = parse_path(p, it, value, &path);
+        if (r < 0)
+                return r;
+        if (grow_array((void **)&c->package_dirs, c->n_package_dirs, sizeof(char *)) < 0) {
+                free(path);
+                return fail_oom(p);
+        }
+        c->package_dirs[c->n_package_dirs++] = path;
+        return 0;
+}
+
 static int parse_log_level(struct parser *p, const struct item *it, const char *value, void *field) {
         int level = umc_log_level_from_string(value);
 
@@ -981,6 +1002,8 @@ static const struct item daemon_items[] = {
         { .key = "ConnectBackoffMaxSec", .parse = parse_usec,
           .offset = D(connect_backoff_max_usec), .min = 1, .max = 600, .scale = USEC_PER_SEC },
         { .key = "OperatorGroup", .parse = parse_group_name, .offset = D(operator_group) },
+        { .key = "PackageDirectory", .parse = parse_package_dir, .offset = 0,
+          .flags = ITEM_REPEATABLE },
 };
 
 static const struct item daemon_security_items[] = {
@@ -1086,6 +1109,7 @@ static const struct item target_items[] = {
 static const struct item agent_items[] = {
         { .key = "Mode", .parse = parse_keyword, .offset = A(mode), .keywords = mode_keywords },
         { .key = "Listen", .parse = parse_address, .offset = A(listen), .flags = ITEM_PORT_ZERO },
+        { .key = "BindInterface", .parse = parse_ifname, .offset = A(bind_interface) },
         { .key = "EcuId", .parse = parse_ecu_id, .offset = A(ecu_id) },
         { .key = "HardwareId", .parse = parse_hw_id, .offset = A(hw_id) },
         { .key = "KeyFile", .parse = parse_path, .offset = A(key_file) },
@@ -1728,6 +1752,10 @@ static int validate_agent(struct parser *p) {
         r = validate_channel(p, &w, c->channel, "Listen", &c->can, &c->can_ids);
         if (r < 0)
                 return r;
+        if (c->channel == UMC_CHANNEL_CAN && where_line(&w, "BindInterface") > 0)
+                return fail_at(p, -EINVAL, where_line(&w, "BindInterface"), "Agent",
+                               "BindInterface", "not with Channel=can: it binds the TCP "
+                               "listener, and the CAN channel has Interface=");
         if (c->channel == UMC_CHANNEL_CAN) {
                 r = validate_can_bus(p, &c->can_bus, c->can.isotp.brs, "Agent");
                 if (r < 0)
@@ -1910,6 +1938,9 @@ void umc_daemon_config_free(struct umc_daemon_config *c) {
                 return;
         free(c->state_directory);
         free(c->operator_group);
+        for (size_t i = 0; i < c->n_package_dirs; i++)
+                free(c->package_dirs[i]);
+        free(c->package_dirs);
         free(c->can_ids.rules);
         free(c->eth_acl.rules);
         if (c->ecus)

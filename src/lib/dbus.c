@@ -2,6 +2,8 @@
 #include "umc/dbus.h"
 
 #include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -568,41 +570,40 @@ static const struct option_spec install_options[] = {
 
 /*
  * Install and Cancel: root, the daemon's own UID (it controls the daemon
- * anyway) or a member of the operator group. The EUID comes from the bus
- * broker (SO_PEERCRED of the caller's connection). dbus-daemon does not
- * report groups, so sd-bus reads them from /proc/PID (AUGMENT), which races
- * with PID reuse: the policy file, checked by the broker against the
- * user's groups, is the first gate, this is the second. Fails closed.
- * The query is one round trip to the broker, made only for these two
- * rarely called methods.
+ * anyway), or a user whom the user database makes a member of the operator
+ * group now (umc_dbus_user_in_group()). The EUID is the broker's:
+ * dbus-daemon took it from SO_PEERCRED when the caller connected and
+ * answers GetConnectionCredentials with it, so it names the connection and
+ * cannot race with the reuse of a PID. No SD_BUS_CREDS_AUGMENT: nothing is
+ * read from /proc, which ProtectProc=invisible hides from umcd anyway. The
+ * broker has already checked the policy file's group against the groups the
+ * caller's process held when it connected; this check adds that the user is
+ * still a member, so removing a user from the group takes effect at once.
+ * The lookup may ask NSS and blocks the loop for as long as that takes;
+ * these two methods are rare. Fails closed.
  */
 static int check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        const gid_t *gids = NULL;
         uid_t euid;
-        gid_t egid;
-        int r, n;
+        int r;
 
-        r = sd_bus_query_sender_creds(m,
-                                      SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
-                                              SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT,
-                                      &creds);
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(creds, &euid);
         if (r < 0)
-                goto deny;
-        r = sd_bus_creds_get_euid(creds, &euid);
-        if (r < 0 || (sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID))
-                goto deny;
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Cannot tell who called %s(): the bus gave no user ID",
+                                         sd_bus_message_get_member(m));
         if (euid == 0 || euid == d->own_uid)
                 return 0;
-        if (d->operator_gid == (gid_t)-1)
-                goto deny;
-        if (sd_bus_creds_get_egid(creds, &egid) >= 0 && egid == d->operator_gid)
+        r = d->operator_gid == (gid_t)-1 ? 0 : umc_dbus_user_in_group(euid, d->operator_gid);
+        if (r > 0)
                 return 0;
-        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
-        for (int i = 0; i < n; i++)
-                if (gids[i] == d->operator_gid)
-                        return 0;
-deny:
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Cannot look up the groups of user ID %u for %s(): %s",
+                                         (unsigned)euid, sd_bus_message_get_member(m),
+                                         strerror(-r));
         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                  "Only root and the operator group may call %s()",
                                  sd_bus_message_get_member(m));
@@ -614,6 +615,9 @@ static int package_error(int r, const char *why, sd_bus_error *error) {
 
         if (r == -ENOMEM)
                 return r;
+        if (r == -EACCES && why[0]) /* outside PackageDirectory= */
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "%s",
+                                         ascii_text(why, buf, sizeof(buf)));
         if (r == -EINVAL && why[0])
                 return sd_bus_error_setf(error, UMC_DBUS_ERROR_BAD_PACKAGE, "%s",
                                          ascii_text(why, buf, sizeof(buf)));
@@ -738,6 +742,10 @@ static int method_inspect_package(sd_bus_message *m, void *userdata, sd_bus_erro
         const char *path;
         int r;
 
+        /* It reads files with umcd's rights: only those who may install may look. */
+        r = check_operator(d, m, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_read(m, "s", &path);
         if (r < 0)
                 return r;
@@ -809,9 +817,10 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 /*
  * Every method is UNPRIVILEGED for sd-bus: on a bus it does not trust
- * (the system bus) sd-bus would otherwise demand CAP_SYS_ADMIN itself,
- * locking out the operator group. Install and Cancel check the caller in
- * check_operator() instead; the policy file guards them at the broker.
+ * (the system bus) sd-bus would otherwise demand CAP_SYS_ADMIN itself
+ * (read from the caller's /proc entry), locking out the operator group.
+ * InspectPackage, Install and Cancel check the caller in check_operator()
+ * instead; the policy file guards them at the broker.
  */
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
@@ -883,6 +892,62 @@ int umc_dbus_resolve_group(const char *name, gid_t *ret_gid) {
         }
 }
 
+/* getpwuid_r() into a buffer that grows like the group one; *ret_buf backs *ret_pw. */
+static int lookup_user(uid_t uid, struct passwd *ret_pw, char **ret_buf) {
+        size_t size = GROUP_BUF_START;
+
+        for (;;) {
+                _cleanup_free_ char *buf = malloc(size);
+                struct passwd *res = NULL;
+                int r;
+
+                if (!buf)
+                        return -ENOMEM;
+                r = getpwuid_r(uid, ret_pw, buf, size, &res);
+                if (r == ERANGE && size < GROUP_BUF_MAX) {
+                        size *= 2;
+                        continue;
+                }
+                if (r != 0)
+                        return -r;
+                if (!res)
+                        return -ENOENT;
+                *ret_buf = TAKE_PTR(buf);
+                return 0;
+        }
+}
+
+int umc_dbus_user_in_group(uid_t uid, gid_t gid) {
+        _cleanup_free_ char *buf = NULL;
+        struct passwd pw;
+        int n = 64, r;
+
+        r = lookup_user(uid, &pw, &buf);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (pw.pw_gid == gid)
+                return 1;
+        for (;;) {
+                _cleanup_free_ gid_t *groups = calloc((size_t)n, sizeof(*groups));
+                int want = n;
+
+                if (!groups)
+                        return -ENOMEM;
+                if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &want) >= 0) {
+                        for (int i = 0; i < want; i++)
+                                if (groups[i] == gid)
+                                        return 1;
+                        return 0;
+                }
+                /* -1: want is now the number of groups the user has. */
+                if (want <= n || want > NGROUPS_MAX)
+                        return -E2BIG;
+                n = want;
+        }
+}
+
 struct umc_dbus *umc_dbus_free(struct umc_dbus *d) {
         if (!d)
                 return NULL;
@@ -909,12 +974,15 @@ static void umc_dbus_freep(struct umc_dbus **d) {
 
 int umc_dbus_attach(struct umc_manager *m, sd_bus *bus, struct umc_dbus **ret) {
         _cleanup_(umc_dbus_freep) struct umc_dbus *d = NULL;
-        sd_event *e = umc_manager_get_event(m), *be;
+        sd_event *e, *be;
         const char *unused[7];
         struct umc_manager_events ev;
         int r;
 
-        if (!m || !bus || !ret || !e)
+        if (!m || !bus || !ret)
+                return -EINVAL;
+        e = umc_manager_get_event(m);
+        if (!e)
                 return -EINVAL;
         d = calloc(1, sizeof(*d));
         if (!d)

@@ -48,7 +48,7 @@ int umc_isotp_opts_check(const struct umc_isotp_opts *o) {
         return 0;
 }
 
-/* frame_txtime semantics changed in 5.18 (can-facts.md): is the running kernel older? */
+/* frame_txtime semantics changed in 5.18 (linux net/can/isotp.c: since 5.18 a value of 0 means "unchanged" and every consecutive frame waits 50 us by default): is the running kernel older? */
 static bool release_before_5_18(const char *release) {
         unsigned major = 0, minor = 0;
 

@@ -973,11 +973,75 @@ static int load_manifest(const struct umc_manager *m, const char *package_dir,
         return 0;
 }
 
+/* dir as realpath(3) resolves it is path itself or below it. */
+static bool path_below(const char *resolved, const char *dir) {
+        _cleanup_free_ char *d = realpath(dir, NULL);
+        size_t n;
+
+        if (!d)
+                return false; /* a directory that does not exist holds no package */
+        n = strlen(d);
+        if (n == 1) /* "/" */
+                return true;
+        return strncmp(resolved, d, n) == 0 && (resolved[n] == '/' || resolved[n] == '\0');
+}
+
+/* The package directory resolved (links, "..") into *ret, if it lies in a PackageDirectory=. */
+static int package_path_allowed(const struct umc_manager *m, const char *package_dir,
+                                char **ret, char *why, size_t why_size) {
+        static const char *const fallback[] = { UMC_CONFIG_PACKAGE_DIRECTORY_DEFAULT };
+        const char *const *dirs = (const char *const *)m->config.package_dirs;
+        size_t n = m->config.n_package_dirs;
+        _cleanup_free_ char *resolved = NULL;
+
+        if (!umc_name_path_valid(package_dir))
+                return refuse(why, why_size, -EINVAL,
+                              "package path must be absolute, printable and shorter than %d bytes",
+                              PATH_MAX);
+        resolved = realpath(package_dir, NULL);
+        if (!resolved)
+                return refuse(why, why_size, errno == ENOMEM ? -ENOMEM : -EINVAL, "%s: %m",
+                              package_dir);
+        if (n == 0) {
+                dirs = fallback;
+                n = 1;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (path_below(resolved, dirs[i])) {
+                        *ret = TAKE_PTR(resolved);
+                        return 0;
+                }
+        return refuse(why, why_size, -EACCES,
+                      "%s is not in a package directory: umcd inspects only packages below "
+                      "PackageDirectory= (%s%s)", package_dir, dirs[0], n > 1 ? ", ..." : "");
+}
+
 int umc_manager_inspect(struct umc_manager *m, const char *package_dir,
                         struct umc_manifest *ret, char *why, size_t why_size) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int dfd = -1;
+        struct umc_manifest mf = {};
+        int r;
+
         if (!m || !ret)
                 return -EINVAL;
-        return load_manifest(m, package_dir, ret, why, why_size);
+        r = package_path_allowed(m, package_dir, &dir, why, why_size);
+        if (r < 0)
+                return r;
+        r = load_manifest(m, dir, &mf, why, why_size);
+        if (r < 0)
+                return r;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                r = refuse(why, why_size, -EINVAL, "%s: %m", package_dir);
+        else
+                r = umc_manifest_check_files(dfd, &mf, why, why_size);
+        if (r < 0) {
+                umc_manifest_free(&mf);
+                return r;
+        }
+        *ret = mf;
+        return 0;
 }
 
 /* Which manifest images to install: all, or the named ones (each once, each in the manifest). */
@@ -1010,6 +1074,7 @@ static int select_images(const struct umc_manifest *mf, const char *const *targe
 static int open_images(struct umc_manager *m, struct install *in, const bool *sel, char *why,
                        size_t why_size) {
         _cleanup_close_ int dfd = -1;
+        int r;
 
         dfd = open(in->package_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
@@ -1022,17 +1087,17 @@ static int open_images(struct umc_manager *m, struct install *in, const bool *se
                 if (!sel[k])
                         continue;
                 j->fd = openat(dfd, img->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+                if (j->fd < 0 && errno == ELOOP) /* O_NOFOLLOW met a link */
+                        return refuse(why, why_size, -EINVAL, "%s (target %s): %s", img->file,
+                                      img->target, UMC_MANIFEST_LINK_REFUSED);
                 if (j->fd < 0)
                         return refuse(why, why_size, -EINVAL, "%s: %m", img->file);
                 in->n_jobs++;
                 if (fstat(j->fd, &st) < 0)
                         return refuse(why, why_size, -EINVAL, "%s: %m", img->file);
-                if (!S_ISREG(st.st_mode))
-                        return refuse(why, why_size, -EINVAL, "%s: not a regular file", img->file);
-                if ((uint64_t)st.st_size != img->size)
-                        return refuse(why, why_size, -EINVAL,
-                                      "%s: %" PRIu64 " bytes, the manifest says %" PRIu64,
-                                      img->file, (uint64_t)st.st_size, img->size);
+                r = umc_manifest_check_image_stat(img, &st, why, why_size);
+                if (r < 0)
+                        return r;
                 j->target = target_index(m, img->target);
                 j->image = img;
                 in->bytes_total += img->size;

@@ -4,6 +4,7 @@
 #include <cJSON.h>
 #include <ctype.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -249,6 +250,46 @@ int umc_manifest_load(const char *dir, struct umc_manifest *ret, char *why, size
                 got += (size_t)n;
         }
         return umc_manifest_parse(buf, got, ret, why, why_size);
+}
+
+/* ---- image files: what install needs before it reads a byte ---- */
+
+int umc_manifest_check_image_stat(const struct umc_manifest_image *img, const struct stat *st,
+                                  char *why, size_t why_size) {
+        if (S_ISLNK(st->st_mode))
+                return refuse(why, why_size, "%s (target %s): %s", img->file, img->target,
+                              UMC_MANIFEST_LINK_REFUSED);
+        if (!S_ISREG(st->st_mode))
+                return refuse(why, why_size, "%s (target %s): not a regular file", img->file,
+                              img->target);
+        if ((uint64_t)st->st_size != img->size)
+                return refuse(why, why_size, "%s (target %s): %" PRIu64 " bytes, the manifest "
+                              "says %" PRIu64, img->file, img->target, (uint64_t)st->st_size,
+                              img->size);
+        return 0;
+}
+
+int umc_manifest_check_files(int dirfd, const struct umc_manifest *m, char *why,
+                             size_t why_size) {
+        for (size_t i = 0; i < m->n_images; i++) {
+                const struct umc_manifest_image *img = &m->images[i];
+                struct stat st;
+                int r;
+
+                /* Not opened: a FIFO or a device must not be touched, a link not followed. */
+                if (fstatat(dirfd, img->file, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        if (r == -ENOMEM)
+                                return r;
+                        return refuse(why, why_size, "%s (target %s): %s", img->file,
+                                      img->target, r == -ENOENT ? "missing from the package"
+                                                                : strerror(-r));
+                }
+                r = umc_manifest_check_image_stat(img, &st, why, why_size);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 void umc_manifest_free(struct umc_manifest *m) {

@@ -137,6 +137,83 @@ static int local_ifname(const struct endpoint *local, char buf[IF_NAMESIZE]) {
         return r;
 }
 
+int umc_netinfo_listen_prepare(int fd) {
+        struct sockaddr_storage ss = {};
+        socklen_t l = sizeof(ss);
+        int one = 1;
+
+        if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
+                return -errno;
+        /*
+         * The kernel stores the arrival interface of the packet that
+         * completes the handshake in the accepted socket (net/ipv4/
+         * tcp_ipv4.c tcp_v4_syn_recv_sock(): mc_index = inet_iif(skb);
+         * net/ipv6/tcp_ipv6.c: mcast_oif and pktoptions), and hands it out
+         * through IP_PKTOPTIONS / IPV6_2292PKTOPTIONS when the listener
+         * asked for packet info. An AF_INET6 listener covers its
+         * IPv4-mapped peers with the IPv6 option alone.
+         */
+        if (ss.ss_family == AF_INET)
+                return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ? -errno : 0;
+        if (ss.ss_family == AF_INET6)
+                return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0
+                               ? -errno : 0;
+        return -EAFNOSUPPORT;
+}
+
+/* The ifindex of the one packet-info control message in buf[0..len), or 0. */
+static int pktinfo_ifindex(void *buf, socklen_t len) {
+        struct msghdr m = { .msg_control = buf, .msg_controllen = len };
+
+        for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+                if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO &&
+                    h->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+                        struct in_pktinfo pi;
+                        memcpy(&pi, CMSG_DATA(h), sizeof(pi));
+                        return pi.ipi_ifindex;
+                }
+                if (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_PKTINFO &&
+                    h->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+                        struct in6_pktinfo pi;
+                        memcpy(&pi, CMSG_DATA(h), sizeof(pi));
+                        return (int)pi.ipi6_ifindex;
+                }
+        }
+        return 0;
+}
+
+int umc_netinfo_arrival_ifindex(int fd, int *ret_ifindex) {
+        struct sockaddr_storage ss = {};
+        socklen_t l = sizeof(ss);
+        union {
+                struct cmsghdr align;
+                uint8_t buf[512]; /* packet info plus whatever other options a peer sent */
+        } c;
+        socklen_t cl = sizeof(c.buf);
+        int r, idx;
+
+        if (!ret_ifindex)
+                return -EINVAL;
+        if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
+                return -errno;
+        r = tcp_check(fd);
+        if (r < 0)
+                return r;
+        if (ss.ss_family == AF_INET)
+                r = getsockopt(fd, IPPROTO_IP, IP_PKTOPTIONS, c.buf, &cl);
+        else if (ss.ss_family == AF_INET6)
+                r = getsockopt(fd, IPPROTO_IPV6, IPV6_2292PKTOPTIONS, c.buf, &cl);
+        else
+                return -EAFNOSUPPORT;
+        if (r < 0)
+                return -errno;
+        idx = pktinfo_ifindex(c.buf, cl);
+        if (idx <= 0)
+                return -ENODATA; /* the listener was not prepared, or nothing arrived yet */
+        *ret_ifindex = idx;
+        return 0;
+}
+
 int umc_netinfo_route_ifname(int fd, char buf[IF_NAMESIZE]) {
         struct endpoint local, peer;
         int r;
@@ -296,6 +373,19 @@ int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan) {
         return 0;
 }
 
+static int arrival_ifname(int fd, char buf[IF_NAMESIZE]) {
+        char name[IF_NAMESIZE];
+        int idx, r;
+
+        r = umc_netinfo_arrival_ifindex(fd, &idx);
+        if (r < 0)
+                return r;
+        if (!if_indextoname((unsigned)idx, name))
+                return -ENODEV; /* the interface went away since the packet arrived */
+        memcpy(buf, name, IF_NAMESIZE);
+        return 0;
+}
+
 int umc_netinfo_tuple(int fd, bool we_initiated, struct umc_eth_tuple *ret) {
         struct endpoint local, peer;
         const struct endpoint *src, *dst;
@@ -307,7 +397,7 @@ int umc_netinfo_tuple(int fd, bool we_initiated, struct umc_eth_tuple *ret) {
         r = endpoints_get(fd, &local, &peer);
         if (r < 0)
                 return r;
-        r = local_ifname(&local, ifname);
+        r = we_initiated ? local_ifname(&local, ifname) : arrival_ifname(fd, ifname);
         if (r < 0)
                 return r;
         r = umc_netinfo_vlan_id(ifname, &vlan);

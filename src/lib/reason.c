@@ -59,8 +59,25 @@ static const struct {
         { UMC_REASON_NO_SPACE, "no space for image" },
         { UMC_REASON_TIMEOUT, "timed out" },
         { UMC_REASON_INTERNAL, "internal error" },
-        { UMC_REASON_OTA_LOCKED, "OTA locked by vehicle state" },
         { UMC_REASON_BUSY, "another transfer to this target is in progress" },
+
+        { UMC_REASON_PKG_MALFORMED, "package manifest malformed" },
+        { UMC_REASON_PKG_SIG_MALFORMED, "package signature malformed" },
+        { UMC_REASON_PKG_SIG_ALGORITHM, "package signature algorithm not allowed" },
+        { UMC_REASON_PKG_SIG_MISMATCH, "package signature does not match the manifest" },
+        { UMC_REASON_PKG_CERT_UNTRUSTED, "package signer not trusted" },
+        { UMC_REASON_PKG_CERT_EXPIRED, "package signer certificate expired or not yet valid" },
+        { UMC_REASON_PKG_CERT_REVOKED, "package signer certificate revoked" },
+        { UMC_REASON_PKG_CERT_PURPOSE, "package signer certificate not for code signing" },
+        { UMC_REASON_PKG_CRL_INVALID, "certificate revocation list missing, expired or invalid" },
+        { UMC_REASON_PKG_CERT_INVALID, "package signer certificate invalid" },
+        { UMC_REASON_PKG_EXPIRED, "package expired" },
+        { UMC_REASON_PKG_FACTORY_MISMATCH, "package not for this vehicle model or hardware revision" },
+        { UMC_REASON_PKG_ROLLBACK, "package security version below the installed one" },
+        { UMC_REASON_PKG_NO_TARGET, "package has no image for this ECU" },
+        { UMC_REASON_PKG_HW_MISMATCH, "package image is for another hardware ID" },
+        { UMC_REASON_PKG_IMAGE_SIZE, "image size differs from the package manifest" },
+        { UMC_REASON_PKG_DECRYPT_FAILED, "encrypted image failed authentication" },
 };
 
 static const char *reason_lookup(uint16_t reason) {

@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <systemd/sd-event.h>
@@ -86,6 +88,19 @@ static int parse_args(int argc, char **argv, struct args *ret) {
         return 1;
 }
 
+/*
+ * The agent holds its ECU key for its whole life: no core dump may carry it
+ * to disk (systemd-coredump, or a core_pattern file) and no process of the
+ * same user may read its memory (/proc/PID/mem, ptrace). Non-dumpable does
+ * both (prctl(2), ptrace(2) "ptrace access mode checking"); the unit adds
+ * LimitCORE=0. Done first, before the key is read.
+ */
+static int make_undumpable(void) {
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return log_error_errno(errno, "Cannot make the process non-dumpable: %m");
+        return 0;
+}
+
 static int load_config(const char *path, struct umc_agent_config *ret) {
         struct umc_config_error err = {};
         const char *why = NULL;
@@ -128,7 +143,9 @@ static int run(const struct args *args) {
         sd_event *event = NULL;
         int r;
 
-        r = load_config(args->config_path, &config);
+        r = make_undumpable();
+        if (r >= 0)
+                r = load_config(args->config_path, &config);
         if (r < 0)
                 return r;
         if (args->check_only) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -98,6 +99,19 @@ static int parse_argv(int argc, char *argv[], struct args *a) {
         if (optind < argc)
                 return log_error_errno(EINVAL, "Unexpected argument '%s'", argv[optind]);
         return 1;
+}
+
+/*
+ * umcd holds every target's key for its whole life: no core dump may carry
+ * them to disk (systemd-coredump, or a core_pattern file) and no process of
+ * the same user may read its memory (/proc/PID/mem, ptrace). Non-dumpable
+ * does both (prctl(2), ptrace(2) "ptrace access mode checking"); the unit
+ * adds LimitCORE=0. Done first, before any key is read.
+ */
+static int make_undumpable(void) {
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return log_error_errno(errno, "Cannot make the process non-dumpable: %m");
+        return 0;
 }
 
 static int load_config(const char *path, struct umc_daemon_config *ret) {
@@ -254,6 +268,8 @@ int main(int argc, char *argv[]) {
         d.config_path = args.config_path;
         d.bus_kind = args.bus;
 
+        if (make_undumpable() < 0)
+                return EXIT_FAILURE;
         r = load_config(args.config_path, &config);
         if (args.check_config) {
                 if (r >= 0)

@@ -68,27 +68,12 @@ _unused_ static void write_file(const char *path, const void *data, size_t len, 
         assert_int_equal(close(fd), 0);
 }
 
-/*
- * A file of the source tree: UMC_TEST_DATA is ROOT/tests/data (the folder
- * need not exist, so it is cut textually); without it, the working
- * directory is the root.
- */
+/* A file of the source tree: UMC_SRCDIR (set by the Makefile), else the working directory. */
 _unused_ static void repo_path(const char *rel, char *out, size_t size) {
-        const char *data = getenv("UMC_TEST_DATA");
-        char root[PATH_MAX] = ".", joined[PATH_MAX + 256];
+        const char *root = getenv("UMC_SRCDIR");
+        char joined[PATH_MAX + 256];
 
-        if (data && *data) {
-                char *slash;
-
-                assert_true(strlen(data) < sizeof(root));
-                strcpy(root, data);
-                for (int i = 0; i < 2; i++) {
-                        slash = strrchr(root, '/');
-                        assert_non_null(slash);
-                        *slash = '\0';
-                }
-        }
-        snprintf(joined, sizeof(joined), "%s/%s", root, rel);
+        snprintf(joined, sizeof(joined), "%s/%s", root && *root ? root : ".", rel);
         assert_non_null(realpath(joined, out));
         assert_true(strlen(out) < size);
 }
@@ -237,11 +222,11 @@ _unused_ static void make_config(void) {
         write_file(path, key, strlen(key), 0600);
         n = snprintf(text, sizeof(text),
                      /* The closed port refuses at once, and for good: no retries. */
-                     "[Daemon]\nStateDirectory=%s/state\nConnectRetrySec=0\n"
+                     "[Daemon]\nStateDirectory=%s/state\nPackageDirectory=%s\nConnectRetrySec=0\n"
                      "[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1/32 dport=%u\n"
                      "[Target bcm]\nEcuId=0x10\nHardwareId=HW-BCM-1\nKeyFile=%s\n"
                      "Address=127.0.0.1:%u\n",
-                     W->dir, W->closed_port, path, W->closed_port);
+                     W->dir, W->dir, W->closed_port, path, W->closed_port);
         assert_true(n > 0 && (size_t)n < sizeof(text));
         snprintf(W->config, sizeof(W->config), "%s/umcd.conf", W->dir);
         write_file(W->config, text, (size_t)n, 0644);

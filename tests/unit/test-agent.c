@@ -792,6 +792,107 @@ static void test_gateway_mode_needs_a_forward_file(void **state) {
         rig_stop(&g);
 }
 
+static void test_second_agent_on_the_same_slot_directory_is_refused(void **state) {
+        struct umc_agent_config c;
+        struct umc_agent *a = NULL;
+        char path[160], text[32] = "", want[32];
+        int fd;
+
+        struct rig g_rig;
+
+        rig_start(&g_rig);
+        /* The first agent wrote its PID into the lock file for the next one's message. */
+        (void)snprintf(path, sizeof(path), "%s/agent.lock", g_rig.slots);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_true(read(fd, text, sizeof(text) - 1) > 0);
+        close(fd);
+        (void)snprintf(want, sizeof(want), "%d\n", (int)getpid());
+        assert_string_equal(text, want);
+
+        config_fill(&g_rig, &c, NULL, 0);
+        assert_int_equal(umc_agent_new(&c, g_rig.e, &a), -EBUSY);
+        assert_null(a);
+        assert_int_equal(c.ecu_id, ECU_ID); /* not taken on failure */
+        /* The lock goes with its holder: once the first agent is gone, the next one starts. */
+        umc_agent_free(g_rig.agent);
+        g_rig.agent = NULL;
+        assert_int_equal(umc_agent_new(&c, g_rig.e, &a), 0);
+        umc_agent_free(a);
+        rig_stop(&g_rig);
+}
+
+static void test_bind_interface_binds_the_listener_or_refuses_to_start(void **state) {
+        struct umc_agent_config c;
+        struct umc_agent *a = NULL;
+        struct umc_sockaddr bound;
+        struct rig g;
+
+        rig_start(&g);
+        umc_agent_free(g.agent); /* the rig's own agent holds the slot directory */
+        g.agent = NULL;
+        config_fill(&g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1 vlan=none" }, 1);
+        strcpy(c.bind_interface, "umc-nonexist0");
+        assert_int_equal(umc_agent_new(&c, g.e, &a), -ENODEV);
+        assert_null(a);
+        strcpy(c.bind_interface, "lo");
+        assert_int_equal(umc_agent_new(&c, g.e, &a), 0);
+        g.agent = a;
+        assert_int_equal(umc_agent_local_address(a, &bound), 0);
+        g.port = ntohs(bound.in.sin_port);
+        /* Bound to lo, the listener still serves a master on 127.0.0.1. */
+        assert_int_equal(auth_once(&g, ECU_ID), 0);
+        rig_stop(&g);
+}
+
+/* A reload to another SlotDirectory= moves the lock; one that changes BindInterface= is refused. */
+static void test_reload_moves_the_slot_directory_lock(void **state) {
+        char conf[128], key[128], hex[2 * UMC_MASTER_KEY_LEN + 2], old_slots[128];
+        char text[1024], bound[1100];
+        struct umc_agent_config c;
+        struct umc_agent *a = NULL;
+        struct rig g;
+        ssize_t n;
+        int fd;
+
+        rig_start(&g);
+        (void)snprintf(conf, sizeof(conf), "%s/umc-agent.conf", g.dir);
+        (void)snprintf(key, sizeof(key), "%s/agent.key", g.dir);
+        for (int i = 0; i < UMC_MASTER_KEY_LEN; i++)
+                (void)snprintf(hex + 2 * i, 3, "%02x", KEY_BYTE);
+        hex[2 * UMC_MASTER_KEY_LEN] = '\n';
+        hex[2 * UMC_MASTER_KEY_LEN + 1] = '\0';
+        write_file(key, hex, 0600);
+
+        /* BindInterface= differs from the running "" (any): refused, nothing changes. */
+        write_agent_conf(&g, conf, key, ECU_ID, "endpoint");
+        fd = open(conf, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        n = read(fd, text, sizeof(text) - 1);
+        assert_true(n > 0);
+        close(fd);
+        text[n] = '\0';
+        assert_int_equal(strncmp(text, "[Agent]\n", 8), 0);
+        (void)snprintf(bound, sizeof(bound), "[Agent]\nBindInterface=lo\n%s", text + 8);
+        write_file(conf, bound, 0600);
+        assert_int_equal(umc_agent_reload(g.agent, conf), -EINVAL);
+        assert_int_equal(auth_once(&g, ECU_ID), 0);
+
+        /* Another slot directory: locked by us now, the old one free. */
+        (void)snprintf(old_slots, sizeof(old_slots), "%s", g.slots);
+        (void)snprintf(g.slots, sizeof(g.slots), "%s/slots2", g.dir);
+        write_agent_conf(&g, conf, key, ECU_ID, "endpoint");
+        assert_int_equal(umc_agent_reload(g.agent, conf), 0);
+        config_fill(&g, &c, NULL, 0); /* slot directory: slots2 */
+        assert_int_equal(umc_agent_new(&c, g.e, &a), -EBUSY);
+        free(c.slot_directory);
+        c.slot_directory = strdup(old_slots);
+        assert_non_null(c.slot_directory);
+        assert_int_equal(umc_agent_new(&c, g.e, &a), 0);
+        umc_agent_free(a);
+        rig_stop(&g);
+}
+
 /* ---- gateway mode: master -> gateway (TCP) -> endpoint (TCP here, CAN in the guest test) ---- */
 
 #define GW_ECU_ID 0x99
@@ -927,6 +1028,9 @@ int main(void) {
                 cmocka_unit_test(test_config_check_refuses_zero_limits),
                 cmocka_unit_test(test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one),
                 cmocka_unit_test(test_gateway_mode_needs_a_forward_file),
+                cmocka_unit_test(test_second_agent_on_the_same_slot_directory_is_refused),
+                cmocka_unit_test(test_bind_interface_binds_the_listener_or_refuses_to_start),
+                cmocka_unit_test(test_reload_moves_the_slot_directory_lock),
                 cmocka_unit_test(test_gateway_forwards_and_passes_the_ecu_verdict_back),
                 cmocka_unit_test(test_gateway_reports_the_ecu_refusal_and_the_ecu_is_untouched),
                 cmocka_unit_test(test_gateway_refuses_an_ecu_it_does_not_forward_to),

@@ -71,7 +71,7 @@ static void test_crc_of_zero_bits_from_zero_is_zero_and_bad_arguments_fail(void 
 /* ---- canbusload model ----------------------------------------------------- */
 
 static void test_canbusload_sample_values(void **state) {
-        /* can-facts.md: 11-bit 8-byte 111 / 135, 29-bit 8-byte 131 / 160, FD 64-byte BRS 562|539 / 702|673. */
+        /* can-utils canframelen.c: 11-bit 8-byte 111 / 135, 29-bit 8-byte 131 / 160, FD 64-byte BRS 562|539 / 702|673. */
         struct umc_can_frame sff = { .id = 0x123, .len = 8, .data = zeros };
         struct umc_can_frame eff = { .id = 0x1234567, .eff = true, .len = 8, .data = zeros };
         struct umc_can_frame fd = { .id = 0x123, .fd = true, .brs = true, .len = 64, .data = zeros };

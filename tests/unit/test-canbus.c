@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The live CAN monitor without a socket: frames are fed by hand and the
- * window figures checked against bits counted by hand (can-facts.md and
- * docs/busload.md). umc_canbus_open() is checked on an interface that
+ * window figures checked against bits counted by hand (can-utils canframelen.c's
+ * model and docs/busload.md). umc_canbus_open() is checked on an interface that
  * does not exist (-EAFNOSUPPORT where the kernel has no CAN, as on our
  * build machines, else -ENODEV); the socket path runs in the guest
  * (tests/integration/test-canload.sh). The rtnetlink query is tested

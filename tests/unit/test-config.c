@@ -110,29 +110,11 @@ static void expect_daemon_refusal(struct fixture *f, const char *tmpl, int r, un
         assert_null(c.state_directory);
 }
 
-/* The shipped files are in conf/ at the top: UMC_TEST_DATA (tests/data) minus two components. */
+/* The shipped files are in conf/ of the source tree: UMC_SRCDIR, else the working directory. */
 static void conf_path(char *buf, size_t size, const char *name) {
-        const char *data = getenv("UMC_TEST_DATA");
-        char top[4096] = ".";
+        const char *top = getenv("UMC_SRCDIR");
 
-        if (data && data[0]) {
-                (void)snprintf(top, sizeof(top), "%s", data);
-                for (int up = 0; up < 2; up++) {
-                        char *slash;
-
-                        while (strlen(top) > 1 && top[strlen(top) - 1] == '/')
-                                top[strlen(top) - 1] = '\0';
-                        slash = strrchr(top, '/');
-                        if (!slash)
-                                /* The parent of "x" is ".", of "." is "..". */
-                                (void)snprintf(top, sizeof(top), "%s", strcmp(top, ".") == 0 ? ".." : ".");
-                        else
-                                *slash = '\0';
-                }
-                if (top[0] == '\0')
-                        (void)snprintf(top, sizeof(top), "/");
-        }
-        (void)snprintf(buf, size, "%s/conf/%s", top, name);
+        (void)snprintf(buf, size, "%s/conf/%s", top && top[0] ? top : ".", name);
 }
 
 static char *read_all(const char *path) {
@@ -284,6 +266,8 @@ static const char full_daemon[] =
         "IdleTimeoutSec=90\n"
         "FinalCheckTimeoutSec=600\n"
         "OperatorGroup=hmi\n"
+        "PackageDirectory=/srv/umc/packages\n"
+        "PackageDirectory=/media/usb/umc\n"
         "\n"
         "[Security]\n"
         "CipherOrder=sm4-ctr-hmac-sm3, aes-256-gcm chacha20-poly1305,aes-256-gcm\n"
@@ -345,6 +329,9 @@ static void test_full_daemon_file_fills_every_field(void **state) {
         assert_int_equal(c.idle_timeout_usec, 90 * USEC_PER_SEC);
         assert_int_equal(c.final_timeout_usec, 600 * USEC_PER_SEC);
         assert_string_equal(c.operator_group, "hmi");
+        assert_int_equal(c.n_package_dirs, 2); /* repeatable, in file order */
+        assert_string_equal(c.package_dirs[0], "/srv/umc/packages");
+        assert_string_equal(c.package_dirs[1], "/media/usb/umc");
 
         assert_int_equal(c.rotation.n_order, 4);
         assert_int_equal(c.rotation.order[0], UMC_SUITE_SM4_CTR_HMAC_SM3);
@@ -530,6 +517,10 @@ static const struct refusal refusals[] = {
           "86401 is out of range 10..86400" },
         { "[Daemon]\nOperatorGroup=1umc\n", 2, "Daemon.OperatorGroup",
           "'1umc' is not a group name" },
+        { "[Daemon]\nPackageDirectory=packages\n", 2, "Daemon.PackageDirectory",
+          "'packages' is not an absolute path" },
+        { "[Daemon]\nPackageDirectory=/var/lib/umc/../../etc\n", 2, "Daemon.PackageDirectory",
+          "has a '.' or '..' component" },
         { "[Daemon]\nOperatorGroup=-umc\n", 2, "Daemon.OperatorGroup",
           "'-umc' is not a group name" },
         { "[Daemon]\nOperatorGroup=umc operators\n", 2, "Daemon.OperatorGroup",
@@ -746,7 +737,8 @@ static void test_unknown_agent_keys_are_named(void **state) {
 static const struct refusal agent_refusals[] = {
         /* Resume state lives in the slot store: the agent has no StateDirectory=. */
         { "[Agent]\nStateDirectory=/var/lib/umc-agent\n", 2, "Agent.StateDirectory",
-          "unknown key (known in this section: Mode, Listen, EcuId, HardwareId, KeyFile, "
+          "unknown key (known in this section: Mode, Listen, BindInterface, EcuId, HardwareId, "
+          "KeyFile, "
           "SlotDirectory, LogLevel, MaxConnections, HandshakeTimeoutSec, IdleTimeoutSec, "
           "MaxImageSize, ResumeMaxAgeSec, ResumeMaxSize, ForwardConfig, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
           "Padding, PadByte, BlockSize, STmin, FrameGapNSec)" },
@@ -988,6 +980,12 @@ static void test_counts_are_capped_with_a_clear_error(void **state) {
                 len += (size_t)snprintf(text + len, cap - len, "Rule=allow dport=%u\n", i + 1);
         expect_daemon_refusal(f, text, -EINVAL, UMC_CONFIG_ETH_RULES_MAX + 2, "EthernetAcl.Rule",
                               "too many rules (at most 1024)");
+
+        len = (size_t)snprintf(text, cap, "[Daemon]\n");
+        for (unsigned i = 0; i <= UMC_CONFIG_PACKAGE_DIRS_MAX; i++)
+                len += (size_t)snprintf(text + len, cap - len, "PackageDirectory=/p%u\n", i);
+        expect_daemon_refusal(f, text, -EINVAL, UMC_CONFIG_PACKAGE_DIRS_MAX + 2,
+                              "Daemon.PackageDirectory", "too many package directories (at most 16)");
 
         len = 0;
         for (unsigned i = 0; i <= UMC_CONFIG_TARGETS_MAX; i++)

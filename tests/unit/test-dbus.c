@@ -15,12 +15,15 @@
 #include <cmocka.h>
 
 #include <grp.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/mount.h>
 
 #include "bus-fixture.h"
 
 #define NOBODY 65534
 #define OPERATOR_GID 4242 /* any GID: the test sets it as the operator group */
+#define OTHER_GID 4343    /* a group the test user database gives nobody no membership of */
 
 static char *read_file(const char *path) {
         FILE *f = fopen(path, "re");
@@ -353,6 +356,34 @@ static void test_inspect_of_a_directory_without_manifest_is_bad_package(void **s
         sd_bus_message_unref(reply);
 }
 
+static void test_inspect_outside_the_package_directories_is_access_denied(void **state) {
+        struct fixture *f = *state;
+        sd_bus_message *m, *reply;
+
+        /* /etc is no PackageDirectory=: umcd does not read it for a caller. */
+        m = new_call(f, UMC_DBUS_INTERFACE, "InspectPackage");
+        assert_true(sd_bus_message_append(m, "sa{sv}", "/etc", 0) >= 0);
+        reply = call(f, m);
+        assert_error(reply, SD_BUS_ERROR_ACCESS_DENIED, "PackageDirectory=");
+        sd_bus_message_unref(reply);
+}
+
+static void test_inspect_refuses_what_install_would_refuse(void **state) {
+        struct fixture *f = *state;
+        sd_bus_message *m, *reply;
+        char path[256];
+
+        /* The image shrinks by a byte: inspect says so, as install would. */
+        snprintf(path, sizeof(path), "%s/bcm.bin", W->package);
+        assert_int_equal(truncate(path, IMAGE_LEN - 1), 0);
+        m = new_call(f, UMC_DBUS_INTERFACE, "InspectPackage");
+        assert_true(sd_bus_message_append(m, "sa{sv}", W->package, 0) >= 0);
+        reply = call(f, m);
+        assert_error(reply, UMC_DBUS_ERROR_BAD_PACKAGE, "the manifest says");
+        sd_bus_message_unref(reply);
+        assert_int_equal(truncate(path, IMAGE_LEN), 0);
+}
+
 /* ---- Install argument checks -------------------------------------------------- */
 
 static void test_install_with_unknown_option_is_invalid_args(void **state) {
@@ -579,7 +610,7 @@ static void child_call(const void *arg, int fd) {
                 _exit(11);
         r = sd_bus_message_new_method_call(bus, &m, UMC_DBUS_NAME, UMC_DBUS_PATH,
                                            UMC_DBUS_INTERFACE, c->member);
-        if (r >= 0 && strcmp(c->member, "Install") == 0)
+        if (r >= 0 && (strcmp(c->member, "Install") == 0 || strcmp(c->member, "InspectPackage") == 0))
                 r = sd_bus_message_append(m, "sa{sv}", W->package, 0);
         if (r < 0)
                 _exit(12);
@@ -621,26 +652,93 @@ static void test_non_root_caller_is_denied_by_the_daemon(void **state) {
         assert_non_null(strstr(answer, "operator group"));
         call_as_nobody(f, "Cancel", NULL, 0, answer, sizeof(answer));
         assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
-        /* Reading stays open to everyone. */
+        /* Inspecting reads package files with umcd's rights: operators only. */
+        call_as_nobody(f, "InspectPackage", NULL, 0, answer, sizeof(answer));
+        assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
+        assert_non_null(strstr(answer, "InspectPackage"));
+        /* Reading the state stays open to everyone. */
         call_as_nobody(f, "ListTargets", NULL, 0, answer, sizeof(answer));
         assert_string_equal(answer, "OK\n");
 }
 
+/*
+ * The user database of the operator tests: in a mount namespace of this
+ * process, /etc/passwd and /etc/group are bind mounts of files that make
+ * nobody a member of OPERATOR_GID (through /etc/group, as usermod -aG
+ * would) and of nothing else but its primary group. NSS reads them as it
+ * reads the real ones; the host's files are untouched.
+ */
+static const char test_passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
+                                  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+static const char test_group[] = "root:x:0:\n"
+                                 "nogroup:x:65534:\n"
+                                 "umc-test-ops:x:4242:daemon,nobody\n"
+                                 "umc-test-other:x:4343:daemon\n";
+
+static void bind_file(const char *name, const char *text, const char *target) {
+        char path[256];
+
+        snprintf(path, sizeof(path), "%s/%s", W->dir, name);
+        write_file(path, text, strlen(text), 0644);
+        if (mount(path, target, NULL, MS_BIND, NULL) < 0)
+                fail_msg("bind mount of %s on %s: %s", path, target, strerror(errno));
+}
+
+static void use_test_user_db(void) {
+        if (unshare(CLONE_NEWNS) < 0)
+                fail_msg("unshare(CLONE_NEWNS): %s (the operator tests need root)", strerror(errno));
+        assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+        bind_file("passwd", test_passwd, "/etc/passwd");
+        bind_file("group", test_group, "/etc/group");
+}
+
+static void drop_test_user_db(void) {
+        assert_int_equal(umount2("/etc/group", MNT_DETACH), 0);
+        assert_int_equal(umount2("/etc/passwd", MNT_DETACH), 0);
+}
+
+static void test_user_in_group_asks_the_user_database(void **state) {
+        use_test_user_db();
+        assert_int_equal(umc_dbus_user_in_group(NOBODY, OPERATOR_GID), 1); /* /etc/group member */
+        assert_int_equal(umc_dbus_user_in_group(NOBODY, NOBODY), 1);       /* primary group */
+        assert_int_equal(umc_dbus_user_in_group(NOBODY, OTHER_GID), 0);
+        assert_int_equal(umc_dbus_user_in_group(0, 0), 1);
+        assert_int_equal(umc_dbus_user_in_group(0, OPERATOR_GID), 0);
+        /* A UID the database does not know is in no group. */
+        assert_int_equal(umc_dbus_user_in_group(4000000, OPERATOR_GID), 0);
+        drop_test_user_db();
+}
+
 static void test_operator_group_member_passes_the_daemon_check(void **state) {
         struct fixture *f = *state;
-        const gid_t groups[] = { 100, OPERATOR_GID };
+        const gid_t held[] = { OTHER_GID };
         char answer[512];
 
+        use_test_user_db();
         /* No operator group until umcd sets the one of OperatorGroup=: members are turned away. */
-        call_as_nobody(f, "Cancel", groups, UMC_ELEMENTSOF(groups), answer, sizeof(answer));
+        call_as_nobody(f, "Cancel", NULL, 0, answer, sizeof(answer));
         assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
 
+        /* A member by /etc/group passes although its process holds no supplementary group. */
         umc_dbus_set_operator_gid(f->dbus, OPERATOR_GID);
-        call_as_nobody(f, "Cancel", groups, UMC_ELEMENTSOF(groups), answer, sizeof(answer));
+        call_as_nobody(f, "Cancel", NULL, 0, answer, sizeof(answer));
         assert_answer(answer, UMC_DBUS_ERROR_NOT_RUNNING);
-        /* Without the group the same caller is turned away. */
-        call_as_nobody(f, "Cancel", groups, 1, answer, sizeof(answer));
+        /* So does a user whose primary group it is. */
+        umc_dbus_set_operator_gid(f->dbus, NOBODY);
+        call_as_nobody(f, "Cancel", NULL, 0, answer, sizeof(answer));
+        assert_answer(answer, UMC_DBUS_ERROR_NOT_RUNNING);
+        /* A group the process holds but the database does not give the user counts for nothing. */
+        umc_dbus_set_operator_gid(f->dbus, OTHER_GID);
+        call_as_nobody(f, "Cancel", held, UMC_ELEMENTSOF(held), answer, sizeof(answer));
         assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
+        assert_non_null(strstr(answer, "operator group"));
+        /* InspectPackage and Install go through the same check: the member passes both. */
+        umc_dbus_set_operator_gid(f->dbus, OPERATOR_GID);
+        call_as_nobody(f, "InspectPackage", NULL, 0, answer, sizeof(answer));
+        assert_answer(answer, "OK");
+        call_as_nobody(f, "Install", NULL, 0, answer, sizeof(answer));
+        assert_string_equal(answer, "OK\n");
+        drop_test_user_db();
 }
 
 static void test_operator_group_is_resolved_by_name(void **state) {
@@ -702,6 +800,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_inspect_package_reports_name_hash_and_images, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_package_refuses_any_option, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_of_a_directory_without_manifest_is_bad_package, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_inspect_outside_the_package_directories_is_access_denied, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_inspect_refuses_what_install_would_refuse, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_with_unknown_option_is_invalid_args, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_with_wrong_variant_type_is_invalid_args, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_with_repeated_option_is_invalid_args, setup_open, teardown),
@@ -714,6 +814,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_non_root_caller_is_denied_by_the_daemon, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_operator_group_member_passes_the_daemon_check, setup_open, teardown),
                 cmocka_unit_test(test_operator_group_is_resolved_by_name),
+                cmocka_unit_test(test_user_in_group_asks_the_user_database),
                 cmocka_unit_test_setup_teardown(test_policy_file_denies_others_but_lets_them_read, setup_policy, teardown),
                 cmocka_unit_test_setup_teardown(test_policy_file_lets_root_control, setup_policy, teardown),
                 cmocka_unit_test_setup_teardown(test_second_owner_is_refused_and_first_keeps_serving, setup_open, teardown),

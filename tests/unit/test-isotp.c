@@ -127,7 +127,7 @@ static void test_pdu_wire_single_frame_classic(void **state) {
 
         (void)state;
         o.padding = true;
-        /* 7 bytes + 1-byte PCI: one 8-byte frame, 55 + 10 * 8 bits in worst case (can-facts.md). */
+        /* 7 bytes + 1-byte PCI: one 8-byte frame, 55 + 10 * 8 bits in worst case (can-utils canframelen.c, worst case). */
         assert_int_equal(umc_isotp_pdu_wire(7, &o, UMC_STUFF_WORST, UMC_BITMODEL_CANBUSLOAD, &w), 0);
         assert_int_equal(w.frames, 1);
         assert_int_equal(w.arb_bits, 135);

@@ -148,10 +148,8 @@ static void test_file_owned_by_another_user_is_eperm(void **state) {
         const char *path = put_str(f, "owner", KEY_HEX, 0600);
 
         if (geteuid() != 0) {
-                /* Not root: our own file is the only kind we can make, and it loads. */
-                assert_int_equal(umc_keyfile_load(path, key, NULL), 0);
-                assert_int_equal(chown(path, 4242, (gid_t)-1), -1);
-                return;
+                /* Giving a file away needs root: say so rather than pass without checking. */
+                skip();
         }
         assert_int_equal(chown(path, 4242, 4242), 0);
         expect_refused(path, -EPERM);

@@ -182,8 +182,8 @@ static void daemon_config(struct fx *f, const char *bcm_key, const char *acl, st
         write_text(f->dir, "umcd-gw.key", KEY_GW, 0600);
         len += (size_t)snprintf(text + len, sizeof(text) - len,
                                 "[Daemon]\nStateDirectory=%s/state\nLogLevel=warning\n"
-                                "[EthernetAcl]\n%s",
-                                f->dir, acl);
+                                "PackageDirectory=%s\n[EthernetAcl]\n%s",
+                                f->dir, f->dir, acl);
         for (int i = 0; i < N_AGENTS; i++)
                 len += (size_t)snprintf(text + len, sizeof(text) - len,
                                         "[Target %s]\nEcuId=0x%x\nHardwareId=HW-%s\n"
@@ -553,6 +553,71 @@ static void test_package_for_unknown_target_is_refused(void **state) {
         free_package(&p);
 }
 
+/* Inspect refuses, with install's words, every package install would refuse. */
+static void test_inspect_checks_the_image_files_as_install_does(void **state) {
+        struct fx *f = *state;
+        struct umc_manifest mf = {};
+        char why[512] = "", path[256], img[256];
+
+        (void)snprintf(img, sizeof(img), "%s/bcm.bin", f->p1.dir);
+        (void)snprintf(path, sizeof(path), "%s/bcm.bin.saved", f->p1.dir);
+        assert_int_equal(rename(img, path), 0);
+        assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "bcm.bin (target bcm): missing from the package"));
+
+        /* A link to the very same bytes: refused, with the reason. */
+        assert_int_equal(symlink(path, img), 0);
+        assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "symbolic link"));
+        assert_non_null(strstr(why, "outside the package"));
+        assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "symbolic link")); /* install says the same, not ELOOP */
+        assert_int_equal(unlink(img), 0);
+
+        /* A FIFO: never opened (it would block), refused as not regular. */
+        assert_int_equal(mkfifo(img, 0600), 0);
+        assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "bcm.bin (target bcm): not a regular file"));
+        assert_int_equal(unlink(img), 0);
+
+        /* One byte short. */
+        assert_int_equal(rename(path, img), 0);
+        assert_int_equal(truncate(img, IMAGE_LEN - 1), 0);
+        assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "the manifest says"));
+        assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "the manifest says"));
+        write_file(f->p1.dir, "bcm.bin", f->p1.image[0], IMAGE_LEN, 0644);
+        assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), 0);
+        umc_manifest_free(&mf);
+}
+
+static void test_inspect_reads_only_below_the_package_directories(void **state) {
+        struct fx *f = *state;
+        struct umc_manifest mf = {};
+        char why[512] = "", outside[] = "/tmp/umc-test-outside-XXXXXX", link[256], dotdot[256];
+
+        /* A copy of a good package outside PackageDirectory=. */
+        assert_non_null(mkdtemp(outside));
+        write_text(outside, "manifest.json", "{}", 0644);
+        assert_int_equal(umc_manager_inspect(f->m, outside, &mf, why, sizeof(why)), -EACCES);
+        assert_non_null(strstr(why, "PackageDirectory="));
+        assert_non_null(strstr(why, f->dir));
+        /* Neither a link inside the directory nor ".." leads out. */
+        (void)snprintf(link, sizeof(link), "%s/escape", f->dir);
+        assert_int_equal(symlink(outside, link), 0);
+        assert_int_equal(umc_manager_inspect(f->m, link, &mf, why, sizeof(why)), -EACCES);
+        (void)snprintf(dotdot, sizeof(dotdot), "%s/../%s", f->dir, outside + 5);
+        assert_int_equal(umc_manager_inspect(f->m, dotdot, &mf, why, sizeof(why)), -EACCES);
+        assert_int_equal(umc_manager_inspect(f->m, "/nonexistent/pkg", &mf, why, sizeof(why)),
+                         -EINVAL);
+        assert_non_null(strstr(why, "No such file"));
+        assert_int_equal(unlink(link), 0);
+        (void)snprintf(link, sizeof(link), "%s/manifest.json", outside);
+        assert_int_equal(unlink(link), 0);
+        assert_int_equal(rmdir(outside), 0);
+}
+
 static void test_install_restricted_to_named_targets(void **state) {
         struct fx *f = *state;
         const char *const only_gw[] = { "gw", NULL };
@@ -803,6 +868,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_image_of_wrong_size_is_refused_at_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_symlinked_image_is_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_package_for_unknown_target_is_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_inspect_checks_the_image_files_as_install_does, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_inspect_reads_only_below_the_package_directories, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_install_restricted_to_named_targets, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_acl_denied_target_fails_and_the_next_goes_on, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_wrong_key_fails_the_target_with_an_alarm, setup, teardown),

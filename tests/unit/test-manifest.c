@@ -6,8 +6,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "umc/manifest.h"
 #include "umc/util.h"
@@ -131,12 +133,60 @@ static void test_fifo_manifest_does_not_block(void **state) {
         rmdir(dir);
 }
 
+static void make_sized(int dfd, const char *name, off_t size) {
+        int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, size), 0);
+        close(fd);
+}
+
+/* The good manifest's two images: bcm.bin (1 MiB) and gw_2.img (1 byte). */
+static void test_check_files_names_each_defect_of_an_image(void **state) {
+        char dir[] = "/tmp/umc-test-manifest-XXXXXX", why[256] = "";
+        struct umc_manifest m;
+        int dfd;
+
+        assert_non_null(mkdtemp(dir));
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        assert_int_equal(umc_manifest_parse(good, strlen(good), &m, NULL, 0), 0);
+
+        assert_int_equal(umc_manifest_check_files(dfd, &m, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "bcm.bin (target bcm): missing from the package");
+        make_sized(dfd, "bcm.bin", 1048576);
+        assert_int_equal(umc_manifest_check_files(dfd, &m, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "gw_2.img (target gw-2): missing from the package");
+        make_sized(dfd, "gw_2.img", 2);
+        assert_int_equal(umc_manifest_check_files(dfd, &m, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "gw_2.img (target gw-2): 2 bytes, the manifest says 1");
+        assert_int_equal(unlinkat(dfd, "gw_2.img", 0), 0);
+        assert_int_equal(mkdirat(dfd, "gw_2.img", 0700), 0);
+        assert_int_equal(umc_manifest_check_files(dfd, &m, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "gw_2.img (target gw-2): not a regular file");
+        assert_int_equal(unlinkat(dfd, "gw_2.img", AT_REMOVEDIR), 0);
+        make_sized(dfd, "real.img", 1);
+        assert_int_equal(symlinkat("real.img", dfd, "gw_2.img"), 0);
+        assert_int_equal(umc_manifest_check_files(dfd, &m, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "gw_2.img (target gw-2): " UMC_MANIFEST_LINK_REFUSED);
+        assert_int_equal(unlinkat(dfd, "gw_2.img", 0), 0);
+        assert_int_equal(renameat(dfd, "real.img", dfd, "gw_2.img"), 0);
+        assert_int_equal(umc_manifest_check_files(dfd, &m, why, sizeof(why)), 0);
+
+        umc_manifest_free(&m);
+        (void)unlinkat(dfd, "bcm.bin", 0);
+        (void)unlinkat(dfd, "gw_2.img", 0);
+        close(dfd);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_valid_manifest_fills_every_field),
                 cmocka_unit_test(test_each_defect_is_refused_with_its_name),
                 cmocka_unit_test(test_oversized_manifest_is_refused),
                 cmocka_unit_test(test_load_reads_manifest_json_from_a_package_dir),
+                cmocka_unit_test(test_check_files_names_each_defect_of_an_image),
                 cmocka_unit_test(test_fifo_manifest_does_not_block),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

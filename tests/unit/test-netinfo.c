@@ -6,8 +6,9 @@
  * Only the untagged case runs here: the host kernel that runs the unit
  * tests has no 802.1Q module, so no VLAN interface can be created. The
  * tagged path of umc_netinfo_vlan_id() (IFLA_INFO_KIND "vlan" ->
- * IFLA_VLAN_ID) is exercised by the guest-kernel integration test that
- * puts umcd and umc-agent on a VLAN (see the VLAN item of issue 3).
+ * IFLA_VLAN_ID) and the arrival interface of a peer routed in over the
+ * wrong VLAN are exercised in a guest kernel by
+ * tests/integration/test-vlan.sh.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,9 +18,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "umc/acl.h"
 #include "umc/netinfo.h"
@@ -30,9 +36,9 @@ struct conn {
         uint16_t port;
 };
 
-/* A connected TCP pair over the loopback address addr of family. */
-static void conn_open(struct conn *c, int family, const char *listen_addr,
-                      const char *connect_addr) {
+/* A connected TCP pair over the loopback address addr of family; prepare: as umc-agent's listener. */
+static void conn_open_as(struct conn *c, int family, const char *listen_addr,
+                         const char *connect_addr, bool prepare) {
         struct sockaddr_storage ss = {};
         socklen_t len;
         int off = 0;
@@ -54,6 +60,8 @@ static void conn_open(struct conn *c, int family, const char *listen_addr,
                                             sizeof(off)), 0);
         }
         assert_int_equal(bind(c->listener, (struct sockaddr *)&ss, len), 0);
+        if (prepare)
+                assert_int_equal(umc_netinfo_listen_prepare(c->listener), 0);
         assert_int_equal(listen(c->listener, 4), 0);
         len = sizeof(ss);
         assert_int_equal(getsockname(c->listener, (struct sockaddr *)&ss, &len), 0);
@@ -73,6 +81,11 @@ static void conn_open(struct conn *c, int family, const char *listen_addr,
         }
         c->server = accept4(c->listener, NULL, NULL, SOCK_CLOEXEC);
         assert_true(c->server >= 0);
+}
+
+static void conn_open(struct conn *c, int family, const char *listen_addr,
+                      const char *connect_addr) {
+        conn_open_as(c, family, listen_addr, connect_addr, true);
 }
 
 static void conn_close(struct conn *c) {
@@ -163,6 +176,151 @@ static void test_address_in_a_subnet_finds_its_interface(void **state) {
         assert_int_equal(umc_netinfo_tuple(c.server, false, &t), 0);
         assert_int_equal(t.dst[3], 2);
         conn_close(&c);
+}
+
+static void test_arrival_interface_of_loopback_peers_is_lo(void **state) {
+        static const char *const pairs[][3] = {
+                { "4", "127.0.0.1", "127.0.0.1" },
+                { "6", "::1", "::1" },
+                { "6", "::", "127.0.0.1" }, /* IPv4-mapped on a dual-stack listener */
+        };
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(pairs); i++) {
+                struct conn c;
+                int idx = -1;
+
+                conn_open(&c, pairs[i][0][0] == '4' ? AF_INET : AF_INET6, pairs[i][1], pairs[i][2]);
+                assert_int_equal(umc_netinfo_arrival_ifindex(c.server, &idx), 0);
+                assert_int_equal(idx, (int)if_nametoindex("lo"));
+                conn_close(&c);
+        }
+}
+
+static void test_unprepared_listener_gives_no_arrival_interface(void **state) {
+        struct umc_eth_tuple t = { .vlan = 77 };
+        struct conn c;
+        int idx = -1;
+
+        conn_open_as(&c, AF_INET, "127.0.0.1", "127.0.0.1", false);
+        assert_int_equal(umc_netinfo_arrival_ifindex(c.server, &idx), -ENODATA);
+        assert_int_equal(umc_netinfo_tuple(c.server, false, &t), -ENODATA);
+        assert_int_equal(idx, -1);
+        assert_int_equal(t.vlan, 77);
+        /* The initiator's side does not need it. */
+        assert_int_equal(umc_netinfo_tuple(c.client, true, &t), 0);
+        conn_close(&c);
+}
+
+static int sh(const char *fmt, ...) {
+        char cmd[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+static int tcp_fd(const char *addr, bool listener) {
+        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(4500) };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0 || inet_pton(AF_INET, addr, &in.sin_addr) != 1)
+                return -1;
+        if (!listener)
+                return connect(fd, (struct sockaddr *)&in, sizeof(in)) == 0 ? fd : -1;
+        if (bind(fd, (struct sockaddr *)&in, sizeof(in)) < 0 ||
+            umc_netinfo_listen_prepare(fd) < 0 || listen(fd, 4) < 0)
+                return -1;
+        return fd;
+}
+
+/*
+ * Two namespaces joined by two veth pairs, segment 1 (10.9.1.0/24, s1-c1)
+ * and segment 2 (10.9.2.0/24, s2-c2). The client routes the server's
+ * segment-1 address through segment 2. Returns 0 or the number of the
+ * failed step; 100 when there is no namespace to be had.
+ */
+static int weak_host_steps(int sfd, pid_t keeper) {
+        char owner[IF_NAMESIZE] = "";
+        int cfd, lfd, client, server, idx = -1;
+
+        if (unshare(CLONE_NEWNET) < 0)
+                return 1;
+        cfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (cfd < 0 ||
+            sh("ip link add c1 type veth peer name s1 netns %d && "
+               "ip link add c2 type veth peer name s2 netns %d && "
+               "ip addr add 10.9.1.2/24 dev c1 && ip addr add 10.9.2.2/24 dev c2 && "
+               "ip link set c1 up && ip link set c2 up && "
+               "ip route add 10.9.1.1/32 via 10.9.2.1 dev c2", (int)keeper, (int)keeper) < 0)
+                return 2;
+        if (setns(sfd, CLONE_NEWNET) < 0 ||
+            sh("ip addr add 10.9.1.1/24 dev s1 && ip addr add 10.9.2.1/24 dev s2 && "
+               "ip link set s1 up && ip link set s2 up") < 0)
+                return 3;
+        lfd = tcp_fd("10.9.1.1", true);
+        if (lfd < 0 || setns(cfd, CLONE_NEWNET) < 0)
+                return 4;
+        client = tcp_fd("10.9.1.1", false);
+        if (client < 0 || setns(sfd, CLONE_NEWNET) < 0)
+                return 5;
+        server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (server < 0)
+                return 6;
+        if (umc_netinfo_route_ifname(server, owner) < 0 || strcmp(owner, "s1") != 0)
+                return 7; /* the address's interface */
+        if (umc_netinfo_arrival_ifindex(server, &idx) < 0 || idx != (int)if_nametoindex("s2"))
+                return 8; /* the interface the peer really came in on */
+        return 0;
+}
+
+/*
+ * Two namespaces joined by two veth pairs, segment 1 (10.9.1.0/24, s1-c1)
+ * and segment 2 (10.9.2.0/24, s2-c2). The client routes the server's
+ * segment-1 address through segment 2. Returns 0 or the number of the
+ * failed step; 100 when there is no namespace to be had.
+ */
+static int weak_host_child(void) {
+        pid_t keeper;
+        int sfd, r;
+
+        if (unshare(CLONE_NEWNET) < 0)
+                return 100;
+        sfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (sfd < 0)
+                return 1;
+        keeper = fork(); /* holds the server's namespace for ip(8)'s "netns PID" */
+        if (keeper < 0)
+                return 1;
+        if (keeper == 0) {
+                pause();
+                _exit(0);
+        }
+        r = weak_host_steps(sfd, keeper);
+        (void)kill(keeper, SIGKILL);
+        (void)waitpid(keeper, NULL, 0);
+        return r;
+}
+
+/*
+ * Linux is a weak host: a peer on segment 2 that routes to the server's
+ * segment-1 address is served. The interface holding that address (s1)
+ * and the one the packets came in on (s2) differ; the listener gets s2.
+ */
+static void test_arrival_interface_is_not_the_address_owner(void **state) {
+        int status = 0;
+        pid_t pid;
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(weak_host_child());
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 100)
+                fail_msg("unshare(CLONE_NEWNET) failed: this test needs root (CAP_SYS_ADMIN)");
+        assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void test_loopback_is_untagged(void **state) {
@@ -261,6 +419,9 @@ int main(void) {
                 cmocka_unit_test(test_loopback_v6_tuple_is_the_same_from_both_ends),
                 cmocka_unit_test(test_v4_peer_of_dual_stack_listener_is_ipv4),
                 cmocka_unit_test(test_address_in_a_subnet_finds_its_interface),
+                cmocka_unit_test(test_arrival_interface_of_loopback_peers_is_lo),
+                cmocka_unit_test(test_unprepared_listener_gives_no_arrival_interface),
+                cmocka_unit_test(test_arrival_interface_is_not_the_address_owner),
                 cmocka_unit_test(test_loopback_is_untagged),
                 cmocka_unit_test(test_bad_or_missing_interface_names_are_refused),
                 cmocka_unit_test(test_non_tcp_sockets_are_refused),
