@@ -61,6 +61,7 @@ struct umc_agent_stats {
         uint64_t refused;             /* refused: ACL, authentication, busy, protocol, timeout */
         uint64_t completed;           /* images committed and activated */
         uint64_t interrupted;         /* lost mid-transfer, partial kept for resume */
+        uint64_t rejected_frames;     /* dropped: failed authentication (xfer.h) */
         enum umc_reason last_refusal; /* OK until the first refusal */
         unsigned connections;         /* open now */
 };

@@ -25,6 +25,8 @@ struct umc_auth_master {
         uint8_t key[UMC_MASTER_KEY_LEN];
         uint32_t ecu_id;
         char hw_id[UMC_MSG_HW_ID_MAX + 1];   /* expected hardware identity */
+        /* What an ECU that proved the key reported instead, for the alarm; "" otherwise. */
+        char peer_hw_id[UMC_MSG_HW_ID_MAX + 1];
         uint64_t session_id;
         uint8_t nonce_m[UMC_MSG_NONCE_LEN];
         uint8_t nonce_e[UMC_MSG_NONCE_LEN];

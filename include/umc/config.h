@@ -111,6 +111,8 @@ struct umc_target {
 };
 
 struct umc_daemon_config {
+        char *path;                    /* owned: the file it was loaded from, for messages; NULL if none */
+
         /* [Daemon] */
         char *state_directory;         /* owned, absolute */
         int log_level;                 /* LOG_EMERG..LOG_DEBUG */
@@ -145,6 +147,8 @@ struct umc_daemon_config {
         struct umc_rotation_cfg rotation; /* CipherOrder=, RotationIntervalSec=, RotationHoldoffSec= */
         enum umc_suite_id inner_suite; /* UMC_SUITE_NONE = single layer */
         unsigned replay_window;        /* 1..UMC_REPLAY_WINDOW_MAX */
+        /* MaxRejectedFrames=: frames that fail to open per checkpoint window, 0..65535 (xfer.h) */
+        unsigned max_rejected_frames;
         unsigned verify_every;         /* 0 = auto, else 1..65535 */
         enum umc_hash_alg image_hash;
 
@@ -179,6 +183,8 @@ enum umc_agent_mode {
 };
 
 struct umc_agent_config {
+        char *path;                    /* owned: the file it was loaded from, for messages; NULL if none */
+
         /* [Agent] */
         enum umc_agent_mode mode;
         struct umc_sockaddr listen;    /* port 0: the kernel picks a free one */
@@ -218,6 +224,7 @@ struct umc_agent_config {
         unsigned allowed_suites;       /* bit (1u << enum umc_suite_id) per suite */
         enum umc_suite_id inner_suite; /* UMC_SUITE_NONE = single layer */
         unsigned replay_window;
+        unsigned max_rejected_frames;  /* MaxRejectedFrames=, as umcd's */
 
         struct umc_config_can can_bus; /* [Can] */
         struct umc_config_can_ids can_ids;
@@ -267,3 +274,19 @@ int umc_agent_config_load(const char *path, struct umc_agent_config *ret,
 
 /* Release everything c owns, cleanse the master key, zero c. Accepts NULL and zeroed structs. */
 void umc_agent_config_free(struct umc_agent_config *c);
+
+/*
+ * Warnings about a configuration that is valid but cannot work as meant:
+ * today a TCP channel that no [EthernetAcl] Rule= can ever allow (no allow
+ * rule matches it, or a deny rule that matches every connection to it
+ * comes first), which would refuse every install at run time. Each warning
+ * is one line naming the file, the section and what to add, passed to
+ * warn(userdata, text); the return value is their number. The daemon's
+ * check looks at each TCP [Target]'s Address=, the agent's at its Listen=
+ * (with Channel=tcp). No I/O.
+ */
+typedef void (*umc_config_warn_fn)(void *userdata, const char *text);
+size_t umc_daemon_config_warnings(const struct umc_daemon_config *c, umc_config_warn_fn warn,
+                                  void *userdata);
+size_t umc_agent_config_warnings(const struct umc_agent_config *c, umc_config_warn_fn warn,
+                                 void *userdata);

@@ -74,6 +74,13 @@ void umc_ctl_help(FILE *out);
 int umc_ctl_connect(const struct umc_ctl_args *a, sd_bus **ret);
 
 /*
+ * Say why umc_ctl_connect() failed with r, in terms of what to do (no
+ * session bus: leave out --bus session; no system bus: start dbus), on
+ * err. Returns UMC_CTL_EXIT_UNREACHABLE.
+ */
+int umc_ctl_connect_failed(const struct umc_ctl_args *a, int r, FILE *err);
+
+/*
  * Run a's command over bus; results go to out, diagnostics to err. The
  * return value is the process exit code (enum umc_ctl_exit), not an errno.
  * install and monitor block SIGINT and SIGTERM and receive them through

@@ -20,9 +20,13 @@
  *      IdleTimeoutSec= without progress fails the delivery;
  *   6. success once the ECU confirmed the whole-image hash (FEEDBACK
  *      COMPLETE) within FinalCheckTimeoutSec= of TRANSPORT.
- * Any failure (connect, ACL, authentication, a frame the session refuses,
- * STOP or ALARM from the ECU, a timeout) ends this delivery with an alarm;
- * the image on the ECU's active slot is never touched by a failure.
+ * Any failure (connect, ACL, authentication, STOP or ALARM from the ECU, a
+ * timeout) ends this delivery with an alarm; the image on the ECU's active
+ * slot is never touched by a failure. A frame from the ECU's side that
+ * fails to open (or on CAN a PDU that is no frame) is dropped and counted
+ * (rejected_frames in the progress), not acted on; past [Security]
+ * MaxRejectedFrames= of them in one checkpoint window the delivery ends
+ * with REJECTED_FRAMES (xfer.h).
  *
  * Pacing ([Load] CeilingPercent= > 0): the transfer never pushes the link's
  * measured load above the ceiling, so that vehicle functions keep their
@@ -145,6 +149,7 @@ struct umc_delivery_progress {
                                           * not the interface's reported speed */
         uint64_t paced_bps;              /* bit/s on the wire the pacing allows now; 0: not paced */
         unsigned attempt;                /* connection attempts so far (TCP), 0 before the first */
+        uint64_t rejected_frames;        /* from the ECU's side, dropped: failed authentication */
 };
 
 /* Any callback may be NULL. */

@@ -2,7 +2,10 @@
 /*
  * Load sampler of one Ethernet channel: the egress interface of a
  * delivery's TCP connection, measured from its cumulative byte and packet
- * counters (tx + rx, /sys/class/net/IF/statistics) against its speed.
+ * counters (tx + rx, /sys/class/net/IF/statistics) against its speed. On a
+ * loopback interface every byte is both sent and received, so there each
+ * counts once ((tx + rx) / 2): otherwise the load shown would be twice the
+ * traffic, and a transfer paced to CeilingPercent= would read double.
  *
  * The speed is /sys/class/net/IF/speed (Mbit/s). Virtual interfaces
  * (loopback, most veth and tun devices, a link that is down) report none;
@@ -34,6 +37,7 @@ struct umc_linkload {
         char ifname[IF_NAMESIZE];
         uint64_t link_bps;      /* what the load is measured against */
         bool nominal;           /* link_bps is UMC_LINKLOAD_NOMINAL_BPS, not the link's */
+        bool loopback;          /* IFF_LOOPBACK: counters halved, see above */
         uint64_t n_samples;     /* counter readings fed, the baseline included */
 };
 
@@ -64,9 +68,12 @@ int umc_linkload_init(struct umc_linkload *ret, const char *ifname, const struct
  */
 int umc_linkload_feed(struct umc_linkload *l, uint64_t bytes, uint64_t packets, uint64_t now_usec);
 
+/* Whether ifname is a loopback interface (IFF_LOOPBACK in /sys/class/net/IF/flags); false if unknown. */
+bool umc_linkload_is_loopback(const char *ifname);
+
 /*
- * Read the interface's counters (umc_netinfo_link_counters()) and feed
- * them. Returns as umc_linkload_feed(), or the error of the read (the
+ * Read the interface's counters (umc_netinfo_link_counters()), halved on
+ * loopback, and feed them. Returns as umc_linkload_feed(), or the error of the read (the
  * interface went away: the caller keeps the last class).
  */
 int umc_linkload_sample(struct umc_linkload *l, uint64_t now_usec);

@@ -65,6 +65,8 @@ struct umc_target_status {
         enum umc_load_class load_class;
         enum umc_reason last_reason; /* why it failed, OK otherwise */
         unsigned attempt;         /* connection attempts of the current delivery, 0 before */
+        /* Frames from the target's side dropped since umcd started: they failed authentication. */
+        uint64_t rejected_frames;
 };
 
 /*

@@ -61,9 +61,9 @@ int umc_manifest_load(const char *dir, struct umc_manifest *ret, char *why, size
  * a file outside the package (a key, another package's image) that the
  * manifest's author never had to be able to read.
  */
-#define UMC_MANIFEST_LINK_REFUSED                                                              \
-        "a symbolic link, and umcd follows no links in a package: a link could point it at "  \
-        "any file it may read, outside the package"
+#define UMC_MANIFEST_LINK_REFUSED                                                            \
+        "a symbolic link, refused: the files of a package must be regular files in its "     \
+        "directory, so that no link can point umcd at another file; copy the file there"
 
 /*
  * Whether an image file with status st (from fstat(), or fstatat() with

@@ -4,10 +4,19 @@
  * on the wire in FEEDBACK and ALARM bodies (16 bits, values are stable: add
  * new ones at the end of their group, never renumber) and become alarm
  * texts through umc_reason_to_string().
+ *
+ * People and scripts see one form everywhere: "0x0405 ETH_DEFAULT_DENY"
+ * (umc_reason_format()) in text, the hex string "0x0405" and the name in
+ * JSON. docs/reasons.md is the published table; a unit test keeps it equal
+ * to the table in reason.c.
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* Room for umc_reason_format(): "0x" 4 hex digits, a space, the longest name, NUL. */
+#define UMC_REASON_FORMAT_MAX 48
 
 enum umc_reason {
         UMC_REASON_OK = 0,
@@ -35,6 +44,7 @@ enum umc_reason {
         UMC_REASON_SUITE_NOT_ALLOWED = 0x0208,
         UMC_REASON_BODY_MALFORMED = 0x0209,
         UMC_REASON_KEYS_EXHAUSTED = 0x020a,       /* key IDs or sequence numbers used up: fails the transfer */
+        UMC_REASON_REJECTED_FRAMES = 0x020b,      /* more frames failed to open than the bound allows */
 
         /* Transfer checks, 0x03xx */
         UMC_REASON_VERIFY_MISMATCH = 0x0301,
@@ -92,3 +102,16 @@ const char *umc_reason_to_string(uint16_t reason);
 
 /* True when the value is one of the codes above. */
 int umc_reason_is_known(uint16_t reason);
+
+/* The code's name as in this header without UMC_REASON_ ("ETH_DEFAULT_DENY"); NULL when unknown. */
+const char *umc_reason_name(uint16_t reason);
+
+/*
+ * The form shown to people: "0x0405 ETH_DEFAULT_DENY", or "0x1234" for an
+ * unknown value. Writes buf and returns it.
+ */
+const char *umc_reason_format(uint16_t reason, char buf[static UMC_REASON_FORMAT_MAX]);
+
+/* The table, for docs and tests: umc_reason_count() codes, umc_reason_at(0..count-1). */
+size_t umc_reason_count(void);
+uint16_t umc_reason_at(size_t i);

@@ -178,6 +178,16 @@ int umc_slots_activate(struct umc_slots *s);
 int umc_slots_rollback(struct umc_slots *s);
 
 /*
+ * Keep the transfer but forget what came after its last checkpoint: the
+ * partial is cut back to the recorded offset and the next write goes
+ * there; progress is untouched. For a session that ended without a
+ * verdict on the image (umc_slots_begin() would cut the same bytes, this
+ * makes the disk say so at once). -ENOENT without a transfer, or the
+ * errno of ftruncate().
+ */
+int umc_slots_rewind(struct umc_slots *s);
+
+/*
  * Drop the transfer: progress first, then the partial. The slots are
  * untouched. 0 also when nothing was in progress.
  */

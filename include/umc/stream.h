@@ -24,8 +24,9 @@
  * there is no reassembly: a PDU must be exactly 28 + payload length bytes
  * (shorter: FRAME_TRUNCATED, longer: FRAME_TRAILING_BYTES, longer than any
  * frame of max_payload: FRAME_TOO_LONG) and is otherwise refused like a bad
- * header, -EBADMSG for good (a peer that sends malformed PDUs is not one to
- * keep talking to, and the rule is the same for both modes). ISO-TP takes
+ * header, -EBADMSG, but for that PDU only: the boundaries survive it, so the
+ * next read hands out the next PDU. (On a bus anyone can send a PDU to our
+ * ID; a bad one says nothing about the peer we talk to.) ISO-TP takes
  * one PDU at a time: while the previous one is still in flight, flush
  * returns -EAGAIN with the frame still queued, and POLLOUT says when the
  * next may go (kernels without the 2023 isotp_poll() fix report POLLOUT
@@ -97,8 +98,9 @@ int umc_stream_fd(const struct umc_stream *s);
  * was buffered; another negative errno of read(). Outputs are written only
  * on success (and *ret_reason only on -EBADMSG).
  * Packet mode: one recv() per call, a frame is handed out only when the
- * whole PDU is exactly that frame (above); -ECONNRESET for a 0-byte read
- * (EOF on SOCK_SEQPACKET); -EPROTO for the kernel's EBADMSG.
+ * whole PDU is exactly that frame (above), else -EBADMSG for that PDU alone
+ * (the next call reads the next one); -ECONNRESET for a 0-byte read (EOF on
+ * SOCK_SEQPACKET); -EPROTO for the kernel's EBADMSG.
  */
 int umc_stream_read(struct umc_stream *s, const uint8_t **ret_frame, size_t *ret_len,
                     enum umc_reason *ret_reason);
@@ -107,7 +109,7 @@ int umc_stream_read(struct umc_stream *s, const uint8_t **ret_frame, size_t *ret
  * The bytes received but not yet handed out as a frame (after a -EBADMSG:
  * starting with the bad header, at least 28 bytes). *ret points into s's
  * buffer, valid until the next umc_stream_read(). Returns their number.
- * Packet mode: 0 except after -EBADMSG, when it is the refused PDU as
+ * Packet mode: 0 except right after -EBADMSG, when it is the refused PDU as
  * received (fewer than 28 bytes if it was truncated inside the header; at
  * most 28 + max_payload + 1 if it was too long).
  */

@@ -29,6 +29,32 @@
 #include "umc/rotation.h"
 #include "umc/session.h"
 
+/*
+ * Frames that fail to open (umc_session_open(): a bad header, another
+ * session or ECU, an unknown key ID, a replay, a tag mismatch) are not
+ * authenticated: anyone on the bus, or in the middle of the TCP
+ * connection, can make them. Both engines drop them without acting on
+ * them and count them. Only past a bound does the session end: more than
+ * limit such frames in one checkpoint window, the frames between two
+ * pieces of authenticated progress (the resume point, then each
+ * acknowledged checkpoint). The window follows the transfer, not the
+ * clock, so the bound means the same on a 500 kbit/s CAN bus and on
+ * gigabit Ethernet, and an attacker gets no fresh allowance by waiting
+ * while the transfer stands still. Even then the receiver keeps what its
+ * last checkpoint made durable: only an authenticated STOP or ALARM, or
+ * authenticated data that fails its check, drops the image.
+ */
+#define UMC_XFER_REJECT_LIMIT_DEFAULT 32
+/* umc_*_input() and umc_*_reject(): the frame was dropped unauthenticated and counted. */
+#define UMC_XFER_DROPPED 1
+
+struct umc_xfer_rejects {
+        uint64_t total;          /* frames dropped since the engine was created */
+        uint32_t window;         /* of them since the last authenticated progress */
+        uint32_t limit;          /* window may reach this; one more ends the session */
+        enum umc_reason last;    /* why the last one was dropped; OK before the first */
+};
+
 /* ---- sender ---- */
 
 struct umc_sender_params {
@@ -80,13 +106,28 @@ int umc_sender_next(struct umc_sender *x, uint64_t now, enum umc_load_class load
 
 /*
  * Feed a frame from the receiver (sealed; opened here with the session).
- * Returns 0 when it moved the transfer on; -ECANCELED when the receiver
- * said STOP or raised an ALARM (*ret_reason is its reason, the sender is
- * FAILED); -EBADMSG for a frame that fails the session checks or arrives
- * out of turn (*ret_reason names it, the sender is FAILED).
+ * Returns 0 when it moved the transfer on; UMC_XFER_DROPPED when it failed
+ * to open (*ret_reason says why; dropped and counted, nothing else
+ * changed); -EKEYREJECTED when that drop passed the limit (the sender is
+ * FAILED with REJECTED_FRAMES); -ECANCELED when the receiver said STOP or
+ * raised an ALARM (*ret_reason is its reason, the sender is FAILED);
+ * -EBADMSG for an authenticated frame that is malformed or out of turn
+ * (*ret_reason names it, the sender is FAILED).
  */
 int umc_sender_input(struct umc_sender *x, const uint8_t *frame, size_t len,
                      enum umc_reason *ret_reason);
+
+/*
+ * Count a PDU from the receiver's side that never became a frame (refused
+ * by the packet stream: umc_stream_read() said -EBADMSG with why) like a
+ * frame that failed to open: UMC_XFER_DROPPED, or -EKEYREJECTED past the
+ * limit; -ESHUTDOWN once done or failed.
+ */
+int umc_sender_reject(struct umc_sender *x, enum umc_reason why);
+
+/* The window's bound (default UMC_XFER_REJECT_LIMIT_DEFAULT; 0: the first drop ends it). */
+void umc_sender_set_reject_limit(struct umc_sender *x, uint32_t limit);
+void umc_sender_get_rejects(const struct umc_sender *x, struct umc_xfer_rejects *ret);
 
 /* Turn the sender FAILED with reason (cancel, timeout, alarm raised locally). */
 void umc_sender_abort(struct umc_sender *x, enum umc_reason reason);
@@ -111,6 +152,9 @@ uint32_t umc_sender_verify_every(const struct umc_sender *x);
  *   passes the image on (the gateway forwards it to its ECU) returns
  *   -EINPROGRESS: the verdict comes later, through umc_receiver_finish().
  *   abort: the image is refused: drop it; the active image is untouched.
+ *   rewind (may be NULL): the session ends without a verdict on the image:
+ *   forget the bytes written after the last checkpoint and keep the rest
+ *   (and the resume record) for the next session.
  */
 struct umc_sink {
         int (*begin)(void *ud, const uint8_t image_id[UMC_MSG_IMAGE_ID_LEN], const char *version,
@@ -121,6 +165,7 @@ struct umc_sink {
         int (*commit)(void *ud);
         void (*abort)(void *ud);
         void *userdata;
+        void (*rewind)(void *ud);
 };
 
 enum umc_receiver_state {
@@ -145,11 +190,20 @@ void umc_receiver_free(struct umc_receiver *x);
  * Feed one frame from the sender at time now. Returns 0, with a reply
  * frame in out[0..*ret_len) when *ret_len > 0 (FEEDBACK after BEGIN and
  * after each VERIFY). -EINPROGRESS after TRANSPORT: call umc_receiver_step()
- * until it returns 0, which produces the final reply. On a violation it
- * returns -EBADMSG with *ret_reason set, aborts the sink and puts a
- * FEEDBACK(STOP, reason) in out when the session can still seal one
- * (*ret_len > 0). Errors of the sink are returned as they are, after a
- * STOP(IO_ERROR or NO_SPACE) reply.
+ * until it returns 0, which produces the final reply.
+ * A frame that fails to open is dropped and counted: UMC_XFER_DROPPED,
+ * *ret_reason says why, nothing else changed (see above); the drop that
+ * passes the limit returns -EKEYREJECTED (state FAILED, reason
+ * REJECTED_FRAMES, the sink rewound to its last checkpoint, not aborted).
+ * A gap in what arrived (a DATA offset or a VERIFY range that is not the
+ * next one) ends the session the same way: -EBADMSG with OUT_OF_ORDER, the
+ * sink rewound. Any other violation by an authenticated frame returns
+ * -EBADMSG with *ret_reason set and aborts the sink; an authenticated
+ * ALARM -ECANCELED. A STOP(reason) is put in out whenever the session can
+ * still seal one (*ret_len > 0). Errors of the sink are returned as they
+ * are, after a STOP(IO_ERROR or NO_SPACE) reply. In state FORWARDING only
+ * drops and an ALARM (the master cancels: the sink is aborted, which stops
+ * the forwarding) are expected; anything else is OUT_OF_ORDER.
  */
 int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len, uint64_t now,
                        uint8_t *out, size_t out_size, size_t *ret_len,
@@ -161,6 +215,28 @@ int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len,
  * IMAGE_HASH_MISMATCH and -EBADMSG), -EINPROGRESS when the sink's commit
  * did (no reply yet: state FORWARDING), or a negative errno.
  */
+/*
+ * Count a PDU that never became a frame (refused by the packet stream)
+ * like a frame that failed to open: UMC_XFER_DROPPED, or -EKEYREJECTED
+ * with a STOP in out past the limit; -ESHUTDOWN when the receiver takes no
+ * input.
+ */
+int umc_receiver_reject(struct umc_receiver *x, enum umc_reason why, uint8_t *out,
+                        size_t out_size, size_t *ret_len, enum umc_reason *ret_reason);
+
+/*
+ * End the session without a verdict on the image, for a reason outside
+ * the frames (a TCP stream that lost its frame boundaries): state FAILED
+ * with reason, the sink rewound to its last checkpoint (not aborted), a
+ * STOP(reason) in out when one can be sealed. Returns 0, -ESHUTDOWN when
+ * the receiver takes no input.
+ */
+int umc_receiver_suspend(struct umc_receiver *x, enum umc_reason reason, uint8_t *out,
+                         size_t out_size, size_t *ret_len);
+
+void umc_receiver_set_reject_limit(struct umc_receiver *x, uint32_t limit);
+void umc_receiver_get_rejects(const struct umc_receiver *x, struct umc_xfer_rejects *ret);
+
 int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_t out_size,
                       size_t *ret_len, enum umc_reason *ret_reason);
 
@@ -176,6 +252,8 @@ int umc_receiver_finish(struct umc_receiver *x, enum umc_reason reason, uint8_t 
 enum umc_receiver_state umc_receiver_state(const struct umc_receiver *x);
 enum umc_reason umc_receiver_reason(const struct umc_receiver *x);
 uint64_t umc_receiver_offset(const struct umc_receiver *x);
+/* End of the last verified checkpoint (the resume point while none verified yet). */
+uint64_t umc_receiver_checkpoint_offset(const struct umc_receiver *x);
 const struct umc_msg_begin *umc_receiver_begin_info(const struct umc_receiver *x);
 /* The TRANSPORT frame's content (image hash and length), valid from state CHECKING on. */
 const struct umc_msg_transport *umc_receiver_transport_info(const struct umc_receiver *x);

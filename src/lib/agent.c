@@ -64,6 +64,8 @@ struct conn {
         bool write_shut;
         bool peer_eof;
         bool began;          /* BEGIN accepted: a lost connection is an interrupted transfer */
+        bool dropped_image;  /* the receiver aborted the sink (else a partial stays) */
+        bool challenge_aside; /* ISO-TP: auth answers a new challenge while the session runs */
         bool packet;         /* the ISO-TP channel (Channel=can): no end of file, no shutdown */
         uint32_t ecu_id;     /* from the challenge; 0 before */
         uint64_t idle_usec;
@@ -150,7 +152,7 @@ static void agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
 
 static void agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
                         enum umc_reason reason, const char *fmt, ...) {
-        char what[256], ecu[24] = "";
+        char what[256], ecu[24] = "", code[UMC_REASON_FORMAT_MAX];
         va_list ap;
 
         va_start(ap, fmt);
@@ -158,8 +160,8 @@ static void agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
         va_end(ap);
         if (ecu_id != 0)
                 (void)snprintf(ecu, sizeof(ecu), " ecu 0x%08" PRIx32, ecu_id);
-        log_warning("ALARM %s%s: %s: %s (reason 0x%04x)", peer, ecu, what,
-                    umc_reason_to_string((uint16_t)reason), (unsigned)reason);
+        log_warning("ALARM %s%s: %s: %s (reason %s)", peer, ecu, what,
+                    umc_reason_to_string((uint16_t)reason), umc_reason_format((uint16_t)reason, code));
         a->stats.refused++;
         a->stats.last_refusal = reason;
 }
@@ -270,9 +272,20 @@ static int sink_commit(void *ud) {
         return umc_slots_activate(c->slots);
 }
 
+/* The session ended without a verdict: keep the partial up to its last checkpoint. */
+static void sink_rewind(void *ud) {
+        struct conn *c = ud;
+        int r = umc_slots_rewind(c->slots);
+
+        if (r < 0 && r != -ENOENT) /* ENOENT: nothing in progress (committed, forwarding) */
+                log_warning_errno(r, "%s: cannot cut the partial image back to its checkpoint "
+                                     "(the next transfer does): %m", c->peer);
+}
+
 static void sink_abort(void *ud) {
         struct conn *c = ud;
 
+        c->dropped_image = true;
         /* Gateway: the ECU keeps its active image; our copy stays for a retry. */
         umc_forward_job_free(c->forward);
         c->forward = NULL;
@@ -347,8 +360,27 @@ static bool slots_prune(const struct umc_agent_config *cfg, struct umc_slots *s,
         return true;
 }
 
-/* Drop receiver, slot store (a partial stays for resume) and session. */
+/* The session's count of dropped frames, once, when it ends. */
+static void conn_log_rejects(const struct conn *c) {
+        struct umc_xfer_rejects rj;
+
+        if (!c->receiver)
+                return;
+        umc_receiver_get_rejects(c->receiver, &rj);
+        if (rj.total > 0)
+                log_warning("%s: %" PRIu64 " frame(s) that failed authentication were dropped "
+                            "during this session (the last: %s)",
+                            c->peer, rj.total, umc_reason_to_string((uint16_t)rj.last));
+}
+
+/*
+ * Drop receiver, slot store (a partial stays for resume, cut back to its
+ * last checkpoint: nothing after it was verified) and session.
+ */
 static void conn_release_transfer(struct conn *c) {
+        conn_log_rejects(c);
+        if (c->receiver && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM)
+                sink_rewind(c);
         umc_forward_job_free(c->forward); /* upstream gone: stop the ECU's delivery too */
         c->forward = NULL;
         umc_receiver_free(c->receiver);
@@ -438,6 +470,13 @@ static void conn_lost(struct conn *c, int error) {
                             c->peer, umc_receiver_offset(c->receiver), b->image_len, b->version,
                             error == -ECONNRESET ? "closed by the master" : strerror(-error));
                 c->agent->stats.interrupted++;
+        } else if (c->state == CONN_AUTH_CONFIRM && error == -ECONNRESET) {
+                /* umcd sends nothing when it refuses our proof: say what it means here. */
+                log_warning("%s: umcd closed the connection after our AUTH_RESPONSE for ECU 0x%08" PRIx32
+                            " instead of confirming: it did not accept our proof, so the key files "
+                            "differ (KeyFile= here, the target's KeyFile= in umcd.conf) or the "
+                            "HardwareId= does; umcd's alarm says which",
+                            c->peer, c->ecu_id);
         } else {
                 log_info("%s: connection closed (%s)", c->peer,
                          error == -ECONNRESET ? "by the peer" : strerror(-error));
@@ -561,8 +600,11 @@ static int conn_start_receiver(struct conn *c) {
         c->sink = (struct umc_sink){
                 .begin = sink_begin, .write = sink_write, .checkpoint = sink_checkpoint,
                 .read = sink_read, .commit = sink_commit, .abort = sink_abort, .userdata = c,
+                .rewind = sink_rewind,
         };
         r = umc_receiver_new(c->session, &c->sink, a->config.max_image_size, &c->receiver);
+        if (r >= 0)
+                umc_receiver_set_reject_limit(c->receiver, a->config.max_rejected_frames);
         if (r < 0) {
                 umc_slots_close(c->slots);
                 c->slots = NULL;
@@ -609,10 +651,11 @@ static void conn_auth_challenge(struct conn *c, const uint8_t *f, size_t len) {
         c->state = CONN_AUTH_CONFIRM;
 }
 
+static void conn_authenticated(struct conn *c, uint8_t salt[UMC_SALT_LEN]);
+
 static void conn_auth_confirm(struct conn *c, const uint8_t *f, size_t len) {
         enum umc_reason why = UMC_REASON_OK;
         uint8_t salt[UMC_SALT_LEN];
-        uint64_t session_id;
         int r;
 
         r = umc_auth_ecu_confirm(&c->auth, f, len, salt, &why);
@@ -629,9 +672,17 @@ static void conn_auth_confirm(struct conn *c, const uint8_t *f, size_t len) {
                 c->dead = true;
                 return;
         }
+        conn_authenticated(c, salt);
+}
+
+/* The master proved the key (salt from its confirmation, cleansed here): session and receiver. */
+static void conn_authenticated(struct conn *c, uint8_t salt[UMC_SALT_LEN]) {
+        uint64_t session_id;
+        int r;
+
         session_id = c->auth.session_id;
         r = conn_new_session(c, salt);
-        umc_memzero(salt, sizeof(salt));
+        umc_memzero(salt, UMC_SALT_LEN);
         umc_auth_ecu_clear(&c->auth);
         if (r < 0) {
                 log_error_errno(r, "%s: cannot create the session: %m", c->peer);
@@ -691,15 +742,67 @@ static void conn_refuse_frame(struct conn *c, const uint8_t *f, size_t len) {
         conn_close_after_reply(c);
 }
 
+/*
+ * A frame that failed to open was dropped (not acted on, and no sign of
+ * life: the idle timer runs on). One line each; the limit per checkpoint
+ * window bounds how many.
+ */
+static void conn_log_drop(struct conn *c, enum umc_reason why) {
+        struct umc_xfer_rejects rj;
+
+        umc_receiver_get_rejects(c->receiver, &rj);
+        c->agent->stats.rejected_frames++;
+        log_warning("%s: dropped a frame that failed authentication: %s (reason 0x%04x); "
+                    "%" PRIu32 " of at most %" PRIu32 " since the last checkpoint, %" PRIu64
+                    " in this session",
+                    c->peer, umc_reason_to_string((uint16_t)why), (unsigned)why, rj.window,
+                    rj.limit, rj.total);
+}
+
+/* The session ended on unauthenticated input or a gap: the image stays up to its checkpoint. */
+static void conn_suspended(struct conn *c, int r, enum umc_reason why) {
+        struct umc_xfer_rejects rj;
+        char kept[96] = "";
+
+        umc_receiver_get_rejects(c->receiver, &rj);
+        if (c->began) {
+                (void)snprintf(kept, sizeof(kept),
+                               "; the partial image is kept up to byte %" PRIu64 " for resume",
+                               umc_receiver_checkpoint_offset(c->receiver));
+                c->agent->stats.interrupted++;
+        }
+        if (r == -EKEYREJECTED) {
+                c->agent->stats.rejected_frames++;
+                agent_alarm(c->agent, c->peer, c->ecu_id, why,
+                            "more than %" PRIu32 " frames failed authentication since the last "
+                            "checkpoint (the last: %s); session ended%s",
+                            rj.limit, umc_reason_to_string((uint16_t)rj.last), kept);
+        } else {
+                agent_alarm(c->agent, c->peer, c->ecu_id, why, "session ended%s%s",
+                            why == UMC_REASON_OUT_OF_ORDER ? " (a frame is missing)" : "", kept);
+        }
+}
+
+static void conn_transfer_result(struct conn *c, int r, enum umc_reason why, size_t olen);
+
 static void conn_transfer_frame(struct conn *c, const uint8_t *f, size_t len) {
         enum umc_reason why = UMC_REASON_OK;
         size_t olen = 0;
         int r;
 
+        c->dropped_image = false;
         r = umc_receiver_input(c->receiver, f, len, umc_now_monotonic_usec(), c->out,
                                sizeof(c->out), &olen, &why);
         if (olen > 0)
                 conn_queue(c, c->out, olen);
+        conn_transfer_result(c, r, why, olen);
+}
+
+static void conn_transfer_result(struct conn *c, int r, enum umc_reason why, size_t olen) {
+        if (r == UMC_XFER_DROPPED) {
+                conn_log_drop(c, why);
+                return;
+        }
         if (r == 0) {
                 conn_arm_timer(c, c->idle_usec);
                 if (!c->began && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
@@ -721,7 +824,9 @@ static void conn_transfer_frame(struct conn *c, const uint8_t *f, size_t len) {
                 conn_schedule_work(c);
                 return;
         }
-        if (r == -ECANCELED) {
+        if (r == -EKEYREJECTED || (r == -EBADMSG && !c->dropped_image)) {
+                conn_suspended(c, r, why);
+        } else if (r == -ECANCELED) {
                 /*
                  * An ALARM that opened under the session key: only the master
                  * holds it, so this is the master's word, and a cancel means
@@ -887,54 +992,68 @@ static void conn_forward_finish(struct conn *c) {
         conn_close_after_reply(c);
 }
 
-static void conn_bad_header(struct conn *c, enum umc_reason why) {
-        const uint8_t *rest;
+/*
+ * A PDU or header that is no frame at all: unauthenticated input like a
+ * frame that fails to open. On ISO-TP the next PDU is a frame again, so it
+ * is dropped and counted (past the limit the session ends). On TCP the
+ * stream has no frame boundary any more: the session ends, and the partial
+ * image is kept up to its last checkpoint. Returns true when the caller
+ * may read on.
+ */
+static bool conn_bad_header(struct conn *c, enum umc_reason why) {
+        bool receiving = c->receiver && (c->state == CONN_TRANSFER || c->state == CONN_FORWARDING);
         size_t olen = 0;
+        int r;
 
-        if (c->state == CONN_TRANSFER && c->receiver) {
-                /*
-                 * Let the receiver see the bad header: it stops with the same
-                 * reason, drops the image as for any other violation and
-                 * seals the STOP for the master.
-                 */
-                size_t n = umc_stream_peek(c->stream, &rest);
-                enum umc_reason r_why = why;
-                (void)umc_receiver_input(c->receiver, rest, n, umc_now_monotonic_usec(), c->out,
-                                         sizeof(c->out), &olen, &r_why);
+        if (c->packet && !receiving) {
+                log_notice("%s: dropped a PDU that is no frame: %s (reason 0x%04x)", c->peer,
+                           umc_reason_to_string((uint16_t)why), (unsigned)why);
+                return true;
+        }
+        if (c->packet) {
+                c->dropped_image = false;
+                r = umc_receiver_reject(c->receiver, why, c->out, sizeof(c->out), &olen, &why);
                 if (olen > 0)
                         conn_queue(c, c->out, olen);
+                conn_transfer_result(c, r, why, olen);
+                return r == UMC_XFER_DROPPED;
+        }
+        if (receiving) {
+                if (umc_receiver_reject(c->receiver, why, c->out, sizeof(c->out), &olen, NULL) ==
+                    UMC_XFER_DROPPED)
+                        (void)umc_receiver_suspend(c->receiver, why, c->out, sizeof(c->out),
+                                                   &olen);
+                c->agent->stats.rejected_frames++;
+                if (olen > 0)
+                        conn_queue(c, c->out, olen);
+                if (c->began)
+                        c->agent->stats.interrupted++;
         }
         agent_alarm(c->agent, c->peer, c->ecu_id, why,
-                    "bad frame header, the stream cannot be resynchronized; closing");
+                    "bad frame header, the stream cannot be resynchronized; closing%s",
+                    c->began ? " (the partial image is kept up to its last checkpoint)" : "");
         if (olen > 0)
                 conn_close_after_reply(c);
         else
                 c->dead = true;
+        return false;
 }
 
 /*
  * ISO-TP has no end of connection: a master that gave up (a CAN ID alarm,
  * a timeout, a restart after SIGKILL) just starts over with a new
- * AUTH_CHALLENGE. Treat it as a new connection would be on TCP: the old
- * session ends here (a partial image stays for resume) and the challenge
- * is answered afresh. Anyone on the bus could send one, but anyone on the
- * bus can stop a transfer anyway; what they cannot do is authenticate.
+ * AUTH_CHALLENGE. Before a session is authenticated, that restarts the
+ * handshake. While one runs, anyone on the bus could send a challenge, so
+ * it must not end the session: it is answered aside (a second handshake in
+ * c->auth) and the session goes on; only when the master's AUTH_CONFIRM
+ * verifies does the new session replace it (the partial image stays for
+ * resume, as after a lost connection on TCP). A confirmation that fails is
+ * dropped and counted like any frame that fails to open.
  */
-static bool conn_restart_for_challenge(struct conn *c, const uint8_t *f, size_t len) {
-        struct umc_frame_header h;
-
-        if (!c->packet || c->state == CONN_AUTH_CHALLENGE ||
-            umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0 ||
-            h.type != UMC_FRAME_AUTH_CHALLENGE)
+static bool conn_restart_for_challenge(struct conn *c) {
+        if (c->state != CONN_AUTH_CONFIRM && c->state != CONN_REFUSE_NEXT)
                 return false;
-        if (c->began && c->receiver && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
-                log_warning("%s: a new AUTH_CHALLENGE at byte %" PRIu64 ": the master started over; "
-                            "the partial image is kept for resume",
-                            c->peer, umc_receiver_offset(c->receiver));
-                c->agent->stats.interrupted++;
-        } else {
-                log_info("%s: a new AUTH_CHALLENGE: the master started over", c->peer);
-        }
+        log_info("%s: a new AUTH_CHALLENGE: the master started over", c->peer);
         conn_release_transfer(c);
         umc_auth_ecu_clear(&c->auth);
         umc_auth_ecu_init(&c->auth, agent_lookup, c->agent);
@@ -942,6 +1061,84 @@ static bool conn_restart_for_challenge(struct conn *c, const uint8_t *f, size_t 
         c->ecu_id = 0;
         c->state = CONN_AUTH_CHALLENGE;
         return true;
+}
+
+static void conn_challenge_aside(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        size_t olen = 0;
+        int r;
+
+        c->challenge_aside = false;
+        if (c->agent->bus_verdict != UMC_REASON_OK) {
+                log_notice("%s: a new AUTH_CHALLENGE during the session left unanswered: the last "
+                           "bus window broke the CAN ID checks", c->peer);
+                return;
+        }
+        umc_auth_ecu_clear(&c->auth);
+        umc_auth_ecu_init(&c->auth, agent_lookup, c->agent);
+        r = umc_auth_ecu_challenge(&c->auth, f, len, c->out, sizeof(c->out), &olen, &why);
+        if (r < 0) {
+                log_notice("%s: a new AUTH_CHALLENGE during the session refused: %s", c->peer,
+                           r == -EBADMSG ? umc_reason_to_string((uint16_t)why) : strerror(-r));
+                umc_auth_ecu_clear(&c->auth);
+                return;
+        }
+        conn_queue(c, c->out, olen);
+        c->challenge_aside = true;
+        log_info("%s: a new AUTH_CHALLENGE during the session: answered; the session goes on "
+                 "until the master confirms", c->peer);
+}
+
+static void conn_confirm_aside(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        uint8_t salt[UMC_SALT_LEN];
+        size_t olen = 0;
+        int r;
+
+        c->challenge_aside = false;
+        r = umc_auth_ecu_confirm(&c->auth, f, len, salt, &why);
+        if (r < 0) {
+                umc_auth_ecu_clear(&c->auth);
+                c->dropped_image = false;
+                r = umc_receiver_reject(c->receiver, r == -EBADMSG ? why : UMC_REASON_INTERNAL,
+                                        c->out, sizeof(c->out), &olen, &why);
+                if (olen > 0)
+                        conn_queue(c, c->out, olen);
+                conn_transfer_result(c, r, why, olen);
+                return;
+        }
+        if (c->began && umc_receiver_state(c->receiver) == UMC_RECEIVER_STREAM) {
+                log_warning("%s: the master started over at byte %" PRIu64 "; the partial image "
+                            "is kept for resume", c->peer, umc_receiver_offset(c->receiver));
+                c->agent->stats.interrupted++;
+        } else {
+                log_info("%s: the master started over", c->peer);
+        }
+        conn_release_transfer(c);
+        c->began = false;
+        c->ecu_id = c->auth.ecu_id;
+        conn_authenticated(c, salt);
+}
+
+/* ISO-TP, a session running: AUTH frames for a handshake aside. True when handled. */
+static bool conn_session_auth_frame(struct conn *c, const uint8_t *f, size_t len) {
+        struct umc_frame_header h;
+
+        if (!c->packet || umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0)
+                return false;
+        if (h.type == UMC_FRAME_AUTH_CHALLENGE && conn_restart_for_challenge(c))
+                return false; /* answered as the first frame of a connection */
+        if (c->state != CONN_TRANSFER && c->state != CONN_FORWARDING)
+                return false;
+        if (h.type == UMC_FRAME_AUTH_CHALLENGE) {
+                conn_challenge_aside(c, f, len);
+                return true;
+        }
+        if (h.type == UMC_FRAME_AUTH_CONFIRM && c->challenge_aside) {
+                conn_confirm_aside(c, f, len);
+                return true;
+        }
+        return false; /* the receiver drops it: no AUTH frame opens in a session */
 }
 
 static bool is_status_query(const uint8_t *f, size_t len) {
@@ -952,7 +1149,8 @@ static bool is_status_query(const uint8_t *f, size_t len) {
 }
 
 static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
-        (void)conn_restart_for_challenge(c, f, len);
+        if (conn_session_auth_frame(c, f, len))
+                return;
         switch (c->state) {
         case CONN_AUTH_CHALLENGE:
                 conn_auth_challenge(c, f, len);
@@ -1003,8 +1201,9 @@ static void conn_input(struct conn *c) {
                 if (r == -EAGAIN)
                         return;
                 if (r == -EBADMSG) {
-                        conn_bad_header(c, why);
-                        return;
+                        if (!conn_bad_header(c, why))
+                                return;
+                        continue;
                 }
                 if (r < 0) {
                         conn_lost(c, r);
@@ -1185,13 +1384,15 @@ static void agent_accept(struct umc_agent *a, int fd) {
         (void)umc_netinfo_tuple_to_string(&t, peer, sizeof(peer));
         why = umc_eth_acl_check(acl->rules, acl->n_rules, &t, &idx);
         if (why != UMC_REASON_OK) {
+                /* Name the file: umcd only sees the connection close. */
                 if (idx < acl->n_rules)
                         agent_alarm(a, peer, 0, why,
-                                    "refused by [EthernetAcl] Rule= number %zu (a deny rule)",
-                                    idx + 1);
+                                    "refused by [EthernetAcl] Rule= number %zu of %s (a deny rule)",
+                                    idx + 1, a->config.path ? a->config.path : "umc-agent.conf");
                 else
                         agent_alarm(a, peer, 0, why,
-                                    "refused: no [EthernetAcl] Rule= allows it (default deny)");
+                                    "refused: no [EthernetAcl] Rule= in %s allows it (default deny)",
+                                    a->config.path ? a->config.path : "umc-agent.conf");
                 (void)close(fd); /* nothing sent, nothing read */
                 return;
         }

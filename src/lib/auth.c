@@ -83,8 +83,11 @@ int umc_auth_master_response(struct umc_auth_master *a, const uint8_t *frame, si
         if (r < 0)
                 return r;
         hw_len = strlen(a->hw_id);
-        if (strlen(resp.hw_id) != hw_len || !umc_memeq_ct(resp.hw_id, a->hw_id, hw_len))
+        if (strlen(resp.hw_id) != hw_len || !umc_memeq_ct(resp.hw_id, a->hw_id, hw_len)) {
+                /* Shown to the operator: the key verified, so it is the ECU's own word. */
+                memcpy(a->peer_hw_id, resp.hw_id, sizeof(a->peer_hw_id));
                 return refuse(UMC_REASON_ECU_HW_MISMATCH, ret_reason);
+        }
 
         memcpy(a->nonce_e, resp.nonce_e, sizeof(a->nonce_e));
         h = (struct umc_frame_header){ .session_id = a->session_id, .ecu_id = a->ecu_id, .seq = 1 };

@@ -1006,6 +1006,9 @@ static const struct item daemon_items[] = {
           .flags = ITEM_REPEATABLE },
 };
 
+/* MaxRejectedFrames=: frames that failed authentication per checkpoint window (xfer.h). */
+#define REJECTED_FRAMES_MAX 65535
+
 static const struct item daemon_security_items[] = {
         { .key = "CipherOrder", .parse = parse_suite_order, .offset = D(rotation) },
         { .key = "InnerSuite", .parse = parse_suite_or_none, .offset = D(inner_suite) },
@@ -1015,6 +1018,8 @@ static const struct item daemon_security_items[] = {
           .min = 0, .max = 3600, .scale = USEC_PER_SEC },
         { .key = "ReplayWindow", .parse = parse_unsigned, .offset = D(replay_window),
           .min = 1, .max = UMC_REPLAY_WINDOW_MAX },
+        { .key = "MaxRejectedFrames", .parse = parse_unsigned, .offset = D(max_rejected_frames),
+          .min = 0, .max = REJECTED_FRAMES_MAX },
         { .key = "VerifyEvery", .parse = parse_unsigned_or_auto, .offset = D(verify_every),
           .min = 1, .max = 65535 },
         { .key = "ImageHash", .parse = parse_keyword, .offset = D(image_hash),
@@ -1137,6 +1142,8 @@ static const struct item agent_security_items[] = {
         { .key = "InnerSuite", .parse = parse_suite_or_none, .offset = A(inner_suite) },
         { .key = "ReplayWindow", .parse = parse_unsigned, .offset = A(replay_window),
           .min = 1, .max = UMC_REPLAY_WINDOW_MAX },
+        { .key = "MaxRejectedFrames", .parse = parse_unsigned, .offset = A(max_rejected_frames),
+          .min = 0, .max = REJECTED_FRAMES_MAX },
 };
 
 #define SECTION(n, t, off) { .name = (n), .items = (t), .n_items = UMC_ELEMENTSOF(t), .offset = (off) }
@@ -1819,6 +1826,7 @@ int umc_daemon_config_init(struct umc_daemon_config *ret) {
                 .connect_backoff_max_usec = DAEMON_CONNECT_BACKOFF_MAX_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
+                .max_rejected_frames = UMC_XFER_REJECT_LIMIT_DEFAULT,
                 .verify_every = 0,
                 .image_hash = UMC_HASH_SHA256,
                 .can_stuffing = UMC_STUFF_WORST,
@@ -1862,6 +1870,7 @@ int umc_agent_config_init(struct umc_agent_config *ret) {
                 .resume_max_size = AGENT_MAX_IMAGE_SIZE_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
+                .max_rejected_frames = UMC_XFER_REJECT_LIMIT_DEFAULT,
                 .channel = UMC_CHANNEL_TCP,
                 .can_bus = CAN_BUS_DEFAULT,
                 .can_ids = {
@@ -1901,6 +1910,10 @@ int umc_daemon_config_load(const char *path, struct umc_daemon_config *ret,
         }
         r = parse_file(path, daemon_sections, UMC_ELEMENTSOF(daemon_sections), &c, validate_daemon,
                        err);
+        if (r >= 0 && !(c.path = strdup(path))) {
+                r = -ENOMEM;
+                set_error(err, path, r);
+        }
         if (r < 0) {
                 umc_daemon_config_free(&c);
                 return r;
@@ -1924,6 +1937,10 @@ int umc_agent_config_load(const char *path, struct umc_agent_config *ret,
         }
         r = parse_file(path, agent_sections, UMC_ELEMENTSOF(agent_sections), &c, validate_agent,
                        err);
+        if (r >= 0 && !(c.path = strdup(path))) {
+                r = -ENOMEM;
+                set_error(err, path, r);
+        }
         if (r < 0) {
                 umc_agent_config_free(&c);
                 return r;
@@ -1936,6 +1953,7 @@ int umc_agent_config_load(const char *path, struct umc_agent_config *ret,
 void umc_daemon_config_free(struct umc_daemon_config *c) {
         if (!c)
                 return;
+        free(c->path);
         free(c->state_directory);
         free(c->operator_group);
         for (size_t i = 0; i < c->n_package_dirs; i++)
@@ -1956,10 +1974,165 @@ void umc_daemon_config_free(struct umc_daemon_config *c) {
 void umc_agent_config_free(struct umc_agent_config *c) {
         if (!c)
                 return;
+        free(c->path);
         free(c->key_file);
         free(c->slot_directory);
         free(c->forward_config);
         free(c->can_ids.rules);
         free(c->eth_acl.rules);
         umc_memzero(c, sizeof(*c)); /* cleanses master_key */
+}
+
+/* ---- warnings: valid, but cannot work ---- */
+
+/*
+ * The TCP connections an ACL check will see on one channel: the protocol,
+ * family and destination port are known; the destination address is
+ * known unless the agent listens on a wildcard; source, source port and
+ * VLAN are never known in advance.
+ */
+struct acl_reach {
+        int family;                    /* AF_INET or AF_INET6 */
+        uint8_t dst[16];
+        bool dst_any;                  /* a wildcard listener: any local address */
+        uint16_t dport;                /* 0 with a listener on a kernel-picked port: any */
+        char host[INET6_ADDRSTRLEN];   /* dst as text */
+};
+
+static bool prefix_contains(const uint8_t *net, unsigned prefix, const uint8_t *addr) {
+        unsigned bytes = prefix / 8, bits = prefix % 8;
+
+        if (memcmp(net, addr, bytes) != 0)
+                return false;
+        return bits == 0 || ((net[bytes] ^ addr[bytes]) & (uint8_t)(0xff << (8 - bits))) == 0;
+}
+
+/* Whether some connection of ch can match rule e; *ret_all: whether every one does. */
+static bool acl_rule_may_match(const struct umc_eth_rule *e, const struct acl_reach *ch,
+                               bool *ret_all) {
+        bool dst_all = e->dst_prefix == 0, port_all = e->dport_lo == 0 && e->dport_hi == 65535;
+
+        if ((e->proto != 0 && e->proto != 6) || (e->family != 0 && e->family != ch->family))
+                return false;
+        if (!ch->dst_any && !dst_all && !prefix_contains(e->dst, e->dst_prefix, ch->dst))
+                return false;
+        if (ch->dport != 0 && (ch->dport < e->dport_lo || ch->dport > e->dport_hi))
+                return false;
+        *ret_all = e->src_prefix == 0 && e->sport_lo == 0 && e->sport_hi == 65535 &&
+                   e->vlan == UMC_VLAN_ANY && (!ch->dst_any || dst_all) && (ch->dport != 0 || port_all);
+        return true;
+}
+
+/*
+ * First match wins (acl.h): the channel is unreachable when no allow rule
+ * can match before a deny rule that matches all of it, or at all. Returns
+ * true when some connection may be allowed; else *ret_rule is the deny
+ * rule's index, or n for the default deny.
+ */
+static bool acl_may_allow(const struct umc_config_eth_acl *acl, const struct acl_reach *ch,
+                          size_t *ret_rule) {
+        for (size_t i = 0; i < acl->n_rules; i++) {
+                bool all = false;
+
+                if (!acl_rule_may_match(&acl->rules[i], ch, &all))
+                        continue;
+                if (acl->rules[i].allow)
+                        return true;
+                if (all) {
+                        *ret_rule = i;
+                        return false;
+                }
+        }
+        *ret_rule = acl->n_rules;
+        return false;
+}
+
+static void reach_from_sockaddr(const struct umc_sockaddr *a, struct acl_reach *ret, char *text,
+                                size_t size) {
+        *ret = (struct acl_reach){ .family = a->sa.sa_family, .host = "?" };
+        if (a->sa.sa_family == AF_INET6) {
+                memcpy(ret->dst, &a->in6.sin6_addr, 16);
+                ret->dst_any = IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr);
+                ret->dport = ntohs(a->in6.sin6_port);
+                (void)inet_ntop(AF_INET6, &a->in6.sin6_addr, ret->host, sizeof(ret->host));
+                (void)snprintf(text, size, "[%s]:%u", ret->host, ret->dport);
+        } else {
+                memcpy(ret->dst, &a->in.sin_addr, 4);
+                ret->dst_any = a->in.sin_addr.s_addr == htonl(INADDR_ANY);
+                ret->dport = ntohs(a->in.sin_port);
+                (void)inet_ntop(AF_INET, &a->in.sin_addr, ret->host, sizeof(ret->host));
+                (void)snprintf(text, size, "%s:%u", ret->host, ret->dport);
+        }
+}
+
+static void warnf(umc_config_warn_fn warn, void *userdata, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void warnf(umc_config_warn_fn warn, void *userdata, const char *fmt, ...) {
+        char text[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        if (warn)
+                warn(userdata, text);
+}
+
+/* The deny that blocks a channel, as words: "Rule= number 2 denies ..." or "no Rule= allows ...". */
+static const char *acl_blocker(const struct umc_config_eth_acl *acl, size_t rule, char *buf,
+                               size_t size) {
+        if (rule < acl->n_rules)
+                (void)snprintf(buf, size, "[EthernetAcl] Rule= number %zu denies every connection "
+                                          "to it before any rule allows one", rule + 1);
+        else
+                (void)snprintf(buf, size, "no [EthernetAcl] Rule= allows a connection to it%s",
+                               acl->n_rules == 0 ? " (the file has no Rule= at all)" : "");
+        return buf;
+}
+
+size_t umc_daemon_config_warnings(const struct umc_daemon_config *c, umc_config_warn_fn warn,
+                                  void *userdata) {
+        size_t n = 0;
+
+        for (size_t i = 0; c && i < c->n_targets; i++) {
+                char addr[INET6_ADDRSTRLEN + 8], why[160];
+                struct acl_reach ch;
+                size_t rule;
+
+                if (c->targets[i].channel != UMC_CHANNEL_TCP)
+                        continue;
+                reach_from_sockaddr(&c->targets[i].address, &ch, addr, sizeof(addr));
+                if (acl_may_allow(&c->eth_acl, &ch, &rule))
+                        continue;
+                warnf(warn, userdata,
+                      "%s: [Target %s] Address=%s: %s, so umcd refuses every install to it; "
+                      "add e.g. 'Rule=allow proto=tcp dst=%s dport=%u' to [EthernetAcl]%s",
+                      c->path ? c->path : "umcd.conf", c->ecus[i].name, addr,
+                      acl_blocker(&c->eth_acl, rule, why, sizeof(why)), ch.host, ch.dport,
+                      rule < c->eth_acl.n_rules ? " before that rule" : "");
+                n++;
+        }
+        return n;
+}
+
+size_t umc_agent_config_warnings(const struct umc_agent_config *c, umc_config_warn_fn warn,
+                                 void *userdata) {
+        char addr[INET6_ADDRSTRLEN + 8], why[160], port[16] = "";
+        struct acl_reach ch;
+        size_t rule;
+
+        if (!c || c->channel != UMC_CHANNEL_TCP)
+                return 0;
+        reach_from_sockaddr(&c->listen, &ch, addr, sizeof(addr));
+        if (acl_may_allow(&c->eth_acl, &ch, &rule))
+                return 0;
+        if (ch.dport != 0)
+                (void)snprintf(port, sizeof(port), " dport=%u", ch.dport);
+        warnf(warn, userdata,
+              "%s: [Agent] Listen=%s: %s, so the agent refuses umcd; add e.g. "
+              "'Rule=allow proto=tcp src=UMCD-ADDRESS%s' to [EthernetAcl]%s",
+              c->path ? c->path : "umc-agent.conf", addr,
+              acl_blocker(&c->eth_acl, rule, why, sizeof(why)), port,
+              rule < c->eth_acl.n_rules ? " before that rule" : "");
+        return 1;
 }

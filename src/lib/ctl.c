@@ -16,7 +16,9 @@
 
 #include "umc/config.h"
 #include "umc/dbus.h"
+#include "umc/meter.h"
 #include "umc/names.h"
+#include "umc/reason.h"
 #include "umc/util.h"
 
 /* Strings from the daemon shown in a terminal are cut to this many bytes. */
@@ -232,6 +234,22 @@ int umc_ctl_connect(const struct umc_ctl_args *a, sd_bus **ret) {
         return 0;
 }
 
+int umc_ctl_connect_failed(const struct umc_ctl_args *a, int r, FILE *err) {
+        if (a->session_bus && (r == -ENOMEDIUM || r == -ENOENT || r == -ECONNREFUSED))
+                /* sd-bus says ENOMEDIUM ("No medium found") when it has no address at all. */
+                fprintf(err, "umcctl: no session bus to connect to (%s): umcd is on the system bus "
+                             "unless it was started with --bus session, so leave out --bus session\n",
+                        r == -ENOMEDIUM ? "DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR are unset"
+                                        : "nobody listens at its address");
+        else if (!a->session_bus && (r == -ENOENT || r == -ECONNREFUSED))
+                fprintf(err, "umcctl: the system bus is not running (%s): start dbus, or point "
+                             "DBUS_SYSTEM_BUS_ADDRESS at the bus umcd is on\n", strerror(-r));
+        else
+                fprintf(err, "umcctl: cannot connect to the %s bus: %s\n",
+                        a->session_bus ? "session" : "system", strerror(-r));
+        return UMC_CTL_EXIT_UNREACHABLE;
+}
+
 /* ---- output helpers ------------------------------------------------------------ */
 
 /*
@@ -271,14 +289,12 @@ static void format_bytes(uint64_t n, char buf[static 16]) {
                 snprintf(buf, 16, "%.1f %s", v, units[u]);
 }
 
-static void format_eta(uint64_t remaining, uint64_t rate, char buf[static 16]) {
-        uint64_t s;
-
-        if (rate == 0) {
+/* Seconds as m:ss or h:mm:ss; "--:--" for UMC_METER_ETA_UNKNOWN. */
+static void format_eta_s(uint64_t s, char buf[static 16]) {
+        if (s == UMC_METER_ETA_UNKNOWN) {
                 snprintf(buf, 16, "--:--");
                 return;
         }
-        s = remaining / rate + (remaining % rate ? 1 : 0);
         if (s >= 100 * 3600)
                 snprintf(buf, 16, ">99h");
         else if (s >= 3600)
@@ -309,6 +325,15 @@ static bool json_str(cJSON *o, const char *k, const char *v) {
 
 static bool json_num(cJSON *o, const char *k, double v) {
         return cJSON_AddNumberToObject(o, k, v) != NULL;
+}
+
+/* A reason code as docs/reasons.md shows it: "reason":"0x0405", "reason_name":"ETH_DEFAULT_DENY". */
+static bool json_reason(cJSON *o, uint16_t reason) {
+        const char *name = umc_reason_name(reason);
+        char hex[8];
+
+        (void)snprintf(hex, sizeof(hex), "0x%04x", reason);
+        return json_str(o, "reason", hex) && json_str(o, "reason_name", name ? name : "UNKNOWN");
 }
 
 /* ---- errors -------------------------------------------------------------------- */
@@ -504,7 +529,10 @@ static void print_status_text(FILE *out, const struct status *s) {
 
         fprintf(out, "Version:    %s\n", clean(s->version, b1));
         fprintf(out, "Operation:  %s\n", clean(s->operation, b1));
-        fprintf(out, "Progress:   %" PRIu32 "%%\n", s->progress);
+        /* Idle, Progress is the last installation's: say so, so 100 % does not look stuck. */
+        fprintf(out, "Progress:   %" PRIu32 "%%%s\n", s->progress,
+                s->operation && strcmp(s->operation, "idle") == 0 && s->progress > 0
+                        ? " (last installation)" : "");
         fprintf(out, "Last error: %s\n",
                 s->last_error && *s->last_error ? clean(s->last_error, b1) : "none");
         if (s->n_rows == 0) {
@@ -794,6 +822,7 @@ struct track {
         uint32_t percent;
         uint16_t key_id;
         bool channel_asked;            /* Channels was fetched once it started transferring */
+        struct umc_meter meter;        /* its acknowledged bytes over time: rate */
 };
 
 struct watch {
@@ -806,7 +835,9 @@ struct watch {
         bool started;                  /* Install answered: signals from now on are ours */
         bool alarm_seen;
         bool line_open;                /* a TTY progress line is on screen */
+        char operation[16];            /* monitor: the Operation last announced, "" unknown */
         uint64_t last_draw_usec;
+        struct umc_meter meter;        /* the whole installation: percent and ETA shown */
         char current[UMC_CONFIG_TARGET_NAME_MAX + 1];
         struct track tracks[UMC_CONFIG_TARGETS_MAX];
         size_t n_tracks;
@@ -866,17 +897,41 @@ static void text_event(struct watch *w, FILE *f, const char *fmt, ...) {
         fflush(f);
 }
 
-/* Sum over the installation's targets: bytes done, total and the rate of those transferring. */
+/*
+ * Sum over the installation's targets: bytes done, total, and the rate of
+ * those transferring, from their meters (acknowledged bytes over time, so
+ * it shows from the first checkpoint); the daemon's own rate until then.
+ */
 static void totals(const struct watch *w, uint64_t *done, uint64_t *total, uint64_t *rate) {
         *done = *total = *rate = 0;
         for (size_t i = 0; i < w->n_tracks; i++) {
                 const struct track *t = &w->tracks[i];
+                uint64_t r;
 
                 *done += t->done;
                 *total += t->total;
-                if (strcmp(t->phase, "transferring") == 0)
-                        *rate += t->rate;
+                if (strcmp(t->phase, "transferring") != 0)
+                        continue;
+                r = umc_meter_rate(&t->meter);
+                *rate += r ? r : t->rate;
         }
+}
+
+/* A session exists (suite and key ID mean something) only from authentication on. */
+static bool has_session(const char *phase) {
+        return strcmp(phase, "transferring") == 0 || strcmp(phase, "verifying") == 0 ||
+               strcmp(phase, "done") == 0;
+}
+
+/* "aes-128-gcm key 3", or "no session" for a target not (or no longer) authenticated. */
+static const char *session_text(const struct track *t, char buf[static TEXT_MAX]) {
+        char b[TEXT_MAX];
+
+        if (!has_session(t->phase) || t->key_id == 0)
+                snprintf(buf, TEXT_MAX, "no session");
+        else
+                snprintf(buf, TEXT_MAX, "%s key %u", clean(t->suite, b), t->key_id);
+        return buf;
 }
 
 static void draw_progress(struct watch *w, const struct track *t, bool changed_phase) {
@@ -886,17 +941,15 @@ static void draw_progress(struct watch *w, const struct track *t, bool changed_p
         size_t fill;
 
         totals(w, &done, &total, &rate);
-        pct = total > 0 ? (uint32_t)(done * 100 / total) : t->percent;
-        if (pct > 100)
-                pct = 100;
+        pct = umc_meter_percent(&w->meter, done, total, t->percent);
         format_bytes(rate, rate_s);
-        format_eta(total > done ? total - done : 0, rate, eta);
+        format_eta_s(umc_meter_eta(&w->meter, now, total > done ? total - done : 0, rate), eta);
 
         if (!w->tty) {
                 /* ETA only when the totals are known (install asks for them, monitor does not). */
-                text_event(w, w->out, "%s: %s %" PRIu32 "%%, %s/s%s%s, %s key %u", clean(t->name, b1),
+                text_event(w, w->out, "%s: %s %" PRIu32 "%%, %s/s%s%s, %s", clean(t->name, b1),
                            clean(t->phase, b2), t->percent, rate_s, total > 0 ? ", ETA " : "",
-                           total > 0 ? eta : "", clean(t->suite, b3), t->key_id);
+                           total > 0 ? eta : "", session_text(t, b3));
                 return;
         }
         if (!changed_phase && w->line_open && now - w->last_draw_usec < REDRAW_USEC)
@@ -906,8 +959,8 @@ static void draw_progress(struct watch *w, const struct track *t, bool changed_p
         for (size_t i = 0; i < BAR_WIDTH; i++)
                 bar[i] = i < fill ? '#' : '.';
         bar[BAR_WIDTH] = '\0';
-        fprintf(w->out, "\r\033[K[%s] %3" PRIu32 "%%  %10s/s  ETA %-8s %s %s  %s key %u", bar, pct,
-                rate_s, eta, clean(t->name, b1), clean(t->phase, b2), clean(t->suite, b3), t->key_id);
+        fprintf(w->out, "\r\033[K[%s] %3" PRIu32 "%%  %10s/s  ETA %-8s %s %s  %s", bar, pct,
+                rate_s, eta, clean(t->name, b1), clean(t->phase, b2), session_text(t, b3));
         fflush(w->out);
         w->line_open = true;
 }
@@ -958,6 +1011,16 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         if (r < 0 || !(t = track_get(w, target)))
                 return 0;
         changed = strcmp(t->phase, phase) != 0 || t->percent != pct || strcmp(w->current, target) != 0;
+        if (strcmp(phase, "waiting") == 0 || strcmp(phase, "connecting") == 0) {
+                /* A new attempt: what an earlier session used says nothing about this one. */
+                snprintf(t->suite, sizeof(t->suite), "none");
+                t->key_id = 0;
+                t->channel_asked = false;
+        }
+        if (strcmp(phase, "transferring") == 0 && strcmp(t->phase, "transferring") != 0)
+                umc_meter_start(&t->meter, bytes);
+        else
+                umc_meter_add(&t->meter, umc_now_monotonic_usec(), bytes);
         snprintf(t->phase, sizeof(t->phase), "%s", phase);
         t->percent = pct;
         t->done = bytes;
@@ -986,7 +1049,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 
 static int on_alarm(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         struct watch *w = userdata;
-        char b1[TEXT_MAX], b2[TEXT_MAX];
+        char b1[TEXT_MAX], b2[TEXT_MAX], rbuf[UMC_REASON_FORMAT_MAX];
         const char *target, *text;
         uint16_t reason;
 
@@ -997,13 +1060,13 @@ static int on_alarm(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         w->alarm_seen = true;
         if (w->args->json) {
                 cJSON *o = json_event("alarm");
-                bool ok = o && json_str(o, "target", target) && json_num(o, "reason", reason) &&
+                bool ok = o && json_str(o, "target", target) && json_reason(o, reason) &&
                           json_str(o, "text", text);
 
                 (void)json_emit(w->out, o, ok);
         } else
-                text_event(w, w->install ? w->err : w->out, "ALARM %s: %s (reason 0x%04x)",
-                           clean(target, b1), clean(text, b2), reason);
+                text_event(w, w->install ? w->err : w->out, "ALARM %s: %s (reason %s)",
+                           clean(target, b1), clean(text, b2), umc_reason_format(reason, rbuf));
         return 0;
 }
 
@@ -1062,22 +1125,81 @@ static int on_completed(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         return 0;
 }
 
+/*
+ * Whether umcd resumes this installation when it starts again: it keeps a
+ * resume record per target once delivery began (after verification), not
+ * before.
+ */
+static bool delivery_began(const struct watch *w) {
+        for (size_t i = 0; i < w->n_tracks; i++)
+                if (w->tracks[i].phase[0] && strcmp(w->tracks[i].phase, "waiting") != 0 &&
+                    strcmp(w->tracks[i].phase, "idle") != 0)
+                        return true;
+        return false;
+}
+
 static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         struct watch *w = userdata;
         const char *name, *old_owner, *new_owner;
+        bool resumes;
 
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
             strcmp(name, UMC_DBUS_NAME) != 0)
                 return 0;
+        resumes = w->install && w->started && delivery_began(w);
         if (w->args->json) {
                 cJSON *o = json_event(*new_owner ? "daemon-started" : "daemon-stopped");
+                bool ok = o != NULL;
 
-                (void)json_emit(w->out, o, o != NULL);
+                if (ok && w->install && !*new_owner)
+                        ok = cJSON_AddBoolToObject(o, "resumes_on_restart", resumes) != NULL;
+                (void)json_emit(w->out, o, ok);
         } else
                 text_event(w, w->install ? w->err : w->out, "umcd %s the bus",
                            *new_owner ? "joined" : "left");
-        if (w->install && !*new_owner)
+        if (w->install && !*new_owner) {
+                if (!w->args->json && resumes)
+                        fprintf(w->err, "umcctl: the installation is not lost: when umcd starts "
+                                        "again it resumes by itself from each target's last "
+                                        "checkpoint ('umcctl monitor' follows it)\n");
+                else if (!w->args->json && w->started)
+                        fprintf(w->err, "umcctl: umcd was still verifying the package, which it "
+                                        "does not resume: install again once umcd is back\n");
                 finish(w, UMC_CTL_EXIT_UNREACHABLE);
+        }
+        return 0;
+}
+
+/* monitor: an installation started (by anybody) when Operation leaves idle. */
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct watch *w = userdata;
+        const char *iface, *name, *op = NULL;
+
+        if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, UMC_DBUS_INTERFACE) != 0 ||
+            sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+                return 0;
+        while (!op && sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                if (sd_bus_message_read(m, "s", &name) < 0)
+                        return 0;
+                if (strcmp(name, "Operation") == 0) {
+                        if (sd_bus_message_read(m, "v", "s", &op) < 0)
+                                return 0;
+                } else if (sd_bus_message_skip(m, "v") < 0 || sd_bus_message_exit_container(m) < 0)
+                        return 0;
+        }
+        if (!op)
+                return 0;
+        /* Verification always comes first, but a throttled announcement may skip it. */
+        if ((strcmp(op, "verifying") == 0 && strcmp(w->operation, "verifying") != 0) ||
+            (strcmp(op, "installing") == 0 && strcmp(w->operation, "idle") == 0)) {
+                if (w->args->json) {
+                        cJSON *o = json_event("started");
+
+                        (void)json_emit(w->out, o, o && json_str(o, "operation", op));
+                } else
+                        text_event(w, w->out, "Installation started (%s)", op);
+        }
+        snprintf(w->operation, sizeof(w->operation), "%s", op);
         return 0;
 }
 
@@ -1160,6 +1282,13 @@ static int add_matches(struct watch *w) {
         for (size_t i = 0; i < UMC_ELEMENTSOF(signals); i++) {
                 r = sd_bus_match_signal(w->bus, NULL, UMC_DBUS_NAME, UMC_DBUS_PATH,
                                         UMC_DBUS_INTERFACE, signals[i].member, signals[i].handler, w);
+                if (r < 0)
+                        return r;
+        }
+        if (!w->install) {
+                r = sd_bus_match_signal(w->bus, NULL, UMC_DBUS_NAME, UMC_DBUS_PATH,
+                                        "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                        on_properties_changed, w);
                 if (r < 0)
                         return r;
         }

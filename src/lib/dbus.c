@@ -35,6 +35,7 @@ struct target_snap {
         uint16_t key_id;
         double load_percent;
         enum umc_load_class load_class;
+        uint64_t rejected_frames;
 };
 
 /* When the last Progress signal of a target went out, for the throttle. */
@@ -167,6 +168,30 @@ static int property_get_channels(sd_bus *bus, const char *path, const char *inte
         return sd_bus_message_close_container(reply);
 }
 
+/* Per target: frames from its side that failed authentication and were dropped. */
+static int property_get_rejected(sd_bus *bus, const char *path, const char *interface,
+                                 const char *property, sd_bus_message *reply, void *userdata,
+                                 sd_bus_error *error) {
+        struct umc_dbus *d = userdata;
+        size_t n = umc_manager_n_targets(d->manager);
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "(st)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct umc_target_status t;
+
+                r = umc_manager_target_status(d->manager, i, &t);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "(st)", t.name, t.rejected_frames);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
 static void snap_fill(struct target_snap *s, const struct umc_target_status *t) {
         *s = (struct target_snap){
                 .percent = t->percent,
@@ -178,6 +203,7 @@ static void snap_fill(struct target_snap *s, const struct umc_target_status *t) 
                 .key_id = t->key_id,
                 .load_percent = t->load_percent,
                 .load_class = t->load_class,
+                .rejected_frames = t->rejected_frames,
         };
 }
 
@@ -221,12 +247,12 @@ static int update_current(struct umc_dbus *d) {
 
 /*
  * Compare the manager with what was announced last and remember the new
- * state; names (room for 6 + NULL) gets the properties that differ.
+ * state; names (room for 7 + NULL) gets the properties that differ.
  */
 static int diff_announced(struct umc_dbus *d, const char **names) {
         _cleanup_free_ struct target_snap *snaps = NULL;
         size_t n = umc_manager_n_targets(d->manager), k = 0;
-        bool targets = n != d->n_snaps, channels = n != d->n_snaps;
+        bool targets = n != d->n_snaps, channels = n != d->n_snaps, rejected = n != d->n_snaps;
         int r = 0;
 
         if (n > 0) {
@@ -244,6 +270,8 @@ static int diff_announced(struct umc_dbus *d, const char **names) {
                 if (i < d->n_snaps) {
                         targets = targets || snap_targets_differ(&snaps[i], &d->snaps[i]);
                         channels = channels || snap_channels_differ(&snaps[i], &d->snaps[i]);
+                        rejected = rejected ||
+                                   snaps[i].rejected_frames != d->snaps[i].rejected_frames;
                 }
         }
         if (update_string(&d->sent_last_error, d->last_error, &r))
@@ -258,6 +286,8 @@ static int diff_announced(struct umc_dbus *d, const char **names) {
                 names[k++] = "Targets";
         if (channels)
                 names[k++] = "Channels";
+        if (rejected)
+                names[k++] = "RejectedFrames";
         names[k] = NULL;
         d->sent_operation = d->operation;
         d->sent_progress = d->progress;
@@ -269,7 +299,7 @@ static int diff_announced(struct umc_dbus *d, const char **names) {
 
 /* Emit PropertiesChanged for whatever changed since the last one, now. */
 static void flush_properties(struct umc_dbus *d) {
-        const char *names[7];
+        const char *names[8];
         int r;
 
         d->flush_pending = false;
@@ -846,6 +876,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Targets", "a(suttts)", property_get_targets, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Channels", "a(ssqds)", property_get_channels, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RejectedFrames", "a(st)", property_get_rejected, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastError", "s", NULL, offsetof(struct umc_dbus, last_error),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -15,6 +15,7 @@
 #include "umc/auth.h"
 #include "umc/canbus.h"
 #include "umc/fs.h"
+#include "umc/hint.h"
 #include "umc/isotp.h"
 #include "umc/linkload.h"
 #include "umc/log.h"
@@ -101,7 +102,6 @@ struct umc_delivery {
          */
         bool paced;
         bool pace_waiting;              /* out of tokens: pace_timer is armed */
-        unsigned own_factor;            /* 2 on loopback, where every byte counts as tx and rx */
         uint64_t pace_link_bps;         /* the rate CeilingPercent= is a share of */
         uint64_t pace_bps;              /* allowed now */
         int64_t tokens, tokens_max;
@@ -117,6 +117,8 @@ struct umc_delivery {
         uint64_t rate;
         uint64_t rate_t[RATE_SAMPLES], rate_b[RATE_SAMPLES];
         size_t rate_n, rate_head;
+
+        uint64_t rejected_early;        /* PDUs dropped before the sender existed (CAN) */
 
         /*
          * umc_delivery_cancel(): the ALARM for the ECU (cancel_len bytes in
@@ -503,7 +505,13 @@ void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery
                 .load_nominal = v.nominal,
                 .paced_bps = d->paced ? d->pace_bps : 0,
                 .attempt = d->attempt,
+                .rejected_frames = d->rejected_early,
         };
+        if (d->sender) {
+                struct umc_xfer_rejects rj;
+                umc_sender_get_rejects(d->sender, &rj);
+                ret->rejected_frames += rj.total;
+        }
         if (d->state == UMC_DELIVERY_DONE)
                 ret->bytes_acked = d->p.image_len;
 }
@@ -551,6 +559,16 @@ static int fail(struct umc_delivery *d, enum umc_reason reason, const char *fmt,
                 d->ev.alarm(d->ev.userdata, reason, text);
         finish(d, false, reason);
         return 0;
+}
+
+/* The channel failed with r: on CAN an ECU that never answers shows as -ECOMM (hint.h). */
+static int fail_channel(struct umc_delivery *d, int r) {
+        const struct umc_isotp_opts *o = &d->target->can.isotp;
+        char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+        return fail(d, UMC_REASON_IO_ERROR, "%s",
+                    umc_hint_channel_error(text, sizeof(text), d->address, d->can, o->tx_id, o->rx_id,
+                                           o->eff, r));
 }
 
 static uint64_t now_usec(void) {
@@ -652,16 +670,6 @@ static void pace_set(struct umc_delivery *d, uint64_t now, uint64_t bps, uint64_
                 d->tokens = d->tokens_max;
 }
 
-/* On a loopback interface our bytes leave and arrive on the same counters. */
-static unsigned own_factor(int fd, const char *ifname) {
-        struct ifreq ifr = {};
-
-        memcpy(ifr.ifr_name, ifname, strnlen(ifname, IF_NAMESIZE - 1));
-        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-                return 1;
-        return ifr.ifr_flags & IFF_LOOPBACK ? 2 : 1;
-}
-
 /* Streaming begins: pace from the ceiling less the traffic seen so far (none measured: the ceiling). */
 static void pace_start(struct umc_delivery *d, uint64_t now) {
         const struct umc_daemon_config *c = d->p.config;
@@ -710,7 +718,8 @@ static void pace_window(struct umc_delivery *d, uint64_t now) {
         }
         if (d->have_load)
                 measured = umc_linkload_percent(&d->load) / 100.0 * (double)d->load.link_bps * window;
-        sent = (double)(d->wire_sent - d->wire_at_window) * 8.0 * d->own_factor;
+        /* linkload counts each byte once, on loopback too: so do we. */
+        sent = (double)(d->wire_sent - d->wire_at_window) * 8.0;
         d->wire_at_window = d->wire_sent;
         d->window_at = now;
         /* In bits over the window; the rule itself works on rates. */
@@ -914,7 +923,7 @@ static int flush(struct umc_delivery *d) {
         (void)read_frames(d);
         if (!running(d))
                 return 0; /* the ECU's last words ended it, or it starts over */
-        return fail(d, UMC_REASON_IO_ERROR, "connection to %s lost: %s", d->address, strerror(-r));
+        return fail_channel(d, r);
 }
 
 static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN]) {
@@ -955,7 +964,11 @@ static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN
         memcpy(xp.image_hash, d->p.image_hash, UMC_HASH_LEN);
         memcpy(xp.image_id, d->image_id, UMC_MSG_IMAGE_ID_LEN);
         memcpy(xp.version, d->p.version, sizeof(xp.version));
-        return umc_sender_new(&xp, d->session, &d->rotation, &d->sender);
+        r = umc_sender_new(&xp, d->session, &d->rotation, &d->sender);
+        if (r < 0)
+                return r;
+        umc_sender_set_reject_limit(d->sender, c->max_rejected_frames);
+        return 0;
 }
 
 /* ---- slot overview ---- */
@@ -1042,6 +1055,7 @@ static int on_status_frame(struct umc_delivery *d, const uint8_t *frame, size_t 
         r = umc_session_open(d->session, frame, len, &h, plain, sizeof(plain), &plen, &why);
         if (r < 0)
                 return 1;
+        d->last_activity = now_usec();
         if (h.type == UMC_FRAME_FEEDBACK && umc_msg_feedback_decode(plain, plen, &fb) < 0)
                 return fail(d, UMC_REASON_BODY_MALFORMED, "malformed FEEDBACK from the ECU");
         if (h.type == UMC_FRAME_FEEDBACK && fb.code == UMC_FEEDBACK_STOP &&
@@ -1079,9 +1093,14 @@ static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t
 
         r = umc_auth_master_response(&d->auth, frame, len, d->txbuf, sizeof(d->txbuf), &out_len,
                                      salt, &why);
-        if (r == -EBADMSG)
-                return fail(d, why, "AUTH_RESPONSE of ECU 0x%" PRIx32 " refused: %s", d->ecu->ecu_id,
-                            umc_reason_to_string(why));
+        if (r == -EBADMSG) {
+                struct umc_hint_auth h = { .ecu_id = d->ecu->ecu_id, .key_file = d->ecu->key_file,
+                                           .want_hw_id = d->ecu->hw_id,
+                                           .got_hw_id = d->auth.peer_hw_id };
+                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+                return fail(d, why, "%s", umc_hint_auth_refused(text, sizeof(text), why, &h));
+        }
         if (r < 0)
                 return fail(d, UMC_REASON_INTERNAL, "ECU authentication: %s", strerror(-r));
         r = setup_session(d, salt);
@@ -1111,6 +1130,29 @@ static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t
         return 0;
 }
 
+/*
+ * A frame from the ECU's side that failed authentication (or a PDU that is
+ * no frame): dropped, counted, shown; it is no sign of life (the idle
+ * timeout runs on). Past the limit per checkpoint window the delivery ends;
+ * the ECU keeps its last checkpoint, so the next install resumes there.
+ */
+static int on_rejected(struct umc_delivery *d, int r, enum umc_reason why) {
+        struct umc_xfer_rejects rj;
+
+        umc_sender_get_rejects(d->sender, &rj);
+        if (r == -EKEYREJECTED)
+                return fail(d, UMC_REASON_REJECTED_FRAMES,
+                            "more than %" PRIu32 " frames from the ECU failed authentication since "
+                            "the last checkpoint (the last: %s); stopped at byte %" PRIu64,
+                            rj.limit, umc_reason_to_string((uint16_t)rj.last),
+                            umc_sender_bytes_acked(d->sender));
+        log_warning("%s: dropped a frame from the ECU that failed authentication: %s "
+                    "(%" PRIu32 " of at most %" PRIu32 " since the last checkpoint)",
+                    target_name(d), umc_reason_to_string((uint16_t)why), rj.window, rj.limit);
+        emit_progress(d);
+        return 0;
+}
+
 static int on_transfer_frame(struct umc_delivery *d, const uint8_t *frame, size_t len) {
         enum umc_reason why = UMC_REASON_OK;
         int r;
@@ -1121,6 +1163,9 @@ static int on_transfer_frame(struct umc_delivery *d, const uint8_t *frame, size_
                         return r;
         }
         r = umc_sender_input(d->sender, frame, len, &why);
+        if (r == UMC_XFER_DROPPED || r == -EKEYREJECTED)
+                return on_rejected(d, r, why);
+        d->last_activity = now_usec();
         if (r == -ECANCELED)
                 return fail(d, why, "stopped by the ECU: %s", umc_reason_to_string(why));
         if (r == -EBADMSG)
@@ -1139,6 +1184,17 @@ static bool running(const struct umc_delivery *d) {
                d->state == UMC_DELIVERY_VERIFYING;
 }
 
+/* A PDU from the ECU's CAN ID that is no frame: counted like a frame that fails to open. */
+static int read_bad_pdu(struct umc_delivery *d, enum umc_reason why) {
+        if (!d->sender) {
+                d->rejected_early++;
+                log_warning("%s: dropped a PDU that is no frame: %s", target_name(d),
+                            umc_reason_to_string((uint16_t)why));
+                return 0;
+        }
+        return on_rejected(d, umc_sender_reject(d->sender, why), why);
+}
+
 static int read_frames(struct umc_delivery *d) {
         while (running(d)) {
                 enum umc_reason why = UMC_REASON_OK;
@@ -1149,23 +1205,37 @@ static int read_frames(struct umc_delivery *d) {
                 r = umc_stream_read(d->stream, &frame, &len, &why);
                 if (r == -EAGAIN)
                         return 0;
+                /* On ISO-TP a bad PDU costs only itself (stream.h); on TCP the stream is lost. */
+                if (r == -EBADMSG && d->can) {
+                        r = read_bad_pdu(d, why);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (r == -EBADMSG)
                         return fail(d, why, "malformed frame header from the ECU: %s",
                                     umc_reason_to_string(why));
                 if (r == -ECONNRESET && d->querying && !d->no_query)
                         /* An older agent closes on the frame type it does not know. */
                         return restart_without_query(d);
+                if (r == -ECONNRESET && d->state == UMC_DELIVERY_AUTHENTICATING)
+                        /* The agent closes without a word when its own checks refuse us. */
+                        return fail(d, UMC_REASON_IO_ERROR,
+                                    "the agent at %s closed the connection before authenticating: "
+                                    "its log says why (no [EthernetAcl] Rule= in umc-agent.conf "
+                                    "allows umcd, or it serves no ECU 0x%" PRIx32 ")",
+                                    d->address, d->ecu->ecu_id);
                 if (r == -ECONNRESET)
                         return fail(d, UMC_REASON_IO_ERROR, "connection closed by the ECU while %s",
                                     umc_delivery_state_to_string(d->state));
                 if (r < 0)
-                        return fail(d, UMC_REASON_IO_ERROR, "cannot read from %s: %s", d->address,
-                                    strerror(-r));
-                d->last_activity = now_usec();
-                if (d->state == UMC_DELIVERY_AUTHENTICATING)
+                        return fail_channel(d, r);
+                if (d->state == UMC_DELIVERY_AUTHENTICATING) {
+                        d->last_activity = now_usec();
                         r = on_auth_response(d, frame, len);
-                else
+                } else {
                         r = on_transfer_frame(d, frame, len);
+                }
                 if (r < 0)
                         return r;
         }
@@ -1458,9 +1528,14 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                 return connect_failed(d, ETIMEDOUT);
         case UMC_DELIVERY_RETRYING:
                 return connect_again(d);
-        case UMC_DELIVERY_AUTHENTICATING:
-                return fail(d, UMC_REASON_TIMEOUT, "no AUTH_RESPONSE within %" PRIu64 " s",
-                            c->auth_timeout_usec / USEC_PER_SEC);
+        case UMC_DELIVERY_AUTHENTICATING: {
+                const struct umc_isotp_opts *o = &d->target->can.isotp;
+                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+                return fail(d, UMC_REASON_TIMEOUT, "%s",
+                            umc_hint_auth_timeout(text, sizeof(text), c->auth_timeout_usec / USEC_PER_SEC,
+                                                  d->can, o->tx_id, o->rx_id, o->eff));
+        }
         case UMC_DELIVERY_VERIFYING:
                 return fail(d, UMC_REASON_TIMEOUT, "no final verdict within %" PRIu64 " s",
                             c->final_timeout_usec / USEC_PER_SEC);
@@ -1507,7 +1582,6 @@ static void start_load_sampling(struct umc_delivery *d) {
         char ifname[IF_NAMESIZE];
         int fd = umc_stream_fd(d->stream), r;
 
-        d->own_factor = 1;
         r = umc_netinfo_route_ifname(fd, ifname);
         if (r >= 0)
                 r = linkload_init(d, ifname, now_usec());
@@ -1517,7 +1591,6 @@ static void start_load_sampling(struct umc_delivery *d) {
                 return;
         }
         d->have_load = true;
-        d->own_factor = own_factor(fd, ifname);
         if (d->p.config->link_rate_bps > 0)
                 against = "the configured rate of";
         else
@@ -1525,6 +1598,10 @@ static void start_load_sampling(struct umc_delivery *d) {
         log_info("%s: sampling the load of %s against %s %" PRIu64 " Mbit/s", target_name(d),
                  ifname, against, d->load.link_bps / 1000000);
         (void)umc_linkload_sample(&d->load, now_usec()); /* the counters' baseline */
+}
+
+static const char *config_file(const struct umc_delivery *d) {
+        return d->p.config->path ? d->p.config->path : "umcd.conf";
 }
 
 /* The Ethernet ACL, before a single byte goes out. */
@@ -1547,12 +1624,13 @@ static int check_acl(struct umc_delivery *d) {
         (void)umc_netinfo_tuple_to_string(&t, tuple, sizeof(tuple));
         why = umc_eth_acl_check(acl->rules, acl->n_rules, &t, &idx);
         if (why != UMC_REASON_OK) {
+                /* Say which side refused and where the rule is missing (docs/reasons.md). */
                 if (idx < acl->n_rules)
-                        (void)fail(d, why, "connection %s denied by Ethernet ACL rule %zu", tuple,
-                                   idx + 1);
+                        (void)fail(d, why, "umcd denied connection %s: [EthernetAcl] Rule= number "
+                                   "%zu of %s", tuple, idx + 1, config_file(d));
                 else
-                        (void)fail(d, why, "connection %s denied: no Ethernet ACL rule allows it",
-                                   tuple);
+                        (void)fail(d, why, "umcd denied connection %s: no [EthernetAcl] Rule= in "
+                                   "%s allows it", tuple, config_file(d));
                 return -EPERM;
         }
         log_debug("%s: connection %s allowed by Ethernet ACL rule %zu", target_name(d), tuple,

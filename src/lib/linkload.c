@@ -63,6 +63,25 @@ int umc_linkload_speed_bps(const char *ifname, uint64_t *ret_bps) {
         return 0;
 }
 
+bool umc_linkload_is_loopback(const char *ifname) {
+        char path[sizeof("/sys/class/net/") + IF_NAMESIZE];
+        _cleanup_close_ int dfd = -1;
+        _cleanup_free_ char *buf = NULL;
+        unsigned long flags;
+        size_t len;
+        char *end;
+
+        if (!umc_name_ifname_valid(ifname))
+                return false;
+        (void)snprintf(path, sizeof(path), "/sys/class/net/%s", ifname);
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || umc_fs_read_file(dfd, "flags", SYSFS_ATTR_MAX, &buf, &len) < 0)
+                return false;
+        errno = 0;
+        flags = strtoul(buf, &end, 16); /* "0x9\n" */
+        return errno == 0 && end != buf && (flags & IFF_LOOPBACK);
+}
+
 int umc_linkload_init(struct umc_linkload *ret, const char *ifname, const struct umc_load_cfg *cfg,
                       uint64_t rate_bps, uint64_t now_usec) {
         struct umc_linkload l = {};
@@ -82,6 +101,7 @@ int umc_linkload_init(struct umc_linkload *ret, const char *ifname, const struct
         if (r < 0)
                 return r;
         memcpy(l.ifname, ifname, strlen(ifname) + 1);
+        l.loopback = umc_linkload_is_loopback(ifname);
         *ret = l;
         return 0;
 }
@@ -113,5 +133,9 @@ int umc_linkload_sample(struct umc_linkload *l, uint64_t now_usec) {
         r = umc_netinfo_link_counters(l->ifname, &bytes, &packets);
         if (r < 0)
                 return r;
+        if (l->loopback) {
+                bytes /= 2;
+                packets /= 2;
+        }
         return umc_linkload_feed(l, bytes, packets, now_usec);
 }

@@ -43,6 +43,7 @@
 #include "umc/delivery.h"
 #include "umc/fs.h"
 #include "umc/hash.h"
+#include "umc/hint.h"
 #include "umc/log.h"
 #include "umc/msg.h"
 #include "umc/names.h"
@@ -76,6 +77,8 @@ struct target_state {
         enum umc_load_class load_class;
         enum umc_reason last_reason;
         unsigned attempt;
+        uint64_t rejected_frames;       /* since start: finished deliveries' and the current one's */
+        uint64_t rejected_base;         /* of them before the current delivery */
 };
 
 enum job_result { JOB_PENDING = 0, JOB_DONE, JOB_FAILED, JOB_CANCELLED };
@@ -122,6 +125,8 @@ struct umc_manager {
         struct install *inst;
         char last_error[ERROR_MAX];
         char status[ERROR_MAX];
+        uint32_t last_percent;      /* Progress of the last installation, shown while idle */
+        bool resuming;              /* install() called to restart an interrupted installation */
 };
 
 static const char *const operation_names[] = {
@@ -201,7 +206,10 @@ static void emit_progress(struct umc_manager *m, size_t i) {
 }
 
 static void emit_alarm(struct umc_manager *m, size_t i, enum umc_reason reason, const char *text) {
-        log_warning("%s: alarm: %s (%s)", target_name(m, i), text, umc_reason_to_string(reason));
+        char code[UMC_REASON_FORMAT_MAX];
+
+        log_warning("%s: alarm: %s (reason %s)", target_name(m, i), text,
+                    umc_reason_format(reason, code));
         m->targets[i].last_reason = reason;
         (void)snprintf(m->last_error, sizeof(m->last_error), "%s: %s", target_name(m, i), text);
         if (m->ev.alarm)
@@ -408,6 +416,7 @@ int umc_manager_target_status(const struct umc_manager *m, size_t i,
                 .load_class = t->load_class,
                 .last_reason = t->last_reason,
                 .attempt = t->attempt,
+                .rejected_frames = t->rejected_frames,
         };
         return 0;
 }
@@ -420,7 +429,9 @@ uint32_t umc_manager_percent(const struct umc_manager *m) {
         const struct install *in = m->inst;
         uint64_t done = 0;
 
-        if (!in || in->bytes_total == 0)
+        if (!in)
+                return m->last_percent;
+        if (in->bytes_total == 0)
                 return 0;
         if (m->op == UMC_OP_VERIFYING)
                 done = in->verify_done;
@@ -486,6 +497,22 @@ static void remove_record(struct umc_manager *m, size_t target) {
                                         target_name(m, target));
 }
 
+/*
+ * What Progress says once the installation is over: the share of its
+ * bytes now installed (100 on success), not the bytes processed, so a
+ * failed target does not count as progress.
+ */
+static uint32_t installed_percent(const struct install *in) {
+        uint64_t done = 0;
+
+        if (in->bytes_total == 0)
+                return 0;
+        for (size_t k = 0; k < in->n_jobs; k++)
+                if (in->jobs[k].result == JOB_DONE)
+                        done += in->jobs[k].image->size;
+        return (uint32_t)(done * 100 / in->bytes_total);
+}
+
 /* The end of every installation that started: one completed event, back to idle. */
 static void install_complete(struct umc_manager *m) {
         struct install *in = m->inst;
@@ -513,6 +540,7 @@ static void install_complete(struct umc_manager *m) {
         if (!success)
                 text_format(m->last_error, sizeof(m->last_error), "%s", message);
 
+        m->last_percent = installed_percent(in);
         m->inst = NULL;
         m->op = UMC_OP_IDLE;
         install_free(in);
@@ -586,6 +614,7 @@ static void on_delivery_progress(void *ud, const struct umc_delivery_progress *p
                 log_info("%s: connection attempt %u", target_name(m, current_target(m)),
                          p->attempt);
         t->attempt = p->attempt;
+        t->rejected_frames = t->rejected_base + p->rejected_frames;
         emit_progress(m, current_target(m));
         update_status(m);
         emit_changed(m);
@@ -695,6 +724,7 @@ static int job_start(struct umc_manager *m) {
         memcpy(p.manifest_hash, in->manifest.hash, UMC_HASH_LEN);
         (void)snprintf(p.version, sizeof(p.version), "%s", j->image->version);
         in->delivery_ended = false;
+        t->rejected_base = t->rejected_frames;
         t->bytes_done = 0;
         t->bytes_total = j->image->size;
         t->percent = 0;
@@ -943,10 +973,20 @@ static int check_manifest_targets(const struct umc_manager *m, const struct umc_
         if (mf->n_images == 0)
                 return refuse(why, why_size, -EINVAL, "the manifest lists no image");
         for (size_t k = 0; k < mf->n_images; k++)
-                if (target_index(m, mf->images[k].target) == SIZE_MAX)
+                if (target_index(m, mf->images[k].target) == SIZE_MAX) {
+                        const char *names[UMC_CONFIG_TARGETS_MAX];
+                        char list[256];
+
+                        for (size_t i = 0; i < m->config.n_targets; i++)
+                                names[i] = target_name(m, i);
                         return refuse(why, why_size, -EINVAL,
-                                      "image %s is for target '%s', which is not configured",
-                                      mf->images[k].file, mf->images[k].target);
+                                      "image %s is for target '%s', which is not configured "
+                                      "(configured: %s)",
+                                      mf->images[k].file, mf->images[k].target,
+                                      m->config.n_targets ? umc_hint_join(list, sizeof(list), names,
+                                                                          m->config.n_targets)
+                                                          : "none");
+                }
         return 0;
 }
 
@@ -961,6 +1001,9 @@ static int load_manifest(const struct umc_manager *m, const char *package_dir,
                               "package path must be absolute, printable and shorter than %d bytes",
                               PATH_MAX);
         r = umc_manifest_load(package_dir, &mf, detail, sizeof(detail));
+        if (r == -ELOOP && !detail[0])
+                return refuse(why, why_size, -EINVAL, "%s/manifest.json: " UMC_MANIFEST_LINK_REFUSED,
+                              package_dir);
         if (r < 0)
                 return refuse(why, why_size, r == -ENOMEM ? r : -EINVAL, "%s/manifest.json: %s",
                               package_dir, detail[0] ? detail : strerror(-r));
@@ -1058,9 +1101,21 @@ static int select_images(const struct umc_manifest *mf, const char *const *targe
                 const struct umc_manifest_image *img = umc_manifest_find(mf, targets[t]);
                 size_t k;
 
-                if (!img)
-                        return refuse(why, why_size, -EINVAL, "the package has no image for '%.*s'",
-                                      UMC_CONFIG_TARGET_NAME_MAX, targets[t]);
+                if (!img) {
+                        const char *names[UMC_CONFIG_TARGETS_MAX];
+                        char list[256];
+
+                        for (size_t i = 0; i < mf->n_images && i < UMC_CONFIG_TARGETS_MAX; i++)
+                                names[i] = mf->images[i].target;
+                        return refuse(why, why_size, -EINVAL,
+                                      "the package has no image for target '%.*s'; it has images "
+                                      "for: %s",
+                                      UMC_CONFIG_TARGET_NAME_MAX, targets[t],
+                                      umc_hint_join(list, sizeof(list), names,
+                                                    mf->n_images < UMC_CONFIG_TARGETS_MAX
+                                                            ? mf->n_images
+                                                            : UMC_CONFIG_TARGETS_MAX));
+                }
                 k = (size_t)(img - mf->images);
                 if (sel[k])
                         return refuse(why, why_size, -EINVAL, "target '%s' named twice",
@@ -1153,8 +1208,11 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
         if (!m)
                 return -EINVAL;
         if (m->op != UMC_OP_IDLE)
-                return refuse(why, why_size, -EBUSY, "an installation is already %s",
-                              umc_operation_to_string(m->op));
+                return refuse(why, why_size, -EBUSY,
+                              "package %s from %s is being installed (%s, %" PRIu32 "%%); "
+                              "follow it with 'umcctl monitor' or stop it with 'umcctl cancel'",
+                              m->inst->manifest.name, m->inst->package_dir,
+                              umc_operation_to_string(m->op), umc_manager_percent(m));
         r = load_manifest(m, package_dir, &mf, why, why_size);
         if (r < 0)
                 return r;
@@ -1189,8 +1247,14 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
                 m->targets[in->jobs[k].target].bytes_total = in->jobs[k].image->size;
                 set_phase(m, in->jobs[k].target, UMC_PHASE_WAITING);
         }
-        log_info("Installing package %s from %s: %zu image%s, verifying first", in->manifest.name,
-                 in->package_dir, in->n_jobs, in->n_jobs == 1 ? "" : "s");
+        if (m->resuming)
+                log_info("Resuming the interrupted installation of %s from %s on %zu target%s: "
+                         "checking the images again, then each agent goes on from its last "
+                         "checkpoint", in->manifest.name, in->package_dir, in->n_jobs,
+                         in->n_jobs == 1 ? "" : "s");
+        else
+                log_info("Installing package %s from %s: %zu image%s, verifying first",
+                         in->manifest.name, in->package_dir, in->n_jobs, in->n_jobs == 1 ? "" : "s");
         update_status(m);
         emit_changed(m);
         return 0;
@@ -1322,10 +1386,10 @@ static void resume_interrupted(struct umc_manager *m) {
         }
         if (set->n == 0)
                 return;
-        log_info("Restarting the interrupted installation of %s on %zu target%s",
-                 set->rec.package_dir, set->n, set->n == 1 ? "" : "s");
+        m->resuming = true;
         r = umc_manager_install(m, set->rec.package_dir, set->rec.manifest_hash, set->targets, why,
                                 sizeof(why));
+        m->resuming = false;
         if (r >= 0)
                 return;
         log_warning("Cannot restart the installation of %s: %s", set->rec.package_dir,

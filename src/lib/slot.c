@@ -746,6 +746,18 @@ int umc_slots_rollback(struct umc_slots *s) {
         return pointer_remove(s, PREVIOUS_FILE);
 }
 
+/* Killed at any point: the record is unchanged, and begin cuts the partial back anyway. */
+int umc_slots_rewind(struct umc_slots *s) {
+        if (!s)
+                return -EINVAL;
+        if (s->t.fd < 0)
+                return -ENOENT;
+        if (ftruncate(s->t.fd, (off_t)s->t.durable) < 0)
+                return -errno;
+        s->t.offset = s->t.durable;
+        return 0;
+}
+
 int umc_slots_abort(struct umc_slots *s) {
         if (!s)
                 return -EINVAL;

@@ -198,15 +198,19 @@ static int read_packet(struct umc_stream *s, const uint8_t **ret_frame, size_t *
                         return -ECONNRESET;
                 }
                 s->rfill = (size_t)n;
-                /* The length first: it needs no trust in the bytes. */
-                if (s->rfill == s->rcap) {
-                        (void)set_broken(s, UMC_REASON_FRAME_TOO_LONG);
-                        return broken_result(s, ret_reason);
-                }
-                /* Header checks, then length == 28 + payload_len exactly. */
-                if (umc_frame_parse(s->rbuf, s->rfill, s->max_payload, NULL, NULL, &why) < 0) {
-                        (void)set_broken(s, why);
-                        return broken_result(s, ret_reason);
+                /*
+                 * The length first: it needs no trust in the bytes. A bad
+                 * PDU costs only itself: the next one starts a frame again.
+                 */
+                if (s->rfill == s->rcap)
+                        why = UMC_REASON_FRAME_TOO_LONG;
+                else
+                        /* Header checks, then length == 28 + payload_len exactly. */
+                        (void)umc_frame_parse(s->rbuf, s->rfill, s->max_payload, NULL, NULL, &why);
+                if (why != UMC_REASON_OK) {
+                        if (ret_reason)
+                                *ret_reason = why;
+                        return -EBADMSG;
                 }
                 s->handed = s->rfill;
                 *ret_frame = s->rbuf;

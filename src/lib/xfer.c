@@ -42,8 +42,26 @@ struct umc_sender {
         uint64_t last_time;
         struct umc_hash digest;
         bool digest_open;
+        struct umc_xfer_rejects rejects;
         uint8_t *body;           /* BODY_MAX bytes */
 };
+
+/*
+ * Count one frame that failed to open (or a PDU that was no frame at all).
+ * True when the window's count has passed the limit.
+ */
+static bool rejects_add(struct umc_xfer_rejects *c, enum umc_reason why) {
+        c->total++;
+        if (c->window < UINT32_MAX)
+                c->window++;
+        c->last = why;
+        return c->window > c->limit;
+}
+
+/* Authenticated progress (a checkpoint, the resume point): a new window. */
+static void rejects_new_window(struct umc_xfer_rejects *c) {
+        c->window = 0;
+}
 
 int umc_sender_new(const struct umc_sender_params *p, struct umc_session *session,
                    struct umc_rotation *rotation, struct umc_sender **ret) {
@@ -67,6 +85,7 @@ int umc_sender_new(const struct umc_sender_params *p, struct umc_session *sessio
                 x->p.verify_every = umc_xfer_auto_verify_every(p->image_len, p->chunk_len);
         x->session = session;
         x->rotation = rotation;
+        x->rejects.limit = UMC_XFER_REJECT_LIMIT_DEFAULT;
         x->state = UMC_SENDER_BEGIN;
         *ret = x;
         return 0;
@@ -308,6 +327,7 @@ static int sender_feedback(struct umc_sender *x, const struct umc_msg_feedback *
                 if (ok) {
                         x->resume = x->next_off = x->acked = x->range_start = fb->offset;
                         x->state = UMC_SENDER_STREAM;
+                        rejects_new_window(&x->rejects);
                 }
                 break;
         case UMC_SENDER_STREAM:
@@ -318,6 +338,7 @@ static int sender_feedback(struct umc_sender *x, const struct umc_msg_feedback *
                         x->acked_checkpoint = fb->checkpoint;
                         x->acked = fb->offset;
                         x->state = UMC_SENDER_STREAM;
+                        rejects_new_window(&x->rejects);
                 }
                 break;
         case UMC_SENDER_WAIT_COMPLETE:
@@ -353,7 +374,7 @@ int umc_sender_input(struct umc_sender *x, const uint8_t *frame, size_t len,
         r = umc_session_open(x->session, frame, len, &h, x->body, BODY_MAX, &body_len,
                              ret_reason);
         if (r == -EBADMSG)
-                return sender_fail(x, *ret_reason, r);
+                return umc_sender_reject(x, *ret_reason);
         if (r < 0)
                 return sender_fail(x, UMC_REASON_INTERNAL, r);
 
@@ -376,6 +397,22 @@ int umc_sender_input(struct umc_sender *x, const uint8_t *frame, size_t len,
         }
         *ret_reason = UMC_REASON_FRAME_BAD_TYPE;
         return sender_fail(x, *ret_reason, -EBADMSG);
+}
+
+int umc_sender_reject(struct umc_sender *x, enum umc_reason why) {
+        if (x->state == UMC_SENDER_DONE || x->state == UMC_SENDER_FAILED)
+                return -ESHUTDOWN;
+        if (rejects_add(&x->rejects, why))
+                return sender_fail(x, UMC_REASON_REJECTED_FRAMES, -EKEYREJECTED);
+        return UMC_XFER_DROPPED;
+}
+
+void umc_sender_set_reject_limit(struct umc_sender *x, uint32_t limit) {
+        x->rejects.limit = limit;
+}
+
+void umc_sender_get_rejects(const struct umc_sender *x, struct umc_xfer_rejects *ret) {
+        *ret = x->rejects;
 }
 
 enum umc_sender_state umc_sender_state(const struct umc_sender *x) { return x->state; }
@@ -409,6 +446,7 @@ struct umc_receiver {
         struct umc_hash whole;
         bool whole_open;
         uint64_t check_off;
+        struct umc_xfer_rejects rejects;
 
         uint8_t *body;            /* BODY_MAX bytes */
         uint8_t *readbuf;         /* READBACK_BUF bytes */
@@ -433,6 +471,7 @@ int umc_receiver_new(struct umc_session *session, const struct umc_sink *sink,
         x->session = session;
         x->sink = *sink;
         x->max_image_len = max_image_len < UMC_XFER_MAX_IMAGE ? max_image_len : UMC_XFER_MAX_IMAGE;
+        x->rejects.limit = UMC_XFER_REJECT_LIMIT_DEFAULT;
         x->state = UMC_RECEIVER_WAIT_BEGIN;
         *ret = x;
         return 0;
@@ -488,6 +527,27 @@ static int receiver_fail(struct umc_receiver *x, enum umc_reason reason, int r, 
         return r;
 }
 
+/*
+ * End the session without a verdict on the image: what a checkpoint made
+ * durable stays (the sink cuts the rest), so the next session resumes
+ * there. For input that proves nothing against the image: frames that
+ * failed to open, a gap left by a lost or removed frame.
+ */
+static int receiver_suspend(struct umc_receiver *x, enum umc_reason reason, int r, uint8_t *out,
+                            size_t out_size, size_t *ret_len, enum umc_reason *ret_reason) {
+        bool had_image = x->state != UMC_RECEIVER_WAIT_BEGIN;
+
+        if (x->state != UMC_RECEIVER_FAILED && x->state != UMC_RECEIVER_DONE) {
+                x->state = UMC_RECEIVER_FAILED;
+                x->reason = reason;
+                if (had_image && x->sink.rewind)
+                        x->sink.rewind(x->sink.userdata);
+        }
+        (void)receiver_reply(x, UMC_FEEDBACK_STOP, reason, out, out_size, ret_len);
+        *ret_reason = reason;
+        return r;
+}
+
 static enum umc_reason io_reason(int r) {
         return r == -ENOSPC || r == -EDQUOT ? UMC_REASON_NO_SPACE : UMC_REASON_IO_ERROR;
 }
@@ -513,6 +573,7 @@ static int receiver_begin(struct umc_receiver *x, size_t body_len, uint8_t *out,
                                      ret_reason);
         x->state = UMC_RECEIVER_STREAM;
         x->offset = x->range_start = resume;
+        rejects_new_window(&x->rejects);
         return receiver_reply(x, UMC_FEEDBACK_CONTINUE, UMC_REASON_OK, out, out_size, ret_len);
 }
 
@@ -524,10 +585,14 @@ static int receiver_data(struct umc_receiver *x, size_t body_len, uint8_t *out,
         if (umc_msg_data_decode(x->body, body_len, &d) < 0 || d.data_len > x->begin.chunk_len)
                 return receiver_fail(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
                                      ret_len, ret_reason);
-        /* A dropped, reordered or duplicated chunk shows up here. */
+        /*
+         * A dropped, reordered or duplicated chunk shows up here. A frame
+         * that was lost or refused leaves this gap too, so it costs the
+         * session, not the verified part of the image.
+         */
         if (d.offset != x->offset || x->range_frames >= x->begin.verify_every)
-                return receiver_fail(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         if (d.data_len > x->begin.image_len - x->offset)
                 return receiver_fail(x, UMC_REASON_IMAGE_TOO_LARGE, -EBADMSG, out, out_size,
                                      ret_len, ret_reason);
@@ -560,10 +625,11 @@ static int receiver_verify(struct umc_receiver *x, size_t body_len, uint8_t *out
         if (umc_msg_verify_decode(x->body, body_len, &v) < 0)
                 return receiver_fail(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
                                      ret_len, ret_reason);
+        /* A range that is not what arrived: frames went missing (as for DATA above). */
         if (v.checkpoint != x->checkpoint + 1 || v.start != x->range_start ||
             v.end != x->offset || v.n_frames != x->range_frames || !x->digest_open)
-                return receiver_fail(x, UMC_REASON_VERIFY_MISMATCH, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         /* Check data is bound to the master's clock: it must move forward. */
         if (x->checkpoint > 0 && v.time_usec <= x->last_time)
                 return receiver_fail(x, UMC_REASON_VERIFY_TIME, -EBADMSG, out, out_size,
@@ -584,6 +650,7 @@ static int receiver_verify(struct umc_receiver *x, size_t body_len, uint8_t *out
         x->last_time = v.time_usec;
         x->range_start = x->offset;
         x->range_frames = 0;
+        rejects_new_window(&x->rejects);
         return receiver_reply(x, UMC_FEEDBACK_CONTINUE, UMC_REASON_OK, out, out_size, ret_len);
 }
 
@@ -628,13 +695,14 @@ int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len,
         if (!ret_reason)
                 ret_reason = &why;
         *ret_reason = UMC_REASON_OK;
-        if (x->state != UMC_RECEIVER_WAIT_BEGIN && x->state != UMC_RECEIVER_STREAM)
+        if (x->state != UMC_RECEIVER_WAIT_BEGIN && x->state != UMC_RECEIVER_STREAM &&
+            x->state != UMC_RECEIVER_FORWARDING)
                 return -ESHUTDOWN;
 
         r = umc_session_open(x->session, frame, len, &h, x->body, BODY_MAX, &body_len,
                              ret_reason);
         if (r == -EBADMSG)
-                return receiver_fail(x, *ret_reason, r, out, out_size, ret_len, ret_reason);
+                return umc_receiver_reject(x, *ret_reason, out, out_size, ret_len, ret_reason);
         if (r < 0)
                 return receiver_fail(x, UMC_REASON_INTERNAL, r, out, out_size, ret_len,
                                      ret_reason);
@@ -737,9 +805,46 @@ int umc_receiver_finish(struct umc_receiver *x, enum umc_reason reason, uint8_t 
         return r < 0 ? r : -EBADMSG;
 }
 
+int umc_receiver_reject(struct umc_receiver *x, enum umc_reason why, uint8_t *out,
+                        size_t out_size, size_t *ret_len, enum umc_reason *ret_reason) {
+        enum umc_reason dummy;
+
+        *ret_len = 0;
+        if (!ret_reason)
+                ret_reason = &dummy;
+        if (x->state != UMC_RECEIVER_WAIT_BEGIN && x->state != UMC_RECEIVER_STREAM &&
+            x->state != UMC_RECEIVER_FORWARDING)
+                return -ESHUTDOWN;
+        *ret_reason = why;
+        if (!rejects_add(&x->rejects, why))
+                return UMC_XFER_DROPPED;
+        return receiver_suspend(x, UMC_REASON_REJECTED_FRAMES, -EKEYREJECTED, out, out_size,
+                                ret_len, ret_reason);
+}
+
+int umc_receiver_suspend(struct umc_receiver *x, enum umc_reason reason, uint8_t *out,
+                         size_t out_size, size_t *ret_len) {
+        enum umc_reason dummy;
+
+        *ret_len = 0;
+        if (x->state != UMC_RECEIVER_WAIT_BEGIN && x->state != UMC_RECEIVER_STREAM &&
+            x->state != UMC_RECEIVER_FORWARDING)
+                return -ESHUTDOWN;
+        return receiver_suspend(x, reason, 0, out, out_size, ret_len, &dummy);
+}
+
+void umc_receiver_set_reject_limit(struct umc_receiver *x, uint32_t limit) {
+        x->rejects.limit = limit;
+}
+
+void umc_receiver_get_rejects(const struct umc_receiver *x, struct umc_xfer_rejects *ret) {
+        *ret = x->rejects;
+}
+
 enum umc_receiver_state umc_receiver_state(const struct umc_receiver *x) { return x->state; }
 enum umc_reason umc_receiver_reason(const struct umc_receiver *x) { return x->reason; }
 uint64_t umc_receiver_offset(const struct umc_receiver *x) { return x->offset; }
+uint64_t umc_receiver_checkpoint_offset(const struct umc_receiver *x) { return x->range_start; }
 const struct umc_msg_begin *umc_receiver_begin_info(const struct umc_receiver *x) {
         return &x->begin;
 }

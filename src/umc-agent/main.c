@@ -101,6 +101,10 @@ static int make_undumpable(void) {
         return 0;
 }
 
+static void warn_config(void *userdata, const char *text) {
+        log_warning("%s", text);
+}
+
 static int load_config(const char *path, struct umc_agent_config *ret) {
         struct umc_config_error err = {};
         const char *why = NULL;
@@ -114,6 +118,8 @@ static int load_config(const char *path, struct umc_agent_config *ret) {
                 umc_agent_config_free(ret);
                 return log_error_errno(r, "%s: %s", path, why);
         }
+        /* Valid, but perhaps refusing every master: say so at --check-config and at start. */
+        (void)umc_agent_config_warnings(ret, warn_config, NULL);
         return 0;
 }
 
@@ -131,8 +137,10 @@ static int check_forward_file(const struct umc_agent_config *c) {
         if (fwd.n_targets == 0)
                 r = log_error_errno(-EINVAL, "%s: no [Target] section: a gateway forwards to at "
                                              "least one ECU", c->forward_config);
-        else
+        else {
+                (void)umc_daemon_config_warnings(&fwd, warn_config, NULL);
                 log_info("%s: forward file is valid, %zu ECU(s)", c->forward_config, fwd.n_targets);
+        }
         umc_daemon_config_free(&fwd);
         return r;
 }

@@ -26,11 +26,8 @@ int main(int argc, char *argv[]) {
                 return umc_ctl_run(&args, NULL, stdout, stderr);
 
         r = umc_ctl_connect(&args, &bus);
-        if (r < 0) {
-                fprintf(stderr, "umcctl: cannot connect to the %s bus: %s\n",
-                        args.session_bus ? "session" : "system", strerror(-r));
-                return UMC_CTL_EXIT_UNREACHABLE;
-        }
+        if (r < 0)
+                return umc_ctl_connect_failed(&args, r, stderr);
 
         return umc_ctl_run(&args, bus, stdout, stderr);
 }

@@ -114,6 +114,11 @@ static int make_undumpable(void) {
         return 0;
 }
 
+static void warn_config(void *userdata, const char *text) {
+        log_warning("%s", text);
+}
+
+/* Returns the number of warnings (a valid file that cannot work as meant), or a negative errno. */
 static int load_config(const char *path, struct umc_daemon_config *ret) {
         struct umc_config_error err = {};
         int r;
@@ -121,7 +126,7 @@ static int load_config(const char *path, struct umc_daemon_config *ret) {
         r = umc_daemon_config_load(path, ret, &err);
         if (r < 0)
                 return log_error_errno(r, "%s", err.msg[0] ? err.msg : "Cannot load the configuration");
-        return 0;
+        return (int)umc_daemon_config_warnings(ret, warn_config, NULL);
 }
 
 /*
@@ -272,7 +277,10 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         r = load_config(args.config_path, &config);
         if (args.check_config) {
-                if (r >= 0)
+                if (r > 0)
+                        printf("%s: valid, with %d warning%s (above)\n", args.config_path, r,
+                               r == 1 ? "" : "s");
+                else if (r == 0)
                         printf("%s: valid\n", args.config_path);
                 umc_daemon_config_free(&config);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -115,29 +115,113 @@ itest_check "completed signal says success" grep -q '"event":"completed","time":
 itest_check "targets list the new versions" bash -c "'$UMCCTL' --bus session --json targets | grep -q '\"version\":\"1.0.0\"'"
 
 # ---- 2. attacks through a man in the middle on bcm ----
+# A frame that fails to open is dropped and counted (docs/protocol.md
+# section 5): a tampered or rewritten frame then leaves a gap, which ends
+# the session (out of order) with the agent's last checkpoint kept; a
+# replayed one is just dropped.
 IMAGE_MIB=4
-attack() { # SABOTAGE N EXPECTED_REASON_TEXT
-        local before; before=$(sha256sum "$(active_image 1)" | cut -d' ' -f1)
+via_mitm() { # SABOTAGE ARGS...: umcd restarted to reach bcm through the man in the middle
         stop_umcd
         umcd_conf "" 10.77.1.1:4600
-        itest_spawn tbox "$D/mitm-$1.log" "$MITM" 10.77.1.1:4600 10.77.1.2:4500 "$1" "$2"
-        local mitm=$ITEST_LAST_PID
+        itest_spawn tbox "$D/mitm-$1.log" "$MITM" 10.77.1.1:4600 10.77.1.2:4500 "$@"
+        MITM_PID=$ITEST_LAST_PID
         start_umcd
+}
+progress_offset() { sed -n 's/^offset=//p' "$D/gw1/slots/incoming/progress" 2>/dev/null; }
+part_size() { stat -c %s "$D/gw1/slots/incoming/image.part" 2>/dev/null || echo none; }
+rejected_on_dbus() { # TARGET -> frames dropped for it, from the RejectedFrames property
+        busctl --address="$DBUS_SESSION_BUS_ADDRESS" get-property io.umc /io/umc/Manager \
+                io.umc.Manager1 RejectedFrames |
+                tr ' ' '\n' | grep -A1 -x "\"$1\"" | tail -1
+}
+attack() { # SABOTAGE N EXPECTED_REASON_TEXT
+        local before; before=$(sha256sum "$(active_image 1)" | cut -d' ' -f1)
+        via_mitm "$1" "$2"
         local pkg; pkg=$(make_package "atk-$1" 9.9.9)
         set +e
         ctl --json install --target bcm "$pkg" >"$D/atk-$1.json" 2>&1
         local rc=$?
         set -e
-        kill "$mitm" 2>/dev/null || true
+        kill "$MITM_PID" 2>/dev/null || true
         itest_check "$1: installation fails (exit $rc)" test "$rc" -eq 1
         itest_check "$1: alarm on D-Bus names '$3'" grep -Eq "\"event\":\"alarm\".*($3)" "$D/atk-$1.json"
         itest_check "$1: active slot untouched" test "$(sha256sum "$(active_image 1)" | cut -d' ' -f1)" = "$before"
         itest_check "$1: version untouched" test "$(active_version 1)" = 1.0.0
+        itest_check "$1: the agent kept the partial image, cut back to its checkpoint ($(progress_offset) = $(part_size))" \
+                test "$(progress_offset)" = "$(part_size)"
 }
-attack flip 20 "authentication tag mismatch"
+attack flip 20 "out of order"
+itest_check "flip: the agent dropped the tampered frame and said why" \
+        grep -q "dropped a frame that failed authentication: frame authentication tag mismatch" "$D/gw1/log"
 attack drop 20 "out of order"
-attack replay 20 "replay"
-attack rewrite-key-id 20 "tag mismatch|key ID"
+attack rewrite-key-id 20 "out of order"
+itest_check "rewrite-key-id: the agent dropped it (a key ID it never saw sealed: tag mismatch)" \
+        grep -Eq "dropped a frame that failed authentication: (unknown key ID|frame authentication tag mismatch)" "$D/gw1/log"
+
+# passes SABOTAGE N [K] NAME: the install succeeds through it, byte-identical.
+passes() {
+        local name=$1; shift
+        via_mitm "$@"
+        local pkg; pkg=$(make_package "ok-$name" "5.$name.0")
+        set +e
+        ctl --json install --target bcm "$pkg" >"$D/ok-$name.json" 2>&1
+        local rc=$?
+        set -e
+        itest_check "$name: the installation succeeds (exit $rc)" test "$rc" -eq 0
+        itest_check "$name: the image arrives byte-identical" cmp -s "$pkg/bcm.bin" "$(active_image 1)"
+        kill "$MITM_PID" 2>/dev/null || true
+}
+passes replay replay 20
+itest_check "replay: the agent dropped the replayed frame" \
+        grep -q "dropped a frame that failed authentication: replayed sequence number" "$D/gw1/log"
+before_drops=$(grep -c "dropped a frame that failed authentication" "$D/gw1/log" || true)
+passes forge-both forge-both 2
+forged=$(sed -n 's/^umc-mitm: forged \([0-9]*\) frame(s) to the ECU, \([0-9]*\) to the master$/\1 \2/p' "$D/mitm-forge-both.log")
+up=${forged% *} down=${forged#* }
+after_drops=$(grep -c "dropped a frame that failed authentication" "$D/gw1/log" || true)
+itest_check "forge-both: forgeries went both ways (${up:-0} to the ECU, ${down:-0} to umcd)" \
+        test "${up:-0}" -ge 50 -a "${down:-0}" -ge 5
+itest_check "forge-both: the agent logged each forgery it dropped ($((after_drops - before_drops)) of ${up:-0})" \
+        test "$((after_drops - before_drops))" -eq "${up:-0}"
+itest_check "forge-both: umcd counts the ${down:-0} it dropped in RejectedFrames on D-Bus (says $(rejected_on_dbus bcm))" \
+        test "$(rejected_on_dbus bcm)" -ge "${down:-0}"
+
+# Past MaxRejectedFrames= (32) in one checkpoint window the session ends;
+# the agent keeps its checkpoint and the next install resumes from it.
+bounded() { # NAME SABOTAGE N K
+        local before; before=$(sha256sum "$(active_image 1)" | cut -d' ' -f1)
+        via_mitm "$2" "$3" "$4"
+        local pkg; pkg=$(make_package "bound-$1" "6.$1.0")
+        set +e
+        ctl --json install --target bcm "$pkg" >"$D/bound-$1.json" 2>&1
+        local rc=$?
+        set -e
+        itest_check "$1: past the bound the installation fails (exit $rc)" test "$rc" -eq 1
+        itest_check "$1: alarm on D-Bus says too many frames failed authentication" \
+                grep -Eq '"event":"alarm".*(too many frames|frames from the ECU) failed authentication' \
+                "$D/bound-$1.json"
+        itest_check "$1: active slot untouched" test "$(sha256sum "$(active_image 1)" | cut -d' ' -f1)" = "$before"
+        local off; off=$(progress_offset)
+        itest_check "$1: the resume point survives (progress offset=${off:-none}, image.part $(part_size) bytes)" \
+                test "${off:-0}" -gt 0 -a "${off:-0}" = "$(part_size)"
+        set +e
+        ctl --json install --target bcm "$pkg" >"$D/bound-$1-retry.json" 2>&1 # the mitm lets this one pass
+        rc=$?
+        set -e
+        kill "$MITM_PID" 2>/dev/null || true
+        itest_check "$1: the following install succeeds (exit $rc)" test "$rc" -eq 0
+        itest_check "$1: ... byte-identical" cmp -s "$pkg/bcm.bin" "$(active_image 1)"
+        itest_check "$1: ... resumed from byte $off, not restarted" \
+                grep -q "receiving version 6.$1.0, .* from byte $off\$" "$D/gw1/log"
+}
+bounded up burst-up 20 40
+itest_check "up: the agent's alarm names the bound" \
+        grep -q "more than 32 frames failed authentication since the last checkpoint" "$D/gw1/log"
+bounded down burst-down 4 40
+stop_umcd
+umcd_conf
+start_umcd
+itest_check "the version installed last is in place" test "$(active_version 1)" = 6.down.0
 
 # ---- 3. refusals before anything is sent ----
 refusal() { # NAME EXPECTED_TEXT
@@ -155,19 +239,19 @@ refusal() { # NAME EXPECTED_TEXT
 }
 stop_umcd
 umcd_conf "allow proto=tcp dst=10.77.2.0/24"
-refusal acl-deny "no Ethernet ACL rule allows it"
+refusal acl-deny "umcd denied connection .*: no \\[EthernetAcl\\] Rule= in $D/umcd.conf allows it"
 itest_check "acl-deny: the agent never saw a connection from the denied tuple" \
         bash -c "! grep -q 'ecu 0x00000010: .*9.9.9\|8.8.8' '$D/gw1/log'"
 umcd_conf "" "" 0x99
 # Unauthenticated, the agent cannot send a sealed ALARM: it refuses and
 # closes, umcd raises the alarm, and the agent's log names the reason.
-refusal unknown-ecu "closed by the ECU while authenticating"
+refusal unknown-ecu "closed the connection before authenticating.* or it serves no ECU 0x99"
 itest_check "unknown-ecu: the agent logged the unknown ECU ID" grep -q "challenge for ECU 0x00000099.*unknown ECU" "$D/gw1/log"
 umcd_conf
 stop_agent 1
 agent_conf 1 "$KEY_WRONG" 0x10
 start_agent 1
-refusal wrong-key "authentication failed"
+refusal wrong-key "did not prove the key: the key files differ"
 stop_agent 1
 agent_conf 1 "$KEY1" 0x10
 start_agent 1

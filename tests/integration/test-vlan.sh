@@ -150,7 +150,7 @@ rc=0
 install deny-43 v43 "$PKG1" || rc=$?
 itest_check "VLAN 43: install fails (exit $rc)" test "$rc" -eq 1
 itest_check "VLAN 43: alarm on D-Bus names the ACL and VLAN 43" \
-        grep -Eq '"event":"alarm".*"target":"v43".*vlan 43 denied: no Ethernet ACL rule allows it' \
+        grep -Eq '"event":"alarm".*"target":"v43".*umcd denied connection .*vlan 43: no \[EthernetAcl\] Rule= in .* allows it' \
         "$D/deny-43.json"
 itest_check "VLAN 43: completed signal says failure" \
         grep -q '"event":"completed","time":[0-9]*,"success":false' "$D/deny-43.json"
@@ -212,7 +212,7 @@ rc=0
 install untagged-42 v42 "$PKG2" || rc=$?
 itest_check "vlan=none: install to VLAN 42 fails (exit $rc)" test "$rc" -eq 1
 itest_check "vlan=none: alarm names VLAN 42 and the ACL" \
-        grep -Eq '"event":"alarm".*"target":"v42".*vlan 42 denied: no Ethernet ACL rule allows it' \
+        grep -Eq '"event":"alarm".*"target":"v42".*umcd denied connection .*vlan 42: no \[EthernetAcl\] Rule= in .* allows it' \
         "$D/untagged-42.json"
 itest_check "vlan=none: VLAN 42 still at 1.0.0" test "$(slot_state 42 | cut -d' ' -f2)" = 1.0.0
 stop_umcd

@@ -7,13 +7,15 @@
  *       transfer is not disturbed) to the PDUs SRC_ID sends to DST_ID and
  *       write the INDEX-th (from 0) to OUTFILE, raw. Prints "CAPTURED LEN".
  *   umc-canpdu send IF TX_ID RX_ID FILE [--fd] [--seq-add N] [--flip OFF]
- *                   [--truncate LEN] [--idle-ms MS]
+ *                   [--truncate LEN] [--idle-ms MS] [--count N]
  *       Send FILE as one PDU from TX_ID (flow control on RX_ID), after
  *       adding N to the frame header's sequence number (bytes 16..19, big
  *       endian), flipping the bits of byte OFF and/or cutting it to LEN bytes.
  *       --idle-ms: first wait until the bus was silent for MS ms, so
  *       the PDU goes between the real sender's PDUs instead of through one
  *       (which would garble both and test the kernel, not umc).
+ *       --count: send it N times back to back (a burst; a PDU of at most 7
+ *       bytes is one CAN frame, so a burst of them is over in a moment).
  *
  * IDs are hex, 3 digits (11-bit) or 8 (29-bit). Exit status 0 on success,
  * 1 on failure (said on stderr), 2 for a usage error.
@@ -44,7 +46,7 @@
 static int usage(void) {
         fprintf(stderr, "usage: umc-canpdu capture IF SRC_ID DST_ID INDEX OUTFILE [--fd] [--timeout SEC]\n"
                         "       umc-canpdu send IF TX_ID RX_ID FILE [--fd] [--seq-add N] [--flip OFF] "
-                        "[--truncate LEN]\n");
+                        "[--truncate LEN] [--idle-ms MS] [--count N]\n");
         return 2;
 }
 
@@ -178,7 +180,7 @@ static int wait_idle(const char *ifname, long idle_ms) {
 static int send_pdu(int argc, char **argv) {
         struct umc_isotp_opts o;
         static uint8_t buf[PDU_MAX];
-        long seq_add = 0, flip = -1, truncate_to = -1, idle_ms = 0;
+        long seq_add = 0, flip = -1, truncate_to = -1, idle_ms = 0, count = 1;
         bool eff2;
         ssize_t n;
         int in, s, r;
@@ -199,6 +201,8 @@ static int send_pdu(int argc, char **argv) {
                         truncate_to = strtol(argv[++i], NULL, 10);
                 else if (strcmp(argv[i], "--idle-ms") == 0 && i + 1 < argc)
                         idle_ms = strtol(argv[++i], NULL, 10);
+                else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+                        count = strtol(argv[++i], NULL, 10);
                 else
                         return usage();
         }
@@ -231,19 +235,22 @@ static int send_pdu(int argc, char **argv) {
                 fprintf(stderr, "umc-canpdu: cannot open ISO-TP on %s: %s\n", argv[2], strerror(-r));
                 return 1;
         }
-        for (int tries = 0; tries < 1000; tries++) {
-                r = umc_isotp_send(s, buf, (size_t)n);
-                if (r != -EAGAIN)
-                        break;
-                (void)poll(&(struct pollfd){ .fd = s, .events = POLLOUT }, 1, 10);
-        }
-        if (r < 0) {
-                fprintf(stderr, "umc-canpdu: cannot send: %s\n", strerror(-r));
-                return 1;
+        for (long k = 0; k < count; k++) {
+                r = -EAGAIN;
+                for (int tries = 0; tries < 1000 && r == -EAGAIN; tries++) {
+                        r = umc_isotp_send(s, buf, (size_t)n);
+                        if (r == -EAGAIN)
+                                (void)poll(&(struct pollfd){ .fd = s, .events = POLLOUT }, 1, 10);
+                }
+                if (r < 0) {
+                        fprintf(stderr, "umc-canpdu: cannot send: %s\n", strerror(-r));
+                        (void)close(s);
+                        return 1;
+                }
         }
         /* Closing waits for the PDU to leave (the kernel's isotp_release()). */
         (void)close(s);
-        printf("SENT %zd\n", n);
+        printf("SENT %ld x %zd\n", count, n);
         return 0;
 }
 

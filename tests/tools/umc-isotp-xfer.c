@@ -14,9 +14,11 @@
  * --tamper-at N: take the N-th DATA frame (from 0), flip one bit of its
  * ciphertext, write it as hex bytes to PATH (for `isotpsend`), print
  * "TAMPER-READY" and stop sending: the receiver's next PDU is whatever is
- * injected on the bus. Exit status: 0 delivered byte-identical (the sink
- * committed), 3 the receiver rejected a frame (reason printed), 1 any
- * other failure, 2 usage.
+ * injected on the bus. A frame the receiver drops (it fails to open:
+ * "receiver: dropped: REASON") changes nothing, so the untampered frame
+ * then goes out and the transfer goes on. Exit status: 0 delivered
+ * byte-identical (the sink committed), 3 the receiver rejected a frame
+ * (reason printed), 1 any other failure, 2 usage.
  *
  * Sessions use a fixed test key, as tests/unit/test-xfer.c does.
  */
@@ -45,6 +47,9 @@
 #define TIMEOUT_SEC 300
 
 static uint8_t tx_frame[FRAME_MAX], rx_buf[FRAME_MAX + 1], reply_q[REPLY_QUEUE][FRAME_MAX];
+static uint8_t held[FRAME_MAX]; /* the untampered frame, while paused for an injection */
+static size_t held_len;
+static bool dropped;            /* the receiver dropped a frame since the last look */
 static size_t reply_len[REPLY_QUEUE];
 static unsigned reply_head, reply_n;
 
@@ -163,6 +168,11 @@ static int receiver_feed(struct umc_receiver *rx, const uint8_t *b, size_t len, 
         int r;
 
         r = umc_receiver_input(rx, b, len, now_usec(), reply, sizeof(reply), &rlen, &reason);
+        if (r == UMC_XFER_DROPPED) {
+                printf("receiver: dropped: %s (0x%04x)\n", umc_reason_to_string(reason), reason);
+                dropped = true;
+                return 1;
+        }
         while (r == -EINPROGRESS || r == 1) {
                 r = umc_receiver_step(rx, 1 << 20, reply, sizeof(reply), &rlen, &reason);
                 if (r == 0)
@@ -263,7 +273,7 @@ static int run_xfer(const struct args *a) {
         struct umc_sender_params sp = { .hash_alg = UMC_HASH_SHA256, .verify_every = 0 };
         struct filesink sink = {};
         struct umc_sink ops = { fs_begin, fs_write, fs_checkpoint, fs_read, fs_commit, fs_abort,
-                                &sink };
+                                &sink, NULL };
         struct stat st;
         size_t tx_len = 0, max_payload = umc_isotp_max_payload(a->max_pdu);
         uint64_t start = now_usec(), frames = 0, data_frames = 0;
@@ -347,6 +357,8 @@ static int run_xfer(const struct args *a) {
                                 if (cause != UMC_ROTATE_NONE)
                                         rotations++;
                                 if (tx_frame[3] == UMC_FRAME_DATA && (long)data_frames++ == a->tamper_at) {
+                                        memcpy(held, tx_frame, tx_len);
+                                        held_len = tx_len;
                                         tx_frame[tx_len - 20] ^= 0x04; /* in the ciphertext */
                                         if (write_hex(a->tamper_file, tx_frame, tx_len) < 0)
                                                 goto finish;
@@ -393,6 +405,13 @@ static int run_xfer(const struct args *a) {
                 if (r == 0) {
                         if (!receiver_feed(rx, rx_buf, len, &rc) && reply_n == 0)
                                 goto finish;
+                        if (dropped && paused) {
+                                /* The injection was dropped: now the real frame. */
+                                memcpy(tx_frame, held, held_len);
+                                tx_len = held_len;
+                                paused = false;
+                        }
+                        dropped = false;
                 } else if (r != -EAGAIN) {
                         fprintf(stderr, "umc-isotp-xfer: ECU recv: %s\n", strerror(-r));
                         goto finish;

@@ -1,20 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * umc-mitm: a man in the middle for the integration tests. It relays TCP
- * between umcd and an agent and, on command, sabotages one frame of the
- * master-to-ECU direction (frames are delimited with the real header
- * parser): flip a byte, drop it, send it twice, or rewrite its key ID.
- * Numbered frames count from 0 on each connection (AUTH frames included).
- * Only the first connection is sabotaged, so a retry can show recovery.
+ * between umcd and an agent and, on command, sabotages the first
+ * connection (frames are delimited with the frame header; numbered from 0
+ * per direction, AUTH frames included), so a retry can show recovery:
  *
- *   umc-mitm LISTEN_IP:PORT TARGET_IP:PORT [flip|drop|replay|rewrite-key-id N]
+ *   flip|drop|replay|rewrite-key-id N   master-to-ECU frame N: flip a
+ *                                       payload byte, drop it, send it
+ *                                       twice, or rewrite its key ID
+ *   forge-up|forge-down|forge-both N    from frame 3 on, before every N-th
+ *                                       frame of that direction, insert a
+ *                                       forged one: its clear header
+ *                                       copied, junk for a payload
+ *   burst-up|burst-down N K             K such forgeries before frame N
  *
+ *   umc-mitm LISTEN_IP:PORT TARGET_IP:PORT [SABOTAGE N [K]]
+ *
+ * The forgeries are what anyone on the path can make without the keys;
+ * the count inserted is printed on stderr when the connection ends.
  * A test tool: blocking sockets and poll() are fine here.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +34,10 @@
 #include "umc/frame.h"
 #include "umc/util.h"
 
-enum sabotage { NONE, FLIP, DROP, REPLAY, REWRITE_KEY_ID };
+enum sabotage { NONE, FLIP, DROP, REPLAY, REWRITE_KEY_ID, FORGE, BURST };
+
+/* Frames before this one are the AUTH exchange: forgeries start after it. */
+#define FORGE_FROM 3
 
 static int parse_addr(const char *s, struct sockaddr_in *ret) {
         char host[64];
@@ -57,10 +70,40 @@ struct relay {
         uint8_t buf[UMC_FRAME_HEADER_LEN + UMC_FRAME_MAX_PAYLOAD];
         size_t len;
         unsigned index;
+        enum sabotage what;  /* this direction's */
+        unsigned at, count;
+        unsigned forged;
 };
 
-/* Forward every complete frame in r to out, sabotaging frame number `at`. */
-static int forward_frames(struct relay *r, int out, enum sabotage what, unsigned at) {
+/* Forgeries due before frame r->index. */
+static unsigned forgeries_due(const struct relay *r) {
+        if (r->what == BURST)
+                return r->index == r->at ? r->count : 0;
+        if (r->what == FORGE)
+                return r->index >= FORGE_FROM && (r->index - FORGE_FROM) % r->at == 0;
+        return 0;
+}
+
+/* The frame in r->buf with its payload replaced by junk, written n times. */
+static int forge(struct relay *r, int out, size_t flen, unsigned n) {
+        static uint8_t fake[UMC_FRAME_HEADER_LEN + UMC_FRAME_MAX_PAYLOAD];
+
+        for (unsigned i = 0; i < n; i++) {
+                memcpy(fake, r->buf, flen);
+                for (size_t k = UMC_FRAME_HEADER_LEN; k < flen; k++)
+                        fake[k] = (uint8_t)(k * 31 + r->forged);
+                if (write_all(out, fake, flen) < 0)
+                        return -1;
+                r->forged++;
+        }
+        return 0;
+}
+
+/* Forward every complete frame in r to out, sabotaging as r says. */
+static int forward_frames(struct relay *r, int out) {
+        enum sabotage what = r->what;
+        unsigned at = r->at;
+
         for (;;) {
                 size_t flen;
                 if (r->len < UMC_FRAME_HEADER_LEN)
@@ -70,7 +113,9 @@ static int forward_frames(struct relay *r, int out, enum sabotage what, unsigned
                         return -1;
                 if (r->len < flen)
                         return 0;
-                if (what != NONE && r->index == at) {
+                if (forge(r, out, flen, forgeries_due(r)) < 0)
+                        return -1;
+                if (what != NONE && what != FORGE && what != BURST && r->index == at) {
                         fprintf(stderr, "umc-mitm: sabotaging frame %u (type %u, %zu bytes)\n",
                                 r->index, r->buf[3], flen);
                         if (what == FLIP)
@@ -88,13 +133,13 @@ static int forward_frames(struct relay *r, int out, enum sabotage what, unsigned
         }
 }
 
-static void serve(int client, const struct sockaddr_in *target, enum sabotage what, unsigned at) {
-        static struct relay up;
-        uint8_t down[65536];
+static void serve(int client, const struct sockaddr_in *target, const struct relay *up_cmd,
+                  const struct relay *down_cmd) {
+        static struct relay up, down;
         int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-        up.len = 0;
-        up.index = 0;
+        up = *up_cmd;
+        down = *down_cmd;
         if (server < 0 || connect(server, (const struct sockaddr *)target, sizeof(*target)) < 0) {
                 perror("umc-mitm: connect");
                 goto out;
@@ -108,44 +153,76 @@ static void serve(int client, const struct sockaddr_in *target, enum sabotage wh
                         if (n <= 0)
                                 break;
                         up.len += (size_t)n;
-                        if (forward_frames(&up, server, what, at) < 0)
+                        if (forward_frames(&up, server) < 0)
                                 break;
                 }
                 if (p[1].revents) {
-                        ssize_t n = read(server, down, sizeof(down));
-                        if (n <= 0 || write_all(client, down, (size_t)n) < 0)
+                        ssize_t n = read(server, down.buf + down.len, sizeof(down.buf) - down.len);
+                        if (n <= 0)
+                                break;
+                        down.len += (size_t)n;
+                        if (forward_frames(&down, client) < 0)
                                 break;
                 }
         }
+        if (up.forged || down.forged)
+                fprintf(stderr, "umc-mitm: forged %u frame(s) to the ECU, %u to the master\n",
+                        up.forged, down.forged);
 out:
         if (server >= 0)
                 close(server);
         close(client);
 }
 
+static int parse_sabotage(int argc, char **argv, struct relay *up, struct relay *down) {
+        static const struct {
+                const char *name;
+                enum sabotage what;
+                bool up, down;
+        } table[] = {
+                { "flip", FLIP, true, false },          { "drop", DROP, true, false },
+                { "replay", REPLAY, true, false },      { "rewrite-key-id", REWRITE_KEY_ID, true, false },
+                { "forge-up", FORGE, true, false },     { "forge-down", FORGE, false, true },
+                { "forge-both", FORGE, true, true },    { "burst-up", BURST, true, false },
+                { "burst-down", BURST, false, true },
+        };
+
+        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+                struct relay cmd = {};
+
+                if (strcmp(argv[3], table[i].name) != 0)
+                        continue;
+                cmd.what = table[i].what;
+                cmd.at = (unsigned)atoi(argv[4]);
+                cmd.count = argc == 6 ? (unsigned)atoi(argv[5]) : 0;
+                if ((cmd.what == FORGE && cmd.at == 0) || (cmd.what == BURST) != (argc == 6))
+                        return -EINVAL;
+                if (table[i].up)
+                        *up = cmd;
+                if (table[i].down)
+                        *down = cmd;
+                return 0;
+        }
+        return -EINVAL;
+}
+
 int main(int argc, char **argv) {
         struct sockaddr_in listen_addr, target;
-        enum sabotage what = NONE;
-        unsigned at = 0;
+        struct relay up = {}, down = {};
+        const struct relay none = {};
         int one = 1, fd;
 
-        if (argc != 3 && argc != 5) {
-                fprintf(stderr, "usage: umc-mitm LISTEN_IP:PORT TARGET_IP:PORT [flip|drop|replay|rewrite-key-id N]\n");
+        if (argc != 3 && argc != 5 && argc != 6) {
+                fprintf(stderr, "usage: umc-mitm LISTEN_IP:PORT TARGET_IP:PORT [SABOTAGE N [K]]\n");
                 return 2;
         }
         if (parse_addr(argv[1], &listen_addr) < 0 || parse_addr(argv[2], &target) < 0) {
                 fprintf(stderr, "umc-mitm: bad address\n");
                 return 2;
         }
-        if (argc == 5) {
-                what = !strcmp(argv[3], "flip") ? FLIP : !strcmp(argv[3], "drop") ? DROP :
-                       !strcmp(argv[3], "replay") ? REPLAY :
-                       !strcmp(argv[3], "rewrite-key-id") ? REWRITE_KEY_ID : NONE;
-                if (what == NONE) {
-                        fprintf(stderr, "umc-mitm: unknown sabotage '%s'\n", argv[3]);
-                        return 2;
-                }
-                at = (unsigned)atoi(argv[4]);
+        if (argc >= 5 && parse_sabotage(argc, argv, &up, &down) < 0) {
+                fprintf(stderr, "umc-mitm: bad sabotage '%s'\n", argv[3]);
+                return 2;
         }
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
@@ -161,7 +238,7 @@ int main(int argc, char **argv) {
                         perror("umc-mitm: accept");
                         return 1;
                 }
-                serve(c, &target, what, at);
-                what = NONE; /* only the first connection is attacked */
+                serve(c, &target, &up, &down);
+                up = down = none; /* only the first connection is attacked */
         }
 }

@@ -208,6 +208,11 @@ struct master {
         uint8_t buf[FRAME_MAX];
         unsigned frames;
         unsigned rotations;
+        /* Forged frames sent ahead of real ones: inject_n before frame inject_at, ... */
+        unsigned inject_at, inject_n;
+        unsigned inject_every; /* ... and one before every inject_every-th from there (0: none) */
+        unsigned inject_final; /* ... and this many once TRANSPORT is out (a gateway forwards) */
+        unsigned injected;
 };
 
 static void master_free(struct master *m) {
@@ -271,6 +276,32 @@ static void master_sender(struct rig *g, struct master *m, uint64_t rotation_use
         assert_int_equal(umc_sender_new(&sp, m->session, &m->rot, &m->tx), 0);
 }
 
+/*
+ * What anyone in the middle can add: the clear header of the frame about
+ * to go copied, junk for a payload. Returns how many went out.
+ */
+static int master_inject(struct master *m, size_t len) {
+        static uint8_t fake[FRAME_MAX];
+        unsigned count = 0;
+        int r;
+
+        if (m->inject_n && m->frames == m->inject_at)
+                count = m->inject_n;
+        if (m->inject_every && m->frames >= m->inject_at &&
+            (m->frames - m->inject_at) % m->inject_every == 0)
+                count++;
+        for (unsigned i = 0; i < count; i++) {
+                memcpy(fake, m->buf, len);
+                for (size_t k = UMC_FRAME_HEADER_LEN; k < len; k++)
+                        fake[k] = (uint8_t)(k + m->injected);
+                r = client_send(&m->cl, fake, len);
+                if (r < 0)
+                        return r;
+                m->injected++;
+        }
+        return 0;
+}
+
 /* What a man in the middle does to the frame numbered at (0 = BEGIN). */
 enum tamper { TAMPER_NONE, TAMPER_FLIP, TAMPER_BAD_HEADER };
 
@@ -298,7 +329,9 @@ static int master_run(struct master *m, unsigned stop_after, enum tamper tamper,
                                 m->buf[0] = 'X';
                                 len = UMC_FRAME_HEADER_LEN; /* and the stream has nothing to skip by */
                         }
-                        r = client_send(&m->cl, m->buf, len);
+                        r = master_inject(m, len);
+                        if (r >= 0)
+                                r = client_send(&m->cl, m->buf, len);
                         if (r < 0)
                                 return r;
                         if (++m->frames == stop_after)
@@ -308,6 +341,14 @@ static int master_run(struct master *m, unsigned stop_after, enum tamper tamper,
                 if (r == -ESHUTDOWN)
                         return umc_sender_state(m->tx) == UMC_SENDER_DONE ? 0 : -EIO;
                 assert_int_equal(r, -EAGAIN);
+                if (m->inject_final && umc_sender_state(m->tx) == UMC_SENDER_WAIT_COMPLETE) {
+                        m->inject_n = m->inject_final;
+                        m->inject_at = m->frames;
+                        m->inject_final = 0;
+                        r = master_inject(m, UMC_FRAME_HEADER_LEN + umc_get_be32(m->buf + 24));
+                        if (r < 0)
+                                return r;
+                }
                 r = client_recv(&m->cl, &f, &len);
                 if (r < 0)
                         return r;
@@ -350,6 +391,44 @@ static bool progress_exists(struct rig *g) {
         char path[192];
         (void)snprintf(path, sizeof(path), "%s/incoming/progress", g->slots);
         return access(path, F_OK) == 0;
+}
+
+/* The resume point on disk: progress's offset, and image.part cut back to exactly it. */
+static uint64_t durable_offset(struct rig *g) {
+        char path[192], text[512], *p;
+        uint64_t offset;
+        struct stat st;
+        ssize_t n;
+        int fd;
+
+        (void)snprintf(path, sizeof(path), "%s/incoming/progress", g->slots);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        n = read(fd, text, sizeof(text) - 1);
+        close(fd);
+        assert_true(n > 0);
+        text[n] = '\0';
+        p = strstr(text, "offset=");
+        assert_non_null(p);
+        offset = strtoull(p + 7, NULL, 10);
+        (void)snprintf(path, sizeof(path), "%s/incoming/image.part", g->slots);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal((uint64_t)st.st_size, offset);
+        return offset;
+}
+
+/* A new master resumes from offset and the image arrives whole. */
+static void resume_and_complete(struct rig *g, uint64_t offset) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct master *m = master_new(g);
+
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(g, m, 3600 * USEC_PER_SEC);
+        assert_int_equal(master_run(m, 0, TAMPER_NONE, 0, &why), 0);
+        assert_int_equal(umc_sender_resume_offset(m->tx), offset);
+        master_free(m);
+        pump_until_idle(g);
+        expect_active(g, VERSION);
 }
 
 /* ---- tests ---- */
@@ -532,8 +611,35 @@ static void test_lost_connection_keeps_the_partial_and_resumes(void **state) {
         rig_stop(&g);
 }
 
-static void test_tampered_frame_stops_the_transfer_and_drops_the_image(void **state) {
+static void test_tampered_frame_is_dropped_and_the_gap_keeps_the_checkpoint(void **state) {
         enum umc_reason why = UMC_REASON_OK;
+        struct master *m;
+        uint64_t kept;
+        struct rig g;
+
+        rig_start(&g);
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m, 3600 * USEC_PER_SEC);
+        /* Frame 9, a DATA of the second range, fails its tag: dropped; VERIFY 2 then has a gap. */
+        assert_int_equal(master_run(m, 0, TAMPER_FLIP, 9, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_OUT_OF_ORDER);
+        master_free(m);
+        pump_until_idle(&g);
+        assert_int_equal(stats(&g).rejected_frames, 1);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_OUT_OF_ORDER);
+        /* A frame that failed to open drops nothing: checkpoint 1 stays, cut back to it. */
+        assert_true(progress_exists(&g));
+        kept = durable_offset(&g);
+        assert_int_equal(kept, 4 * 60000);
+        expect_active(&g, NULL);
+        resume_and_complete(&g, kept);
+        rig_stop(&g);
+}
+
+static void test_forged_frames_mid_transfer_are_dropped_and_the_image_arrives(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        unsigned injected;
         struct master *m;
         struct rig g;
 
@@ -541,13 +647,44 @@ static void test_tampered_frame_stops_the_transfer_and_drops_the_image(void **st
         m = master_new(&g);
         assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
         master_sender(&g, m, 3600 * USEC_PER_SEC);
-        assert_int_equal(master_run(m, 0, TAMPER_FLIP, 9, &why), -ECANCELED);
-        assert_int_equal(why, UMC_REASON_TAG_MISMATCH);
+        m->inject_at = 1;
+        m->inject_every = 2;
+        assert_int_equal(master_run(m, 0, TAMPER_NONE, 0, &why), 0);
+        injected = m->injected;
+        assert_true(injected >= 15);
         master_free(m);
         pump_until_idle(&g);
-        assert_int_equal(stats(&g).last_refusal, UMC_REASON_TAG_MISMATCH);
-        assert_false(progress_exists(&g)); /* a refused image is not kept for resume */
+        expect_active(&g, VERSION);
+        assert_int_equal(stats(&g).completed, 1);
+        assert_int_equal(stats(&g).rejected_frames, injected);
+        rig_stop(&g);
+}
+
+static void test_forged_frames_past_the_limit_end_the_session_keeping_the_checkpoint(
+        void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct master *m;
+        uint64_t kept;
+        struct rig g;
+
+        rig_start(&g);
+        m = master_new(&g);
+        assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
+        master_sender(&g, m, 3600 * USEC_PER_SEC);
+        /* Before frame 13 (a DATA of the third range): 33 forged, one past the default 32. */
+        m->inject_at = 13;
+        m->inject_n = UMC_XFER_REJECT_LIMIT_DEFAULT + 1;
+        assert_int_equal(master_run(m, 0, TAMPER_NONE, 0, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_REJECTED_FRAMES);
+        master_free(m);
+        pump_until_idle(&g);
+        assert_int_equal(stats(&g).last_refusal, UMC_REASON_REJECTED_FRAMES);
+        assert_int_equal(stats(&g).rejected_frames, UMC_XFER_REJECT_LIMIT_DEFAULT + 1);
+        assert_true(progress_exists(&g));
+        kept = durable_offset(&g);
+        assert_true(kept >= 4 * 60000);
         expect_active(&g, NULL);
+        resume_and_complete(&g, kept);
         rig_stop(&g);
 }
 
@@ -571,7 +708,12 @@ static void test_bad_header_mid_transfer_is_answered_with_stop(void **state) {
         master_free(m);
         pump_until_idle(&g);
         assert_int_equal(stats(&g).last_refusal, UMC_REASON_FRAME_BAD_MAGIC);
+        assert_int_equal(stats(&g).rejected_frames, 1);
+        /* The stream is lost, the partial is not: it resumes from its (first) checkpoint. */
+        assert_true(progress_exists(&g));
+        assert_int_equal(durable_offset(&g), 0);
         expect_active(&g, NULL);
+        resume_and_complete(&g, 0);
         rig_stop(&g);
 }
 
@@ -940,8 +1082,13 @@ static struct umc_agent *gateway_start(struct rig *g, const char *name, uint8_t 
         return a;
 }
 
-/* Send the rig's image through the gateway at gw_port; the master's verdict. */
-static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
+/*
+ * Send the rig's image through the gateway at gw_port, with forge_final
+ * forged frames once TRANSPORT is out (while the gateway forwards); the
+ * master's verdict.
+ */
+static int deliver_via_forging(struct rig *g, uint16_t gw_port, unsigned forge_final,
+                               enum umc_reason *why) {
         uint16_t endpoint_port = g->port;
         struct master *m;
         int r;
@@ -949,6 +1096,7 @@ static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
         g->port = gw_port;
         m = master_new(g);
         g->port = endpoint_port;
+        m->inject_final = forge_final;
         /* The gateway answers for ECU_ID behind it, with its own key and the ECU's hardware ID. */
         r = master_auth(m, GW_KEY_BYTE, ECU_ID, why);
         if (r == 0) {
@@ -957,6 +1105,10 @@ static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
         }
         master_free(m);
         return r;
+}
+
+static int deliver_via(struct rig *g, uint16_t gw_port, enum umc_reason *why) {
+        return deliver_via_forging(g, gw_port, 0, why);
 }
 
 static void test_gateway_forwards_and_passes_the_ecu_verdict_back(void **state) {
@@ -970,6 +1122,24 @@ static void test_gateway_forwards_and_passes_the_ecu_verdict_back(void **state) 
         assert_int_equal(deliver_via(&g, port, &why), 0);
         expect_active(&g, VERSION); /* on the endpoint behind the gateway */
         assert_int_equal(stats(&g).completed, 1);
+        umc_agent_free(gw);
+        rig_stop(&g);
+}
+
+static void test_gateway_drops_forged_frames_while_forwarding_and_the_leg_goes_on(void **state) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_agent_stats st;
+        struct umc_agent *gw;
+        uint16_t port;
+        struct rig g;
+
+        rig_start(&g);
+        gw = gateway_start(&g, "forged", KEY_BYTE, &port);
+        assert_int_equal(deliver_via_forging(&g, port, 5, &why), 0);
+        expect_active(&g, VERSION); /* the ECU's leg was not stopped */
+        umc_agent_get_stats(gw, &st);
+        assert_int_equal(st.rejected_frames, 5);
+        assert_int_equal(st.completed, 1);
         umc_agent_free(gw);
         rig_stop(&g);
 }
@@ -1018,7 +1188,9 @@ int main(void) {
                 cmocka_unit_test(test_unknown_ecu_id_is_refused),
                 cmocka_unit_test(test_second_transfer_is_refused_with_an_alarm_while_one_runs),
                 cmocka_unit_test(test_lost_connection_keeps_the_partial_and_resumes),
-                cmocka_unit_test(test_tampered_frame_stops_the_transfer_and_drops_the_image),
+                cmocka_unit_test(test_tampered_frame_is_dropped_and_the_gap_keeps_the_checkpoint),
+                cmocka_unit_test(test_forged_frames_mid_transfer_are_dropped_and_the_image_arrives),
+                cmocka_unit_test(test_forged_frames_past_the_limit_end_the_session_keeping_the_checkpoint),
                 cmocka_unit_test(test_bad_header_mid_transfer_is_answered_with_stop),
                 cmocka_unit_test(test_silent_connection_times_out_in_the_handshake),
                 cmocka_unit_test(test_connections_beyond_the_limit_wait_in_the_backlog),
@@ -1032,6 +1204,7 @@ int main(void) {
                 cmocka_unit_test(test_bind_interface_binds_the_listener_or_refuses_to_start),
                 cmocka_unit_test(test_reload_moves_the_slot_directory_lock),
                 cmocka_unit_test(test_gateway_forwards_and_passes_the_ecu_verdict_back),
+                cmocka_unit_test(test_gateway_drops_forged_frames_while_forwarding_and_the_leg_goes_on),
                 cmocka_unit_test(test_gateway_reports_the_ecu_refusal_and_the_ecu_is_untouched),
                 cmocka_unit_test(test_gateway_refuses_an_ecu_it_does_not_forward_to),
         };

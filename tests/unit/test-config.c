@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "umc/config.h"
+#include "umc/xfer.h"
 #include "umc/keyfile.h"
 #include "umc/util.h"
 
@@ -182,6 +183,7 @@ static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
         assert_int_equal(c.rotation.holdoff_usec, 10 * USEC_PER_SEC);
         assert_int_equal(c.inner_suite, UMC_SUITE_NONE);
         assert_int_equal(c.replay_window, 64);
+        assert_int_equal(c.max_rejected_frames, UMC_XFER_REJECT_LIMIT_DEFAULT);
         assert_int_equal(c.verify_every, 0);
         assert_int_equal(c.image_hash, UMC_HASH_SHA256);
         assert_memory_equal(&c.load, &d.load, sizeof(c.load));
@@ -239,6 +241,7 @@ static void test_shipped_agent_conf_loads_with_a_real_key_file(void **state) {
         assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_NONE));
         assert_int_equal(c.inner_suite, UMC_SUITE_NONE);
         assert_int_equal(c.replay_window, 64);
+        assert_int_equal(c.max_rejected_frames, UMC_XFER_REJECT_LIMIT_DEFAULT);
         assert_int_equal(c.can_ids.n_rules, 0);
         assert_int_equal(c.eth_acl.n_rules, 0);
         assert_int_equal(c.channel, UMC_CHANNEL_TCP);
@@ -275,6 +278,7 @@ static const char full_daemon[] =
         "RotationIntervalSec=300\n"
         "RotationHoldoffSec=30\n"
         "ReplayWindow=512\n"
+        "MaxRejectedFrames=0\n"
         "VerifyEvery=16\n"
         "ImageHash=sm3\n"
         "\n"
@@ -342,6 +346,7 @@ static void test_full_daemon_file_fills_every_field(void **state) {
         assert_int_equal(c.rotation.interval_usec, 300 * USEC_PER_SEC);
         assert_int_equal(c.rotation.holdoff_usec, 30 * USEC_PER_SEC);
         assert_int_equal(c.replay_window, 512);
+        assert_int_equal(c.max_rejected_frames, 0);
         assert_int_equal(c.verify_every, 16);
         assert_int_equal(c.image_hash, UMC_HASH_SM3);
 
@@ -424,6 +429,7 @@ static const char full_agent[] =
         "AllowedSuites=chacha20-poly1305,sm4-ctr-hmac-sm3\n"
         "InnerSuite=sm4-ctr-hmac-sm3\n"
         "ReplayWindow=1\n"
+        "MaxRejectedFrames=65535\n"
         "[CanIds]\n"
         "TolerancePercent=0.1\n"
         "MinPeriods=10000\n"
@@ -458,6 +464,7 @@ static void test_full_agent_file_fills_every_field(void **state) {
         assert_false(umc_agent_suite_allowed(&c, UMC_SUITE_AES_128_GCM));
         assert_int_equal(c.inner_suite, UMC_SUITE_SM4_CTR_HMAC_SM3);
         assert_int_equal(c.replay_window, 1);
+        assert_int_equal(c.max_rejected_frames, 65535);
         assert_true(c.can_ids.tolerance_pct == 0.1);
         assert_int_equal(c.can_ids.min_periods, 10000);
         /* The 29-bit and the 11-bit 0x7E0 are different IDs. */
@@ -531,6 +538,10 @@ static const struct refusal refusals[] = {
         { "[Security]\nReplayWindow=64x\n", 2, "Security.ReplayWindow", "not a decimal number" },
         { "[Security]\nReplayWindow=-1\n", 2, "Security.ReplayWindow", "not a decimal number" },
         { "[Security]\nReplayWindow=1025\n", 2, "Security.ReplayWindow", "out of range 1..1024" },
+        { "[Security]\nMaxRejectedFrames=65536\n", 2, "Security.MaxRejectedFrames",
+          "out of range 0..65535" },
+        { "[Security]\nMaxRejectedFrames=many\n", 2, "Security.MaxRejectedFrames",
+          "not a decimal number" },
         { "[Security]\nReplayWindow=99999999999999999999999\n", 2, "Security.ReplayWindow",
           "out of range 1..1024" },
         { "[Security]\nRotationIntervalSec=0\n", 2, "Security.RotationIntervalSec",
@@ -1383,8 +1394,113 @@ static void test_gateway_needs_forward_config(void **state) {
         assert_null(c.forward_config);
 }
 
+/* ---- warnings: a valid file that cannot work ---- */
+
+struct warnings {
+        unsigned n;
+        char last[512];
+};
+
+static void collect_warning(void *userdata, const char *text) {
+        struct warnings *w = userdata;
+
+        w->n++;
+        (void)snprintf(w->last, sizeof(w->last), "%s", text);
+}
+
+/* Load tmpl as umcd.conf; the warnings' count, the last one in w. */
+static size_t daemon_warnings(struct fixture *f, const char *tmpl, struct warnings *w) {
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        size_t n;
+
+        *w = (struct warnings){};
+        if (umc_daemon_config_load(write_conf(f, tmpl), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_string_equal(c.path, f->conf);
+        n = umc_daemon_config_warnings(&c, collect_warning, w);
+        assert_int_equal(n, w->n);
+        umc_daemon_config_free(&c);
+        return n;
+}
+
+static size_t agent_warnings(struct fixture *f, const char *tmpl, struct warnings *w) {
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        size_t n;
+
+        *w = (struct warnings){};
+        if (umc_agent_config_load(write_conf(f, tmpl), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        n = umc_agent_config_warnings(&c, collect_warning, w);
+        assert_int_equal(n, w->n);
+        umc_agent_config_free(&c);
+        return n;
+}
+
+#define ENGINE "[Target engine]\nEcuId=0x10\nHardwareId=E\nKeyFile=@KEY@\nAddress=10.0.0.10:4500\n"
+#define LISTENER "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nListen=0.0.0.0:4500\n"
+
+static void test_target_no_rule_can_allow_is_a_warning_naming_file_and_target(void **state) {
+        struct fixture *f = *state;
+        struct warnings w;
+
+        /* The shipped state: every Rule= commented out. */
+        assert_int_equal(daemon_warnings(f, ENGINE, &w), 1);
+        assert_non_null(strstr(w.last, f->conf));
+        assert_non_null(strstr(w.last, "[Target engine] Address=10.0.0.10:4500"));
+        assert_non_null(strstr(w.last, "no Rule= at all"));
+        assert_non_null(strstr(w.last, "'Rule=allow proto=tcp dst=10.0.0.10 dport=4500'"));
+        /* Rules for other addresses, ports or protocols do not help. */
+        assert_int_equal(daemon_warnings(f, ENGINE "[EthernetAcl]\nRule=allow dst=10.0.1.0/24\n"
+                                                   "Rule=allow dport=4501\nRule=allow proto=udp\n", &w), 1);
+        assert_non_null(strstr(w.last, "no [EthernetAcl] Rule= allows"));
+        /* A deny covering every connection to it, before the allow, is named. */
+        assert_int_equal(daemon_warnings(f, ENGINE "[EthernetAcl]\nRule=allow dst=10.9.0.0/16\n"
+                                                   "Rule=deny dst=10.0.0.0/8\nRule=allow proto=tcp\n", &w), 1);
+        assert_non_null(strstr(w.last, "Rule= number 2 denies every connection"));
+}
+
+static void test_a_rule_that_may_allow_gives_no_warning(void **state) {
+        struct fixture *f = *state;
+        struct warnings w;
+
+        assert_int_equal(daemon_warnings(f, ENGINE "[EthernetAcl]\nRule=allow proto=tcp dst=10.0.0.0/24 "
+                                                   "dport=4500 vlan=any\n", &w), 0);
+        assert_int_equal(daemon_warnings(f, ENGINE "[EthernetAcl]\nRule=allow\n", &w), 0);
+        /* A deny that covers only some connections (one VLAN, one source) leaves the allow after it. */
+        assert_int_equal(daemon_warnings(f, ENGINE "[EthernetAcl]\nRule=deny vlan=5\n"
+                                                   "Rule=deny src=10.0.0.99\nRule=allow dport=4500\n", &w), 0);
+        /* CAN targets do not go through the Ethernet ACL. */
+        assert_int_equal(daemon_warnings(f, "[CanIds]\nId=7E0\nId=7E8\n[Target b]\nEcuId=2\n"
+                                            "HardwareId=B\nKeyFile=@KEY@\nChannel=can\n"
+                                            "Interface=vcan0\nTxId=7E0\nRxId=7E8\n", &w), 0);
+}
+
+static void test_agent_listener_no_rule_can_allow_is_a_warning(void **state) {
+        struct fixture *f = *state;
+        struct warnings w;
+
+        assert_int_equal(agent_warnings(f, LISTENER, &w), 1);
+        assert_non_null(strstr(w.last, f->conf));
+        assert_non_null(strstr(w.last, "[Agent] Listen=0.0.0.0:4500"));
+        assert_non_null(strstr(w.last, "dport=4500"));
+        assert_int_equal(agent_warnings(f, LISTENER "[EthernetAcl]\nRule=allow dport=4600\n", &w), 1);
+        /* A wildcard listener: a rule for one of its addresses may match. */
+        assert_int_equal(agent_warnings(f, LISTENER "[EthernetAcl]\nRule=allow dst=10.0.0.5 dport=4500\n", &w),
+                         0);
+        /* ... but a deny for one address does not cover the wildcard. */
+        assert_int_equal(agent_warnings(f, LISTENER "[EthernetAcl]\nRule=deny dst=10.0.0.5\n"
+                                                      "Rule=allow proto=tcp\n", &w), 0);
+        assert_int_equal(agent_warnings(f, LISTENER "[EthernetAcl]\nRule=deny\nRule=allow\n", &w), 1);
+        assert_non_null(strstr(w.last, "Rule= number 1 denies"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_target_no_rule_can_allow_is_a_warning_naming_file_and_target, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_rule_that_may_allow_gives_no_warning, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_agent_listener_no_rule_can_allow_is_a_warning, setup, teardown),
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
                 T(test_shipped_daemon_conf_loads_with_the_defaults),
                 T(test_shipped_agent_conf_loads_with_a_real_key_file),

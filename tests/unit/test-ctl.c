@@ -317,6 +317,74 @@ static void test_install_that_fails_exits_failed_after_completed(void **state) {
         cJSON_Delete(o);
 }
 
+/*
+ * monitor in a child; a grandchild installs through umcctl after 300 ms
+ * (the monitor has subscribed by then) and ends the monitor with SIGTERM
+ * once that install is over.
+ */
+static void child_monitor_while_installing(const void *arg, int fd) {
+        const struct ctl_run *c = arg;
+        pid_t monitor = getpid(), pid = fork();
+
+        if (pid < 0)
+                _exit(122);
+        if (pid == 0) {
+                struct umc_ctl_args a = { .command = UMC_CTL_STATUS };
+                char *argv[] = { "umcctl", "--bus", "session", "--json", "install", W->package, NULL };
+                sd_bus *bus = NULL;
+                FILE *devnull = fopen("/dev/null", "we");
+
+                (void)usleep(300 * 1000);
+                if (!devnull || setenv("DBUS_SESSION_BUS_ADDRESS", c->address, 1) < 0 ||
+                    umc_ctl_parse_args(6, argv, &a, devnull) < 0 || umc_ctl_connect(&a, &bus) < 0)
+                        _exit(123);
+                (void)umc_ctl_run(&a, bus, devnull, devnull);
+                (void)usleep(300 * 1000);
+                (void)kill(monitor, SIGTERM);
+                _exit(0);
+        }
+        child_ctl(arg, fd);
+}
+
+static void test_monitor_json_emits_started_and_the_reason_form(void **state) {
+        struct fixture *f = *state;
+        struct ctl_run c = { .address = f->bus->address,
+                             .argv = { "umcctl", "--bus", "session", "--json", "monitor", NULL } };
+        char out[OUT_MAX];
+        cJSON *o;
+
+        assert_int_equal(run_child(f, child_monitor_while_installing, &c, out, OUT_MAX),
+                         UMC_CTL_EXIT_OK);
+        o = json_line(out, "started");
+        if (!o)
+                fail_msg("monitor printed no started event: %s", out);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "operation")->valuestring, "verifying");
+        cJSON_Delete(o);
+        /* The alarm's reason as docs/reasons.md writes it: hex string and name. */
+        o = json_line(out, "alarm");
+        if (!o)
+                fail_msg("no alarm in: %s", out);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "reason")->valuestring, "0x0603");
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "reason_name")->valuestring, "IO_ERROR");
+        cJSON_Delete(o);
+        o = json_line(out, "completed");
+        assert_non_null(o);
+        cJSON_Delete(o);
+}
+
+static void test_no_session_bus_says_what_to_do(void **state) {
+        struct umc_ctl_args a = { .session_bus = true };
+        char err[512] = "";
+        FILE *f = fmemopen(err, sizeof(err), "w");
+
+        assert_non_null(f);
+        assert_int_equal(umc_ctl_connect_failed(&a, -ENOMEDIUM, f), UMC_CTL_EXIT_UNREACHABLE);
+        fclose(f);
+        assert_non_null(strstr(err, "no session bus"));
+        assert_non_null(strstr(err, "leave out --bus session"));
+        assert_null(strstr(err, "No medium found"));
+}
+
 static void test_status_without_daemon_exits_unreachable(void **state) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         struct fixture *f = *state;
@@ -348,6 +416,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_install_with_another_manifest_hash_exits_refused, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_that_fails_exits_failed_after_completed, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_status_without_daemon_exits_unreachable, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_monitor_json_emits_started_and_the_reason_form, setup_open, teardown),
+                cmocka_unit_test(test_no_session_bus_says_what_to_do),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

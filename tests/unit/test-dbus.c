@@ -205,7 +205,7 @@ static void test_properties_are_readable(void **state) {
         const char *name, *phase, *suite, *cls, *target;
         uint64_t done, total, rate;
         bool version = false, operation = false, progress = false, targets = false,
-             channels = false, last_error = false;
+             channels = false, last_error = false, rejected = false;
         uint32_t pct;
         uint16_t key_id;
         double load;
@@ -257,11 +257,20 @@ static void test_properties_are_readable(void **state) {
                         assert_string_equal(cls, "normal");
                         assert_int_equal(sd_bus_message_exit_container(reply), 1);
                         channels = true;
+                } else if (strcmp(name, "RejectedFrames") == 0) {
+                        uint64_t n = 1;
+                        assert_int_equal(sd_bus_message_enter_container(reply, 'v', "a(st)"), 1);
+                        assert_int_equal(sd_bus_message_read(reply, "a(st)", 1, &target, &n), 1);
+                        assert_string_equal(target, "bcm");
+                        assert_int_equal(n, 0);
+                        assert_int_equal(sd_bus_message_exit_container(reply), 1);
+                        rejected = true;
                 } else
                         fail_msg("unexpected property %s", name);
                 assert_int_equal(sd_bus_message_exit_container(reply), 1);
         }
-        assert_true(version && operation && progress && targets && channels && last_error);
+        assert_true(version && operation && progress && targets && channels && last_error &&
+                    rejected);
         sd_bus_message_unref(reply);
 }
 

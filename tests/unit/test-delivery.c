@@ -484,6 +484,10 @@ static void test_acl_denial_raises_alarm_before_anything_is_sent(void **state) {
         assert_int_equal(f->alarms, 1);
         assert_int_equal(f->alarm_reason, UMC_REASON_ETH_DENIED_BY_RULE);
         assert_int_equal(f->reason, UMC_REASON_ETH_DENIED_BY_RULE);
+        /* Which side refused, and in which file the rule is. */
+        if (!strstr(f->alarm_text, "umcd denied connection") ||
+            !strstr(f->alarm_text, "Rule= number 1 of /"))
+                fail_msg("alarm text: %s", f->alarm_text);
         assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_FAILED);
         run_for(f, 100 * USEC_PER_MSEC);
         umc_agent_get_stats(f->agent, &st);
@@ -499,6 +503,9 @@ static void test_no_matching_rule_is_default_deny(void **state) {
         deliver(f, "1.0.0", f->state_fd);
         assert_false(f->success);
         assert_int_equal(f->alarm_reason, UMC_REASON_ETH_DEFAULT_DENY);
+        if (!strstr(f->alarm_text, "umcd denied connection") ||
+            !strstr(f->alarm_text, "no [EthernetAcl] Rule= in /"))
+                fail_msg("alarm text: %s", f->alarm_text);
 }
 
 static void test_wrong_key_raises_auth_alarm(void **state) {
@@ -511,6 +518,10 @@ static void test_wrong_key_raises_auth_alarm(void **state) {
         assert_false(f->success);
         assert_int_equal(f->alarms, 1);
         assert_int_equal(f->alarm_reason, UMC_REASON_ECU_AUTH_FAILED);
+        /* What to compare, once: no "ECU authentication failed (ECU authentication failed)". */
+        if (!strstr(f->alarm_text, "key files differ") || !strstr(f->alarm_text, "KeyFile=/"))
+                fail_msg("alarm text: %s", f->alarm_text);
+        assert_null(strstr(f->alarm_text, "ECU authentication failed"));
         version = active_version(f, NULL, NULL);
         assert_null(version);
 }
@@ -890,6 +901,7 @@ static void test_auth_timeout_comes_from_the_config(void **state) {
 /* The pacing tests' link: loopback of their own namespace, nominally 8 Mbit/s, 100 ms windows. */
 #define PACE_LINK_BPS (8 * UINT64_C(1000000))
 #define PACE_LOAD "[Load]\nWindowMSec=100\nLinkRateMbit=8\n"
+#define PACE_CEILING_PERCENT 50
 #define PACE_CEILING "CeilingPercent=50\n"
 #define PACE_CEILING_BPS (PACE_LINK_BPS / 2)
 #define INJECT_PERIOD_USEC (5 * USEC_PER_MSEC)
@@ -1051,6 +1063,16 @@ static void test_paced_transfer_stays_under_the_ceiling(void **state) {
          */
         assert_true(paced.max_bps <= PACE_CEILING_BPS);
         assert_true(paced.min_bps >= PACE_LINK_BPS / 100);
+        /*
+         * The load shown (what umcctl prints as LOAD) agrees with the pacing:
+         * lo counts each byte as sent and as received, and the measure must
+         * not show that twice (it read 19-20 % for a ceiling of 10 %).
+         */
+        umc_delivery_get_progress(f->d, &p);
+        print_message("measured load %.1f%% with a ceiling of %u%%\n", p.load_percent,
+                      PACE_CEILING_PERCENT);
+        assert_true(p.load_percent <= PACE_CEILING_PERCENT * 1.25);
+        assert_true(p.load_percent >= PACE_CEILING_PERCENT / 4.0);
         assert_true(phase_bps(&paced) <= PACE_CEILING_BPS * 5 / 4);
         assert_true(phase_bps(&paced) >= PACE_CEILING_BPS / 2);
         assert_true(unpaced_bps >= 4 * phase_bps(&paced)); /* about 100 times on an idle machine */
@@ -1241,6 +1263,12 @@ static void test_linkload_classifies_a_saturated_link_as_abnormal(void **state) 
         assert_int_equal(l.n_samples, 2);
 }
 
+static void test_linkload_knows_loopback(void **state) {
+        assert_true(umc_linkload_is_loopback("lo"));
+        assert_false(umc_linkload_is_loopback("umc-no-such0"));
+        assert_false(umc_linkload_is_loopback("../lo"));
+}
+
 static void test_linkload_samples_real_counters(void **state) {
         struct umc_load_cfg cfg;
         struct umc_linkload l;
@@ -1287,6 +1315,7 @@ int main(void) {
                 cmocka_unit_test(test_linkload_uses_nominal_rate_when_speed_unknown),
                 cmocka_unit_test(test_linkload_classifies_a_saturated_link_as_abnormal),
                 cmocka_unit_test(test_linkload_samples_real_counters),
+                cmocka_unit_test(test_linkload_knows_loopback),
         };
 
         umc_log_set_prefix(false);

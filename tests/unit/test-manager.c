@@ -462,10 +462,15 @@ static void test_second_install_while_busy_is_refused(void **state) {
 
         install(f, &f->p1, NULL);
         assert_int_equal(umc_manager_install(f->m, f->p2.dir, NULL, NULL, why, sizeof(why)), -EBUSY);
-        assert_non_null(strstr(why, "already"));
+        /* It names the running package and what to do about it. */
+        assert_non_null(strstr(why, f->p1.dir));
+        assert_non_null(strstr(why, "umcctl cancel"));
         run_until(f, is_completed);
         assert_int_equal(f->completed, 1);
         assert_true(f->success);
+        /* Idle after a success: Progress stays at 100, as every target shows. */
+        assert_int_equal(umc_manager_operation(f->m), UMC_OP_IDLE);
+        assert_int_equal(umc_manager_percent(f->m), 100);
         run_for(f, 50 * USEC_PER_MSEC);
         assert_int_equal(f->completed, 1); /* exactly once */
 }
@@ -532,6 +537,9 @@ static void test_symlinked_image_is_refused(void **state) {
         assert_int_equal(symlink(target, path), 0);
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "bcm.bin"));
+        /* Why links are refused, not the kernel's "Too many levels of symbolic links". */
+        assert_non_null(strstr(why, "a symbolic link, refused"));
+        assert_null(strstr(why, "Too many levels"));
 }
 
 static void test_package_for_unknown_target_is_refused(void **state) {
@@ -543,6 +551,9 @@ static void test_package_for_unknown_target_is_refused(void **state) {
         make_package(f, &p, "pkg3", "3.0.0", 3, "abs");
         assert_int_equal(umc_manager_inspect(f->m, p.dir, &mf, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "abs"));
+        /* A typo is easy to see next to the valid names. */
+        if (!strstr(why, "(configured: bcm, gw)"))
+                fail_msg("no list of the configured targets in: %s", why);
         assert_int_equal(umc_manager_install(f->m, p.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
         assert_int_equal(umc_manager_install(f->m, "relative/pkg", NULL, NULL, why, sizeof(why)),
                          -EINVAL);
@@ -569,7 +580,7 @@ static void test_inspect_checks_the_image_files_as_install_does(void **state) {
         assert_int_equal(symlink(path, img), 0);
         assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "symbolic link"));
-        assert_non_null(strstr(why, "outside the package"));
+        assert_non_null(strstr(why, "no link can point umcd at another file"));
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "symbolic link")); /* install says the same, not ELOOP */
         assert_int_equal(unlink(img), 0);
@@ -629,6 +640,8 @@ static void test_install_restricted_to_named_targets(void **state) {
 
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, twice, why, sizeof(why)), -EINVAL);
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, unknown, why, sizeof(why)), -EINVAL);
+        if (!strstr(why, "'abs'; it has images for: bcm, gw"))
+                fail_msg("no list of the package's targets in: %s", why);
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, none, why, sizeof(why)), -EINVAL);
         install(f, &f->p1, only_gw);
         run_until(f, is_completed);

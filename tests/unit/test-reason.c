@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "bus-fixture.h"
 #include "umc/reason.h"
 #include "umc/util.h"
 
@@ -34,6 +35,7 @@ static const uint16_t all_codes[] = {
         UMC_REASON_SUITE_NOT_ALLOWED,
         UMC_REASON_BODY_MALFORMED,
         UMC_REASON_KEYS_EXHAUSTED,
+        UMC_REASON_REJECTED_FRAMES,
         UMC_REASON_VERIFY_MISMATCH,
         UMC_REASON_VERIFY_TIME,
         UMC_REASON_IMAGE_HASH_MISMATCH,
@@ -136,6 +138,7 @@ static void test_wire_values_are_stable(void **state) {
         assert_int_equal(UMC_REASON_FRAME_PAYLOAD_TOO_SHORT, 0x010a);
         assert_int_equal(UMC_REASON_TAG_MISMATCH, 0x0201);
         assert_int_equal(UMC_REASON_KEYS_EXHAUSTED, 0x020a);
+        assert_int_equal(UMC_REASON_REJECTED_FRAMES, 0x020b);
         assert_int_equal(UMC_REASON_VERIFY_MISMATCH, 0x0301);
         assert_int_equal(UMC_REASON_CAN_ID_UNKNOWN, 0x0401);
         assert_int_equal(UMC_REASON_LOAD_ABNORMAL, 0x0502);
@@ -145,6 +148,105 @@ static void test_wire_values_are_stable(void **state) {
         assert_int_equal(UMC_REASON_PKG_DECRYPT_FAILED, 0x0711);
 }
 
+static void test_names_and_format(void **state) {
+        char buf[UMC_REASON_FORMAT_MAX];
+
+        assert_string_equal(umc_reason_name(UMC_REASON_ETH_DEFAULT_DENY), "ETH_DEFAULT_DENY");
+        assert_string_equal(umc_reason_format(UMC_REASON_ETH_DEFAULT_DENY, buf),
+                            "0x0405 ETH_DEFAULT_DENY");
+        assert_null(umc_reason_name(0x7777));
+        assert_string_equal(umc_reason_format(0x7777, buf), "0x7777");
+        assert_int_equal(umc_reason_count(), UMC_ELEMENTSOF(all_codes));
+        for (size_t i = 0; i < umc_reason_count(); i++) {
+                const char *name = umc_reason_name(umc_reason_at(i));
+                size_t n = strlen(name);
+
+                /* Every name is the enum's own spelling: upper case, digits and '_'. */
+                assert_true(n > 1 && n + 8 < UMC_REASON_FORMAT_MAX);
+                for (size_t k = 0; k < n; k++)
+                        assert_true(isupper((unsigned char)name[k]) || isdigit((unsigned char)name[k]) ||
+                                    name[k] == '_');
+        }
+}
+
+static char *slurp(const char *rel) {
+        char path[PATH_MAX];
+        FILE *f;
+        char *buf = calloc(1, 256 * 1024);
+        size_t n;
+
+        assert_non_null(buf);
+        repo_path(rel, path, sizeof(path));
+        f = fopen(path, "re");
+        assert_non_null(f);
+        n = fread(buf, 1, 256 * 1024 - 1, f);
+        assert_true(n > 0 && n < 256 * 1024 - 1);
+        fclose(f);
+        return buf;
+}
+
+/* docs/reasons.md has one "| 0xNNNN | NAME | text | hint |" row per code, in table order. */
+static void test_published_table_matches_the_library(void **state) {
+        char *doc = slurp("docs/reasons.md"), *save = NULL;
+        size_t i = 0;
+
+        for (char *line = strtok_r(doc, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char want[512];
+                uint16_t code;
+
+                if (strncmp(line, "| 0x", 4) != 0)
+                        continue;
+                if (i >= umc_reason_count())
+                        fail_msg("docs/reasons.md lists more codes than reason.c: %s", line);
+                code = umc_reason_at(i++);
+                snprintf(want, sizeof(want), "| 0x%04x | %s | %s | ", code, umc_reason_name(code),
+                         umc_reason_to_string(code));
+                if (strncmp(line, want, strlen(want)) != 0)
+                        fail_msg("docs/reasons.md row differs from reason.c:\n  doc: %s\n want: %s...",
+                                 line, want);
+                assert_true(strlen(line) > strlen(want) + 3); /* a hint follows */
+        }
+        assert_int_equal(i, umc_reason_count());
+        free(doc);
+}
+
+/* The D-Bus interface XML lists every code as "0xNNNN NAME  text" in its header comment. */
+static void test_dbus_xml_lists_every_code(void **state) {
+        char *xml = slurp("docs/io.umc.Manager1.xml");
+
+        for (size_t i = 0; i < umc_reason_count(); i++) {
+                uint16_t code = umc_reason_at(i);
+                char want[256];
+                const char *at;
+
+                snprintf(want, sizeof(want), "\n    0x%04x %s", code, umc_reason_name(code));
+                at = strstr(xml, want);
+                if (!at)
+                        fail_msg("docs/io.umc.Manager1.xml does not list%s", want);
+                at += strlen(want);
+                while (*at == ' ')
+                        at++;
+                if (strncmp(at, umc_reason_to_string(code), strlen(umc_reason_to_string(code))) != 0)
+                        fail_msg("docs/io.umc.Manager1.xml:%s has another text than reason.c", want);
+        }
+        free(xml);
+}
+
+/* umcctl(1) has the table too, for the device that has no source tree: ".B \"0xNNNN NAME\"". */
+static void test_man_page_lists_every_code(void **state) {
+        char *man = slurp("man/umcctl.1");
+
+        for (size_t i = 0; i < umc_reason_count(); i++) {
+                uint16_t code = umc_reason_at(i);
+                char want[128];
+
+                snprintf(want, sizeof(want), "\n.B \"0x%04x %s\"\n", code, umc_reason_name(code));
+                if (!strstr(man, want))
+                        fail_msg("man/umcctl.1 does not list 0x%04x %s", code, umc_reason_name(code));
+        }
+        free(man);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_code_is_known_and_has_its_own_text),
@@ -152,6 +254,10 @@ int main(void) {
                 cmocka_unit_test(test_specific_texts),
                 cmocka_unit_test(test_every_unlisted_value_is_unknown),
                 cmocka_unit_test(test_wire_values_are_stable),
+                cmocka_unit_test(test_names_and_format),
+                cmocka_unit_test(test_published_table_matches_the_library),
+                cmocka_unit_test(test_dbus_xml_lists_every_code),
+                cmocka_unit_test(test_man_page_lists_every_code),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -284,6 +284,57 @@ static void test_abort_leaves_active_and_version_byte_identical(void **state) {
         assert_int_equal(resume, 0);
 }
 
+/* Bytes written but not checkpointed. */
+static void write_unsynced(struct umc_slots *s, const uint8_t *image, size_t from, size_t to) {
+        for (size_t off = from; off < to; off += CHUNK)
+                assert_int_equal(umc_slots_write(s, off, image + off, CHUNK), 0);
+}
+
+static void test_rewind_cuts_back_to_the_checkpoint_and_keeps_progress(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(umc_slots_closep) struct umc_slots *s = store_open(f, NULL);
+        static uint8_t img[IMAGE_LEN];
+        uint8_t id[UMC_SLOT_IMAGE_ID_SIZE];
+        _cleanup_free_ char *progress = NULL;
+        uint64_t resume;
+        struct stat st;
+        size_t len;
+
+        assert_int_equal(umc_slots_rewind(s), -ENOENT); /* nothing in progress */
+        image_fill(img, IMAGE_LEN, 9);
+        id_fill(id, 9);
+        assert_int_equal(umc_slots_begin(s, id, "9.0", IMAGE_LEN, &resume), 0);
+        send_range(s, img, 0, 3 * CHUNK);
+        assert_int_equal(umc_slots_checkpoint(s), 0);
+        progress = slurp(f, "incoming", "progress", &len);
+        write_unsynced(s, img, 3 * CHUNK, 5 * CHUNK);
+
+        assert_int_equal(umc_slots_rewind(s), 0);
+        assert_int_equal(fstat(umc_slots_partial_fd(s), &st), 0);
+        assert_int_equal(st.st_size, 3 * CHUNK);
+        assert_file(f, "incoming", "progress", progress, len); /* untouched */
+        assert_file(f, "incoming", "image.part", img, 3 * CHUNK);
+        /* The next write goes at the checkpoint; anything else is a gap. */
+        assert_int_equal(umc_slots_write(s, 5 * CHUNK, img + 5 * CHUNK, CHUNK), -EINVAL);
+        send_range(s, img, 3 * CHUNK, IMAGE_LEN);
+        assert_int_equal(umc_slots_commit(s), 0);
+        assert_file(f, "b", "image", img, IMAGE_LEN);
+        umc_slots_close(TAKE_PTR(s));
+
+        /* After a rewind and close, the next begin resumes at the same point. */
+        s = store_open(f, NULL);
+        id_fill(id, 10);
+        assert_int_equal(umc_slots_begin(s, id, "10.0", IMAGE_LEN, &resume), 0);
+        send_range(s, img, 0, 2 * CHUNK);
+        assert_int_equal(umc_slots_checkpoint(s), 0);
+        write_unsynced(s, img, 2 * CHUNK, 4 * CHUNK);
+        assert_int_equal(umc_slots_rewind(s), 0);
+        umc_slots_close(TAKE_PTR(s));
+        s = store_open(f, NULL);
+        assert_int_equal(umc_slots_begin(s, id, "10.0", IMAGE_LEN, &resume), 0);
+        assert_int_equal(resume, 2 * CHUNK);
+}
+
 static void test_resume_after_crash_returns_checkpoint_and_truncates(void **state) {
         struct fixture *f = *state;
         _cleanup_(umc_slots_closep) struct umc_slots *s = store_open(f, NULL);
@@ -714,6 +765,7 @@ int main(void) {
                 T(test_transfers_alternate_slots_and_keep_previous),
                 T(test_commit_does_not_switch_active),
                 T(test_abort_leaves_active_and_version_byte_identical),
+                T(test_rewind_cuts_back_to_the_checkpoint_and_keeps_progress),
                 T(test_resume_after_crash_returns_checkpoint_and_truncates),
                 T(test_begin_twice_resumes_at_checkpoint),
                 T(test_begin_with_other_id_version_or_length_starts_over),

@@ -2,9 +2,10 @@
 /*
  * Transfer engines back to back in memory: the sender streams a real image
  * file, the receiver writes into an in-memory sink that models durable
- * storage (only checkpointed bytes survive a "crash"). Attacks on the
- * frames in between must stop the transfer with the right reason and
- * leave nothing committed.
+ * storage (only checkpointed bytes survive a "crash"). Frames that fail to
+ * open are dropped and counted and change nothing; past the bound, or at
+ * a gap, the session ends with what its checkpoints made durable kept.
+ * Nothing is ever committed that did not verify.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +32,7 @@ struct memsink {
         uint64_t durable;      /* bytes checkpointed */
         uint8_t image_id[32];
         bool have_image;
-        bool committed, aborted;
+        bool committed, aborted, rewound;
         unsigned checkpoints;
         bool corrupt_readback;
         bool forwards;         /* commit passes the image on: -EINPROGRESS (the gateway) */
@@ -52,7 +53,7 @@ static int ms_begin(void *ud, const uint8_t id[32], const char *version, uint64_
                 memcpy(m->image_id, id, 32);
                 m->have_image = true;
         }
-        m->committed = m->aborted = false;
+        m->committed = m->aborted = m->rewound = false;
         *ret = m->len;
         return 0;
 }
@@ -88,6 +89,12 @@ static int ms_commit(void *ud) {
         return m->forwards ? -EINPROGRESS : 0;
 }
 
+static void ms_rewind(void *ud) {
+        struct memsink *m = ud;
+        m->rewound = true;
+        m->len = m->durable; /* what the slot store's rewind does to image.part */
+}
+
 static void ms_abort(void *ud) {
         struct memsink *m = ud;
         m->aborted = true;
@@ -112,6 +119,14 @@ struct rig {
         uint64_t now;
         unsigned rotations;
         uint16_t max_key_id_seen;
+        /* Forged frames fed to the receiver before frame forge_at, forge_n of them ... */
+        unsigned forge_at, forge_n;
+        /* ... and one before every forge_every-th frame from forge_at on (0: none). */
+        unsigned forge_every;
+        unsigned forged;      /* how many went in */
+        int forge_last_r;     /* the receiver's answer to the last one */
+        int forge_sender_r;   /* the sender's to the receiver's reply, if any */
+        enum umc_reason forge_sender_reason;
 };
 
 static void make_image(struct rig *g, size_t len) {
@@ -156,7 +171,7 @@ static void engines_new(struct rig *g, uint64_t session_id, uint64_t interval_us
         strcpy(sp.version, "2.0.1");
         assert_int_equal(umc_sender_new(&sp, g->master, &g->rot, &g->tx), 0);
         g->ops = (struct umc_sink){ ms_begin, ms_write, ms_checkpoint, ms_read, ms_commit,
-                                    ms_abort, &g->sink };
+                                    ms_abort, &g->sink, ms_rewind };
         assert_int_equal(umc_receiver_new(g->ecu, &g->ops, 1u << 30, &g->rx), 0);
 }
 
@@ -186,6 +201,45 @@ struct run_result {
         enum umc_reason sender_reason, receiver_reason;
         unsigned frames;
 };
+
+/*
+ * A forged frame as anyone on the bus can make one: the clear header of a
+ * real frame copied, junk for a payload; every third one also names another
+ * session. Returns the receiver's answer; a reply is passed to the sender.
+ */
+static int forge(struct rig *g, const uint8_t *real, size_t len, enum umc_reason *why) {
+        static uint8_t fake[FRAME_MAX], reply[FRAME_MAX];
+        size_t rlen = 0;
+        int r;
+
+        memcpy(fake, real, len);
+        for (size_t i = UMC_FRAME_HEADER_LEN; i < len; i++)
+                fake[i] = (uint8_t)(i * 7 + g->forged);
+        if (g->forged % 3 == 2)
+                fake[15] ^= 0x55; /* session_id */
+        g->forged++;
+        r = umc_receiver_input(g->rx, fake, len, g->now, reply, sizeof(reply), &rlen, why);
+        if (rlen > 0)
+                g->forge_sender_r = umc_sender_input(g->tx, reply, rlen, &g->forge_sender_reason);
+        return r;
+}
+
+/* Feed the forged frames the rig asks for before frame n; false when the receiver gave up. */
+static bool forge_before(struct rig *g, unsigned n, const uint8_t *real, size_t len) {
+        enum umc_reason why;
+        unsigned count = 0;
+
+        if (g->forge_n && n == g->forge_at)
+                count = g->forge_n;
+        if (g->forge_every && n >= g->forge_at && (n - g->forge_at) % g->forge_every == 0)
+                count++;
+        for (unsigned i = 0; i < count; i++) {
+                g->forge_last_r = forge(g, real, len, &why);
+                if (g->forge_last_r != UMC_XFER_DROPPED)
+                        return false;
+        }
+        return true;
+}
 
 /* Drive both engines until done, failed, or the attack's crash point. */
 static struct run_result run(struct rig *g, enum attack attack, unsigned at,
@@ -218,6 +272,12 @@ static struct run_result run(struct rig *g, enum attack attack, unsigned at,
                         frame[len - 20] ^= 0x04;
                 if (n == at && attack == REWRITE_KEY_ID)
                         frame[7] ^= 0x01;
+                if (!forge_before(g, n, frame, len)) {
+                        res.receiver_r = g->forge_last_r;
+                        res.sender_r = g->forge_sender_r;
+                        res.sender_reason = g->forge_sender_reason;
+                        break;
+                }
 
                 r = umc_receiver_input(g->rx, frame, len, g->now, reply, sizeof(reply), &rlen,
                                        &res.receiver_reason);
@@ -294,37 +354,186 @@ static void check_stopped(struct rig *g, struct run_result res, enum umc_reason 
         assert_false(g->sink.committed);
 }
 
-static void test_flipped_byte_stops_transfer(void **state) {
+/* The session ended without a verdict: the sink keeps its checkpoints, nothing more. */
+static void check_suspended(struct rig *g, struct run_result res, enum umc_reason want) {
+        assert_int_equal(res.sender_r, -ECANCELED);
+        assert_int_equal(res.sender_reason, want);
+        assert_int_equal(umc_sender_state(g->tx), UMC_SENDER_FAILED);
+        assert_int_equal(umc_receiver_state(g->rx), UMC_RECEIVER_FAILED);
+        assert_int_equal(umc_receiver_reason(g->rx), want);
+        assert_false(g->sink.aborted);
+        assert_false(g->sink.committed);
+        assert_true(g->sink.rewound);
+        assert_true(g->sink.durable > 0);
+        assert_int_equal(g->sink.len, g->sink.durable);
+        assert_int_equal(umc_receiver_checkpoint_offset(g->rx), g->sink.durable);
+        assert_memory_equal(g->sink.buf, g->image, g->sink.durable);
+}
+
+static void check_rejects(const struct rig *g, uint64_t total, enum umc_reason last) {
+        struct umc_xfer_rejects rj;
+
+        umc_receiver_get_rejects(g->rx, &rj);
+        assert_int_equal(rj.total, total);
+        assert_int_equal(rj.last, last);
+}
+
+static void test_flipped_byte_is_dropped_and_the_gap_keeps_the_checkpoint(void **state) {
         struct rig g = {};
         make_image(&g, 100000);
         engines_new(&g, 3, 3600 * USEC_PER_SEC);
-        check_stopped(&g, run(&g, FLIP, 12, NULL), UMC_REASON_TAG_MISMATCH);
+        /* Frame 12 (a DATA) fails its tag: dropped; frame 13 then leaves a gap. */
+        check_suspended(&g, run(&g, FLIP, 12, NULL), UMC_REASON_OUT_OF_ORDER);
+        check_rejects(&g, 1, UMC_REASON_TAG_MISMATCH);
+        assert_int_equal(g.sink.durable, 8 * 4000);
         rig_free(&g);
 }
 
-static void test_dropped_frame_stops_transfer(void **state) {
+static void test_dropped_frame_ends_session_keeping_the_checkpoint(void **state) {
         struct rig g = {};
         make_image(&g, 100000);
         engines_new(&g, 4, 3600 * USEC_PER_SEC);
-        check_stopped(&g, run(&g, DROP, 5, NULL), UMC_REASON_OUT_OF_ORDER);
+        /* Frame 5 is within the first range: nothing verified yet, 0 kept. */
+        g.forge_at = 0;
+        struct run_result res = run(&g, DROP, 14, NULL);
+        check_suspended(&g, res, UMC_REASON_OUT_OF_ORDER);
+        check_rejects(&g, 0, UMC_REASON_OK);
         rig_free(&g);
 }
 
-static void test_replayed_frame_stops_transfer(void **state) {
+static void test_replayed_frame_is_dropped_and_transfer_completes(void **state) {
         struct rig g = {};
         make_image(&g, 100000);
         engines_new(&g, 5, 3600 * USEC_PER_SEC);
-        check_stopped(&g, run(&g, REPLAY, 6, NULL), UMC_REASON_REPLAYED);
+        struct run_result res = run(&g, REPLAY, 6, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_DONE);
+        assert_true(g.sink.committed);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        check_rejects(&g, 1, UMC_REASON_REPLAYED);
         rig_free(&g);
 }
 
-static void test_rewritten_key_id_stops_transfer(void **state) {
+static void test_rewritten_key_id_is_dropped_and_the_gap_keeps_the_checkpoint(void **state) {
         struct rig g = {};
         make_image(&g, 100000);
         engines_new(&g, 6, 3600 * USEC_PER_SEC);
-        struct run_result res = run(&g, REWRITE_KEY_ID, 7, NULL);
-        /* Key ID 1 -> 0 is unknown to the receiver. */
-        check_stopped(&g, res, UMC_REASON_UNKNOWN_KEY_ID);
+        struct run_result res = run(&g, REWRITE_KEY_ID, 17, NULL);
+        /* Key ID 1 -> 0 is unknown to the receiver: dropped, then the gap. */
+        check_suspended(&g, res, UMC_REASON_OUT_OF_ORDER);
+        check_rejects(&g, 1, UMC_REASON_UNKNOWN_KEY_ID);
+        rig_free(&g);
+}
+
+static void test_forged_frames_mid_transfer_are_dropped_counted_and_change_nothing(void **state) {
+        struct rig g = {};
+        struct umc_xfer_rejects rj;
+
+        make_image(&g, 300000);
+        engines_new(&g, 12, 20000); /* with rotations: forged key IDs of every generation */
+        g.forge_at = 11;
+        g.forge_every = 2; /* one before every second frame: ~5 per checkpoint window */
+        struct run_result res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_DONE);
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_DONE);
+        assert_true(g.sink.committed);
+        assert_false(g.sink.aborted);
+        assert_int_equal(g.sink.len, g.image_len);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        assert_true(g.forged > 30);
+        umc_receiver_get_rejects(g.rx, &rj);
+        assert_int_equal(rj.total, g.forged);
+        assert_true(rj.last == UMC_REASON_TAG_MISMATCH || rj.last == UMC_REASON_WRONG_SESSION);
+        assert_int_equal(rj.limit, UMC_XFER_REJECT_LIMIT_DEFAULT);
+        /* Every checkpoint verified: 75 DATA frames at 8 per VERIFY. */
+        assert_int_equal(g.sink.checkpoints, 10);
+        rig_free(&g);
+}
+
+static void test_forged_frames_past_the_limit_end_session_and_resume_from_checkpoint(
+        void **state) {
+        struct rig g = {};
+        struct umc_xfer_rejects rj;
+        uint64_t durable;
+
+        make_image(&g, 300000);
+        engines_new(&g, 13, 3600 * USEC_PER_SEC);
+        umc_receiver_set_reject_limit(g.rx, 5);
+        g.forge_at = 34; /* after 3 checkpoints, with DATA of the 4th range written */
+        g.forge_n = 6;
+        struct run_result res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.receiver_r, -EKEYREJECTED);
+        assert_int_equal(g.forged, 6); /* 5 dropped, the 6th ended it */
+        check_suspended(&g, res, UMC_REASON_REJECTED_FRAMES);
+        umc_receiver_get_rejects(g.rx, &rj);
+        assert_int_equal(rj.total, 6);
+        assert_int_equal(rj.window, 6);
+        durable = g.sink.durable;
+        assert_int_equal(durable, 3 * 8 * 4000);
+
+        /* The next session resumes there, and the image arrives whole. */
+        engines_free(&g);
+        g.forge_n = 0;
+        engines_new(&g, 14, 3600 * USEC_PER_SEC);
+        res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_resume_offset(g.tx), durable);
+        assert_true(g.sink.committed);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        rig_free(&g);
+}
+
+static void test_reject_window_restarts_at_every_checkpoint(void **state) {
+        struct rig g = {};
+        struct umc_xfer_rejects rj;
+
+        make_image(&g, 200000);
+        engines_new(&g, 15, 3600 * USEC_PER_SEC);
+        umc_receiver_set_reject_limit(g.rx, 2);
+        g.forge_at = 1;
+        g.forge_every = 5; /* 2 per 10-frame window: at the limit, never past it */
+        struct run_result res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_true(g.sink.committed);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        umc_receiver_get_rejects(g.rx, &rj);
+        assert_true(rj.total > 2 * rj.limit);
+        rig_free(&g);
+}
+
+static void test_sender_drops_forged_feedback_and_stops_past_the_limit(void **state) {
+        static uint8_t frame[FRAME_MAX], reply[FRAME_MAX], fake[FRAME_MAX];
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_xfer_rejects rj;
+        struct rig g = {};
+        size_t len, rlen;
+
+        make_image(&g, 200000);
+        engines_new(&g, 16, 3600 * USEC_PER_SEC);
+        umc_sender_set_reject_limit(g.tx, 3);
+        assert_int_equal(umc_sender_next(g.tx, 1, UMC_LOAD_NORMAL, frame, sizeof(frame), &len, NULL), 0);
+        assert_int_equal(umc_receiver_input(g.rx, frame, len, 1, reply, sizeof(reply), &rlen, NULL), 0);
+        /* A forged resume answer ("start at the end") before the real one: dropped. */
+        memcpy(fake, reply, rlen);
+        fake[rlen - 1] ^= 0x80;
+        assert_int_equal(umc_sender_input(g.tx, fake, rlen, &why), UMC_XFER_DROPPED);
+        assert_int_equal(why, UMC_REASON_TAG_MISMATCH);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_WAIT_RESUME);
+        /* A PDU that was no frame counts the same. */
+        assert_int_equal(umc_sender_reject(g.tx, UMC_REASON_FRAME_BAD_MAGIC), UMC_XFER_DROPPED);
+        assert_int_equal(umc_sender_input(g.tx, reply, rlen, &why), 0);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_STREAM);
+        umc_sender_get_rejects(g.tx, &rj);
+        assert_int_equal(rj.total, 2);
+        assert_int_equal(rj.window, 0); /* the resume point was progress */
+        /* Four replays of that answer: three dropped, the fourth ends the delivery. */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(umc_sender_input(g.tx, reply, rlen, &why), UMC_XFER_DROPPED);
+        assert_int_equal(why, UMC_REASON_REPLAYED);
+        assert_int_equal(umc_sender_input(g.tx, reply, rlen, &why), -EKEYREJECTED);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_FAILED);
+        assert_int_equal(umc_sender_reason(g.tx), UMC_REASON_REJECTED_FRAMES);
         rig_free(&g);
 }
 
@@ -418,6 +627,21 @@ static void forward_and_finish(enum umc_reason verdict) {
         assert_memory_equal(umc_receiver_transport_info(g.rx)->hash, g.hash, UMC_HASH_LEN);
         assert_int_equal(umc_receiver_step(g.rx, 1000, reply, sizeof(reply), &rlen, &why),
                          -ESHUTDOWN);
+        /* Forged upstream frames while the ECU's leg runs: dropped, the leg goes on. */
+        for (uint32_t i = 0; i < 3; i++) {
+                struct umc_frame_header h = {
+                        .type = UMC_FRAME_DATA, .suite = UMC_SUITE_AES_128_GCM, .key_id = 1,
+                        .session_id = 1, .seq = 1000 + i, .ecu_id = 0x10, .payload_len = 64,
+                };
+                uint8_t fake[UMC_FRAME_HEADER_LEN + 64] = {};
+                umc_frame_header_encode(&h, fake);
+                assert_int_equal(umc_receiver_input(g.rx, fake, sizeof(fake), g.now, reply,
+                                                    sizeof(reply), &rlen, &why),
+                                 UMC_XFER_DROPPED);
+                assert_int_equal(rlen, 0);
+                assert_int_equal(why, UMC_REASON_TAG_MISMATCH);
+        }
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_FORWARDING);
 
         assert_int_equal(umc_receiver_finish(g.rx, verdict, reply, sizeof(reply), &rlen),
                          verdict == UMC_REASON_OK ? 0 : -EBADMSG);
@@ -504,10 +728,14 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_image_arrives_byte_identical_with_rotations),
                 cmocka_unit_test(test_load_jump_rotates_at_once),
-                cmocka_unit_test(test_flipped_byte_stops_transfer),
-                cmocka_unit_test(test_dropped_frame_stops_transfer),
-                cmocka_unit_test(test_replayed_frame_stops_transfer),
-                cmocka_unit_test(test_rewritten_key_id_stops_transfer),
+                cmocka_unit_test(test_flipped_byte_is_dropped_and_the_gap_keeps_the_checkpoint),
+                cmocka_unit_test(test_dropped_frame_ends_session_keeping_the_checkpoint),
+                cmocka_unit_test(test_replayed_frame_is_dropped_and_transfer_completes),
+                cmocka_unit_test(test_rewritten_key_id_is_dropped_and_the_gap_keeps_the_checkpoint),
+                cmocka_unit_test(test_forged_frames_mid_transfer_are_dropped_counted_and_change_nothing),
+                cmocka_unit_test(test_forged_frames_past_the_limit_end_session_and_resume_from_checkpoint),
+                cmocka_unit_test(test_reject_window_restarts_at_every_checkpoint),
+                cmocka_unit_test(test_sender_drops_forged_feedback_and_stops_past_the_limit),
                 cmocka_unit_test(test_wrong_image_hash_is_never_committed),
                 cmocka_unit_test(test_bad_readback_is_never_committed),
                 cmocka_unit_test(test_forwarding_sink_passes_the_ecu_confirmation_on),
