@@ -15,10 +15,15 @@
  *     does not hold the key is refused, nothing is sent;
  *  3. the secure session and the image receiver (xfer.h) writing into the
  *     A/B slot store (slot.h). One transfer into the store at a time: a
- *     second authenticated connection gets an ALARM and is closed. The
- *     final read-back hash runs in bounded steps from a defer source, so
- *     the loop never stalls on a whole image. A lost connection keeps the
- *     partial image for resume; a refused image is dropped.
+ *     second authenticated connection gets an ALARM and is closed. Before
+ *     BEGIN a STATUS_QUERY is answered with the store's slot overview
+ *     (STATUS, msg.h). The final read-back hash runs in bounded steps from
+ *     a defer source, so the loop never stalls on a whole image. A lost
+ *     connection keeps the partial image for resume, within [Agent]
+ *     ResumeMaxAgeSec= and ResumeMaxSize= (applied at start and when an
+ *     authenticated session takes the store); a refused image, and one the
+ *     master cancelled (an ALARM that opened under the session key), is
+ *     dropped. Nothing unauthenticated deletes anything.
  * Every refusal is logged as one "ALARM" line naming the connection and
  * the reason (umc_reason_to_string()).
  *
@@ -137,3 +142,10 @@ void umc_agent_get_stats(const struct umc_agent *a, struct umc_agent_stats *ret)
  * accepted from now on, until the next reload. -EINVAL for 0.
  */
 int umc_agent_set_timeouts(struct umc_agent *a, uint64_t handshake_usec, uint64_t idle_usec);
+
+/*
+ * Tests only: behave as an agent from before STATUS_QUERY, which takes
+ * the frame type for a bad header and closes the connection without a
+ * word, so that the master's way around older agents can be tested.
+ */
+void umc_agent_set_legacy(struct umc_agent *a, bool legacy);

@@ -121,6 +121,15 @@ struct umc_daemon_config {
         uint64_t idle_timeout_usec;    /* IdleTimeoutSec=: no progress while streaming */
         uint64_t final_timeout_usec;   /* FinalCheckTimeoutSec=: TRANSPORT sent to verdict */
         /*
+         * ConnectRetrySec=: how long a target that refuses or does not
+         * answer a connection is tried again (0 = fail at the first
+         * refusal); ConnectBackoffMSec= the first wait, doubled after each
+         * attempt up to ConnectBackoffMaxSec= (never above it).
+         */
+        uint64_t connect_retry_usec;
+        uint64_t connect_backoff_usec;
+        uint64_t connect_backoff_max_usec;
+        /*
          * OperatorGroup=: owned, a syntactically valid group name (1..
          * UMC_CONFIG_GROUP_NAME_MAX). Only its form is checked here: umcd
          * resolves it when it starts (the parser does no lookups).
@@ -190,6 +199,13 @@ struct umc_agent_config {
         uint64_t handshake_timeout_usec; /* HandshakeTimeoutSec=: accept() to AUTH_CONFIRM */
         uint64_t idle_timeout_usec;    /* IdleTimeoutSec=: silence of an authenticated master */
         uint64_t max_image_size;       /* MaxImageSize=: bytes a BEGIN may announce, 1..2^40 */
+        /*
+         * A partial image left by a lost connection is deleted once its last
+         * checkpoint is older than ResumeMaxAgeSec= (0: never kept), and is
+         * not kept at all when it holds more than ResumeMaxSize= bytes.
+         */
+        uint64_t resume_max_age_usec;
+        uint64_t resume_max_size;
         /*
          * Channel=: how umcd reaches this agent. With UMC_CHANNEL_CAN, can
          * holds the agent's side (isotp.tx_id is what the AGENT sends on,

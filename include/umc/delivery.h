@@ -96,6 +96,8 @@
 #define UMC_DELIVERY_RX_PAYLOAD_MAX 1024
 
 #define UMC_DELIVERY_RECORD_PREFIX "resume-"
+/* How long a cancelled delivery waits for its ALARM to go out and the ECU to close. */
+#define UMC_DELIVERY_LINGER_USEC (5 * USEC_PER_SEC)
 
 /*
  * Bytes on the wire per full TCP segment: 1448 bytes of payload (an MSS of
@@ -112,6 +114,7 @@
 enum umc_delivery_state {
         UMC_DELIVERY_NEW = 0,
         UMC_DELIVERY_CONNECTING,
+        UMC_DELIVERY_RETRYING,       /* the last connect() failed; the next after a backoff */
         UMC_DELIVERY_AUTHENTICATING,
         UMC_DELIVERY_TRANSFERRING,
         UMC_DELIVERY_VERIFYING,      /* TRANSPORT sent, the ECU checks the whole image */
@@ -145,6 +148,7 @@ struct umc_delivery_progress {
         bool load_nominal;               /* against LinkRateMbit= or UMC_LINKLOAD_NOMINAL_BPS,
                                           * not the interface's reported speed */
         uint64_t paced_bps;              /* bit/s on the wire the pacing allows now; 0: not paced */
+        unsigned attempt;                /* connection attempts so far (TCP), 0 before the first */
         uint64_t rejected_frames;        /* from the ECU's side, dropped: failed authentication */
 };
 
@@ -156,6 +160,12 @@ struct umc_delivery_events {
                          enum umc_rotation_cause cause);
         /* Always followed by finished(false, reason). */
         void (*alarm)(void *ud, enum umc_reason reason, const char *text);
+        /*
+         * The ECU's slot overview (STATUS, the answer to the STATUS_QUERY
+         * sent after authentication), before the transfer starts. Not
+         * called for an older agent that does not know the query.
+         */
+        void (*status)(void *ud, const struct umc_msg_status *s);
         /* Exactly once, unless umc_delivery_abort() came first. */
         void (*finished)(void *ud, bool success, enum umc_reason reason);
         void *userdata;
@@ -189,6 +199,22 @@ int umc_delivery_start(struct umc_delivery *d);
  * follows. Accepts a delivery that already finished.
  */
 void umc_delivery_abort(struct umc_delivery *d, enum umc_reason reason);
+
+/*
+ * Cancel, telling the ECU: once authenticated (transferring or verifying)
+ * an ALARM(CANCELLED) sealed with the session goes out after the frames
+ * already queued, the ECU deletes its partial image (an authenticated
+ * cancel means no resume) and answers STOP; the connection is then shut
+ * down. finished(false, UMC_REASON_CANCELLED) follows from the loop when
+ * the ECU closed its side or UMC_DELIVERY_LINGER_USEC passed; no other
+ * callback. Returns 0 then. An ECU that was checking the whole image
+ * (VERIFYING) reads nothing meanwhile and may confirm it before it sees
+ * the ALARM: then the image is installed, and finished(true, OK) says so. Before authentication there is no key to
+ * tell the ECU with: the delivery is aborted as by umc_delivery_abort()
+ * (no callback; the ECU keeps what it has) and -ENOTCONN is returned;
+ * -EALREADY when it had ended, other errors after an abort likewise.
+ */
+int umc_delivery_cancel(struct umc_delivery *d);
 
 /* Cleanses the session and keys, closes everything. Accepts NULL. */
 void umc_delivery_free(struct umc_delivery *d);

@@ -40,6 +40,8 @@ enum umc_frame_type {
         UMC_FRAME_AUTH_CONFIRM = 7,
         UMC_FRAME_ALARM = 8,
         UMC_FRAME_BEGIN = 9,
+        UMC_FRAME_STATUS_QUERY = 10, /* master -> ECU, sealed: what do your slots hold? */
+        UMC_FRAME_STATUS = 11,       /* ECU -> master, sealed: the answer */
         _UMC_FRAME_TYPE_MAX,
 };
 

@@ -34,6 +34,7 @@ enum umc_phase {
         UMC_PHASE_IDLE = 0,
         UMC_PHASE_WAITING,        /* queued in this installation */
         UMC_PHASE_CONNECTING,
+        UMC_PHASE_RETRYING,       /* the ECU refused or did not answer; trying again after a wait */
         UMC_PHASE_AUTHENTICATING,
         UMC_PHASE_TRANSFERRING,
         UMC_PHASE_VERIFYING,      /* TRANSPORT sent, the ECU checks the whole image */
@@ -47,7 +48,12 @@ struct umc_target_status {
         uint32_t ecu_id;
         const char *channel;      /* "tcp" */
         const char *address;      /* "10.0.0.2:4500" */
-        const char *version;      /* last version installed by umcd, "" when unknown */
+        /*
+         * The version in the ECU's active slot as its agent reported it (not
+         * through a gateway); else the last version umcd installed; "" when
+         * neither is known.
+         */
+        const char *version;
         enum umc_phase phase;
         uint64_t bytes_done;      /* acknowledged by the ECU */
         uint64_t bytes_total;
@@ -58,8 +64,30 @@ struct umc_target_status {
         double load_percent;      /* measured load of the channel */
         enum umc_load_class load_class;
         enum umc_reason last_reason; /* why it failed, OK otherwise */
+        unsigned attempt;         /* connection attempts of the current delivery, 0 before */
         /* Frames from the target's side dropped since umcd started: they failed authentication. */
         uint64_t rejected_frames;
+};
+
+/*
+ * A target's slots as its agent reported them (STATUS, asked after
+ * authentication in every delivery), like `rauc status`. After the ECU
+ * confirmed an image, umcd applies what the agent does (the image went to
+ * the inactive slot, which became active; the old active slot is kept for
+ * rollback when it held an image; no partial image) until the next report.
+ */
+struct umc_target_slots {
+        const char *name;
+        bool reported;            /* false until the agent answered once since umcd started */
+        bool gateway;             /* a gateway's store for the ECU, not the ECU's own slots */
+        char active;              /* 'a' or 'b' */
+        char previous;            /* rollback slot, 0 when none */
+        const char *version_a, *version_b; /* "" for an empty slot */
+        bool partial;             /* a partial image is kept for resume */
+        const char *partial_version;
+        uint64_t partial_offset, partial_len;
+        uint64_t partial_age_sec; /* since its last checkpoint, as of now */
+        uint64_t reported_usec;   /* CLOCK_REALTIME of the report, 0 when none */
 };
 
 /* What the D-Bus layer (or a test) is told; any callback may be NULL. */
@@ -98,6 +126,9 @@ size_t umc_manager_n_targets(const struct umc_manager *m);
 int umc_manager_target_status(const struct umc_manager *m, size_t i,
                               struct umc_target_status *ret);
 
+/* Target i's slot report (strings owned by m, valid until the next loop iteration). */
+int umc_manager_target_slots(const struct umc_manager *m, size_t i, struct umc_target_slots *ret);
+
 enum umc_operation umc_manager_operation(const struct umc_manager *m);
 uint32_t umc_manager_percent(const struct umc_manager *m);
 const char *umc_manager_last_error(const struct umc_manager *m); /* "" when none */
@@ -130,10 +161,12 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
 
 /*
  * Cancel the running installation: done targets stay done, the one in
- * flight keeps its old image. The operation turns CANCELLING and the
- * completed event (success false, UMC_REASON_CANCELLED) follows from the
- * next loop iteration. -ENOENT when idle, -EALREADY while a cancel is
- * under way.
+ * flight keeps its old image; if its session is authenticated its agent
+ * is told and deletes its partial image (umc_delivery_cancel()). The
+ * operation turns CANCELLING and the completed event (success false,
+ * UMC_REASON_CANCELLED) follows from the loop: at the next iteration, or
+ * once that agent closed (at most UMC_DELIVERY_LINGER_USEC). -ENOENT when
+ * idle, -EALREADY while a cancel is under way.
  */
 int umc_manager_cancel(struct umc_manager *m);
 

@@ -46,6 +46,9 @@
 #define UMC_MSG_AUTH_CONFIRM_LEN 32
 #define UMC_MSG_ALARM_FIXED_LEN 3 /* + text, 0..200 bytes */
 #define UMC_MSG_ALARM_MAX_LEN (UMC_MSG_ALARM_FIXED_LEN + UMC_MSG_ALARM_TEXT_MAX)
+#define UMC_MSG_STATUS_QUERY_LEN 1
+#define UMC_MSG_STATUS_FIXED_LEN 26 /* + the three versions, 0..64 bytes each */
+#define UMC_MSG_STATUS_MAX_LEN (UMC_MSG_STATUS_FIXED_LEN + 3 * UMC_MSG_VERSION_MAX)
 
 /* MAC and salt labels (ASCII, no terminator on the wire). */
 #define UMC_MSG_LABEL_AUTH_RESPONSE "umc1 auth-response"
@@ -124,6 +127,42 @@ struct umc_msg_alarm {
         char text[UMC_MSG_ALARM_TEXT_MAX + 1]; /* 0..200 printable, NUL-terminated */
 };
 
+/* STATUS_QUERY (master -> ECU): after AUTH, before BEGIN. */
+enum {
+        UMC_MSG_STATUS_QUERY_SLOTS = 1, /* the only query version 1 knows: the slot overview */
+};
+
+struct umc_msg_status_query {
+        uint8_t what; /* UMC_MSG_STATUS_QUERY_SLOTS */
+};
+
+/* STATUS flags. */
+enum {
+        UMC_MSG_STATUS_PARTIAL = 1u << 0, /* a partial image is kept for resume */
+        UMC_MSG_STATUS_GATEWAY = 1u << 1, /* a gateway's store for the ECU, not the ECU's slots */
+        _UMC_MSG_STATUS_FLAGS = (1u << 2) - 1,
+};
+
+/*
+ * STATUS (ECU -> master): the answer to STATUS_QUERY. active is 'a' or
+ * 'b'; previous (the rollback slot) is 'a', 'b' or 0 for none, never the
+ * active slot and never an empty one. A slot's version is "" when it is
+ * empty. With UMC_MSG_STATUS_PARTIAL, partial_version is 1..64 characters,
+ * partial_len >= 1 and partial_offset <= partial_len; without it the three
+ * and partial_age_sec are empty/0.
+ */
+struct umc_msg_status {
+        char active;
+        char previous;
+        uint8_t flags;
+        char version_a[UMC_MSG_VERSION_MAX + 1];
+        char version_b[UMC_MSG_VERSION_MAX + 1];
+        char partial_version[UMC_MSG_VERSION_MAX + 1];
+        uint64_t partial_len;     /* the image's announced length */
+        uint64_t partial_offset;  /* bytes durable: where the next delivery resumes */
+        uint32_t partial_age_sec; /* since its last checkpoint (saturates) */
+};
+
 const char *umc_msg_feedback_code_to_string(unsigned code);
 
 int umc_msg_data_encode(const struct umc_msg_data *m, uint8_t *out, size_t out_size);
@@ -155,6 +194,13 @@ int umc_msg_auth_response_decode(const uint8_t *buf, size_t len,
 int umc_msg_auth_confirm_encode(const struct umc_msg_auth_confirm *m, uint8_t *out,
                                 size_t out_size);
 int umc_msg_auth_confirm_decode(const uint8_t *buf, size_t len, struct umc_msg_auth_confirm *ret);
+
+int umc_msg_status_query_encode(const struct umc_msg_status_query *m, uint8_t *out,
+                                size_t out_size);
+int umc_msg_status_query_decode(const uint8_t *buf, size_t len, struct umc_msg_status_query *ret);
+
+int umc_msg_status_encode(const struct umc_msg_status *m, uint8_t *out, size_t out_size);
+int umc_msg_status_decode(const uint8_t *buf, size_t len, struct umc_msg_status *ret);
 
 int umc_msg_alarm_encode(const struct umc_msg_alarm *m, uint8_t *out, size_t out_size);
 int umc_msg_alarm_decode(const uint8_t *buf, size_t len, struct umc_msg_alarm *ret);

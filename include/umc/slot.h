@@ -97,6 +97,23 @@ int umc_slots_active(const struct umc_slots *s, char *ret_slot, const char **ret
  */
 int umc_slots_previous(const struct umc_slots *s, char *ret_slot, const char **ret_version);
 
+/* What the store holds, for a status report (umc_slots_status()). */
+struct umc_slots_status {
+        char active;                   /* 'a' or 'b' */
+        char previous;                 /* slot umc_slots_rollback() returns to, 0 when none */
+        char version[2][UMC_SLOT_VERSION_MAX + 1]; /* slot a, slot b; "" when empty */
+        bool partial;                  /* a transfer's record is on disk (resumable) */
+        char partial_version[UMC_SLOT_VERSION_MAX + 1];
+        uint64_t partial_len;          /* the image's announced length */
+        uint64_t partial_durable;      /* bytes made durable by the last checkpoint */
+        int64_t partial_saved_sec;     /* CLOCK_REALTIME of that checkpoint (the record's mtime) */
+};
+
+/*
+ * Fill *ret from what s loaded or wrote since (no I/O). -EINVAL for NULL.
+ */
+int umc_slots_status(const struct umc_slots *s, struct umc_slots_status *ret);
+
 /*
  * Start or resume receiving an image of image_len bytes (> 0). If the last
  * checkpoint names the same image_id, version and image_len and its

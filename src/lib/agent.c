@@ -14,6 +14,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
+
 #include <systemd/sd-daemon.h>
 
 #include "umc/auth.h"
@@ -109,6 +111,7 @@ struct umc_agent {
         enum umc_reason bus_verdict;
         char can_text[UMC_NETINFO_TUPLE_STRING_MAX];
         bool stopping;
+        bool legacy; /* umc_agent_set_legacy() */
 };
 
 /* ---- helpers ---- */
@@ -317,6 +320,45 @@ static int agent_lookup(void *userdata, uint32_t ecu_id, uint8_t ret_key[UMC_MAS
 }
 
 static void agent_update_listener(struct umc_agent *a);
+
+/*
+ * The bounds on a partial image kept for resume ([Agent] ResumeMaxAgeSec=,
+ * ResumeMaxSize=): it holds disk space on the ECU, and one that nobody
+ * resumes would hold it until the next delivery. A partial whose last
+ * checkpoint is older than the age bound (any age when the bound is 0), or
+ * that holds more durable bytes than the size bound, is deleted. Checked at
+ * start and when an authenticated session takes the store, never on a
+ * lost connection or an unauthenticated frame: input nobody authenticated
+ * deletes nothing. Returns true when it deleted one.
+ */
+static bool slots_prune(const struct umc_agent_config *cfg, struct umc_slots *s, const char *dir) {
+        struct umc_slots_status st;
+        int64_t now = (int64_t)time(NULL), age;
+        const char *why;
+        int r;
+
+        if (umc_slots_status(s, &st) < 0 || !st.partial)
+                return false;
+        age = now > st.partial_saved_sec ? now - st.partial_saved_sec : 0;
+        if (cfg->resume_max_age_usec == 0)
+                why = "ResumeMaxAgeSec=0 keeps none";
+        else if ((uint64_t)age > cfg->resume_max_age_usec / USEC_PER_SEC)
+                why = "its last checkpoint is older than ResumeMaxAgeSec=";
+        else if (st.partial_durable > cfg->resume_max_size)
+                why = "it holds more than ResumeMaxSize=";
+        else
+                return false;
+        r = umc_slots_abort(s);
+        if (r < 0) {
+                (void)log_warning_errno(r, "%s: cannot delete the partial image of version %s: %m",
+                                        dir, st.partial_version);
+                return false;
+        }
+        log_notice("%s: deleted the partial image of version %s (%" PRIu64 " of %" PRIu64
+                   " bytes, last checkpoint %" PRIi64 " s ago): %s",
+                   dir, st.partial_version, st.partial_durable, st.partial_len, age, why);
+        return true;
+}
 
 /* The session's count of dropped frames, once, when it ends. */
 static void conn_log_rejects(const struct conn *c) {
@@ -554,6 +596,7 @@ static int conn_start_receiver(struct conn *c) {
         if (flags & UMC_SLOTS_DISCARDED_PROGRESS)
                 log_notice("%s: dropped a resume record that did not match its partial image; "
                            "the next image starts from byte 0", a->config.slot_directory);
+        (void)slots_prune(&a->config, c->slots, dir);
         c->sink = (struct umc_sink){
                 .begin = sink_begin, .write = sink_write, .checkpoint = sink_checkpoint,
                 .read = sink_read, .commit = sink_commit, .abort = sink_abort, .userdata = c,
@@ -781,13 +824,20 @@ static void conn_transfer_result(struct conn *c, int r, enum umc_reason why, siz
                 conn_schedule_work(c);
                 return;
         }
-        if (r == -EKEYREJECTED || (r == -EBADMSG && !c->dropped_image))
+        if (r == -EKEYREJECTED || (r == -EBADMSG && !c->dropped_image)) {
                 conn_suspended(c, r, why);
-        else if (r == -ECANCELED)
+        } else if (r == -ECANCELED) {
+                /*
+                 * An ALARM that opened under the session key: only the master
+                 * holds it, so this is the master's word, and a cancel means
+                 * no resume. Before BEGIN the receiver had no image to drop:
+                 * a partial kept from an earlier session goes too.
+                 */
+                sink_abort(c);
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
-                            "the master cancelled the transfer; image dropped, active slot "
-                            "untouched");
-        else if (r == -EBADMSG)
+                            "the master cancelled the transfer; partial image deleted, active "
+                            "slot untouched");
+        } else if (r == -EBADMSG)
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
                             "transfer stopped; image dropped, active slot untouched");
         else {
@@ -796,6 +846,81 @@ static void conn_transfer_result(struct conn *c, int r, enum umc_reason why, siz
                             "transfer failed; active slot untouched");
         }
         conn_close_after_reply(c);
+}
+
+/* What the store holds, for the master: the slot overview of STATUS. */
+static void status_fill(const struct conn *c, struct umc_msg_status *ret) {
+        struct umc_slots_status st;
+        int64_t age;
+
+        *ret = (struct umc_msg_status){ .active = 'a' };
+        if (umc_slots_status(c->slots, &st) < 0)
+                return;
+        ret->active = st.active;
+        ret->previous = st.previous;
+        /* Slot versions are at most UMC_SLOT_VERSION_MAX = UMC_MSG_VERSION_MAX characters. */
+        memcpy(ret->version_a, st.version[0], sizeof(ret->version_a));
+        memcpy(ret->version_b, st.version[1], sizeof(ret->version_b));
+        if (c->agent->forwarder)
+                ret->flags |= UMC_MSG_STATUS_GATEWAY;
+        if (!st.partial)
+                return;
+        ret->flags |= UMC_MSG_STATUS_PARTIAL;
+        memcpy(ret->partial_version, st.partial_version, sizeof(ret->partial_version));
+        ret->partial_len = st.partial_len;
+        ret->partial_offset = st.partial_durable;
+        age = (int64_t)time(NULL) - st.partial_saved_sec;
+        ret->partial_age_sec = age <= 0 ? 0 : age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
+}
+
+/*
+ * STATUS_QUERY, after authentication and before BEGIN: answer with the slot
+ * overview. Returns false when the frame is not one to answer here (not a
+ * query, or one that does not open under the session): the receiver takes
+ * it then, and refuses it as it refuses any frame out of turn or unopened.
+ */
+static bool conn_status_query(struct conn *c, const uint8_t *f, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_msg_status_query q;
+        struct umc_msg_status st;
+        struct umc_frame_header h;
+        uint8_t plain[256], body[UMC_MSG_STATUS_MAX_LEN];
+        size_t plen = 0, olen = 0;
+        int n, r;
+
+        if (umc_receiver_state(c->receiver) != UMC_RECEIVER_WAIT_BEGIN ||
+            umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) < 0 ||
+            h.type != UMC_FRAME_STATUS_QUERY ||
+            umc_session_open(c->session, f, len, &h, plain, sizeof(plain), &plen, &why) < 0)
+                return false;
+        r = umc_msg_status_query_decode(plain, plen, &q);
+        umc_memzero(plain, sizeof(plain));
+        if (r < 0) {
+                agent_alarm(c->agent, c->peer, c->ecu_id, UMC_REASON_BODY_MALFORMED,
+                            "malformed STATUS_QUERY; closing");
+                c->dead = true;
+                return true;
+        }
+        /* Answer with the master's key, as the receiver does: it accepts only keys it uses. */
+        r = h.key_id > umc_session_tx_key_id(c->session)
+                    ? umc_session_set_tx_key(c->session, h.key_id, (enum umc_suite_id)h.suite)
+                    : 0;
+        status_fill(c, &st);
+        n = r < 0 ? r : umc_msg_status_encode(&st, body, sizeof(body));
+        r = n < 0 ? n
+                  : umc_session_seal(c->session, UMC_FRAME_STATUS, body, (size_t)n, c->out,
+                                     sizeof(c->out), &olen);
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot answer STATUS_QUERY: %m", c->peer);
+                c->dead = true;
+                return true;
+        }
+        conn_queue(c, c->out, olen);
+        conn_arm_timer(c, c->idle_usec);
+        log_debug("%s: reported the slots: active %c, a \"%s\", b \"%s\"%s", c->peer, st.active,
+                  st.version_a, st.version_b,
+                  (st.flags & UMC_MSG_STATUS_PARTIAL) ? ", a partial image" : "");
+        return true;
 }
 
 static void conn_check_step(struct conn *c) {
@@ -1016,6 +1141,13 @@ static bool conn_session_auth_frame(struct conn *c, const uint8_t *f, size_t len
         return false; /* the receiver drops it: no AUTH frame opens in a session */
 }
 
+static bool is_status_query(const uint8_t *f, size_t len) {
+        struct umc_frame_header h;
+
+        return umc_frame_header_parse(f, len, UMC_AGENT_MAX_PAYLOAD, &h, NULL) >= 0 &&
+               h.type == UMC_FRAME_STATUS_QUERY;
+}
+
 static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
         if (conn_session_auth_frame(c, f, len))
                 return;
@@ -1030,6 +1162,15 @@ static void conn_frame(struct conn *c, const uint8_t *f, size_t len) {
                 conn_refuse_frame(c, f, len);
                 break;
         case CONN_TRANSFER:
+                if (c->agent->legacy && is_status_query(f, len)) {
+                        /* What an agent of before STATUS_QUERY does: a bad frame type. */
+                        agent_alarm(c->agent, c->peer, c->ecu_id, UMC_REASON_FRAME_BAD_TYPE,
+                                    "bad frame header, the stream cannot be resynchronized; "
+                                    "closing");
+                        c->dead = true;
+                } else if (!conn_status_query(c, f, len))
+                        conn_transfer_frame(c, f, len);
+                break;
         case CONN_FORWARDING: /* nothing is due now: the receiver stops, which stops the ECU's leg */
                 conn_transfer_frame(c, f, len);
                 break;
@@ -1644,7 +1785,7 @@ static int slotdir_lock(const char *dir, int *ret_fd) {
 }
 
 /* Open and close the slot store once: a broken one is reported at start, not at the first image. */
-static int slots_probe(const char *dir) {
+static int slots_probe(const struct umc_agent_config *cfg, const char *dir) {
         struct umc_slots *s = NULL;
         const char *version = NULL;
         unsigned flags = 0;
@@ -1657,6 +1798,7 @@ static int slots_probe(const char *dir) {
         if (flags & UMC_SLOTS_DISCARDED_PROGRESS)
                 log_notice("%s: dropped a resume record that did not match its partial image",
                            dir);
+        (void)slots_prune(cfg, s, dir);
         (void)umc_slots_active(s, &slot, &version);
         log_info("Slot store %s: active slot %c, version %s", dir, slot,
                  version ? version : "none (factory state)");
@@ -1736,7 +1878,7 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         /* Before the probe, which may drop a stale resume record: the store must be ours. */
         r = slotdir_lock(config->slot_directory, &a->lock_fd);
         if (r >= 0 && config->mode == UMC_AGENT_ENDPOINT)
-                r = slots_probe(config->slot_directory);
+                r = slots_probe(config, config->slot_directory);
         if (r < 0)
                 goto fail;
         if (config->channel == UMC_CHANNEL_CAN)
@@ -1942,7 +2084,7 @@ static int reload_store(struct umc_agent *a, const struct umc_agent_config *n, i
                 return 0;
         r = slotdir_lock(n->slot_directory, &fd);
         if (r >= 0)
-                r = slots_probe(n->slot_directory);
+                r = slots_probe(n, n->slot_directory);
         /* The probe's -EBUSY is the store's own flock, held while a transfer has it open. */
         if (r < 0 && (fd < 0 || r != -EBUSY)) {
                 log_error("Reload refused, keeping the running configuration");
@@ -2062,4 +2204,9 @@ int umc_agent_set_timeouts(struct umc_agent *a, uint64_t handshake_usec, uint64_
         a->handshake_usec = handshake_usec;
         a->idle_usec = idle_usec;
         return 0;
+}
+
+void umc_agent_set_legacy(struct umc_agent *a, bool legacy) {
+        if (a)
+                a->legacy = legacy;
 }

@@ -38,7 +38,7 @@
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
 #define SECTIONS_MAX 8
-#define ITEMS_MAX 24
+#define ITEMS_MAX 32
 #define TOKEN_MAX 64
 #define DECIMAL_DIGITS_MAX 15 /* exact in a double, so "0.1" parses like strtod() would */
 
@@ -52,11 +52,18 @@
 #define DAEMON_IDLE_TIMEOUT_DEFAULT (60 * USEC_PER_SEC)
 /* The ECU reads back and hashes the whole image before it answers TRANSPORT. */
 #define DAEMON_FINAL_TIMEOUT_DEFAULT (300 * USEC_PER_SEC)
+/* A target that refuses or does not answer a connection is tried again, for up to a minute. */
+#define DAEMON_CONNECT_RETRY_DEFAULT (60 * USEC_PER_SEC)
+#define DAEMON_CONNECT_BACKOFF_DEFAULT (250 * USEC_PER_MSEC)
+#define DAEMON_CONNECT_BACKOFF_MAX_DEFAULT (8 * USEC_PER_SEC)
 #define AGENT_SLOT_DIRECTORY_DEFAULT "/var/lib/umc-agent/slots"
 #define AGENT_MAX_CONNECTIONS_DEFAULT 4
 #define AGENT_HANDSHAKE_TIMEOUT_DEFAULT (10 * USEC_PER_SEC)
 #define AGENT_IDLE_TIMEOUT_DEFAULT (60 * USEC_PER_SEC)
 #define AGENT_MAX_IMAGE_SIZE_DEFAULT (UINT64_C(32) << 30)
+/* A partial image from a lost connection is kept a week, and at most as large as an image. */
+#define AGENT_RESUME_MAX_AGE_DEFAULT (7 * 86400 * USEC_PER_SEC)
+#define AGENT_RESUME_MAX_AGE_MAX_SEC (366 * 86400)
 /* MaxImageSize= at most 1T: the largest image the transfer protocol carries. */
 #define AGENT_MAX_IMAGE_SIZE_MAX (UINT64_C(1) << 40)
 _Static_assert(AGENT_MAX_IMAGE_SIZE_MAX == UMC_XFER_MAX_IMAGE, "MaxImageSize= limit");
@@ -988,6 +995,12 @@ static const struct item daemon_items[] = {
           .min = 5, .max = 3600, .scale = USEC_PER_SEC },
         { .key = "FinalCheckTimeoutSec", .parse = parse_usec, .offset = D(final_timeout_usec),
           .min = 10, .max = 86400, .scale = USEC_PER_SEC },
+        { .key = "ConnectRetrySec", .parse = parse_usec, .offset = D(connect_retry_usec),
+          .min = 0, .max = 3600, .scale = USEC_PER_SEC },
+        { .key = "ConnectBackoffMSec", .parse = parse_usec, .offset = D(connect_backoff_usec),
+          .min = 10, .max = 60000, .scale = USEC_PER_MSEC },
+        { .key = "ConnectBackoffMaxSec", .parse = parse_usec,
+          .offset = D(connect_backoff_max_usec), .min = 1, .max = 600, .scale = USEC_PER_SEC },
         { .key = "OperatorGroup", .parse = parse_group_name, .offset = D(operator_group) },
         { .key = "PackageDirectory", .parse = parse_package_dir, .offset = 0,
           .flags = ITEM_REPEATABLE },
@@ -1115,6 +1128,10 @@ static const struct item agent_items[] = {
           .min = 5, .max = 3600, .scale = USEC_PER_SEC },
         { .key = "MaxImageSize", .parse = parse_size, .offset = A(max_image_size),
           .min = 1, .max = AGENT_MAX_IMAGE_SIZE_MAX },
+        { .key = "ResumeMaxAgeSec", .parse = parse_usec, .offset = A(resume_max_age_usec),
+          .min = 0, .max = AGENT_RESUME_MAX_AGE_MAX_SEC, .scale = USEC_PER_SEC },
+        { .key = "ResumeMaxSize", .parse = parse_size, .offset = A(resume_max_size),
+          .min = 0, .max = AGENT_MAX_IMAGE_SIZE_MAX },
         { .key = "ForwardConfig", .parse = parse_path, .offset = A(forward_config) },
         { .key = "Channel", .parse = parse_keyword, .offset = A(channel), .keywords = channel_keywords },
         CAN_CHANNEL_ITEMS(A(can)),
@@ -1672,6 +1689,21 @@ static int validate_daemon(struct parser *p) {
                                c->rotation.interval_usec / USEC_PER_SEC);
         }
 
+        if (c->connect_backoff_usec > c->connect_backoff_max_usec) {
+                unsigned line = seen_line(p, "Daemon", "ConnectBackoffMSec");
+                const char *key = "ConnectBackoffMSec";
+
+                if (line == 0) {
+                        line = seen_line(p, "Daemon", "ConnectBackoffMaxSec");
+                        key = "ConnectBackoffMaxSec";
+                }
+                return fail_at(p, -EINVAL, line, "Daemon", key,
+                               "ConnectBackoffMSec=%" PRIu64 " exceeds ConnectBackoffMaxSec=%" PRIu64
+                               " (the first wait may not be longer than the longest)",
+                               c->connect_backoff_usec / USEC_PER_MSEC,
+                               c->connect_backoff_max_usec / USEC_PER_SEC);
+        }
+
         r = validate_load(p, &c->load);
         if (r < 0)
                 return r;
@@ -1789,6 +1821,9 @@ int umc_daemon_config_init(struct umc_daemon_config *ret) {
                 .auth_timeout_usec = DAEMON_AUTH_TIMEOUT_DEFAULT,
                 .idle_timeout_usec = DAEMON_IDLE_TIMEOUT_DEFAULT,
                 .final_timeout_usec = DAEMON_FINAL_TIMEOUT_DEFAULT,
+                .connect_retry_usec = DAEMON_CONNECT_RETRY_DEFAULT,
+                .connect_backoff_usec = DAEMON_CONNECT_BACKOFF_DEFAULT,
+                .connect_backoff_max_usec = DAEMON_CONNECT_BACKOFF_MAX_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
                 .max_rejected_frames = UMC_XFER_REJECT_LIMIT_DEFAULT,
@@ -1831,6 +1866,8 @@ int umc_agent_config_init(struct umc_agent_config *ret) {
                 .handshake_timeout_usec = AGENT_HANDSHAKE_TIMEOUT_DEFAULT,
                 .idle_timeout_usec = AGENT_IDLE_TIMEOUT_DEFAULT,
                 .max_image_size = AGENT_MAX_IMAGE_SIZE_DEFAULT,
+                .resume_max_age_usec = AGENT_RESUME_MAX_AGE_DEFAULT,
+                .resume_max_size = AGENT_MAX_IMAGE_SIZE_DEFAULT,
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
                 .max_rejected_frames = UMC_XFER_REJECT_LIMIT_DEFAULT,

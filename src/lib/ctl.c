@@ -553,6 +553,8 @@ static void print_status_text(FILE *out, const struct status *s) {
         }
 }
 
+static int print_slots(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err);
+
 static int cmd_status(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -572,9 +574,110 @@ static int cmd_status(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE
                 r = print_status_json(out, s);
                 if (r < 0)
                         return call_failed(err, "status", NULL, r);
-        } else
-                print_status_text(out, s);
-        return UMC_CTL_EXIT_OK;
+                return UMC_CTL_EXIT_OK;
+        }
+        print_status_text(out, s);
+        r = s->n_rows > 0 ? print_slots(a, bus, out, err) : 0;
+        return r != 0 ? r : UMC_CTL_EXIT_OK;
+}
+
+/* ---- slots (ListSlots) ------------------------------------------------------------ */
+
+struct slots_row {
+        const char *name, *source, *active, *va, *vb, *prev, *vp;
+        int reported;
+        uint64_t done, total, at;
+        uint32_t age;
+};
+
+static int read_slots_row(sd_bus_message *reply, struct slots_row *w) {
+        return sd_bus_message_read(reply, "(sbssssssttut)", &w->name, &w->reported, &w->source,
+                                   &w->active, &w->va, &w->vb, &w->prev, &w->vp, &w->done,
+                                   &w->total, &w->age, &w->at);
+}
+
+/* "a: 1.0.0 (active)": one slot line of the overview. */
+static void print_slot_line(FILE *out, const struct slots_row *w, const char *slot,
+                            const char *version) {
+        char b[TEXT_MAX];
+        const char *mark = strcmp(w->active, slot) == 0 ? " (active)"
+                           : strcmp(w->prev, slot) == 0 ? " (rollback)"
+                                                        : "";
+
+        fprintf(out, "  slot %s: %s%s\n", slot, *version ? clean(version, b) : "empty", mark);
+}
+
+static void print_slots_text(FILE *out, const struct slots_row *w) {
+        char b1[TEXT_MAX], b2[TEXT_MAX], when[32] = "?";
+        time_t t = (time_t)(w->at / USEC_PER_SEC);
+        struct tm tm;
+
+        if (!w->reported) {
+                fprintf(out, "%s: slots not reported yet (the agent tells umcd at its next "
+                             "delivery)\n", clean(w->name, b1));
+                return;
+        }
+        if (localtime_r(&t, &tm))
+                (void)strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        fprintf(out, "%s: %s, reported %s\n", clean(w->name, b1),
+                strcmp(w->source, "gateway") == 0 ? "the gateway's store for this ECU" : "slots",
+                when);
+        print_slot_line(out, w, "a", w->va);
+        print_slot_line(out, w, "b", w->vb);
+        if (*w->vp)
+                fprintf(out, "  partial: %s, %" PRIu64 " of %" PRIu64 " bytes kept for resume, "
+                             "last checkpoint %" PRIu32 " s ago\n",
+                        clean(w->vp, b2), w->done, w->total, w->age);
+}
+
+static int print_slots_json(FILE *out, const struct slots_row *w) {
+        cJSON *o = cJSON_CreateObject(), *sl = NULL;
+        bool ok = o && json_str(o, "target", w->name) &&
+                  (sl = cJSON_AddObjectToObject(o, "slots")) != NULL &&
+                  cJSON_AddBoolToObject(sl, "reported", w->reported) &&
+                  json_str(sl, "source", w->source) && json_str(sl, "active", w->active) &&
+                  json_str(sl, "a", w->va) && json_str(sl, "b", w->vb) &&
+                  json_str(sl, "rollback", w->prev) && json_str(sl, "partial_version", w->vp) &&
+                  json_num(sl, "partial_bytes_done", (double)w->done) &&
+                  json_num(sl, "partial_bytes_total", (double)w->total) &&
+                  json_num(sl, "partial_age_sec", w->age) &&
+                  json_num(sl, "reported_usec", (double)w->at);
+
+        return json_emit(out, o, ok);
+}
+
+/*
+ * What each target's agent reported of its slots, after the target table;
+ * in JSON one {"target", "slots"} object per target. A umcd without
+ * ListSlots (older) shows none, which is no error. Returns 0 or an exit
+ * status.
+ */
+static int print_slots(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        struct slots_row w;
+        bool first = true;
+        int r;
+
+        r = sd_bus_call_method(bus, UMC_DBUS_NAME, UMC_DBUS_PATH, UMC_DBUS_INTERFACE, "ListSlots",
+                               &error, &reply, NULL);
+        if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
+                return 0;
+        if (r < 0)
+                return call_failed(err, "Failed to list the slots", &error, r);
+        r = sd_bus_message_enter_container(reply, 'a', "(sbssssssttut)");
+        while (r >= 0 && (r = read_slots_row(reply, &w)) > 0) {
+                if (!a->json && first)
+                        fprintf(out, "\n");
+                first = false;
+                if (a->json)
+                        r = print_slots_json(out, &w);
+                else
+                        print_slots_text(out, &w);
+        }
+        if (r < 0)
+                return bad_reply(err, "slots", r);
+        return 0;
 }
 
 /* ---- targets ------------------------------------------------------------------- */
@@ -633,7 +736,8 @@ static int cmd_targets(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FIL
                 return bad_reply(err, "targets", r);
         if (n == 0 && !a->json)
                 fprintf(out, "No targets configured.\n");
-        return UMC_CTL_EXIT_OK;
+        r = n > 0 ? print_slots(a, bus, out, err) : 0;
+        return r != 0 ? r : UMC_CTL_EXIT_OK;
 }
 
 /* ---- inspect ------------------------------------------------------------------- */

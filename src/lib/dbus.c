@@ -13,6 +13,7 @@
 #include "umc/cipher.h"
 #include "umc/config.h"
 #include "umc/log.h"
+#include "umc/msg.h"
 #include "umc/names.h"
 #include "umc/util.h"
 
@@ -691,6 +692,50 @@ static int method_list_targets(sd_bus_message *m, void *userdata, sd_bus_error *
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static const char *slot_text(char slot) {
+        return slot == 'a' ? "a" : slot == 'b' ? "b" : "";
+}
+
+static int append_slots(sd_bus_message *reply, const struct umc_target_slots *s) {
+        char va[UMC_MSG_VERSION_MAX + 1], vb[UMC_MSG_VERSION_MAX + 1], vp[UMC_MSG_VERSION_MAX + 1];
+
+        /* Printable ASCII already (the STATUS decoder checked); ascii_text() costs nothing. */
+        return sd_bus_message_append(reply, "(sbssssssttut)", s->name, s->reported,
+                                     !s->reported ? "" : s->gateway ? "gateway" : "ecu",
+                                     slot_text(s->active), ascii_text(s->version_a, va, sizeof(va)),
+                                     ascii_text(s->version_b, vb, sizeof(vb)),
+                                     slot_text(s->previous),
+                                     s->partial ? ascii_text(s->partial_version, vp, sizeof(vp)) : "",
+                                     s->partial_offset, s->partial_len,
+                                     (uint32_t)(s->partial_age_sec > UINT32_MAX ? UINT32_MAX
+                                                                                : s->partial_age_sec),
+                                     s->reported_usec);
+}
+
+static int method_list_slots(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        struct umc_dbus *d = userdata;
+        size_t n = umc_manager_n_targets(d->manager);
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(sbssssssttut)");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                struct umc_target_slots s;
+
+                r = umc_manager_target_slots(d->manager, i, &s);
+                if (r >= 0)
+                        r = append_slots(reply, &s);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int reply_manifest(sd_bus_message *m, const struct umc_manifest *man) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         char hex[2 * UMC_HASH_LEN + 1];
@@ -811,6 +856,9 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("ListTargets", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(sussssuttt)", targets), method_list_targets,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListSlots", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sbssssssttut)", slots), method_list_slots,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("InspectPackage", SD_BUS_ARGS("s", path, "a{sv}", options),
                                 SD_BUS_RESULT("s", name, "s", manifest_hash, "a(ssst)", images),

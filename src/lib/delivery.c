@@ -120,7 +120,36 @@ struct umc_delivery {
 
         uint64_t rejected_early;        /* PDUs dropped before the sender existed (CAN) */
 
+        /*
+         * umc_delivery_cancel(): the ALARM for the ECU (cancel_len bytes in
+         * txbuf while the queue has no room for it), then flush, shut down
+         * and wait for the ECU's end, at most UMC_DELIVERY_LINGER_USEC.
+         */
+        bool cancelling;
+        bool cancel_completed;          /* the ECU's COMPLETE came in after all */
+        bool write_shut;
+        size_t cancel_len;
+
+        /*
+         * Connection attempts on TCP: a refused or unanswered connect() is
+         * tried again after backoff (doubled each time, at most
+         * ConnectBackoffMaxSec=) until ConnectRetrySec= after the first.
+         */
+        unsigned attempt;               /* 1 for the first connect() */
+        uint64_t backoff;
+        uint64_t retry_until;           /* CLOCK_MONOTONIC usec; 0 = no retry */
+        uint64_t first_attempt;
+
+        /*
+         * The slot overview (STATUS_QUERY after AUTH, before BEGIN): querying
+         * while the answer is due, no_query once the ECU said it does not
+         * know the message (an older agent: the delivery starts over without).
+         */
+        bool querying;
+        bool no_query;
+
         enum umc_reason later_reason;   /* a failure to report from the loop */
+        int later_errno;                /* a connect() that failed at once */
         char later_text[UMC_MSG_ALARM_TEXT_MAX + 1];
 
         uint8_t txbuf[TX_FRAME_MAX];
@@ -129,6 +158,7 @@ struct umc_delivery {
 static const char *const state_names[] = {
         [UMC_DELIVERY_NEW] = "new",
         [UMC_DELIVERY_CONNECTING] = "connecting",
+        [UMC_DELIVERY_RETRYING] = "retrying",
         [UMC_DELIVERY_AUTHENTICATING] = "authenticating",
         [UMC_DELIVERY_TRANSFERRING] = "transferring",
         [UMC_DELIVERY_VERIFYING] = "verifying",
@@ -474,6 +504,7 @@ void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery
                 .load_class = v.cls,
                 .load_nominal = v.nominal,
                 .paced_bps = d->paced ? d->pace_bps : 0,
+                .attempt = d->attempt,
                 .rejected_frames = d->rejected_early,
         };
         if (d->sender) {
@@ -827,11 +858,12 @@ static void check_acked(struct umc_delivery *d) {
 static int flush(struct umc_delivery *d);
 
 static int read_frames(struct umc_delivery *d);
+static bool running(const struct umc_delivery *d);
 
 /* Produce frames while the queue has room for the largest one and the pacing allows. */
 static int pump(struct umc_delivery *d) {
         d->queue_full = false;
-        while (d->state == UMC_DELIVERY_TRANSFERRING) {
+        while (d->state == UMC_DELIVERY_TRANSFERRING && !d->querying) {
                 struct load_view v;
                 enum umc_rotation_cause cause = UMC_ROTATE_NONE;
                 uint64_t now = now_usec();
@@ -889,6 +921,8 @@ static int flush(struct umc_delivery *d) {
         if (r == 0 || r == -EAGAIN)
                 return update_io_events(d) < 0 ? fail(d, UMC_REASON_INTERNAL, "epoll") : 0;
         (void)read_frames(d);
+        if (!running(d))
+                return 0; /* the ECU's last words ended it, or it starts over */
         return fail_channel(d, r);
 }
 
@@ -937,6 +971,120 @@ static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN
         return 0;
 }
 
+/* ---- slot overview ---- */
+
+static int tcp_connect(struct umc_delivery *d);
+static int can_start(struct umc_delivery *d);
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* STATUS_QUERY, sealed with the rotation's first key, as BEGIN will be. */
+static int queue_status_query(struct umc_delivery *d) {
+        struct umc_msg_status_query q = { .what = UMC_MSG_STATUS_QUERY_SLOTS };
+        uint8_t body[UMC_MSG_STATUS_QUERY_LEN];
+        size_t len = 0;
+        int n, r;
+
+        r = umc_session_set_tx_key(d->session, d->rotation.key_id,
+                                   umc_rotation_suite(&d->rotation));
+        if (r < 0)
+                return r;
+        n = umc_msg_status_query_encode(&q, body, sizeof(body));
+        if (n < 0)
+                return n;
+        r = umc_session_seal(d->session, UMC_FRAME_STATUS_QUERY, body, (size_t)n, d->txbuf,
+                             sizeof(d->txbuf), &len);
+        if (r < 0)
+                return r;
+        r = umc_stream_queue(d->stream, d->txbuf, len);
+        if (r < 0)
+                return r;
+        d->querying = true;
+        return 0;
+}
+
+/*
+ * An older agent knows no STATUS_QUERY: it refused the frame type with
+ * FEEDBACK(STOP, FRAME_BAD_TYPE) and closed. Start over without the query,
+ * on a new connection (a new session: the old one is gone with it).
+ */
+static int restart_without_query(struct umc_delivery *d) {
+        int r;
+
+        log_notice("%s: the agent does not report its slots (it refused STATUS_QUERY, an older "
+                   "agent); delivering without the overview", target_name(d));
+        d->no_query = true;
+        d->querying = false;
+        umc_sender_free(d->sender);
+        d->sender = NULL;
+        umc_session_free(d->session);
+        d->session = NULL;
+        disconnect(d);
+        d->have_load = false;
+        d->have_win = false;
+        d->clean_windows = 0;
+        d->state = UMC_DELIVERY_NEW;
+        d->attempt = 0;
+        if (d->can)
+                r = can_start(d);
+        else {
+                r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
+                                               d->p.config->connect_timeout_usec, 0, on_timeout, d);
+                if (r >= 0)
+                        r = tcp_connect(d);
+        }
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot connect again: %s", strerror(-r));
+        emit_progress(d);
+        return 0;
+}
+
+/*
+ * The answer to STATUS_QUERY. Returns 0 when handled (or failed), 1 when
+ * the frame is not a STATUS and goes to the sender as any other frame
+ * (which refuses what does not open, and ends on a STOP or ALARM).
+ */
+static int on_status_frame(struct umc_delivery *d, const uint8_t *frame, size_t len) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct umc_msg_feedback fb = { .code = UMC_FEEDBACK_CONTINUE };
+        struct umc_msg_status st;
+        struct umc_frame_header h;
+        uint8_t plain[UMC_DELIVERY_RX_PAYLOAD_MAX];
+        size_t plen = 0;
+        int r;
+
+        r = umc_session_open(d->session, frame, len, &h, plain, sizeof(plain), &plen, &why);
+        if (r < 0)
+                return 1;
+        d->last_activity = now_usec();
+        if (h.type == UMC_FRAME_FEEDBACK && umc_msg_feedback_decode(plain, plen, &fb) < 0)
+                return fail(d, UMC_REASON_BODY_MALFORMED, "malformed FEEDBACK from the ECU");
+        if (h.type == UMC_FRAME_FEEDBACK && fb.code == UMC_FEEDBACK_STOP &&
+            fb.reason == UMC_REASON_FRAME_BAD_TYPE && !d->no_query)
+                return restart_without_query(d);
+        if (h.type != UMC_FRAME_STATUS) {
+                /* Already opened, so not through the sender again (a replay to it): end here. */
+                if (h.type == UMC_FRAME_ALARM) {
+                        struct umc_msg_alarm a;
+                        why = umc_msg_alarm_decode(plain, plen, &a) < 0 ? UMC_REASON_BODY_MALFORMED
+                                                                         : a.reason;
+                        return fail(d, why, "stopped by the ECU: %s", umc_reason_to_string(why));
+                }
+                if (h.type == UMC_FRAME_FEEDBACK && fb.code == UMC_FEEDBACK_STOP)
+                        return fail(d, fb.reason, "stopped by the ECU: %s",
+                                    umc_reason_to_string(fb.reason));
+                return fail(d, UMC_REASON_OUT_OF_ORDER, "the ECU sent %s instead of STATUS",
+                            umc_frame_type_to_string(h.type));
+        }
+        if (umc_msg_status_decode(plain, plen, &st) < 0)
+                return fail(d, UMC_REASON_BODY_MALFORMED, "malformed STATUS from the ECU");
+        d->querying = false;
+        if (arm_timeout(d, d->last_activity + d->p.config->idle_timeout_usec) < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot arm the timeout");
+        if (d->ev.status)
+                d->ev.status(d->ev.userdata, &st);
+        return pump(d);
+}
+
 static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t len) {
         enum umc_reason why = UMC_REASON_OK;
         uint8_t salt[UMC_SALT_LEN];
@@ -964,11 +1112,19 @@ static int on_auth_response(struct umc_delivery *d, const uint8_t *frame, size_t
         umc_memzero(d->txbuf, out_len);
         if (r < 0)
                 return fail(d, UMC_REASON_INTERNAL, "cannot queue AUTH_CONFIRM: %s", strerror(-r));
+        if (!d->no_query) {
+                r = queue_status_query(d);
+                if (r < 0)
+                        return fail(d, UMC_REASON_INTERNAL, "cannot queue STATUS_QUERY: %s",
+                                    strerror(-r));
+        }
         log_debug("%s: ECU 0x%" PRIx32 " authenticated", target_name(d), d->ecu->ecu_id);
         d->state = UMC_DELIVERY_TRANSFERRING;
         d->deadline = 0;
         pace_start(d, now_usec());
-        if (arm_timeout(d, d->last_activity + d->p.config->idle_timeout_usec) < 0)
+        /* The STATUS is due like an AUTH_RESPONSE (on ISO-TP an older agent just says nothing). */
+        if (arm_timeout(d, d->last_activity + (d->querying ? d->p.config->auth_timeout_usec
+                                                           : d->p.config->idle_timeout_usec)) < 0)
                 return fail(d, UMC_REASON_INTERNAL, "cannot arm the timeout");
         emit_progress(d);
         return 0;
@@ -1001,6 +1157,11 @@ static int on_transfer_frame(struct umc_delivery *d, const uint8_t *frame, size_
         enum umc_reason why = UMC_REASON_OK;
         int r;
 
+        if (d->querying) {
+                r = on_status_frame(d, frame, len);
+                if (r <= 0)
+                        return r;
+        }
         r = umc_sender_input(d->sender, frame, len, &why);
         if (r == UMC_XFER_DROPPED || r == -EKEYREJECTED)
                 return on_rejected(d, r, why);
@@ -1054,6 +1215,9 @@ static int read_frames(struct umc_delivery *d) {
                 if (r == -EBADMSG)
                         return fail(d, why, "malformed frame header from the ECU: %s",
                                     umc_reason_to_string(why));
+                if (r == -ECONNRESET && d->querying && !d->no_query)
+                        /* An older agent closes on the frame type it does not know. */
+                        return restart_without_query(d);
                 if (r == -ECONNRESET && d->state == UMC_DELIVERY_AUTHENTICATING)
                         /* The agent closes without a word when its own checks refuse us. */
                         return fail(d, UMC_REASON_IO_ERROR,
@@ -1081,6 +1245,10 @@ static int read_frames(struct umc_delivery *d) {
 /* ---- CAN ---- */
 
 static int begin_auth(struct umc_delivery *d);
+static int cancel_done(struct umc_delivery *d);
+static int connect_failed(struct umc_delivery *d, int err);
+static int connect_again(struct umc_delivery *d);
+static int on_connect_later(sd_event_source *s, void *userdata);
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -1347,10 +1515,19 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         const struct umc_daemon_config *c = d->p.config;
         uint64_t now = now_usec(), at;
 
+        if (d->cancelling) {
+                log_info("%s: the ECU did not close within %" PRIu64 " ms of the cancel; closing",
+                         target_name(d), UMC_DELIVERY_LINGER_USEC / USEC_PER_MSEC);
+                return cancel_done(d);
+        }
         switch (d->state) {
         case UMC_DELIVERY_CONNECTING:
-                return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64 " s",
-                            d->address, c->connect_timeout_usec / USEC_PER_SEC);
+                if (d->can)
+                        return fail(d, UMC_REASON_TIMEOUT, "no connection to %s within %" PRIu64
+                                    " s", d->address, c->connect_timeout_usec / USEC_PER_SEC);
+                return connect_failed(d, ETIMEDOUT);
+        case UMC_DELIVERY_RETRYING:
+                return connect_again(d);
         case UMC_DELIVERY_AUTHENTICATING: {
                 const struct umc_isotp_opts *o = &d->target->can.isotp;
                 char text[UMC_MSG_ALARM_TEXT_MAX + 1];
@@ -1363,6 +1540,11 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                 return fail(d, UMC_REASON_TIMEOUT, "no final verdict within %" PRIu64 " s",
                             c->final_timeout_usec / USEC_PER_SEC);
         case UMC_DELIVERY_TRANSFERRING:
+                if (d->querying && !d->no_query) {
+                        log_info("%s: no STATUS within %" PRIu64 " s", target_name(d),
+                                 c->auth_timeout_usec / USEC_PER_SEC);
+                        return restart_without_query(d);
+                }
                 at = d->last_activity + c->idle_timeout_usec;
                 if (now >= at)
                         return fail(d, UMC_REASON_TIMEOUT, "no progress for %" PRIu64 " s",
@@ -1463,8 +1645,7 @@ static int on_connected(struct umc_delivery *d) {
         if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
                 err = errno;
         if (err != 0)
-                return fail(d, UMC_REASON_IO_ERROR, "cannot connect to %s: %s", d->address,
-                            strerror(err));
+                return connect_failed(d, err);
         if (check_acl(d) < 0)
                 return 0;
 
@@ -1500,10 +1681,147 @@ static int begin_auth(struct umc_delivery *d) {
         return flush(d);
 }
 
+/* ---- cancel ---- */
+
+/* The cancel is told, or the ECU went away, or the linger bound passed: the end. */
+static int cancel_done(struct umc_delivery *d) {
+        bool installed = d->cancel_completed;
+
+        d->cancelling = false;
+        disconnect(d);
+        d->state = installed ? UMC_DELIVERY_DONE : UMC_DELIVERY_FAILED;
+        if (installed)
+                log_notice("%s: the ECU confirmed the image before it read the cancel: installed",
+                           target_name(d));
+        if (d->ev.finished)
+                d->ev.finished(d->ev.userdata, installed,
+                               installed ? UMC_REASON_OK : UMC_REASON_CANCELLED);
+        return 0;
+}
+
+/*
+ * Read what the ECU still sends: its STOP, or, when the cancel came while
+ * it checked the whole image (it reads nothing then), its COMPLETE: the
+ * image is installed, the cancel too late for it (cancel_completed). True
+ * at the ECU's end of file, or on any error.
+ */
+static bool cancel_drain(struct umc_delivery *d) {
+        uint8_t plain[UMC_DELIVERY_RX_PAYLOAD_MAX];
+
+        for (;;) {
+                struct umc_msg_feedback fb;
+                struct umc_frame_header h;
+                const uint8_t *f;
+                size_t len, plen = 0;
+                int r = umc_stream_read(d->stream, &f, &len, NULL);
+
+                if (r == -EAGAIN)
+                        return false;
+                if (r < 0)
+                        return true;
+                if (umc_session_open(d->session, f, len, &h, plain, sizeof(plain), &plen, NULL) >= 0 &&
+                    h.type == UMC_FRAME_FEEDBACK && umc_msg_feedback_decode(plain, plen, &fb) >= 0 &&
+                    fb.code == UMC_FEEDBACK_COMPLETE)
+                        d->cancel_completed = true;
+                umc_memzero(plain, plen);
+        }
+}
+
+static int cancel_io(struct umc_delivery *d) {
+        int r;
+
+        if (d->cancel_len > 0 && umc_stream_queue(d->stream, d->txbuf, d->cancel_len) >= 0) {
+                umc_memzero(d->txbuf, d->cancel_len);
+                d->cancel_len = 0;
+        }
+        r = umc_stream_flush(d->stream);
+        if (r < 0 && r != -EAGAIN)
+                return cancel_done(d);
+        if (d->cancel_len == 0 && umc_stream_queued(d->stream) == 0) {
+                /* ISO-TP: the last PDU may still be in flight; the close waits for it. */
+                if (d->can) {
+                        (void)cancel_drain(d);
+                        return cancel_done(d);
+                }
+                if (!d->write_shut) {
+                        (void)shutdown(umc_stream_fd(d->stream), SHUT_WR);
+                        d->write_shut = true;
+                }
+                if (cancel_drain(d))
+                        return cancel_done(d);
+        }
+        if (sd_event_source_set_io_events(d->io, umc_stream_queued(d->stream) > 0 ||
+                                                         d->cancel_len > 0
+                                                 ? EPOLLIN | EPOLLOUT
+                                                 : EPOLLIN) < 0)
+                return cancel_done(d);
+        return 0;
+}
+
+/* ALARM(CANCELLED), sealed with the session's key of the moment, into txbuf. */
+static int cancel_seal(struct umc_delivery *d, size_t *ret_len) {
+        struct umc_msg_alarm a = { .reason = UMC_REASON_CANCELLED };
+        uint8_t body[UMC_MSG_ALARM_MAX_LEN];
+        int n, r;
+
+        (void)snprintf(a.text, sizeof(a.text), "installation cancelled by the master");
+        /* Nothing sealed yet (BEGIN not produced): take the rotation's first key, as BEGIN would. */
+        if (umc_session_tx_key_id(d->session) == 0) {
+                r = umc_session_set_tx_key(d->session, d->rotation.key_id,
+                                           umc_rotation_suite(&d->rotation));
+                if (r < 0)
+                        return r;
+        }
+        n = umc_msg_alarm_encode(&a, body, sizeof(body));
+        if (n < 0)
+                return n;
+        return umc_session_seal(d->session, UMC_FRAME_ALARM, body, (size_t)n, d->txbuf,
+                                sizeof(d->txbuf), ret_len);
+}
+
+int umc_delivery_cancel(struct umc_delivery *d) {
+        size_t len = 0;
+        int r;
+
+        if (!d || d->state == UMC_DELIVERY_DONE || d->state == UMC_DELIVERY_FAILED)
+                return -EALREADY;
+        if (d->cancelling)
+                return 0;
+        if (!d->session || !d->stream ||
+            (d->state != UMC_DELIVERY_TRANSFERRING && d->state != UMC_DELIVERY_VERIFYING)) {
+                umc_delivery_abort(d, UMC_REASON_CANCELLED);
+                return -ENOTCONN;
+        }
+        r = cancel_seal(d, &len);
+        if (r >= 0)
+                r = arm_timeout(d, now_usec() + UMC_DELIVERY_LINGER_USEC);
+        if (r < 0) {
+                umc_delivery_abort(d, UMC_REASON_CANCELLED);
+                return r;
+        }
+        if (d->sender)
+                umc_sender_abort(d->sender, UMC_REASON_CANCELLED);
+        /* Nothing but the connection's end is of interest now. */
+        d->tick = sd_event_source_disable_unref(d->tick);
+        d->later = sd_event_source_disable_unref(d->later);
+        d->pace_timer = sd_event_source_disable_unref(d->pace_timer);
+        d->pace_waiting = false;
+        d->bus_io = sd_event_source_disable_unref(d->bus_io);
+        umc_canbus_free(d->bus);
+        d->bus = NULL;
+        d->cancelling = true;
+        d->cancel_len = len;
+        log_info("%s: cancelling: telling the ECU (ALARM, cancelled)", target_name(d));
+        (void)sd_event_source_set_enabled(d->io, SD_EVENT_ON);
+        return cancel_io(d) < 0 ? -EIO : 0;
+}
+
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct umc_delivery *d = userdata;
         int r;
 
+        if (d->cancelling)
+                return cancel_io(d);
         if (d->state == UMC_DELIVERY_CONNECTING)
                 return on_connected(d);
         if (!running(d))
@@ -1516,8 +1834,105 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return r;
 }
 
-int umc_delivery_start(struct umc_delivery *d) {
+/*
+ * One connection attempt on TCP: socket, watch, connect(). A connect()
+ * that fails at once (no route, refused on loopback) goes the way of one
+ * that fails later, through connect_failed(), from the loop. Returns a
+ * local error (socket(), event sources) after which nothing is pending.
+ */
+static int tcp_connect(struct umc_delivery *d) {
+        const struct umc_daemon_config *c = d->p.config;
         _cleanup_close_ int fd = -1;
+        uint64_t now = now_usec(), deadline = now + c->connect_timeout_usec;
+        int r;
+
+        fd = socket(d->target->address.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    IPPROTO_TCP);
+        if (fd < 0)
+                return -errno;
+        r = sd_event_add_io(d->event, &d->io, fd, EPOLLOUT, on_io, d);
+        if (r < 0)
+                return r;
+        /* A retried attempt waits no longer than the retry budget has left (but 100 ms). */
+        if (d->attempt > 0 && d->retry_until > now && deadline > d->retry_until)
+                deadline = d->retry_until > now + 100 * USEC_PER_MSEC ? d->retry_until
+                                                                    : now + 100 * USEC_PER_MSEC;
+        r = arm_timeout(d, deadline);
+        if (r < 0) {
+                d->io = sd_event_source_disable_unref(d->io);
+                return r;
+        }
+        d->fd = TAKE_FD(fd);
+        d->state = UMC_DELIVERY_CONNECTING;
+        d->last_activity = now;
+        d->attempt++;
+        log_debug("%s: connecting to %s (attempt %u)", target_name(d), d->address, d->attempt);
+        if (connect(d->fd, &d->target->address.sa, d->target->address.len) < 0 &&
+            errno != EINPROGRESS) {
+                d->later_reason = UMC_REASON_IO_ERROR;
+                d->later_errno = errno;
+                /* Reported from the loop: the caller may be umc_delivery_start(). */
+                (void)sd_event_source_set_enabled(d->io, SD_EVENT_OFF);
+                r = sd_event_add_defer(d->event, &d->later, on_connect_later, d);
+                if (r < 0) {
+                        disconnect(d);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/*
+ * A connect() that failed (err, positive), or did not complete in time:
+ * try again after the backoff while the retry budget lasts, else fail.
+ */
+static int connect_failed(struct umc_delivery *d, int err) {
+        const struct umc_daemon_config *c = d->p.config;
+        uint64_t now = now_usec(), at = now + d->backoff;
+
+        d->io = sd_event_source_disable_unref(d->io);
+        d->later = sd_event_source_disable_unref(d->later);
+        umc_closep(&d->fd);
+        d->fd = -1;
+        if (d->retry_until == 0)
+                return fail(d, UMC_REASON_IO_ERROR, "cannot connect to %s: %s", d->address,
+                            strerror(err));
+        if (at >= d->retry_until)
+                return fail(d, err == ETIMEDOUT ? UMC_REASON_TIMEOUT : UMC_REASON_IO_ERROR,
+                            "cannot connect to %s: %s; gave up after %u attempts in %" PRIu64
+                            " s (ConnectRetrySec=%" PRIu64 ")",
+                            d->address, strerror(err), d->attempt,
+                            (now - d->first_attempt + USEC_PER_SEC / 2) / USEC_PER_SEC,
+                            c->connect_retry_usec / USEC_PER_SEC);
+        log_info("%s: cannot connect to %s: %s; attempt %u in %" PRIu64 " ms", target_name(d),
+                 d->address, strerror(err), d->attempt + 1, d->backoff / USEC_PER_MSEC);
+        if (arm_timeout(d, at) < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot arm the retry timer");
+        d->backoff = d->backoff * 2 < c->connect_backoff_max_usec ? d->backoff * 2
+                                                                  : c->connect_backoff_max_usec;
+        d->state = UMC_DELIVERY_RETRYING;
+        emit_progress(d);
+        return 0;
+}
+
+static int connect_again(struct umc_delivery *d) {
+        int r = tcp_connect(d);
+
+        if (r < 0)
+                return fail(d, UMC_REASON_INTERNAL, "cannot connect to %s: %s", d->address,
+                            strerror(-r));
+        emit_progress(d);
+        return 0;
+}
+
+static int on_connect_later(sd_event_source *s, void *userdata) {
+        struct umc_delivery *d = userdata;
+
+        return connect_failed(d, d->later_errno);
+}
+
+int umc_delivery_start(struct umc_delivery *d) {
+        const struct umc_daemon_config *c;
         int r;
 
         if (!d)
@@ -1540,42 +1955,26 @@ int umc_delivery_start(struct umc_delivery *d) {
                 }
                 return 0;
         }
-        fd = socket(d->target->address.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    IPPROTO_TCP);
-        if (fd < 0)
-                return -errno;
-        r = sd_event_add_io(d->event, &d->io, fd, EPOLLOUT, on_io, d);
+        c = d->p.config;
+        d->first_attempt = now_usec();
+        d->backoff = c->connect_backoff_usec;
+        d->retry_until = c->connect_retry_usec > 0 ? d->first_attempt + c->connect_retry_usec : 0;
+        r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
+                                       c->connect_timeout_usec, 0, on_timeout, d);
         if (r < 0)
                 return r;
-        r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
-                                       d->p.config->connect_timeout_usec, 0, on_timeout, d);
+        r = tcp_connect(d);
         if (r < 0) {
-                d->io = sd_event_source_disable_unref(d->io);
-                return r;
+                d->timeout = sd_event_source_disable_unref(d->timeout);
+                d->state = UMC_DELIVERY_NEW;
         }
-        d->fd = TAKE_FD(fd);
-        d->state = UMC_DELIVERY_CONNECTING;
-        d->last_activity = now_usec();
-        log_debug("%s: connecting to %s", target_name(d), d->address);
-        if (connect(d->fd, &d->target->address.sa, d->target->address.len) < 0 &&
-            errno != EINPROGRESS) {
-                char text[UMC_MSG_ALARM_TEXT_MAX + 1];
-
-                (void)snprintf(text, sizeof(text), "cannot connect to %s: %m", d->address);
-                r = fail_later(d, UMC_REASON_IO_ERROR, text);
-                if (r < 0) {
-                        disconnect(d);
-                        d->state = UMC_DELIVERY_NEW;
-                        return r;
-                }
-                (void)sd_event_source_set_enabled(d->io, SD_EVENT_OFF);
-        }
-        return 0;
+        return r;
 }
 
 void umc_delivery_abort(struct umc_delivery *d, enum umc_reason reason) {
         if (!d || d->state == UMC_DELIVERY_DONE || d->state == UMC_DELIVERY_FAILED)
                 return;
+        d->cancelling = false;
         if (d->sender)
                 umc_sender_abort(d->sender, reason);
         disconnect(d);

@@ -34,6 +34,8 @@ const char *umc_frame_type_to_string(unsigned type) {
                 [UMC_FRAME_AUTH_CONFIRM] = "auth-confirm",
                 [UMC_FRAME_ALARM] = "alarm",
                 [UMC_FRAME_BEGIN] = "begin",
+                [UMC_FRAME_STATUS_QUERY] = "status-query",
+                [UMC_FRAME_STATUS] = "status",
         };
 
         if (type >= _UMC_FRAME_TYPE_MAX || !names[type])

@@ -36,6 +36,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -44,6 +45,7 @@
 #include "umc/hash.h"
 #include "umc/hint.h"
 #include "umc/log.h"
+#include "umc/msg.h"
 #include "umc/names.h"
 #include "umc/util.h"
 
@@ -54,8 +56,17 @@
         (UMC_CONFIG_TARGETS_MAX * (UMC_CONFIG_TARGET_NAME_MAX + UMC_MANIFEST_NAME_MAX + 2))
 #define ADDRESS_MAX UMC_DELIVERY_ADDRESS_MAX
 #define ERROR_MAX 256
+
+/* The agent's last STATUS (delivery.h), and when it came. */
+struct slot_report {
+        bool reported;
+        struct umc_msg_status st;
+        uint64_t realtime_usec, monotonic_usec;
+};
+
 struct target_state {
         char address[ADDRESS_MAX];
+        struct slot_report slots;
         char version[UMC_MANIFEST_NAME_MAX + 1]; /* installed last by umcd, "" unknown */
         enum umc_phase phase;
         uint64_t bytes_done, bytes_total, rate;
@@ -65,6 +76,7 @@ struct target_state {
         double load_percent;
         enum umc_load_class load_class;
         enum umc_reason last_reason;
+        unsigned attempt;
         uint64_t rejected_frames;       /* since start: finished deliveries' and the current one's */
         uint64_t rejected_base;         /* of them before the current delivery */
 };
@@ -128,6 +140,7 @@ static const char *const phase_names[] = {
         [UMC_PHASE_IDLE] = "idle",
         [UMC_PHASE_WAITING] = "waiting",
         [UMC_PHASE_CONNECTING] = "connecting",
+        [UMC_PHASE_RETRYING] = "retrying",
         [UMC_PHASE_AUTHENTICATING] = "authenticating",
         [UMC_PHASE_TRANSFERRING] = "transferring",
         [UMC_PHASE_VERIFYING] = "verifying",
@@ -340,6 +353,45 @@ size_t umc_manager_n_targets(const struct umc_manager *m) {
         return m->config.n_targets;
 }
 
+/* What the ECU runs: its own report when there is one, else what umcd installed last. */
+static const char *reported_version(const struct target_state *t) {
+        const struct umc_msg_status *st = &t->slots.st;
+
+        if (!t->slots.reported || (st->flags & UMC_MSG_STATUS_GATEWAY))
+                return t->version;
+        return st->active == 'a' ? st->version_a : st->version_b;
+}
+
+int umc_manager_target_slots(const struct umc_manager *m, size_t i, struct umc_target_slots *ret) {
+        const struct slot_report *r;
+        const struct umc_msg_status *st;
+        uint64_t now = umc_now_monotonic_usec();
+
+        if (!m || !ret || i >= m->config.n_targets)
+                return -EINVAL;
+        r = &m->targets[i].slots;
+        st = &r->st;
+        *ret = (struct umc_target_slots){
+                .name = m->config.ecus[i].name,
+                .reported = r->reported,
+                .gateway = r->reported && (st->flags & UMC_MSG_STATUS_GATEWAY),
+                .active = r->reported ? st->active : 0,
+                .previous = st->previous,
+                .version_a = st->version_a,
+                .version_b = st->version_b,
+                .partial = st->flags & UMC_MSG_STATUS_PARTIAL,
+                .partial_version = st->partial_version,
+                .partial_offset = st->partial_offset,
+                .partial_len = st->partial_len,
+                .reported_usec = r->realtime_usec,
+        };
+        if (ret->partial)
+                ret->partial_age_sec = st->partial_age_sec +
+                                       (now > r->monotonic_usec ? now - r->monotonic_usec : 0) /
+                                               USEC_PER_SEC;
+        return 0;
+}
+
 int umc_manager_target_status(const struct umc_manager *m, size_t i,
                               struct umc_target_status *ret) {
         const struct target_state *t;
@@ -352,7 +404,7 @@ int umc_manager_target_status(const struct umc_manager *m, size_t i,
                 .ecu_id = m->config.ecus[i].ecu_id,
                 .channel = m->config.targets[i].channel == UMC_CHANNEL_CAN ? "can" : "tcp",
                 .address = t->address,
-                .version = t->version,
+                .version = reported_version(t),
                 .phase = t->phase,
                 .bytes_done = t->bytes_done,
                 .bytes_total = t->bytes_total,
@@ -363,6 +415,7 @@ int umc_manager_target_status(const struct umc_manager *m, size_t i,
                 .load_percent = t->load_percent,
                 .load_class = t->load_class,
                 .last_reason = t->last_reason,
+                .attempt = t->attempt,
                 .rejected_frames = t->rejected_frames,
         };
         return 0;
@@ -520,6 +573,8 @@ static enum umc_phase phase_of(enum umc_delivery_state s) {
         switch (s) {
         case UMC_DELIVERY_CONNECTING:
                 return UMC_PHASE_CONNECTING;
+        case UMC_DELIVERY_RETRYING:
+                return UMC_PHASE_RETRYING;
         case UMC_DELIVERY_AUTHENTICATING:
                 return UMC_PHASE_AUTHENTICATING;
         case UMC_DELIVERY_TRANSFERRING:
@@ -543,6 +598,9 @@ static void on_delivery_progress(void *ud, const struct umc_delivery_progress *p
         struct umc_manager *m = ud;
         struct target_state *t = &m->targets[current_target(m)];
 
+        if (m->op == UMC_OP_CANCELLING)
+                return; /* the phase stays "cancelled" */
+
         t->phase = phase_of(p->state);
         t->bytes_done = p->bytes_acked;
         t->bytes_total = p->bytes_total;
@@ -552,6 +610,10 @@ static void on_delivery_progress(void *ud, const struct umc_delivery_progress *p
         t->key_id = p->key_id;
         t->load_percent = p->load_percent;
         t->load_class = p->load_class;
+        if (p->attempt != t->attempt && p->attempt > 1)
+                log_info("%s: connection attempt %u", target_name(m, current_target(m)),
+                         p->attempt);
+        t->attempt = p->attempt;
         t->rejected_frames = t->rejected_base + p->rejected_frames;
         emit_progress(m, current_target(m));
         update_status(m);
@@ -571,6 +633,51 @@ static void on_delivery_rotation(void *ud, enum umc_suite_id suite, uint16_t key
         if (m->ev.rotation)
                 m->ev.rotation(m->ev.userdata, target_name(m, i), suite, key_id, cause);
         emit_changed(m);
+}
+
+/* Wall-clock time of a report, for people: when did the ECU say so. */
+static uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static void on_delivery_status(void *ud, const struct umc_msg_status *st) {
+        struct umc_manager *m = ud;
+        size_t i = current_target(m);
+        struct slot_report *r = &m->targets[i].slots;
+        const char *active = st->active == 'a' ? st->version_a : st->version_b;
+
+        r->reported = true;
+        r->st = *st;
+        r->realtime_usec = now_realtime_usec();
+        r->monotonic_usec = umc_now_monotonic_usec();
+        log_info("%s: %s slot %c active (%s), slot a %s, slot b %s%s%s", target_name(m, i),
+                 (st->flags & UMC_MSG_STATUS_GATEWAY) ? "gateway store:" : "ECU reports",
+                 st->active, active[0] ? active : "empty", st->version_a[0] ? st->version_a : "empty",
+                 st->version_b[0] ? st->version_b : "empty",
+                 (st->flags & UMC_MSG_STATUS_PARTIAL) ? ", a partial image of " : "",
+                 (st->flags & UMC_MSG_STATUS_PARTIAL) ? st->partial_version : "");
+        emit_changed(m);
+}
+
+/* The ECU confirmed version: what its agent did to the slots (slot.h), until it reports again. */
+static void slots_after_install(struct slot_report *r, const char *version) {
+        struct umc_msg_status *st = &r->st;
+        char next = st->active == 'a' ? 'b' : 'a';
+        char *old = st->active == 'a' ? st->version_a : st->version_b;
+        char *nv = next == 'a' ? st->version_a : st->version_b;
+
+        if (!r->reported || (st->flags & UMC_MSG_STATUS_GATEWAY))
+                return;
+        st->previous = old[0] ? st->active : 0;
+        (void)snprintf(nv, sizeof(st->version_a), "%s", version);
+        st->active = next;
+        st->flags &= (uint8_t)~UMC_MSG_STATUS_PARTIAL;
+        st->partial_version[0] = '\0';
+        st->partial_len = st->partial_offset = 0;
+        st->partial_age_sec = 0;
 }
 
 static void on_delivery_alarm(void *ud, enum umc_reason reason, const char *text) {
@@ -606,6 +713,7 @@ static int job_start(struct umc_manager *m) {
                 .progress = on_delivery_progress,
                 .rotation = on_delivery_rotation,
                 .alarm = on_delivery_alarm,
+                .status = on_delivery_status,
                 .finished = on_delivery_finished,
                 .userdata = m,
         };
@@ -651,6 +759,7 @@ static void job_conclude(struct umc_manager *m, bool success, enum umc_reason re
                 t->bytes_done = t->bytes_total;
                 t->percent = 100;
                 (void)snprintf(t->version, sizeof(t->version), "%s", j->image->version);
+                slots_after_install(&t->slots, j->image->version);
                 r = versions_save(m);
                 if (r < 0)
                         (void)log_warning_errno(r, "Cannot record the installed versions: %m");
@@ -846,6 +955,9 @@ static int on_work(sd_event_source *s, void *userdata) {
                 }
                 break;
         case UMC_OP_CANCELLING:
+                /* The ECU confirmed its image before it read the cancel: it is installed. */
+                if (in->delivery && in->delivery_ended && in->delivery_success)
+                        job_conclude(m, true, UMC_REASON_OK);
                 install_complete(m);
                 break;
         default:
@@ -1149,6 +1261,7 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
 }
 
 int umc_manager_cancel(struct umc_manager *m) {
+        bool lingering = false;
         struct install *in;
 
         if (!m)
@@ -1162,10 +1275,17 @@ int umc_manager_cancel(struct umc_manager *m) {
                 /* It ended before the cancel: its result stands. */
                 job_conclude(m, in->delivery_success, in->delivery_reason);
         } else if (in->delivery) {
-                /* Closed without a word: the agent keeps its active slot and its checkpoint. */
-                umc_delivery_abort(in->delivery, UMC_REASON_CANCELLED);
-                umc_delivery_free(in->delivery);
-                in->delivery = NULL;
+                /*
+                 * Authenticated: the agent is told (an ALARM under the session
+                 * key) and deletes its partial image; the delivery's finished
+                 * event completes the cancel. Before that it is closed without
+                 * a word, and the agent keeps what it has (within its bounds).
+                 */
+                lingering = umc_delivery_cancel(in->delivery) == 0;
+                if (!lingering) {
+                        umc_delivery_free(in->delivery);
+                        in->delivery = NULL;
+                }
         }
         for (size_t k = 0; k < in->n_jobs; k++) {
                 struct job *j = &in->jobs[k];
@@ -1181,8 +1301,8 @@ int umc_manager_cancel(struct umc_manager *m) {
         m->op = UMC_OP_CANCELLING;
         update_status(m);
         emit_changed(m);
-        /* completed comes from the loop, after the caller's reply. */
-        if (schedule_work(m, SD_EVENT_ONESHOT) < 0)
+        /* completed comes from the loop, after the caller's reply (and the ECU's end). */
+        if (!lingering && schedule_work(m, SD_EVENT_ONESHOT) < 0)
                 install_complete(m);
         return 0;
 }

@@ -438,6 +438,105 @@ int umc_msg_alarm_decode(const uint8_t *buf, size_t len, struct umc_msg_alarm *r
         return 0;
 }
 
+/* ---- STATUS_QUERY and STATUS ---- */
+
+int umc_msg_status_query_encode(const struct umc_msg_status_query *m, uint8_t *out,
+                                size_t out_size) {
+        if (!m || !out || m->what != UMC_MSG_STATUS_QUERY_SLOTS)
+                return -EINVAL;
+        if (out_size < UMC_MSG_STATUS_QUERY_LEN)
+                return -ENOBUFS;
+        out[0] = m->what;
+        return UMC_MSG_STATUS_QUERY_LEN;
+}
+
+int umc_msg_status_query_decode(const uint8_t *buf, size_t len, struct umc_msg_status_query *ret) {
+        if (!ret)
+                return -EINVAL;
+        if (len != UMC_MSG_STATUS_QUERY_LEN || buf[0] != UMC_MSG_STATUS_QUERY_SLOTS)
+                return -EBADMSG;
+        ret->what = buf[0];
+        return 0;
+}
+
+static bool slot_valid(char c) {
+        return c == 'a' || c == 'b';
+}
+
+/* The rules of struct umc_msg_status on decoded or to-be-encoded fields. */
+static bool status_valid(const struct umc_msg_status *m) {
+        bool partial = m->flags & UMC_MSG_STATUS_PARTIAL;
+        const char *prev_version = m->previous == 'a' ? m->version_a : m->version_b;
+
+        if (!slot_valid(m->active) || (m->flags & ~_UMC_MSG_STATUS_FLAGS))
+                return false;
+        if (m->previous != 0 &&
+            (!slot_valid(m->previous) || m->previous == m->active || !prev_version[0]))
+                return false;
+        if (partial)
+                return m->partial_version[0] && m->partial_len >= 1 &&
+                       m->partial_offset <= m->partial_len;
+        return !m->partial_version[0] && m->partial_len == 0 && m->partial_offset == 0 &&
+               m->partial_age_sec == 0;
+}
+
+int umc_msg_status_encode(const struct umc_msg_status *m, uint8_t *out, size_t out_size) {
+        int na, nb, np;
+
+        if (!m || !out)
+                return -EINVAL;
+        na = str_valid(m->version_a, 0, UMC_MSG_VERSION_MAX);
+        nb = str_valid(m->version_b, 0, UMC_MSG_VERSION_MAX);
+        np = str_valid(m->partial_version, 0, UMC_MSG_VERSION_MAX);
+        if (na < 0 || nb < 0 || np < 0 || !status_valid(m))
+                return -EINVAL;
+        if (out_size < UMC_MSG_STATUS_FIXED_LEN + (size_t)(na + nb + np))
+                return -ENOBUFS;
+        out[0] = (uint8_t)m->active;
+        out[1] = (uint8_t)m->previous;
+        out[2] = m->flags;
+        out[3] = (uint8_t)na;
+        out[4] = (uint8_t)nb;
+        out[5] = (uint8_t)np;
+        umc_put_be64(out + 6, m->partial_len);
+        umc_put_be64(out + 14, m->partial_offset);
+        umc_put_be32(out + 22, m->partial_age_sec);
+        memcpy(out + 26, m->version_a, (size_t)na);
+        memcpy(out + 26 + na, m->version_b, (size_t)nb);
+        memcpy(out + 26 + na + nb, m->partial_version, (size_t)np);
+        return UMC_MSG_STATUS_FIXED_LEN + na + nb + np;
+}
+
+int umc_msg_status_decode(const uint8_t *buf, size_t len, struct umc_msg_status *ret) {
+        struct umc_msg_status m = {};
+        size_t na, nb, np;
+
+        if (!ret)
+                return -EINVAL;
+        if (len < UMC_MSG_STATUS_FIXED_LEN)
+                return -EBADMSG;
+        na = buf[3];
+        nb = buf[4];
+        np = buf[5];
+        /* Each at most 64, so the sum cannot overflow; it must be exactly what follows. */
+        if (na > UMC_MSG_VERSION_MAX || nb > UMC_MSG_VERSION_MAX || np > UMC_MSG_VERSION_MAX ||
+            len - UMC_MSG_STATUS_FIXED_LEN != na + nb + np)
+                return -EBADMSG;
+        m.active = (char)buf[0];
+        m.previous = (char)buf[1];
+        m.flags = buf[2];
+        m.partial_len = umc_get_be64(buf + 6);
+        m.partial_offset = umc_get_be64(buf + 14);
+        m.partial_age_sec = umc_get_be32(buf + 22);
+        if (str_decode(buf + 26, na, 0, UMC_MSG_VERSION_MAX, m.version_a) < 0 ||
+            str_decode(buf + 26 + na, nb, 0, UMC_MSG_VERSION_MAX, m.version_b) < 0 ||
+            str_decode(buf + 26 + na + nb, np, 0, UMC_MSG_VERSION_MAX, m.partial_version) < 0 ||
+            !status_valid(&m))
+                return -EBADMSG;
+        *ret = m;
+        return 0;
+}
+
 /* ---- AUTH MACs and session salt ---- */
 
 #define LABEL_PART(s) { .base = (s), .len = sizeof(s) - 1 }

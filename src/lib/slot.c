@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "umc/fs.h"
 #include "umc/util.h"
@@ -42,6 +43,7 @@ struct transfer {
         uint64_t image_len;
         uint64_t offset;  /* end of the bytes written */
         uint64_t durable; /* offset recorded by the last checkpoint */
+        int64_t saved_sec; /* CLOCK_REALTIME when the record was last written (its mtime) */
 };
 
 struct umc_slots {
@@ -249,7 +251,10 @@ static int progress_write(struct umc_slots *s, uint64_t offset) {
                      hex, s->t.version, s->t.image_len, offset);
         if (n < 0 || (size_t)n >= sizeof(text))
                 return -ENOBUFS;
-        return umc_fs_write_atomic(s->incoming_fd, PROGRESS_FILE, text, (size_t)n, FILE_MODE);
+        n = umc_fs_write_atomic(s->incoming_fd, PROGRESS_FILE, text, (size_t)n, FILE_MODE);
+        if (n >= 0)
+                s->t.saved_sec = (int64_t)time(NULL);
+        return n;
 }
 
 /*
@@ -298,6 +303,9 @@ static int progress_load(struct umc_slots *s, unsigned *flags) {
                 else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < s->t.durable)
                         r = -EBADMSG;
         }
+        /* The record's age is that of its last checkpoint: the file is rewritten at each. */
+        if (r >= 0 && fstatat(s->incoming_fd, PROGRESS_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                s->t.saved_sec = (int64_t)st.st_mtime;
         if (r >= 0)
                 return 0;
         if (!progress_unusable(r))
@@ -449,6 +457,27 @@ int umc_slots_previous(const struct umc_slots *s, char *ret_slot, const char **r
                 *ret_slot = slot_names[s->previous][0];
         if (ret_version)
                 *ret_version = s->version[s->previous];
+        return 0;
+}
+
+int umc_slots_status(const struct umc_slots *s, struct umc_slots_status *ret) {
+        struct umc_slots_status st = {};
+
+        if (!s || !ret)
+                return -EINVAL;
+        st.active = slot_names[s->active][0];
+        if (s->previous != SLOT_NONE && s->version[s->previous][0])
+                st.previous = slot_names[s->previous][0];
+        for (int i = 0; i < N_SLOTS; i++)
+                memcpy(st.version[i], s->version[i], sizeof(st.version[i]));
+        if (s->t.known) {
+                st.partial = true;
+                memcpy(st.partial_version, s->t.version, sizeof(st.partial_version));
+                st.partial_len = s->t.image_len;
+                st.partial_durable = s->t.durable;
+                st.partial_saved_sec = s->t.saved_sec;
+        }
+        *ret = st;
         return 0;
 }
 

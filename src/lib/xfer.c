@@ -134,8 +134,11 @@ static int sender_begin(struct umc_sender *x, uint8_t *out, size_t out_size, siz
 
         memcpy(b.image_id, x->p.image_id, sizeof(b.image_id));
         memcpy(b.version, x->p.version, sizeof(b.version));
-        r = umc_session_set_tx_key(x->session, x->rotation->key_id,
-                                   umc_rotation_suite(x->rotation));
+        /* The master may have sealed a STATUS_QUERY with this first key already. */
+        r = umc_session_tx_key_id(x->session) == x->rotation->key_id
+                    ? 0
+                    : umc_session_set_tx_key(x->session, x->rotation->key_id,
+                                             umc_rotation_suite(x->rotation));
         if (r < 0)
                 return sender_fail(x, UMC_REASON_INTERNAL, r);
         n = umc_msg_begin_encode(&b, x->body, BODY_MAX);

@@ -381,7 +381,8 @@ v1=$(slot_state 1)
 
 # ---- 5. tampered, replayed and truncated PDUs on the bus ----
 # umc-canpdu listens (without flow control of its own) for BEGIN, the
-# third PDU umcd sends, then sends an altered copy from umcd's CAN ID while
+# fourth PDU umcd sends (after AUTH_CHALLENGE, AUTH_CONFIRM and
+# STATUS_QUERY), then sends an altered copy from umcd's CAN ID while
 # the bus is quiet: the transfer is paced to 5% so that it is quiet often.
 # Anyone on the bus can send such a PDU: the ECU drops it and counts it
 # (docs/protocol.md section 5), and the transfer goes on.
@@ -411,9 +412,9 @@ inject() { # NAME LABEL INDEX umc-canpdu-send-options...: PDU number INDEX from 
                 test "$(( $(drops) - before ))" -eq 1
 }
 CANPDU=$BUILD/tests/tools/umc-canpdu
-inject replayed "replayed sequence number|sequence number behind replay window|unknown key ID" 2
-inject tampered "frame authentication tag mismatch" 2 --seq-add 100 --flip 40
-inject truncated "frame truncated" 2 --truncate 60
+inject replayed "replayed sequence number|sequence number behind replay window|unknown key ID" 3
+inject tampered "frame authentication tag mismatch" 3 --seq-add 100 --flip 40
+inject truncated "frame truncated" 3 --truncate 60
 # umcd's AUTH_CHALLENGE replayed mid-session: the ECU answers it aside and
 # the session goes on (no confirmation can follow without the key).
 inject challenge "" 0

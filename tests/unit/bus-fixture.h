@@ -221,7 +221,8 @@ _unused_ static void make_config(void) {
         snprintf(path, sizeof(path), "%s/bcm.key", W->dir);
         write_file(path, key, strlen(key), 0600);
         n = snprintf(text, sizeof(text),
-                     "[Daemon]\nStateDirectory=%s/state\nPackageDirectory=%s\n"
+                     /* The closed port refuses at once, and for good: no retries. */
+                     "[Daemon]\nStateDirectory=%s/state\nPackageDirectory=%s\nConnectRetrySec=0\n"
                      "[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1/32 dport=%u\n"
                      "[Target bcm]\nEcuId=0x10\nHardwareId=HW-BCM-1\nKeyFile=%s\n"
                      "Address=127.0.0.1:%u\n",

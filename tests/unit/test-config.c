@@ -512,6 +512,14 @@ static const struct refusal refusals[] = {
           "3601 is out of range 5..3600" },
         { "[Daemon]\nFinalCheckTimeoutSec=9\n", 2, "Daemon.FinalCheckTimeoutSec",
           "9 is out of range 10..86400" },
+        { "[Daemon]\nConnectRetrySec=3601\n", 2, "Daemon.ConnectRetrySec",
+          "3601 is out of range 0..3600" },
+        { "[Daemon]\nConnectBackoffMSec=9\n", 2, "Daemon.ConnectBackoffMSec",
+          "9 is out of range 10..60000" },
+        { "[Daemon]\nConnectBackoffMaxSec=0\n", 2, "Daemon.ConnectBackoffMaxSec",
+          "0 is out of range 1..600" },
+        { "[Daemon]\nConnectBackoffMaxSec=2\nConnectBackoffMSec=2001\n", 3,
+          "Daemon.ConnectBackoffMSec", "ConnectBackoffMSec=2001 exceeds ConnectBackoffMaxSec=2" },
         { "[Daemon]\nFinalCheckTimeoutSec=86401\n", 2, "Daemon.FinalCheckTimeoutSec",
           "86401 is out of range 10..86400" },
         { "[Daemon]\nOperatorGroup=1umc\n", 2, "Daemon.OperatorGroup",
@@ -743,10 +751,13 @@ static const struct refusal agent_refusals[] = {
           "unknown key (known in this section: Mode, Listen, BindInterface, EcuId, HardwareId, "
           "KeyFile, "
           "SlotDirectory, LogLevel, MaxConnections, HandshakeTimeoutSec, IdleTimeoutSec, "
-          "MaxImageSize, ForwardConfig, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
+          "MaxImageSize, ResumeMaxAgeSec, ResumeMaxSize, ForwardConfig, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
           "Padding, PadByte, BlockSize, STmin, FrameGapNSec)" },
         { "[Agent]\nListen=127.0.0.1:-1\n", 2, "Agent.Listen", "port must be a number in 0..65535" },
         { "[Agent]\nMaxConnections=0\n", 2, "Agent.MaxConnections", "0 is out of range 1..64" },
+        { "[Agent]\nResumeMaxAgeSec=31622401\n", 2, "Agent.ResumeMaxAgeSec",
+          "31622401 is out of range 0..31622400" },
+        { "[Agent]\nResumeMaxSize=2T\n", 2, "Agent.ResumeMaxSize", "2T is out of range 0..1T" },
         { "[Agent]\nMaxConnections=65\n", 2, "Agent.MaxConnections", "65 is out of range 1..64" },
         { "[Agent]\nMaxConnections=four\n", 2, "Agent.MaxConnections",
           "'four' is not a decimal number" },

@@ -250,6 +250,12 @@ static void test_targets_prints_a_table_row_per_target(void **state) {
         assert_non_null(strstr(out, "bcm"));
         assert_non_null(strstr(out, addr));
         assert_non_null(strstr(out, "0x00000010"));
+        /* The slot overview follows the table: nothing reported from a port that refuses. */
+        assert_non_null(strstr(out, "bcm: slots not reported yet"));
+        assert_int_equal(ctl(f, f->bus, out, "status", NULL), UMC_CTL_EXIT_OK);
+        assert_non_null(strstr(out, "bcm: slots not reported yet"));
+        assert_int_equal(ctl(f, f->bus, out, "--json", "targets", NULL), UMC_CTL_EXIT_OK);
+        assert_non_null(strstr(out, "{\"target\":\"bcm\",\"slots\":{\"reported\":false"));
 }
 
 static void test_inspect_json_gives_the_manifest_hash(void **state) {

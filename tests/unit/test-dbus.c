@@ -297,6 +297,30 @@ static void test_list_targets_reports_the_configured_target(void **state) {
         sd_bus_message_unref(reply);
 }
 
+static void test_list_slots_says_nothing_was_reported_yet(void **state) {
+        struct fixture *f = *state;
+        const char *name, *source, *active, *va, *vb, *prev, *vp;
+        uint64_t done, total, at;
+        uint32_t age;
+        int reported = -1;
+        sd_bus_message *reply;
+
+        /* The closed port never answers: no agent ever reported. */
+        reply = call(f, new_call(f, UMC_DBUS_INTERFACE, "ListSlots"));
+        assert_ok(reply);
+        assert_int_equal(sd_bus_message_read(reply, "a(sbssssssttut)", 1, &name, &reported,
+                                             &source, &active, &va, &vb, &prev, &vp, &done, &total,
+                                             &age, &at),
+                         1);
+        assert_string_equal(name, "bcm");
+        assert_false(reported);
+        assert_string_equal(source, "");
+        assert_string_equal(active, "");
+        assert_string_equal(vp, "");
+        assert_int_equal(at, 0);
+        sd_bus_message_unref(reply);
+}
+
 static void test_inspect_package_reports_name_hash_and_images(void **state) {
         struct fixture *f = *state;
         const char *name, *hash, *target, *version, *file;
@@ -781,6 +805,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_introspection_matches_interface_xml, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_properties_are_readable, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_list_targets_reports_the_configured_target, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_list_slots_says_nothing_was_reported_yet, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_package_reports_name_hash_and_images, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_package_refuses_any_option, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_of_a_directory_without_manifest_is_bad_package, setup_open, teardown),

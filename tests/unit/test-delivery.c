@@ -60,6 +60,13 @@ struct fx {
         struct umc_delivery *d;
         sd_event_source *abort_source;
         bool abort_at_half;
+        bool cancel_instead;            /* at half: umc_delivery_cancel(), not abort */
+        bool cancel_when_verifying;     /* umc_delivery_cancel() once TRANSPORT is out */
+        int cancel_result;
+        bool saw_retrying;
+        unsigned max_attempt;
+        unsigned statuses;
+        struct umc_msg_status status;
         unsigned rotations, alarms, finished, progress, records_checked;
         uint16_t last_key_id;
         bool success, ended, with_records, transferring;
@@ -220,6 +227,11 @@ static int teardown(void **state) {
 static int on_abort(sd_event_source *s, void *userdata) {
         struct fx *f = userdata;
 
+        if (f->cancel_instead) {
+                /* finished() ends the wait, once the agent closed. */
+                f->cancel_result = umc_delivery_cancel(f->d);
+                return 0;
+        }
         umc_delivery_abort(f->d, UMC_REASON_CANCELLED);
         f->ended = true;
         return 0;
@@ -231,6 +243,14 @@ static void ev_progress(void *ud, const struct umc_delivery_progress *p) {
         f->progress++;
         if (p->state == UMC_DELIVERY_TRANSFERRING)
                 f->transferring = true;
+        if (p->state == UMC_DELIVERY_RETRYING)
+                f->saw_retrying = true;
+        if (p->attempt > f->max_attempt)
+                f->max_attempt = p->attempt;
+        if (f->cancel_when_verifying && p->state == UMC_DELIVERY_VERIFYING && !f->abort_source) {
+                f->cancel_instead = true;
+                assert_int_equal(sd_event_add_defer(f->event, &f->abort_source, on_abort, f), 0);
+        }
         assert_int_equal(p->bytes_total, IMAGE_LEN);
         assert_true(p->bytes_acked <= p->bytes_total);
         assert_true(p->bytes_acked >= f->max_acked); /* progress never goes back */
@@ -269,6 +289,16 @@ static void ev_alarm(void *ud, enum umc_reason reason, const char *text) {
         (void)snprintf(f->alarm_text, sizeof(f->alarm_text), "%s", text);
         f->alarms++;
         f->alarm_reason = reason;
+}
+
+static void ev_status(void *ud, const struct umc_msg_status *st) {
+        struct fx *f = ud;
+        struct umc_delivery_progress p;
+
+        umc_delivery_get_progress(f->d, &p);
+        assert_int_equal(p.bytes_sent, 0); /* before BEGIN, so before any DATA */
+        f->statuses++;
+        f->status = *st;
 }
 
 static void ev_finished(void *ud, bool success, enum umc_reason reason) {
@@ -316,6 +346,7 @@ static void start_delivery(struct fx *f, const char *version, int state_fd) {
                 .progress = ev_progress,
                 .rotation = ev_rotation,
                 .alarm = ev_alarm,
+                .status = ev_status,
                 .finished = ev_finished,
                 .userdata = f,
         };
@@ -326,6 +357,7 @@ static void start_delivery(struct fx *f, const char *version, int state_fd) {
         umc_delivery_free(f->d);
         f->d = NULL;
         f->finished = f->alarms = f->rotations = f->progress = f->records_checked = 0;
+        f->statuses = 0;
         f->last_key_id = 0;
         f->max_acked = 0;
         f->ended = f->transferring = false;
@@ -338,6 +370,8 @@ static void start_delivery(struct fx *f, const char *version, int state_fd) {
 static void deliver(struct fx *f, const char *version, int state_fd) {
         start_delivery(f, version, state_fd);
         run_until(f, &f->ended);
+        if (f->alarms > 0)
+                print_message("alarm: %s\n", f->alarm_text);
 }
 
 /* The agent's active slot: its version (NULL when empty) and image bytes. */
@@ -496,6 +530,7 @@ static void test_refused_connection_raises_alarm(void **state) {
         struct fx *f = *state;
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t sl = sizeof(sa);
+        uint64_t start;
         int fd;
 
         /* A port that was just free and has no listener. */
@@ -503,11 +538,248 @@ static void test_refused_connection_raises_alarm(void **state) {
         assert_true(fd >= 0);
         assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-        daemon_config(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", ntohs(sa.sin_port));
+        daemon_config_extra(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", ntohs(sa.sin_port),
+                            "ConnectRetrySec=0\n", "");
+        start = umc_now_monotonic_usec();
         deliver(f, "1.0.0", f->state_fd);
         (void)close(fd);
         assert_false(f->success);
         assert_int_equal(f->alarm_reason, UMC_REASON_IO_ERROR);
+        /* ConnectRetrySec=0: the first refusal is the end. */
+        assert_true(umc_now_monotonic_usec() - start < USEC_PER_SEC);
+        assert_false(f->saw_retrying);
+        assert_int_equal(f->max_attempt, 1);
+}
+
+static void test_refused_connection_is_retried_for_the_budget(void **state) {
+        struct fx *f = *state;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t sl = sizeof(sa);
+        uint64_t start, took;
+        int fd;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+        daemon_config_extra(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", ntohs(sa.sin_port),
+                            "ConnectRetrySec=2\nConnectBackoffMSec=100\nConnectBackoffMaxSec=1\n",
+                            "");
+        start = umc_now_monotonic_usec();
+        deliver(f, "1.0.0", f->state_fd);
+        took = umc_now_monotonic_usec() - start;
+        (void)close(fd);
+        assert_false(f->success);
+        assert_int_equal(f->alarm_reason, UMC_REASON_IO_ERROR);
+        assert_true(f->saw_retrying);
+        /* Waits of 100, 200, 400 and 800 ms fit into 2 s, the next (1 s) does not. */
+        assert_int_equal(f->max_attempt, 5);
+        assert_true(took >= 1500 * USEC_PER_MSEC && took < 2500 * USEC_PER_MSEC);
+        assert_non_null(strstr(f->alarm_text, "gave up after 5 attempts"));
+        assert_non_null(strstr(f->alarm_text, "ConnectRetrySec=2"));
+}
+
+/* Who comes late still gets the image: the agent listens only after two refusals. */
+static int on_agent_late(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct fx *f = userdata;
+        struct umc_agent_config ac = {};
+        struct umc_config_error err = {};
+        char text[1024];
+
+        (void)snprintf(text, sizeof(text),
+                       "[Agent]\nListen=127.0.0.1:%u\nEcuId=0x10\nHardwareId=" HW_ID "\n"
+                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\n"
+                       "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
+                       (unsigned)f->port, f->dir, f->dir);
+        write_file(f->dir, "agent.conf", text, 0644);
+        (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
+        if (umc_agent_config_load(text, &ac, &err) < 0)
+                fail_msg("agent config: %s", err.msg);
+        assert_int_equal(umc_agent_new(&ac, f->event, &f->agent), 0);
+        return 0;
+}
+
+static void test_agent_that_starts_late_gets_the_image(void **state) {
+        struct fx *f = *state;
+        sd_event_source *late = NULL;
+
+        /* Same port, nobody listening for the first 700 ms. */
+        umc_agent_free(f->agent);
+        f->agent = NULL;
+        daemon_config_extra(f, KEY_GOOD, "allow proto=tcp dst=127.0.0.1", f->port,
+                            "ConnectRetrySec=10\nConnectBackoffMSec=100\nConnectBackoffMaxSec=1\n",
+                            "");
+        assert_int_equal(sd_event_add_time_relative(f->event, &late, CLOCK_MONOTONIC,
+                                                    700 * USEC_PER_MSEC, 0, on_agent_late, f),
+                         0);
+        deliver(f, "1.0.0", f->state_fd);
+        (void)sd_event_source_disable_unref(late);
+        assert_true(f->success);
+        assert_true(f->saw_retrying);
+        assert_true(f->max_attempt >= 3);
+        assert_int_equal(f->alarms, 0);
+}
+
+static void test_cancel_tells_the_agent_which_deletes_its_partial(void **state) {
+        struct fx *f = *state;
+        struct umc_agent_stats st;
+        struct umc_delivery_progress p;
+        struct stat sb;
+        char path[160];
+
+        f->abort_at_half = true;
+        f->cancel_instead = true;
+        f->cancel_result = 1;
+        deliver(f, "1.0.0", f->state_fd);
+        assert_int_equal(f->cancel_result, 0);
+        assert_int_equal(f->finished, 1);
+        assert_false(f->success);
+        assert_int_equal(f->reason, UMC_REASON_CANCELLED);
+        assert_int_equal(f->alarms, 0);
+        assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_FAILED);
+        assert_int_equal(umc_delivery_cancel(f->d), -EALREADY);
+
+        /* The agent took it as the master's word: an alarm, and nothing kept to resume. */
+        run_for(f, 200 * USEC_PER_MSEC);
+        umc_agent_get_stats(f->agent, &st);
+        assert_int_equal(st.last_refusal, UMC_REASON_CANCELLED);
+        assert_int_equal(st.connections, 0);
+        (void)snprintf(path, sizeof(path), "%s/slots/incoming/progress", f->dir);
+        assert_int_equal(lstat(path, &sb), -1);
+        assert_int_equal(errno, ENOENT);
+        (void)snprintf(path, sizeof(path), "%s/slots/incoming/image.part", f->dir);
+        assert_int_equal(lstat(path, &sb), -1);
+        assert_int_equal(errno, ENOENT);
+
+        /* So the same image starts over. */
+        f->abort_at_half = f->cancel_instead = false;
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        umc_delivery_get_progress(f->d, &p);
+        assert_int_equal(p.resume_offset, 0);
+}
+
+static void test_the_agent_reports_its_slots_before_begin(void **state) {
+        struct fx *f = *state;
+
+        /* Factory state: slot a active and empty. */
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->statuses, 1);
+        assert_int_equal(f->status.active, 'a');
+        assert_int_equal(f->status.previous, 0);
+        assert_string_equal(f->status.version_a, "");
+        assert_string_equal(f->status.version_b, "");
+        assert_int_equal(f->status.flags, 0);
+
+        /* 1.0.0 went to b and b is active; a cancelled 2.0.0 leaves a partial... */
+        make_image(f, 2);
+        f->abort_at_half = true;
+        deliver(f, "2.0.0", f->state_fd);
+        assert_int_equal(f->status.active, 'b');
+        assert_string_equal(f->status.version_b, "1.0.0");
+        run_for(f, 200 * USEC_PER_MSEC);
+
+        /* ...which the next session reports, with what was durable of it. */
+        f->abort_at_half = false;
+        make_image(f, 3);
+        deliver(f, "3.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->statuses, 1);
+        assert_int_equal(f->status.flags, UMC_MSG_STATUS_PARTIAL);
+        assert_string_equal(f->status.partial_version, "2.0.0");
+        assert_int_equal(f->status.partial_len, IMAGE_LEN);
+        assert_true(f->status.partial_offset >= IMAGE_LEN / 2 &&
+                    f->status.partial_offset < IMAGE_LEN);
+        assert_true(f->status.partial_age_sec <= 5);
+
+        /* 3.0.0 went to a; b (1.0.0) is kept for rollback. */
+        deliver(f, "3.0.0", f->state_fd);
+        assert_int_equal(f->status.active, 'a');
+        assert_int_equal(f->status.previous, 'b');
+        assert_string_equal(f->status.version_a, "3.0.0");
+        assert_string_equal(f->status.version_b, "1.0.0");
+        assert_int_equal(f->status.flags, 0);
+}
+
+static void test_an_older_agent_without_status_still_gets_the_image(void **state) {
+        struct fx *f = *state;
+        uint8_t *got = NULL;
+        size_t len = 0;
+        char *version;
+
+        umc_agent_set_legacy(f->agent, true);
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->statuses, 0);
+        assert_int_equal(f->alarms, 0);
+        version = active_version(f, &got, &len);
+        assert_string_equal(version, "1.0.0");
+        assert_memory_equal(got, f->image, IMAGE_LEN);
+        free(version);
+        free(got);
+}
+
+static void test_a_partial_beyond_resume_max_size_goes_at_the_next_session(void **state) {
+        struct fx *f = *state;
+        struct umc_delivery_progress p;
+        char text[1024];
+
+        f->abort_at_half = true;
+        deliver(f, "1.0.0", f->state_fd);
+        run_for(f, 200 * USEC_PER_MSEC);
+        f->abort_at_half = false;
+
+        /* The same agent, reloaded with a bound the kept partial exceeds. */
+        (void)snprintf(text, sizeof(text),
+                       "[Agent]\nListen=127.0.0.1:%u\nEcuId=0x10\nHardwareId=" HW_ID "\n"
+                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\nResumeMaxSize=1M\n"
+                       "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
+                       (unsigned)f->port, f->dir, f->dir);
+        write_file(f->dir, "agent.conf", text, 0644);
+        (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
+        assert_int_equal(umc_agent_reload(f->agent, text), 0);
+
+        /* The next authenticated session drops it first: STATUS shows none, BEGIN starts at 0. */
+        deliver(f, "1.0.0", f->state_fd);
+        assert_true(f->success);
+        assert_int_equal(f->status.flags, 0);
+        umc_delivery_get_progress(f->d, &p);
+        assert_int_equal(p.resume_offset, 0);
+}
+
+static void test_a_cancel_too_late_for_the_ecu_reports_the_install(void **state) {
+        struct fx *f = *state;
+        uint8_t *got = NULL;
+        size_t len = 0;
+        char *version;
+
+        /* The agent hashes the image and reads nothing: its COMPLETE wins. */
+        f->cancel_when_verifying = true;
+        f->cancel_result = 1;
+        deliver(f, "1.0.0", f->state_fd);
+        assert_non_null(f->abort_source);
+        assert_true(f->cancel_result == 0 || f->cancel_result == -EALREADY);
+        assert_int_equal(f->finished, 1);
+        assert_true(f->success);
+        assert_int_equal(f->reason, UMC_REASON_OK);
+        assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_DONE);
+        version = active_version(f, &got, &len);
+        assert_string_equal(version, "1.0.0");
+        assert_memory_equal(got, f->image, IMAGE_LEN);
+        free(version);
+        free(got);
+}
+
+static void test_cancel_before_authentication_is_an_abort(void **state) {
+        struct fx *f = *state;
+
+        start_delivery(f, "1.0.0", f->state_fd);
+        /* Still connecting: no session, no key to tell the agent with. */
+        assert_int_equal(umc_delivery_cancel(f->d), -ENOTCONN);
+        assert_int_equal(umc_delivery_state(f->d), UMC_DELIVERY_FAILED);
+        run_for(f, 100 * USEC_PER_MSEC);
+        assert_int_equal(f->finished, 0);
 }
 
 static void test_abort_mid_transfer_keeps_active_slot(void **state) {
@@ -1020,6 +1292,14 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_no_matching_rule_is_default_deny, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_wrong_key_raises_auth_alarm, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refused_connection_raises_alarm, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_refused_connection_is_retried_for_the_budget, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_agent_that_starts_late_gets_the_image, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cancel_tells_the_agent_which_deletes_its_partial, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cancel_before_authentication_is_an_abort, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_cancel_too_late_for_the_ecu_reports_the_install, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_the_agent_reports_its_slots_before_begin, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_partial_beyond_resume_max_size_goes_at_the_next_session, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_an_older_agent_without_status_still_gets_the_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_abort_mid_transfer_keeps_active_slot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_image_resumes_from_checkpoint, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_new_rejects_bad_params, setup, teardown),

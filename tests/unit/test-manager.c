@@ -401,6 +401,7 @@ static bool record_exists(struct fx *f, const char *target) {
 
 static void test_install_delivers_every_target_and_records_versions(void **state) {
         struct fx *f = *state;
+        struct umc_target_slots sl;
         struct umc_target_status t;
         struct umc_daemon_config c;
         _cleanup_free_ char *versions = NULL;
@@ -427,6 +428,16 @@ static void test_install_delivers_every_target_and_records_versions(void **state
                 assert_string_equal(t.version, "1.2.3");
                 assert_string_equal(t.channel, "tcp");
                 assert_false(record_exists(f, names[i]));
+                /* The agent reported factory state (a, empty); umcd applied the install. */
+                assert_int_equal(umc_manager_target_slots(f->m, i, &sl), 0);
+                assert_true(sl.reported);
+                assert_false(sl.gateway);
+                assert_int_equal(sl.active, 'b');
+                assert_string_equal(sl.version_b, "1.2.3");
+                assert_string_equal(sl.version_a, "");
+                assert_int_equal(sl.previous, 0);
+                assert_false(sl.partial);
+                assert_true(sl.reported_usec > UINT64_C(1700000000) * USEC_PER_SEC);
         }
         assert_int_equal(umc_fs_read_file(f->state_fd, "versions", 4096, &versions, NULL), 0);
         assert_string_equal(versions, "bcm=1.2.3\ngw=1.2.3\n");
@@ -723,6 +734,7 @@ static int do_cancel(sd_event_source *s, void *userdata) {
 
 static void test_cancel_mid_transfer_keeps_active_slots(void **state) {
         struct fx *f = *state;
+        struct umc_agent_stats st;
         struct umc_target_status t;
         _cleanup_free_ char *versions = NULL;
 
@@ -752,6 +764,9 @@ static void test_cancel_mid_transfer_keeps_active_slots(void **state) {
         assert_int_equal(umc_fs_read_file(f->state_fd, "versions", 4096, &versions, NULL), 0);
         assert_string_equal(versions, "bcm=1.2.3\ngw=1.2.3\n");
         run_for(f, 100 * USEC_PER_MSEC); /* the agent sees the connection go */
+        /* The target in flight was told: its agent raised the cancel as an alarm. */
+        umc_agent_get_stats(f->agent[0], &st);
+        assert_int_equal(st.last_refusal, UMC_REASON_CANCELLED);
         for (int i = 0; i < N_AGENTS; i++)
                 assert_active(f, i, "1.2.3", f->p1.image[i]);
 }

@@ -63,6 +63,8 @@ DEFINE_DECODER(auth_challenge, struct umc_msg_auth_challenge)
 DEFINE_DECODER(auth_response, struct umc_msg_auth_response)
 DEFINE_DECODER(auth_confirm, struct umc_msg_auth_confirm)
 DEFINE_DECODER(alarm, struct umc_msg_alarm)
+DEFINE_DECODER(status_query, struct umc_msg_status_query)
+DEFINE_DECODER(status, struct umc_msg_status)
 
 /* Decode and, when valid, re-encode: the encoding of a valid body is canonical. */
 static int decode_reencode(unsigned type, const uint8_t *buf, size_t len) {
@@ -93,6 +95,8 @@ static int decode_reencode(unsigned type, const uint8_t *buf, size_t len) {
         CASE(UMC_FRAME_AUTH_RESPONSE, auth_response, struct umc_msg_auth_response)
         CASE(UMC_FRAME_AUTH_CONFIRM, auth_confirm, struct umc_msg_auth_confirm)
         CASE(UMC_FRAME_ALARM, alarm, struct umc_msg_alarm)
+        CASE(UMC_FRAME_STATUS_QUERY, status_query, struct umc_msg_status_query)
+        CASE(UMC_FRAME_STATUS, status, struct umc_msg_status)
 #undef CASE
         default:
                 fail();
@@ -620,7 +624,7 @@ static void test_random_input_is_rejected_or_canonical(void **state) {
         static const unsigned types[] = {
                 UMC_FRAME_DATA, UMC_FRAME_BEGIN, UMC_FRAME_VERIFY, UMC_FRAME_TRANSPORT,
                 UMC_FRAME_FEEDBACK, UMC_FRAME_AUTH_CHALLENGE, UMC_FRAME_AUTH_RESPONSE,
-                UMC_FRAME_AUTH_CONFIRM, UMC_FRAME_ALARM,
+                UMC_FRAME_AUTH_CONFIRM, UMC_FRAME_ALARM, UMC_FRAME_STATUS_QUERY, UMC_FRAME_STATUS,
         };
         uint8_t buf[300];
 
@@ -635,6 +639,107 @@ static void test_random_input_is_rejected_or_canonical(void **state) {
                         assert_true(r == 0 || r == -EBADMSG);
                 }
         }
+}
+
+/* ---- STATUS_QUERY and STATUS ---- */
+
+static struct umc_msg_status sample_status(void) {
+        struct umc_msg_status m = {
+                .active = 'b',
+                .previous = 'a',
+                .flags = UMC_MSG_STATUS_PARTIAL,
+                .version_a = "1.0.0",
+                .version_b = "1.1.0",
+                .partial_version = "2.0.0-rc1",
+                .partial_len = UINT64_C(0x0000000100000000),
+                .partial_offset = 4096,
+                .partial_age_sec = 86399,
+        };
+        return m;
+}
+
+static void test_status_round_trip_with_empty_slots_and_longest_versions(void **state) {
+        struct umc_msg_status m = sample_status(), got;
+        struct umc_msg_status_query q = { .what = UMC_MSG_STATUS_QUERY_SLOTS }, gq;
+        uint8_t body[UMC_MSG_STATUS_MAX_LEN];
+        int n;
+
+        assert_int_equal(umc_msg_status_query_encode(&q, body, sizeof(body)), 1);
+        assert_int_equal(body[0], 1);
+        assert_int_equal(dec_status_query(body, 1, &gq), 0);
+        assert_int_equal(gq.what, UMC_MSG_STATUS_QUERY_SLOTS);
+
+        n = umc_msg_status_encode(&m, body, sizeof(body));
+        assert_int_equal(n, 26 + 5 + 5 + 9);
+        assert_memory_equal(body, "ba\x01\x05\x05\x09", 6);
+        assert_int_equal(dec_status(body, (size_t)n, &got), 0);
+        assert_int_equal(got.active, 'b');
+        assert_int_equal(got.previous, 'a');
+        assert_string_equal(got.version_b, "1.1.0");
+        assert_string_equal(got.partial_version, "2.0.0-rc1");
+        assert_int_equal(got.partial_len, m.partial_len);
+        assert_int_equal(got.partial_offset, 4096);
+        assert_int_equal(got.partial_age_sec, 86399);
+
+        /* Factory state: slot a active and empty, nothing else. */
+        m = (struct umc_msg_status){ .active = 'a' };
+        assert_int_equal(umc_msg_status_encode(&m, body, sizeof(body)), UMC_MSG_STATUS_FIXED_LEN);
+        assert_int_equal(dec_status(body, UMC_MSG_STATUS_FIXED_LEN, &got), 0);
+        assert_string_equal(got.version_a, "");
+        assert_int_equal(got.previous, 0);
+
+        m = sample_status();
+        memset(m.version_a, 'x', UMC_MSG_VERSION_MAX);
+        memset(m.version_b, 'y', UMC_MSG_VERSION_MAX);
+        memset(m.partial_version, 'z', UMC_MSG_VERSION_MAX);
+        assert_int_equal(umc_msg_status_encode(&m, body, sizeof(body)), UMC_MSG_STATUS_MAX_LEN);
+        assert_int_equal(dec_status(body, UMC_MSG_STATUS_MAX_LEN, &got), 0);
+        assert_int_equal(strlen(got.partial_version), UMC_MSG_VERSION_MAX);
+}
+
+static void test_status_decoder_rejects_each_defect(void **state) {
+        struct umc_msg_status m = sample_status();
+        uint8_t body[UMC_MSG_STATUS_MAX_LEN + 1], q = UMC_MSG_STATUS_QUERY_SLOTS;
+        int n = umc_msg_status_encode(&m, body, sizeof(body));
+        const struct mutation rows[] = {
+                { "active slot c", 0, 1, 'c', 0 },
+                { "active slot 0", 0, 1, 0, 0 },
+                { "previous is the active slot", 1, 1, 'b', 0 },
+                { "previous slot c", 1, 1, 'c', 0 },
+                { "unknown flag", 2, 1, 0x04, 0 },
+                { "partial data without the flag", 2, 1, 0, 0 },
+                { "version a longer than 64", 3, 1, 65, 0 },
+                { "declared versions longer than body", 5, 1, 10, 0 },
+                { "declared versions shorter than body", 5, 1, 8, 0 },
+                { "partial without version", 5, 1, 0, 0 },
+                { "partial of length 0", 6, 8, 0, 0 },
+                { "offset beyond length", 14, 8, UINT64_C(0x0000000100000001), 0 },
+                { "version with tab", 26, 1, '\t', 0 },
+                { "partial version with 0x7f", 26 + 10, 1, 0x7f, 0 },
+                { "one byte short", 0, 0, 0, -1 },
+                { "one trailing byte", 0, 0, 0, +1 },
+        };
+
+        assert_true(n > 0);
+        apply_and_expect_bad(UMC_FRAME_STATUS, body, (size_t)n, rows, UMC_ELEMENTSOF(rows));
+        for (int k = 0; k < n; k++)
+                assert_int_equal(dec_status(body, (size_t)k, NULL), -EBADMSG);
+
+        /* previous naming an empty slot offers nothing to roll back to */
+        m.version_a[0] = '\0';
+        assert_int_equal(umc_msg_status_encode(&m, body, sizeof(body)), -EINVAL);
+        m = sample_status();
+        m.flags = 0;
+        assert_int_equal(umc_msg_status_encode(&m, body, sizeof(body)), -EINVAL);
+        m = sample_status();
+        assert_int_equal(umc_msg_status_encode(&m, body, 26 + 18), -ENOBUFS);
+
+        assert_int_equal(dec_status_query(&q, 0, NULL), -EBADMSG);
+        q = 2;
+        assert_int_equal(dec_status_query(&q, 1, NULL), -EBADMSG);
+        assert_int_equal(umc_msg_status_query_encode(&(struct umc_msg_status_query){ .what = 2 },
+                                                     body, sizeof(body)),
+                         -EINVAL);
 }
 
 /* ---- Encoders ---- */
@@ -1044,6 +1149,8 @@ int main(void) {
                 cmocka_unit_test(test_feedback_round_trip_for_every_code),
                 cmocka_unit_test(test_auth_bodies_round_trip),
                 cmocka_unit_test(test_alarm_round_trip_with_empty_and_longest_text),
+                cmocka_unit_test(test_status_round_trip_with_empty_slots_and_longest_versions),
+                cmocka_unit_test(test_status_decoder_rejects_each_defect),
                 cmocka_unit_test(test_begin_decoder_rejects_each_defect),
                 cmocka_unit_test(test_verify_decoder_rejects_each_defect),
                 cmocka_unit_test(test_transport_decoder_rejects_each_defect),

@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "umc/fs.h"
 #include "umc/slot.h"
@@ -705,6 +707,57 @@ static void test_invalid_begin_arguments_are_refused(void **state) {
         assert_int_equal(resume, 0);
 }
 
+static void test_status_reports_slots_rollback_and_partial_with_its_age(void **state) {
+        struct fixture *f = *state;
+        struct umc_slots *s = store_open(f, NULL);
+        uint8_t image[IMAGE_LEN], id[UMC_SLOT_IMAGE_ID_SIZE];
+        struct umc_slots_status st;
+        struct timespec old[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+        uint64_t resume = 1;
+        int fd;
+
+        assert_int_equal(umc_slots_status(s, &st), 0);
+        assert_int_equal(st.active, 'a');
+        assert_int_equal(st.previous, 0);
+        assert_false(st.partial);
+        assert_string_equal(st.version[0], "");
+
+        install(s, 1, "1.0", image);
+        install(s, 2, "2.0", image);
+        id_fill(id, 3);
+        assert_int_equal(umc_slots_begin(s, id, "3.0-rc", IMAGE_LEN, &resume), 0);
+        image_fill(image, IMAGE_LEN, 3);
+        send_range(s, image, 0, 2 * CHUNK);
+        assert_int_equal(umc_slots_status(s, &st), 0);
+        assert_int_equal(st.active, 'a');
+        assert_int_equal(st.previous, 'b');
+        assert_string_equal(st.version[0], "2.0");
+        assert_string_equal(st.version[1], "1.0");
+        assert_true(st.partial);
+        assert_string_equal(st.partial_version, "3.0-rc");
+        assert_int_equal(st.partial_len, IMAGE_LEN);
+        assert_int_equal(st.partial_durable, 2 * CHUNK);
+        assert_true(llabs((long long)(st.partial_saved_sec - (int64_t)time(NULL))) <= 2);
+        umc_slots_close(s);
+
+        /* After a restart the age is the record's: its mtime, the last checkpoint. */
+        fd = sub_open(f, "incoming");
+        assert_int_equal(utimensat(fd, "progress", old, AT_SYMLINK_NOFOLLOW), 0);
+        (void)close(fd);
+        s = store_open(f, NULL);
+        assert_int_equal(umc_slots_status(s, &st), 0);
+        assert_true(st.partial);
+        assert_int_equal(st.partial_saved_sec, 1000000000);
+        assert_int_equal(st.partial_durable, 2 * CHUNK);
+
+        /* Gone with an abort. */
+        assert_int_equal(umc_slots_abort(s), 0);
+        assert_int_equal(umc_slots_status(s, &st), 0);
+        assert_false(st.partial);
+        assert_int_equal(umc_slots_status(NULL, &st), -EINVAL);
+        umc_slots_close(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -728,6 +781,7 @@ int main(void) {
                 T(test_progress_without_partial_is_discarded),
                 T(test_crash_leftovers_are_cleaned_at_open),
                 T(test_invalid_begin_arguments_are_refused),
+                T(test_status_reports_slots_rollback_and_partial_with_its_age),
 #undef T
         };
 
