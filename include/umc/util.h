@@ -2,11 +2,13 @@
 /*
  * Small helpers shared by every module: cleanup attributes, ownership
  * hand-off, big-endian wire access, constant-time comparison and secure
- * zeroing. Header-only except umc_memeq_ct() and umc_hex_decode().
+ * zeroing, and the one way a check says why it failed (umc_why()).
+ * Header-only except umc_memeq_ct(), the hex codec and umc_why().
  */
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,3 +98,14 @@ typedef uint64_t (*umc_clock_fn)(void *userdata);
 
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t umc_now_monotonic_usec(void);
+
+/*
+ * The one way a library check reports why it failed: the printf-formatted
+ * reason goes into why (when why is not NULL and why_size > 0, truncated to
+ * fit, always terminated) and r is returned, so a check ends with
+ * "return umc_why(why, why_size, -EINVAL, "...", ...);".
+ */
+int umc_why(char *why, size_t why_size, int r, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+void umc_vwhy(char *why, size_t why_size, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));

@@ -57,18 +57,8 @@ struct umc_cloud {
         char report_name[UMC_CLOUDQ_NAME_MAX];
 };
 
-static void say(char *why, size_t why_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t why_size, const char *fmt, ...) {
-        va_list ap;
-
-        if (!why || !why_size)
-                return;
-        va_start(ap, fmt);
-        (void)vsnprintf(why, why_size, fmt, ap);
-        va_end(ap);
-}
+/* The reason into why, nothing returned. */
+#define say(why, why_size, ...) (void)umc_why(why, why_size, 0, __VA_ARGS__)
 
 struct umc_curlev *umc_cloud_curlev(struct umc_cloud *c) {
         return c->ev;
@@ -111,19 +101,8 @@ static int copy_str(const char *src, const char **dst) {
         return 0;
 }
 
-static int bad(char *why, size_t why_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int bad(char *why, size_t why_size, const char *fmt, ...) {
-        va_list ap;
-
-        if (why && why_size) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
+/* A check of the input failed: the reason into why, -EINVAL back. */
+#define bad(why, why_size, ...) umc_why(why, why_size, -EINVAL, __VA_ARGS__)
 
 static int check_config(const struct umc_cloud_config *cfg, char *why, size_t why_size) {
         bool secure = false;

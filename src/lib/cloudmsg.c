@@ -15,19 +15,8 @@
 #include "umc/package.h"
 #include "umc/util.h"
 
-static int refuse(char *why, size_t why_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int refuse(char *why, size_t why_size, const char *fmt, ...) {
-        va_list ap;
-
-        if (why && why_size) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
+/* A check of the input failed: the reason into why, -EINVAL back. */
+#define refuse(why, why_size, ...) umc_why(why, why_size, -EINVAL, __VA_ARGS__)
 
 struct pctx {
         char *why;

@@ -157,18 +157,7 @@ const char *umc_phase_to_string(enum umc_phase p) {
         return (unsigned)p < UMC_ELEMENTSOF(phase_names) ? phase_names[p] : NULL;
 }
 
-static int refuse(char *why, size_t why_size, int r, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-static int refuse(char *why, size_t why_size, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (why && why_size > 0) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
+#define refuse umc_why
 
 /* snprintf() for texts that may be cut: alarm and status lines have a fixed room. */
 static void text_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -22,19 +22,7 @@
 #include "umc/sig.h"
 #include "umc/util.h"
 
-static int say(char *why, size_t why_size, int r, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static int say(char *why, size_t why_size, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (why && why_size) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
+#define say umc_why
 
 /* ---- the description file ---- */
 

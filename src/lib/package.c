@@ -14,34 +14,11 @@
 #include "umc/names.h"
 #include "umc/util.h"
 
-static int refuse(char *why, size_t why_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int refuse(char *why, size_t why_size, const char *fmt, ...) {
-        va_list ap;
-
-        if (why && why_size) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
+/* A check of the input failed: the reason into why, -EINVAL back. */
+#define refuse(why, why_size, ...) umc_why(why, why_size, -EINVAL, __VA_ARGS__)
 
 /* As refuse(), for a failure that is not the input's fault: returns r. */
-static int fail(char *why, size_t why_size, int r, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static int fail(char *why, size_t why_size, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (why && why_size) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
+#define fail umc_why
 
 static enum umc_reason deny(enum umc_reason reason, char *why, size_t why_size, const char *fmt,
                             ...) __attribute__((format(printf, 4, 5)));
@@ -50,11 +27,9 @@ static enum umc_reason deny(enum umc_reason reason, char *why, size_t why_size, 
                             ...) {
         va_list ap;
 
-        if (why && why_size) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
+        va_start(ap, fmt);
+        umc_vwhy(why, why_size, fmt, ap);
+        va_end(ap);
         return reason;
 }
 

@@ -26,11 +26,9 @@ static int say(char *why, size_t why_size, int r, const char *fmt, ...)
 static int say(char *why, size_t why_size, int r, const char *fmt, ...) {
         va_list ap;
 
-        if (why && why_size) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
+        va_start(ap, fmt);
+        umc_vwhy(why, why_size, fmt, ap);
+        va_end(ap);
         ERR_clear_error();
         return r;
 }

@@ -2,6 +2,7 @@
 #include "umc/util.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <time.h>
 
 void umc_memzero(void *p, size_t n) {
@@ -47,4 +48,18 @@ uint64_t umc_now_monotonic_usec(void) {
         struct timespec ts;
         (void)clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}
+
+void umc_vwhy(char *why, size_t why_size, const char *fmt, va_list ap) {
+        if (why && why_size > 0)
+                (void)vsnprintf(why, why_size, fmt, ap);
+}
+
+int umc_why(char *why, size_t why_size, int r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        umc_vwhy(why, why_size, fmt, ap);
+        va_end(ap);
+        return r;
 }

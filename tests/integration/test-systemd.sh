@@ -32,7 +32,7 @@ fi
 ITEST_NAME=systemd
 export SYSTEMD_PAGER= SYSTEMD_COLORS=0
 
-PKGS=/srv/umc/packages
+PKGS=/var/lib/umc/packages # umcd's PackageDirectory= default
 SLOTS=/var/lib/umc-agent/slots
 STATE=/var/lib/umc
 OP=umcop       # a member of umc-operators
@@ -185,6 +185,9 @@ P2=$(package p2 1.0.2 64)
 rc=0; ctl_as "$OP" op.json install --target ecu1 "$P2" || rc=$?
 itest_check "a member of umc-operators installs (exit $rc)" test "$rc" -eq 0
 itest_check "the operator's image is active on the agent" has_version 1.0.2
+rc=0; ctl_as "$OP" op-inspect.json inspect "$P2" || rc=$?
+itest_check "the operator inspects a package below PackageDirectory= (exit $rc)" test "$rc" -eq 0
+itest_check "inspect gives the operator the manifest hash" grep -q '"manifest_hash":"[0-9a-f]\{64\}"' "$ITEST_DIR/op-inspect.json"
 
 # The same operator from a process that holds no supplementary group. umcd
 # goes by the user database, so it never turns the operator away; the bus
@@ -212,6 +215,8 @@ itest_check "a user in no group is refused (exit $rc, 4 = refused)" test "$rc" -
 # dbus-daemon's words: the policy file refused it before umcd saw it.
 itest_check "the bus's policy refused the stranger" grep -q 'Rejected send message.*member="Install"' "$ITEST_DIR/stranger.json"
 itest_check "after the refusal the agent's slots are as they were" test "$(itest_slot_state "$SLOTS")" = "$before"
+rc=0; ctl_as "$STRANGER" stranger-inspect.json inspect "$P2" || rc=$?
+itest_check "a user in no group may not inspect (exit $rc, 4 = refused)" test "$rc" -eq 4
 rc=0; ctl_as "$STRANGER" stranger-read.json status || rc=$?
 itest_check "the user in no group may still read the status (exit $rc)" test "$rc" -eq 0
 
