@@ -120,76 +120,61 @@ static const char *ascii_text(const char *s, char *buf, size_t size) {
 
 /* ---- properties ---------------------------------------------------------------- */
 
-static int property_get_targets(sd_bus *bus, const char *path, const char *interface,
-                                const char *property, sd_bus_message *reply, void *userdata,
-                                sd_bus_error *error) {
-        struct umc_dbus *d = userdata;
+/* One row of a per-target array property, in the signature of its element. */
+typedef int (*row_fn)(sd_bus_message *reply, const struct umc_target_status *t);
+
+static int row_target(sd_bus_message *reply, const struct umc_target_status *t) {
+        return sd_bus_message_append(reply, "(suttts)", t->name, t->percent, t->bytes_done,
+                                     t->bytes_total, t->rate, phase_name(t->phase));
+}
+
+static int row_channel(sd_bus_message *reply, const struct umc_target_status *t) {
+        return sd_bus_message_append(reply, "(ssqds)", t->name, suite_name(t->suite), t->key_id,
+                                     t->load_percent, load_class_name(t->load_class));
+}
+
+/* Per target: frames from its side that failed authentication and were dropped. */
+static int row_rejected(sd_bus_message *reply, const struct umc_target_status *t) {
+        return sd_bus_message_append(reply, "(st)", t->name, t->rejected_frames);
+}
+
+/* An array of one row per configured target, in config order. */
+static int append_per_target(struct umc_dbus *d, sd_bus_message *reply, const char *element,
+                             row_fn row) {
         size_t n = umc_manager_n_targets(d->manager);
         int r;
 
-        r = sd_bus_message_open_container(reply, 'a', "(suttts)");
+        r = sd_bus_message_open_container(reply, 'a', element);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
                 struct umc_target_status t;
 
                 r = umc_manager_target_status(d->manager, i, &t);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(reply, "(suttts)", t.name, t.percent, t.bytes_done,
-                                          t.bytes_total, t.rate, phase_name(t.phase));
+                if (r >= 0)
+                        r = row(reply, &t);
                 if (r < 0)
                         return r;
         }
         return sd_bus_message_close_container(reply);
+}
+
+static int property_get_targets(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error) {
+        return append_per_target(userdata, reply, "(suttts)", row_target);
 }
 
 static int property_get_channels(sd_bus *bus, const char *path, const char *interface,
                                  const char *property, sd_bus_message *reply, void *userdata,
                                  sd_bus_error *error) {
-        struct umc_dbus *d = userdata;
-        size_t n = umc_manager_n_targets(d->manager);
-        int r;
-
-        r = sd_bus_message_open_container(reply, 'a', "(ssqds)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                struct umc_target_status t;
-
-                r = umc_manager_target_status(d->manager, i, &t);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(reply, "(ssqds)", t.name, suite_name(t.suite), t.key_id,
-                                          t.load_percent, load_class_name(t.load_class));
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(reply);
+        return append_per_target(userdata, reply, "(ssqds)", row_channel);
 }
 
-/* Per target: frames from its side that failed authentication and were dropped. */
 static int property_get_rejected(sd_bus *bus, const char *path, const char *interface,
                                  const char *property, sd_bus_message *reply, void *userdata,
                                  sd_bus_error *error) {
-        struct umc_dbus *d = userdata;
-        size_t n = umc_manager_n_targets(d->manager);
-        int r;
-
-        r = sd_bus_message_open_container(reply, 'a', "(st)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                struct umc_target_status t;
-
-                r = umc_manager_target_status(d->manager, i, &t);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(reply, "(st)", t.name, t.rejected_frames);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(reply);
+        return append_per_target(userdata, reply, "(st)", row_rejected);
 }
 
 static void snap_fill(struct target_snap *s, const struct umc_target_status *t) {
