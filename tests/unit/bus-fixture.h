@@ -28,6 +28,8 @@
 #include "umc/manager.h"
 #include "umc/util.h"
 
+#include "test-helpers.h"
+
 #define IMAGE_LEN 4096
 #define WAIT_USEC (10 * USEC_PER_SEC)
 
@@ -76,10 +78,6 @@ _unused_ static void repo_path(const char *rel, char *out, size_t size) {
         snprintf(joined, sizeof(joined), "%s/%s", root && *root ? root : ".", rel);
         assert_non_null(realpath(joined, out));
         assert_true(strlen(out) < size);
-}
-
-_unused_ static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
 }
 
 /* ---- private dbus-daemons ----------------------------------------------------- */
@@ -266,7 +264,7 @@ _unused_ static int group_teardown(void **state) {
         bus_stop(&W->open_bus);
         bus_stop(&W->policy_bus);
         (void)close(W->closed_fd);
-        assert_int_equal(nftw(W->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        rm_tree(W->dir);
         free(W);
         W = NULL;
         return 0;

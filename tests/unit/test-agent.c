@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -114,16 +116,12 @@ static void rig_start(struct rig *g) {
         rig_start_rules(g, allow_loopback, 1);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static void rig_stop(struct rig *g) {
         umc_agent_free(g->agent);
         sd_event_unref(g->e);
         close(g->image_fd);
         free(g->image);
-        assert_int_equal(nftw(g->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        rm_tree(g->dir);
 }
 
 static struct umc_agent_stats stats(struct rig *g) {

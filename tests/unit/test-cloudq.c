@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -44,15 +46,11 @@ static int setup(void **state) {
         return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static int teardown(void **state) {
         struct tmp *t = *state;
 
         (void)close(t->fd);
-        assert_int_equal(nftw(t->path, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        rm_tree(t->path);
         free(t);
         return 0;
 }

@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -92,10 +94,6 @@ static void write_file(const char *dir, const char *name, const char *text, mode
         assert_int_equal(fchmod(fd, mode), 0);
         assert_int_equal(umc_fs_write_all(fd, text, strlen(text)), 0);
         assert_int_equal(close(fd), 0);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
 }
 
 /* Deterministic bytes that differ per version, so a mixed-up image shows. */
@@ -217,7 +215,7 @@ static int teardown(void **state) {
         (void)close(f->state_fd);
         (void)close(f->image_fd);
         free(f->image);
-        assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        rm_tree(f->dir);
         free(f);
         return 0;
 }

@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -86,10 +88,6 @@ static void write_file(const char *dir, const char *name, const void *data, size
 
 static void write_text(const char *dir, const char *name, const char *text, mode_t mode) {
         write_file(dir, name, text, strlen(text), mode);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
 }
 
 static void fill_image(uint8_t *buf, size_t len, uint32_t seed) {
@@ -302,7 +300,7 @@ static int teardown(void **state) {
         (void)close(f->state_fd);
         free_package(&f->p1);
         free_package(&f->p2);
-        assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        rm_tree(f->dir);
         free(f);
         return 0;
 }

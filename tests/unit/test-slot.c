@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -39,14 +41,10 @@ static int setup(void **state) {
         return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static int teardown(void **state) {
         struct fixture *f = *state;
 
-        assert_int_equal(nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        rm_tree(f->root);
         free(f);
         return 0;
 }

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers every unit test may use, written once: include after <cmocka.h>.
+ * Header-only, each helper static and _unused_ so a test takes what it needs.
+ */
+#pragma once
+
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "umc/util.h"
+
+static int test_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+/* Remove the folder dir and everything below it, links not followed; fails the test on error. */
+_unused_ static void rm_tree(const char *dir) {
+        assert_int_equal(nftw(dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
