@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every libFuzzer target in fuzz/ shares: the entry points libFuzzer
+ * (or fuzz/replay.c) calls, a CHECK that aborts on a broken property, a
+ * cursor that cuts an input into fields, and two ways to hand an input to
+ * a loader that reads a path (a memfd for fopen(), a private 0600 file for
+ * loaders that refuse symbolic links). Nothing here frees what it returns:
+ * each object lives as long as the process, one per target.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#define CHECK(cond)                                                                  \
+        do {                                                                         \
+                if (!(cond)) {                                                       \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
+                                __LINE__, #cond);                                    \
+                        abort();                                                     \
+                }                                                                    \
+        } while (0)
+
+/* Reads fields off the front of an input; past its end every read gives zeros. */
+struct fuzz_cursor {
+        const uint8_t *p;
+        size_t left;
+};
+
+uint8_t fuzz_u8(struct fuzz_cursor *c);
+uint16_t fuzz_u16(struct fuzz_cursor *c);
+uint32_t fuzz_u32(struct fuzz_cursor *c);
+/* Up to max bytes (fewer at the end of the input) into *ret_p; returns how many. */
+size_t fuzz_bytes(struct fuzz_cursor *c, size_t max, const uint8_t **ret_p);
+
+/*
+ * The private directory of the fuzzers, /tmp/umc-fuzz (0700, ours; the
+ * process aborts when someone else holds it), holding "key": a valid key
+ * file (64 hex digits, 0600) that the config seeds name as KeyFile=.
+ */
+const char *fuzz_dir(void);
+#define FUZZ_KEY_FILE "/tmp/umc-fuzz/key"
+
+/* Replace the content of one memfd with data; returns "/proc/self/fd/N" for fopen(). */
+const char *fuzz_memfd_path(const uint8_t *data, size_t size);
+
+/* Replace the content of fuzz_dir()/NAME (a regular 0600 file) with data; returns its path. */
+const char *fuzz_file(const char *name, const uint8_t *data, size_t size);
