@@ -61,7 +61,7 @@ Q := @
 endif
 
 .PHONY: all deps check unit unit-run unit-asan units-check integration tools demo bench install clean help \
-        fuzz fuzz-deps fuzz-build fuzz-replay fuzz-replay-run
+        fuzz fuzz-deps fuzz-build fuzz-replay fuzz-replay-run fuzz-seeds
 .DEFAULT_GOAL := all
 
 # The generated config.mk holds pkg-config's flags; making it first installs
@@ -221,6 +221,15 @@ $(BUILD)/fuzz-replay/fuzz-%: fuzz/fuzz-%.c fuzz/replay.c $(FUZZ_COMMON) $(LIBUMC
 	@echo "  CC+LD   $@"
 	$(Q)$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) $(ALL_LDFLAGS) -Ifuzz -o $@ $< fuzz/common.c \
 		fuzz/replay.c $(LIBUMC) $(PKG_LIBS) -lm
+
+# The binary seeds, made with the library (fuzz/seeds.c); commit what changes.
+$(BUILD)/fuzz-seeds: fuzz/seeds.c $(LIBUMC) $(BUILD)/config.mk
+	@echo "  CC+LD   $@"
+	$(Q)$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) $(ALL_LDFLAGS) -o $@ $< $(LIBUMC) $(PKG_LIBS) -lm
+
+fuzz-seeds: $(BUILD)/fuzz-seeds
+	@mkdir -p $(FUZZ_NAMES:%=fuzz/corpus/%)
+	@$(BUILD)/fuzz-seeds
 
 fuzz-replay-run: $(REPLAY_BIN)
 	@fuzz/replay-all $(BUILD)/fuzz-replay $(FUZZ_NAMES)
