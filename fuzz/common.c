@@ -66,22 +66,27 @@ static void make_key(void) {
         (void)close(fd);
 }
 
-const char *fuzz_dir(void) {
-        static const char dir[] = "/tmp/umc-fuzz";
-        static bool made;
+void fuzz_private_dir(const char *dir) {
         struct stat st;
 
-        if (made)
-                return dir;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 die(dir);
-        /* /tmp is shared: use the directory only if it is ours and private. */
+        /* /tmp and /dev/shm are shared: use the directory only if it is ours and private. */
         if (lstat(dir, &st) < 0)
                 die(dir);
         if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
                 fprintf(stderr, "fuzz: %s is not a private directory of ours\n", dir);
                 abort();
         }
+}
+
+const char *fuzz_dir(void) {
+        static const char dir[] = "/tmp/umc-fuzz";
+        static bool made;
+
+        if (made)
+                return dir;
+        fuzz_private_dir(dir);
         make_key();
         made = true;
         return dir;

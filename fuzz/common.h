@@ -40,6 +40,9 @@ uint32_t fuzz_u32(struct fuzz_cursor *c);
 /* Up to max bytes (fewer at the end of the input) into *ret_p; returns how many. */
 size_t fuzz_bytes(struct fuzz_cursor *c, size_t max, const uint8_t **ret_p);
 
+/* mkdir dir 0700, or abort unless it is a directory of ours that only we can enter. */
+void fuzz_private_dir(const char *dir);
+
 /*
  * The private directory of the fuzzers, /tmp/umc-fuzz (0700, ours; the
  * process aborts when someone else holds it), holding "key": a valid key

@@ -82,7 +82,7 @@ static void run(struct umc_canbus *b, struct fuzz_cursor *c) {
                         feed(b, c, what % 5 == 1, t);
                         break;
                 case 2:
-                        t += dt * USEC_PER_MSEC;
+                        t += (dt % 4096) * USEC_PER_MSEC;
                         r = umc_canbus_tick(b, t, &w);
                         CHECK(r >= 0);
                         if (r > 0)
@@ -93,12 +93,12 @@ static void run(struct umc_canbus *b, struct fuzz_cursor *c) {
                         break;
                 default:
                         /*
-                         * or forward, by up to 2 minutes, or 18 hours for dt
+                         * or forward, by up to 15 s, or 18 hours for dt
                          * 0xffff: the load model stops closing windows after a
                          * full history of idle ones, and many long gaps would
                          * only slow the fuzzer down
                          */
-                        t += (dt == 0xffff ? 18 * 3600 : dt % 128) * USEC_PER_SEC;
+                        t += (dt == 0xffff ? 18 * 3600 : dt % 16) * USEC_PER_SEC;
                         break;
                 }
         }

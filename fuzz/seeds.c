@@ -346,6 +346,45 @@ static void seeds_canbus(void) {
         put("canbus", "periodic-ids", b.b, b.n);
 }
 
+/* ---- slot store ---- */
+
+static void add_file(struct buf *b, const char *text) {
+        add_be16(b, (uint16_t)strlen(text));
+        add(b, text, strlen(text));
+}
+
+static void seeds_slots(void) {
+        static const char progress[] =
+                "image_id=abababababababababababababababababababababababababababababababab\n"
+                "version=2.1\nimage_len=8192\noffset=4096\n";
+        struct buf b = {};
+
+        add_u8(&b, 0); /* factory state: nothing yet */
+        add_be16(&b, 0);
+        put("slots", "factory", b.b, b.n);
+
+        /* B active after an update from A, a transfer resuming at 4096 */
+        b.n = 0;
+        add_u8(&b, 0xff);
+        add_be16(&b, 6000);
+        add_file(&b, "b\n");
+        add_file(&b, "a\n");
+        add_file(&b, "1.0\n");
+        add_file(&b, "2.0\n");
+        add_file(&b, progress);
+        put("slots", "updated-resuming", b.b, b.n);
+
+        /* a rollback killed before it removed its record; a partial shorter than its offset */
+        b.n = 0;
+        add_u8(&b, 0x01 | 0x02 | 0x04 | 0x10 | 0x20 | 0x80);
+        add_be16(&b, 100);
+        add_file(&b, "a\n");
+        add_file(&b, "a\n");
+        add_file(&b, "1.0\n");
+        add_file(&b, progress);
+        put("slots", "rollback-killed", b.b, b.n);
+}
+
 int main(void) {
         struct bodies x;
 
@@ -355,5 +394,6 @@ int main(void) {
         seeds_agent(&x);
         seeds_netlink();
         seeds_canbus();
+        seeds_slots();
         return 0;
 }
