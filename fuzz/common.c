@@ -55,40 +55,42 @@ static void write_all(int fd, const uint8_t *data, size_t size) {
 }
 
 /* A key file as umc_keyfile_load() wants it: 64 hex digits, a newline, 0600. */
-static void make_key(void) {
+static void make_key(const char *dir) {
         static const char hex[] = "000102030405060708090a0b0c0d0e0f"
                                   "101112131415161718191a1b1c1d1e1f\n";
-        int fd = open(FUZZ_KEY_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        char path[256];
+        int fd;
 
+        (void)snprintf(path, sizeof(path), "%s/key", dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 || fchmod(fd, 0600) < 0)
-                die(FUZZ_KEY_FILE);
+                die(path);
         write_all(fd, (const uint8_t *)hex, strlen(hex));
         (void)close(fd);
 }
 
-void fuzz_private_dir(const char *dir) {
+const char *fuzz_private_dir(const char *want) {
+        char *dir;
         struct stat st;
 
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                die(dir);
-        /* /tmp and /dev/shm are shared: use the directory only if it is ours and private. */
-        if (lstat(dir, &st) < 0)
-                die(dir);
-        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
-                fprintf(stderr, "fuzz: %s is not a private directory of ours\n", dir);
-                abort();
-        }
+        if (mkdir(want, 0700) < 0 && errno != EEXIST)
+                die(want);
+        /* /tmp and /dev/shm are shared: use want only if it is ours and private. */
+        if (lstat(want, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+            !(st.st_mode & 077))
+                return want;
+        if (asprintf(&dir, "%s-XXXXXX", want) < 0 || !mkdtemp(dir))
+                die(want);
+        return dir; /* lives as long as the process */
 }
 
 const char *fuzz_dir(void) {
-        static const char dir[] = "/tmp/umc-fuzz";
-        static bool made;
+        static const char *dir;
 
-        if (made)
-                return dir;
-        fuzz_private_dir(dir);
-        make_key();
-        made = true;
+        if (!dir) {
+                dir = fuzz_private_dir(FUZZ_DIR);
+                make_key(dir);
+        }
         return dir;
 }
 

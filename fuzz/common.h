@@ -40,16 +40,21 @@ uint32_t fuzz_u32(struct fuzz_cursor *c);
 /* Up to max bytes (fewer at the end of the input) into *ret_p; returns how many. */
 size_t fuzz_bytes(struct fuzz_cursor *c, size_t max, const uint8_t **ret_p);
 
-/* mkdir dir 0700, or abort unless it is a directory of ours that only we can enter. */
-void fuzz_private_dir(const char *dir);
+/*
+ * want (mkdir 0700) if it is a directory of ours that only we can enter,
+ * else a fresh private want-XXXXXX: a directory in /tmp or /dev/shm that
+ * another user made first is never used.
+ */
+const char *fuzz_private_dir(const char *want);
 
 /*
- * The private directory of the fuzzers, /tmp/umc-fuzz (0700, ours; the
- * process aborts when someone else holds it), holding "key": a valid key
- * file (64 hex digits, 0600) that the config seeds name as KeyFile=.
+ * The private directory of the fuzzers, normally /tmp/umc-fuzz, holding
+ * "key": a valid key file (64 hex digits, 0600) that the config seeds name
+ * as KeyFile=/tmp/umc-fuzz/key (in a fallback directory they do not find
+ * it, and only the key file checks fail).
  */
+#define FUZZ_DIR "/tmp/umc-fuzz"
 const char *fuzz_dir(void);
-#define FUZZ_KEY_FILE "/tmp/umc-fuzz/key"
 
 /* Replace the content of one memfd with data; returns "/proc/self/fd/N" for fopen(). */
 const char *fuzz_memfd_path(const uint8_t *data, size_t size);

@@ -24,15 +24,17 @@
 
 #include "common.h"
 #include "umc/slot.h"
+#include "umc/util.h"
 
-#define STORE "/dev/shm/umc-fuzz-slots"
+static const char *store; /* normally /dev/shm/umc-fuzz-slots (fuzz_private_dir()) */
 
 static const char *const files[] = { "active", "previous", "a/version", "b/version",
                                      "incoming/progress" };
+static const char *const dirs[] = { "a", "b", "incoming" };
 static const char *const images[] = { "a/image", "b/image", "incoming/image.part" };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-        fuzz_private_dir(STORE);
+        store = fuzz_private_dir("/dev/shm/umc-fuzz-slots");
         return 0;
 }
 
@@ -40,7 +42,7 @@ static void write_at(const char *name, const uint8_t *data, size_t size, off_t l
         char path[128];
         int fd;
 
-        (void)snprintf(path, sizeof(path), STORE "/%s", name);
+        (void)snprintf(path, sizeof(path), "%s/%s", store, name);
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         CHECK(fd >= 0);
         CHECK(write(fd, data, size) == (ssize_t)size);
@@ -52,7 +54,7 @@ static void write_at(const char *name, const uint8_t *data, size_t size, off_t l
 static void remove_at(const char *name) {
         char path[128];
 
-        (void)snprintf(path, sizeof(path), STORE "/%s", name);
+        (void)snprintf(path, sizeof(path), "%s/%s", store, name);
         (void)unlink(path);
 }
 
@@ -61,9 +63,12 @@ static void build(struct fuzz_cursor *c) {
         off_t part = fuzz_u16(c);
 
         /* open creates the directories; a fresh store gets them here. */
-        (void)mkdir(STORE "/a", 0700);
-        (void)mkdir(STORE "/b", 0700);
-        (void)mkdir(STORE "/incoming", 0700);
+        for (size_t i = 0; i < UMC_ELEMENTSOF(dirs); i++) {
+                char path[128];
+
+                (void)snprintf(path, sizeof(path), "%s/%s", store, dirs[i]);
+                (void)mkdir(path, 0700);
+        }
         for (size_t i = 0; i < 5; i++) {
                 const uint8_t *p;
                 size_t n;
@@ -95,7 +100,7 @@ static struct view open_store(void) {
         const char *version = NULL;
         char slot = 0;
 
-        v.r = umc_slots_open(STORE, &s, NULL);
+        v.r = umc_slots_open(store, &s, NULL);
         CHECK(v.r == 0 || v.r == -EBADMSG);
         if (v.r < 0)
                 return v;
