@@ -59,5 +59,5 @@ const char *fuzz_dir(void);
 /* Replace the content of one memfd with data; returns "/proc/self/fd/N" for fopen(). */
 const char *fuzz_memfd_path(const uint8_t *data, size_t size);
 
-/* Replace the content of fuzz_dir()/NAME (a regular 0600 file) with data; returns its path. */
+/* Replace the content of NAME (a regular 0600 file in a private directory on tmpfs) with data; returns its path. */
 const char *fuzz_file(const char *name, const uint8_t *data, size_t size);
