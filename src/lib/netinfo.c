@@ -152,7 +152,6 @@ int umc_netinfo_route_ifname(int fd, char buf[IF_NAMESIZE]) {
 
 #define NL_BUF_SIZE 32768 /* a whole RTM_NEWLINK answer with stats and VF info */
 
-/* Walk the attributes of one level; the type is masked (nested flags set by newer kernels). */
 /*
  * The walking lengths are int: RTA_NEXT() and NLMSG_NEXT() subtract the
  * aligned length, which exceeds what is left after an unaligned last
@@ -167,6 +166,7 @@ static bool nlmsg_ok(const struct nlmsghdr *nh, int l) {
         return l >= (int)sizeof(*nh) && nh->nlmsg_len >= sizeof(*nh) && nh->nlmsg_len <= (unsigned)l;
 }
 
+/* Walk the attributes of one level; the type is masked (nested flags set by newer kernels). */
 static const struct rtattr *rta_find(const struct rtattr *rta, size_t len, unsigned type) {
         int l = walk_len(len);
 
