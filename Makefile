@@ -2,9 +2,12 @@
 #
 #   make            build libumc.a and the binaries
 #   make check      build and run every test, then the unit tests again
-#                   under AddressSanitizer + UndefinedBehaviorSanitizer
+#                   under AddressSanitizer + UndefinedBehaviorSanitizer,
+#                   and replay every fuzzing corpus under both
 #   make deps       install the Debian packages the build and tests need
 #   make install    DESTDIR=... PREFIX=... binaries, config, units, man pages
+#   make fuzz       build the libFuzzer targets with clang and run each for
+#                   FUZZ_SECONDS (default 60) seconds (fuzz/README.md)
 #
 # A bare Debian 12 machine needs only git and make: the first build installs
 # the rest (see .ci/install-deps).
@@ -58,12 +61,13 @@ else
 Q := @
 endif
 
-.PHONY: all deps check unit unit-run unit-asan units-check integration tools demo bench install clean help
+.PHONY: all deps check unit unit-run unit-asan units-check integration tools demo bench install clean help \
+        fuzz fuzz-deps fuzz-build fuzz-replay fuzz-replay-run fuzz-seeds
 .DEFAULT_GOAL := all
 
 # The generated config.mk holds pkg-config's flags; making it first installs
 # whatever is missing, so `make` and `make check` work on a bare machine.
-ifeq ($(filter deps clean help,$(MAKECMDGOALS)),)
+ifeq ($(filter deps fuzz-deps clean help,$(MAKECMDGOALS)),)
 -include $(BUILD)/config.mk
 endif
 
@@ -130,6 +134,7 @@ unit-asan:
 check: all tools
 	@$(MAKE) --no-print-directory unit-run
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory units-check
 	@$(MAKE) --no-print-directory integration
 
@@ -176,10 +181,73 @@ $(BUILD)/bench/%: bench/%.c $(LIBUMC) $(BUILD)/config.mk
 	@echo "  CC+LD   $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBUMC) $(PKG_LIBS) -lm
 
+# ---- fuzzing (fuzz/README.md) ----
+# Each fuzz/fuzz-NAME.c is one target, seeded from fuzz/corpus/NAME and
+# fuzz/regressions/NAME. `make fuzz` builds it with clang and libFuzzer;
+# `make fuzz-replay` (part of check) builds the same source with gcc, ASan
+# and UBSan around fuzz/replay.c and feeds it every committed input.
+FUZZ_SRC     := $(wildcard fuzz/fuzz-*.c)
+FUZZ_NAMES   := $(FUZZ_SRC:fuzz/fuzz-%.c=%)
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_CC      := clang
+FUZZ_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -O1 -g -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=all $(WARN) -Iinclude $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(FUZZ_DIR)/lib/%.o)
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz-%)
+REPLAY_BIN   := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/fuzz-%)
+FUZZ_COMMON  := fuzz/common.c fuzz/common.h
+
+# clang and its libFuzzer runtime only for this target.
+fuzz-deps:
+	@sh .ci/install-deps clang libclang-rt-14-dev
+
+$(FUZZ_DIR)/lib/%.o: src/lib/%.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	@echo "  CLANG   $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/libumc.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz-%: fuzz/fuzz-%.c $(FUZZ_COMMON) $(FUZZ_DIR)/libumc.a
+	@echo "  CLANG   $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ifuzz -o $@ $< fuzz/common.c \
+		$(FUZZ_DIR)/libumc.a $(PKG_LIBS) -lm
+
+fuzz-build:
+	@$(MAKE) --no-print-directory fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run $(FUZZ_DIR) $(FUZZ_NAMES)
+
+$(BUILD)/fuzz-replay/fuzz-%: fuzz/fuzz-%.c fuzz/replay.c $(FUZZ_COMMON) $(LIBUMC) $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	@echo "  CC+LD   $@"
+	$(Q)$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) $(ALL_LDFLAGS) -Ifuzz -o $@ $< fuzz/common.c \
+		fuzz/replay.c $(LIBUMC) $(PKG_LIBS) -lm
+
+# The binary seeds, made with the library (fuzz/seeds.c); commit what changes.
+$(BUILD)/fuzz-seeds: fuzz/seeds.c $(LIBUMC) $(BUILD)/config.mk
+	@echo "  CC+LD   $@"
+	$(Q)$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) $(ALL_LDFLAGS) -o $@ $< $(LIBUMC) $(PKG_LIBS) -lm
+
+fuzz-seeds: $(BUILD)/fuzz-seeds
+	@mkdir -p $(FUZZ_NAMES:%=fuzz/corpus/%)
+	@$(BUILD)/fuzz-seeds
+
+fuzz-replay-run: $(REPLAY_BIN)
+	@fuzz/replay-all $(BUILD)/fuzz-replay $(FUZZ_NAMES)
+
+fuzz-replay:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SANITIZE=1 fuzz-replay-run
+
 clean:
 	rm -rf $(BUILD)
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,13p' Makefile
 
--include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(wildcard $(BUILD)/obj/*/*.d) $(TOOL_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(wildcard $(BUILD)/obj/*/*.d) $(TOOL_BIN:=.d)

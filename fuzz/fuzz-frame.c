@@ -8,28 +8,17 @@
  *  - a rejected frame names a known frame-parse reason;
  *  - a body that decodes re-encodes to the same bytes (one encoding each);
  *  - a sequence number just recorded by the replay window is refused.
- * See fuzz/README.md for how to build and run it.
+ * See fuzz/README.md for how to build and run it; fuzz-msg.c covers the
+ * bodies one decoder at a time, fuzz-agent-pdu.c the sealed path.
  */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "umc/frame.h"
 #include "umc/msg.h"
 #include "umc/reason.h"
 #include "umc/replay.h"
 #include "umc/util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                  \
-        do {                                                                         \
-                if (!(cond)) {                                                       \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
-                                __LINE__, #cond);                                    \
-                        abort();                                                     \
-                }                                                                    \
-        } while (0)
 
 static uint8_t out[UMC_FRAME_MAX_PAYLOAD + UMC_FRAME_HEADER_LEN];
 
@@ -139,6 +128,10 @@ static void fuzz_replay(const uint8_t *buf, size_t len) {
                 } else
                         CHECK(why == UMC_REASON_REPLAYED || why == UMC_REASON_SEQ_TOO_OLD);
         }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+        return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

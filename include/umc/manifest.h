@@ -11,7 +11,9 @@
  *                   "size": 1048576, "sha256": "<64 hex>" } ] }
  * Parsing is strict: unknown keys, wrong types, out-of-range values, file
  * names with a path component, duplicate targets are all refused with a
- * message naming the field.
+ * message naming the field. So is anything two JSON readers could read as
+ * different manifests: data after the top-level object other than JSON
+ * whitespace, a control character outside it, a NUL, \u0000 in a string.
  */
 #pragma once
 

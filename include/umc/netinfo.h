@@ -107,6 +107,16 @@ int umc_netinfo_getlink(const char *ifname, uint8_t **ret_buf, size_t *ret_len,
 int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan);
 
 /*
+ * The parser behind umc_netinfo_vlan_id(), public for the fuzzer: the
+ * VLAN ID (or 0) of interface ifindex from the messages of sequence seq in
+ * a kernel answer buf[0..len). Returns the negative errno of an
+ * NLMSG_ERROR, -EBADMSG for anything malformed, truncated or about another
+ * interface. *ret_vlan is written only on success.
+ */
+int umc_netinfo_parse_getlink_reply(const uint8_t *buf, size_t len, uint32_t seq, int ifindex,
+                                    int *ret_vlan);
+
+/*
  * Cumulative tx + rx bytes and packets of ifname, read from
  * /sys/class/net/IFNAME/statistics/{tx,rx}_{bytes,packets}: the input of
  * umc_busload_add_link_counters(). -EINVAL for a bad name (as above),

@@ -155,6 +155,43 @@ static int parse_images(const cJSON *arr, struct umc_manifest *m, char *why, siz
         return 0;
 }
 
+static bool json_space(char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool only_whitespace(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!json_space(s[i]))
+                        return false;
+        return true;
+}
+
+/*
+ * What cJSON lets through but RFC 8259 does not, and where two readers
+ * would then see different manifests: a control character outside the
+ * JSON whitespace (cJSON skips any byte <= 0x20 between tokens and keeps
+ * raw ones in strings), and \u0000 in a string (cJSON's C string ends
+ * there, "bcm\u0000x" is "bcm" to us and not to others).
+ */
+static int text_check(const char *json, size_t len, char *why, size_t why_size) {
+        bool in_string = false;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)json[i];
+
+                if (c < 0x20 && !json_space((char)c))
+                        return refuse(why, why_size, "control character at byte %zu", i);
+                if (c == '"')
+                        in_string = !in_string;
+                else if (c == '\\' && in_string && i + 1 < len) {
+                        if (len - i >= 6 && memcmp(json + i + 1, "u0000", 5) == 0)
+                                return refuse(why, why_size, "\\u0000 in a string at byte %zu", i);
+                        i++; /* the escaped character, which may be a quote or a backslash */
+                }
+        }
+        return 0;
+}
+
 static void cjson_deletep(cJSON **p) {
         cJSON_Delete(*p);
 }
@@ -170,10 +207,21 @@ int umc_manifest_parse(const char *json, size_t len, struct umc_manifest *ret, c
 
         if (len > UMC_MANIFEST_MAX_BYTES)
                 return -E2BIG;
+        r = text_check(json, len, why, why_size);
+        if (r < 0)
+                return r;
         root = cJSON_ParseWithLengthOpts(json, len, &end, false);
         if (!root)
                 return refuse(why, why_size, "not valid JSON near byte %td",
                               end ? end - json : (ptrdiff_t)0);
+        /*
+         * cJSON stops after the first value; what follows must be JSON
+         * whitespace (RFC 8259, section 2), else a second reader could take
+         * the other document as the manifest.
+         */
+        if (!only_whitespace(end, (size_t)(json + len - end)))
+                return refuse(why, why_size, "data after the JSON document at byte %td",
+                              end - json);
         if (!cJSON_IsObject(root))
                 return refuse(why, why_size, "top level must be an object");
         if (!only_keys(root, keys, &bad))

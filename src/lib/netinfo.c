@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -228,9 +229,23 @@ int umc_netinfo_route_ifname(int fd, char buf[IF_NAMESIZE]) {
 
 #define NL_BUF_SIZE 32768 /* a whole RTM_NEWLINK answer with stats and VF info */
 
+/*
+ * The walking lengths are int: RTA_NEXT() and NLMSG_NEXT() subtract the
+ * aligned length, which exceeds what is left after an unaligned last
+ * entry, and only a signed rest makes the next RTA_OK()/NLMSG_OK() stop.
+ */
+static int walk_len(size_t len) {
+        return len > INT_MAX ? INT_MAX : (int)len;
+}
+
+/* NLMSG_OK() for an int rest, without its comparison of the u32 length to an int. */
+static bool nlmsg_ok(const struct nlmsghdr *nh, int l) {
+        return l >= (int)sizeof(*nh) && nh->nlmsg_len >= sizeof(*nh) && nh->nlmsg_len <= (unsigned)l;
+}
+
 /* Walk the attributes of one level; the type is masked (nested flags set by newer kernels). */
 static const struct rtattr *rta_find(const struct rtattr *rta, size_t len, unsigned type) {
-        unsigned int l = (unsigned int)len;
+        int l = walk_len(len);
 
         for (; RTA_OK(rta, l); rta = RTA_NEXT(rta, l))
                 if ((rta->rta_type & NLA_TYPE_MASK) == type)
@@ -267,11 +282,11 @@ static int vlan_from_linkinfo(const struct rtattr *linkinfo, int *ret_vlan) {
         return 0;
 }
 
-static int parse_getlink_reply(const uint8_t *buf, size_t len, uint32_t seq, int ifindex,
-                               int *ret_vlan) {
-        unsigned int l = (unsigned int)len;
+int umc_netinfo_parse_getlink_reply(const uint8_t *buf, size_t len, uint32_t seq, int ifindex,
+                                    int *ret_vlan) {
+        int l = walk_len(len);
 
-        for (const struct nlmsghdr *nh = (const struct nlmsghdr *)buf; NLMSG_OK(nh, l);
+        for (const struct nlmsghdr *nh = (const struct nlmsghdr *)buf; nlmsg_ok(nh, l);
              nh = NLMSG_NEXT(nh, l)) {
                 const struct ifinfomsg *ifi;
                 const struct rtattr *li;
@@ -281,6 +296,9 @@ static int parse_getlink_reply(const uint8_t *buf, size_t len, uint32_t seq, int
                 if (nh->nlmsg_type == NLMSG_ERROR) {
                         const struct nlmsgerr *e = NLMSG_DATA(nh);
                         if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+                                return -EBADMSG;
+                        /* A negative errno, or the answer is not one (-4095: MAX_ERRNO). */
+                        if (e->error < -4095)
                                 return -EBADMSG;
                         if (e->error < 0)
                                 return e->error;
@@ -366,7 +384,7 @@ int umc_netinfo_vlan_id(const char *ifname, int *ret_vlan) {
         r = umc_netinfo_getlink(ifname, &buf, &len, &idx);
         if (r < 0)
                 return r;
-        r = parse_getlink_reply(buf, len, UMC_NETINFO_GETLINK_SEQ, idx, &vlan);
+        r = umc_netinfo_parse_getlink_reply(buf, len, UMC_NETINFO_GETLINK_SEQ, idx, &vlan);
         if (r < 0)
                 return r;
         *ret_vlan = vlan;

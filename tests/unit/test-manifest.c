@@ -87,6 +87,70 @@ static void test_each_defect_is_refused_with_its_name(void **state) {
         }
 }
 
+static int parse_n(const char *json, size_t len, char *why, size_t why_size) {
+        struct umc_manifest m = {};
+        int r = umc_manifest_parse(json, len, &m, why, why_size);
+
+        if (r == 0)
+                umc_manifest_free(&m);
+        else
+                assert_null(m.images);
+        return r;
+}
+
+static int parse_with(const char *prefix, const char *suffix, char *why, size_t why_size) {
+        char buf[1024];
+        int n = snprintf(buf, sizeof(buf), "%s%s%s", prefix, good, suffix);
+
+        assert_true(n > 0 && (size_t)n < sizeof(buf));
+        return parse_n(buf, (size_t)n, why, why_size);
+}
+
+static void assert_why_at(const char *why, const char *what, size_t at) {
+        char want[128];
+
+        (void)snprintf(want, sizeof(want), "%s at byte %zu", what, at);
+        assert_string_equal(why, want);
+}
+
+/* Two readers must see one manifest: nothing may hide after it or inside a string. */
+static void test_only_whitespace_may_follow_the_document(void **state) {
+        static const char evil[] = "{\"format\":1,\"name\":\"EVIL\",\"images\":[]}";
+        const size_t end = strlen(good);
+        char why[256] = "", buf[1024];
+        int n;
+
+        assert_int_equal(parse_with(" \t\r\n", " \n\t\r  ", why, sizeof(why)), 0);
+        assert_int_equal(parse_with("", evil, why, sizeof(why)), -EINVAL);
+        assert_why_at(why, "data after the JSON document", end);
+        assert_int_equal(parse_with("", " junk", why, sizeof(why)), -EINVAL);
+        assert_why_at(why, "data after the JSON document", end);
+        assert_int_equal(parse_with("", "\n]", why, sizeof(why)), -EINVAL);
+        /* cJSON would skip these as whitespace; RFC 8259 does not. */
+        assert_int_equal(parse_with("\x01", "", why, sizeof(why)), -EINVAL);
+        assert_why_at(why, "control character", 0);
+        assert_int_equal(parse_with("", "\f", why, sizeof(why)), -EINVAL);
+        assert_why_at(why, "control character", end);
+        /* A NUL would end the text for a C reader only. */
+        n = snprintf(buf, sizeof(buf), "%s", good);
+        buf[n] = '\0';
+        assert_int_equal(parse_n(buf, (size_t)n + 1, why, sizeof(why)), -EINVAL);
+        assert_why_at(why, "control character", end);
+}
+
+#define U0000_TARGET IMG("\"target\":\"bcm\\u0000x\",\"version\":\"1\",\"file\":\"a\",\"size\":5,\"sha256\":\"" SHA "\"")
+#define ESCAPED_BACKSLASH IMG("\"target\":\"bcm\",\"version\":\"1\\\\u0000\",\"file\":\"a\",\"size\":5,\"sha256\":\"" SHA "\"")
+
+static void test_u0000_in_a_string_is_refused(void **state) {
+        char why[256] = "";
+
+        /* cJSON's "bcm\u0000x" is the C string "bcm": another reader sees "bcm\0x". */
+        assert_int_equal(parse_n(U0000_TARGET, strlen(U0000_TARGET), why, sizeof(why)), -EINVAL);
+        assert_why_at(why, "\\u0000 in a string", strlen("{\"format\":1,\"name\":\"n\",\"images\":[{\"target\":\"bcm"));
+        /* An escaped backslash before "u0000" is two characters, not an escape. */
+        assert_int_equal(parse_n(ESCAPED_BACKSLASH, strlen(ESCAPED_BACKSLASH), why, sizeof(why)), 0);
+}
+
 static void test_oversized_manifest_is_refused(void **state) {
         size_t n = UMC_MANIFEST_MAX_BYTES + 1;
         char *big = malloc(n);
@@ -184,6 +248,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_valid_manifest_fills_every_field),
                 cmocka_unit_test(test_each_defect_is_refused_with_its_name),
+                cmocka_unit_test(test_only_whitespace_may_follow_the_document),
+                cmocka_unit_test(test_u0000_in_a_string_is_refused),
                 cmocka_unit_test(test_oversized_manifest_is_refused),
                 cmocka_unit_test(test_load_reads_manifest_json_from_a_package_dir),
                 cmocka_unit_test(test_check_files_names_each_defect_of_an_image),

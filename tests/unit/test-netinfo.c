@@ -25,6 +25,9 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include "umc/acl.h"
@@ -336,6 +339,79 @@ static void test_loopback_is_untagged(void **state) {
         assert_int_equal(vlan, UMC_VLAN_UNTAGGED);
 }
 
+/* Parse a copy of exactly len bytes, so that ASan sees any read past the answer. */
+static int parse_exact(const void *answer, size_t len, int ifindex, int *ret_vlan) {
+        void *copy = malloc(len);
+        int r;
+
+        assert_non_null(copy);
+        memcpy(copy, answer, len);
+        r = umc_netinfo_parse_getlink_reply(copy, len, UMC_NETINFO_GETLINK_SEQ, ifindex, ret_vlan);
+        free(copy);
+        return r;
+}
+
+static void put_rta(uint8_t *buf, size_t *at, unsigned short type, const void *data, size_t len) {
+        struct rtattr rta = { .rta_len = (unsigned short)RTA_LENGTH(len), .rta_type = type };
+
+        memcpy(buf + *at, &rta, sizeof(rta));
+        memcpy(buf + *at + RTA_LENGTH(0), data, len);
+        *at += RTA_ALIGN(rta.rta_len);
+}
+
+static void test_getlink_answers_are_parsed_within_their_length(void **state) {
+        uint8_t buf[256] = {};
+        struct nlmsghdr nh = { .nlmsg_type = RTM_NEWLINK, .nlmsg_seq = UMC_NETINFO_GETLINK_SEQ };
+        struct ifinfomsg ifi = { .ifi_index = 7 };
+        uint16_t id = 42;
+        size_t at = NLMSG_LENGTH(sizeof(ifi)), li, data;
+        int vlan = -5;
+
+        /* IFLA_LINKINFO { KIND "vlan", DATA { VLAN_ID 42 } } */
+        li = at;
+        at += RTA_LENGTH(0);
+        put_rta(buf, &at, IFLA_INFO_KIND, "vlan", 5);
+        data = at;
+        at += RTA_LENGTH(0);
+        put_rta(buf, &at, IFLA_VLAN_ID, &id, sizeof(id));
+        ((struct rtattr *)(buf + data))->rta_len = (unsigned short)(at - data);
+        ((struct rtattr *)(buf + data))->rta_type = IFLA_INFO_DATA;
+        ((struct rtattr *)(buf + li))->rta_len = (unsigned short)(at - li);
+        ((struct rtattr *)(buf + li))->rta_type = IFLA_LINKINFO;
+        nh.nlmsg_len = (uint32_t)at;
+        memcpy(buf, &nh, sizeof(nh));
+        memcpy(NLMSG_DATA((struct nlmsghdr *)buf), &ifi, sizeof(ifi));
+        assert_int_equal(parse_exact(buf, at, 7, &vlan), 0);
+        assert_int_equal(vlan, 42);
+        assert_int_equal(parse_exact(buf, at, 8, &vlan), -EBADMSG);
+
+        /* A last attribute of unaligned length ends the answer: no VLAN, no read past it. */
+        at = NLMSG_LENGTH(sizeof(ifi));
+        put_rta(buf, &at, IFLA_MTU, "x", 1);
+        at -= 3;
+        nh.nlmsg_len = (uint32_t)at;
+        memcpy(buf, &nh, sizeof(nh));
+        vlan = -5;
+        assert_int_equal(parse_exact(buf, at, 7, &vlan), 0);
+        assert_int_equal(vlan, UMC_VLAN_UNTAGGED);
+
+        /* A message of another sequence with an unaligned length, last in the answer. */
+        nh = (struct nlmsghdr){ .nlmsg_len = 17, .nlmsg_type = RTM_NEWLINK, .nlmsg_seq = 2 };
+        memcpy(buf, &nh, sizeof(nh));
+        assert_int_equal(parse_exact(buf, 17, 7, &vlan), -EBADMSG);
+
+        /* NLMSG_ERROR: its errno, unless it is none. */
+        struct { struct nlmsghdr nh; struct nlmsgerr e; } err = {
+                .nh = { .nlmsg_len = sizeof(err), .nlmsg_type = NLMSG_ERROR,
+                        .nlmsg_seq = UMC_NETINFO_GETLINK_SEQ },
+                .e = { .error = -ENODEV },
+        };
+        assert_int_equal(parse_exact(&err, sizeof(err), 7, &vlan), -ENODEV);
+        err.e.error = INT32_MIN;
+        assert_int_equal(parse_exact(&err, sizeof(err), 7, &vlan), -EBADMSG);
+        assert_int_equal(vlan, UMC_VLAN_UNTAGGED);
+}
+
 static void test_bad_or_missing_interface_names_are_refused(void **state) {
         uint64_t b = 1, p = 1;
         int vlan = -5;
@@ -423,6 +499,7 @@ int main(void) {
                 cmocka_unit_test(test_unprepared_listener_gives_no_arrival_interface),
                 cmocka_unit_test(test_arrival_interface_is_not_the_address_owner),
                 cmocka_unit_test(test_loopback_is_untagged),
+                cmocka_unit_test(test_getlink_answers_are_parsed_within_their_length),
                 cmocka_unit_test(test_bad_or_missing_interface_names_are_refused),
                 cmocka_unit_test(test_non_tcp_sockets_are_refused),
                 cmocka_unit_test(test_counters_increase_after_traffic),
