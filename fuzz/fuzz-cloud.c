@@ -17,19 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "umc/cloudmsg.h"
 #include "umc/package.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                  \
-        do {                                                                         \
-                if (!(cond)) {                                                       \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
-                                __LINE__, #cond);                                    \
-                        abort();                                                     \
-                }                                                                    \
-        } while (0)
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+        return 0;
+}
 
 static void fuzz_authent(const char *s, size_t size) {
         static const uint8_t secret[UMC_CLOUDMSG_SECRET_LEN];

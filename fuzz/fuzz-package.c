@@ -18,20 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "umc/package.h"
 #include "umc/sig.h"
 #include "umc/util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                  \
-        do {                                                                         \
-                if (!(cond)) {                                                       \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
-                                __LINE__, #cond);                                    \
-                        abort();                                                     \
-                }                                                                    \
-        } while (0)
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+        return 0;
+}
 
 static void check_image(const struct umc_package *p, size_t i) {
         const struct umc_package_image *img = &p->images[i];
