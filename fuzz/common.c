@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -84,6 +85,31 @@ const char *fuzz_private_dir(const char *want) {
         return dir; /* lives as long as the process */
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static char *scratch[4];
+
+static void remove_scratch(void) {
+        for (size_t i = 0; i < sizeof(scratch) / sizeof(scratch[0]) && scratch[i]; i++)
+                (void)nftw(scratch[i], rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *fuzz_scratch_dir(const char *want) {
+        size_t i = 0;
+
+        while (i < sizeof(scratch) / sizeof(scratch[0]) && scratch[i])
+                i++;
+        if (i == sizeof(scratch) / sizeof(scratch[0]))
+                die("too many scratch directories");
+        if (asprintf(&scratch[i], "%s-XXXXXX", want) < 0 || !mkdtemp(scratch[i]))
+                die(want);
+        if (i == 0)
+                (void)atexit(remove_scratch);
+        return scratch[i];
+}
+
 const char *fuzz_dir(void) {
         static const char *dir;
 
@@ -117,7 +143,7 @@ const char *fuzz_file(const char *name, const uint8_t *data, size_t size) {
 
         /* tmpfs: rewriting a file on every input costs a journal commit on disk. */
         if (!dir)
-                dir = fuzz_private_dir("/dev/shm/umc-fuzz");
+                dir = fuzz_scratch_dir("/dev/shm/umc-fuzz");
         (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)

@@ -48,6 +48,13 @@ size_t fuzz_bytes(struct fuzz_cursor *c, size_t max, const uint8_t **ret_p);
 const char *fuzz_private_dir(const char *want);
 
 /*
+ * A fresh private directory want-XXXXXX for this process alone, removed
+ * with its content at exit: two fuzzers, or a fuzzer and make check's
+ * replay, never share a store they rebuild on every input.
+ */
+const char *fuzz_scratch_dir(const char *want);
+
+/*
  * The private directory of the fuzzers, normally /tmp/umc-fuzz, holding
  * "key": a valid key file (64 hex digits, 0600) that the config seeds name
  * as KeyFile=/tmp/umc-fuzz/key (in a fallback directory they do not find

@@ -4,7 +4,7 @@
  * umc_slots_open() when the agent starts: what a crash, a power loss or a
  * damaged flash may leave in active, previous, a/version, b/version and
  * incoming/progress (slot.h gives their format). The store lives on tmpfs
- * (/dev/shm/umc-fuzz-slots, private), rebuilt from the input each time:
+ * (/dev/shm/umc-fuzz-slots-XXXXXX, this process's own), rebuilt from each input:
  *   byte 0      which files exist (one bit each, in the order above, then
  *               a/image, b/image, incoming/image.part)
  *   2 bytes     the size of incoming/image.part
@@ -26,7 +26,7 @@
 #include "umc/slot.h"
 #include "umc/util.h"
 
-static const char *store; /* normally /dev/shm/umc-fuzz-slots (fuzz_private_dir()) */
+static const char *store; /* /dev/shm/umc-fuzz-slots-XXXXXX (fuzz_scratch_dir()) */
 
 static const char *const files[] = { "active", "previous", "a/version", "b/version",
                                      "incoming/progress" };
@@ -34,7 +34,7 @@ static const char *const dirs[] = { "a", "b", "incoming" };
 static const char *const images[] = { "a/image", "b/image", "incoming/image.part" };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-        store = fuzz_private_dir("/dev/shm/umc-fuzz-slots");
+        store = fuzz_scratch_dir("/dev/shm/umc-fuzz-slots");
         return 0;
 }
 
