@@ -22,7 +22,7 @@ SANITIZE   ?=
 DEB_BUILD := gcc libc6-dev make pkg-config libssl-dev libsystemd-dev \
              libcurl4-openssl-dev libcjson-dev libsocketcan-dev libinih-dev
 DEB_TEST  := libcmocka-dev openssl dbus dbus-daemon procps iproute2 systemd can-utils \
-             nginx-light vsftpd python3
+             nginx-light vsftpd python3 curl
 DEB_PKGS  := $(DEB_BUILD) $(DEB_TEST)
 PKGS      := libsystemd libcurl libcjson libsocketcan inih openssl
 

@@ -14,7 +14,7 @@
 # replayed or expired ticket and a wrong token are refused by the backend
 # and named; a report that cannot be sent is queued and sent once the
 # backend is back; FTPS, plain FTP and plain HTTP only with the option.
-# Needs root (nginx binds, vsftpd), nginx-light, vsftpd, python3, openssl.
+# Needs root (nginx binds, vsftpd), nginx-light, vsftpd, python3, openssl, curl.
 HERE=$(dirname "$(readlink -f "$0")")
 . "$HERE/lib.sh"
 
@@ -22,9 +22,9 @@ ITEST_NAME=cloud
 FETCH=$BUILD/tests/tools/umc-fetch
 PACK=$BUILD/umc-pack
 for b in "$FETCH" "$PACK"; do [ -x "$b" ] || itest_die "missing $b: run make tools"; done
-for c in nginx vsftpd python3 openssl; do
+for c in nginx vsftpd python3 openssl curl; do
         command -v "$c" >/dev/null || PATH=$PATH:/usr/sbin command -v "$c" >/dev/null ||
-                itest_die "$c is missing (make deps installs nginx-light, vsftpd, python3)"
+                itest_die "$c is missing (make deps installs nginx-light, vsftpd, python3, curl)"
 done
 export PATH=$PATH:/usr/sbin
 [ "$(id -u)" -eq 0 ] || itest_die "must run as root"
