@@ -646,32 +646,19 @@ static int package_error(int r, const char *why, sd_bus_error *error) {
 
 /* ---- methods ------------------------------------------------------------------- */
 
+static int row_list_target(sd_bus_message *reply, const struct umc_target_status *t) {
+        return sd_bus_message_append(reply, "(sussssuttt)", t->name, t->ecu_id, t->channel,
+                                     t->address, t->version ? t->version : "", phase_name(t->phase),
+                                     t->percent, t->bytes_done, t->bytes_total, t->rate);
+}
+
 static int method_list_targets(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        struct umc_dbus *d = userdata;
-        size_t n = umc_manager_n_targets(d->manager);
         int r;
 
         r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(sussssuttt)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                struct umc_target_status t;
-
-                r = umc_manager_target_status(d->manager, i, &t);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(reply, "(sussssuttt)", t.name, t.ecu_id, t.channel,
-                                          t.address, t.version ? t.version : "",
-                                          phase_name(t.phase), t.percent, t.bytes_done,
-                                          t.bytes_total, t.rate);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = append_per_target(userdata, reply, "(sussssuttt)", row_list_target);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
