@@ -21,27 +21,18 @@
 #include <unistd.h>
 
 #include "umc/cloudq.h"
-#include "umc/hash.h"
 #include "umc/util.h"
 
 struct tmp {
         char path[64];
         int fd;
-        uint8_t data[300000];
-        uint8_t sha[UMC_HASH_LEN];
 };
 
 static int setup(void **state) {
         struct tmp *t = calloc(1, sizeof(*t));
 
         assert_non_null(t);
-        strcpy(t->path, "/tmp/umc-test-cloudq-XXXXXX");
-        assert_non_null(mkdtemp(t->path));
-        t->fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        assert_true(t->fd >= 0);
-        for (size_t i = 0; i < sizeof(t->data); i++)
-                t->data[i] = (uint8_t)(i * 131 + (i >> 8));
-        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, t->data, sizeof(t->data), t->sha), 0);
+        t->fd = scratch_dir("cloudq", t->path, sizeof(t->path));
         *state = t;
         return 0;
 }

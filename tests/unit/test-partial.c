@@ -36,10 +36,7 @@ static int setup(void **state) {
         struct tmp *t = calloc(1, sizeof(*t));
 
         assert_non_null(t);
-        strcpy(t->path, "/tmp/umc-test-partial-XXXXXX");
-        assert_non_null(mkdtemp(t->path));
-        t->fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        assert_true(t->fd >= 0);
+        t->fd = scratch_dir("partial", t->path, sizeof(t->path));
         for (size_t i = 0; i < sizeof(t->data); i++)
                 t->data[i] = (uint8_t)(i * 131 + (i >> 8));
         assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, t->data, sizeof(t->data), t->sha), 0);
