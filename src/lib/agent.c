@@ -749,14 +749,15 @@ static void conn_refuse_frame(struct conn *c, const uint8_t *f, size_t len) {
  */
 static void conn_log_drop(struct conn *c, enum umc_reason why) {
         struct umc_xfer_rejects rj;
+        char code[UMC_REASON_FORMAT_MAX];
 
         umc_receiver_get_rejects(c->receiver, &rj);
         c->agent->stats.rejected_frames++;
-        log_warning("%s: dropped a frame that failed authentication: %s (reason 0x%04x); "
+        log_warning("%s: dropped a frame that failed authentication: %s (reason %s); "
                     "%" PRIu32 " of at most %" PRIu32 " since the last checkpoint, %" PRIu64
                     " in this session",
-                    c->peer, umc_reason_to_string((uint16_t)why), (unsigned)why, rj.window,
-                    rj.limit, rj.total);
+                    c->peer, umc_reason_to_string((uint16_t)why),
+                    umc_reason_format((uint16_t)why, code), rj.window, rj.limit, rj.total);
 }
 
 /* The session ended on unauthenticated input or a gap: the image stays up to its checkpoint. */
@@ -941,6 +942,13 @@ static void conn_check_step(struct conn *c) {
                 log_info("%s: image verified, forwarding it to ECU 0x%08" PRIx32, c->peer,
                          c->ecu_id);
                 agent_status(c->agent);
+                /*
+                 * Input was not read while checking, and what arrived then may
+                 * already sit in the stream's buffer, where no EPOLLIN will
+                 * announce it: read it now (a cancel must not wait for the
+                 * next byte from umcd).
+                 */
+                conn_schedule_work(c);
                 return;
         }
         if (olen > 0)
@@ -1006,8 +1014,10 @@ static bool conn_bad_header(struct conn *c, enum umc_reason why) {
         int r;
 
         if (c->packet && !receiving) {
-                log_notice("%s: dropped a PDU that is no frame: %s (reason 0x%04x)", c->peer,
-                           umc_reason_to_string((uint16_t)why), (unsigned)why);
+                char code[UMC_REASON_FORMAT_MAX];
+
+                log_notice("%s: dropped a PDU that is no frame: %s (reason %s)", c->peer,
+                           umc_reason_to_string((uint16_t)why), umc_reason_format((uint16_t)why, code));
                 return true;
         }
         if (c->packet) {

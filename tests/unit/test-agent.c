@@ -1060,8 +1060,11 @@ static struct umc_agent *gateway_start(struct rig *g, const char *name, uint8_t 
                        "[Security]\nRotationIntervalSec=1\nRotationHoldoffSec=0\n"
                        "[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n"
                        "[Target bcm]\nEcuId=0x%x\nHardwareId=" HW_ID "\nKeyFile=%s\n"
-                       "Channel=tcp\nAddress=127.0.0.1:%u\n",
-                       g->dir, ECU_ID, key, g->port);
+                       "Channel=tcp\nAddress=127.0.0.1:%u\n%s",
+                       g->dir, ECU_ID, key, g->port,
+                       /* Paced (4 Mbit/s: 2 MiB in about 4 s) so that the forged frames
+                        * surely arrive while the ECU's leg runs, on any machine. */
+                       strcmp(name, "forged") == 0 ? "[Load]\nLinkRateMbit=8\nCeilingPercent=50\n" : "");
         write_file(fwd, text, 0600);
 
         config_fill(g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1" }, 1);
