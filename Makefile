@@ -44,7 +44,7 @@ LDHARD  := -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) $(HARDEN) -Iinclude $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDHARD) $(LDSAN) $(LDFLAGS)
 
-LIB_SRC  := $(wildcard src/lib/*.c)
+LIB_SRC  := $(wildcard src/lib/*/*.c)
 LIB_OBJ  := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o)
 LIBUMC   := $(BUILD)/libumc.a
 BIN_DIRS := $(filter-out lib,$(notdir $(wildcard src/*)))

@@ -16,7 +16,7 @@
  * --verify-every: DATA frames per VERIFY; default (or 0): the sender's own
  * rule, umc_xfer_auto_verify_every().
  *
- * What a delivery sends, per docs/protocol.md and src/lib/xfer.c:
+ * What a delivery sends, per docs/protocol.md and src/lib/proto/xfer.c:
  * BEGIN -> FEEDBACK, DATA x N -> VERIFY -> FEEDBACK ..., TRANSPORT ->
  * FEEDBACK(COMPLETE); every frame is a 28-byte header plus its sealed body
  * (body + 16-byte AES-128-GCM tag) and travels as one ISO-TP PDU. The AUTH

@@ -2,7 +2,7 @@
 /*
  * umc-agent: receives firmware images from umcd over TCP and installs them
  * into this ECU's A/B slot store. Everything but argument parsing lives in
- * src/lib/agent.c; man/umc-agent.8 documents options, signals and files.
+ * src/lib/agent/agent.c; man/umc-agent.8 documents options, signals and files.
  */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * umc-pack: build, verify and inspect signed packages. The logic is in
- * src/lib/pack.c; this is the list of steps. Exit codes: enum
+ * src/lib/package/pack.c; this is the list of steps. Exit codes: enum
  * umc_pack_exit and umc-pack(1).
  */
 #include <stdio.h>

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The live CAN monitor (src/lib/canbus.c) on a real SocketCAN interface,
+# The live CAN monitor (src/lib/link/canbus.c) on a real SocketCAN interface,
 # next to can-utils canbusload: deterministic traffic from cangen (fixed
 # IDs, lengths and incrementing data) on a vcan, both tools measuring the
 # same frames, and the loads must agree within 1 percentage point in

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The cloud client (umc-fetch, which drives src/lib/cloud.c on its own
+# The cloud client (umc-fetch, which drives src/lib/cloud/cloud.c on its own
 # sd-event loop) against real servers on 127.0.0.1: nginx from Debian
 # (TLS 1.2+ with a test CA made by the openssl CLI, client-certificate
 # verification, static files with range requests, limit_rate for a slow
