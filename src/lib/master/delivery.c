@@ -521,6 +521,8 @@ static int on_status_frame(struct umc_delivery *d, const uint8_t *frame, size_t 
         return umc_delivery_pump(d);
 }
 
+/* ---- frames from the ECU, timeouts ---- */
+
 /*
  * A frame from the ECU's side that failed authentication (or a PDU that is
  * no frame): dropped, counted, shown; it is no sign of life (the idle
@@ -837,6 +839,8 @@ int umc_delivery_cancel(struct umc_delivery *d) {
         (void)sd_event_source_set_enabled(d->io, SD_EVENT_ON);
         return cancel_io(d) < 0 ? -EIO : 0;
 }
+
+/* ---- the socket, start and abort ---- */
 
 int umc_delivery_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct umc_delivery *d = userdata;
