@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * umcctl: a thin client of io.umc.Manager1 (dbus.h). Parses the command
+ * umcctl: a thin client of io.umc.Manager1 (busapi.h). Parses the command
  * line, talks to umcd over the system (or session) bus, prints text for
  * people or one JSON object per line for scripts (--json), and turns the
  * outcome into a documented exit code (man/umcctl.1). install and monitor
- * run their own sd-event loop for the daemon's signals.
+ * run their own sd-event loop for the daemon's signals (watch.c).
  *
  * Ownership: struct umc_ctl_args owns the strings it holds;
  * umc_ctl_args_free() releases them and accepts a zeroed struct.

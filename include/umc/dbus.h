@@ -20,8 +20,8 @@
  * manager, which must outlive the returned object; umc_dbus_free() gives
  * both back and accepts NULL.
  *
- * The names below are shared with umcctl (ctl.h), which is why they live in
- * this header.
+ * The names, limits and property rows umcd shares with its clients
+ * (umcctl) are busapi.h, which this header includes.
  */
 #pragma once
 
@@ -30,24 +30,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "umc/busapi.h"
 #include "umc/manager.h"
-
-#define UMC_DBUS_NAME "io.umc"
-#define UMC_DBUS_PATH "/io/umc/Manager"
-#define UMC_DBUS_INTERFACE "io.umc.Manager1"
-
-#define UMC_DBUS_ERROR_BUSY "io.umc.Error.Busy"
-#define UMC_DBUS_ERROR_LOCKED "io.umc.Error.Locked"
-#define UMC_DBUS_ERROR_BAD_PACKAGE "io.umc.Error.BadPackage"
-#define UMC_DBUS_ERROR_NOT_RUNNING "io.umc.Error.NotRunning"
-
-/* Longest package path a method accepts: PATH_MAX less the NUL. */
-#define UMC_DBUS_PATH_MAX 4095
-
-/* The daemon version reported in the Version property and by umcctl --version. */
-#ifndef UMC_VERSION
-#define UMC_VERSION "0.3.0"
-#endif
 
 struct umc_dbus;
 

@@ -57,6 +57,9 @@
  * event sources. Callbacks come from the event loop only, never from inside
  * a umc_delivery_*() call, and the delivery may not be freed from inside a
  * callback (defer that to the next loop iteration).
+ *
+ * Code: src/lib/master/delivery.c (state machine, this API), connect.c,
+ * pacing.c, dlvcan.c and resume.c; delivery-internal.h says which is which.
  */
 #pragma once
 

@@ -28,6 +28,7 @@
 #include "umc/reason.h"
 #include "umc/rotation.h"
 #include "umc/session.h"
+#include "umc/xferlimits.h"
 
 /*
  * Frames that fail to open (umc_session_open(): a bad header, another
@@ -42,9 +43,9 @@
  * gigabit Ethernet, and an attacker gets no fresh allowance by waiting
  * while the transfer stands still. Even then the receiver keeps what its
  * last checkpoint made durable: only an authenticated STOP or ALARM, or
- * authenticated data that fails its check, drops the image.
+ * authenticated data that fails its check, drops the image. The default
+ * limit is UMC_XFER_REJECT_LIMIT_DEFAULT (xferlimits.h).
  */
-#define UMC_XFER_REJECT_LIMIT_DEFAULT 32
 /* umc_*_input() and umc_*_reject(): the frame was dropped unauthenticated and counted. */
 #define UMC_XFER_DROPPED 1
 
@@ -176,8 +177,6 @@ enum umc_receiver_state {
         UMC_RECEIVER_DONE,
         UMC_RECEIVER_FAILED,
 };
-
-#define UMC_XFER_MAX_IMAGE (UINT64_C(1) << 40)
 
 struct umc_receiver;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * umcctl: control umcd over D-Bus. The logic is in src/lib/ctl/ctl.c; this is
+ * umcctl: control umcd over D-Bus. The logic is in src/lib/ctl/ (ctl.c, watch.c); this is
  * the list of steps. Exit codes: see enum umc_ctl_exit and umcctl(1).
  */
 #include <stdio.h>

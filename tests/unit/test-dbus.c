@@ -800,6 +800,65 @@ static void test_second_owner_is_refused_and_first_keeps_serving(void **state) {
         sd_bus_message_unref(reply);
 }
 
+/* Arguments are checked before any of them is used: nothing is registered. */
+static void test_attach_refuses_missing_arguments(void **state) {
+        struct fixture *f = *state;
+        struct umc_dbus *d = NULL;
+
+        assert_int_equal(umc_dbus_attach(NULL, f->server, &d), -EINVAL);
+        assert_int_equal(umc_dbus_attach(f->manager, NULL, &d), -EINVAL);
+        assert_int_equal(umc_dbus_attach(f->manager, f->server, NULL), -EINVAL);
+        assert_null(d);
+}
+
+/* busapi.c writes the Targets and Channels rows as umcd does and reads them as umcctl does. */
+static void test_busapi_rows_read_back_what_was_written(void **state) {
+        struct fixture *f = *state;
+        const struct umc_busapi_target tw = { .name = "bcm", .percent = 42, .done = 1u << 20,
+                                              .total = UINT64_C(5) << 32, .rate = 123456,
+                                              .phase = "transferring" };
+        const struct umc_busapi_channel cw = { .name = "tcu", .suite = "aes-256-gcm", .key_id = 7,
+                                               .load = 12.5, .load_class = "mutation" };
+        struct umc_busapi_target tr;
+        struct umc_busapi_channel cr;
+        sd_bus_message *m = NULL;
+
+        assert_true(sd_bus_message_new_method_call(f->client, &m, UMC_DBUS_NAME, UMC_DBUS_PATH,
+                                                   UMC_DBUS_INTERFACE, "Test") >= 0);
+        assert_true(sd_bus_message_open_container(m, 'a', UMC_BUSAPI_TARGET_SIG) >= 0);
+        assert_true(umc_busapi_append_target(m, &tw) >= 0);
+        assert_true(sd_bus_message_close_container(m) >= 0);
+        assert_true(sd_bus_message_open_container(m, 'a', UMC_BUSAPI_CHANNEL_SIG) >= 0);
+        assert_true(umc_busapi_append_channel(m, &cw) >= 0);
+        assert_true(sd_bus_message_close_container(m) >= 0);
+        assert_true(sd_bus_message_seal(m, 1, 0) >= 0);
+        assert_true(sd_bus_message_rewind(m, 1) >= 0);
+
+        assert_int_equal(sd_bus_message_enter_container(m, 'a', UMC_BUSAPI_TARGET_SIG), 1);
+        assert_int_equal(umc_busapi_read_target(m, &tr), 1);
+        assert_string_equal(tr.name, "bcm");
+        assert_int_equal(tr.percent, 42);
+        assert_int_equal(tr.done, 1u << 20);
+        assert_int_equal(tr.total, UINT64_C(5) << 32);
+        assert_int_equal(tr.rate, 123456);
+        assert_string_equal(tr.phase, "transferring");
+        assert_int_equal(umc_busapi_read_target(m, &tr), 0);
+        assert_string_equal(tr.name, "bcm"); /* untouched at the end of the array */
+        assert_int_equal(sd_bus_message_exit_container(m), 1);
+
+        assert_int_equal(sd_bus_message_enter_container(m, 'a', UMC_BUSAPI_CHANNEL_SIG), 1);
+        /* A row of the other property does not match the signature. */
+        assert_true(umc_busapi_read_target(m, &tr) < 0);
+        assert_int_equal(umc_busapi_read_channel(m, &cr), 1);
+        assert_string_equal(cr.name, "tcu");
+        assert_string_equal(cr.suite, "aes-256-gcm");
+        assert_int_equal(cr.key_id, 7);
+        assert_true(cr.load == 12.5);
+        assert_string_equal(cr.load_class, "mutation");
+        assert_int_equal(umc_busapi_read_channel(m, &cr), 0);
+        sd_bus_message_unref(m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_introspection_matches_interface_xml, setup_open, teardown),
@@ -827,6 +886,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_policy_file_denies_others_but_lets_them_read, setup_policy, teardown),
                 cmocka_unit_test_setup_teardown(test_policy_file_lets_root_control, setup_policy, teardown),
                 cmocka_unit_test_setup_teardown(test_second_owner_is_refused_and_first_keeps_serving, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_attach_refuses_missing_arguments, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_busapi_rows_read_back_what_was_written, setup_open, teardown),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

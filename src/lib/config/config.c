@@ -33,7 +33,7 @@
 #include "umc/replay.h"
 #include "umc/names.h"
 #include "umc/util.h"
-#include "umc/xfer.h"
+#include "umc/xferlimits.h"
 
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
@@ -1006,7 +1006,7 @@ static const struct item daemon_items[] = {
           .flags = ITEM_REPEATABLE },
 };
 
-/* MaxRejectedFrames=: frames that failed authentication per checkpoint window (xfer.h). */
+/* MaxRejectedFrames=: frames that failed authentication per checkpoint window (xferlimits.h). */
 #define REJECTED_FRAMES_MAX 65535
 
 static const struct item daemon_security_items[] = {

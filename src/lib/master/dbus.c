@@ -17,6 +17,9 @@
 #include "umc/names.h"
 #include "umc/util.h"
 
+/* A call may name every configured target, and no more. */
+_Static_assert(UMC_DBUS_TARGETS_MAX == UMC_CONFIG_TARGETS_MAX, "busapi.h and config.h disagree");
+
 #define WHY_MAX 512
 /*
  * Spacing of PropertiesChanged and of repeated Progress signals of one
@@ -124,13 +127,21 @@ static const char *ascii_text(const char *s, char *buf, size_t size) {
 typedef int (*row_fn)(sd_bus_message *reply, const struct umc_target_status *t);
 
 static int row_target(sd_bus_message *reply, const struct umc_target_status *t) {
-        return sd_bus_message_append(reply, "(suttts)", t->name, t->percent, t->bytes_done,
-                                     t->bytes_total, t->rate, phase_name(t->phase));
+        struct umc_busapi_target row = {
+                .name = t->name, .percent = t->percent, .done = t->bytes_done,
+                .total = t->bytes_total, .rate = t->rate, .phase = phase_name(t->phase),
+        };
+
+        return umc_busapi_append_target(reply, &row);
 }
 
 static int row_channel(sd_bus_message *reply, const struct umc_target_status *t) {
-        return sd_bus_message_append(reply, "(ssqds)", t->name, suite_name(t->suite), t->key_id,
-                                     t->load_percent, load_class_name(t->load_class));
+        struct umc_busapi_channel row = {
+                .name = t->name, .suite = suite_name(t->suite), .key_id = t->key_id,
+                .load = t->load_percent, .load_class = load_class_name(t->load_class),
+        };
+
+        return umc_busapi_append_channel(reply, &row);
 }
 
 /* Per target: frames from its side that failed authentication and were dropped. */
@@ -162,13 +173,13 @@ static int append_per_target(struct umc_dbus *d, sd_bus_message *reply, const ch
 static int property_get_targets(sd_bus *bus, const char *path, const char *interface,
                                 const char *property, sd_bus_message *reply, void *userdata,
                                 sd_bus_error *error) {
-        return append_per_target(userdata, reply, "(suttts)", row_target);
+        return append_per_target(userdata, reply, UMC_BUSAPI_TARGET_SIG, row_target);
 }
 
 static int property_get_channels(sd_bus *bus, const char *path, const char *interface,
                                  const char *property, sd_bus_message *reply, void *userdata,
                                  sd_bus_error *error) {
-        return append_per_target(userdata, reply, "(ssqds)", row_channel);
+        return append_per_target(userdata, reply, UMC_BUSAPI_CHANNEL_SIG, row_channel);
 }
 
 static int property_get_rejected(sd_bus *bus, const char *path, const char *interface,
@@ -845,9 +856,9 @@ static const sd_bus_vtable manager_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Progress", "u", NULL, offsetof(struct umc_dbus, progress),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Targets", "a(suttts)", property_get_targets, 0,
+        SD_BUS_PROPERTY("Targets", "a" UMC_BUSAPI_TARGET_SIG, property_get_targets, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Channels", "a(ssqds)", property_get_channels, 0,
+        SD_BUS_PROPERTY("Channels", "a" UMC_BUSAPI_CHANNEL_SIG, property_get_channels, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RejectedFrames", "a(st)", property_get_rejected, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
