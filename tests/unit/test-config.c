@@ -493,6 +493,26 @@ struct refusal {
 
 static const struct refusal refusals[] = {
         { "[Daemon]\nFoo=1\n", 2, "Daemon.Foo", "unknown key" },
+        { "[Package]\nCheckOrder=factory signature\n", 2, "Package.CheckOrder",
+          "'signature' must come first" },
+        { "[Package]\nCheckOrder=signature version version\n", 2, "Package.CheckOrder",
+          "'version' named twice" },
+        { "[Package]\nCheckOrder=signature feature-code\n", 2, "Package.CheckOrder",
+          "carries no feature code" },
+        { "[Package]\nCheckOrder=signature colour\n", 2, "Package.CheckOrder",
+          "unknown check 'colour'" },
+        { "[Package]\nRequireSignature=maybe\n", 2, "Package.RequireSignature",
+          "expected yes|no" },
+        { "[Package]\nCrl=/etc/umc/crl.pem\n", 2, "Package.Crl", "needs TrustAnchor=" },
+        { "[Device]\nVehicleModel=X 1\n", 2, "Device.VehicleModel", "without spaces" },
+        { "[Cloud]\nWindows=02:00-04:00 25:00-26:00\n", 2, "Cloud.Windows",
+          "'25:00-26:00' is not a window HH:MM-HH:MM" },
+        { "[Cloud]\nWindows=02:00-02:00\n", 2, "Cloud.Windows", "is empty" },
+        { "[Cloud]\nBaseUrl=https://backend.example/api/\n", 2, "Cloud.BaseUrl", "ends in '/'" },
+        { "[Cloud]\nBaseUrl=file:///etc/passwd\n", 2, "Cloud.BaseUrl", "is not an absolute" },
+        { "[Cloud]\nDeviceId=dev 1\n", 2, "Cloud.DeviceId", "is not 1..64 characters" },
+        { "[Cloud]\nRandomDelaySec=86401\n", 2, "Cloud.RandomDelaySec", "out of range 0..86400" },
+        { "[Cloud]\nBaseUrl=https://b.example/api\n", 0, "[Cloud]", "DeviceId= is required" },
         { "[Daemon]\nLogLevel=info\nLogLevel=debug\n", 3, "Daemon.LogLevel",
           "given twice (first at line 2)" },
         { "[Daemon]\nStateDirectory=\n", 2, "Daemon.StateDirectory", "empty value" },
@@ -709,7 +729,8 @@ static void test_unknown_sections_are_refused_even_when_empty(void **state) {
 
         expect_daemon_refusal(f, "[Daemon]\n[Deamon]\n", -EINVAL, 2, "[Deamon]",
                               "unknown section (known: [Daemon], [Security], [Load], [Can], "
-                              "[CanIds], [EthernetAcl], [Target NAME])");
+                              "[CanIds], [EthernetAcl], [Package], [Device], [Cloud], "
+                              "[Target NAME])");
         /* [Agent] belongs to the other file. */
         expect_daemon_refusal(f, "[Agent]\n", -EINVAL, 1, "[Agent]", "unknown section");
         /* Keys and sections are case-sensitive. */
