@@ -105,6 +105,8 @@ CONF
 umcd_conf() {
         mkdir -p "$D/umcd-state"
         cat >"$D/umcd.conf" <<CONF
+[Package]
+RequireSignature=no
 [Daemon]
 StateDirectory=$D/umcd-state
 LogLevel=debug
@@ -156,6 +158,8 @@ start_gateway() {
         local g="$D/gw"
         mkdir -p "$g"
         cat >"$g/forward.conf" <<CONF
+[Package]
+RequireSignature=no
 [Daemon]
 StateDirectory=$g
 LogLevel=debug

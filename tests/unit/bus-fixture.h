@@ -220,6 +220,8 @@ _unused_ static void make_config(void) {
         write_file(path, key, strlen(key), 0600);
         n = snprintf(text, sizeof(text),
                      /* The closed port refuses at once, and for good: no retries. */
+                     "[Package]\nRequireSignature=no\n"
+
                      "[Daemon]\nStateDirectory=%s/state\nPackageDirectory=%s\nConnectRetrySec=0\n"
                      "[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1/32 dport=%u\n"
                      "[Target bcm]\nEcuId=0x10\nHardwareId=HW-BCM-1\nKeyFile=%s\n"
