@@ -504,6 +504,8 @@ static const struct refusal refusals[] = {
         { "[Package]\nRequireSignature=maybe\n", 2, "Package.RequireSignature",
           "expected yes|no" },
         { "[Package]\nCrl=/etc/umc/crl.pem\n", 2, "Package.Crl", "needs TrustAnchor=" },
+        { "[Package]\nTrustAnchor=/etc/umc/anchor.pem\n", 0, "[Device]",
+          "VehicleModel= and HardwareRevision= are required" },
         { "[Device]\nVehicleModel=X 1\n", 2, "Device.VehicleModel", "without spaces" },
         { "[Cloud]\nWindows=02:00-04:00 25:00-26:00\n", 2, "Cloud.Windows",
           "'25:00-26:00' is not a window HH:MM-HH:MM" },

@@ -1860,6 +1860,13 @@ static int validate_cloud(struct parser *p, struct umc_daemon_config *c) {
         if (c->crl_file && !c->trust_anchor)
                 return fail_at(p, -EINVAL, seen_line(p, "Package", "Crl"), "Package", "Crl",
                                "a CRL needs TrustAnchor= (the CAs whose revocations it lists)");
+        for (size_t i = 0; c->trust_anchor && i < c->checks.n; i++)
+                if (c->checks.order[i] == UMC_PKG_CHECK_FACTORY &&
+                    (!c->vehicle_model[0] || !c->hw_revision[0]))
+                        return fail_at(p, -EINVAL, 0, "Device", NULL,
+                                       "VehicleModel= and HardwareRevision= are required: "
+                                       "CheckOrder= checks the factory parameters of signed "
+                                       "packages against them");
         if (!c->cloud_url) {
                 if (seen_line(p, "Cloud", "DeviceId") || seen_line(p, "Cloud", "SecretFile"))
                         return fail_at(p, -EINVAL, 0, "Cloud", NULL, "BaseUrl= is missing");
