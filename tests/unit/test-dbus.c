@@ -265,6 +265,14 @@ static void test_properties_are_readable(void **state) {
                         assert_int_equal(n, 0);
                         assert_int_equal(sd_bus_message_exit_container(reply), 1);
                         rejected = true;
+                } else if (strcmp(name, "UpdateState") == 0) {
+                        const char *st;
+                        assert_int_equal(sd_bus_message_read(reply, "v", "s", &st), 1);
+                        assert_string_equal(st, "unconfigured");
+                } else if (strcmp(name, "DownloadProgress") == 0) {
+                        uint32_t dp = 1;
+                        assert_int_equal(sd_bus_message_read(reply, "v", "u", &dp), 1);
+                        assert_int_equal(dp, 0);
                 } else
                         fail_msg("unexpected property %s", name);
                 assert_int_equal(sd_bus_message_exit_container(reply), 1);
