@@ -31,6 +31,7 @@ static const char *const command_names[] = {
         [UMC_CTL_STATUS] = "status",   [UMC_CTL_TARGETS] = "targets",
         [UMC_CTL_INSPECT] = "inspect", [UMC_CTL_INSTALL] = "install",
         [UMC_CTL_CANCEL] = "cancel",   [UMC_CTL_MONITOR] = "monitor",
+        [UMC_CTL_CHECK] = "check",     [UMC_CTL_UPDATE] = "update",
 };
 
 void umc_ctl_help(FILE *out) {
@@ -47,6 +48,9 @@ void umc_ctl_help(FILE *out) {
               "      --target NAME         only to target NAME (repeatable)\n"
               "  cancel                    cancel the running installation\n"
               "  monitor                   print progress, rotations and alarms until interrupted\n"
+              "  check                     ask the cloud for an update now and show the offer\n"
+              "  update                    check, ask for consent, download and install it\n"
+              "      --yes                 consent without asking\n"
               "\n"
               "Options:\n"
               "      --bus system|session  the bus umcd is on (default: system)\n"
@@ -147,13 +151,15 @@ static int parse_command(struct umc_ctl_args *a, int argc, char *argv[], FILE *e
                                    want ? "one argument, PACKAGE" : "no argument");
         if (a->command != UMC_CTL_INSTALL && (a->manifest_hash[0] || a->n_targets > 0))
                 return usage_error(err, "--manifest-hash and --target go with install only");
+        if (a->command != UMC_CTL_UPDATE && a->yes)
+                return usage_error(err, "--yes goes with update only");
         if (want)
                 return absolute_package(argv[optind + 1], &a->package, err);
         return 0;
 }
 
 int umc_ctl_parse_args(int argc, char *argv[], struct umc_ctl_args *ret, FILE *err) {
-        enum { ARG_BUS = 0x100, ARG_JSON, ARG_VERSION, ARG_HASH, ARG_TARGET };
+        enum { ARG_BUS = 0x100, ARG_JSON, ARG_VERSION, ARG_HASH, ARG_TARGET, ARG_YES };
         static const struct option options[] = {
                 { "bus", required_argument, NULL, ARG_BUS },
                 { "json", no_argument, NULL, ARG_JSON },
@@ -161,6 +167,7 @@ int umc_ctl_parse_args(int argc, char *argv[], struct umc_ctl_args *ret, FILE *e
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "manifest-hash", required_argument, NULL, ARG_HASH },
                 { "target", required_argument, NULL, ARG_TARGET },
+                { "yes", no_argument, NULL, ARG_YES },
                 {},
         };
         _cleanup_(umc_ctl_args_free) struct umc_ctl_args a = { .command = UMC_CTL_STATUS };
@@ -204,6 +211,9 @@ int umc_ctl_parse_args(int argc, char *argv[], struct umc_ctl_args *ret, FILE *e
                         r = add_target(&a, optarg, err);
                         if (r < 0)
                                 return r;
+                        break;
+                case ARG_YES:
+                        a.yes = true;
                         break;
                 default:
                         return usage_error(err, "unknown option or missing argument: '%s'",
@@ -1405,6 +1415,10 @@ int umc_ctl_run(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err)
                 return cmd_cancel(a, bus, out, err);
         case UMC_CTL_MONITOR:
                 return run_watch(a, bus, out, err, false);
+        case UMC_CTL_CHECK:
+                return umc_ctl_cloud_check(a, bus, out, err);
+        case UMC_CTL_UPDATE:
+                return umc_ctl_cloud_update(a, bus, stdin, out, err);
         case UMC_CTL_HELP:
                 umc_ctl_help(out);
                 return UMC_CTL_EXIT_OK;
