@@ -119,9 +119,12 @@ uint64_t umc_update_offset_sec(const char *device_id, const uint8_t secret[UMC_M
                                uint64_t max_sec);
 
 /*
- * The first check time strictly after now: for each window, its start in
- * local time plus offset_sec modulo its length. -EINVAL when n is 0 or a
- * window is empty.
+ * The next check: for each window, its start in local time plus
+ * offset_sec modulo its length, the earliest after now; a window that is
+ * open now and whose check time passed is due at now + 1 (umcd started
+ * inside it). Window instances that end at or before done_until had their
+ * check and are skipped. *ret_end: the end of the chosen instance (the
+ * caller's next done_until). -EINVAL when n is 0 or a window is empty.
  */
 int umc_update_next_window(const struct umc_config_window *w, size_t n, uint64_t offset_sec,
-                           time_t now, time_t *ret);
+                           time_t now, time_t done_until, time_t *ret, time_t *ret_end);

@@ -50,6 +50,8 @@ struct umc_update {
         uint64_t offset_sec;
         sd_event_source *timer;
         int64_t next_check;
+        time_t next_end;                 /* end of the window instance next_check is in */
+        time_t done_until;               /* window instances ending by then had their check */
 
         enum umc_update_state state;
         bool reporting;                  /* a report is being sent: the client is busy */
@@ -104,31 +106,48 @@ static time_t local_time_of(time_t now, int days, unsigned minutes) {
         return mktime(&tm);
 }
 
-int umc_update_next_window(const struct umc_config_window *w, size_t n, uint64_t offset_sec,
-                           time_t now, time_t *ret) {
-        time_t best = 0;
+/* One window on day d: when its check is due after now, unless it ended by done_until. */
+static bool window_due(const struct umc_config_window *w, int d, uint64_t offset_sec, time_t now,
+                       time_t done_until, time_t *ret, time_t *ret_end) {
+        unsigned len = (unsigned)((w->end_min + 1440 - w->start_min) % 1440);
+        time_t start = local_time_of(now, d, w->start_min), end, t;
 
-        if (!w || n == 0 || !ret)
+        if (start == (time_t)-1)
+                return false;
+        end = start + (time_t)len * 60;
+        t = start + (time_t)(offset_sec % ((uint64_t)len * 60));
+        if (end <= done_until || end <= now)
+                return false;
+        /* Started inside a window whose check time passed: check now, once. */
+        *ret = t > now ? t : now + 1;
+        *ret_end = end;
+        return true;
+}
+
+int umc_update_next_window(const struct umc_config_window *w, size_t n, uint64_t offset_sec,
+                           time_t now, time_t done_until, time_t *ret, time_t *ret_end) {
+        time_t best = 0, best_end = 0;
+
+        if (!w || n == 0 || !ret || !ret_end)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++) {
-                unsigned len = (unsigned)((w[i].end_min + 1440 - w[i].start_min) % 1440);
-
-                if (len == 0)
+                if (w[i].start_min == w[i].end_min)
                         return -EINVAL;
                 /* Yesterday's window may cross midnight into today. */
                 for (int d = -1; d <= 1; d++) {
-                        time_t t = local_time_of(now, d, w[i].start_min);
+                        time_t t, end;
 
-                        if (t == (time_t)-1)
-                                continue;
-                        t += (time_t)(offset_sec % ((uint64_t)len * 60));
-                        if (t > now && (best == 0 || t < best))
+                        if (window_due(&w[i], d, offset_sec, now, done_until, &t, &end) &&
+                            (best == 0 || t < best)) {
                                 best = t;
+                                best_end = end;
+                        }
                 }
         }
         if (best == 0)
                 return -EINVAL;
         *ret = best;
+        *ret_end = best_end;
         return 0;
 }
 
@@ -493,12 +512,15 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         char why[WHY_MAX] = "";
         int r;
 
+        u->done_until = u->next_end;
         r = umc_update_check(u, why, sizeof(why));
         if (r < 0)
                 log_info("Cloud: scheduled check skipped: %s", why);
         else
                 log_info("Cloud: scheduled check in the upgrade window");
-        (void)arm_timer(u);
+        r = arm_timer(u);
+        if (r < 0)
+                (void)log_warning_errno(r, "Cloud: cannot schedule the next check: %m");
         return 0;
 }
 
@@ -508,7 +530,8 @@ static int arm_timer(struct umc_update *u) {
 
         if (u->n_windows == 0)
                 return 0;
-        r = umc_update_next_window(u->windows, u->n_windows, u->offset_sec, time(NULL), &next);
+        r = umc_update_next_window(u->windows, u->n_windows, u->offset_sec, time(NULL),
+                                   u->done_until, &next, &u->next_end);
         if (r < 0)
                 return r;
         u->next_check = (int64_t)next;
