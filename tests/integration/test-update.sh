@@ -264,7 +264,8 @@ grep -q "downloading" update1.txt && grep -q "installing" update1.txt &&
         itest_pass "the progress bar showed downloading and installing" || itest_fail "no progress shown"
 line=$(grep "Cloud: download ended" umcd.log | tail -n 1)
 recv=$(sed -n 's/.*: \([0-9]*\) bytes received.*/\1/p' <<<"$line")
-[ -n "$recv" ] && [ "$recv" -lt $((2 * TOTAL)) ] && grep -q "DROP after" backend.log &&
+# Restarting the cut image would fetch its first half again: 150000 bytes more.
+[ -n "$recv" ] && [ "$recv" -lt $((TOTAL + 150000)) ] && grep -q "DROP after" backend.log &&
         grep -q "RANGE bytes=" backend.log &&
         itest_pass "forced disconnect resumed with a Range request: $recv bytes for $TOTAL" ||
         itest_fail "disconnect: $line"
@@ -368,11 +369,12 @@ rc=0; ctl install "$D/www/good" >old.txt 2>&1 || rc=$?
 itest_stop_umcd
 now=$(date +%H:%M) end=$(date -d '+2 minutes' +%H:%M)
 umcd_conf "$now-$end"
-n0=$(api_requests)
+n0=$(api_requests) l0=$(wc -l <umcd.log)
 itest_start_umcd tbox
-for _ in $(seq 1 700); do grep -q "UpdateAvailable\|update 3.0.0 offered" umcd.log && break; sleep 0.1; done
-grep -q "Cloud: scheduled check in the upgrade window" umcd.log &&
-        grep -q "update 3.0.0 offered" umcd.log &&
+new_log() { tail -n +"$((l0 + 1))" umcd.log; }
+for _ in $(seq 1 300); do new_log | grep -q "update 3.0.0 offered" && break; sleep 0.1; done
+new_log | grep -q "Cloud: scheduled check in the upgrade window" &&
+        new_log | grep -q "update 3.0.0 offered" &&
         itest_pass "inside the window umcd checked by itself and has the offer" ||
         itest_fail "no scheduled check (api requests $n0 -> $(api_requests))"
 

@@ -200,6 +200,16 @@ static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
         assert_int_equal(c.can.data_bitrate, 2000000);
         assert_int_equal(c.can.max_pdu, 0);
         assert_memory_equal(&c.can, &d.can, sizeof(c.can));
+        assert_true(c.require_signature);
+        assert_null(c.trust_anchor);
+        assert_int_equal(c.checks.n, 4);
+        assert_int_equal(c.checks.order[0], UMC_PKG_CHECK_SIGNATURE);
+        assert_int_equal(c.checks.order[3], UMC_PKG_CHECK_VERSION);
+        assert_null(c.cloud_url);
+        assert_int_equal(c.n_windows, 0);
+        assert_int_equal(c.random_delay_usec, 1800 * USEC_PER_SEC);
+        assert_int_equal(c.retries, 5);
+        assert_int_equal(c.low_speed_time_sec, 60);
 
         umc_daemon_config_free(&c);
         umc_daemon_config_free(&d);
