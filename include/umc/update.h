@@ -23,9 +23,12 @@
  * across restarts, and an outsider cannot predict it without the secret.
  *
  * The manager tells the end of an installation to whoever set its events
- * (dbus.c); that code calls umc_update_install_completed(). Nothing here
- * logs except through the daemon's log (umcd is the caller); strings in
- * struct umc_update_offer are borrowed until the next check.
+ * (dbus.c); that code calls umc_update_install_completed(). Like
+ * manager.c, this is umcd's own module and logs each step; the outcome
+ * reaches callers through the events. Strings in struct umc_update_offer
+ * are borrowed until the next check. Not done: an installation that a
+ * restart of umcd resumes (manager.h) is no longer followed here, so its
+ * per-target results are not reported to the backend.
  */
 #pragma once
 

@@ -736,6 +736,42 @@ static void test_legacy_cipher_is_refused_with_the_reason(void **state) {
                               needle);
 }
 
+static void test_cloud_section_loads_with_its_secret(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        const char *path = write_conf(
+                f, "[Package]\nTrustAnchor=/etc/umc/ca.pem\nCheckOrder=signature version\n"
+                   "[Device]\nVehicleModel=X1\nHardwareRevision=B2\n"
+                   "[Cloud]\nBaseUrl=https://ota.example.com/api\nDeviceId=dev-1\n"
+                   "SecretFile=@KEY@\nCompany=acme\nProduct=tbox\nCaFile=/etc/umc/ca.pem\n"
+                   "Windows=02:00-04:00 23:30-00:30\nWindows=12:00-12:05\nRandomDelaySec=60\n"
+                   "RateLimit=1000000\n");
+
+        if (umc_daemon_config_load(path, &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_string_equal(c.cloud_url, "https://ota.example.com/api");
+        assert_string_equal(c.device_id, "dev-1");
+        assert_memory_equal(c.cloud_secret, "\x00\x01\x02\x03", 4); /* key_hex, loaded */
+        assert_int_equal(c.checks.n, 2);
+        assert_int_equal(c.checks.order[1], UMC_PKG_CHECK_VERSION);
+        assert_int_equal(c.n_windows, 3);
+        assert_int_equal(c.windows[1].start_min, 23 * 60 + 30);
+        assert_int_equal(c.windows[1].end_min, 30);
+        assert_int_equal(c.windows[2].end_min, 12 * 60 + 5);
+        assert_int_equal(c.random_delay_usec, 60 * USEC_PER_SEC);
+        assert_int_equal(c.rate_limit, 1000000);
+        assert_string_equal(c.vehicle_model, "X1");
+        umc_daemon_config_free(&c);
+
+        /* Plain HTTP only with AllowInsecure=yes. */
+        path = write_conf(f, "[Package]\nTrustAnchor=/a.pem\nCheckOrder=signature\n[Cloud]\n"
+                             "BaseUrl=http://ota.example.com\nDeviceId=d\nSecretFile=@KEY@\n"
+                             "Company=a\nProduct=b\nCaFile=/a.pem\n");
+        assert_int_equal(umc_daemon_config_load(path, &c, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "Cloud.BaseUrl: 'http://ota.example.com' is not TLS"));
+}
+
 static void test_unknown_sections_are_refused_even_when_empty(void **state) {
         struct fixture *f = *state;
 
@@ -1542,6 +1578,7 @@ int main(void) {
                 T(test_each_refusal_names_file_line_section_and_key),
                 T(test_bad_values_carry_the_parsers_reason),
                 T(test_legacy_cipher_is_refused_with_the_reason),
+                T(test_cloud_section_loads_with_its_secret),
                 T(test_unknown_sections_are_refused_even_when_empty),
                 T(test_unknown_agent_keys_are_named),
                 T(test_each_agent_refusal_names_file_line_section_and_key),
