@@ -416,6 +416,8 @@ static void test_status_without_daemon_exits_unreachable(void **state) {
         char out[OUT_MAX];
 
         /* Take io.umc off the bus: the object is gone, the bus is still there. */
+        umc_dbus_update_free(f->dbus_update); /* borrows f->dbus: goes first */
+        f->dbus_update = NULL;
         f->dbus = umc_dbus_free(f->dbus);
         /* Asked on the same connection, so the broker has handled the release before. */
         assert_true(sd_bus_call_method(f->server, "org.freedesktop.DBus", "/org/freedesktop/DBus",

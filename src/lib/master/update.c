@@ -55,6 +55,7 @@ struct umc_update {
 
         enum umc_update_state state;
         bool reporting;                  /* a report is being sent: the client is busy */
+        bool check_queued;               /* a check waits for that report */
         struct umc_sig_trust *trust;
         struct umc_update_offer offer;
         bool have_offer;
@@ -168,6 +169,8 @@ static void report_text(char out[UMC_CLOUDMSG_TEXT_MAX + 1], const char *in) {
         out[o] = '\0';
 }
 
+static void start_check_or_flush(struct umc_update *u);
+
 static void on_reported(struct umc_cloud *c, int error, const char *why, void *userdata) {
         struct umc_update *u = userdata;
 
@@ -177,6 +180,10 @@ static void on_reported(struct umc_cloud *c, int error, const char *why, void *u
                             umc_cloud_queued_reports(c), why);
         else
                 log_info("Cloud: report delivered");
+        if (u->check_queued) {
+                u->check_queued = false;
+                start_check_or_flush(u);
+        }
 }
 
 /* Queue and send a report; tr may be NULL (n 0). */
@@ -354,8 +361,6 @@ static void on_flushed(struct umc_cloud *c, int error, const char *why, void *us
 }
 
 static int busy(const struct umc_update *u, char *why, size_t why_size) {
-        if (u->reporting)
-                return umc_why(why, why_size, -EBUSY, "a report to the backend is being sent");
         if (u->state == UMC_UPDATE_CHECKING || u->state == UMC_UPDATE_DOWNLOADING ||
             u->state == UMC_UPDATE_INSTALLING)
                 return umc_why(why, why_size, -EBUSY, "the update is %s",
@@ -372,13 +377,19 @@ int umc_update_check(struct umc_update *u, char *why, size_t why_size) {
         if (r < 0)
                 return r;
         set_state(u, UMC_UPDATE_CHECKING);
-        if (umc_cloud_queued_reports(u->cloud) > 0)
-                r = umc_cloud_flush_reports(u->cloud, on_flushed, u);
+        /* The client does one thing at a time: a report on its way goes first. */
+        if (u->reporting)
+                u->check_queued = true;
         else
-                start_check(u);
-        if (r < 0)
-                start_check(u);
+                start_check_or_flush(u);
         return 0;
+}
+
+static void start_check_or_flush(struct umc_update *u) {
+        if (umc_cloud_queued_reports(u->cloud) > 0 &&
+            umc_cloud_flush_reports(u->cloud, on_flushed, u) >= 0)
+                return;
+        start_check(u);
 }
 
 /* ---- install ---- */
@@ -454,6 +465,8 @@ int umc_update_install(struct umc_update *u, const uint8_t hash[UMC_HASH_LEN], c
         r = busy(u, why, why_size);
         if (r < 0)
                 return r;
+        if (u->reporting)
+                return umc_why(why, why_size, -EBUSY, "a report to the backend is being sent");
         if (!u->have_offer)
                 return umc_why(why, why_size, -ENOENT, "no update is offered: check first");
         if (!umc_memeq_ct(hash, u->offer.hash, UMC_HASH_LEN))
