@@ -231,16 +231,23 @@ static void offer_clear(struct umc_update *u) {
         u->have_offer = false;
 }
 
-/* A check failed: report it, tell the caller, back to idle. */
+/* A check failed: report it (each target of a verified manifest skipped), tell the caller. */
 static void check_failed(struct umc_update *u, const struct umc_package *p, enum umc_reason reason,
                          const char *why) {
+        struct umc_cloudmsg_target_result tr[UMC_CLOUDMSG_TARGETS_MAX];
         char code[UMC_REASON_FORMAT_MAX], msg[WHY_MAX + 32];
+        size_t n = 0;
 
         (void)snprintf(msg, sizeof(msg), "%s: %s", umc_reason_format(reason, code), why);
         log_warning("Cloud: update check failed: %s", msg);
+        for (; p && n < p->n_images && n < UMC_ELEMENTSOF(tr); n++)
+                tr[n] = (struct umc_cloudmsg_target_result){
+                        .target = p->images[n].target, .ecu_id = p->images[n].ecu_id,
+                        .version = p->images[n].version, .result = UMC_CLOUDMSG_SKIPPED,
+                        .reason = (uint16_t)reason, .message = "not attempted" };
+        send_report(u, p, reason, msg, tr, n);
         if (p)
                 discard_package(u);
-        send_report(u, p, reason, msg, NULL, 0);
         offer_clear(u);
         set_state(u, UMC_UPDATE_IDLE);
         if (u->ev.checked)
