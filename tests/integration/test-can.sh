@@ -158,8 +158,6 @@ start_gateway() {
         local g="$D/gw"
         mkdir -p "$g"
         cat >"$g/forward.conf" <<CONF
-[Package]
-RequireSignature=no
 [Daemon]
 StateDirectory=$g
 LogLevel=debug
