@@ -4,13 +4,13 @@
  * lives in libumc (manager.c, delivery.c, dbus.c). See umcd(8).
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -246,6 +246,15 @@ static int attach_bus(struct daemon *d, enum bus_kind kind) {
         return 0;
 }
 
+static void log_next_check(int64_t t) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        char buf[64];
+
+        if (localtime_r(&tt, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S %Z", &tm) > 0)
+                log_info("Cloud: next scheduled check at %s (local time)", buf);
+}
+
 /* The cloud client, when [Cloud] names a backend; its D-Bus part either way. */
 static int setup_cloud(struct daemon *d) {
         const struct umc_daemon_config *c = umc_manager_config(d->manager);
@@ -262,8 +271,7 @@ static int setup_cloud(struct daemon *d) {
                                     "allowed, and only the package signature protects what they "
                                     "carry");
                 if (umc_update_next_check(d->update) > 0)
-                        log_info("Cloud: next scheduled check at %" PRId64 " (epoch seconds)",
-                                 umc_update_next_check(d->update));
+                        log_next_check(umc_update_next_check(d->update));
                 else
                         log_info("Cloud: no upgrade window: checks only when asked over D-Bus");
         }
