@@ -26,9 +26,9 @@
  * (dbus.c); that code calls umc_update_install_completed(). Like
  * manager.c, this is umcd's own module and logs each step; the outcome
  * reaches callers through the events. Strings in struct umc_update_offer
- * are borrowed until the next check. Not done: an installation that a
- * restart of umcd resumes (manager.h) is no longer followed here, so its
- * per-target results are not reported to the backend.
+ * are borrowed until the next check. An installation of the cloud folder
+ * that the manager resumed after a restart (manager.h) is followed by the
+ * umc_update_new() that comes after it, so its results are reported too.
  */
 #pragma once
 

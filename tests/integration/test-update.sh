@@ -17,6 +17,8 @@
 #    wrong token: each ends with a clear D-Bus error naming the reason, a
 #    report at the backend (a report the backend refused is queued and
 #    delivered by the next check), and no target touched;
+#  - umcd killed while delivering an update: the manager resumes it after
+#    the restart, and the update follows it and reports both targets;
 #  - an unsigned package given to Install is refused (PKG_UNSIGNED);
 #  - a window that opens now makes umcd check by itself.
 # Needs root (namespaces), nginx-light, python3, openssl, curl, busctl.
@@ -352,6 +354,33 @@ grep -q "bad_token" reports.jsonl && [ "$(reports)" -gt "$n0" ] &&
         itest_fail "wrong-token report not delivered"
 [ "$(active_version 1)" = bcm-2.0.0 ] && itest_pass "wrong token: targets untouched" ||
         itest_fail "wrong token touched a target"
+
+# ---- killed mid-delivery: the resumed installation is followed and reported ----
+itest_limit_link 2 4mbit # 1.5 MB to gw in about 3 s
+mode normal pkg=v3
+l0=$(wc -l <umcd.log)
+ctl update --yes >update3a.txt 2>&1 &
+ctlpid=$!
+itest_wait_for "the delivery to gw" bash -c "tail -n +$((l0 + 1)) umcd.log | grep -q 'Installing gw.img gw-3.0.0'"
+sleep 1
+kill -9 "$ITEST_UMCD_PID"; wait "$ITEST_UMCD_PID" 2>/dev/null || true
+itest_forget "$ITEST_UMCD_PID"
+wait "$ctlpid" 2>/dev/null || true
+[ "$(active_version 2)" = gw-2.0.0 ] && itest_pass "umcd killed while delivering to gw" ||
+        itest_fail "gw already at $(active_version 2) before the kill"
+itest_ns tbox tc qdisc del dev "u${ITEST_TAG}t2" root 2>/dev/null || true
+# The agent holds the session until it sees the connection go (then keeps the partial).
+itest_wait_for "the gw agent noticing the lost connection" grep -q "connection lost" "$D/gw2/log"
+n0=$(reports)
+itest_start_umcd tbox
+for _ in $(seq 1 300); do [ "$(active_version 2)" = gw-3.0.0 ] && break; sleep 0.1; done
+itest_wait_for "the report of the resumed installation" test "$(reports)" -gt "$n0"
+[ "$(active_version 1)" = bcm-3.0.0 ] && [ "$(active_version 2)" = gw-3.0.0 ] &&
+        grep -q "Cloud: following the resumed installation of update 3.0.0" umcd.log &&
+        tail -n 1 reports.jsonl | grep -q '"package_version":"3.0.0".*"result":"success"' &&
+        tail -n 1 reports.jsonl | grep -q '"target":"bcm","ecu_id":16,"version":"bcm-3.0.0","result":"installed"' &&
+        itest_pass "restarted: the resumed installation finished and both targets were reported installed" ||
+        itest_fail "resumed installation: $(active_version 1) $(active_version 2), report $(tail -n 1 reports.jsonl)"
 
 # ---- an unsigned package given to Install ----
 mkdir -p www/plain && cp src/bcm-3.bin www/plain/bcm.bin

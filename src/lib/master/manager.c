@@ -437,6 +437,15 @@ uint32_t umc_manager_percent(const struct umc_manager *m) {
         return (uint32_t)(done * 100 / in->bytes_total);
 }
 
+int umc_manager_current_package(const struct umc_manager *m, const char **ret_dir,
+                                uint8_t ret_hash[UMC_HASH_LEN]) {
+        if (!m || !m->inst)
+                return -ENOENT;
+        *ret_dir = m->inst->package_dir;
+        memcpy(ret_hash, m->inst->manifest.hash, UMC_HASH_LEN);
+        return 0;
+}
+
 const char *umc_manager_last_error(const struct umc_manager *m) {
         return m->last_error;
 }

@@ -8,9 +8,11 @@
  * installation with each target's result.
  *
  * What a kill leaves: the cloud folder keeps the verified manifest and the
- * partial images (cloud.h); after a restart nothing resumes by itself
- * (consent is not stored), and the next check of the same package offers
- * it again and its download resumes from the partial files.
+ * partial images (cloud.h). Killed while downloading: nothing resumes by
+ * itself (consent is not stored); the next check of the same package
+ * offers it again and its download resumes from the partial files. Killed
+ * while installing: the manager resumes the installation from its records
+ * (consent was given), and adopt_resumed_install() follows it to report.
  */
 #include "umc/update.h"
 
@@ -490,37 +492,71 @@ int umc_update_install(struct umc_update *u, const uint8_t hash[UMC_HASH_LEN], c
         return 0;
 }
 
-static enum umc_cloudmsg_result result_of(enum umc_phase ph) {
-        return ph == UMC_PHASE_DONE     ? UMC_CLOUDMSG_INSTALLED
-               : ph == UMC_PHASE_FAILED ? UMC_CLOUDMSG_FAILED
-                                        : UMC_CLOUDMSG_SKIPPED;
+/* One offered target's result: its phase in this installation, else what it runs now. */
+static struct umc_cloudmsg_target_result target_result(struct umc_update *u,
+                                                       const struct umc_update_target *t) {
+        struct umc_cloudmsg_target_result r = { .target = t->target, .version = t->offered,
+                                                .result = UMC_CLOUDMSG_SKIPPED,
+                                                .message = "not installed by this installation" };
+        size_t n = umc_manager_n_targets(u->manager);
+
+        for (size_t i = 0; i < n; i++) {
+                struct umc_target_status st;
+
+                if (umc_manager_target_status(u->manager, i, &st) < 0 || strcmp(st.name, t->target))
+                        continue;
+                r.ecu_id = st.ecu_id;
+                if (st.phase == UMC_PHASE_FAILED)
+                        r = (struct umc_cloudmsg_target_result){
+                                .target = t->target, .ecu_id = st.ecu_id, .version = t->offered,
+                                .result = UMC_CLOUDMSG_FAILED, .reason = (uint16_t)st.last_reason };
+                /* Done now, or before a restart of umcd resumed the others. */
+                else if (st.phase == UMC_PHASE_DONE || (st.version && !strcmp(st.version, t->offered)))
+                        r = (struct umc_cloudmsg_target_result){
+                                .target = t->target, .ecu_id = st.ecu_id, .version = t->offered,
+                                .result = UMC_CLOUDMSG_INSTALLED, .message = "installed" };
+        }
+        return r;
 }
 
 void umc_update_install_completed(struct umc_update *u, bool success, enum umc_reason reason,
                                   const char *message) {
         struct umc_cloudmsg_target_result tr[UMC_CLOUDMSG_TARGETS_MAX];
-        struct umc_package p = {};
-        size_t n = 0, nt;
+        struct umc_package p;
+        size_t n = 0;
 
         if (!u || u->state != UMC_UPDATE_INSTALLING)
                 return;
-        nt = umc_manager_n_targets(u->manager);
-        for (size_t i = 0; i < nt && n < UMC_ELEMENTSOF(tr); i++) {
-                struct umc_target_status st;
-
-                if (umc_manager_target_status(u->manager, i, &st) < 0 || st.phase == UMC_PHASE_IDLE)
-                        continue;
-                tr[n++] = (struct umc_cloudmsg_target_result){
-                        .target = st.name, .ecu_id = st.ecu_id, .version = st.version,
-                        .result = result_of(st.phase),
-                        .reason = st.phase == UMC_PHASE_DONE ? 0 : (uint16_t)st.last_reason,
-                        .message = st.phase == UMC_PHASE_DONE ? "installed" : NULL };
-        }
+        for (; n < u->offer.n_targets && n < UMC_ELEMENTSOF(tr); n++)
+                tr[n] = target_result(u, &u->offer.targets[n]);
         send_report(u, offer_package(u, &p), success ? UMC_REASON_OK : reason, message, tr, n);
         offer_clear(u);
         set_state(u, UMC_UPDATE_IDLE);
         if (u->ev.finished)
                 u->ev.finished(u->ev.userdata, success, reason, message);
+}
+
+/*
+ * umcd restarted while it installed an update: the manager resumed the
+ * installation of the cloud folder (manager.h). Follow it, so its
+ * targets' results are reported, if the folder still holds that manifest.
+ */
+static void adopt_resumed_install(struct umc_update *u) {
+        _cleanup_(umc_package_free) struct umc_package p = {};
+        uint8_t hash[UMC_HASH_LEN];
+        enum umc_reason reason;
+        char why[WHY_MAX];
+        const char *dir;
+
+        if (umc_manager_current_package(u->manager, &dir, hash) < 0 ||
+            strcmp(dir, umc_cloud_package_dir(u->cloud)) != 0)
+                return;
+        if (umc_package_load(dir, u->trust, (int64_t)time(NULL), &p, NULL, &reason, why,
+                             sizeof(why)) < 0 ||
+            !umc_memeq_ct(p.hash, hash, UMC_HASH_LEN) || offer_build(u, &p) < 0)
+                return;
+        u->state = UMC_UPDATE_INSTALLING;
+        log_info("Cloud: following the resumed installation of update %s", p.package_version);
 }
 
 /* ---- the window timer ---- */
@@ -642,6 +678,7 @@ int umc_update_new(struct umc_manager *m, struct umc_update **ret, char *why, si
                 umc_update_free(u);
                 return r;
         }
+        adopt_resumed_install(u);
         *ret = u;
         return 0;
 }
