@@ -26,6 +26,9 @@
 #define UMC_DBUS_ERROR_LOCKED "io.umc.Error.Locked"
 #define UMC_DBUS_ERROR_BAD_PACKAGE "io.umc.Error.BadPackage"
 #define UMC_DBUS_ERROR_NOT_RUNNING "io.umc.Error.NotRunning"
+#define UMC_DBUS_ERROR_NO_CLOUD "io.umc.Error.NotConfigured"  /* no [Cloud] in umcd.conf */
+#define UMC_DBUS_ERROR_CLOUD "io.umc.Error.Cloud"             /* the check or download failed */
+#define UMC_DBUS_ERROR_NOT_OFFERED "io.umc.Error.NotOffered"  /* not the update umcd offered */
 
 /* Longest package path a method accepts: PATH_MAX less the NUL. */
 #define UMC_DBUS_PATH_MAX 4095

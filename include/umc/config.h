@@ -54,6 +54,35 @@
 #define UMC_CONFIG_CAN_MAX_PDU_MAX 66000           /* the kernel's largest, from 5.18 */
 #define UMC_CONFIG_CAN_FRAME_GAP_NS_MAX 100000000  /* FrameGapNSec=: 0..100 ms */
 
+/* [Cloud] Windows=: at most this many; [Package] CheckOrder=: the checks a package passes. */
+#define UMC_CONFIG_WINDOWS_MAX 8
+#define UMC_CONFIG_TEXT_MAX 64         /* VehicleModel=, HardwareRevision=, Company=, Product= */
+
+/*
+ * The device's checks of a signed package, in the order CheckOrder= names
+ * them (docs/package.md, "The checks"). SIGNATURE (with the manifest's
+ * expiry) is always there and always first: every other check reads
+ * manifest fields, which mean nothing until the signature says who wrote
+ * them.
+ */
+enum umc_pkg_check {
+        UMC_PKG_CHECK_SIGNATURE = 0,   /* signature, trust chain, CRL, manifest syntax, expiry */
+        UMC_PKG_CHECK_FACTORY,         /* vehicle model and hardware revision */
+        UMC_PKG_CHECK_TARGET,          /* per image: a configured target, its ECU and hardware ID */
+        UMC_PKG_CHECK_VERSION,         /* per image: anti-rollback on the security version */
+        _UMC_PKG_CHECK_MAX,
+};
+
+struct umc_config_checks {
+        enum umc_pkg_check order[_UMC_PKG_CHECK_MAX];
+        size_t n;
+};
+
+/* One upgrade window in local time, minutes after midnight; end < start crosses midnight. */
+struct umc_config_window {
+        uint16_t start_min, end_min;
+};
+
 /* One refusal, formatted as described above; always NUL-terminated. */
 struct umc_config_error {
         char msg[512];
@@ -167,6 +196,38 @@ struct umc_daemon_config {
         struct umc_config_can can;     /* [Can] */
         struct umc_config_can_ids can_ids;
         struct umc_config_eth_acl eth_acl;
+
+        /* [Package]: signed packages (docs/package.md) */
+        char *trust_anchor;            /* TrustAnchor=: owned PEM path, NULL: none */
+        char *crl_file;                /* Crl=: owned PEM path, NULL: no revocation check */
+        bool require_signature;        /* RequireSignature=: refuse unsigned format-1 packages */
+        struct umc_config_checks checks; /* CheckOrder= */
+
+        /* [Device]: the factory parameters a package must name */
+        char vehicle_model[UMC_CONFIG_TEXT_MAX + 1];   /* VehicleModel=, "" unset */
+        char hw_revision[UMC_CONFIG_TEXT_MAX + 1];     /* HardwareRevision=, "" unset */
+
+        /* [Cloud]: the update client (docs/cloud-api.md); url NULL = no cloud */
+        char *cloud_url;               /* BaseUrl=: owned, no trailing '/' */
+        char *device_id;               /* DeviceId= */
+        char *secret_file;             /* SecretFile=: the provisioned secret, keyfile.h rules */
+        uint8_t cloud_secret[UMC_MASTER_KEY_LEN]; /* loaded from it; cleansed by free */
+        char company[UMC_CONFIG_TEXT_MAX + 1];   /* Company= */
+        char product[UMC_CONFIG_TEXT_MAX + 1];   /* Product= */
+        char *ca_file;                 /* CaFile=: servers' trust anchors (PEM) */
+        char *client_cert, *client_key; /* ClientCert=, ClientKey=: mutual TLS, both or none */
+        char *proxy;                   /* Proxy=, NULL: none */
+        bool allow_insecure;           /* AllowInsecure=: plain http:// and ftp:// */
+        bool token_md5;                /* TokenMd5=: the weak compatibility token */
+        uint64_t cloud_connect_timeout_sec; /* ConnectTimeoutSec= */
+        uint64_t cloud_request_timeout_sec; /* RequestTimeoutSec= */
+        uint64_t low_speed_limit;      /* LowSpeedLimit=: bytes/s ... */
+        uint64_t low_speed_time_sec;   /* LowSpeedTimeSec=: ... for this long drops a transfer */
+        uint64_t rate_limit;           /* RateLimit=: bytes/s, 0 = none */
+        unsigned retries;              /* Retries= */
+        struct umc_config_window windows[UMC_CONFIG_WINDOWS_MAX]; /* Windows= */
+        size_t n_windows;              /* 0: no scheduled check, only on request */
+        uint64_t random_delay_usec;    /* RandomDelaySec=: the largest per-device offset */
 
         /*
          * [Target NAME] sections in file order: ecus[i] (for umc_ecu_check())

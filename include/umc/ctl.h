@@ -36,6 +36,8 @@ enum umc_ctl_command {
         UMC_CTL_INSTALL,
         UMC_CTL_CANCEL,
         UMC_CTL_MONITOR,
+        UMC_CTL_CHECK,                 /* ctlcloud.c */
+        UMC_CTL_UPDATE,                /* ctlcloud.c */
         UMC_CTL_HELP,
         UMC_CTL_VERSION,
 };
@@ -48,6 +50,7 @@ struct umc_ctl_args {
         char manifest_hash[2 * UMC_HASH_LEN + 1]; /* "" when --manifest-hash is not given */
         char **targets;                /* owned, NULL-terminated; NULL when no --target */
         size_t n_targets;
+        bool yes;                      /* update --yes: consent without asking */
 };
 
 /*
@@ -61,6 +64,15 @@ int umc_ctl_parse_args(int argc, char *argv[], struct umc_ctl_args *ret, FILE *e
 
 /* Release what a owns and zero it. Accepts NULL and zeroed structs. */
 void umc_ctl_args_free(struct umc_ctl_args *a);
+
+/*
+ * The cloud update (ctlcloud.c): `check` asks umcd to check now and prints
+ * the offer; `update` does the same, asks for consent (or takes --yes),
+ * calls InstallUpdate with the offer's manifest hash and follows the
+ * download and the installation to the end. Exit codes as above.
+ */
+int umc_ctl_cloud_check(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err);
+int umc_ctl_cloud_update(const struct umc_ctl_args *a, sd_bus *bus, FILE *in, FILE *out, FILE *err);
 
 /* The --help text. */
 void umc_ctl_help(FILE *out);

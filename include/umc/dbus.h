@@ -74,6 +74,14 @@ void umc_dbus_set_operator_gid(struct umc_dbus *d, gid_t gid);
  */
 int umc_dbus_resolve_group(const char *name, gid_t *ret_gid);
 
+/* For the update's methods (dbusupdate.h): the operator check of Install, and the bus. */
+int umc_dbus_check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error);
+sd_bus *umc_dbus_get_bus(struct umc_dbus *d);
+
+/* Forward the manager's completed event to the cloud update (NULL: none). */
+struct umc_update;
+void umc_dbus_set_update(struct umc_dbus *d, struct umc_update *u);
+
 /*
  * Is the user uid a member of group gid by the user database: its primary
  * group (getpwuid_r(3)) or a supplementary one (getgrouplist(3)), as NSS

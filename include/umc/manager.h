@@ -134,6 +134,13 @@ uint32_t umc_manager_percent(const struct umc_manager *m);
 const char *umc_manager_last_error(const struct umc_manager *m); /* "" when none */
 
 /*
+ * The running installation's package directory (borrowed, as install or
+ * a resume after a restart named it) and manifest hash. -ENOENT when idle.
+ */
+int umc_manager_current_package(const struct umc_manager *m, const char **ret_dir,
+                                uint8_t ret_hash[UMC_HASH_LEN]);
+
+/*
  * What install would check before it sends a byte, without reading any
  * image: package_dir must resolve (realpath(3)) to a directory at or below
  * one of the config's PackageDirectory= (else -EACCES with why saying so),

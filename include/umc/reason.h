@@ -95,6 +95,7 @@ enum umc_reason {
         UMC_REASON_PKG_HW_MISMATCH = 0x070f,      /* entry's hardware ID is not the ECU's */
         UMC_REASON_PKG_IMAGE_SIZE = 0x0710,       /* image size differs from the manifest */
         UMC_REASON_PKG_DECRYPT_FAILED = 0x0711,   /* encrypted image fails authentication */
+        UMC_REASON_PKG_UNSIGNED = 0x0712,         /* no signature, and umcd requires one */
 };
 
 /* Static English text for a reason; "unknown reason" for values not above. */

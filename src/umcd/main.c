@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -18,8 +19,10 @@
 
 #include "umc/config.h"
 #include "umc/dbus.h"
+#include "umc/dbusupdate.h"
 #include "umc/log.h"
 #include "umc/manager.h"
+#include "umc/update.h"
 #include "umc/util.h"
 
 enum bus_kind { BUS_SYSTEM, BUS_SESSION };
@@ -38,6 +41,8 @@ struct daemon {
         struct umc_manager *manager;
         sd_bus *bus;
         struct umc_dbus *dbus;
+        struct umc_update *update;      /* NULL without [Cloud] BaseUrl= */
+        struct umc_dbus_update *dbus_update;
 };
 
 static void help(void) {
@@ -241,6 +246,41 @@ static int attach_bus(struct daemon *d, enum bus_kind kind) {
         return 0;
 }
 
+static void log_next_check(int64_t t) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        char buf[64];
+
+        if (localtime_r(&tt, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S %Z", &tm) > 0)
+                log_info("Cloud: next scheduled check at %s (local time)", buf);
+}
+
+/* The cloud client, when [Cloud] names a backend; its D-Bus part either way. */
+static int setup_cloud(struct daemon *d) {
+        const struct umc_daemon_config *c = umc_manager_config(d->manager);
+        char why[512] = "";
+        int r = 0;
+
+        if (c->cloud_url) {
+                r = umc_update_new(d->manager, &d->update, why, sizeof(why));
+                if (r < 0)
+                        return log_error_errno(r, "Cannot set up the cloud client: %s",
+                                               why[0] ? why : "%m");
+                if (c->allow_insecure)
+                        log_warning("[Cloud] AllowInsecure=yes: plain http:// and ftp:// are "
+                                    "allowed, and only the package signature protects what they "
+                                    "carry");
+                if (umc_update_next_check(d->update) > 0)
+                        log_next_check(umc_update_next_check(d->update));
+                else
+                        log_info("Cloud: no upgrade window: checks only when asked over D-Bus");
+        }
+        r = umc_dbus_update_attach(d->dbus, d->update, &d->dbus_update);
+        if (r < 0)
+                return log_error_errno(r, "Cannot serve the update methods: %m");
+        return 0;
+}
+
 static int run(struct daemon *d) {
         int r;
 
@@ -253,6 +293,8 @@ static int run(struct daemon *d) {
 }
 
 static void daemon_done(struct daemon *d) {
+        umc_dbus_update_free(d->dbus_update);
+        umc_update_free(d->update);
         d->dbus = umc_dbus_free(d->dbus);
         d->bus = sd_bus_flush_close_unref(d->bus);
         umc_manager_free(d->manager);
@@ -296,6 +338,8 @@ int main(int argc, char *argv[]) {
                 r = create_manager(&d, &config);
         if (r >= 0)
                 r = attach_bus(&d, args.bus);
+        if (r >= 0)
+                r = setup_cloud(&d);
         if (r >= 0)
                 r = run(&d);
 

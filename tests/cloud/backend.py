@@ -16,7 +16,13 @@ half its bytes), stall (the first image request stops sending after half),
 wronghash, oversized, untrusted (offers packages prepared that way),
 replay (authent hands out a ticket already used), expired (tickets expire
 at once), denied, reportdown (report answers 503), slow (images from
-nginx's rate-limited location), ftps, ftpplain, http.
+nginx's rate-limited location), ftps, ftpplain, http, wrongtoken (the
+backend holds another secret for the device: every token is refused).
+
+/_control also takes pkg=NAME (the package folder offered, default
+"good") and images=NAME (serve the images of another folder with that
+package's manifest: a mix-and-match of two signed packages), both kept
+until the next /_control.
 
 Every request is logged to stderr in one line; image ranges as "RANGE bytes=N-".
 Usage: backend.py CONFIG.json  (port, secret_hex, device_id, https_base,
@@ -36,7 +42,9 @@ from urllib.parse import parse_qs, urlparse
 CFG = json.load(open(sys.argv[1]))
 SECRET = bytes.fromhex(CFG["secret_hex"])
 LOCK = threading.Lock()
-STATE = {"mode": "normal", "tickets": {}, "used": set(), "last_ticket": None, "cut": False}
+STATE = {"mode": "normal", "tickets": {}, "used": set(), "last_ticket": None, "cut": False,
+         "pkg": "good", "images": None}
+OTHER_SECRET = hashlib.sha256(b"not the device's secret").digest()
 
 
 def log(msg):
@@ -44,22 +52,32 @@ def log(msg):
     sys.stderr.flush()
 
 
+def package_version(name):
+    try:
+        with open(os.path.join(CFG["pkg_root"], name, "manifest.json")) as f:
+            return json.load(f)["package_version"]
+    except (OSError, ValueError, KeyError):
+        return "1.0.0"
+
+
 def offer(mode):
     https = CFG["https_base"]
-    name = {"wronghash": "good", "oversized": "good", "untrusted": "untrusted"}.get(mode, "good")
+    pkg = STATE["pkg"]
+    name = {"wronghash": pkg, "oversized": pkg, "untrusted": "untrusted"}.get(mode, pkg)
+    img = STATE["images"] or name
     images = {
         "wronghash": f"{https}/pkg/bad",
         "oversized": f"{https}/pkg/over",
-        "drop": f"{https}/img/good",
-        "stall": f"{https}/img/good",
-        "slow": f"{https}/slow/good",
-        "ftps": f"{CFG['ftp_base']}/good",
-        "ftpplain": f"{CFG['ftp_plain_base']}/good",
-        "http": f"{CFG['http_base']}/img/good",
-    }.get(mode, f"{https}/pkg/{name}")
+        "drop": f"{https}/img/{img}",
+        "stall": f"{https}/img/{img}",
+        "slow": f"{https}/slow/{img}",
+        "ftps": f"{CFG.get('ftp_base')}/{img}",
+        "ftpplain": f"{CFG.get('ftp_plain_base')}/{img}",
+        "http": f"{CFG['http_base']}/img/{img}",
+    }.get(mode, f"{https}/pkg/{img}")
     return {
         "update": True,
-        "package_version": "1.0.0",
+        "package_version": package_version(name),
         "date": "2026-12-01T00:00:00Z",
         "manifest_url": f"{https}/pkg/{name}/manifest.json",
         "signature_url": f"{https}/pkg/{name}/manifest.json.p7s",
@@ -97,16 +115,17 @@ class Handler(BaseHTTPRequestHandler):
             self.error(403, "unknown_device", "no such device")
             return False
         token = q.get("token", "")
+        secret = OTHER_SECRET if STATE["mode"] == "wrongtoken" else SECRET
         with LOCK:
             for ticket, exp in list(STATE["tickets"].items()):
                 data = (q["id"] + ":" + ticket).encode()
-                want = hmac.new(SECRET, data, hashlib.sha256).hexdigest()
+                want = hmac.new(secret, data, hashlib.sha256).hexdigest()
                 if hmac.compare_digest(want, token):
                     break
             else:
                 for ticket in STATE["used"]:
                     data = (q["id"] + ":" + ticket).encode()
-                    if hmac.compare_digest(hmac.new(SECRET, data, hashlib.sha256).hexdigest(), token):
+                    if hmac.compare_digest(hmac.new(secret, data, hashlib.sha256).hexdigest(), token):
                         self.error(401, "ticket_used", "this ticket was already used")
                         return False
                 self.error(401, "bad_token", "token does not match any ticket issued")
@@ -203,8 +222,10 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_control":
             with LOCK:
                 STATE["mode"] = q.get("mode", "normal")
+                STATE["pkg"] = q.get("pkg", "good")
+                STATE["images"] = q.get("images")
                 STATE["cut"] = False
-            log("MODE " + STATE["mode"])
+            log("MODE %s pkg=%s images=%s" % (STATE["mode"], STATE["pkg"], STATE["images"]))
             return self.answer(200, {"mode": STATE["mode"]})
         if path == "/api/authent":
             return self.authent(q)

@@ -105,6 +105,8 @@ CONF
 umcd_conf() {
         mkdir -p "$D/umcd-state"
         cat >"$D/umcd.conf" <<CONF
+[Package]
+RequireSignature=no
 [Daemon]
 StateDirectory=$D/umcd-state
 LogLevel=debug

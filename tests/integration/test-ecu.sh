@@ -41,6 +41,8 @@ stop_agent() { [ -z "$AGENT_PID" ] || itest_stop "$AGENT_PID"; AGENT_PID=; }
 
 umcd_conf() { # RETRY_SEC
         cat >"$D/umcd.conf" <<CONF
+[Package]
+RequireSignature=no
 [Daemon]
 StateDirectory=$D/umcd-state
 LogLevel=debug

@@ -42,6 +42,8 @@ umcd_conf() {
         local rule=${1:-"allow proto=tcp src=10.77.0.0/16 dst=10.77.0.0/16"}
         mkdir -p "$D/umcd-state"
         cat >"$D/umcd.conf" <<CONF
+[Package]
+RequireSignature=no
 [Daemon]
 StateDirectory=$D/umcd-state
 LogLevel=debug

@@ -41,6 +41,8 @@ umcd_conf() {
         local rule=${1:-"allow proto=tcp dst=10.77.0.0/16 dport=4500"}
         mkdir -p "$D/umcd-state"
         cat >"$D/umcd.conf" <<CONF
+[Package]
+RequireSignature=no
 [Daemon]
 StateDirectory=$D/umcd-state
 [Load]

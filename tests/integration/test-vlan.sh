@@ -72,6 +72,8 @@ start_agent() { start_agent_as "$1" "10.$1.0.2:4500" "$1" "$2" "${3:-$ACL_42}"; 
 umcd_conf() { # ACL_RULE
         mkdir -p "$D/umcd-state"
         cat >"$D/umcd.conf" <<CONF
+[Package]
+RequireSignature=no
 [Daemon]
 StateDirectory=$D/umcd-state
 LogLevel=debug

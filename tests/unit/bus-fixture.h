@@ -24,6 +24,7 @@
 
 #include "umc/config.h"
 #include "umc/dbus.h"
+#include "umc/dbusupdate.h"
 #include "umc/hash.h"
 #include "umc/manager.h"
 #include "umc/util.h"
@@ -58,6 +59,7 @@ struct fixture {
         struct umc_manager *manager;
         sd_bus *server, *client;
         struct umc_dbus *dbus;
+        struct umc_dbus_update *dbus_update; /* no [Cloud]: NotConfigured */
         const struct bus_daemon *bus;
 };
 /* ---- files -------------------------------------------------------------------- */
@@ -220,6 +222,8 @@ _unused_ static void make_config(void) {
         write_file(path, key, strlen(key), 0600);
         n = snprintf(text, sizeof(text),
                      /* The closed port refuses at once, and for good: no retries. */
+                     "[Package]\nRequireSignature=no\n"
+
                      "[Daemon]\nStateDirectory=%s/state\nPackageDirectory=%s\nConnectRetrySec=0\n"
                      "[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1/32 dport=%u\n"
                      "[Target bcm]\nEcuId=0x10\nHardwareId=HW-BCM-1\nKeyFile=%s\n"
@@ -284,6 +288,7 @@ _unused_ static int fixture_setup(void **state, const struct bus_daemon *bus) {
         umc_daemon_config_free(&cfg); /* moved in: what is left is zeroed */
         f->server = bus_connect(bus->address);
         assert_int_equal(umc_dbus_attach(f->manager, f->server, &f->dbus), 0);
+        assert_int_equal(umc_dbus_update_attach(f->dbus, NULL, &f->dbus_update), 0);
         f->client = bus_connect(bus->address);
         assert_true(sd_bus_attach_event(f->client, f->event, SD_EVENT_PRIORITY_NORMAL) >= 0);
         *state = f;
@@ -301,6 +306,7 @@ _unused_ static int setup_policy(void **state) {
 _unused_ static int teardown(void **state) {
         struct fixture *f = *state;
 
+        umc_dbus_update_free(f->dbus_update);
         f->dbus = umc_dbus_free(f->dbus);
         f->client = sd_bus_flush_close_unref(f->client);
         f->server = sd_bus_flush_close_unref(f->server);

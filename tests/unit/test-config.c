@@ -200,6 +200,16 @@ static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
         assert_int_equal(c.can.data_bitrate, 2000000);
         assert_int_equal(c.can.max_pdu, 0);
         assert_memory_equal(&c.can, &d.can, sizeof(c.can));
+        assert_true(c.require_signature);
+        assert_null(c.trust_anchor);
+        assert_int_equal(c.checks.n, 4);
+        assert_int_equal(c.checks.order[0], UMC_PKG_CHECK_SIGNATURE);
+        assert_int_equal(c.checks.order[3], UMC_PKG_CHECK_VERSION);
+        assert_null(c.cloud_url);
+        assert_int_equal(c.n_windows, 0);
+        assert_int_equal(c.random_delay_usec, 1800 * USEC_PER_SEC);
+        assert_int_equal(c.retries, 5);
+        assert_int_equal(c.low_speed_time_sec, 60);
 
         umc_daemon_config_free(&c);
         umc_daemon_config_free(&d);
@@ -493,6 +503,28 @@ struct refusal {
 
 static const struct refusal refusals[] = {
         { "[Daemon]\nFoo=1\n", 2, "Daemon.Foo", "unknown key" },
+        { "[Package]\nCheckOrder=factory signature\n", 2, "Package.CheckOrder",
+          "'signature' must come first" },
+        { "[Package]\nCheckOrder=signature version version\n", 2, "Package.CheckOrder",
+          "'version' named twice" },
+        { "[Package]\nCheckOrder=signature feature-code\n", 2, "Package.CheckOrder",
+          "carries no feature code" },
+        { "[Package]\nCheckOrder=signature colour\n", 2, "Package.CheckOrder",
+          "unknown check 'colour'" },
+        { "[Package]\nRequireSignature=maybe\n", 2, "Package.RequireSignature",
+          "expected yes|no" },
+        { "[Package]\nCrl=/etc/umc/crl.pem\n", 2, "Package.Crl", "needs TrustAnchor=" },
+        { "[Package]\nTrustAnchor=/etc/umc/anchor.pem\n", 0, "[Device]",
+          "VehicleModel= and HardwareRevision= are required" },
+        { "[Device]\nVehicleModel=X 1\n", 2, "Device.VehicleModel", "without spaces" },
+        { "[Cloud]\nWindows=02:00-04:00 25:00-26:00\n", 2, "Cloud.Windows",
+          "'25:00-26:00' is not a window HH:MM-HH:MM" },
+        { "[Cloud]\nWindows=02:00-02:00\n", 2, "Cloud.Windows", "is empty" },
+        { "[Cloud]\nBaseUrl=https://backend.example/api/\n", 2, "Cloud.BaseUrl", "ends in '/'" },
+        { "[Cloud]\nBaseUrl=file:///etc/passwd\n", 2, "Cloud.BaseUrl", "is not an absolute" },
+        { "[Cloud]\nDeviceId=dev 1\n", 2, "Cloud.DeviceId", "is not 1..64 characters" },
+        { "[Cloud]\nRandomDelaySec=86401\n", 2, "Cloud.RandomDelaySec", "out of range 0..86400" },
+        { "[Cloud]\nBaseUrl=https://b.example/api\n", 0, "[Cloud]", "DeviceId= is required" },
         { "[Daemon]\nLogLevel=info\nLogLevel=debug\n", 3, "Daemon.LogLevel",
           "given twice (first at line 2)" },
         { "[Daemon]\nStateDirectory=\n", 2, "Daemon.StateDirectory", "empty value" },
@@ -704,12 +736,49 @@ static void test_legacy_cipher_is_refused_with_the_reason(void **state) {
                               needle);
 }
 
+static void test_cloud_section_loads_with_its_secret(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        const char *path = write_conf(
+                f, "[Package]\nTrustAnchor=/etc/umc/ca.pem\nCheckOrder=signature version\n"
+                   "[Device]\nVehicleModel=X1\nHardwareRevision=B2\n"
+                   "[Cloud]\nBaseUrl=https://ota.example.com/api\nDeviceId=dev-1\n"
+                   "SecretFile=@KEY@\nCompany=acme\nProduct=tbox\nCaFile=/etc/umc/ca.pem\n"
+                   "Windows=02:00-04:00 23:30-00:30\nWindows=12:00-12:05\nRandomDelaySec=60\n"
+                   "RateLimit=1000000\n");
+
+        if (umc_daemon_config_load(path, &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_string_equal(c.cloud_url, "https://ota.example.com/api");
+        assert_string_equal(c.device_id, "dev-1");
+        assert_memory_equal(c.cloud_secret, "\x00\x01\x02\x03", 4); /* key_hex, loaded */
+        assert_int_equal(c.checks.n, 2);
+        assert_int_equal(c.checks.order[1], UMC_PKG_CHECK_VERSION);
+        assert_int_equal(c.n_windows, 3);
+        assert_int_equal(c.windows[1].start_min, 23 * 60 + 30);
+        assert_int_equal(c.windows[1].end_min, 30);
+        assert_int_equal(c.windows[2].end_min, 12 * 60 + 5);
+        assert_int_equal(c.random_delay_usec, 60 * USEC_PER_SEC);
+        assert_int_equal(c.rate_limit, 1000000);
+        assert_string_equal(c.vehicle_model, "X1");
+        umc_daemon_config_free(&c);
+
+        /* Plain HTTP only with AllowInsecure=yes. */
+        path = write_conf(f, "[Package]\nTrustAnchor=/a.pem\nCheckOrder=signature\n[Cloud]\n"
+                             "BaseUrl=http://ota.example.com\nDeviceId=d\nSecretFile=@KEY@\n"
+                             "Company=a\nProduct=b\nCaFile=/a.pem\n");
+        assert_int_equal(umc_daemon_config_load(path, &c, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "Cloud.BaseUrl: 'http://ota.example.com' is not TLS"));
+}
+
 static void test_unknown_sections_are_refused_even_when_empty(void **state) {
         struct fixture *f = *state;
 
         expect_daemon_refusal(f, "[Daemon]\n[Deamon]\n", -EINVAL, 2, "[Deamon]",
                               "unknown section (known: [Daemon], [Security], [Load], [Can], "
-                              "[CanIds], [EthernetAcl], [Target NAME])");
+                              "[CanIds], [EthernetAcl], [Package], [Device], [Cloud], "
+                              "[Target NAME])");
         /* [Agent] belongs to the other file. */
         expect_daemon_refusal(f, "[Agent]\n", -EINVAL, 1, "[Agent]", "unknown section");
         /* Keys and sections are case-sensitive. */
@@ -1509,6 +1578,7 @@ int main(void) {
                 T(test_each_refusal_names_file_line_section_and_key),
                 T(test_bad_values_carry_the_parsers_reason),
                 T(test_legacy_cipher_is_refused_with_the_reason),
+                T(test_cloud_section_loads_with_its_secret),
                 T(test_unknown_sections_are_refused_even_when_empty),
                 T(test_unknown_agent_keys_are_named),
                 T(test_each_agent_refusal_names_file_line_section_and_key),

@@ -90,6 +90,20 @@ static void test_install_collects_hash_and_targets(void **state) {
         umc_ctl_args_free(&a);
 }
 
+static void test_update_takes_yes(void **state) {
+        struct umc_ctl_args a;
+        char err[256] = "";
+
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "update", "--yes", NULL), 0);
+        assert_int_equal(a.command, UMC_CTL_UPDATE);
+        assert_true(a.yes);
+        umc_ctl_args_free(&a);
+        assert_int_equal(parse(&a, err, sizeof(err), "umcctl", "check", NULL), 0);
+        assert_int_equal(a.command, UMC_CTL_CHECK);
+        assert_false(a.yes);
+        umc_ctl_args_free(&a);
+}
+
 static void test_help_and_version_need_no_command(void **state) {
         struct umc_ctl_args a;
         char err[256] = "";
@@ -116,6 +130,8 @@ static void test_bad_command_lines_are_usage_errors(void **state) {
                 { "umcctl", "install", "/p", "--target", "", NULL },
                 { "umcctl", "status", "--target", "bcm", NULL },
                 { "umcctl", "install", "/p", "--target", NULL },
+                { "umcctl", "check", "--yes", NULL },
+                { "umcctl", "update", "extra", NULL },
         };
 
         for (size_t i = 0; i < UMC_ELEMENTSOF(rows); i++) {
@@ -273,6 +289,15 @@ static void test_inspect_json_gives_the_manifest_hash(void **state) {
         cJSON_Delete(o);
 }
 
+static void test_check_without_cloud_exits_refused(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX];
+
+        assert_int_equal(ctl(f, f->bus, out, "check", NULL), UMC_CTL_EXIT_REFUSED);
+        assert_non_null(strstr(out, "[Cloud] BaseUrl="));
+        assert_int_equal(ctl(f, f->bus, out, "update", "--yes", NULL), UMC_CTL_EXIT_REFUSED);
+}
+
 static void test_cancel_when_idle_exits_refused(void **state) {
         struct fixture *f = *state;
         char out[OUT_MAX];
@@ -391,6 +416,8 @@ static void test_status_without_daemon_exits_unreachable(void **state) {
         char out[OUT_MAX];
 
         /* Take io.umc off the bus: the object is gone, the bus is still there. */
+        umc_dbus_update_free(f->dbus_update); /* borrows f->dbus: goes first */
+        f->dbus_update = NULL;
         f->dbus = umc_dbus_free(f->dbus);
         /* Asked on the same connection, so the broker has handled the release before. */
         assert_true(sd_bus_call_method(f->server, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -407,11 +434,13 @@ int main(void) {
                 cmocka_unit_test(test_relative_package_is_made_absolute),
                 cmocka_unit_test(test_install_collects_hash_and_targets),
                 cmocka_unit_test(test_help_and_version_need_no_command),
+                cmocka_unit_test(test_update_takes_yes),
                 cmocka_unit_test(test_bad_command_lines_are_usage_errors),
                 cmocka_unit_test(test_a_second_manifest_hash_is_refused),
                 cmocka_unit_test_setup_teardown(test_status_json_reports_the_idle_daemon, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_targets_prints_a_table_row_per_target, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_json_gives_the_manifest_hash, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_check_without_cloud_exits_refused, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_when_idle_exits_refused, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_with_another_manifest_hash_exits_refused, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_that_fails_exits_failed_after_completed, setup_open, teardown),

@@ -265,6 +265,14 @@ static void test_properties_are_readable(void **state) {
                         assert_int_equal(n, 0);
                         assert_int_equal(sd_bus_message_exit_container(reply), 1);
                         rejected = true;
+                } else if (strcmp(name, "UpdateState") == 0) {
+                        const char *st;
+                        assert_int_equal(sd_bus_message_read(reply, "v", "s", &st), 1);
+                        assert_string_equal(st, "unconfigured");
+                } else if (strcmp(name, "DownloadProgress") == 0) {
+                        uint32_t dp = 1;
+                        assert_int_equal(sd_bus_message_read(reply, "v", "u", &dp), 1);
+                        assert_int_equal(dp, 0);
                 } else
                         fail_msg("unexpected property %s", name);
                 assert_int_equal(sd_bus_message_exit_container(reply), 1);
@@ -509,6 +517,21 @@ static void test_cancel_when_idle_is_not_running(void **state) {
         sd_bus_message_unref(reply);
 }
 
+static void test_update_methods_without_cloud_are_not_configured(void **state) {
+        struct fixture *f = *state;
+        sd_bus_message *m = new_call(f, UMC_DBUS_INTERFACE, "CheckForUpdates"), *reply;
+
+        assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+        reply = call(f, m);
+        assert_error(reply, UMC_DBUS_ERROR_NO_CLOUD, "[Cloud] BaseUrl=");
+        sd_bus_message_unref(reply);
+        m = new_call(f, UMC_DBUS_INTERFACE, "InstallUpdate");
+        assert_true(sd_bus_message_append(m, "sa{sv}", "00", 0) >= 0);
+        reply = call(f, m);
+        assert_error(reply, UMC_DBUS_ERROR_NO_CLOUD, NULL);
+        sd_bus_message_unref(reply);
+}
+
 /* ---- install and signals ------------------------------------------------------ */
 
 struct completion {
@@ -621,6 +644,10 @@ static void child_call(const void *arg, int fd) {
                                            UMC_DBUS_INTERFACE, c->member);
         if (r >= 0 && (strcmp(c->member, "Install") == 0 || strcmp(c->member, "InspectPackage") == 0))
                 r = sd_bus_message_append(m, "sa{sv}", W->package, 0);
+        if (r >= 0 && strcmp(c->member, "InstallUpdate") == 0)
+                r = sd_bus_message_append(m, "sa{sv}", "00", 0);
+        if (r >= 0 && strcmp(c->member, "CheckForUpdates") == 0)
+                r = sd_bus_message_append(m, "a{sv}", 0);
         if (r < 0)
                 _exit(12);
         r = sd_bus_call(bus, m, WAIT_USEC, &error, &reply);
@@ -665,6 +692,11 @@ static void test_non_root_caller_is_denied_by_the_daemon(void **state) {
         call_as_nobody(f, "InspectPackage", NULL, 0, answer, sizeof(answer));
         assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
         assert_non_null(strstr(answer, "InspectPackage"));
+        /* The cloud update is the operators' as Install is. */
+        call_as_nobody(f, "CheckForUpdates", NULL, 0, answer, sizeof(answer));
+        assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
+        call_as_nobody(f, "InstallUpdate", NULL, 0, answer, sizeof(answer));
+        assert_answer(answer, SD_BUS_ERROR_ACCESS_DENIED);
         /* Reading the state stays open to everyone. */
         call_as_nobody(f, "ListTargets", NULL, 0, answer, sizeof(answer));
         assert_string_equal(answer, "OK\n");
@@ -878,6 +910,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_install_with_bad_path_is_invalid_args, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_install_with_mismatched_manifest_hash_is_refused, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_when_idle_is_not_running, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_update_methods_without_cloud_are_not_configured, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_install_sends_alarm_and_completed, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_non_root_caller_is_denied_by_the_daemon, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_operator_group_member_passes_the_daemon_check, setup_open, teardown),

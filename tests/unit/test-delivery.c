@@ -155,6 +155,7 @@ static void daemon_config_extra(struct fx *f, const char *key, const char *acl_r
 
         write_file(f->dir, "target.key", key, 0600);
         (void)snprintf(text, sizeof(text),
+                       "[Package]\nRequireSignature=no\n"
                        "[Daemon]\nStateDirectory=%s/state\nLogLevel=warning\n%s"
                        "[EthernetAcl]\nRule=%s\n"
                        "[Target ecu]\nEcuId=0x10\nHardwareId=" HW_ID "\nKeyFile=%s/target.key\n"

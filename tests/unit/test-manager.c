@@ -179,6 +179,8 @@ static void daemon_config(struct fx *f, const char *bcm_key, const char *acl, st
         write_text(f->dir, "umcd-bcm.key", bcm_key, 0600);
         write_text(f->dir, "umcd-gw.key", KEY_GW, 0600);
         len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                "[Package]\nRequireSignature=no\n"
+
                                 "[Daemon]\nStateDirectory=%s/state\nLogLevel=warning\n"
                                 "PackageDirectory=%s\n[EthernetAcl]\n%s",
                                 f->dir, f->dir, acl);

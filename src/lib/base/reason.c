@@ -87,6 +87,7 @@ static const struct {
         R(PKG_HW_MISMATCH, "package image is for another hardware ID"),
         R(PKG_IMAGE_SIZE, "image size differs from the package manifest"),
         R(PKG_DECRYPT_FAILED, "encrypted image failed authentication"),
+        R(PKG_UNSIGNED, "package not signed"),
 };
 
 #undef R

@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <syslog.h>
 
+#include "umc/cloudmsg.h"
 #include "umc/keyfile.h"
 #include "umc/log.h"
 #include "umc/replay.h"
@@ -37,7 +38,7 @@
 
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
-#define SECTIONS_MAX 8
+#define SECTIONS_MAX 12
 #define ITEMS_MAX 32
 #define TOKEN_MAX 64
 #define DECIMAL_DIGITS_MAX 15 /* exact in a double, so "0.1" parses like strtod() would */
@@ -68,6 +69,12 @@
 #define AGENT_MAX_IMAGE_SIZE_MAX (UINT64_C(1) << 40)
 _Static_assert(AGENT_MAX_IMAGE_SIZE_MAX == UMC_XFER_MAX_IMAGE, "MaxImageSize= limit");
 #define MBIT (UINT64_C(1000) * 1000) /* bit/s per Mbit/s */
+#define CLOUD_CONNECT_TIMEOUT_DEFAULT 10  /* s */
+#define CLOUD_REQUEST_TIMEOUT_DEFAULT 30  /* s, small documents */
+#define CLOUD_LOW_SPEED_LIMIT_DEFAULT 100 /* bytes/s ... */
+#define CLOUD_LOW_SPEED_TIME_DEFAULT 60   /* ... for 60 s drops a transfer */
+#define CLOUD_RETRIES_DEFAULT 5
+#define CLOUD_RANDOM_DELAY_DEFAULT (1800 * USEC_PER_SEC)
 
 /* Enum fields are written through int: make sure that is their size. */
 _Static_assert(sizeof(enum umc_hash_alg) == sizeof(int), "enum size");
@@ -981,6 +988,137 @@ static const struct keyword mode_keywords[] = {
         {},
 };
 
+/* Printable ASCII without spaces, 1..UMC_CONFIG_TEXT_MAX: factory parameters, company, product. */
+static int parse_text(struct parser *p, const struct item *it, const char *value, void *field) {
+        size_t n = strlen(value);
+
+        if (n > UMC_CONFIG_TEXT_MAX)
+                return fail_item(p, it, "longer than %d characters", UMC_CONFIG_TEXT_MAX);
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)value[i] < 0x21 || (unsigned char)value[i] > 0x7e)
+                        return fail_item(p, it, "only printable ASCII without spaces is allowed");
+        memcpy(field, value, n + 1);
+        return 0;
+}
+
+/* BaseUrl= and Proxy=: an absolute URL as cloudmsg.h takes it; no trailing '/' on BaseUrl=. */
+static int parse_url(struct parser *p, const struct item *it, const char *value, void *field) {
+        char **s = field, *copy;
+        size_t n = strlen(value);
+
+        if (umc_cloudmsg_check_url(value, NULL) < 0 && strncmp(value, "socks5://", 9) != 0)
+                return fail_item(p, it, "'%s' is not an absolute https://, ftps://, ftp:// or "
+                                        "http:// URL of printable characters", value);
+        if (strcmp(it->key, "BaseUrl") == 0 && value[n - 1] == '/')
+                return fail_item(p, it, "'%s' ends in '/': give the base without it", value);
+        copy = strdup(value);
+        if (!copy)
+                return fail_oom(p);
+        free(*s);
+        *s = copy;
+        return 0;
+}
+
+static int parse_device_id(struct parser *p, const struct item *it, const char *value,
+                           void *field) {
+        char **s = field, *copy;
+
+        if (umc_cloudmsg_check_id(value) < 0)
+                return fail_item(p, it, "'%s' is not 1..%d characters A-Z a-z 0-9 . _ -", value,
+                                 UMC_CLOUDMSG_ID_MAX);
+        copy = strdup(value);
+        if (!copy)
+                return fail_oom(p);
+        free(*s);
+        *s = copy;
+        return 0;
+}
+
+static const struct keyword check_keywords[] = {
+        { "signature", UMC_PKG_CHECK_SIGNATURE },
+        { "factory", UMC_PKG_CHECK_FACTORY },
+        { "target", UMC_PKG_CHECK_TARGET },
+        { "version", UMC_PKG_CHECK_VERSION },
+        {},
+};
+
+static int check_order_add(struct parser *p, const struct item *it, struct umc_config_checks *c,
+                           const char *tok) {
+        if (strcasecmp(tok, "feature-code") == 0)
+                return fail_item(p, it, "feature-code: the signed manifest (format 2, "
+                                        "docs/package.md) carries no feature code to check");
+        for (const struct keyword *k = check_keywords; k->name; k++) {
+                if (strcasecmp(tok, k->name) != 0)
+                        continue;
+                for (size_t i = 0; i < c->n; i++)
+                        if ((int)c->order[i] == k->value)
+                                return fail_item(p, it, "'%s' named twice", tok);
+                if (c->n == 0 && k->value != UMC_PKG_CHECK_SIGNATURE)
+                        return fail_item(p, it, "'signature' must come first: the other checks "
+                                                "read manifest fields, which only the signature "
+                                                "vouches for");
+                c->order[c->n++] = (enum umc_pkg_check)k->value;
+                return 0;
+        }
+        return fail_item(p, it, "unknown check '%s' (expected signature, factory, target, version)",
+                         tok);
+}
+
+/* CheckOrder=: "signature factory target version", signature first, each at most once. */
+static int parse_check_order(struct parser *p, const struct item *it, const char *value,
+                             void *field) {
+        struct umc_config_checks c = {};
+        const char *cur = value;
+        char tok[TOKEN_MAX];
+        int r;
+
+        while ((r = list_next(&cur, tok)) > 0)
+                if (check_order_add(p, it, &c, tok) < 0)
+                        return p->r;
+        if (r < 0)
+                return list_error(p, it, r);
+        *(struct umc_config_checks *)field = c;
+        return 0;
+}
+
+/* "HH:MM" into minutes after midnight. */
+static int parse_hhmm(const char *s, size_t n, uint16_t *ret) {
+        uint64_t h, m;
+
+        if (n != 5 || s[2] != ':' || parse_u64_dec_n(s, 2, &h) < 0 ||
+            parse_u64_dec_n(s + 3, 2, &m) < 0 || h > 23 || m > 59)
+                return -EINVAL;
+        *ret = (uint16_t)(h * 60 + m);
+        return 0;
+}
+
+/* Windows=: "HH:MM-HH:MM" entries, space separated; repeatable, adds to the list. */
+static int parse_windows(struct parser *p, const struct item *it, const char *value, void *field) {
+        struct umc_daemon_config *c = field;
+        const char *cur = value;
+        char tok[TOKEN_MAX];
+        int r;
+
+        while ((r = list_next(&cur, tok)) > 0) {
+                struct umc_config_window w;
+                const char *dash = strchr(tok, '-');
+
+                if (!dash || parse_hhmm(tok, (size_t)(dash - tok), &w.start_min) < 0 ||
+                    parse_hhmm(dash + 1, strlen(dash + 1), &w.end_min) < 0)
+                        return fail_item(p, it, "'%s' is not a window HH:MM-HH:MM (local time)",
+                                         tok);
+                if (w.start_min == w.end_min)
+                        return fail_item(p, it, "'%s' is empty: start and end are the same", tok);
+                if (c->n_windows >= UMC_CONFIG_WINDOWS_MAX)
+                        return fail_item(p, it, "too many windows (at most %d)",
+                                         UMC_CONFIG_WINDOWS_MAX);
+                c->windows[c->n_windows++] = w;
+        }
+        if (r < 0)
+                return list_error(p, it, r);
+        return 0;
+}
+
 #define D(field) offsetof(struct umc_daemon_config, field)
 #define A(field) offsetof(struct umc_agent_config, field)
 
@@ -1004,6 +1142,46 @@ static const struct item daemon_items[] = {
         { .key = "OperatorGroup", .parse = parse_group_name, .offset = D(operator_group) },
         { .key = "PackageDirectory", .parse = parse_package_dir, .offset = 0,
           .flags = ITEM_REPEATABLE },
+};
+
+static const struct item package_items[] = {
+        { .key = "TrustAnchor", .parse = parse_path, .offset = D(trust_anchor) },
+        { .key = "Crl", .parse = parse_path, .offset = D(crl_file) },
+        { .key = "RequireSignature", .parse = parse_bool, .offset = D(require_signature) },
+        { .key = "CheckOrder", .parse = parse_check_order, .offset = D(checks) },
+};
+
+static const struct item device_items[] = {
+        { .key = "VehicleModel", .parse = parse_text, .offset = D(vehicle_model) },
+        { .key = "HardwareRevision", .parse = parse_text, .offset = D(hw_revision) },
+};
+
+static const struct item cloud_items[] = {
+        { .key = "BaseUrl", .parse = parse_url, .offset = D(cloud_url) },
+        { .key = "DeviceId", .parse = parse_device_id, .offset = D(device_id) },
+        { .key = "SecretFile", .parse = parse_path, .offset = D(secret_file) },
+        { .key = "Company", .parse = parse_text, .offset = D(company) },
+        { .key = "Product", .parse = parse_text, .offset = D(product) },
+        { .key = "CaFile", .parse = parse_path, .offset = D(ca_file) },
+        { .key = "ClientCert", .parse = parse_path, .offset = D(client_cert) },
+        { .key = "ClientKey", .parse = parse_path, .offset = D(client_key) },
+        { .key = "Proxy", .parse = parse_url, .offset = D(proxy) },
+        { .key = "AllowInsecure", .parse = parse_bool, .offset = D(allow_insecure) },
+        { .key = "TokenMd5", .parse = parse_bool, .offset = D(token_md5) },
+        { .key = "ConnectTimeoutSec", .parse = parse_u64, .offset = D(cloud_connect_timeout_sec),
+          .min = 1, .max = 600 },
+        { .key = "RequestTimeoutSec", .parse = parse_u64, .offset = D(cloud_request_timeout_sec),
+          .min = 1, .max = 3600 },
+        { .key = "LowSpeedLimit", .parse = parse_u64, .offset = D(low_speed_limit), .min = 0,
+          .max = UINT64_C(1) << 30 },
+        { .key = "LowSpeedTimeSec", .parse = parse_u64, .offset = D(low_speed_time_sec), .min = 0,
+          .max = 3600 },
+        { .key = "RateLimit", .parse = parse_u64, .offset = D(rate_limit), .min = 0,
+          .max = UINT64_C(1) << 40 },
+        { .key = "Retries", .parse = parse_unsigned, .offset = D(retries), .min = 0, .max = 100 },
+        { .key = "Windows", .parse = parse_windows, .offset = 0, .flags = ITEM_REPEATABLE },
+        { .key = "RandomDelaySec", .parse = parse_usec, .offset = D(random_delay_usec), .min = 0,
+          .max = 86400, .scale = USEC_PER_SEC },
 };
 
 /* MaxRejectedFrames=: frames that failed authentication per checkpoint window (xferlimits.h). */
@@ -1155,6 +1333,9 @@ static const struct section daemon_sections[] = {
         SECTION("Can", can_bus_items, D(can)),
         SECTION("CanIds", can_id_items, D(can_ids)),
         SECTION("EthernetAcl", eth_acl_items, D(eth_acl)),
+        SECTION("Package", package_items, 0),
+        SECTION("Device", device_items, 0),
+        SECTION("Cloud", cloud_items, 0),
         { .name = "Target", .items = target_items, .n_items = UMC_ELEMENTSOF(target_items),
           .target = true },
 };
@@ -1175,6 +1356,7 @@ _Static_assert(UMC_ELEMENTSOF(daemon_security_items) <= ITEMS_MAX, "seen[] too s
 _Static_assert(UMC_ELEMENTSOF(daemon_load_items) <= ITEMS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(agent_items) <= ITEMS_MAX, "seen[] too small");
 _Static_assert(UMC_ELEMENTSOF(target_items) <= ITEMS_MAX, "seen[] too small");
+_Static_assert(UMC_ELEMENTSOF(cloud_items) <= ITEMS_MAX, "seen[] too small");
 
 /* ---- sections ---- */
 
@@ -1667,6 +1849,55 @@ static int validate_load(struct parser *p, const struct umc_load_cfg *load) {
         return 0;
 }
 
+/* [Cloud]: what a configured backend needs; [Package]: what signed packages need. */
+static int validate_cloud(struct parser *p, struct umc_daemon_config *c) {
+        static const char *const required[] = { "DeviceId", "SecretFile", "Company", "Product",
+                                                "CaFile", "TrustAnchor" };
+        const char *why = NULL;
+        bool secure = false;
+        int r;
+
+        if (c->crl_file && !c->trust_anchor)
+                return fail_at(p, -EINVAL, seen_line(p, "Package", "Crl"), "Package", "Crl",
+                               "a CRL needs TrustAnchor= (the CAs whose revocations it lists)");
+        for (size_t i = 0; c->trust_anchor && i < c->checks.n; i++)
+                if (c->checks.order[i] == UMC_PKG_CHECK_FACTORY &&
+                    (!c->vehicle_model[0] || !c->hw_revision[0]))
+                        return fail_at(p, -EINVAL, 0, "Device", NULL,
+                                       "VehicleModel= and HardwareRevision= are required: "
+                                       "CheckOrder= checks the factory parameters of signed "
+                                       "packages against them");
+        if (!c->cloud_url) {
+                if (seen_line(p, "Cloud", "DeviceId") || seen_line(p, "Cloud", "SecretFile"))
+                        return fail_at(p, -EINVAL, 0, "Cloud", NULL, "BaseUrl= is missing");
+                return 0;
+        }
+        for (size_t i = 0; i < UMC_ELEMENTSOF(required); i++) {
+                const char *sec = strcmp(required[i], "TrustAnchor") == 0 ? "Package" : "Cloud";
+
+                if (!seen_line(p, sec, required[i]))
+                        return fail_at(p, -EINVAL, 0, sec, NULL,
+                                       "%s= is required with [Cloud] BaseUrl=%s", required[i],
+                                       strcmp(sec, "Package") == 0
+                                               ? " (every package from the cloud is signed)" : "");
+        }
+        if (!c->client_cert != !c->client_key)
+                return fail_at(p, -EINVAL, seen_line(p, "Cloud", c->client_cert ? "ClientCert"
+                                                                                : "ClientKey"),
+                               "Cloud", c->client_cert ? "ClientCert" : "ClientKey",
+                               "ClientCert= and ClientKey= go together");
+        (void)umc_cloudmsg_check_url(c->cloud_url, &secure);
+        if (!secure && !c->allow_insecure)
+                return fail_at(p, -EINVAL, seen_line(p, "Cloud", "BaseUrl"), "Cloud", "BaseUrl",
+                               "'%s' is not TLS: use https:// or set AllowInsecure=yes",
+                               c->cloud_url);
+        r = umc_keyfile_load(c->secret_file, c->cloud_secret, &why);
+        if (r < 0)
+                return fail_at(p, r, seen_line(p, "Cloud", "SecretFile"), "Cloud", "SecretFile",
+                               "%s: %s", c->secret_file, why ? why : strerror(-r));
+        return 0;
+}
+
 static int validate_daemon(struct parser *p) {
         struct umc_daemon_config *c = p->root;
         int r;
@@ -1711,6 +1942,9 @@ static int validate_daemon(struct parser *p) {
         apply_can_tolerance(&c->can_ids);
 
         /* Last: no key is read until the whole file is known good. */
+        r = validate_cloud(p, c);
+        if (r < 0)
+                return r;
         for (size_t t = 0; t < c->n_targets; t++) {
                 char section[64];
 
@@ -1836,6 +2070,16 @@ int umc_daemon_config_init(struct umc_daemon_config *ret) {
                         .tolerance_pct = CAN_TOLERANCE_PCT_DEFAULT,
                         .min_periods = UMC_CANMON_MIN_PERIODS_DEFAULT,
                 },
+                .require_signature = true,
+                .checks = { .order = { UMC_PKG_CHECK_SIGNATURE, UMC_PKG_CHECK_FACTORY,
+                                       UMC_PKG_CHECK_TARGET, UMC_PKG_CHECK_VERSION },
+                            .n = 4 },
+                .cloud_connect_timeout_sec = CLOUD_CONNECT_TIMEOUT_DEFAULT,
+                .cloud_request_timeout_sec = CLOUD_REQUEST_TIMEOUT_DEFAULT,
+                .low_speed_limit = CLOUD_LOW_SPEED_LIMIT_DEFAULT,
+                .low_speed_time_sec = CLOUD_LOW_SPEED_TIME_DEFAULT,
+                .retries = CLOUD_RETRIES_DEFAULT,
+                .random_delay_usec = CLOUD_RANDOM_DELAY_DEFAULT,
         };
 
         umc_rotation_cfg_default(&c.rotation);
@@ -1961,6 +2205,15 @@ void umc_daemon_config_free(struct umc_daemon_config *c) {
         free(c->package_dirs);
         free(c->can_ids.rules);
         free(c->eth_acl.rules);
+        free(c->trust_anchor);
+        free(c->crl_file);
+        free(c->cloud_url);
+        free(c->device_id);
+        free(c->secret_file);
+        free(c->ca_file);
+        free(c->client_cert);
+        free(c->client_key);
+        free(c->proxy);
         if (c->ecus)
                 for (size_t i = 0; i < c->n_targets; i++)
                         free(c->ecus[i].key_file);

@@ -23,6 +23,7 @@ static const char *const command_names[] = {
         [UMC_CTL_STATUS] = "status",   [UMC_CTL_TARGETS] = "targets",
         [UMC_CTL_INSPECT] = "inspect", [UMC_CTL_INSTALL] = "install",
         [UMC_CTL_CANCEL] = "cancel",   [UMC_CTL_MONITOR] = "monitor",
+        [UMC_CTL_CHECK] = "check",     [UMC_CTL_UPDATE] = "update",
 };
 
 void umc_ctl_help(FILE *out) {
@@ -39,6 +40,9 @@ void umc_ctl_help(FILE *out) {
               "      --target NAME         only to target NAME (repeatable)\n"
               "  cancel                    cancel the running installation\n"
               "  monitor                   print progress, rotations and alarms until interrupted\n"
+              "  check                     ask the cloud for an update now and show the offer\n"
+              "  update                    check, ask for consent, download and install it\n"
+              "      --yes                 consent without asking\n"
               "\n"
               "Options:\n"
               "      --bus system|session  the bus umcd is on (default: system)\n"
@@ -139,13 +143,15 @@ static int parse_command(struct umc_ctl_args *a, int argc, char *argv[], FILE *e
                                    want ? "one argument, PACKAGE" : "no argument");
         if (a->command != UMC_CTL_INSTALL && (a->manifest_hash[0] || a->n_targets > 0))
                 return usage_error(err, "--manifest-hash and --target go with install only");
+        if (a->command != UMC_CTL_UPDATE && a->yes)
+                return usage_error(err, "--yes goes with update only");
         if (want)
                 return absolute_package(argv[optind + 1], &a->package, err);
         return 0;
 }
 
 int umc_ctl_parse_args(int argc, char *argv[], struct umc_ctl_args *ret, FILE *err) {
-        enum { ARG_BUS = 0x100, ARG_JSON, ARG_VERSION, ARG_HASH, ARG_TARGET };
+        enum { ARG_BUS = 0x100, ARG_JSON, ARG_VERSION, ARG_HASH, ARG_TARGET, ARG_YES };
         static const struct option options[] = {
                 { "bus", required_argument, NULL, ARG_BUS },
                 { "json", no_argument, NULL, ARG_JSON },
@@ -153,6 +159,7 @@ int umc_ctl_parse_args(int argc, char *argv[], struct umc_ctl_args *ret, FILE *e
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "manifest-hash", required_argument, NULL, ARG_HASH },
                 { "target", required_argument, NULL, ARG_TARGET },
+                { "yes", no_argument, NULL, ARG_YES },
                 {},
         };
         _cleanup_(umc_ctl_args_free) struct umc_ctl_args a = { .command = UMC_CTL_STATUS };
@@ -196,6 +203,9 @@ int umc_ctl_parse_args(int argc, char *argv[], struct umc_ctl_args *ret, FILE *e
                         r = add_target(&a, optarg, err);
                         if (r < 0)
                                 return r;
+                        break;
+                case ARG_YES:
+                        a.yes = true;
                         break;
                 default:
                         return usage_error(err, "unknown option or missing argument: '%s'",
@@ -319,6 +329,7 @@ int umc_ctl_call_failed(FILE *err, const char *what, const sd_bus_error *e, int 
 
         if (e && sd_bus_error_has_names(e, UMC_DBUS_ERROR_BUSY, UMC_DBUS_ERROR_LOCKED,
                                         UMC_DBUS_ERROR_BAD_PACKAGE, UMC_DBUS_ERROR_NOT_RUNNING,
+                                        UMC_DBUS_ERROR_NO_CLOUD, UMC_DBUS_ERROR_NOT_OFFERED,
                                         SD_BUS_ERROR_ACCESS_DENIED, SD_BUS_ERROR_AUTH_FAILED,
                                         SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 return UMC_CTL_EXIT_REFUSED;
@@ -798,6 +809,10 @@ int umc_ctl_run(const struct umc_ctl_args *a, sd_bus *bus, FILE *out, FILE *err)
                 return cmd_cancel(a, bus, out, err);
         case UMC_CTL_MONITOR:
                 return umc_ctl_watch_run(a, bus, out, err, false);
+        case UMC_CTL_CHECK:
+                return umc_ctl_cloud_check(a, bus, out, err);
+        case UMC_CTL_UPDATE:
+                return umc_ctl_cloud_update(a, bus, stdin, out, err);
         case UMC_CTL_HELP:
                 umc_ctl_help(out);
                 return UMC_CTL_EXIT_OK;

@@ -15,6 +15,7 @@
 #include "umc/log.h"
 #include "umc/msg.h"
 #include "umc/names.h"
+#include "umc/update.h"
 #include "umc/util.h"
 
 /* A call may name every configured target, and no more. */
@@ -79,6 +80,8 @@ struct umc_dbus {
 
         struct progress_mark marks[UMC_CONFIG_TARGETS_MAX];
         size_t n_marks;
+
+        struct umc_update *update;     /* borrowed, NULL without [Cloud] */
 };
 
 static const char *phase_name(enum umc_phase p) {
@@ -445,6 +448,7 @@ static void on_completed(void *ud, bool success, enum umc_reason reason, const c
                                (int)success, ascii_text(result, buf, sizeof(buf)));
         if (r < 0)
                 (void)log_warning_errno(r, "D-Bus: failed to emit Completed: %m");
+        umc_update_install_completed(d->update, success, reason, message);
 }
 
 /* ---- argument checks ----------------------------------------------------------- */
@@ -633,6 +637,18 @@ static int check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *e
         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                  "Only root and the operator group may call %s()",
                                  sd_bus_message_get_member(m));
+}
+
+int umc_dbus_check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error) {
+        return check_operator(d, m, error);
+}
+
+sd_bus *umc_dbus_get_bus(struct umc_dbus *d) {
+        return d->bus;
+}
+
+void umc_dbus_set_update(struct umc_dbus *d, struct umc_update *u) {
+        d->update = u;
 }
 
 /* The manager's refusal of a package, as io.umc.Error.BadPackage with its reason. */

@@ -47,6 +47,7 @@
 #include "umc/log.h"
 #include "umc/msg.h"
 #include "umc/names.h"
+#include "umc/signedpkg.h"
 #include "umc/util.h"
 
 /* Bytes hashed per loop iteration while verifying: a few milliseconds of SHA-256. */
@@ -113,6 +114,7 @@ struct install {
         enum umc_reason first_reason;
         char first_error[ERROR_MAX];
         bool refused;       /* verification failed: nothing was delivered */
+        struct umc_signedpkg_info sig; /* signed: its security version is recorded per target */
 };
 
 struct umc_manager {
@@ -435,6 +437,15 @@ uint32_t umc_manager_percent(const struct umc_manager *m) {
         return (uint32_t)(done * 100 / in->bytes_total);
 }
 
+int umc_manager_current_package(const struct umc_manager *m, const char **ret_dir,
+                                uint8_t ret_hash[UMC_HASH_LEN]) {
+        if (!m || !m->inst)
+                return -ENOENT;
+        *ret_dir = m->inst->package_dir;
+        memcpy(ret_hash, m->inst->manifest.hash, UMC_HASH_LEN);
+        return 0;
+}
+
 const char *umc_manager_last_error(const struct umc_manager *m) {
         return m->last_error;
 }
@@ -752,6 +763,10 @@ static void job_conclude(struct umc_manager *m, bool success, enum umc_reason re
                 r = versions_save(m);
                 if (r < 0)
                         (void)log_warning_errno(r, "Cannot record the installed versions: %m");
+                r = in->sig.is_signed ? umc_signedpkg_record(m->state_fd, target_name(m, j->target),
+                                                             in->sig.security_version) : 0;
+                if (r < 0)
+                        (void)log_warning_errno(r, "Cannot record the security version: %m");
                 log_info("%s: %s %s installed", target_name(m, j->target), j->image->file,
                          j->image->version);
         } else {
@@ -980,16 +995,27 @@ static int check_manifest_targets(const struct umc_manager *m, const struct umc_
 }
 
 static int load_manifest(const struct umc_manager *m, const char *package_dir,
-                         struct umc_manifest *ret, char *why, size_t why_size) {
+                         struct umc_manifest *ret, struct umc_signedpkg_info *ret_sig, char *why,
+                         size_t why_size) {
+        struct umc_signedpkg_info sig = {};
         struct umc_manifest mf = {};
-        char detail[256] = "";
+        char detail[512] = "";
         int r;
 
         if (!umc_name_path_valid(package_dir))
                 return refuse(why, why_size, -EINVAL,
                               "package path must be absolute, printable and shorter than %d bytes",
                               PATH_MAX);
-        r = umc_manifest_load(package_dir, &mf, detail, sizeof(detail));
+        /* A signed package is verified (signature, CheckOrder=) before anything else reads it. */
+        r = umc_signedpkg_load(&m->config, m->state_fd, package_dir, (int64_t)time(NULL), &mf, &sig,
+                               NULL, detail, sizeof(detail));
+        if (r < 0)
+                return refuse(why, why_size, r == -ENOMEM ? r : -EINVAL, "package refused: %s",
+                              detail);
+        if (ret_sig)
+                *ret_sig = sig;
+        if (r == 0)
+                r = umc_manifest_load(package_dir, &mf, detail, sizeof(detail));
         if (r == -ELOOP && !detail[0])
                 return refuse(why, why_size, -EINVAL, "%s/manifest.json: " UMC_MANIFEST_LINK_REFUSED,
                               package_dir);
@@ -1060,7 +1086,7 @@ int umc_manager_inspect(struct umc_manager *m, const char *package_dir,
         r = package_path_allowed(m, package_dir, &dir, why, why_size);
         if (r < 0)
                 return r;
-        r = load_manifest(m, dir, &mf, why, why_size);
+        r = load_manifest(m, dir, &mf, NULL, why, why_size);
         if (r < 0)
                 return r;
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1190,6 +1216,7 @@ fail:
 int umc_manager_install(struct umc_manager *m, const char *package_dir,
                         const uint8_t *manifest_hash, const char *const *targets, char *why,
                         size_t why_size) {
+        struct umc_signedpkg_info sig = {};
         struct umc_manifest mf = {};
         struct install *in = NULL;
         int r;
@@ -1202,7 +1229,7 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
                               "follow it with 'umcctl monitor' or stop it with 'umcctl cancel'",
                               m->inst->manifest.name, m->inst->package_dir,
                               umc_operation_to_string(m->op), umc_manager_percent(m));
-        r = load_manifest(m, package_dir, &mf, why, why_size);
+        r = load_manifest(m, package_dir, &mf, &sig, why, why_size);
         if (r < 0)
                 return r;
         if (manifest_hash && !umc_memeq_ct(manifest_hash, mf.hash, UMC_HASH_LEN)) {
@@ -1220,6 +1247,7 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
                 install_free(in);
                 return r;
         }
+        in->sig = sig;
         m->inst = in;
         m->op = UMC_OP_VERIFYING;
         m->last_error[0] = '\0';
