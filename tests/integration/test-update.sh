@@ -239,6 +239,9 @@ itest_check "umcd --check-config accepts the [Package]/[Device]/[Cloud] config" 
 itest_start_umcd tbox
 ctl() { "$UMCCTL" --bus session "$@"; }
 reports() { grep -c . reports.jsonl || true; }
+reports_above() { # N: more than N reports arrived (read anew at each try)
+        [ "$(reports)" -gt "$1" ]
+}
 api_requests() { grep -c "GET /api/" backend.log || true; }
 
 # ---- outside the window nothing is fetched unless asked ----
@@ -324,7 +327,7 @@ refused() { # WHAT CMD PATTERN REASON_DECIMAL MODE-ARGS...
         n0=$(reports)
         ctl $cmd >"refused-$what.txt" 2>&1 || rc=$?
         sed "s/^/  $what: /" "refused-$what.txt" >&2
-        itest_wait_for "a report of $what" test "$(reports)" -gt "$n0"
+        itest_wait_for "a report of $what" reports_above "$n0"
         if [ $rc -ne 0 ] && grep -q "$pat" "refused-$what.txt" &&
            tail -n 1 reports.jsonl | grep -q "\"reason\":$code," &&
            [ "$(active_version 1)" = bcm-2.0.0 ] && [ "$(active_version 2)" = gw-2.0.0 ]; then
@@ -374,7 +377,7 @@ itest_wait_for "the gw agent noticing the lost connection" grep -q "connection l
 n0=$(reports)
 itest_start_umcd tbox
 for _ in $(seq 1 300); do [ "$(active_version 2)" = gw-3.0.0 ] && break; sleep 0.1; done
-itest_wait_for "the report of the resumed installation" test "$(reports)" -gt "$n0"
+itest_wait_for "the report of the resumed installation" reports_above "$n0"
 [ "$(active_version 1)" = bcm-3.0.0 ] && [ "$(active_version 2)" = gw-3.0.0 ] &&
         grep -q "Cloud: following the resumed installation of update 3.0.0" umcd.log &&
         tail -n 1 reports.jsonl | grep -q '"package_version":"3.0.0".*"result":"success"' &&
