@@ -32,6 +32,7 @@
 #include "umc/log.h"
 #include "umc/replay.h"
 #include "umc/names.h"
+#include "umc/parse.h"
 #include "umc/util.h"
 #include "umc/xfer.h"
 
@@ -40,7 +41,6 @@
 #define SECTIONS_MAX 8
 #define ITEMS_MAX 32
 #define TOKEN_MAX 64
-#define DECIMAL_DIGITS_MAX 15 /* exact in a double, so "0.1" parses like strtod() would */
 
 /* acl.h: "flags rates outside the tolerance (default +-10%)". */
 #define CAN_TOLERANCE_PCT_DEFAULT 10.0
@@ -233,94 +233,6 @@ static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
-/* Strict unsigned decimal of the n characters at s: digits only (no sign, space or junk), no overflow. */
-static int parse_u64_dec_n(const char *s, size_t n, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (n == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (!is_digit(s[i]))
-                        return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-                        return -ERANGE;
-                v = v * 10 + (uint64_t)(s[i] - '0');
-        }
-        *ret = v;
-        return 0;
-}
-
-static int parse_u64_dec(const char *s, uint64_t *ret) {
-        return parse_u64_dec_n(s, strlen(s), ret);
-}
-
-/* "0x" + hex digits, or decimal (never octal). */
-static int parse_u64_dec_or_hex(const char *s, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
-                return parse_u64_dec(s, ret);
-        s += 2;
-        if (!*s)
-                return -EINVAL;
-        for (; *s; s++) {
-                int d;
-
-                if (is_digit(*s))
-                        d = *s - '0';
-                else if (*s >= 'a' && *s <= 'f')
-                        d = *s - 'a' + 10;
-                else if (*s >= 'A' && *s <= 'F')
-                        d = *s - 'A' + 10;
-                else
-                        return -EINVAL;
-                if (v > UINT64_MAX >> 4)
-                        return -ERANGE;
-                v = v << 4 | (uint64_t)d;
-        }
-        *ret = v;
-        return 0;
-}
-
-/*
- * "DIGITS[.DIGITS]", locale-independent: all digits as one integer divided
- * by a power of ten, both exact, so the quotient is correctly rounded.
- */
-static int parse_decimal(const char *s, double *ret) {
-        uint64_t mant = 0;
-        unsigned digits = 0, frac = 0;
-        bool dot = false;
-        double v;
-
-        if (!is_digit(*s))
-                return -EINVAL;
-        for (; *s; s++) {
-                if (*s == '.' && !dot) {
-                        dot = true;
-                        if (!is_digit(s[1]))
-                                return -EINVAL;
-                        continue;
-                }
-                if (!is_digit(*s))
-                        return -EINVAL;
-                if (++digits > DECIMAL_DIGITS_MAX)
-                        return -ERANGE;
-                mant = mant * 10 + (uint64_t)(*s - '0');
-                if (dot)
-                        frac++;
-        }
-        v = (double)mant;
-        if (frac > 0) {
-                double p10 = 1;
-                for (unsigned i = 0; i < frac; i++)
-                        p10 *= 10;
-                v /= p10;
-        }
-        *ret = v;
-        return 0;
-}
-
 /*
  * Next entry of a list separated by whitespace and/or single commas.
  * Returns 1 with the entry in tok, 0 at the end, -EINVAL for an empty entry
@@ -439,7 +351,7 @@ static int parse_sockaddr(const char *s, bool port0, struct umc_sockaddr *ret, c
         memcpy(host, s, n);
         host[n] = '\0';
 
-        if (parse_u64_dec(port_s, &port) < 0 || port < (port0 ? 0 : 1) || port > 65535) {
+        if (umc_parse_uint(port_s, strlen(port_s), UINT64_MAX, &port) < 0 || port < (port0 ? 0 : 1) || port > 65535) {
                 *ret_why = port0 ? "port must be a number in 0..65535"
                                  : "port must be a number in 1..65535";
                 return -EINVAL;
@@ -549,7 +461,7 @@ static int parse_range(struct parser *p, const struct item *it, const char *valu
         uint64_t v;
         int r;
 
-        r = parse_u64_dec(value, &v);
+        r = umc_parse_uint(value, strlen(value), UINT64_MAX, &v);
         if (r == -EINVAL)
                 return fail_item(p, it, "'%s' is not a decimal number", value);
         if (r < 0 || v < it->min || v > it->max)
@@ -612,7 +524,7 @@ static int parse_size(struct parser *p, const struct item *it, const char *value
                 shift = 10 * (unsigned)(suffix - suffixes + 1);
                 n--;
         }
-        r = parse_u64_dec_n(value, n, &v);
+        r = umc_parse_uint(value, n, UINT64_MAX, &v);
         if (r == -EINVAL)
                 return fail_item(p, it, "'%s' is not a size (a number of bytes, optionally followed "
                                         "by K, M, G or T)", value);
@@ -669,7 +581,7 @@ static int parse_double(struct parser *p, const struct item *it, const char *val
         double v;
         int r;
 
-        r = parse_decimal(value, &v);
+        r = umc_parse_real(value, strlen(value), &v);
         if (r == -EINVAL)
                 return fail_item(p, it, "'%s' is not a decimal number (DIGITS[.DIGITS])", value);
         low = it->flags & ITEM_MIN_EXCLUSIVE ? v <= it->dmin : v < it->dmin;
@@ -747,7 +659,7 @@ static int parse_ecu_id(struct parser *p, const struct item *it, const char *val
         uint64_t v = 0;
         int r;
 
-        r = parse_u64_dec_or_hex(value, &v);
+        r = umc_parse_uint_or_hex(value, strlen(value), UINT64_MAX, &v);
         if (r == -EINVAL)
                 return fail_item(p, it, "'%s' is not a decimal or 0x-prefixed hex number", value);
         if (r < 0 || v < 1 || v > UINT32_MAX)
@@ -1434,13 +1346,12 @@ static unsigned target_seen_line(const struct parser *p, size_t t, const char *k
 
 static int load_key(struct parser *p, const char *path, uint8_t key[UMC_MASTER_KEY_LEN],
                     unsigned line, const char *section) {
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         int r;
 
-        r = umc_keyfile_load(path, key, &why);
+        r = umc_keyfile_load(path, key, why, sizeof(why));
         if (r < 0)
-                return fail_at(p, r, line, section, "KeyFile", "%s: %s", path,
-                               why ? why : strerror(-r));
+                return fail_at(p, r, line, section, "KeyFile", "%s: %s", path, why);
         return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "umc/parse.h"
 #include "umc/util.h"
 
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
@@ -17,47 +18,8 @@
 
 /* ---- small parsers over (pointer, length) ---- */
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-static bool is_digit(char c) {
-        return c >= '0' && c <= '9';
-}
-
 static bool token_is(const char *s, size_t len, const char *word) {
         return strlen(word) == len && memcmp(s, word, len) == 0;
-}
-
-/*
- * Decimal digits only, at least one, value <= max. -EINVAL on anything else
- * (sign, space, empty), -ERANGE above max. Stops accumulating once above
- * max, so any number of digits is safe.
- */
-static int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *ret) {
-        uint64_t v = 0;
-        bool over = false;
-
-        if (len == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                if (!is_digit(s[i]))
-                        return -EINVAL;
-                if (!over) {
-                        v = v * 10 + (uint64_t)(s[i] - '0');
-                        over = v > max;
-                }
-        }
-        if (over)
-                return -ERANGE;
-        *ret = v;
-        return 0;
 }
 
 /* ---- CAN ID whitelist ---- */
@@ -77,7 +39,7 @@ static int canid_parse_id(const char *s, size_t len, uint32_t *ret_id, bool *ret
         bool eff;
 
         for (size_t i = 0; i < len; i++)
-                if (hexval(s[i]) < 0) {
+                if (umc_hex_digit(s[i]) < 0) {
                         *ret_why = "ID is not hexadecimal";
                         return -EINVAL;
                 }
@@ -91,7 +53,7 @@ static int canid_parse_id(const char *s, size_t len, uint32_t *ret_id, bool *ret
                 return -EINVAL;
         }
         for (size_t i = 0; i < len; i++)
-                id = id << 4 | (uint32_t)hexval(s[i]);
+                id = id << 4 | (uint32_t)umc_hex_digit(s[i]);
         if (id > canid_max(eff)) {
                 *ret_why = eff ? "29-bit ID above 1FFFFFFF" : "11-bit ID above 7FF";
                 return -EINVAL;
@@ -109,7 +71,7 @@ static int canid_parse_period(const char *s, size_t len, uint64_t *ret_usec, con
                 *ret_why = "period is empty";
                 return -EINVAL;
         }
-        r = parse_decimal(s, len, UMC_CANID_PERIOD_MS_MAX, &ms);
+        r = umc_parse_uint(s, len, UMC_CANID_PERIOD_MS_MAX, &ms);
         if (r == -ERANGE) {
                 *ret_why = "period above 3600000 ms";
                 return -EINVAL;
@@ -456,7 +418,7 @@ static int eth_parse_cidr(const char *key, const char *v, size_t len, int *ret_f
         max_prefix = family == AF_INET ? 32 : 128;
         prefix = max_prefix;
         if (slash) {
-                r = parse_decimal(slash + 1, len - alen - 1, max_prefix, &prefix);
+                r = umc_parse_uint(slash + 1, len - alen - 1, max_prefix, &prefix);
                 if (r == -ERANGE) {
                         *ret_why = why_fmt("%s: prefix above %u for %s", key, max_prefix,
                                            family == AF_INET ? "IPv4" : "IPv6");
@@ -495,9 +457,9 @@ static int eth_parse_ports(const char *key, const char *v, size_t len, uint16_t 
                 *ret_hi = UINT16_MAX;
                 return 0;
         }
-        r = parse_decimal(v, lo_len, UINT16_MAX, &lo);
+        r = umc_parse_uint(v, lo_len, UINT16_MAX, &lo);
         if (r >= 0 && dash)
-                r = parse_decimal(dash + 1, len - lo_len - 1, UINT16_MAX, &hi);
+                r = umc_parse_uint(dash + 1, len - lo_len - 1, UINT16_MAX, &hi);
         else
                 hi = lo;
         if (r == -ERANGE) {
@@ -528,7 +490,7 @@ static int eth_parse_vlan(const char *v, size_t len, int *ret, const char **ret_
                 *ret = UMC_VLAN_UNTAGGED;
                 return 0;
         }
-        if (parse_decimal(v, len, VLAN_ID_MAX, &id) < 0 || id < 1) {
+        if (umc_parse_uint(v, len, VLAN_ID_MAX, &id) < 0 || id < 1) {
                 *ret_why = "vlan: must be an ID 1..4094, none or any";
                 return -EINVAL;
         }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "umc/xfer.h"
 
+#include "umc/fs.h"
 #include "umc/util.h"
 
 /* ---- shared ---- */
@@ -170,22 +171,6 @@ static int sender_rotate(struct umc_sender *x, uint64_t now, enum umc_load_class
         return 0;
 }
 
-static int read_exact(int fd, uint8_t *buf, size_t len, uint64_t off) {
-        size_t got = 0;
-
-        while (got < len) {
-                ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EIO; /* the image shrank under us */
-                got += (size_t)n;
-        }
-        return 0;
-}
-
 static int sender_data(struct umc_sender *x, uint8_t *out, size_t out_size, size_t *ret_len) {
         uint64_t left = x->p.image_len - x->next_off;
         size_t n = left < x->p.chunk_len ? (size_t)left : x->p.chunk_len;
@@ -193,7 +178,7 @@ static int sender_data(struct umc_sender *x, uint8_t *out, size_t out_size, size
         struct umc_msg_data d = { .offset = x->next_off, .data = data, .data_len = n };
         int len, r;
 
-        r = read_exact(x->p.image_fd, data, n, x->next_off);
+        r = umc_fs_pread_exact(x->p.image_fd, data, n, (off_t)x->next_off);
         if (r < 0)
                 return sender_fail(x, UMC_REASON_IO_ERROR, -EIO);
         if (!x->digest_open) {
