@@ -75,7 +75,7 @@ static void config_fill(struct rig *g, struct umc_agent_config *c, const char *c
         c->eth_acl.rules = calloc(n_rules + 1, sizeof(struct umc_eth_rule));
         assert_non_null(c->eth_acl.rules);
         for (size_t i = 0; i < n_rules; i++)
-                assert_int_equal(umc_eth_rule_parse(rules[i], &c->eth_acl.rules[i], NULL), 0);
+                assert_int_equal(umc_eth_rule_parse(rules[i], &c->eth_acl.rules[i], NULL, 0), 0);
         c->eth_acl.n_rules = n_rules;
 }
 

@@ -669,17 +669,17 @@ static void test_bad_values_carry_the_parsers_reason(void **state) {
         struct fixture *f = *state;
         struct umc_canid_rule rule;
         struct umc_eth_rule eth;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         char needle[256];
 
-        assert_int_equal(umc_canid_rule_parse("7G0", 10, &rule, &why), -EINVAL);
-        assert_non_null(why);
+        assert_int_equal(umc_canid_rule_parse("7G0", 10, &rule, why, sizeof(why)), -EINVAL);
+        assert_true(why[0] != '\0');
         (void)snprintf(needle, sizeof(needle), "'7G0': %s", why);
         expect_daemon_refusal(f, "[CanIds]\nId=7G0\n", -EINVAL, 2, "CanIds.Id", needle);
 
-        why = NULL;
-        assert_int_equal(umc_eth_rule_parse("allow dport=99999", &eth, &why), -EINVAL);
-        assert_non_null(why);
+        why[0] = '\0';
+        assert_int_equal(umc_eth_rule_parse("allow dport=99999", &eth, why, sizeof(why)), -EINVAL);
+        assert_true(why[0] != '\0');
         (void)snprintf(needle, sizeof(needle), "'allow dport=99999': %s", why);
         expect_daemon_refusal(f, "[EthernetAcl]\nRule=allow\nRule=allow dport=99999\n", -EINVAL, 3,
                               "EthernetAcl.Rule", needle);
@@ -688,17 +688,18 @@ static void test_bad_values_carry_the_parsers_reason(void **state) {
 static void test_legacy_cipher_is_refused_with_the_reason(void **state) {
         struct fixture *f = *state;
         const struct umc_suite *s = NULL;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         char needle[256];
 
-        assert_int_equal(umc_suite_from_name("3des", &s, &why), -EPERM);
-        assert_non_null(why);
+        assert_int_equal(umc_suite_from_name("3des", &s, why, sizeof(why)), -EPERM);
+        assert_true(why[0] != '\0');
         (void)snprintf(needle, sizeof(needle), "'3des' is refused: %s", why);
         expect_daemon_refusal(f, "[Security]\nCipherOrder=aes-128-gcm 3des\n", -EINVAL, 2,
                               "Security.CipherOrder", needle);
 
-        why = NULL;
-        assert_int_equal(umc_suite_from_name("rc4", &s, &why), -EPERM);
+        why[0] = '\0';
+        assert_int_equal(umc_suite_from_name("rc4", &s, why, sizeof(why)), -EPERM);
+        assert_true(why[0] != '\0');
         (void)snprintf(needle, sizeof(needle), "'rc4' is refused: %s", why);
         expect_daemon_refusal(f, "[Security]\nInnerSuite=rc4\n", -EINVAL, 2, "Security.InnerSuite",
                               needle);

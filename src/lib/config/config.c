@@ -42,7 +42,7 @@
 #define ITEMS_MAX 32
 #define TOKEN_MAX 64
 
-/* acl.h: "flags rates outside the tolerance (default +-10%)". */
+/* canid.h: "flags rates outside the tolerance (default +-10%)". */
 #define CAN_TOLERANCE_PCT_DEFAULT 10.0
 #define DAEMON_STATE_DIRECTORY_DEFAULT "/var/lib/umc"
 /* The group systemd/io.umc.conf names and systemd/umc.sysusers.conf creates. */
@@ -292,13 +292,13 @@ static void suite_names(char *buf, size_t size) {
 static int lookup_suite(struct parser *p, const struct item *it, const char *name,
                         enum umc_suite_id *ret) {
         const struct umc_suite *suite = NULL;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         char known[128];
         int r;
 
-        r = umc_suite_from_name(name, &suite, &why);
+        r = umc_suite_from_name(name, &suite, why, sizeof(why));
         if (r == -EPERM)
-                return fail_item(p, it, "'%s' is refused: %s", name, why ? why : "legacy cipher");
+                return fail_item(p, it, "'%s' is refused: %s", name, why);
         if (r < 0 || !suite) {
                 suite_names(known, sizeof(known));
                 return fail_item(p, it, "unknown cipher suite '%s' (known: %s)", name, known);
@@ -310,9 +310,10 @@ static int lookup_suite(struct parser *p, const struct item *it, const char *nam
 /*
  * "IPV4:PORT" or "[IPV6]:PORT", numeric only (inet_pton, no name lookup),
  * port 1..65535, or 0..65535 with port0 (a listener: the kernel picks a
- * free port). *ret_why names the defect.
+ * free port). why (see umc_why()) names the defect.
  */
-static int parse_sockaddr(const char *s, bool port0, struct umc_sockaddr *ret, const char **ret_why) {
+static int parse_sockaddr(const char *s, bool port0, struct umc_sockaddr *ret, char *why,
+                          size_t why_size) {
         struct umc_sockaddr a = {};
         char host[INET6_ADDRSTRLEN];
         const char *port_s;
@@ -323,55 +324,44 @@ static int parse_sockaddr(const char *s, bool port0, struct umc_sockaddr *ret, c
         if (v6) {
                 const char *end = strchr(s, ']');
 
-                if (!end || end[1] != ':') {
-                        *ret_why = "expected [IPV6]:PORT";
-                        return -EINVAL;
-                }
+                if (!end || end[1] != ':')
+                        return umc_why(why, why_size, -EINVAL, "expected [IPV6]:PORT");
                 s++;
                 n = (size_t)(end - s);
                 port_s = end + 2;
         } else {
                 const char *colon = strrchr(s, ':');
 
-                if (!colon) {
-                        *ret_why = "expected IPV4:PORT or [IPV6]:PORT";
-                        return -EINVAL;
-                }
+                if (!colon)
+                        return umc_why(why, why_size, -EINVAL,
+                                       "expected IPV4:PORT or [IPV6]:PORT");
                 n = (size_t)(colon - s);
                 port_s = colon + 1;
-                if (memchr(s, ':', n)) {
-                        *ret_why = "an IPv6 address needs brackets: [IPV6]:PORT";
-                        return -EINVAL;
-                }
+                if (memchr(s, ':', n))
+                        return umc_why(why, why_size, -EINVAL,
+                                       "an IPv6 address needs brackets: [IPV6]:PORT");
         }
-        if (n == 0 || n >= sizeof(host)) {
-                *ret_why = "missing or over-long address";
-                return -EINVAL;
-        }
+        if (n == 0 || n >= sizeof(host))
+                return umc_why(why, why_size, -EINVAL, "missing or over-long address");
         memcpy(host, s, n);
         host[n] = '\0';
 
-        if (umc_parse_uint(port_s, strlen(port_s), UINT64_MAX, &port) < 0 || port < (port0 ? 0 : 1) || port > 65535) {
-                *ret_why = port0 ? "port must be a number in 0..65535"
-                                 : "port must be a number in 1..65535";
-                return -EINVAL;
-        }
+        if (umc_parse_uint(port_s, strlen(port_s), 65535, &port) < 0 || port < (port0 ? 0 : 1))
+                return umc_why(why, why_size, -EINVAL, "port must be a number in %d..65535",
+                               port0 ? 0 : 1);
 
         if (v6) {
                 a.in6.sin6_family = AF_INET6;
                 a.in6.sin6_port = htons((uint16_t)port);
-                if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) != 1) {
-                        *ret_why = "not a numeric IPv6 address";
-                        return -EINVAL;
-                }
+                if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) != 1)
+                        return umc_why(why, why_size, -EINVAL, "not a numeric IPv6 address");
                 a.len = sizeof(a.in6);
         } else {
                 a.in.sin_family = AF_INET;
                 a.in.sin_port = htons((uint16_t)port);
-                if (inet_pton(AF_INET, host, &a.in.sin_addr) != 1) {
-                        *ret_why = "not a numeric IPv4 address (dotted quad)";
-                        return -EINVAL;
-                }
+                if (inet_pton(AF_INET, host, &a.in.sin_addr) != 1)
+                        return umc_why(why, why_size, -EINVAL,
+                                       "not a numeric IPv4 address (dotted quad)");
                 a.len = sizeof(a.in);
         }
         *ret = a;
@@ -681,9 +671,9 @@ static int parse_hw_id(struct parser *p, const struct item *it, const char *valu
 }
 
 static int parse_address(struct parser *p, const struct item *it, const char *value, void *field) {
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
-        if (parse_sockaddr(value, it->flags & ITEM_PORT_ZERO, field, &why) < 0)
+        if (parse_sockaddr(value, it->flags & ITEM_PORT_ZERO, field, why, sizeof(why)) < 0)
                 return fail_item(p, it, "'%s': %s", value, why);
         return 0;
 }
@@ -791,13 +781,13 @@ static int parse_isotp_id(struct parser *p, const struct item *it, const char *v
         bool rx = it->flags & ITEM_CAN_RX;
         const char *other = rx ? "TxId" : "RxId";
         struct umc_canid_rule rule;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         unsigned line;
 
         if (strchr(value, ':'))
                 return fail_item(p, it, "'%s': a channel ID takes no period", value);
-        if (umc_canid_rule_parse(value, CAN_TOLERANCE_PCT_DEFAULT, &rule, &why) < 0)
-                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid CAN ID");
+        if (umc_canid_rule_parse(value, CAN_TOLERANCE_PCT_DEFAULT, &rule, why, sizeof(why)) < 0)
+                return fail_item(p, it, "'%s': %s", value, why);
         line = cur_seen_line(p, other);
         if (line > 0 && rule.eff != o->eff)
                 return fail_item(p, it, "'%s' is %s ID but %s= (line %u) is %s: both must have "
@@ -830,12 +820,12 @@ static int parse_max_pdu(struct parser *p, const struct item *it, const char *va
 static int parse_can_id(struct parser *p, const struct item *it, const char *value, void *field) {
         struct umc_config_can_ids *ids = field;
         struct umc_canid_rule rule;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
         if (ids->n_rules >= UMC_CONFIG_CAN_IDS_MAX)
                 return fail_item(p, it, "too many IDs (at most %d)", UMC_CONFIG_CAN_IDS_MAX);
-        if (umc_canid_rule_parse(value, ids->tolerance_pct, &rule, &why) < 0)
-                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid CAN ID");
+        if (umc_canid_rule_parse(value, ids->tolerance_pct, &rule, why, sizeof(why)) < 0)
+                return fail_item(p, it, "'%s': %s", value, why);
         if (umc_canid_find(ids->rules, ids->n_rules, rule.id, rule.eff))
                 return fail_item(p, it, "'%s': ID listed twice", value);
         if (grow_array((void **)&ids->rules, ids->n_rules, sizeof(*ids->rules)) < 0)
@@ -848,12 +838,12 @@ static int parse_can_id(struct parser *p, const struct item *it, const char *val
 static int parse_eth_rule(struct parser *p, const struct item *it, const char *value, void *field) {
         struct umc_config_eth_acl *acl = field;
         struct umc_eth_rule rule;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
         if (acl->n_rules >= UMC_CONFIG_ETH_RULES_MAX)
                 return fail_item(p, it, "too many rules (at most %d)", UMC_CONFIG_ETH_RULES_MAX);
-        if (umc_eth_rule_parse(value, &rule, &why) < 0)
-                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid rule");
+        if (umc_eth_rule_parse(value, &rule, why, sizeof(why)) < 0)
+                return fail_item(p, it, "'%s': %s", value, why);
         if (grow_array((void **)&acl->rules, acl->n_rules, sizeof(*acl->rules)) < 0)
                 return fail_oom(p);
         acl->rules[acl->n_rules++] = rule;
@@ -1935,7 +1925,7 @@ static bool acl_rule_may_match(const struct umc_eth_rule *e, const struct acl_re
 }
 
 /*
- * First match wins (acl.h): the channel is unreachable when no allow rule
+ * First match wins (ethacl.h): the channel is unreachable when no allow rule
  * can match before a deny rule that matches all of it, or at all. Returns
  * true when some connection may be allowed; else *ret_rule is the deny
  * rule's index, or n for the default deny.

@@ -118,8 +118,9 @@ static const char *legacy_why(const char *name) {
         return NULL;
 }
 
-int umc_suite_from_name(const char *name, const struct umc_suite **ret, const char **ret_why) {
-        const char *why;
+int umc_suite_from_name(const char *name, const struct umc_suite **ret, char *why,
+                        size_t why_size) {
+        const char *legacy;
 
         if (!name || !ret)
                 return -EINVAL;
@@ -132,12 +133,9 @@ int umc_suite_from_name(const char *name, const struct umc_suite **ret, const ch
                         *ret = &suites[id].pub;
                         return 0;
                 }
-        why = legacy_why(name);
-        if (why) {
-                if (ret_why)
-                        *ret_why = why;
-                return -EPERM;
-        }
+        legacy = legacy_why(name);
+        if (legacy)
+                return umc_why(why, why_size, -EPERM, "%s", legacy);
         return -ENOENT;
 }
 
