@@ -3,7 +3,212 @@
 
 #include <openssl/rand.h>
 
+#include "umc/cipher.h"
+#include "umc/hash.h"
 #include "umc/util.h"
+
+/* ---- AUTH MACs and session salt ---- */
+
+#define LABEL_PART(s) { .base = (s), .len = sizeof(s) - 1 }
+
+static int hmac_into(const uint8_t key[UMC_MASTER_KEY_LEN], const struct umc_iovec *parts,
+                     size_t n, uint8_t ret[UMC_HASH_LEN]) {
+        uint8_t out[UMC_HASH_LEN];
+        int r;
+
+        r = umc_hmac(UMC_HASH_SHA256, key, UMC_MASTER_KEY_LEN, parts, n, out);
+        if (r >= 0) {
+                memcpy(ret, out, sizeof(out));
+                r = 0;
+        }
+        umc_memzero(out, sizeof(out));
+        return r;
+}
+
+int umc_auth_response_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
+                              const uint8_t header[UMC_FRAME_HEADER_LEN],
+                              const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                              const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                              uint8_t ret_mac[UMC_MSG_MAC_LEN]) {
+        int n;
+
+        if (!key || !header || !nonce_m || !nonce_e || !hw_id || !ret_mac)
+                return -EINVAL;
+        n = umc_msg_hw_id_len(hw_id);
+        if (n < 0)
+                return n;
+        /* hw_id needs no length prefix: the header's payload length fixes it. */
+        const struct umc_iovec parts[] = {
+                LABEL_PART(UMC_AUTH_LABEL_RESPONSE),
+                { header, UMC_FRAME_HEADER_LEN },
+                { nonce_m, UMC_MSG_NONCE_LEN },
+                { nonce_e, UMC_MSG_NONCE_LEN },
+                { hw_id, (size_t)n },
+        };
+        return hmac_into(key, parts, UMC_ELEMENTSOF(parts), ret_mac);
+}
+
+int umc_auth_confirm_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
+                             const uint8_t header[UMC_FRAME_HEADER_LEN],
+                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                             const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                             uint8_t ret_mac[UMC_MSG_MAC_LEN]) {
+        if (!key || !header || !nonce_m || !nonce_e || !ret_mac)
+                return -EINVAL;
+        const struct umc_iovec parts[] = {
+                LABEL_PART(UMC_AUTH_LABEL_CONFIRM),
+                { header, UMC_FRAME_HEADER_LEN },
+                { nonce_m, UMC_MSG_NONCE_LEN },
+                { nonce_e, UMC_MSG_NONCE_LEN },
+        };
+        return hmac_into(key, parts, UMC_ELEMENTSOF(parts), ret_mac);
+}
+
+int umc_auth_session_salt(const uint8_t key[UMC_MASTER_KEY_LEN],
+                         const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                         const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                         uint8_t ret_salt[UMC_SALT_LEN]) {
+        if (!key || !nonce_m || !nonce_e || !ret_salt)
+                return -EINVAL;
+        const struct umc_iovec parts[] = {
+                LABEL_PART(UMC_AUTH_LABEL_SALT),
+                { nonce_m, UMC_MSG_NONCE_LEN },
+                { nonce_e, UMC_MSG_NONCE_LEN },
+        };
+        return hmac_into(key, parts, UMC_ELEMENTSOF(parts), ret_salt);
+}
+
+int umc_auth_response_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
+                                 const uint8_t header[UMC_FRAME_HEADER_LEN],
+                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                                 const struct umc_msg_auth_response *m) {
+        uint8_t mac[UMC_MSG_MAC_LEN];
+        int r;
+
+        if (!m)
+                return -EINVAL;
+        r = umc_auth_response_mac(key, header, nonce_m, m->nonce_e, m->hw_id, mac);
+        if (r < 0)
+                return r;
+        return umc_memeq_ct(mac, m->mac, UMC_MSG_MAC_LEN) ? 0 : -EBADMSG;
+}
+
+int umc_auth_confirm_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
+                                const uint8_t header[UMC_FRAME_HEADER_LEN],
+                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                                const struct umc_msg_auth_confirm *m) {
+        uint8_t mac[UMC_MSG_MAC_LEN];
+        int r;
+
+        if (!m)
+                return -EINVAL;
+        r = umc_auth_confirm_mac(key, header, nonce_m, nonce_e, mac);
+        if (r < 0)
+                return r;
+        return umc_memeq_ct(mac, m->mac, UMC_MSG_MAC_LEN) ? 0 : -EBADMSG;
+}
+
+/* ---- Whole AUTH frames ---- */
+
+/* Write the clear-text header for an AUTH body of body_len bytes. */
+static int auth_header(const struct umc_frame_header *h, enum umc_frame_type type,
+                       size_t body_len, uint8_t *out, size_t out_size) {
+        struct umc_frame_header fh;
+
+        if (!h || !out)
+                return -EINVAL;
+        if (out_size < UMC_FRAME_HEADER_LEN + body_len)
+                return -ENOBUFS;
+        fh = *h;
+        fh.type = (uint8_t)type;
+        fh.suite = UMC_SUITE_NONE;
+        fh.inner_suite = UMC_SUITE_NONE;
+        fh.payload_len = (uint32_t)body_len;
+        umc_frame_header_encode(&fh, out);
+        return 0;
+}
+
+static int auth_frame_fail(uint8_t *out, size_t out_size, size_t frame_len, int r) {
+        if (out)
+                umc_memzero(out, out_size < frame_len ? out_size : frame_len);
+        return r;
+}
+
+int umc_auth_challenge_frame(const struct umc_frame_header *h,
+                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN], uint8_t *out,
+                                 size_t out_size) {
+        struct umc_msg_auth_challenge m;
+        int r;
+
+        if (!nonce_m)
+                return -EINVAL;
+        r = auth_header(h, UMC_FRAME_AUTH_CHALLENGE, UMC_MSG_AUTH_CHALLENGE_LEN, out, out_size);
+        if (r < 0)
+                return r;
+        memcpy(m.nonce_m, nonce_m, UMC_MSG_NONCE_LEN);
+        r = umc_msg_auth_challenge_encode(&m, out + UMC_FRAME_HEADER_LEN,
+                                          out_size - UMC_FRAME_HEADER_LEN);
+        if (r < 0)
+                return auth_frame_fail(out, out_size, UMC_FRAME_HEADER_LEN, r);
+        return UMC_FRAME_HEADER_LEN + r;
+}
+
+int umc_auth_response_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
+                                const struct umc_frame_header *h,
+                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                                uint8_t *out, size_t out_size) {
+        struct umc_msg_auth_response m = {};
+        size_t body_len;
+        int n, r;
+
+        if (!key || !nonce_m || !nonce_e || !hw_id)
+                return -EINVAL;
+        n = umc_msg_hw_id_len(hw_id);
+        if (n < 0)
+                return n;
+        body_len = UMC_MSG_AUTH_RESPONSE_FIXED_LEN + (size_t)n;
+        r = auth_header(h, UMC_FRAME_AUTH_RESPONSE, body_len, out, out_size);
+        if (r < 0)
+                return r;
+
+        memcpy(m.nonce_e, nonce_e, UMC_MSG_NONCE_LEN);
+        memcpy(m.hw_id, hw_id, (size_t)n);
+        r = umc_auth_response_mac(key, out, nonce_m, nonce_e, hw_id, m.mac);
+        if (r < 0)
+                return auth_frame_fail(out, out_size, UMC_FRAME_HEADER_LEN, r);
+        r = umc_msg_auth_response_encode(&m, out + UMC_FRAME_HEADER_LEN,
+                                         out_size - UMC_FRAME_HEADER_LEN);
+        if (r < 0)
+                return auth_frame_fail(out, out_size, UMC_FRAME_HEADER_LEN + body_len, r);
+        return UMC_FRAME_HEADER_LEN + r;
+}
+
+int umc_auth_confirm_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
+                               const struct umc_frame_header *h,
+                               const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                               const uint8_t nonce_e[UMC_MSG_NONCE_LEN], uint8_t *out,
+                               size_t out_size) {
+        struct umc_msg_auth_confirm m;
+        int r;
+
+        if (!key || !nonce_m || !nonce_e)
+                return -EINVAL;
+        r = auth_header(h, UMC_FRAME_AUTH_CONFIRM, UMC_MSG_AUTH_CONFIRM_LEN, out, out_size);
+        if (r < 0)
+                return r;
+        r = umc_auth_confirm_mac(key, out, nonce_m, nonce_e, m.mac);
+        if (r < 0)
+                return auth_frame_fail(out, out_size, UMC_FRAME_HEADER_LEN, r);
+        r = umc_msg_auth_confirm_encode(&m, out + UMC_FRAME_HEADER_LEN,
+                                        out_size - UMC_FRAME_HEADER_LEN);
+        if (r < 0)
+                return auth_frame_fail(out, out_size, UMC_FRAME_HEADER_LEN, r);
+        return UMC_FRAME_HEADER_LEN + r;
+}
+
+/* ---- The exchange ---- */
 
 enum {
         AUTH_IDLE = 0,
@@ -48,7 +253,7 @@ int umc_auth_master_start(struct umc_auth_master *a, const uint8_t key[UMC_MASTE
             random_bytes(a->nonce_m, sizeof(a->nonce_m)) < 0)
                 return -EIO;
         h.session_id = a->session_id;
-        r = umc_msg_auth_challenge_frame(&h, a->nonce_m, out, out_size);
+        r = umc_auth_challenge_frame(&h, a->nonce_m, out, out_size);
         if (r < 0)
                 return r;
         *ret_len = (size_t)r;
@@ -77,7 +282,7 @@ int umc_auth_master_response(struct umc_auth_master *a, const uint8_t *frame, si
         if (umc_msg_auth_response_decode(body, h.payload_len, &resp) < 0)
                 return refuse(UMC_REASON_BODY_MALFORMED, ret_reason);
         /* Key first: an impostor learns nothing about the expected hardware ID. */
-        r = umc_msg_auth_response_verify(a->key, frame, a->nonce_m, &resp);
+        r = umc_auth_response_verify(a->key, frame, a->nonce_m, &resp);
         if (r == -EBADMSG)
                 return refuse(UMC_REASON_ECU_AUTH_FAILED, ret_reason);
         if (r < 0)
@@ -91,11 +296,11 @@ int umc_auth_master_response(struct umc_auth_master *a, const uint8_t *frame, si
 
         memcpy(a->nonce_e, resp.nonce_e, sizeof(a->nonce_e));
         h = (struct umc_frame_header){ .session_id = a->session_id, .ecu_id = a->ecu_id, .seq = 1 };
-        r = umc_msg_auth_confirm_frame(a->key, &h, a->nonce_m, a->nonce_e, out, out_size);
+        r = umc_auth_confirm_frame(a->key, &h, a->nonce_m, a->nonce_e, out, out_size);
         if (r < 0)
                 return r;
         *ret_len = (size_t)r;
-        r = umc_msg_session_salt(a->key, a->nonce_m, a->nonce_e, ret_salt);
+        r = umc_auth_session_salt(a->key, a->nonce_m, a->nonce_e, ret_salt);
         if (r < 0)
                 return r;
         a->state = AUTH_DONE;
@@ -141,7 +346,7 @@ int umc_auth_ecu_challenge(struct umc_auth_ecu *a, const uint8_t *frame, size_t 
                 return -EIO;
 
         h = (struct umc_frame_header){ .session_id = a->session_id, .ecu_id = a->ecu_id };
-        r = umc_msg_auth_response_frame(a->key, &h, a->nonce_m, a->nonce_e, hw_id, out,
+        r = umc_auth_response_frame(a->key, &h, a->nonce_m, a->nonce_e, hw_id, out,
                                         out_size);
         umc_memzero(hw_id, sizeof(hw_id));
         if (r < 0)
@@ -168,12 +373,12 @@ int umc_auth_ecu_confirm(struct umc_auth_ecu *a, const uint8_t *frame, size_t le
                 return refuse(UMC_REASON_WRONG_SESSION, ret_reason);
         if (umc_msg_auth_confirm_decode(body, h.payload_len, &c) < 0)
                 return refuse(UMC_REASON_BODY_MALFORMED, ret_reason);
-        r = umc_msg_auth_confirm_verify(a->key, frame, a->nonce_m, a->nonce_e, &c);
+        r = umc_auth_confirm_verify(a->key, frame, a->nonce_m, a->nonce_e, &c);
         if (r == -EBADMSG)
                 return refuse(UMC_REASON_ECU_AUTH_FAILED, ret_reason);
         if (r < 0)
                 return r;
-        r = umc_msg_session_salt(a->key, a->nonce_m, a->nonce_e, ret_salt);
+        r = umc_auth_session_salt(a->key, a->nonce_m, a->nonce_e, ret_salt);
         if (r < 0)
                 return r;
         a->state = AUTH_DONE;
