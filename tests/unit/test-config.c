@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +34,6 @@ struct fixture {
 
 static const char key_hex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
-static void write_file(const char *path, const char *text, mode_t mode) {
-        FILE *f = fopen(path, "we");
-
-        assert_non_null(f);
-        assert_int_equal(fputs(text, f) >= 0, 1);
-        assert_int_equal(fclose(f), 0);
-        assert_int_equal(chmod(path, mode), 0);
-}
-
 static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof(*f));
 
@@ -50,8 +43,8 @@ static int setup(void **state) {
         (void)snprintf(f->key, sizeof(f->key), "%s/ecu.key", f->dir);
         (void)snprintf(f->key644, sizeof(f->key644), "%s/open.key", f->dir);
         (void)snprintf(f->conf, sizeof(f->conf), "%s/test.conf", f->dir);
-        write_file(f->key, key_hex, 0600);
-        write_file(f->key644, key_hex, 0644);
+        write_text(f->key, key_hex, 0600);
+        write_text(f->key644, key_hex, 0644);
         *state = f;
         return 0;
 }
@@ -82,7 +75,7 @@ static const char *write_conf(struct fixture *f, const char *tmpl) {
                 assert_true(len < cap);
         }
         text[len] = '\0';
-        write_file(f->conf, text, 0644);
+        write_text(f->conf, text, 0644);
         free(text);
         return f->conf;
 }
