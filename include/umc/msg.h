@@ -27,7 +27,7 @@
 
 #define UMC_MSG_NONCE_LEN 32    /* AUTH nonces */
 #define UMC_MSG_MAC_LEN 32      /* HMAC-SHA256 */
-#define UMC_MSG_IMAGE_ID_LEN 32 /* manifest hash */
+#define UMC_MSG_IMAGE_ID_LEN 32 /* SHA-256 of a label, the manifest hash and the target */
 #define UMC_MSG_VERSION_MAX 64
 #define UMC_MSG_HW_ID_MAX 64
 #define UMC_MSG_ALARM_TEXT_MAX 200
