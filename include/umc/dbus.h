@@ -31,6 +31,7 @@
 #include <systemd/sd-bus.h>
 
 #include "umc/manager.h"
+#include "umc/version.h"
 
 #define UMC_DBUS_NAME "io.umc"
 #define UMC_DBUS_PATH "/io/umc/Manager"
@@ -44,10 +45,6 @@
 /* Longest package path a method accepts: PATH_MAX less the NUL. */
 #define UMC_DBUS_PATH_MAX 4095
 
-/* The daemon version reported in the Version property and by umcctl --version. */
-#ifndef UMC_VERSION
-#define UMC_VERSION "0.3.0"
-#endif
 
 struct umc_dbus;
 
