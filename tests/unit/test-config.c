@@ -663,7 +663,7 @@ static void test_bad_values_carry_the_parsers_reason(void **state) {
         struct umc_canid_rule rule;
         struct umc_eth_rule eth;
         char why[UMC_WHY_MAX] = "";
-        char needle[256];
+        char needle[UMC_WHY_MAX + 64];
 
         assert_int_equal(umc_canid_rule_parse("7G0", 10, &rule, why, sizeof(why)), -EINVAL);
         assert_true(why[0] != '\0');
@@ -682,7 +682,7 @@ static void test_legacy_cipher_is_refused_with_the_reason(void **state) {
         struct fixture *f = *state;
         const struct umc_suite *s = NULL;
         char why[UMC_WHY_MAX] = "";
-        char needle[256];
+        char needle[UMC_WHY_MAX + 64];
 
         assert_int_equal(umc_suite_from_name("3des", &s, why, sizeof(why)), -EPERM);
         assert_true(why[0] != '\0');
