@@ -20,6 +20,7 @@
 #include "common.h"
 #include "umc/canid.h"
 #include "umc/ethacl.h"
+#include "umc/util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         return 0;
