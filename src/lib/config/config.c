@@ -715,26 +715,7 @@ static int parse_u8(struct parser *p, const struct item *it, const char *value, 
 
 /* Exactly two hex digits, no "0x": one byte as ISO-TP tools write it. */
 static int parse_hex2(const char *s, uint8_t *ret) {
-        unsigned v = 0;
-
-        if (strlen(s) != 2)
-                return -EINVAL;
-        for (size_t i = 0; i < 2; i++) {
-                char c = s[i];
-                unsigned d;
-
-                if (is_digit(c))
-                        d = (unsigned)(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        d = (unsigned)(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        d = (unsigned)(c - 'A' + 10);
-                else
-                        return -EINVAL;
-                v = v << 4 | d;
-        }
-        *ret = (uint8_t)v;
-        return 0;
+        return umc_hex_decode(s, strlen(s), ret, 1);
 }
 
 /* PadByte=: the byte frames are padded with, sent and expected. */

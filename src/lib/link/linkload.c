@@ -19,20 +19,10 @@
 /* "1000\n" -> 1000; anything else (sign, spaces, "-1", empty, overflow) is refused. */
 static int parse_mbit(const char *s, size_t len, uint64_t *ret) {
         uint64_t v = 0;
-        size_t i = 0;
 
         if (len > 0 && s[len - 1] == '\n')
                 len--;
-        if (len == 0)
-                return -ENODATA;
-        for (; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -ENODATA;
-                v = v * 10 + (uint64_t)(s[i] - '0');
-                if (v > SPEED_MBIT_MAX)
-                        return -ENODATA;
-        }
-        if (v == 0)
+        if (umc_parse_uint(s, len, SPEED_MBIT_MAX, &v) < 0 || v == 0)
                 return -ENODATA;
         *ret = v;
         return 0;
