@@ -2,7 +2,6 @@
 #include "umc/pack.h"
 
 #include <cJSON.h>
-#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
