@@ -39,15 +39,15 @@
  * ret_mac is written only on success; errors from umc_hmac().
  */
 int umc_auth_response_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
-                              const uint8_t header[UMC_FRAME_HEADER_LEN],
-                              const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                              const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
-                              uint8_t ret_mac[UMC_MSG_MAC_LEN]);
+                          const uint8_t header[UMC_FRAME_HEADER_LEN],
+                          const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                          const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                          uint8_t ret_mac[UMC_MSG_MAC_LEN]);
 int umc_auth_confirm_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
-                             const uint8_t header[UMC_FRAME_HEADER_LEN],
-                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                             const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
-                             uint8_t ret_mac[UMC_MSG_MAC_LEN]);
+                         const uint8_t header[UMC_FRAME_HEADER_LEN],
+                         const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                         const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                         uint8_t ret_mac[UMC_MSG_MAC_LEN]);
 
 /*
  * Check a received AUTH_RESPONSE / AUTH_CONFIRM: header is the frame's first
@@ -56,14 +56,14 @@ int umc_auth_confirm_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
  * the MAC computation.
  */
 int umc_auth_response_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                 const uint8_t header[UMC_FRAME_HEADER_LEN],
-                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                 const struct umc_msg_auth_response *m);
+                             const uint8_t header[UMC_FRAME_HEADER_LEN],
+                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                             const struct umc_msg_auth_response *m);
 int umc_auth_confirm_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                const uint8_t header[UMC_FRAME_HEADER_LEN],
-                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
-                                const struct umc_msg_auth_confirm *m);
+                            const uint8_t header[UMC_FRAME_HEADER_LEN],
+                            const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                            const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                            const struct umc_msg_auth_confirm *m);
 
 /*
  * Session salt both sides derive after the exchange, the HKDF salt of every
@@ -83,18 +83,18 @@ int umc_auth_session_salt(const uint8_t key[UMC_MASTER_KEY_LEN],
  * cleared on failure.
  */
 int umc_auth_challenge_frame(const struct umc_frame_header *h,
-                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN], uint8_t *out,
-                                 size_t out_size);
+                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN], uint8_t *out,
+                             size_t out_size);
 int umc_auth_response_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                const struct umc_frame_header *h,
-                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
-                                uint8_t *out, size_t out_size);
+                            const struct umc_frame_header *h,
+                            const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                            const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                            uint8_t *out, size_t out_size);
 int umc_auth_confirm_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
-                               const struct umc_frame_header *h,
-                               const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                               const uint8_t nonce_e[UMC_MSG_NONCE_LEN], uint8_t *out,
-                               size_t out_size);
+                           const struct umc_frame_header *h,
+                           const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                           const uint8_t nonce_e[UMC_MSG_NONCE_LEN], uint8_t *out,
+                           size_t out_size);
 
 struct umc_auth_master {
         uint8_t key[UMC_MASTER_KEY_LEN];

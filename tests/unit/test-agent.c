@@ -479,7 +479,7 @@ static void test_wrong_master_key_is_refused_and_the_slot_untouched(void **state
         h = (struct umc_frame_header){ .session_id = m->auth.session_id, .ecu_id = ECU_ID,
                                        .seq = 1 };
         n = umc_auth_confirm_frame(wrong, &h, m->auth.nonce_m, resp.nonce_e, m->buf,
-                                       sizeof(m->buf));
+                                   sizeof(m->buf));
         assert_true(n > 0);
         assert_int_equal(client_send(&m->cl, m->buf, (size_t)n), 0);
         assert_int_equal(client_recv(&m->cl, &f, &flen), -ECONNRESET);

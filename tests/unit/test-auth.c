@@ -72,7 +72,7 @@ static void test_auth_macs_and_salt_match_known_answers(void **state) {
         uint8_t mac[32], want[32];
 
         assert_int_equal(umc_auth_response_mac(v.key, v.hdr_resp, v.nonce_m, v.nonce_e,
-                                                   "HW-1234", mac), 0);
+                                               "HW-1234", mac), 0);
         hex_to("92b02f9b05236317ebec3dd415531494e02ad4232a445ed1822cd588368b62d5", want);
         assert_memory_equal(mac, want, 32);
 
@@ -99,7 +99,7 @@ static void test_auth_mac_matches_openssl_hmac_over_documented_concatenation(voi
         assert_non_null(HMAC(EVP_sha256(), v.key, 32, msg, n, want, &want_len));
         assert_int_equal(want_len, 32);
         assert_int_equal(umc_auth_response_mac(v.key, v.hdr_resp, v.nonce_m, v.nonce_e,
-                                                   "ECU_body-7", mac), 0);
+                                               "ECU_body-7", mac), 0);
         assert_memory_equal(mac, want, 32);
 }
 
@@ -133,10 +133,10 @@ static void test_tampering_any_mac_input_changes_the_mac(void **state) {
 
                         inputs[i].p[j] ^= 0x01; /* '4' -> '5' etc.: hw stays printable */
                         assert_int_equal(umc_auth_response_mac(v.key, v.hdr_resp, v.nonce_m,
-                                                                   v.nonce_e, hw, mac), 0);
+                                                               v.nonce_e, hw, mac), 0);
                         assert_int_equal(memcmp(mac, ref_r, 32) != 0, in_resp);
                         assert_int_equal(umc_auth_confirm_mac(v.key, v.hdr_conf, v.nonce_m,
-                                                                  v.nonce_e, mac), 0);
+                                                              v.nonce_e, mac), 0);
                         assert_int_equal(memcmp(mac, ref_c, 32) != 0, in_conf);
                         assert_int_equal(umc_auth_session_salt(v.key, v.nonce_m, v.nonce_e, mac), 0);
                         assert_int_equal(memcmp(mac, ref_s, 32) != 0, in_salt);
@@ -248,12 +248,12 @@ static void test_auth_frame_builders_check_buffer_and_hw_id(void **state) {
         }
         for (size_t size = 0; size < UMC_FRAME_HEADER_LEN + UMC_MSG_AUTH_RESPONSE_FIXED_LEN + 3; size++)
                 assert_int_equal(umc_auth_response_frame(v.key, &h, v.nonce_m, v.nonce_e, "abc",
-                                                             frame, size), -ENOBUFS);
+                                                         frame, size), -ENOBUFS);
         assert_int_equal(umc_auth_response_frame(v.key, &h, v.nonce_m, v.nonce_e, "",
-                                                     frame, sizeof(frame)), -EINVAL);
+                                                 frame, sizeof(frame)), -EINVAL);
         /* Type, suites and length come from the builder, not from the template. */
         assert_int_equal(umc_auth_response_frame(v.key, &h, v.nonce_m, v.nonce_e, "abc",
-                                                     frame, sizeof(frame)),
+                                                 frame, sizeof(frame)),
                          UMC_FRAME_HEADER_LEN + UMC_MSG_AUTH_RESPONSE_FIXED_LEN + 3);
         assert_int_equal(umc_frame_header_parse(frame, sizeof(frame), 4096, &got, NULL), 0);
         assert_int_equal(got.type, UMC_FRAME_AUTH_RESPONSE);

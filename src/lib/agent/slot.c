@@ -184,7 +184,9 @@ static int progress_line(const char *key, const char *val, void *userdata) {
 
         switch (umc_statefile_key(key, progress_keys, UMC_ELEMENTSOF(progress_keys), &pp->seen)) {
         case 0:
-                return umc_hex_decode(val, vlen, t->image_id, sizeof(t->image_id)) < 0 ? -EBADMSG : 0;
+                if (umc_hex_decode(val, vlen, t->image_id, sizeof(t->image_id)) < 0)
+                        return -EBADMSG;
+                return 0;
         case 1:
                 if (!version_valid_n(val, vlen))
                         return -EBADMSG;

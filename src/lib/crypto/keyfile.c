@@ -28,7 +28,8 @@ static int check_stat(int fd, char *why, size_t why_size) {
                             "the key file has group or other permission bits (use mode 0600 or 0400)",
                             -EPERM);
         if (st.st_uid != geteuid() && st.st_uid != 0)
-                return fail(why, why_size, "the key file is owned by another user (not us, not root)",
+                return fail(why, why_size,
+                            "the key file is owned by another user (not us, not root)",
                             -EPERM);
         if (st.st_size > KEYFILE_SIZE_MAX)
                 return fail(why, why_size, "the key file is larger than 128 bytes", -EFBIG);
@@ -49,7 +50,8 @@ static int parse_key(const char *buf, size_t len, uint8_t key[UMC_MASTER_KEY_LEN
         return 0;
 }
 
-int umc_keyfile_load(const char *path, uint8_t ret[UMC_MASTER_KEY_LEN], char *why, size_t why_size) {
+int umc_keyfile_load(const char *path, uint8_t ret[UMC_MASTER_KEY_LEN], char *why,
+                     size_t why_size) {
         _cleanup_close_ int fd = -1;
         char buf[KEYFILE_SIZE_MAX + 1];
         uint8_t key[UMC_MASTER_KEY_LEN];

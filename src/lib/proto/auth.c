@@ -26,10 +26,10 @@ static int hmac_into(const uint8_t key[UMC_MASTER_KEY_LEN], const struct umc_iov
 }
 
 int umc_auth_response_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
-                              const uint8_t header[UMC_FRAME_HEADER_LEN],
-                              const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                              const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
-                              uint8_t ret_mac[UMC_MSG_MAC_LEN]) {
+                          const uint8_t header[UMC_FRAME_HEADER_LEN],
+                          const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                          const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                          uint8_t ret_mac[UMC_MSG_MAC_LEN]) {
         int n;
 
         if (!key || !header || !nonce_m || !nonce_e || !hw_id || !ret_mac)
@@ -49,10 +49,10 @@ int umc_auth_response_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
 }
 
 int umc_auth_confirm_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
-                             const uint8_t header[UMC_FRAME_HEADER_LEN],
-                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                             const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
-                             uint8_t ret_mac[UMC_MSG_MAC_LEN]) {
+                         const uint8_t header[UMC_FRAME_HEADER_LEN],
+                         const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                         const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                         uint8_t ret_mac[UMC_MSG_MAC_LEN]) {
         if (!key || !header || !nonce_m || !nonce_e || !ret_mac)
                 return -EINVAL;
         const struct umc_iovec parts[] = {
@@ -79,9 +79,9 @@ int umc_auth_session_salt(const uint8_t key[UMC_MASTER_KEY_LEN],
 }
 
 int umc_auth_response_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                 const uint8_t header[UMC_FRAME_HEADER_LEN],
-                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                 const struct umc_msg_auth_response *m) {
+                             const uint8_t header[UMC_FRAME_HEADER_LEN],
+                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                             const struct umc_msg_auth_response *m) {
         uint8_t mac[UMC_MSG_MAC_LEN];
         int r;
 
@@ -94,10 +94,10 @@ int umc_auth_response_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
 }
 
 int umc_auth_confirm_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                const uint8_t header[UMC_FRAME_HEADER_LEN],
-                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
-                                const struct umc_msg_auth_confirm *m) {
+                            const uint8_t header[UMC_FRAME_HEADER_LEN],
+                            const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                            const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                            const struct umc_msg_auth_confirm *m) {
         uint8_t mac[UMC_MSG_MAC_LEN];
         int r;
 
@@ -136,8 +136,8 @@ static int auth_frame_fail(uint8_t *out, size_t out_size, size_t frame_len, int 
 }
 
 int umc_auth_challenge_frame(const struct umc_frame_header *h,
-                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN], uint8_t *out,
-                                 size_t out_size) {
+                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN], uint8_t *out,
+                             size_t out_size) {
         struct umc_msg_auth_challenge m;
         int r;
 
@@ -155,10 +155,10 @@ int umc_auth_challenge_frame(const struct umc_frame_header *h,
 }
 
 int umc_auth_response_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                const struct umc_frame_header *h,
-                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
-                                uint8_t *out, size_t out_size) {
+                            const struct umc_frame_header *h,
+                            const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                            const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                            uint8_t *out, size_t out_size) {
         struct umc_msg_auth_response m = {};
         size_t body_len;
         int n, r;
@@ -186,10 +186,10 @@ int umc_auth_response_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
 }
 
 int umc_auth_confirm_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
-                               const struct umc_frame_header *h,
-                               const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                               const uint8_t nonce_e[UMC_MSG_NONCE_LEN], uint8_t *out,
-                               size_t out_size) {
+                           const struct umc_frame_header *h,
+                           const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                           const uint8_t nonce_e[UMC_MSG_NONCE_LEN], uint8_t *out,
+                           size_t out_size) {
         struct umc_msg_auth_confirm m;
         int r;
 
@@ -347,7 +347,7 @@ int umc_auth_ecu_challenge(struct umc_auth_ecu *a, const uint8_t *frame, size_t 
 
         h = (struct umc_frame_header){ .session_id = a->session_id, .ecu_id = a->ecu_id };
         r = umc_auth_response_frame(a->key, &h, a->nonce_m, a->nonce_e, hw_id, out,
-                                        out_size);
+                                    out_size);
         umc_memzero(hw_id, sizeof(hw_id));
         if (r < 0)
                 return r;
