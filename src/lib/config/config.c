@@ -1524,7 +1524,7 @@ static int validate_targets(struct parser *p, struct umc_daemon_config *c) {
         return 0;
 }
 
-/* The bus-load model's cross-field rules, named in the file's terms; busload.c has the last word. */
+/* The load classifier's cross-field rules in the file's terms; loadclass.c has the last word. */
 static int validate_load(struct parser *p, const struct umc_load_cfg *load) {
         unsigned line = seen_line(p, "Load", "MutationWindowSec");
         const char *key = "MutationWindowSec";
