@@ -126,7 +126,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(LIBUMC) $(BUILD)/config.mk
 tools: $(TOOL_BIN)
 
 unit-run: unit
-	@UMC_SRCDIR=$(CURDIR) tests/run-unit "$(if $(SANITIZE),unit+asan+ubsan,unit)" $(BUILD)/tests
+	@UMC_SRCDIR=$(CURDIR) tests/run-unit "$(if $(SANITIZE),unit+asan+ubsan,unit)" $(BUILD)/tests $(UNIT_BIN)
 
 unit-asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SANITIZE=1 unit-run

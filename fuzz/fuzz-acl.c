@@ -18,7 +18,9 @@
 #include <string.h>
 
 #include "common.h"
-#include "umc/acl.h"
+#include "umc/canid.h"
+#include "umc/ethacl.h"
+#include "umc/util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         return 0;
@@ -26,10 +28,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 static void fuzz_canid(const char *s) {
         struct umc_canid_rule r;
-        const char *why = NULL;
-        int ret = umc_canid_rule_parse(s, 5.0, &r, &why);
+        char why[UMC_WHY_MAX] = "";
+        int ret = umc_canid_rule_parse(s, 5.0, &r, why, sizeof(why));
 
-        CHECK(ret == 0 || (ret == -EINVAL && why));
+        CHECK(ret == 0 || (ret == -EINVAL && why[0]));
         if (ret == 0) {
                 CHECK(r.id <= (r.eff ? UMC_CANID_EFF_MAX : UMC_CANID_SFF_MAX));
                 CHECK(r.period_usec <= UINT64_C(3600000) * 1000);
@@ -55,13 +57,13 @@ static struct umc_eth_tuple own_tuple(const struct umc_eth_rule *r) {
 static void fuzz_eth(const char *s, struct fuzz_cursor *c) {
         struct umc_eth_rule r;
         struct umc_eth_tuple t = {};
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         const uint8_t *p;
         enum umc_reason v;
         size_t idx = 99, n;
-        int ret = umc_eth_rule_parse(s, &r, &why);
+        int ret = umc_eth_rule_parse(s, &r, why, sizeof(why));
 
-        CHECK(ret == 0 || (ret == -EINVAL && why));
+        CHECK(ret == 0 || (ret == -EINVAL && why[0]));
         if (ret < 0)
                 return;
         CHECK(r.sport_lo <= r.sport_hi && r.dport_lo <= r.dport_hi);

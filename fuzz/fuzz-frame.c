@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "umc/auth.h"
 #include "umc/frame.h"
 #include "umc/msg.h"
 #include "umc/reason.h"
@@ -59,9 +60,9 @@ static void fuzz_auth_macs(const uint8_t *frame, const uint8_t *body, size_t len
         struct umc_msg_auth_confirm conf;
 
         if (umc_msg_auth_response_decode(body, len, &resp) == 0)
-                CHECK(umc_msg_auth_response_verify(key, frame, nonce, &resp) == -EBADMSG);
+                CHECK(umc_auth_response_verify(key, frame, nonce, &resp) == -EBADMSG);
         if (umc_msg_auth_confirm_decode(body, len, &conf) == 0)
-                CHECK(umc_msg_auth_confirm_verify(key, frame, nonce, nonce, &conf) == -EBADMSG);
+                CHECK(umc_auth_confirm_verify(key, frame, nonce, nonce, &conf) == -EBADMSG);
 }
 
 /* Field by field: the struct has padding. */

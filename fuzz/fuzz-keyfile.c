@@ -31,12 +31,12 @@ static bool well_formed(const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t key[UMC_MASTER_KEY_LEN], want[UMC_MASTER_KEY_LEN], untouched[UMC_MASTER_KEY_LEN];
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         int r;
 
         memset(key, 0xa5, sizeof(key));
         memcpy(untouched, key, sizeof(key));
-        r = umc_keyfile_load(fuzz_file("keyfile-input", data, size), key, &why);
+        r = umc_keyfile_load(fuzz_file("keyfile-input", data, size), key, why, sizeof(why));
         if (well_formed(data, size)) {
                 CHECK(r == 0);
                 CHECK(umc_hex_decode((const char *)data, 64, want, sizeof(want)) == 0);
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         }
         CHECK(r == (size > 128 ? -EFBIG : -EINVAL));
-        CHECK(why != NULL);
+        CHECK(why[0] != '\0');
         CHECK(memcmp(key, untouched, sizeof(key)) == 0);
         return 0;
 }

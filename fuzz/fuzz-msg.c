@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "umc/auth.h"
 #include "umc/msg.h"
 #include "umc/util.h"
 
@@ -98,7 +99,7 @@ static void fuzz_response(const uint8_t *b, size_t n) {
 
         if (r == 0) {
                 check_printable(m.hw_id, 1, UMC_MSG_HW_ID_MAX);
-                CHECK(umc_msg_auth_response_verify(key, header, nonce, &m) == -EBADMSG);
+                CHECK(umc_auth_response_verify(key, header, nonce, &m) == -EBADMSG);
         }
         check_reencodes(r, r == 0 ? umc_msg_auth_response_encode(&m, out, sizeof(out)) : 0, b, n);
 }
@@ -108,7 +109,7 @@ static void fuzz_confirm(const uint8_t *b, size_t n) {
         int r = umc_msg_auth_confirm_decode(b, n, &m);
 
         if (r == 0)
-                CHECK(umc_msg_auth_confirm_verify(key, header, nonce, nonce, &m) == -EBADMSG);
+                CHECK(umc_auth_confirm_verify(key, header, nonce, nonce, &m) == -EBADMSG);
         check_reencodes(r, r == 0 ? umc_msg_auth_confirm_encode(&m, out, sizeof(out)) : 0, b, n);
 }
 

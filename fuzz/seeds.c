@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "umc/auth.h"
 #include "umc/frame.h"
 #include "umc/msg.h"
 #include "umc/netinfo.h"
@@ -138,9 +139,9 @@ static size_t auth_frames(uint8_t f[3][512], size_t n[3]) {
         static const uint8_t nm[UMC_MSG_NONCE_LEN] = { 9 }, ne[UMC_MSG_NONCE_LEN] = { 10 };
         int r[3];
 
-        r[0] = umc_msg_auth_challenge_frame(&h, nm, f[0], 512);
-        r[1] = umc_msg_auth_response_frame(key, &h, nm, ne, "ECU-7", f[1], 512);
-        r[2] = umc_msg_auth_confirm_frame(key, &h, nm, ne, f[2], 512);
+        r[0] = umc_auth_challenge_frame(&h, nm, f[0], 512);
+        r[1] = umc_auth_response_frame(key, &h, nm, ne, "ECU-7", f[1], 512);
+        r[2] = umc_auth_confirm_frame(key, &h, nm, ne, f[2], 512);
         for (int i = 0; i < 3; i++) {
                 if (r[i] < 0)
                         DIE("auth frame %d", i);

@@ -8,9 +8,11 @@
  *
  * K is the ECU's provisioned master key: membership in the ECU list is not
  * enough, the peer must prove it holds K, and the master proves it too.
- * Both sides then derive the session salt (msg.h) and build their
- * umc_session from it. MACs are compared in constant time; key copies and
- * nonces are cleansed by umc_auth_*_clear().
+ * Both sides then derive the session salt (umc_auth_session_salt()) and
+ * build their umc_session from it. This module also computes the MACs and
+ * the salt and builds the whole AUTH frames; msg.h encodes and decodes
+ * their bodies. MACs are compared in constant time; key copies and nonces
+ * are cleansed by umc_auth_*_clear().
  */
 #pragma once
 
@@ -18,8 +20,81 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "umc/kdf.h"
 #include "umc/msg.h"
 #include "umc/reason.h"
+
+/* MAC and salt labels (ASCII, no terminator on the wire). */
+#define UMC_AUTH_LABEL_RESPONSE "umc1 auth-response"
+#define UMC_AUTH_LABEL_CONFIRM "umc1 auth-confirm"
+#define UMC_AUTH_LABEL_SALT "umc1 salt"
+
+/*
+ * AUTH MACs, HMAC-SHA256 keyed with the ECU's 32-byte master key, over
+ * the label, the 28 encoded header bytes of the frame that carries the MAC
+ * (payload length included), and the nonces:
+ *   response: "umc1 auth-response" || header || nonce_m || nonce_e || hw_id
+ *   confirm:  "umc1 auth-confirm"  || header || nonce_m || nonce_e
+ * hw_id is NUL-terminated, 1..64 printable bytes (-EINVAL otherwise).
+ * ret_mac is written only on success; errors from umc_hmac().
+ */
+int umc_auth_response_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
+                          const uint8_t header[UMC_FRAME_HEADER_LEN],
+                          const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                          const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                          uint8_t ret_mac[UMC_MSG_MAC_LEN]);
+int umc_auth_confirm_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
+                         const uint8_t header[UMC_FRAME_HEADER_LEN],
+                         const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                         const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                         uint8_t ret_mac[UMC_MSG_MAC_LEN]);
+
+/*
+ * Check a received AUTH_RESPONSE / AUTH_CONFIRM: header is the frame's first
+ * 28 bytes as received, m its decoded body. Constant-time comparison.
+ * Returns 0 when the MAC is right, -EBADMSG when not, other errors from
+ * the MAC computation.
+ */
+int umc_auth_response_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
+                             const uint8_t header[UMC_FRAME_HEADER_LEN],
+                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                             const struct umc_msg_auth_response *m);
+int umc_auth_confirm_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
+                            const uint8_t header[UMC_FRAME_HEADER_LEN],
+                            const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                            const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                            const struct umc_msg_auth_confirm *m);
+
+/*
+ * Session salt both sides derive after the exchange, the HKDF salt of every
+ * frame key (kdf.h): HMAC-SHA256(K, "umc1 salt" || nonce_m || nonce_e).
+ * The caller cleanses ret_salt. Errors from umc_hmac().
+ */
+int umc_auth_session_salt(const uint8_t key[UMC_MASTER_KEY_LEN],
+                         const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                         const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
+                         uint8_t ret_salt[UMC_SALT_LEN]);
+
+/*
+ * Whole AUTH frames: header fields (key ID, session ID, sequence, ECU ID)
+ * from h; type, suites (NONE) and payload length are set here, so the MAC
+ * covers exactly the header that is sent. Returns the frame length
+ * (28 + body), -ENOBUFS, -EINVAL for a bad hw_id, or a MAC error; out is
+ * cleared on failure.
+ */
+int umc_auth_challenge_frame(const struct umc_frame_header *h,
+                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN], uint8_t *out,
+                             size_t out_size);
+int umc_auth_response_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
+                            const struct umc_frame_header *h,
+                            const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                            const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
+                            uint8_t *out, size_t out_size);
+int umc_auth_confirm_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
+                           const struct umc_frame_header *h,
+                           const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
+                           const uint8_t nonce_e[UMC_MSG_NONCE_LEN], uint8_t *out,
+                           size_t out_size);
 
 struct umc_auth_master {
         uint8_t key[UMC_MASTER_KEY_LEN];

@@ -18,6 +18,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "umc/version.h"
+
 #define UMC_DBUS_NAME "io.umc"
 #define UMC_DBUS_PATH "/io/umc/Manager"
 #define UMC_DBUS_INTERFACE "io.umc.Manager1"
@@ -38,10 +40,6 @@
  */
 #define UMC_DBUS_TARGETS_MAX 256
 
-/* The daemon version reported in the Version property and by umcctl --version. */
-#ifndef UMC_VERSION
-#define UMC_VERSION "0.3.0"
-#endif
 
 /* One element of the Targets property: name, percent, bytes done, bytes total, rate, phase. */
 #define UMC_BUSAPI_TARGET_SIG "(suttts)"

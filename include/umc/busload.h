@@ -12,7 +12,8 @@
  *
  * Windowed load: frames (or Ethernet byte counters) are added with a
  * timestamp; each fixed window closes into a load percentage, kept in a
- * history that feeds the NORMAL / MUTATION / ABNORMAL classification.
+ * history that feeds the NORMAL / MUTATION / ABNORMAL classification
+ * (loadclass.h).
  */
 #pragma once
 
@@ -20,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "umc/rotation.h"
+#include "umc/loadclass.h"
 
 enum umc_stuffing {
         UMC_STUFF_IGNORE = 0,
@@ -88,16 +89,6 @@ int umc_busload_frame_wire(const struct umc_can_frame *f, struct umc_can_wire *r
 int umc_busload_crc(unsigned width, uint32_t init, const uint8_t *buf, size_t nbits,
                     uint32_t *ret_crc);
 
-#define UMC_LOAD_HISTORY_MAX 600
-
-struct umc_load_cfg {
-        uint64_t window_usec;          /* one load sample, default 1 s */
-        uint64_t mutation_window_usec; /* default 30 s */
-        double mutation_factor;        /* default 2.0: "at least doubled" */
-        double mutation_min_delta;     /* percentage points, default 5: ignores 0.5% -> 1% */
-        double abnormal_percent;       /* default 80 */
-};
-
 struct umc_busload {
         struct umc_load_cfg cfg;
         uint64_t bitrate, data_bitrate; /* bit/s; data_bitrate = bitrate without FD */
@@ -105,8 +96,7 @@ struct umc_busload {
         enum umc_bitmodel model;
         uint64_t window_start;
         uint64_t arb_bits, data_bits;   /* accumulated in the open window */
-        double history[UMC_LOAD_HISTORY_MAX]; /* closed windows, ring */
-        size_t n_history, head;
+        struct umc_load_history history; /* closed windows */
         double percent;                 /* last closed window */
         enum umc_load_class cls;        /* classification of that window */
         uint64_t n_windows;
@@ -116,16 +106,6 @@ struct umc_busload {
         uint64_t last_counter_usec;     /* Ethernet: when last_counter was read */
         bool link;                      /* an Ethernet link, fed by counters, not frames */
 };
-
-void umc_load_cfg_default(struct umc_load_cfg *cfg);
-/*
- * -EINVAL on zero windows, mutation window shorter than a window or longer
- * than the history, factor <= 1, abnormal outside (0, 1000]. Also -EINVAL:
- * NULL, a non-finite factor, and a min_delta that is not > 0 (with 0, an
- * idle window after idle windows would count as "doubled"). The mutation
- * window covers its whole number of windows, at most UMC_LOAD_HISTORY_MAX.
- */
-int umc_load_cfg_validate(const struct umc_load_cfg *cfg);
 
 /*
  * A CAN bus: bitrate and data bitrate in bit/s (data_bitrate 0 = classic).

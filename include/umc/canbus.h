@@ -3,7 +3,7 @@
  * Live monitor of one CAN interface while a transfer runs.
  *
  * A struct umc_canbus owns a CAN_RAW socket bound to the interface, a load
- * model (busload.h) and an ID/rate monitor (acl.h), and feeds every frame
+ * model (busload.h) and an ID/rate monitor (canid.h), and feeds every frame
  * seen on the bus to both: frames from other hosts and, through the
  * kernel's default loopback, frames our own ISO-TP sockets send. The bits
  * of the caller's own ISO-TP channels are also summed on their own, so the
@@ -33,8 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "umc/acl.h"
 #include "umc/busload.h"
+#include "umc/canid.h"
 
 /* Own ISO-TP channels (tx and rx ID each) one monitor can tell apart. */
 #define UMC_CANBUS_CHANNELS_MAX 8

@@ -58,9 +58,10 @@ const struct umc_suite *umc_suite_by_id(unsigned id);
  * Returns 0 and the suite (static, never freed), -ENOENT for an unknown
  * name, -EINVAL for a NULL name or ret, -EPERM for a legacy cipher (des*,
  * 3des, tdes, triple-des, blowfish, bf, bf-*, rc2*, rc4*, idea*, cast5*):
- * *ret_why (when not NULL) then gets a static text saying why it is refused.
+ * why (see umc_why(); may be NULL) then says why it is refused.
  */
-int umc_suite_from_name(const char *name, const struct umc_suite **ret, const char **ret_why);
+int umc_suite_from_name(const char *name, const struct umc_suite **ret, char *why,
+                        size_t why_size);
 
 /* Cleanse the key bytes. Accepts NULL. */
 void umc_key_clear(struct umc_key *k);

@@ -24,9 +24,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "umc/acl.h"
 #include "umc/busload.h"
+#include "umc/canid.h"
 #include "umc/cipher.h"
+#include "umc/ecu.h"
+#include "umc/ethacl.h"
 #include "umc/hash.h"
 #include "umc/isotp.h"
 #include "umc/kdf.h"

@@ -32,6 +32,7 @@
 
 #include "umc/busapi.h"
 #include "umc/manager.h"
+#include "umc/version.h"
 
 struct umc_dbus;
 

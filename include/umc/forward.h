@@ -37,8 +37,8 @@
 
 #include <systemd/sd-event.h>
 
-#include "umc/acl.h"
 #include "umc/config.h"
+#include "umc/ecu.h"
 #include "umc/hash.h"
 #include "umc/msg.h"
 #include "umc/reason.h"

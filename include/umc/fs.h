@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Durable file primitives: whole writes that survive EINTR and short
- * writes, atomic replacement of small files (temporary file, write, fsync,
+ * Durable file primitives: whole reads and writes that survive EINTR and
+ * short transfers, atomic replacement of small files (temporary file, write, fsync,
  * rename, fsync the directory) and bounded reads. Every name is a single
  * path component resolved relative to a directory fd and never through a
  * symlink, so state directories cannot be redirected by a planted link.
@@ -32,6 +32,22 @@ int umc_fs_write_all(int fd, const void *buf, size_t len);
  * an off_t.
  */
 int umc_fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+
+/*
+ * Read from fd at its current position until len bytes are in buf or the
+ * file ends, retrying on EINTR and short reads. *ret_len gets the count
+ * (less than len only at end of file). Returns 0, -EINVAL on bad
+ * arguments, or the negative errno of read(2).
+ */
+int umc_fs_read_all(int fd, void *buf, size_t len, size_t *ret_len);
+
+/*
+ * Read exactly len bytes at off with pread(2), leaving the file position
+ * alone. Returns 0, -EIO when the file ends first (it is shorter than the
+ * caller knows it to be), -EINVAL, -EFBIG as umc_fs_pwrite_all(), or the
+ * negative errno of pread(2). On failure buf may hold some bytes.
+ */
+int umc_fs_pread_exact(int fd, void *buf, size_t len, off_t off);
 
 /* fsync(2) a directory, making entries created, renamed or removed in it durable. */
 int umc_fs_fsync_dir(int dirfd);

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "umc/kdf.h"
@@ -24,7 +25,8 @@
  *   -EFBIG            larger than 128 bytes;
  *   -EINVAL           not exactly 64 hex digits and an optional single
  *                     "\n", or a NULL path/ret.
- * *ret_why, when not NULL, gets a static text naming what was wrong (only
- * on failure).
+ * On failure why (see umc_why(); may be NULL) names what was wrong, e.g.
+ * "the key file is a symbolic link".
  */
-int umc_keyfile_load(const char *path, uint8_t ret[UMC_MASTER_KEY_LEN], const char **ret_why);
+int umc_keyfile_load(const char *path, uint8_t ret[UMC_MASTER_KEY_LEN], char *why,
+                     size_t why_size);

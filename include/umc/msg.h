@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Frame bodies: the plaintext that a frame's payload carries (sealed by the
- * session for every type but AUTH_*, in the clear for AUTH_*), and the MACs
- * and salt of the AUTH exchange. docs/protocol.md describes every byte.
+ * session for every type but AUTH_*, in the clear for AUTH_*).
+ * docs/protocol.md describes every byte; auth.h computes the AUTH MACs and
+ * the session salt.
  *
  * All layouts are fixed and big-endian. Decoders take the body's bytes and
  * check its exact length, every declared length and every field's range,
@@ -22,12 +23,11 @@
 
 #include "umc/frame.h"
 #include "umc/hash.h"
-#include "umc/kdf.h"
 #include "umc/reason.h"
 
 #define UMC_MSG_NONCE_LEN 32    /* AUTH nonces */
 #define UMC_MSG_MAC_LEN 32      /* HMAC-SHA256 */
-#define UMC_MSG_IMAGE_ID_LEN 32 /* manifest hash */
+#define UMC_MSG_IMAGE_ID_LEN 32 /* SHA-256 of a label, the manifest hash and the target */
 #define UMC_MSG_VERSION_MAX 64
 #define UMC_MSG_HW_ID_MAX 64
 #define UMC_MSG_ALARM_TEXT_MAX 200
@@ -49,11 +49,6 @@
 #define UMC_MSG_STATUS_QUERY_LEN 1
 #define UMC_MSG_STATUS_FIXED_LEN 26 /* + the three versions, 0..64 bytes each */
 #define UMC_MSG_STATUS_MAX_LEN (UMC_MSG_STATUS_FIXED_LEN + 3 * UMC_MSG_VERSION_MAX)
-
-/* MAC and salt labels (ASCII, no terminator on the wire). */
-#define UMC_MSG_LABEL_AUTH_RESPONSE "umc1 auth-response"
-#define UMC_MSG_LABEL_AUTH_CONFIRM "umc1 auth-confirm"
-#define UMC_MSG_LABEL_SALT "umc1 salt"
 
 /* DATA: one chunk of the plaintext image. */
 struct umc_msg_data {
@@ -221,68 +216,8 @@ int umc_msg_verify_digest_final(struct umc_hash *h, uint64_t time_usec, uint32_t
                                 uint64_t start, uint64_t end, uint8_t ret_digest[UMC_HASH_LEN]);
 
 /*
- * AUTH MACs, HMAC-SHA256 keyed with the ECU's 32-byte master key, over
- * the label, the 28 encoded header bytes of the frame that carries the MAC
- * (payload length included), and the nonces:
- *   response: "umc1 auth-response" || header || nonce_m || nonce_e || hw_id
- *   confirm:  "umc1 auth-confirm"  || header || nonce_m || nonce_e
- * hw_id is NUL-terminated, 1..64 printable bytes (-EINVAL otherwise).
- * ret_mac is written only on success; errors from umc_hmac().
+ * Length of hw_id when it is a hardware ID an AUTH_RESPONSE may carry
+ * (NUL-terminated, 1..UMC_MSG_HW_ID_MAX printable ASCII bytes), else
+ * -EINVAL (also for NULL).
  */
-int umc_msg_auth_response_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
-                              const uint8_t header[UMC_FRAME_HEADER_LEN],
-                              const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                              const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
-                              uint8_t ret_mac[UMC_MSG_MAC_LEN]);
-int umc_msg_auth_confirm_mac(const uint8_t key[UMC_MASTER_KEY_LEN],
-                             const uint8_t header[UMC_FRAME_HEADER_LEN],
-                             const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                             const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
-                             uint8_t ret_mac[UMC_MSG_MAC_LEN]);
-
-/*
- * Check a received AUTH_RESPONSE / AUTH_CONFIRM: header is the frame's first
- * 28 bytes as received, m its decoded body. Constant-time comparison.
- * Returns 0 when the MAC is right, -EBADMSG when not, other errors from
- * the MAC computation.
- */
-int umc_msg_auth_response_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                 const uint8_t header[UMC_FRAME_HEADER_LEN],
-                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                 const struct umc_msg_auth_response *m);
-int umc_msg_auth_confirm_verify(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                const uint8_t header[UMC_FRAME_HEADER_LEN],
-                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
-                                const struct umc_msg_auth_confirm *m);
-
-/*
- * Session salt both sides derive after the exchange, the HKDF salt of every
- * frame key (kdf.h): HMAC-SHA256(K, "umc1 salt" || nonce_m || nonce_e).
- * The caller cleanses ret_salt. Errors from umc_hmac().
- */
-int umc_msg_session_salt(const uint8_t key[UMC_MASTER_KEY_LEN],
-                         const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                         const uint8_t nonce_e[UMC_MSG_NONCE_LEN],
-                         uint8_t ret_salt[UMC_SALT_LEN]);
-
-/*
- * Whole AUTH frames: header fields (key ID, session ID, sequence, ECU ID)
- * from h; type, suites (NONE) and payload length are set here, so the MAC
- * covers exactly the header that is sent. Returns the frame length
- * (28 + body), -ENOBUFS, -EINVAL for a bad hw_id, or a MAC error; out is
- * cleared on failure.
- */
-int umc_msg_auth_challenge_frame(const struct umc_frame_header *h,
-                                 const uint8_t nonce_m[UMC_MSG_NONCE_LEN], uint8_t *out,
-                                 size_t out_size);
-int umc_msg_auth_response_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
-                                const struct umc_frame_header *h,
-                                const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                                const uint8_t nonce_e[UMC_MSG_NONCE_LEN], const char *hw_id,
-                                uint8_t *out, size_t out_size);
-int umc_msg_auth_confirm_frame(const uint8_t key[UMC_MASTER_KEY_LEN],
-                               const struct umc_frame_header *h,
-                               const uint8_t nonce_m[UMC_MSG_NONCE_LEN],
-                               const uint8_t nonce_e[UMC_MSG_NONCE_LEN], uint8_t *out,
-                               size_t out_size);
+int umc_msg_hw_id_len(const char *hw_id);

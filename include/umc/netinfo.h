@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the kernel knows about a TCP connection and its interface: the
- * 5-tuple and 802.1Q VLAN ID the Ethernet ACL (acl.h) judges, the
+ * 5-tuple and 802.1Q VLAN ID the Ethernet ACL (ethacl.h) judges, the
  * interface that carries the connection, and that interface's byte and
  * packet counters for load sampling (busload.h).
  *
@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "umc/acl.h"
+#include "umc/ethacl.h"
 
 /* "tcp 10.0.0.1:40312 -> 10.0.0.2:4500 vlan 12" ("[fd00::1]:40312", "untagged"). */
 #define UMC_NETINFO_TUPLE_STRING_MAX 128

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "umc/acl.h"
+#include "umc/ecu.h"
 
 /* Exit codes, as man/umc-pack.1 documents them. */
 enum umc_pack_exit {

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "umc/acl.h"
+#include "umc/ecu.h"
 #include "umc/hash.h"
 #include "umc/manifest.h"
 #include "umc/pkgenc.h"

@@ -53,7 +53,7 @@ enum umc_reason {
         UMC_REASON_OUT_OF_ORDER = 0x0304,
         UMC_REASON_IMAGE_TOO_LARGE = 0x0305,
 
-        /* Header and identity checks (acl.c), 0x04xx */
+        /* Header and identity checks (canid.c, ethacl.c, ecu.c), 0x04xx */
         UMC_REASON_CAN_ID_UNKNOWN = 0x0401,
         UMC_REASON_CAN_RATE_HIGH = 0x0402,
         UMC_REASON_CAN_RATE_LOW = 0x0403,

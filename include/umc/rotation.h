@@ -22,12 +22,7 @@
 #include <stdint.h>
 
 #include "umc/cipher.h"
-
-enum umc_load_class {
-        UMC_LOAD_NORMAL = 0,
-        UMC_LOAD_MUTATION = 1, /* load at least doubled within the mutation window */
-        UMC_LOAD_ABNORMAL = 2, /* load above the abnormal threshold */
-};
+#include "umc/loadclass.h"
 
 enum umc_rotation_cause {
         UMC_ROTATE_NONE = 0,
@@ -80,5 +75,3 @@ static inline enum umc_suite_id umc_rotation_suite(const struct umc_rotation *r)
 
 /* Static names for logs ("scheduled", "load-abnormal", ...); NULL for an unknown value. */
 const char *umc_rotation_cause_to_string(enum umc_rotation_cause c);
-/* Static names for logs ("normal", "mutation", "abnormal"); NULL for an unknown value. */
-const char *umc_load_class_to_string(enum umc_load_class c);

@@ -20,9 +20,9 @@
  * A version file is one line: 1..UMC_SLOT_VERSION_MAX printable ASCII
  * characters (0x20..0x7e) and "\n". A slot without one is empty: it holds
  * no image that may be booted or rolled back to. The progress file is four
- * "key=value\n" lines, each key once, in any order:
+ * "key=value\n" lines (statefile.h), each key once, in any order:
  *
- *     image_id=<64 hex digits>    SHA-256 of the whole image (caller's choice)
+ *     image_id=<64 hex digits>    the caller's ID of the image (BEGIN's image_id)
  *     version=<version>
  *     image_len=<decimal bytes, > 0>
  *     offset=<decimal bytes made durable, <= image_len>

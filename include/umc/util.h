@@ -2,7 +2,7 @@
 /*
  * Small helpers shared by every module: cleanup attributes, ownership
  * hand-off, big-endian wire access, constant-time comparison and secure
- * zeroing, and the one way a check says why it failed (umc_why()).
+ * zeroing, hex digits, and the rule for how a failure says why (umc_why()).
  * Header-only except umc_memeq_ct(), the hex codec and umc_why().
  */
 #pragma once
@@ -54,6 +54,9 @@ void umc_memzero(void *p, size_t n);
 /* Constant-time equality of two equal-length buffers: true when equal. */
 bool umc_memeq_ct(const void *a, const void *b, size_t n);
 
+/* The value 0..15 of one hex digit (either case), or -1. */
+int umc_hex_digit(char c);
+
 /*
  * Decode exactly out_len bytes of hex (upper or lower case) from s, which
  * must be exactly 2 * out_len hex digits. Returns 0, -EINVAL on a bad digit
@@ -100,11 +103,28 @@ typedef uint64_t (*umc_clock_fn)(void *userdata);
 uint64_t umc_now_monotonic_usec(void);
 
 /*
- * The one way a library check reports why it failed: the printf-formatted
- * reason goes into why (when why is not NULL and why_size > 0, truncated to
- * fit, always terminated) and r is returned, so a check ends with
- * "return umc_why(why, why_size, -EINVAL, "...", ...);".
+ * How a failure says why. Every function that can fail returns 0 or a
+ * negative errno; the detail travels one of three ways, chosen by where it
+ * goes:
+ *
+ *  1. Text for a person (a log line, a D-Bus error message, umcctl's
+ *     output): a caller-owned buffer passed as "char *why, size_t why_size"
+ *     (why may be NULL), filled with umc_why(). UMC_WHY_MAX is enough for
+ *     any one message. No static strings handed out through a pointer, no
+ *     per-thread buffers.
+ *  2. A reason code (enum umc_reason *ret_reason) only where the code
+ *     itself goes on the wire or to D-Bus (frame, session, replay, auth,
+ *     transfer checks); a function may give both a code and a text.
+ *  3. The configuration reader keeps struct umc_config_error: its messages
+ *     carry file:line and Section.Key, which a flat text would lose.
+ *
+ * umc_why(): the printf-formatted reason goes into why (when why is not
+ * NULL and why_size > 0, truncated to fit, always terminated) and r is
+ * returned, so a check ends with "return umc_why(why, why_size, -EINVAL,
+ * "...", ...);".
  */
+#define UMC_WHY_MAX 256
+
 int umc_why(char *why, size_t why_size, int r, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 void umc_vwhy(char *why, size_t why_size, const char *fmt, va_list ap)

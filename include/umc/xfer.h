@@ -15,7 +15,9 @@
  *
  * The receiver writes through a struct umc_sink (the endpoint's A/B slot
  * store, or the gateway's forwarder) and never touches the active image:
- * only sink->commit, after the whole-image hash matched, makes it usable.
+ * only sink->commit, after the whole-image hash matched, makes it usable. *
+ * One header for the protocol's two ends; three files: xfer.c (what both
+ * share: umc_xfer_*), sender.c (umc_sender_*), receiver.c (umc_receiver_*).
  */
 #pragma once
 
@@ -55,6 +57,17 @@ struct umc_xfer_rejects {
         uint32_t limit;          /* window may reach this; one more ends the session */
         enum umc_reason last;    /* why the last one was dropped; OK before the first */
 };
+
+/*
+ * Count one frame that failed to open (or a PDU that was no frame at all).
+ * True when the window's count has passed the limit.
+ */
+bool umc_xfer_rejects_add(struct umc_xfer_rejects *c, enum umc_reason why);
+/* Authenticated progress (a checkpoint, the resume point): a new window. */
+void umc_xfer_rejects_new_window(struct umc_xfer_rejects *c);
+
+/* Largest body either side seals or opens: a DATA frame of the protocol ceiling. */
+#define UMC_XFER_BODY_MAX UMC_FRAME_MAX_PAYLOAD
 
 /* ---- sender ---- */
 

@@ -16,10 +16,7 @@
 #include "umc/agent.h"
 #include "umc/config.h"
 #include "umc/log.h"
-
-#ifndef UMC_VERSION
-#define UMC_VERSION "0.1"
-#endif
+#include "umc/version.h"
 
 /* Exit status, as umc-agent(8) lists them. */
 enum {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # End to end over Ethernet: umcd in its own network namespace, two agents in
 # theirs, joined by veth; a private dbus-daemon; umcctl as the HMI would
-# drive it. Then the attacks and faults of issue 3, each of which must raise
+# drive it. Then the attacks and faults, each of which must raise
 # an alarm visible on D-Bus and leave the target's active slot untouched.
 . "$(dirname "$0")/lib.sh"
 

@@ -91,14 +91,15 @@ static int parse_target(char *arg, struct opts *o) {
 }
 
 static int parse_rules(char *list, struct opts *o) {
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
         for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
                 if (o->n_rules == RULES_MAX) {
                         fprintf(stderr, "umc-canload: more than %d IDs\n", RULES_MAX);
                         return -E2BIG;
                 }
-                if (umc_canid_rule_parse(tok, TOLERANCE_PCT, &o->rules[o->n_rules], &why) < 0) {
+                if (umc_canid_rule_parse(tok, TOLERANCE_PCT, &o->rules[o->n_rules], why,
+                                         sizeof(why)) < 0) {
                         fprintf(stderr, "umc-canload: bad ID '%s': %s\n", tok, why);
                         return -EINVAL;
                 }
@@ -115,8 +116,8 @@ static int parse_own(char *arg, struct opts *o) {
         if (!colon)
                 return -EINVAL;
         *colon = '\0';
-        if (umc_canid_rule_parse(arg, TOLERANCE_PCT, &o->own_tx, NULL) < 0 ||
-            umc_canid_rule_parse(colon + 1, TOLERANCE_PCT, &o->own_rx, NULL) < 0 ||
+        if (umc_canid_rule_parse(arg, TOLERANCE_PCT, &o->own_tx, NULL, 0) < 0 ||
+            umc_canid_rule_parse(colon + 1, TOLERANCE_PCT, &o->own_rx, NULL, 0) < 0 ||
             o->own_tx.eff != o->own_rx.eff)
                 return -EINVAL;
         o->own = true;

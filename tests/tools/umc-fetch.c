@@ -171,13 +171,13 @@ static int parse_args(struct tool *t, int argc, char **argv) {
 }
 
 static int load(struct tool *t) {
-        const char *kwhy = NULL;
+        char kwhy[UMC_WHY_MAX] = "";
         char why[UMC_CLOUD_WHY_MAX] = "";
-        int r = umc_keyfile_load(t->secret_file, t->cfg.secret, &kwhy);
+        int r = umc_keyfile_load(t->secret_file, t->cfg.secret, kwhy, sizeof(kwhy));
 
         if (r < 0)
                 return log_error_errno(r, "Failed to load the device secret %s: %s",
-                                       t->secret_file, kwhy ? kwhy : "%m");
+                                       t->secret_file, kwhy);
         if (t->cfg.token_md5)
                 log_warning("Using the MD5 token: a weak compatibility form, for old backends only");
         r = umc_sig_trust_load(t->anchor, t->crl, &t->trust, why, sizeof(why));

@@ -64,14 +64,6 @@ struct fixture {
 };
 /* ---- files -------------------------------------------------------------------- */
 
-_unused_ static void write_file(const char *path, const void *data, size_t len, mode_t mode) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, data, len), (ssize_t)len);
-        assert_int_equal(close(fd), 0);
-}
-
 /* A file of the source tree: UMC_SRCDIR (set by the Makefile), else the working directory. */
 _unused_ static void repo_path(const char *rel, char *out, size_t size) {
         const char *root = getenv("UMC_SRCDIR");

@@ -75,7 +75,7 @@ static void config_fill(struct rig *g, struct umc_agent_config *c, const char *c
         c->eth_acl.rules = calloc(n_rules + 1, sizeof(struct umc_eth_rule));
         assert_non_null(c->eth_acl.rules);
         for (size_t i = 0; i < n_rules; i++)
-                assert_int_equal(umc_eth_rule_parse(rules[i], &c->eth_acl.rules[i], NULL), 0);
+                assert_int_equal(umc_eth_rule_parse(rules[i], &c->eth_acl.rules[i], NULL, 0), 0);
         c->eth_acl.n_rules = n_rules;
 }
 
@@ -84,13 +84,10 @@ static void make_image(struct rig *g) {
 
         g->image = malloc(IMAGE_LEN);
         assert_non_null(g->image);
-        for (size_t i = 0; i < IMAGE_LEN; i++)
-                g->image[i] = (uint8_t)((i * 2654435761u) >> 13);
+        fill_image(g->image, IMAGE_LEN, 1);
         (void)snprintf(path, sizeof(path), "%s/image.bin", g->dir);
         g->image_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        assert_true(g->image_fd >= 0);
-        assert_int_equal(write(g->image_fd, g->image, IMAGE_LEN), (ssize_t)IMAGE_LEN);
-        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, g->image, IMAGE_LEN, g->hash), 0);
+        write_image(g->image_fd, g->image, IMAGE_LEN, g->hash);
 }
 
 static void rig_start_rules(struct rig *g, const char *const *rules, size_t n_rules) {
@@ -481,8 +478,8 @@ static void test_wrong_master_key_is_refused_and_the_slot_untouched(void **state
                                                       flen - UMC_FRAME_HEADER_LEN, &resp), 0);
         h = (struct umc_frame_header){ .session_id = m->auth.session_id, .ecu_id = ECU_ID,
                                        .seq = 1 };
-        n = umc_msg_auth_confirm_frame(wrong, &h, m->auth.nonce_m, resp.nonce_e, m->buf,
-                                       sizeof(m->buf));
+        n = umc_auth_confirm_frame(wrong, &h, m->auth.nonce_m, resp.nonce_e, m->buf,
+                                   sizeof(m->buf));
         assert_true(n > 0);
         assert_int_equal(client_send(&m->cl, m->buf, (size_t)n), 0);
         assert_int_equal(client_recv(&m->cl, &f, &flen), -ECONNRESET);
@@ -842,14 +839,6 @@ static void test_config_check_refuses_zero_limits(void **state) {
         rig_stop(&g);
 }
 
-static void write_file(const char *path, const char *text, mode_t mode) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-        assert_int_equal(fchmod(fd, mode), 0);
-        close(fd);
-}
-
 static void write_agent_conf(struct rig *g, const char *path, const char *key_path,
                              uint32_t ecu_id, const char *mode) {
         char text[1024];
@@ -860,7 +849,7 @@ static void write_agent_conf(struct rig *g, const char *path, const char *key_pa
                        "%s[EthernetAcl]\nRule=allow proto=tcp src=127.0.0.1\n",
                        ecu_id, key_path, mode, g->port, g->slots,
                        strcmp(mode, "gateway") == 0 ? "ForwardConfig=/etc/umc/forward.conf\n" : "");
-        write_file(path, text, 0600);
+        write_text(path, text, 0600);
 }
 
 static int auth_once(struct rig *g, uint32_t ecu_id) {
@@ -884,8 +873,8 @@ static void test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one(voi
         for (int i = 0; i < UMC_MASTER_KEY_LEN; i++)
                 (void)snprintf(hex + 2 * i, 3, "%02x", KEY_BYTE);
         hex[2 * UMC_MASTER_KEY_LEN] = '\n';
-        write_file(key, hex, 0600);
-        write_file(conf, "[Agent]\nEcuId=not-a-number\n", 0600);
+        write_text(key, hex, 0600);
+        write_text(conf, "[Agent]\nEcuId=not-a-number\n", 0600);
         assert_int_equal(umc_agent_handle_signals(g.agent, conf), 0);
 
         /* A bad file: refused, the agent goes on as it was. */
@@ -1002,7 +991,7 @@ static void test_reload_moves_the_slot_directory_lock(void **state) {
                 (void)snprintf(hex + 2 * i, 3, "%02x", KEY_BYTE);
         hex[2 * UMC_MASTER_KEY_LEN] = '\n';
         hex[2 * UMC_MASTER_KEY_LEN + 1] = '\0';
-        write_file(key, hex, 0600);
+        write_text(key, hex, 0600);
 
         /* BindInterface= differs from the running "" (any): refused, nothing changes. */
         write_agent_conf(&g, conf, key, ECU_ID, "endpoint");
@@ -1014,7 +1003,7 @@ static void test_reload_moves_the_slot_directory_lock(void **state) {
         text[n] = '\0';
         assert_int_equal(strncmp(text, "[Agent]\n", 8), 0);
         (void)snprintf(bound, sizeof(bound), "[Agent]\nBindInterface=lo\n%s", text + 8);
-        write_file(conf, bound, 0600);
+        write_text(conf, bound, 0600);
         assert_int_equal(umc_agent_reload(g.agent, conf), -EINVAL);
         assert_int_equal(auth_once(&g, ECU_ID), 0);
 
@@ -1053,7 +1042,7 @@ static struct umc_agent *gateway_start(struct rig *g, const char *name, uint8_t 
         for (int i = 0; i < UMC_MASTER_KEY_LEN; i++)
                 (void)snprintf(hex + 2 * i, 3, "%02x", ecu_key_byte);
         hex[2 * UMC_MASTER_KEY_LEN] = '\n';
-        write_file(key, hex, 0600);
+        write_text(key, hex, 0600);
         (void)snprintf(fwd, sizeof(fwd), "%s/%s-forward.conf", g->dir, name);
         (void)snprintf(text, sizeof(text),
                        "[Daemon]\nStateDirectory=%s\nLogLevel=notice\n"
@@ -1065,7 +1054,7 @@ static struct umc_agent *gateway_start(struct rig *g, const char *name, uint8_t 
                        /* Paced (4 Mbit/s: 2 MiB in about 4 s) so that the forged frames
                         * surely arrive while the ECU's leg runs, on any machine. */
                        strcmp(name, "forged") == 0 ? "[Load]\nLinkRateMbit=8\nCeilingPercent=50\n" : "");
-        write_file(fwd, text, 0600);
+        write_text(fwd, text, 0600);
 
         config_fill(g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1" }, 1);
         c.mode = UMC_AGENT_GATEWAY;

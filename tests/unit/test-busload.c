@@ -521,9 +521,9 @@ static void test_idle_windows_close_at_zero(void **state) {
         assert_int_equal(umc_busload_class(&b), UMC_LOAD_NORMAL);
         assert_int_equal(b.n_windows, 4);
         assert_int_equal(b.window_start, t0 + 4 * SEC);
-        assert_int_equal(b.n_history, 4);
-        assert_percent(b.history[0], 22.2);
-        assert_percent(b.history[3], 0.0);
+        assert_int_equal(b.history.n, 4);
+        assert_percent(b.history.v[0], 22.2);
+        assert_percent(b.history.v[3], 0.0);
 }
 
 static void test_frame_closes_windows_before_it(void **state) {
@@ -541,7 +541,7 @@ static void test_frame_closes_windows_before_it(void **state) {
         /* 2.5 s later: the window with one frame and an idle one close. */
         assert_int_equal(umc_busload_add_frame(&b, &std8, t0 + 3 * SEC + SEC / 2), 0);
         assert_int_equal(b.n_windows, 3);
-        assert_percent(b.history[1], 111 * 100.0 / 500000);
+        assert_percent(b.history.v[1], 111 * 100.0 / 500000);
         assert_percent(umc_busload_percent(&b), 0.0);
         assert_int_equal(b.window_start, t0 + 3 * SEC);
 }
@@ -570,9 +570,9 @@ static void test_long_gap_closes_every_window(void **state) {
         assert_int_equal(umc_busload_tick(&b, t0 + 86401 * SEC + 7), 86400);
         assert_int_equal(b.n_windows, 86401);
         assert_int_equal(b.window_start, t0 + 86401 * SEC);
-        assert_int_equal(b.n_history, UMC_LOAD_HISTORY_MAX);
+        assert_int_equal(b.history.n, UMC_LOAD_HISTORY_MAX);
         for (size_t i = 0; i < UMC_LOAD_HISTORY_MAX; i++)
-                assert_percent(b.history[i], 0.0);
+                assert_percent(b.history.v[i], 0.0);
         /* And a burst right after is judged against that silence. */
         assert_int_equal(window_of(&b, 1000), UMC_LOAD_MUTATION);
 }
@@ -658,8 +658,8 @@ static void test_ethernet_samples_are_spread_over_windows_by_time(void **state) 
         /* 2 s worth of 100000 bytes/s read 2 s later: half of it belongs to window 1. */
         assert_int_equal(umc_busload_add_link_counters(&b, 200000, 0, t0 + 2 * SEC + SEC / 2), 0);
         assert_int_equal(b.n_windows, 2);
-        assert_percent(b.history[0], 5.0);  /* 0.5 s of 800 kbit/s of 8 Mbit/s */
-        assert_percent(b.history[1], 10.0);
+        assert_percent(b.history.v[0], 5.0);  /* 0.5 s of 800 kbit/s of 8 Mbit/s */
+        assert_percent(b.history.v[1], 10.0);
         assert_int_equal(b.arb_bits, 400000);
 }
 

@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +34,6 @@ struct fixture {
 
 static const char key_hex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
-static void write_file(const char *path, const char *text, mode_t mode) {
-        FILE *f = fopen(path, "we");
-
-        assert_non_null(f);
-        assert_int_equal(fputs(text, f) >= 0, 1);
-        assert_int_equal(fclose(f), 0);
-        assert_int_equal(chmod(path, mode), 0);
-}
-
 static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof(*f));
 
@@ -50,8 +43,8 @@ static int setup(void **state) {
         (void)snprintf(f->key, sizeof(f->key), "%s/ecu.key", f->dir);
         (void)snprintf(f->key644, sizeof(f->key644), "%s/open.key", f->dir);
         (void)snprintf(f->conf, sizeof(f->conf), "%s/test.conf", f->dir);
-        write_file(f->key, key_hex, 0600);
-        write_file(f->key644, key_hex, 0644);
+        write_text(f->key, key_hex, 0600);
+        write_text(f->key644, key_hex, 0644);
         *state = f;
         return 0;
 }
@@ -82,7 +75,7 @@ static const char *write_conf(struct fixture *f, const char *tmpl) {
                 assert_true(len < cap);
         }
         text[len] = '\0';
-        write_file(f->conf, text, 0644);
+        write_text(f->conf, text, 0644);
         free(text);
         return f->conf;
 }
@@ -701,17 +694,17 @@ static void test_bad_values_carry_the_parsers_reason(void **state) {
         struct fixture *f = *state;
         struct umc_canid_rule rule;
         struct umc_eth_rule eth;
-        const char *why = NULL;
-        char needle[256];
+        char why[UMC_WHY_MAX] = "";
+        char needle[UMC_WHY_MAX + 64];
 
-        assert_int_equal(umc_canid_rule_parse("7G0", 10, &rule, &why), -EINVAL);
-        assert_non_null(why);
+        assert_int_equal(umc_canid_rule_parse("7G0", 10, &rule, why, sizeof(why)), -EINVAL);
+        assert_true(why[0] != '\0');
         (void)snprintf(needle, sizeof(needle), "'7G0': %s", why);
         expect_daemon_refusal(f, "[CanIds]\nId=7G0\n", -EINVAL, 2, "CanIds.Id", needle);
 
-        why = NULL;
-        assert_int_equal(umc_eth_rule_parse("allow dport=99999", &eth, &why), -EINVAL);
-        assert_non_null(why);
+        why[0] = '\0';
+        assert_int_equal(umc_eth_rule_parse("allow dport=99999", &eth, why, sizeof(why)), -EINVAL);
+        assert_true(why[0] != '\0');
         (void)snprintf(needle, sizeof(needle), "'allow dport=99999': %s", why);
         expect_daemon_refusal(f, "[EthernetAcl]\nRule=allow\nRule=allow dport=99999\n", -EINVAL, 3,
                               "EthernetAcl.Rule", needle);
@@ -720,17 +713,18 @@ static void test_bad_values_carry_the_parsers_reason(void **state) {
 static void test_legacy_cipher_is_refused_with_the_reason(void **state) {
         struct fixture *f = *state;
         const struct umc_suite *s = NULL;
-        const char *why = NULL;
-        char needle[256];
+        char why[UMC_WHY_MAX] = "";
+        char needle[UMC_WHY_MAX + 64];
 
-        assert_int_equal(umc_suite_from_name("3des", &s, &why), -EPERM);
-        assert_non_null(why);
+        assert_int_equal(umc_suite_from_name("3des", &s, why, sizeof(why)), -EPERM);
+        assert_true(why[0] != '\0');
         (void)snprintf(needle, sizeof(needle), "'3des' is refused: %s", why);
         expect_daemon_refusal(f, "[Security]\nCipherOrder=aes-128-gcm 3des\n", -EINVAL, 2,
                               "Security.CipherOrder", needle);
 
-        why = NULL;
-        assert_int_equal(umc_suite_from_name("rc4", &s, &why), -EPERM);
+        why[0] = '\0';
+        assert_int_equal(umc_suite_from_name("rc4", &s, why, sizeof(why)), -EPERM);
+        assert_true(why[0] != '\0');
         (void)snprintf(needle, sizeof(needle), "'rc4' is refused: %s", why);
         expect_daemon_refusal(f, "[Security]\nInnerSuite=rc4\n", -EINVAL, 2, "Security.InnerSuite",
                               needle);
@@ -983,10 +977,10 @@ static void test_key_file_readable_by_others_is_refused(void **state) {
         struct fixture *f = *state;
         uint8_t key[UMC_MASTER_KEY_LEN];
         char tmpl[512], needle[512];
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
-        assert_int_equal(umc_keyfile_load(f->key644, key, &why), -EPERM);
-        assert_non_null(why);
+        assert_int_equal(umc_keyfile_load(f->key644, key, why, sizeof(why)), -EPERM);
+        assert_true(why[0] != '\0');
         (void)snprintf(tmpl, sizeof(tmpl), "[Target a]\nEcuId=1\nHardwareId=X\nKeyFile=%s\n"
                                            "Address=10.0.0.1:1\n", f->key644);
         (void)snprintf(needle, sizeof(needle), "%s: %s", f->key644, why);

@@ -45,12 +45,7 @@ static char *read_file(const char *path) {
 /* ---- calls -------------------------------------------------------------------- */
 
 static void run_until(struct fixture *f, const bool *done) {
-        uint64_t deadline = umc_now_monotonic_usec() + WAIT_USEC;
-
-        while (!*done) {
-                assert_true(umc_now_monotonic_usec() < deadline);
-                assert_true(sd_event_run(f->event, 100 * USEC_PER_MSEC) >= 0);
-        }
+        run_until_done(f->event, flag_is_set, done, WAIT_USEC);
 }
 
 struct pending {

@@ -84,30 +84,6 @@ struct fx {
 
 /* ---- files ---- */
 
-static void write_file(const char *dir, const char *name, const char *text, mode_t mode) {
-        char path[256];
-        int fd;
-
-        (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        assert_true(fd >= 0);
-        assert_int_equal(fchmod(fd, mode), 0);
-        assert_int_equal(umc_fs_write_all(fd, text, strlen(text)), 0);
-        assert_int_equal(close(fd), 0);
-}
-
-/* Deterministic bytes that differ per version, so a mixed-up image shows. */
-static void fill_image(uint8_t *buf, size_t len, uint32_t seed) {
-        uint32_t x = seed * 2654435761u + 1;
-
-        for (size_t i = 0; i < len; i++) {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                buf[i] = (uint8_t)x;
-        }
-}
-
 static void make_image(struct fx *f, uint32_t seed) {
         char path[128];
 
@@ -116,9 +92,7 @@ static void make_image(struct fx *f, uint32_t seed) {
         fill_image(f->image, IMAGE_LEN, seed);
         (void)snprintf(path, sizeof(path), "%s/pkg/image-%u.bin", f->dir, seed);
         f->image_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(f->image_fd >= 0);
-        assert_int_equal(umc_fs_write_all(f->image_fd, f->image, IMAGE_LEN), 0);
-        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, f->image, IMAGE_LEN, f->image_hash), 0);
+        write_image(f->image_fd, f->image, IMAGE_LEN, f->image_hash);
         /* Any 32 bytes do for the delivery: the manager checks manifests. */
         assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, &seed, sizeof(seed), f->manifest_hash), 0);
 }
@@ -131,13 +105,13 @@ static void agent_start(struct fx *f) {
         struct umc_sockaddr sa;
         char text[1024];
 
-        write_file(f->dir, "agent.key", KEY_GOOD "\n", 0600);
+        write_text_in(f->dir, "agent.key", KEY_GOOD "\n", 0600);
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nListen=127.0.0.1:0\nEcuId=0x10\nHardwareId=" HW_ID "\n"
                        "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
                        f->dir, f->dir);
-        write_file(f->dir, "agent.conf", text, 0644);
+        write_text_in(f->dir, "agent.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
                 fail_msg("agent config: %s", err.msg);
@@ -153,7 +127,7 @@ static void daemon_config_extra(struct fx *f, const char *key, const char *acl_r
         struct umc_config_error err = {};
         char text[2048];
 
-        write_file(f->dir, "target.key", key, 0600);
+        write_text_in(f->dir, "target.key", key, 0600);
         (void)snprintf(text, sizeof(text),
                        "[Package]\nRequireSignature=no\n"
                        "[Daemon]\nStateDirectory=%s/state\nLogLevel=warning\n%s"
@@ -161,7 +135,7 @@ static void daemon_config_extra(struct fx *f, const char *key, const char *acl_r
                        "[Target ecu]\nEcuId=0x10\nHardwareId=" HW_ID "\nKeyFile=%s/target.key\n"
                        "Address=127.0.0.1:%u\n%s",
                        f->dir, daemon, acl_rule, f->dir, (unsigned)port, extra);
-        write_file(f->dir, "umcd.conf", text, 0644);
+        write_text_in(f->dir, "umcd.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/umcd.conf", f->dir);
         if (f->have_config)
                 umc_daemon_config_free(&f->config);
@@ -314,14 +288,7 @@ static void ev_finished(void *ud, bool success, enum umc_reason reason) {
  * good (an exited sd_event cannot run again), so the tests iterate.
  */
 static void run_until(struct fx *f, const bool *flag) {
-        uint64_t limit = umc_now_monotonic_usec() + LOOP_LIMIT_USEC;
-
-        while (!*flag) {
-                assert_true(sd_event_run(f->event, 100 * USEC_PER_MSEC) >= 0);
-                if (umc_now_monotonic_usec() > limit)
-                        fail_msg("nothing happened within %" PRIu64 " s",
-                                 LOOP_LIMIT_USEC / USEC_PER_SEC);
-        }
+        run_until_done(f->event, flag_is_set, flag, LOOP_LIMIT_USEC);
 }
 
 /* Let the agent notice what happened (EOF, final frames). */
@@ -590,7 +557,7 @@ static int on_agent_late(sd_event_source *s, uint64_t usec, void *userdata) {
                        "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
                        (unsigned)f->port, f->dir, f->dir);
-        write_file(f->dir, "agent.conf", text, 0644);
+        write_text_in(f->dir, "agent.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
                 fail_msg("agent config: %s", err.msg);
@@ -735,7 +702,7 @@ static void test_a_partial_beyond_resume_max_size_goes_at_the_next_session(void 
                        "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\nResumeMaxSize=1M\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
                        (unsigned)f->port, f->dir, f->dir);
-        write_file(f->dir, "agent.conf", text, 0644);
+        write_text_in(f->dir, "agent.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         assert_int_equal(umc_agent_reload(f->agent, text), 0);
 
@@ -1218,12 +1185,12 @@ static void test_malformed_records_are_refused(void **state) {
         char dir[128];
 
         (void)snprintf(dir, sizeof(dir), "%s/state", f->dir);
-        write_file(dir, "resume-bcm", "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=7\n",
+        write_text_in(dir, "resume-bcm", "package=/p\nmanifest=" KEY_GOOD "\ntarget=bcm\noffset=7\n",
                    0600);
         assert_int_equal(umc_delivery_record_read(f->state_fd, "bcm", &rec), 0);
         assert_int_equal(rec.offset, 7);
         for (size_t i = 0; i < UMC_ELEMENTSOF(bad); i++) {
-                write_file(dir, "resume-bcm", bad[i], 0600);
+                write_text_in(dir, "resume-bcm", bad[i], 0600);
                 if (umc_delivery_record_read(f->state_fd, "bcm", &rec) != -EBADMSG)
                         fail_msg("record %zu was not refused", i);
         }

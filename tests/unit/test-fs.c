@@ -209,6 +209,43 @@ static void test_pwrite_all_writes_at_offset_and_checks_range(void **state) {
         assert_int_equal(umc_fs_write_all(-1, "x", 1), -EINVAL);
 }
 
+/* Through a pipe, so the data arrives in pieces and the loop must keep reading. */
+static void test_read_all_gathers_short_reads_until_len_or_eof(void **state) {
+        int p[2];
+        char buf[16] = { 0 };
+        size_t got = 99;
+
+        assert_int_equal(pipe(p), 0);
+        assert_int_equal(write(p[1], "abc", 3), 3);
+        assert_int_equal(write(p[1], "defg", 4), 4);
+        assert_int_equal(umc_fs_read_all(p[0], buf, 5, &got), 0);
+        assert_int_equal(got, 5);
+        assert_memory_equal(buf, "abcde", 5);
+        (void)close(p[1]);
+        assert_int_equal(umc_fs_read_all(p[0], buf, sizeof(buf), &got), 0);
+        assert_int_equal(got, 2); /* end of file comes first */
+        assert_memory_equal(buf, "fg", 2);
+        (void)close(p[0]);
+        assert_int_equal(umc_fs_read_all(-1, buf, 1, &got), -EINVAL);
+        assert_int_equal(umc_fs_read_all(p[0], buf, 1, &got), -EBADF);
+}
+
+static void test_pread_exact_reads_at_offset_and_eio_when_short(void **state) {
+        struct tmp *t = *state;
+        _cleanup_close_ int fd = -1;
+        char buf[8] = { 0 };
+
+        fd = openat(t->fd, "f", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(umc_fs_write_all(fd, "hello world", 11), 0);
+        assert_int_equal(umc_fs_pread_exact(fd, buf, 5, 6), 0);
+        assert_string_equal(buf, "world");
+        assert_int_equal(umc_fs_pread_exact(fd, buf, 6, 6), -EIO);
+        assert_int_equal(umc_fs_pread_exact(fd, buf, 1, -1), -EINVAL);
+        assert_int_equal(umc_fs_pread_exact(fd, buf, 2, UMC_FS_OFF_MAX), -EFBIG);
+        assert_int_equal(lseek(fd, 0, SEEK_CUR), 11); /* the position is left alone */
+}
+
 static void test_fsync_dir_accepts_cwd_and_rejects_bad_fd(void **state) {
         struct tmp *t = *state;
 
@@ -248,6 +285,8 @@ int main(void) {
                 T(test_read_file_refuses_symlink_directory_and_fifo),
                 T(test_mkdir_p_creates_nested_and_accepts_existing),
                 T(test_pwrite_all_writes_at_offset_and_checks_range),
+                T(test_read_all_gathers_short_reads_until_len_or_eof),
+                T(test_pread_exact_reads_at_offset_and_eio_when_short),
                 T(test_fsync_dir_accepts_cwd_and_rejects_bad_fd),
                 T(test_remove_temp_files_removes_only_temporaries),
 #undef T

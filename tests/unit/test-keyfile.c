@@ -88,11 +88,11 @@ static void expected_key(uint8_t out[UMC_MASTER_KEY_LEN]) {
 /* Load must fail with r, give a reason, and leave ret untouched. */
 static void expect_refused(const char *path, int r) {
         uint8_t key[UMC_MASTER_KEY_LEN];
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
         memset(key, 0xee, sizeof(key));
-        assert_int_equal(umc_keyfile_load(path, key, &why), r);
-        assert_non_null(why);
+        assert_int_equal(umc_keyfile_load(path, key, why, sizeof(why)), r);
+        assert_true(why[0] != '\0');
         for (size_t i = 0; i < sizeof(key); i++)
                 assert_int_equal(key[i], 0xee);
 }
@@ -100,15 +100,16 @@ static void expect_refused(const char *path, int r) {
 static void test_good_key_file_loads_with_or_without_newline(void **state) {
         struct fixture *f = *state;
         uint8_t expect[UMC_MASTER_KEY_LEN], key[UMC_MASTER_KEY_LEN];
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
         expected_key(expect);
-        assert_int_equal(umc_keyfile_load(put_str(f, "nl", KEY_HEX "\n", 0600), key, &why), 0);
+        assert_int_equal(umc_keyfile_load(put_str(f, "nl", KEY_HEX "\n", 0600), key, why,
+                                          sizeof(why)), 0);
         assert_memory_equal(key, expect, sizeof(key));
-        assert_null(why);
+        assert_string_equal(why, "");
 
         memset(key, 0, sizeof(key));
-        assert_int_equal(umc_keyfile_load(put_str(f, "bare", KEY_HEX, 0400), key, NULL), 0);
+        assert_int_equal(umc_keyfile_load(put_str(f, "bare", KEY_HEX, 0400), key, NULL, 0), 0);
         assert_memory_equal(key, expect, sizeof(key));
 }
 
@@ -120,7 +121,7 @@ static void test_upper_case_hex_is_accepted(void **state) {
         for (char *p = upper; *p; p++)
                 if (*p >= 'a' && *p <= 'f')
                         *p = (char)(*p - 'a' + 'A');
-        assert_int_equal(umc_keyfile_load(put_str(f, "upper", upper, 0600), key, NULL), 0);
+        assert_int_equal(umc_keyfile_load(put_str(f, "upper", upper, 0600), key, NULL, 0), 0);
         assert_int_equal(key[10], 0x0a);
         assert_int_equal(key[31], 0x1f);
 }
@@ -154,7 +155,7 @@ static void test_file_owned_by_another_user_is_eperm(void **state) {
         assert_int_equal(chown(path, 4242, 4242), 0);
         expect_refused(path, -EPERM);
         assert_int_equal(chown(path, 0, 0), 0);
-        assert_int_equal(umc_keyfile_load(path, key, NULL), 0);
+        assert_int_equal(umc_keyfile_load(path, key, NULL, 0), 0);
 }
 
 static void test_malformed_contents_are_einval(void **state) {
@@ -233,8 +234,8 @@ static void test_symlink_is_refused_with_eloop(void **state) {
 static void test_null_arguments_are_einval(void **state) {
         uint8_t key[UMC_MASTER_KEY_LEN];
 
-        assert_int_equal(umc_keyfile_load(NULL, key, NULL), -EINVAL);
-        assert_int_equal(umc_keyfile_load("/nonexistent", NULL, NULL), -EINVAL);
+        assert_int_equal(umc_keyfile_load(NULL, key, NULL, 0), -EINVAL);
+        assert_int_equal(umc_keyfile_load("/nonexistent", NULL, NULL, 0), -EINVAL);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

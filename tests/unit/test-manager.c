@@ -73,34 +73,6 @@ struct fx {
 
 /* ---- files ---- */
 
-static void write_file(const char *dir, const char *name, const void *data, size_t len,
-                       mode_t mode) {
-        char path[256];
-        int fd;
-
-        (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        assert_true(fd >= 0);
-        assert_int_equal(fchmod(fd, mode), 0);
-        assert_int_equal(umc_fs_write_all(fd, data, len), 0);
-        assert_int_equal(close(fd), 0);
-}
-
-static void write_text(const char *dir, const char *name, const char *text, mode_t mode) {
-        write_file(dir, name, text, strlen(text), mode);
-}
-
-static void fill_image(uint8_t *buf, size_t len, uint32_t seed) {
-        uint32_t x = seed * 2654435761u + 1;
-
-        for (size_t i = 0; i < len; i++) {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                buf[i] = (uint8_t)x;
-        }
-}
-
 /* A package directory with one image per target; extra_target adds an image for it. */
 static void make_package(struct fx *f, struct pkg *p, const char *sub, const char *version,
                          uint32_t seed, const char *extra_target) {
@@ -119,7 +91,7 @@ static void make_package(struct fx *f, struct pkg *p, const char *sub, const cha
                 assert_non_null(p->image[i]);
                 fill_image(p->image[i], IMAGE_LEN, seed * 16 + (uint32_t)i);
                 (void)snprintf(file, sizeof(file), "%s.bin", names[i]);
-                write_file(p->dir, file, p->image[i], IMAGE_LEN, 0644);
+                write_file_in(p->dir, file, p->image[i], IMAGE_LEN, 0644);
                 assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, p->image[i], IMAGE_LEN, h), 0);
                 umc_hex_encode(h, UMC_HASH_LEN, hex);
                 len += (size_t)snprintf(json + len, sizeof(json) - len,
@@ -128,7 +100,7 @@ static void make_package(struct fx *f, struct pkg *p, const char *sub, const cha
                                         i ? "," : "", names[i], version, file, IMAGE_LEN, hex);
         }
         if (extra_target) {
-                write_text(p->dir, "extra.bin", "x", 0644);
+                write_text_in(p->dir, "extra.bin", "x", 0644);
                 assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, "x", 1, (uint8_t[32]){}), 0);
                 len += (size_t)snprintf(json + len, sizeof(json) - len,
                                         ",{\"target\":\"%s\",\"version\":\"1\",\"file\":\"extra.bin\","
@@ -137,7 +109,7 @@ static void make_package(struct fx *f, struct pkg *p, const char *sub, const cha
         }
         len += (size_t)snprintf(json + len, sizeof(json) - len, "]}\n");
         assert_true(len < sizeof(json));
-        write_text(p->dir, "manifest.json", json, 0644);
+        write_text_in(p->dir, "manifest.json", json, 0644);
         assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, json, len, p->hash), 0);
 }
 
@@ -155,13 +127,13 @@ static void agent_start(struct fx *f, int i) {
         char text[1024], keyname[32];
 
         (void)snprintf(keyname, sizeof(keyname), "agent-%s.key", names[i]);
-        write_text(f->dir, keyname, i == 0 ? KEY_BCM : KEY_GW, 0600);
+        write_text_in(f->dir, keyname, i == 0 ? KEY_BCM : KEY_GW, 0600);
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nListen=127.0.0.1:0\nEcuId=0x%x\nHardwareId=HW-%s\n"
                        "KeyFile=%s/%s\nSlotDirectory=%s/slots-%s\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
                        0x10 + i, names[i], f->dir, keyname, f->dir, names[i]);
-        write_text(f->dir, "agent.conf", text, 0644);
+        write_text_in(f->dir, "agent.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
                 fail_msg("agent config: %s", err.msg);
@@ -176,8 +148,8 @@ static void daemon_config(struct fx *f, const char *bcm_key, const char *acl, st
         char text[2048], path[128];
         size_t len = 0;
 
-        write_text(f->dir, "umcd-bcm.key", bcm_key, 0600);
-        write_text(f->dir, "umcd-gw.key", KEY_GW, 0600);
+        write_text_in(f->dir, "umcd-bcm.key", bcm_key, 0600);
+        write_text_in(f->dir, "umcd-gw.key", KEY_GW, 0600);
         len += (size_t)snprintf(text + len, sizeof(text) - len,
                                 "[Package]\nRequireSignature=no\n"
 
@@ -191,7 +163,7 @@ static void daemon_config(struct fx *f, const char *bcm_key, const char *acl, st
                                         names[i], 0x10 + i, names[i], f->dir, names[i],
                                         (unsigned)f->port[i]);
         assert_true(len < sizeof(text));
-        write_text(f->dir, "umcd.conf", text, 0644);
+        write_text_in(f->dir, "umcd.conf", text, 0644);
         (void)snprintf(path, sizeof(path), "%s/umcd.conf", f->dir);
         *ret = (struct umc_daemon_config){};
         if (umc_daemon_config_load(path, ret, &err) < 0)
@@ -309,22 +281,15 @@ static int teardown(void **state) {
 
 /* ---- running ---- */
 
-static void run_until(struct fx *f, bool (*done)(struct fx *f)) {
-        uint64_t limit = umc_now_monotonic_usec() + LOOP_LIMIT_USEC;
+static bool is_completed(const void *p) {
+        const struct fx *f = p;
 
-        while (!done(f)) {
-                assert_true(sd_event_run(f->event, 100 * USEC_PER_MSEC) >= 0);
-                if (umc_now_monotonic_usec() > limit)
-                        fail_msg("nothing happened within %" PRIu64 " s",
-                                 LOOP_LIMIT_USEC / USEC_PER_SEC);
-        }
-}
-
-static bool is_completed(struct fx *f) {
         return f->completed > 0;
 }
 
-static bool has_acted(struct fx *f) {
+static bool has_acted(const void *p) {
+        const struct fx *f = p;
+
         return f->acted;
 }
 
@@ -410,7 +375,7 @@ static void test_install_delivers_every_target_and_records_versions(void **state
         install(f, &f->p1, NULL);
         target_status(f, 0, &t);
         assert_int_equal(t.phase, UMC_PHASE_WAITING);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
 
         assert_int_equal(f->completed, 1);
         assert_true(f->success);
@@ -465,7 +430,7 @@ static void test_second_install_while_busy_is_refused(void **state) {
         /* It names the running package and what to do about it. */
         assert_non_null(strstr(why, f->p1.dir));
         assert_non_null(strstr(why, "umcctl cancel"));
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_int_equal(f->completed, 1);
         assert_true(f->success);
         /* Idle after a success: Progress stays at 100, as every target shows. */
@@ -499,9 +464,9 @@ static void test_tampered_image_is_refused_before_any_delivery(void **state) {
         uint8_t *bad = f->p1.image[1];
 
         bad[IMAGE_LEN - 1] ^= 0x01; /* same size, one bit off */
-        write_file(f->p1.dir, "gw.bin", bad, IMAGE_LEN, 0644);
+        write_file_in(f->p1.dir, "gw.bin", bad, IMAGE_LEN, 0644);
         install(f, &f->p1, NULL);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_false(f->success);
         assert_int_equal(f->reason, UMC_REASON_IMAGE_HASH_MISMATCH);
         assert_int_equal(f->alarms, 1);
@@ -521,7 +486,7 @@ static void test_image_of_wrong_size_is_refused_at_once(void **state) {
         struct fx *f = *state;
         char why[256] = "";
 
-        write_file(f->p1.dir, "bcm.bin", f->p1.image[0], IMAGE_LEN - 1, 0644);
+        write_file_in(f->p1.dir, "bcm.bin", f->p1.image[0], IMAGE_LEN - 1, 0644);
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "bcm.bin"));
         assert_int_equal(umc_manager_operation(f->m), UMC_OP_IDLE);
@@ -598,7 +563,7 @@ static void test_inspect_checks_the_image_files_as_install_does(void **state) {
         assert_non_null(strstr(why, "the manifest says"));
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "the manifest says"));
-        write_file(f->p1.dir, "bcm.bin", f->p1.image[0], IMAGE_LEN, 0644);
+        write_file_in(f->p1.dir, "bcm.bin", f->p1.image[0], IMAGE_LEN, 0644);
         assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), 0);
         umc_manifest_free(&mf);
 }
@@ -610,7 +575,7 @@ static void test_inspect_reads_only_below_the_package_directories(void **state) 
 
         /* A copy of a good package outside PackageDirectory=. */
         assert_non_null(mkdtemp(outside));
-        write_text(outside, "manifest.json", "{}", 0644);
+        write_text_in(outside, "manifest.json", "{}", 0644);
         assert_int_equal(umc_manager_inspect(f->m, outside, &mf, why, sizeof(why)), -EACCES);
         assert_non_null(strstr(why, "PackageDirectory="));
         assert_non_null(strstr(why, f->dir));
@@ -644,7 +609,7 @@ static void test_install_restricted_to_named_targets(void **state) {
                 fail_msg("no list of the package's targets in: %s", why);
         assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, none, why, sizeof(why)), -EINVAL);
         install(f, &f->p1, only_gw);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_true(f->success);
         target_status(f, 0, &t);
         assert_int_equal(t.phase, UMC_PHASE_IDLE);
@@ -672,7 +637,7 @@ static void test_acl_denied_target_fails_and_the_next_goes_on(void **state) {
                        (unsigned)f->port[0]);
         reconfigure(f, KEY_BCM, acl);
         install(f, &f->p1, NULL);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_false(f->success);
         assert_int_equal(f->reason, UMC_REASON_ETH_DENIED_BY_RULE);
         assert_int_equal(f->alarms, 1);
@@ -694,7 +659,7 @@ static void test_wrong_key_fails_the_target_with_an_alarm(void **state) {
 
         reconfigure(f, KEY_WRONG, ACL_ALLOW);
         install(f, &f->p1, NULL);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_false(f->success);
         assert_int_equal(f->alarm_reason, UMC_REASON_ECU_AUTH_FAILED);
         assert_string_equal(f->alarm_target, "bcm");
@@ -715,7 +680,7 @@ static void test_sm3_image_hash_reaches_the_agent(void **state) {
         c.image_hash = UMC_HASH_SM3;
         assert_int_equal(umc_manager_reload(f->m, &c), 0);
         install(f, &f->p1, NULL);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_true(f->success);
         for (int i = 0; i < N_AGENTS; i++)
                 assert_active(f, i, "1.2.3", f->p1.image[i]);
@@ -740,13 +705,13 @@ static void test_cancel_mid_transfer_keeps_active_slots(void **state) {
 
         assert_int_equal(umc_manager_cancel(f->m), -ENOENT);
         install(f, &f->p1, NULL);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_true(f->success);
 
         f->act_on = 0;
         f->act = do_cancel;
         install(f, &f->p2, NULL);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_true(f->acted);
         assert_int_equal(f->completed, 1);
         assert_false(f->success);
@@ -777,7 +742,7 @@ static void test_cancel_while_verifying_touches_nothing(void **state) {
 
         install(f, &f->p1, NULL);
         assert_int_equal(umc_manager_cancel(f->m), 0);
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_int_equal(f->reason, UMC_REASON_CANCELLED);
         umc_agent_get_stats(f->agent[0], &st);
         assert_int_equal(st.accepted, 0);
@@ -801,7 +766,7 @@ static void test_interrupted_installation_restarts_and_resumes(void **state) {
         f->act_on = 0;
         f->act = do_stop;
         install(f, &f->p1, NULL);
-        run_until(f, has_acted);
+        run_until_done(f->event, has_acted, f, LOOP_LIMIT_USEC);
         assert_int_equal(f->completed, 0);
         assert_int_equal(umc_delivery_record_read(f->state_fd, "bcm", &rec), 0);
         assert_true(rec.offset >= IMAGE_LEN / 2);
@@ -815,7 +780,7 @@ static void test_interrupted_installation_restarts_and_resumes(void **state) {
         daemon_config(f, KEY_BCM, ACL_ALLOW, &c);
         manager_start(f, &c);
         assert_int_equal(umc_manager_operation(f->m), UMC_OP_VERIFYING); /* restarted by itself */
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_true(f->success);
         /* bcm went on from its last checkpoint, not from 0. */
         assert_true(f->seen_transfer[0]);
@@ -856,7 +821,7 @@ static void test_reload_is_refused_while_busy(void **state) {
         daemon_config(f, KEY_BCM, ACL_ALLOW, &c);
         assert_int_equal(umc_manager_reload(f->m, &c), -EBUSY);
         assert_non_null(c.targets); /* still the caller's */
-        run_until(f, is_completed);
+        run_until_done(f->event, is_completed, f, LOOP_LIMIT_USEC);
         assert_int_equal(umc_manager_reload(f->m, &c), 0);
         assert_null(c.targets);
         assert_int_equal(umc_manager_n_targets(f->m), 2);

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
-#include "umc/acl.h"
+#include "umc/ethacl.h"
 #include "umc/netinfo.h"
 #include "umc/util.h"
 
@@ -123,7 +123,7 @@ static void check_both_ends(struct conn *c, int family, const char *src_cidr) {
 
         (void)snprintf(text, sizeof(text), "allow proto=tcp src=%s dport=%u vlan=none", src_cidr,
                        c->port);
-        assert_int_equal(umc_eth_rule_parse(text, &rule, NULL), 0);
+        assert_int_equal(umc_eth_rule_parse(text, &rule, NULL, 0), 0);
         assert_int_equal(umc_eth_acl_check(&rule, 1, &from_client, NULL), UMC_REASON_OK);
         assert_int_equal(umc_eth_acl_check(&rule, 1, &from_server, NULL), UMC_REASON_OK);
         /* The reversed orientation would not match: src is the initiator. */

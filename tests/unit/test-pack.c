@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 
@@ -21,15 +23,6 @@
 
 static struct pki P;
 static char desc[200], pkg[200], key[200], wrong_key[200];
-
-static void write_file(const char *path, const char *text, mode_t mode) {
-        FILE *f = fopen(path, "w");
-
-        assert_non_null(f);
-        assert_true(fputs(text, f) >= 0);
-        assert_int_equal(fclose(f), 0);
-        assert_int_equal(chmod(path, mode), 0);
-}
 
 static const char good_desc[] =
         "[Package]\nName=demo 2026.12\nVersion=2026.12.1\nSecurityVersion=7\nValidDays=30\n"
@@ -48,20 +41,20 @@ static int group_setup(void **state) {
         (void)snprintf(pkg, sizeof(pkg), "%s/pkg", P.dir);
         (void)snprintf(key, sizeof(key), "%s/gw.key", P.dir);
         (void)snprintf(wrong_key, sizeof(wrong_key), "%s/wrong.key", P.dir);
-        write_file(desc, good_desc, 0644);
-        write_file(key, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600);
-        write_file(wrong_key, "100102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+        write_text(desc, good_desc, 0644);
+        write_text(key, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600);
+        write_text(wrong_key, "100102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
                    0600);
         (void)snprintf(path, sizeof(path), "%s/bcm.bin", P.dir);
-        write_file(path, "bcm image", 0644);
+        write_text(path, "bcm image", 0644);
         (void)snprintf(path, sizeof(path), "%s/material.bin", P.dir);
-        write_file(path, "\x01\xfe", 0644);
+        write_text(path, "\x01\xfe", 0644);
         (void)snprintf(path, sizeof(path), "%s/empty.bin", P.dir);
-        write_file(path, "", 0644);
+        write_text(path, "", 0644);
         memset(big, 'g', 70000);
         big[70000] = '\0';
         (void)snprintf(path, sizeof(path), "%s/gw.bin", P.dir);
-        write_file(path, big, 0644);
+        write_text(path, big, 0644);
         free(big);
         assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, pkg, NULL,
                                          0), 0);
@@ -254,7 +247,7 @@ static void test_bad_descriptions_are_named_and_leave_nothing(void **state) {
                 char why[512] = "";
                 int r;
 
-                write_file(path, rows[i].text, 0644);
+                write_text(path, rows[i].text, 0644);
                 r = umc_pack_create(path, P.ec.cert_path, P.ec.key_path, P.chain, out, why,
                                     sizeof(why));
                 if (r >= 0 || !strstr(why, rows[i].why))

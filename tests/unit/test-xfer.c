@@ -13,6 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test-helpers.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -132,14 +134,11 @@ struct rig {
 static void make_image(struct rig *g, size_t len) {
         g->image = malloc(len);
         assert_non_null(g->image);
-        for (size_t i = 0; i < len; i++)
-                g->image[i] = (uint8_t)(i * 2654435761u >> 13);
+        fill_image(g->image, len, 1);
         g->image_len = len;
         strcpy(g->path, "/tmp/umc-test-xfer-XXXXXX");
         g->fd = mkstemp(g->path);
-        assert_true(g->fd >= 0);
-        assert_int_equal(write(g->fd, g->image, len), (ssize_t)len);
-        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, g->image, len, g->hash), 0);
+        write_image(g->fd, g->image, len, g->hash);
 }
 
 static void sessions_new(struct rig *g, uint64_t session_id) {

@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "umc/fs.h"
+#include "umc/parse.h"
+#include "umc/statefile.h"
 #include "umc/util.h"
 
 #define DIR_MODE 0700
@@ -161,84 +163,59 @@ static int slot_load(struct umc_slots *s, int i) {
 
 /* ---- progress ---- */
 
-static bool key_is(const char *key, size_t n, const char *want) {
-        return n == strlen(want) && memcmp(key, want, n) == 0;
-}
-
-/* Canonical decimal only (no sign, no leading zero), at most UMC_FS_OFF_MAX. */
+/* Canonical decimal only (no sign, no leading zero: we write them so), at most UMC_FS_OFF_MAX. */
 static int parse_len(const char *p, size_t n, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (n < 1 || n > 19 || (n > 1 && p[0] == '0'))
+        if (n > 1 && p[0] == '0')
                 return -EBADMSG;
-        for (size_t i = 0; i < n; i++) {
-                if (p[i] < '0' || p[i] > '9')
-                        return -EBADMSG;
-                v = v * 10 + (uint64_t)(p[i] - '0'); /* 19 digits fit in 64 bits */
-        }
-        if (v > (uint64_t)UMC_FS_OFF_MAX)
-                return -EBADMSG;
-        *ret = v;
-        return 0;
+        return umc_parse_uint(p, n, (uint64_t)UMC_FS_OFF_MAX, ret) < 0 ? -EBADMSG : 0;
 }
 
-static int progress_field(struct transfer *t, const char *key, size_t klen, const char *val,
-                          size_t vlen, unsigned *seen) {
-        unsigned bit;
+static const char *const progress_keys[] = { "image_id", "version", "image_len", "offset" };
 
-        if (key_is(key, klen, "image_id")) {
-                bit = 1u << 0;
+struct progress_parse {
+        struct transfer t;
+        unsigned seen;
+};
+
+static int progress_line(const char *key, const char *val, void *userdata) {
+        struct progress_parse *pp = userdata;
+        struct transfer *t = &pp->t;
+        size_t vlen = strlen(val);
+
+        switch (umc_statefile_key(key, progress_keys, UMC_ELEMENTSOF(progress_keys), &pp->seen)) {
+        case 0:
                 if (umc_hex_decode(val, vlen, t->image_id, sizeof(t->image_id)) < 0)
                         return -EBADMSG;
-        } else if (key_is(key, klen, "version")) {
-                bit = 1u << 1;
+                return 0;
+        case 1:
                 if (!version_valid_n(val, vlen))
                         return -EBADMSG;
-                memcpy(t->version, val, vlen);
-                t->version[vlen] = '\0';
-        } else if (key_is(key, klen, "image_len")) {
-                bit = 1u << 2;
+                memcpy(t->version, val, vlen + 1);
+                return 0;
+        case 2:
                 if (parse_len(val, vlen, &t->image_len) < 0 || t->image_len == 0)
                         return -EBADMSG;
-        } else if (key_is(key, klen, "offset")) {
-                bit = 1u << 3;
-                if (parse_len(val, vlen, &t->durable) < 0)
-                        return -EBADMSG;
-        } else
+                return 0;
+        case 3:
+                return parse_len(val, vlen, &t->durable);
+        default:
                 return -EBADMSG;
-        if (*seen & bit)
-                return -EBADMSG;
-        *seen |= bit;
-        return 0;
+        }
 }
 
 /* Parse the progress text strictly into *ret (fd and known untouched by the caller's copy). */
-static int progress_parse(const char *text, size_t len, struct transfer *ret) {
-        struct transfer t = { .fd = -1 };
-        const char *p = text, *end = text + len;
-        unsigned seen = 0;
+static int progress_parse(char *text, size_t len, struct transfer *ret) {
+        struct progress_parse pp = { .t = { .fd = -1 } };
         int r;
 
-        if (memchr(text, '\0', len))
+        r = umc_statefile_parse(text, len, progress_line, &pp);
+        if (r < 0)
+                return r;
+        if (pp.seen != 0xf || pp.t.durable > pp.t.image_len)
                 return -EBADMSG;
-        while (p < end) {
-                const char *nl = memchr(p, '\n', (size_t)(end - p)), *eq;
-
-                if (!nl)
-                        return -EBADMSG;
-                eq = memchr(p, '=', (size_t)(nl - p));
-                if (!eq)
-                        return -EBADMSG;
-                r = progress_field(&t, p, (size_t)(eq - p), eq + 1, (size_t)(nl - eq - 1), &seen);
-                if (r < 0)
-                        return r;
-                p = nl + 1;
-        }
-        if (seen != 0xf || t.durable > t.image_len)
-                return -EBADMSG;
-        t.offset = t.durable;
-        t.known = true;
-        *ret = t;
+        pp.t.offset = pp.t.durable;
+        pp.t.known = true;
+        *ret = pp.t;
         return 0;
 }
 

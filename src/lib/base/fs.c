@@ -65,6 +65,52 @@ int umc_fs_pwrite_all(int fd, const void *buf, size_t len, off_t off) {
         return 0;
 }
 
+int umc_fs_read_all(int fd, void *buf, size_t len, size_t *ret_len) {
+        uint8_t *p = buf;
+        size_t got = 0;
+
+        if (fd < 0 || (!buf && len > 0) || !ret_len)
+                return -EINVAL;
+        while (got < len) {
+                ssize_t n = read(fd, p + got, len - got);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                got += (size_t)n;
+        }
+        *ret_len = got;
+        return 0;
+}
+
+int umc_fs_pread_exact(int fd, void *buf, size_t len, off_t off) {
+        uint8_t *p = buf;
+
+        if (fd < 0 || off < 0 || (!buf && len > 0))
+                return -EINVAL;
+        if ((uint64_t)len > (uint64_t)(UMC_FS_OFF_MAX - off))
+                return -EFBIG;
+        while (len > 0) {
+                ssize_t n = pread(fd, p, len, off);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -EIO; /* the file is shorter than the caller knows it to be */
+                p += n;
+                off += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
 int umc_fs_fsync_dir(int dirfd) {
         _cleanup_close_ int fd = -1;
 

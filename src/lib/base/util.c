@@ -14,7 +14,7 @@ bool umc_memeq_ct(const void *a, const void *b, size_t n) {
         return CRYPTO_memcmp(a, b, n) == 0;
 }
 
-static int hexval(char c) {
+int umc_hex_digit(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
         if (c >= 'a' && c <= 'f')
@@ -28,10 +28,10 @@ int umc_hex_decode(const char *s, size_t slen, uint8_t *out, size_t out_len) {
         if (slen != out_len * 2)
                 return -EINVAL;
         for (size_t i = 0; i < slen; i++)
-                if (hexval(s[i]) < 0)
+                if (umc_hex_digit(s[i]) < 0)
                         return -EINVAL;
         for (size_t i = 0; i < out_len; i++)
-                out[i] = (uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+                out[i] = (uint8_t)(umc_hex_digit(s[2 * i]) << 4 | umc_hex_digit(s[2 * i + 1]));
         return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "umc/fs.h"
+#include "umc/parse.h"
 #include "umc/util.h"
 
 #define PREFIX "report-"
@@ -24,12 +25,9 @@ static int64_t seq_of(const char *name) {
             strncmp(name, PREFIX, strlen(PREFIX)) != 0 ||
             strcmp(name + strlen(PREFIX) + 20, SUFFIX) != 0)
                 return -1;
-        for (const char *s = name + strlen(PREFIX); s < name + strlen(PREFIX) + 20; s++) {
-                if (*s < '0' || *s > '9' || v > (uint64_t)INT64_MAX / 10)
-                        return -1;
-                v = v * 10 + (uint64_t)(*s - '0');
-        }
-        return v > (uint64_t)INT64_MAX ? -1 : (int64_t)v;
+        if (umc_parse_uint(name + strlen(PREFIX), 20, INT64_MAX, &v) < 0)
+                return -1;
+        return (int64_t)v;
 }
 
 struct scan {

@@ -33,6 +33,7 @@
 #include "umc/log.h"
 #include "umc/replay.h"
 #include "umc/names.h"
+#include "umc/parse.h"
 #include "umc/util.h"
 #include "umc/xferlimits.h"
 
@@ -41,9 +42,8 @@
 #define SECTIONS_MAX 12
 #define ITEMS_MAX 32
 #define TOKEN_MAX 64
-#define DECIMAL_DIGITS_MAX 15 /* exact in a double, so "0.1" parses like strtod() would */
 
-/* acl.h: "flags rates outside the tolerance (default +-10%)". */
+/* canid.h: "flags rates outside the tolerance (default +-10%)". */
 #define CAN_TOLERANCE_PCT_DEFAULT 10.0
 #define DAEMON_STATE_DIRECTORY_DEFAULT "/var/lib/umc"
 /* The group systemd/io.umc.conf names and systemd/umc.sysusers.conf creates. */
@@ -240,94 +240,6 @@ static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
-/* Strict unsigned decimal of the n characters at s: digits only (no sign, space or junk), no overflow. */
-static int parse_u64_dec_n(const char *s, size_t n, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (n == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (!is_digit(s[i]))
-                        return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-                        return -ERANGE;
-                v = v * 10 + (uint64_t)(s[i] - '0');
-        }
-        *ret = v;
-        return 0;
-}
-
-static int parse_u64_dec(const char *s, uint64_t *ret) {
-        return parse_u64_dec_n(s, strlen(s), ret);
-}
-
-/* "0x" + hex digits, or decimal (never octal). */
-static int parse_u64_dec_or_hex(const char *s, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
-                return parse_u64_dec(s, ret);
-        s += 2;
-        if (!*s)
-                return -EINVAL;
-        for (; *s; s++) {
-                int d;
-
-                if (is_digit(*s))
-                        d = *s - '0';
-                else if (*s >= 'a' && *s <= 'f')
-                        d = *s - 'a' + 10;
-                else if (*s >= 'A' && *s <= 'F')
-                        d = *s - 'A' + 10;
-                else
-                        return -EINVAL;
-                if (v > UINT64_MAX >> 4)
-                        return -ERANGE;
-                v = v << 4 | (uint64_t)d;
-        }
-        *ret = v;
-        return 0;
-}
-
-/*
- * "DIGITS[.DIGITS]", locale-independent: all digits as one integer divided
- * by a power of ten, both exact, so the quotient is correctly rounded.
- */
-static int parse_decimal(const char *s, double *ret) {
-        uint64_t mant = 0;
-        unsigned digits = 0, frac = 0;
-        bool dot = false;
-        double v;
-
-        if (!is_digit(*s))
-                return -EINVAL;
-        for (; *s; s++) {
-                if (*s == '.' && !dot) {
-                        dot = true;
-                        if (!is_digit(s[1]))
-                                return -EINVAL;
-                        continue;
-                }
-                if (!is_digit(*s))
-                        return -EINVAL;
-                if (++digits > DECIMAL_DIGITS_MAX)
-                        return -ERANGE;
-                mant = mant * 10 + (uint64_t)(*s - '0');
-                if (dot)
-                        frac++;
-        }
-        v = (double)mant;
-        if (frac > 0) {
-                double p10 = 1;
-                for (unsigned i = 0; i < frac; i++)
-                        p10 *= 10;
-                v /= p10;
-        }
-        *ret = v;
-        return 0;
-}
-
 /*
  * Next entry of a list separated by whitespace and/or single commas.
  * Returns 1 with the entry in tok, 0 at the end, -EINVAL for an empty entry
@@ -387,13 +299,13 @@ static void suite_names(char *buf, size_t size) {
 static int lookup_suite(struct parser *p, const struct item *it, const char *name,
                         enum umc_suite_id *ret) {
         const struct umc_suite *suite = NULL;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         char known[128];
         int r;
 
-        r = umc_suite_from_name(name, &suite, &why);
+        r = umc_suite_from_name(name, &suite, why, sizeof(why));
         if (r == -EPERM)
-                return fail_item(p, it, "'%s' is refused: %s", name, why ? why : "legacy cipher");
+                return fail_item(p, it, "'%s' is refused: %s", name, why);
         if (r < 0 || !suite) {
                 suite_names(known, sizeof(known));
                 return fail_item(p, it, "unknown cipher suite '%s' (known: %s)", name, known);
@@ -405,9 +317,10 @@ static int lookup_suite(struct parser *p, const struct item *it, const char *nam
 /*
  * "IPV4:PORT" or "[IPV6]:PORT", numeric only (inet_pton, no name lookup),
  * port 1..65535, or 0..65535 with port0 (a listener: the kernel picks a
- * free port). *ret_why names the defect.
+ * free port). why (see umc_why()) names the defect.
  */
-static int parse_sockaddr(const char *s, bool port0, struct umc_sockaddr *ret, const char **ret_why) {
+static int parse_sockaddr(const char *s, bool port0, struct umc_sockaddr *ret, char *why,
+                          size_t why_size) {
         struct umc_sockaddr a = {};
         char host[INET6_ADDRSTRLEN];
         const char *port_s;
@@ -418,55 +331,44 @@ static int parse_sockaddr(const char *s, bool port0, struct umc_sockaddr *ret, c
         if (v6) {
                 const char *end = strchr(s, ']');
 
-                if (!end || end[1] != ':') {
-                        *ret_why = "expected [IPV6]:PORT";
-                        return -EINVAL;
-                }
+                if (!end || end[1] != ':')
+                        return umc_why(why, why_size, -EINVAL, "expected [IPV6]:PORT");
                 s++;
                 n = (size_t)(end - s);
                 port_s = end + 2;
         } else {
                 const char *colon = strrchr(s, ':');
 
-                if (!colon) {
-                        *ret_why = "expected IPV4:PORT or [IPV6]:PORT";
-                        return -EINVAL;
-                }
+                if (!colon)
+                        return umc_why(why, why_size, -EINVAL,
+                                       "expected IPV4:PORT or [IPV6]:PORT");
                 n = (size_t)(colon - s);
                 port_s = colon + 1;
-                if (memchr(s, ':', n)) {
-                        *ret_why = "an IPv6 address needs brackets: [IPV6]:PORT";
-                        return -EINVAL;
-                }
+                if (memchr(s, ':', n))
+                        return umc_why(why, why_size, -EINVAL,
+                                       "an IPv6 address needs brackets: [IPV6]:PORT");
         }
-        if (n == 0 || n >= sizeof(host)) {
-                *ret_why = "missing or over-long address";
-                return -EINVAL;
-        }
+        if (n == 0 || n >= sizeof(host))
+                return umc_why(why, why_size, -EINVAL, "missing or over-long address");
         memcpy(host, s, n);
         host[n] = '\0';
 
-        if (parse_u64_dec(port_s, &port) < 0 || port < (port0 ? 0 : 1) || port > 65535) {
-                *ret_why = port0 ? "port must be a number in 0..65535"
-                                 : "port must be a number in 1..65535";
-                return -EINVAL;
-        }
+        if (umc_parse_uint(port_s, strlen(port_s), 65535, &port) < 0 || port < (port0 ? 0 : 1))
+                return umc_why(why, why_size, -EINVAL, "port must be a number in %d..65535",
+                               port0 ? 0 : 1);
 
         if (v6) {
                 a.in6.sin6_family = AF_INET6;
                 a.in6.sin6_port = htons((uint16_t)port);
-                if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) != 1) {
-                        *ret_why = "not a numeric IPv6 address";
-                        return -EINVAL;
-                }
+                if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) != 1)
+                        return umc_why(why, why_size, -EINVAL, "not a numeric IPv6 address");
                 a.len = sizeof(a.in6);
         } else {
                 a.in.sin_family = AF_INET;
                 a.in.sin_port = htons((uint16_t)port);
-                if (inet_pton(AF_INET, host, &a.in.sin_addr) != 1) {
-                        *ret_why = "not a numeric IPv4 address (dotted quad)";
-                        return -EINVAL;
-                }
+                if (inet_pton(AF_INET, host, &a.in.sin_addr) != 1)
+                        return umc_why(why, why_size, -EINVAL,
+                                       "not a numeric IPv4 address (dotted quad)");
                 a.len = sizeof(a.in);
         }
         *ret = a;
@@ -556,7 +458,7 @@ static int parse_range(struct parser *p, const struct item *it, const char *valu
         uint64_t v;
         int r;
 
-        r = parse_u64_dec(value, &v);
+        r = umc_parse_uint(value, strlen(value), UINT64_MAX, &v);
         if (r == -EINVAL)
                 return fail_item(p, it, "'%s' is not a decimal number", value);
         if (r < 0 || v < it->min || v > it->max)
@@ -619,7 +521,7 @@ static int parse_size(struct parser *p, const struct item *it, const char *value
                 shift = 10 * (unsigned)(suffix - suffixes + 1);
                 n--;
         }
-        r = parse_u64_dec_n(value, n, &v);
+        r = umc_parse_uint(value, n, UINT64_MAX, &v);
         if (r == -EINVAL)
                 return fail_item(p, it, "'%s' is not a size (a number of bytes, optionally followed "
                                         "by K, M, G or T)", value);
@@ -676,7 +578,7 @@ static int parse_double(struct parser *p, const struct item *it, const char *val
         double v;
         int r;
 
-        r = parse_decimal(value, &v);
+        r = umc_parse_real(value, strlen(value), &v);
         if (r == -EINVAL)
                 return fail_item(p, it, "'%s' is not a decimal number (DIGITS[.DIGITS])", value);
         low = it->flags & ITEM_MIN_EXCLUSIVE ? v <= it->dmin : v < it->dmin;
@@ -754,7 +656,7 @@ static int parse_ecu_id(struct parser *p, const struct item *it, const char *val
         uint64_t v = 0;
         int r;
 
-        r = parse_u64_dec_or_hex(value, &v);
+        r = umc_parse_uint_or_hex(value, strlen(value), UINT64_MAX, &v);
         if (r == -EINVAL)
                 return fail_item(p, it, "'%s' is not a decimal or 0x-prefixed hex number", value);
         if (r < 0 || v < 1 || v > UINT32_MAX)
@@ -776,9 +678,9 @@ static int parse_hw_id(struct parser *p, const struct item *it, const char *valu
 }
 
 static int parse_address(struct parser *p, const struct item *it, const char *value, void *field) {
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
-        if (parse_sockaddr(value, it->flags & ITEM_PORT_ZERO, field, &why) < 0)
+        if (parse_sockaddr(value, it->flags & ITEM_PORT_ZERO, field, why, sizeof(why)) < 0)
                 return fail_item(p, it, "'%s': %s", value, why);
         return 0;
 }
@@ -820,26 +722,7 @@ static int parse_u8(struct parser *p, const struct item *it, const char *value, 
 
 /* Exactly two hex digits, no "0x": one byte as ISO-TP tools write it. */
 static int parse_hex2(const char *s, uint8_t *ret) {
-        unsigned v = 0;
-
-        if (strlen(s) != 2)
-                return -EINVAL;
-        for (size_t i = 0; i < 2; i++) {
-                char c = s[i];
-                unsigned d;
-
-                if (is_digit(c))
-                        d = (unsigned)(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        d = (unsigned)(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        d = (unsigned)(c - 'A' + 10);
-                else
-                        return -EINVAL;
-                v = v << 4 | d;
-        }
-        *ret = (uint8_t)v;
-        return 0;
+        return umc_hex_decode(s, strlen(s), ret, 1);
 }
 
 /* PadByte=: the byte frames are padded with, sent and expected. */
@@ -886,13 +769,13 @@ static int parse_isotp_id(struct parser *p, const struct item *it, const char *v
         bool rx = it->flags & ITEM_CAN_RX;
         const char *other = rx ? "TxId" : "RxId";
         struct umc_canid_rule rule;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         unsigned line;
 
         if (strchr(value, ':'))
                 return fail_item(p, it, "'%s': a channel ID takes no period", value);
-        if (umc_canid_rule_parse(value, CAN_TOLERANCE_PCT_DEFAULT, &rule, &why) < 0)
-                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid CAN ID");
+        if (umc_canid_rule_parse(value, CAN_TOLERANCE_PCT_DEFAULT, &rule, why, sizeof(why)) < 0)
+                return fail_item(p, it, "'%s': %s", value, why);
         line = cur_seen_line(p, other);
         if (line > 0 && rule.eff != o->eff)
                 return fail_item(p, it, "'%s' is %s ID but %s= (line %u) is %s: both must have "
@@ -925,12 +808,12 @@ static int parse_max_pdu(struct parser *p, const struct item *it, const char *va
 static int parse_can_id(struct parser *p, const struct item *it, const char *value, void *field) {
         struct umc_config_can_ids *ids = field;
         struct umc_canid_rule rule;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
         if (ids->n_rules >= UMC_CONFIG_CAN_IDS_MAX)
                 return fail_item(p, it, "too many IDs (at most %d)", UMC_CONFIG_CAN_IDS_MAX);
-        if (umc_canid_rule_parse(value, ids->tolerance_pct, &rule, &why) < 0)
-                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid CAN ID");
+        if (umc_canid_rule_parse(value, ids->tolerance_pct, &rule, why, sizeof(why)) < 0)
+                return fail_item(p, it, "'%s': %s", value, why);
         if (umc_canid_find(ids->rules, ids->n_rules, rule.id, rule.eff))
                 return fail_item(p, it, "'%s': ID listed twice", value);
         if (grow_array((void **)&ids->rules, ids->n_rules, sizeof(*ids->rules)) < 0)
@@ -943,12 +826,12 @@ static int parse_can_id(struct parser *p, const struct item *it, const char *val
 static int parse_eth_rule(struct parser *p, const struct item *it, const char *value, void *field) {
         struct umc_config_eth_acl *acl = field;
         struct umc_eth_rule rule;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
 
         if (acl->n_rules >= UMC_CONFIG_ETH_RULES_MAX)
                 return fail_item(p, it, "too many rules (at most %d)", UMC_CONFIG_ETH_RULES_MAX);
-        if (umc_eth_rule_parse(value, &rule, &why) < 0)
-                return fail_item(p, it, "'%s': %s", value, why ? why : "invalid rule");
+        if (umc_eth_rule_parse(value, &rule, why, sizeof(why)) < 0)
+                return fail_item(p, it, "'%s': %s", value, why);
         if (grow_array((void **)&acl->rules, acl->n_rules, sizeof(*acl->rules)) < 0)
                 return fail_oom(p);
         acl->rules[acl->n_rules++] = rule;
@@ -1085,8 +968,8 @@ static int parse_check_order(struct parser *p, const struct item *it, const char
 static int parse_hhmm(const char *s, size_t n, uint16_t *ret) {
         uint64_t h, m;
 
-        if (n != 5 || s[2] != ':' || parse_u64_dec_n(s, 2, &h) < 0 ||
-            parse_u64_dec_n(s + 3, 2, &m) < 0 || h > 23 || m > 59)
+        if (n != 5 || s[2] != ':' || umc_parse_uint(s, 2, 23, &h) < 0 ||
+            umc_parse_uint(s + 3, 2, 59, &m) < 0)
                 return -EINVAL;
         *ret = (uint16_t)(h * 60 + m);
         return 0;
@@ -1616,13 +1499,12 @@ static unsigned target_seen_line(const struct parser *p, size_t t, const char *k
 
 static int load_key(struct parser *p, const char *path, uint8_t key[UMC_MASTER_KEY_LEN],
                     unsigned line, const char *section) {
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         int r;
 
-        r = umc_keyfile_load(path, key, &why);
+        r = umc_keyfile_load(path, key, why, sizeof(why));
         if (r < 0)
-                return fail_at(p, r, line, section, "KeyFile", "%s: %s", path,
-                               why ? why : strerror(-r));
+                return fail_at(p, r, line, section, "KeyFile", "%s: %s", path, why);
         return 0;
 }
 
@@ -1824,7 +1706,7 @@ static int validate_targets(struct parser *p, struct umc_daemon_config *c) {
         return 0;
 }
 
-/* The bus-load model's cross-field rules, named in the file's terms; busload.c has the last word. */
+/* The load classifier's cross-field rules in the file's terms; loadclass.c has the last word. */
 static int validate_load(struct parser *p, const struct umc_load_cfg *load) {
         unsigned line = seen_line(p, "Load", "MutationWindowSec");
         const char *key = "MutationWindowSec";
@@ -1853,7 +1735,7 @@ static int validate_load(struct parser *p, const struct umc_load_cfg *load) {
 static int validate_cloud(struct parser *p, struct umc_daemon_config *c) {
         static const char *const required[] = { "DeviceId", "SecretFile", "Company", "Product",
                                                 "CaFile", "TrustAnchor" };
-        const char *why = NULL;
+        char why[256] = "";
         bool secure = false;
         int r;
 
@@ -1891,10 +1773,10 @@ static int validate_cloud(struct parser *p, struct umc_daemon_config *c) {
                 return fail_at(p, -EINVAL, seen_line(p, "Cloud", "BaseUrl"), "Cloud", "BaseUrl",
                                "'%s' is not TLS: use https:// or set AllowInsecure=yes",
                                c->cloud_url);
-        r = umc_keyfile_load(c->secret_file, c->cloud_secret, &why);
+        r = umc_keyfile_load(c->secret_file, c->cloud_secret, why, sizeof(why));
         if (r < 0)
                 return fail_at(p, r, seen_line(p, "Cloud", "SecretFile"), "Cloud", "SecretFile",
-                               "%s: %s", c->secret_file, why ? why : strerror(-r));
+                               "%s: %s", c->secret_file, why[0] ? why : strerror(-r));
         return 0;
 }
 
@@ -2277,7 +2159,7 @@ static bool acl_rule_may_match(const struct umc_eth_rule *e, const struct acl_re
 }
 
 /*
- * First match wins (acl.h): the channel is unreachable when no allow rule
+ * First match wins (ethacl.h): the channel is unreachable when no allow rule
  * can match before a deny rule that matches all of it, or at all. Returns
  * true when some connection may be allowed; else *ret_rule is the deny
  * rule's index, or n for the default deny.

@@ -4,10 +4,10 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <stdatomic.h>
 #include <strings.h>
 
 #include "umc/hash.h"
+#include "umc/ossl.h"
 #include "umc/util.h"
 
 /* SM4-CTR + HMAC-SM3: 16-byte SM4 key (GB/T 32907) || 32-byte HMAC-SM3 key. */
@@ -57,24 +57,10 @@ static const struct suite_impl suites[_UMC_SUITE_MAX] = {
         },
 };
 
-/* Fetched lazily, once per suite; a lost race frees its copy. Never freed: lives until exit. */
-static _Atomic(EVP_CIPHER *) fetched[_UMC_SUITE_MAX];
+static struct umc_ossl_cache fetched[_UMC_SUITE_MAX];
 
 static EVP_CIPHER *cipher_get(const struct suite_impl *s) {
-        EVP_CIPHER *c, *expected = NULL;
-
-        c = atomic_load_explicit(&fetched[s->pub.id], memory_order_acquire);
-        if (c)
-                return c;
-        c = EVP_CIPHER_fetch(NULL, s->evp_name, NULL);
-        if (!c)
-                return NULL;
-        if (!atomic_compare_exchange_strong_explicit(&fetched[s->pub.id], &expected, c,
-                                                     memory_order_acq_rel, memory_order_acquire)) {
-                EVP_CIPHER_free(c);
-                c = expected;
-        }
-        return c;
+        return umc_ossl_cipher(&fetched[s->pub.id], s->evp_name);
 }
 
 static void cipher_ctx_freep(EVP_CIPHER_CTX **p) {
@@ -132,8 +118,9 @@ static const char *legacy_why(const char *name) {
         return NULL;
 }
 
-int umc_suite_from_name(const char *name, const struct umc_suite **ret, const char **ret_why) {
-        const char *why;
+int umc_suite_from_name(const char *name, const struct umc_suite **ret, char *why,
+                        size_t why_size) {
+        const char *legacy;
 
         if (!name || !ret)
                 return -EINVAL;
@@ -146,12 +133,9 @@ int umc_suite_from_name(const char *name, const struct umc_suite **ret, const ch
                         *ret = &suites[id].pub;
                         return 0;
                 }
-        why = legacy_why(name);
-        if (why) {
-                if (ret_why)
-                        *ret_why = why;
-                return -EPERM;
-        }
+        legacy = legacy_why(name);
+        if (legacy)
+                return umc_why(why, why_size, -EPERM, "%s", legacy);
         return -ENOENT;
 }
 

@@ -4,8 +4,8 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <stdatomic.h>
 
+#include "umc/ossl.h"
 #include "umc/util.h"
 
 /* OpenSSL names, indexed by enum umc_hash_alg. */
@@ -20,42 +20,15 @@ static const char *md_name(enum umc_hash_alg alg) {
         return md_names[alg];
 }
 
-/* Fetched lazily, once per algorithm; a lost race frees its copy. Kept until exit. */
-static _Atomic(EVP_MD *) md_cache[UMC_ELEMENTSOF(md_names)];
-static _Atomic(EVP_MAC *) hmac_cache;
+static struct umc_ossl_cache md_cache[UMC_ELEMENTSOF(md_names)];
+static struct umc_ossl_cache hmac_cache;
 
 static EVP_MD *md_get(enum umc_hash_alg alg) {
-        EVP_MD *md, *expected = NULL;
-
-        md = atomic_load_explicit(&md_cache[alg], memory_order_acquire);
-        if (md)
-                return md;
-        md = EVP_MD_fetch(NULL, md_names[alg], NULL);
-        if (!md)
-                return NULL;
-        if (!atomic_compare_exchange_strong_explicit(&md_cache[alg], &expected, md,
-                                                     memory_order_acq_rel, memory_order_acquire)) {
-                EVP_MD_free(md);
-                md = expected;
-        }
-        return md;
+        return umc_ossl_md(&md_cache[alg], md_names[alg]);
 }
 
 static EVP_MAC *hmac_get(void) {
-        EVP_MAC *mac, *expected = NULL;
-
-        mac = atomic_load_explicit(&hmac_cache, memory_order_acquire);
-        if (mac)
-                return mac;
-        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        if (!mac)
-                return NULL;
-        if (!atomic_compare_exchange_strong_explicit(&hmac_cache, &expected, mac,
-                                                     memory_order_acq_rel, memory_order_acquire)) {
-                EVP_MAC_free(mac);
-                mac = expected;
-        }
-        return mac;
+        return umc_ossl_mac(&hmac_cache, "HMAC");
 }
 
 static void mac_ctx_freep(EVP_MAC_CTX **p) {

@@ -4,8 +4,8 @@
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <stdatomic.h>
 
+#include "umc/ossl.h"
 #include "umc/util.h"
 
 /* RFC 5869 §2.3: L <= 255 * HashLen. */
@@ -16,24 +16,10 @@
 /* label || session_id(8) || key_id(2) || suite(1) || dir(1) || layer(1) */
 #define FRAME_INFO_LEN (FRAME_LABEL_LEN + 8 + 2 + 1 + 1 + 1)
 
-/* Fetched lazily, once; a lost race frees its copy. Kept until exit. */
-static _Atomic(EVP_KDF *) hkdf_cache;
+static struct umc_ossl_cache hkdf_cache;
 
 static EVP_KDF *hkdf_get(void) {
-        EVP_KDF *kdf, *expected = NULL;
-
-        kdf = atomic_load_explicit(&hkdf_cache, memory_order_acquire);
-        if (kdf)
-                return kdf;
-        kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-        if (!kdf)
-                return NULL;
-        if (!atomic_compare_exchange_strong_explicit(&hkdf_cache, &expected, kdf,
-                                                     memory_order_acq_rel, memory_order_acquire)) {
-                EVP_KDF_free(kdf);
-                kdf = expected;
-        }
-        return kdf;
+        return umc_ossl_kdf(&hkdf_cache, "HKDF");
 }
 
 static void kdf_ctx_freep(EVP_KDF_CTX **p) {

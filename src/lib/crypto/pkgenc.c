@@ -67,24 +67,6 @@ int umc_pkgenc_plain_size(uint64_t sealed, uint64_t *ret) {
         return 0;
 }
 
-/* Fill buf with up to len bytes; fewer only at end of file. */
-static int read_full(int fd, uint8_t *buf, size_t len, size_t *ret) {
-        size_t got = 0;
-
-        while (got < len) {
-                ssize_t n = read(fd, buf + got, len - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
-        *ret = got;
-        return 0;
-}
-
 struct sealer {
         const struct umc_key *key;
         int out_fd;
@@ -123,7 +105,7 @@ static int seal_loop(struct sealer *s, int in_fd, uint64_t max_plain) {
         uint8_t *tmp;
         int r;
 
-        r = read_full(in_fd, s->in, UMC_PKGENC_SEGMENT, &cur);
+        r = umc_fs_read_all(in_fd, s->in, UMC_PKGENC_SEGMENT, &cur);
         if (r < 0)
                 return r;
         if (cur == 0)
@@ -131,7 +113,7 @@ static int seal_loop(struct sealer *s, int in_fd, uint64_t max_plain) {
         for (;;) {
                 if (cur > max_plain - s->plain_size)
                         return -EFBIG;
-                r = read_full(in_fd, s->ahead, UMC_PKGENC_SEGMENT, &next);
+                r = umc_fs_read_all(in_fd, s->ahead, UMC_PKGENC_SEGMENT, &next);
                 if (r < 0)
                         return r;
                 r = seal_one(s, cur, next == 0);
@@ -208,7 +190,7 @@ static int open_one(struct opener *o, uint64_t index, size_t len, bool last) {
         size_t got;
         int r;
 
-        r = read_full(o->in_fd, o->in, len, &got);
+        r = umc_fs_read_all(o->in_fd, o->in, len, &got);
         if (r < 0)
                 return r;
         if (got != len)
@@ -238,7 +220,7 @@ static int open_loop(struct opener *o, uint64_t sealed_size) {
                 done += len;
         }
         /* Bytes past the announced size are not ours to ignore. */
-        r = read_full(o->in_fd, o->in, 1, &got);
+        r = umc_fs_read_all(o->in_fd, o->in, 1, &got);
         if (r < 0)
                 return r;
         return got ? -EBADMSG : 0;

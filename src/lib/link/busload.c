@@ -2,7 +2,6 @@
 #include "umc/busload.h"
 
 #include <limits.h>
-#include <math.h>
 
 #include "umc/util.h"
 
@@ -410,35 +409,6 @@ int umc_busload_frame_bits(const struct umc_can_frame *f, enum umc_stuffing mode
         return 0;
 }
 
-void umc_load_cfg_default(struct umc_load_cfg *cfg) {
-        if (!cfg)
-                return;
-        *cfg = (struct umc_load_cfg){
-                .window_usec = USEC_PER_SEC,
-                .mutation_window_usec = 30 * USEC_PER_SEC,
-                .mutation_factor = 2.0,
-                .mutation_min_delta = 5.0,
-                .abnormal_percent = 80.0,
-        };
-}
-
-int umc_load_cfg_validate(const struct umc_load_cfg *cfg) {
-        if (!cfg)
-                return -EINVAL;
-        if (cfg->window_usec == 0 || cfg->mutation_window_usec < cfg->window_usec)
-                return -EINVAL;
-        if (cfg->mutation_window_usec / cfg->window_usec > UMC_LOAD_HISTORY_MAX)
-                return -EINVAL;
-        /* Written so that NaN fails every test. */
-        if (!(isfinite(cfg->mutation_factor) && cfg->mutation_factor > 1.0))
-                return -EINVAL;
-        if (!(isfinite(cfg->mutation_min_delta) && cfg->mutation_min_delta > 0.0))
-                return -EINVAL;
-        if (!(cfg->abnormal_percent > 0.0 && cfg->abnormal_percent <= 1000.0))
-                return -EINVAL;
-        return 0;
-}
-
 static int busload_init(struct umc_busload *b, const struct umc_load_cfg *cfg, uint64_t now_usec) {
         int r;
 
@@ -500,37 +470,12 @@ static double window_percent(const struct umc_busload *b) {
         return umc_busload_bits_percent(b, b->arb_bits, b->data_bits);
 }
 
-static size_t mutation_windows(const struct umc_busload *b) {
-        size_t k = (size_t)(b->cfg.mutation_window_usec / b->cfg.window_usec);
-
-        return k < b->n_history ? k : b->n_history;
-}
-
-static enum umc_load_class classify(const struct umc_busload *b, double percent) {
-        size_t k = mutation_windows(b);
-        double min;
-
-        if (percent > b->cfg.abnormal_percent)
-                return UMC_LOAD_ABNORMAL;
-        if (k == 0)
-                return UMC_LOAD_NORMAL;
-        min = INFINITY;
-        for (size_t i = 1; i <= k; i++)
-                min = fmin(min, b->history[(b->head + UMC_LOAD_HISTORY_MAX - i) % UMC_LOAD_HISTORY_MAX]);
-        if (percent >= b->cfg.mutation_factor * min && percent - min >= b->cfg.mutation_min_delta)
-                return UMC_LOAD_MUTATION;
-        return UMC_LOAD_NORMAL;
-}
-
 static void close_window(struct umc_busload *b) {
         double percent = window_percent(b);
 
-        b->cls = classify(b, percent);
+        b->cls = umc_load_classify(&b->cfg, &b->history, percent);
         b->percent = percent;
-        b->history[b->head] = percent;
-        b->head = (b->head + 1) % UMC_LOAD_HISTORY_MAX;
-        if (b->n_history < UMC_LOAD_HISTORY_MAX)
-                b->n_history++;
+        umc_load_history_push(&b->history, percent);
         b->arb_bits = b->data_bits = 0;
         b->window_start += b->cfg.window_usec;
         b->n_windows++;

@@ -18,6 +18,7 @@
 
 #include "umc/frame.h"
 #include "umc/isotp.h"
+#include "umc/parse.h"
 #include "umc/util.h"
 
 /* Scratch IDs for the probe: high in the 11-bit range, away from diagnostics (0x7df-0x7ef). */
@@ -318,14 +319,15 @@ size_t umc_isotp_max_payload(size_t max_pdu) {
 #define MODULE_MAX_PDU "/sys/module/can_isotp/parameters/max_pdu_size"
 
 size_t umc_isotp_max_pdu_for(const char *param, const char *release) {
-        unsigned long v = 0;
-        char *end = NULL;
+        uint64_t v = 0;
 
         if (param) {
-                errno = 0;
-                v = strtoul(param, &end, 10);
-                if (errno == 0 && end != param && (*end == '\0' || *end == '\n') && v >= 4095)
-                        return v;
+                size_t n = strcspn(param, "\n");
+
+                /* The text as sysfs has it: decimal digits, then at most a newline. */
+                if (strlen(param) - n <= 1 && umc_parse_uint(param, n, SIZE_MAX, &v) == 0 &&
+                    v >= 4095)
+                        return (size_t)v;
         }
         return release_before_5_18(release) ? 8200 : 66000;
 }

@@ -8,6 +8,7 @@
 #include "umc/fs.h"
 #include "umc/netinfo.h"
 #include "umc/names.h"
+#include "umc/parse.h"
 #include "umc/util.h"
 
 /* Fastest speed believed from sysfs, Mbit/s: 4 Tbit/s, far above any NIC today. */
@@ -18,20 +19,10 @@
 /* "1000\n" -> 1000; anything else (sign, spaces, "-1", empty, overflow) is refused. */
 static int parse_mbit(const char *s, size_t len, uint64_t *ret) {
         uint64_t v = 0;
-        size_t i = 0;
 
         if (len > 0 && s[len - 1] == '\n')
                 len--;
-        if (len == 0)
-                return -ENODATA;
-        for (; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -ENODATA;
-                v = v * 10 + (uint64_t)(s[i] - '0');
-                if (v > SPEED_MBIT_MAX)
-                        return -ENODATA;
-        }
-        if (v == 0)
+        if (umc_parse_uint(s, len, SPEED_MBIT_MAX, &v) < 0 || v == 0)
                 return -ENODATA;
         *ret = v;
         return 0;
@@ -67,9 +58,8 @@ bool umc_linkload_is_loopback(const char *ifname) {
         char path[sizeof("/sys/class/net/") + IF_NAMESIZE];
         _cleanup_close_ int dfd = -1;
         _cleanup_free_ char *buf = NULL;
-        unsigned long flags;
+        uint64_t flags;
         size_t len;
-        char *end;
 
         if (!umc_name_ifname_valid(ifname))
                 return false;
@@ -77,9 +67,10 @@ bool umc_linkload_is_loopback(const char *ifname) {
         dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0 || umc_fs_read_file(dfd, "flags", SYSFS_ATTR_MAX, &buf, &len) < 0)
                 return false;
-        errno = 0;
-        flags = strtoul(buf, &end, 16); /* "0x9\n" */
-        return errno == 0 && end != buf && (flags & IFF_LOOPBACK);
+        if (len > 0 && buf[len - 1] == '\n')
+                len--;
+        /* "0x9\n": the kernel's net_device flags (netdev_show() prints them "%#x"). */
+        return umc_parse_uint_or_hex(buf, len, UINT64_MAX, &flags) == 0 && (flags & IFF_LOOPBACK);
 }
 
 int umc_linkload_init(struct umc_linkload *ret, const char *ifname, const struct umc_load_cfg *cfg,

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "umc/fs.h"
 #include "umc/names.h"
+#include "umc/parse.h"
 #include "umc/util.h"
 
 /* One side of a connection, IPv4-mapped addresses already unmapped. */
@@ -443,33 +445,22 @@ static int read_counter(int dir_fd, const char *name, uint64_t *ret) {
         char buf[32];
         _cleanup_close_ int fd = -1;
         uint64_t v = 0;
-        ssize_t n;
         size_t len;
+        int r;
 
         fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
-        do
-                n = read(fd, buf, sizeof(buf));
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        len = (size_t)n;
+        r = umc_fs_read_all(fd, buf, sizeof(buf), &len);
+        if (r < 0)
+                return r;
         if (len == sizeof(buf))
                 return -EBADMSG; /* 2^64 has 20 digits: longer is not a counter */
         if (len > 0 && buf[len - 1] == '\n')
                 len--;
-        if (len == 0)
-                return -EBADMSG;
-        for (size_t i = 0; i < len; i++) {
-                unsigned d;
-                if (buf[i] < '0' || buf[i] > '9')
-                        return -EBADMSG;
-                d = (unsigned)(buf[i] - '0');
-                if (v > (UINT64_MAX - d) / 10)
-                        return -ERANGE;
-                v = v * 10 + d;
-        }
+        r = umc_parse_uint(buf, len, UINT64_MAX, &v);
+        if (r < 0)
+                return r == -ERANGE ? r : -EBADMSG;
         *ret = v;
         return 0;
 }

@@ -48,6 +48,7 @@
 #include "umc/msg.h"
 #include "umc/names.h"
 #include "umc/signedpkg.h"
+#include "umc/statefile.h"
 #include "umc/util.h"
 
 /* Bytes hashed per loop iteration while verifying: a few milliseconds of SHA-256. */
@@ -246,28 +247,16 @@ static void update_status(struct umc_manager *m) {
 
 /* ---- versions file ---- */
 
-/* Parse NAME=VERSION lines into the targets; unknown names are skipped (config changed). */
-static int versions_parse(struct umc_manager *m, char *text, size_t len) {
-        char *line = text;
+/* One NAME=VERSION line into the targets; unknown names are skipped (config changed). */
+static int versions_line(const char *name, const char *version, void *userdata) {
+        struct umc_manager *m = userdata;
+        size_t i;
 
-        if (strlen(text) != len || (len > 0 && text[len - 1] != '\n'))
+        if (!umc_name_target_valid(name) || !umc_name_version_valid(version))
                 return -EBADMSG;
-        while (*line) {
-                char *nl = strchr(line, '\n'), *eq;
-                size_t i;
-
-                *nl = '\0';
-                eq = strchr(line, '=');
-                if (!eq)
-                        return -EBADMSG;
-                *eq = '\0';
-                if (!umc_name_target_valid(line) || !umc_name_version_valid(eq + 1))
-                        return -EBADMSG;
-                i = target_index(m, line);
-                if (i != SIZE_MAX)
-                        memcpy(m->targets[i].version, eq + 1, strlen(eq + 1) + 1);
-                line = nl + 1;
-        }
+        i = target_index(m, name);
+        if (i != SIZE_MAX)
+                memcpy(m->targets[i].version, version, strlen(version) + 1);
         return 0;
 }
 
@@ -280,7 +269,7 @@ static void versions_load(struct umc_manager *m) {
         if (r == -ENOENT)
                 return;
         if (r >= 0)
-                r = versions_parse(m, text, len);
+                r = umc_statefile_parse(text, len, versions_line, m);
         if (r < 0) {
                 /* Informational only: a bad file costs the "current version" column, nothing else. */
                 (void)log_warning_errno(r, "Ignoring %s/" VERSIONS_FILE ": %m",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "umc/fs.h"
 #include "umc/names.h"
 #include "umc/util.h"
 
@@ -259,6 +260,7 @@ int umc_manifest_load(const char *dir, struct umc_manifest *ret, char *why, size
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t got = 0;
+        int r;
 
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
@@ -276,16 +278,9 @@ int umc_manifest_load(const char *dir, struct umc_manifest *ret, char *why, size
         buf = malloc((size_t)st.st_size + 1);
         if (!buf)
                 return -ENOMEM;
-        while (got < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
+        r = umc_fs_read_all(fd, buf, (size_t)st.st_size, &got);
+        if (r < 0)
+                return r;
         return umc_manifest_parse(buf, got, ret, why, why_size);
 }
 

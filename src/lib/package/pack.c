@@ -2,7 +2,6 @@
 #include "umc/pack.h"
 
 #include <cJSON.h>
-#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -18,6 +17,7 @@
 #include "umc/keyfile.h"
 #include "umc/names.h"
 #include "umc/package.h"
+#include "umc/parse.h"
 #include "umc/pkgenc.h"
 #include "umc/sig.h"
 #include "umc/util.h"
@@ -81,22 +81,9 @@ static bool text_ok(const char *s, size_t max, bool spaces) {
         return n >= 1 && n <= max;
 }
 
-/* Decimal, or hex after "0x" (never octal: "010" is ten). */
+/* Decimal, or hex after "0x" (never octal: "010" is ten), at most max. */
 static bool parse_uint(const char *s, uint64_t max, uint64_t *ret) {
-        bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-        unsigned long long v;
-        char *end;
-
-        if (hex)
-                s += 2;
-        if (!isxdigit((unsigned char)s[0]) || (!hex && !isdigit((unsigned char)s[0])))
-                return false;
-        errno = 0;
-        v = strtoull(s, &end, hex ? 16 : 10);
-        if (errno || *end || v > max)
-                return false;
-        *ret = v;
-        return true;
+        return umc_parse_uint_or_hex(s, strlen(s), max, ret) == 0;
 }
 
 /* Mark key bit as seen in *seen; false when it was given before. */
@@ -417,15 +404,15 @@ static int seal_image(struct build *b, const struct desc_image *di, int in, int 
         _cleanup_free_ char *path = resolve(b, di->key_file);
         uint8_t pkg_key[UMC_PKGENC_KEY_LEN];
         struct umc_key key = {};
-        const char *kwhy = NULL;
+        char kwhy[UMC_WHY_MAX] = "";
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = umc_keyfile_load(path, pkg_key, &kwhy);
+        r = umc_keyfile_load(path, pkg_key, kwhy, sizeof(kwhy));
         if (r < 0)
                 return say(b->why, b->why_size, r, "[Image %s] EncryptKeyFile=%s: %s", di->target,
-                           path, kwhy ? kwhy : strerror(-r));
+                           path, kwhy);
         if (RAND_bytes(s->salt, sizeof(s->salt)) != 1)
                 r = -EIO;
         else
@@ -809,7 +796,7 @@ static bool check_decrypt(struct checker *c, int dfd, const struct umc_pack_ecu 
                           const struct umc_package_image *img, FILE *err) {
         uint8_t key[UMC_PKGENC_KEY_LEN];
         enum umc_reason reason = UMC_REASON_OK;
-        const char *kwhy = NULL;
+        char kwhy[UMC_WHY_MAX] = "";
         char why[512] = "";
         int r;
 
@@ -818,9 +805,9 @@ static bool check_decrypt(struct checker *c, int dfd, const struct umc_pack_ecu 
                         img->encrypted ? "no key file given" : "not encrypted");
                 return true;
         }
-        r = umc_keyfile_load(e->key_file, key, &kwhy);
+        r = umc_keyfile_load(e->key_file, key, kwhy, sizeof(kwhy));
         if (r < 0) {
-                fprintf(err, "umc-pack: %s: %s\n", e->key_file, kwhy ? kwhy : strerror(-r));
+                fprintf(err, "umc-pack: %s: %s\n", e->key_file, kwhy);
                 c->refused = true;
                 return false;
         }

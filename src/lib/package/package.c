@@ -2,7 +2,6 @@
 #include "umc/package.h"
 
 #include <cJSON.h>
-#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 
 #include "umc/fs.h"
 #include "umc/names.h"
+#include "umc/parse.h"
 #include "umc/util.h"
 
 /* A check of the input failed: the reason into why, -EINVAL back. */
@@ -145,19 +145,14 @@ static int get_hex(const struct pctx *c, const cJSON *obj, const char *key, uint
 
 /* ---- time ---- */
 
-static bool digits(const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (!isdigit((unsigned char)s[i]))
-                        return false;
+/* A fixed-width field of decimal digits, e.g. the "05" of the month. */
+static bool field(const char *s, size_t n, int *ret) {
+        uint64_t v;
+
+        if (umc_parse_uint(s, n, 9999, &v) < 0)
+                return false;
+        *ret = (int)v;
         return true;
-}
-
-static int num(const char *s, size_t n) {
-        int v = 0;
-
-        for (size_t i = 0; i < n; i++)
-                v = v * 10 + (s[i] - '0');
-        return v;
 }
 
 int umc_package_time_parse(const char *s, int64_t *ret) {
@@ -165,15 +160,13 @@ int umc_package_time_parse(const char *s, int64_t *ret) {
         time_t t;
 
         if (!s || !ret || strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-            s[13] != ':' || s[16] != ':' || s[19] != 'Z' || !digits(s, 4) || !digits(s + 5, 2) ||
-            !digits(s + 8, 2) || !digits(s + 11, 2) || !digits(s + 14, 2) || !digits(s + 17, 2))
+            s[13] != ':' || s[16] != ':' || s[19] != 'Z' || !field(s, 4, &tm.tm_year) ||
+            !field(s + 5, 2, &tm.tm_mon) || !field(s + 8, 2, &tm.tm_mday) ||
+            !field(s + 11, 2, &tm.tm_hour) || !field(s + 14, 2, &tm.tm_min) ||
+            !field(s + 17, 2, &tm.tm_sec))
                 return -EINVAL;
-        tm.tm_year = num(s, 4) - 1900;
-        tm.tm_mon = num(s + 5, 2) - 1;
-        tm.tm_mday = num(s + 8, 2);
-        tm.tm_hour = num(s + 11, 2);
-        tm.tm_min = num(s + 14, 2);
-        tm.tm_sec = num(s + 17, 2);
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
         if (tm.tm_year < 70)
                 return -EINVAL;
         back = tm;

@@ -111,15 +111,3 @@ const char *umc_rotation_cause_to_string(enum umc_rotation_cause c) {
         }
         return NULL;
 }
-
-const char *umc_load_class_to_string(enum umc_load_class c) {
-        switch (c) {
-        case UMC_LOAD_NORMAL:
-                return "normal";
-        case UMC_LOAD_MUTATION:
-                return "mutation";
-        case UMC_LOAD_ABNORMAL:
-                return "abnormal";
-        }
-        return NULL;
-}

@@ -1,17 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Header checks before and during a transfer:
- *  - CAN: an ID whitelist where each ID may carry a nominal period; a
- *    monitor measures each ID's mean period over a window of many periods
- *    and flags rates outside the tolerance (default +-10%). Unknown IDs are
- *    an immediate violation.
- *  - Ethernet: rules over the 5-tuple plus VLAN ID, first match wins,
- *    default deny.
- *  - ECU identities: known ECU IDs with hardware identity and key file.
- * Every check answers with an enum umc_reason (UMC_REASON_OK = pass).
- * Rule tables are plain arrays owned by the caller (the config).
- * No function here does I/O or keeps global state, except that parse
- * errors may point into a per-thread buffer (see umc_eth_rule_parse()).
+ * The CAN header check before and during a transfer: an ID whitelist where
+ * each ID may carry a nominal period (umc_canid_*), and the frequency
+ * monitor (umc_canmon_*) that measures each ID's mean period over a window
+ * of many periods and flags rates outside the tolerance (default +-10%).
+ * Unknown IDs are an immediate violation. Every check answers with an enum
+ * umc_reason (UMC_REASON_OK = pass). Rule tables are plain arrays owned by
+ * the caller (the config); the monitor owns only its counters. No I/O, no
+ * global state.
  */
 #pragma once
 
@@ -20,8 +16,6 @@
 #include <stdint.h>
 
 #include "umc/reason.h"
-
-/* ---- CAN ID whitelist and frequency monitor ---- */
 
 struct umc_canid_rule {
         uint32_t id;
@@ -41,15 +35,15 @@ struct umc_canid_rule {
  * ":PERIOD_MS" makes the ID aperiodic (whitelisted, never rate-checked).
  * No sign, no spaces, no "0x", nothing after the period. tolerance_pct is
  * set to default_tol, which must be 0..100.
- * Returns 0 with *ret filled, or -EINVAL with *ret_why (may be NULL; a
- * static string) naming the defect, e.g. "ID must be 3 (11-bit) or 8
- * (29-bit) hex digits", "ID is not hexadecimal", "11-bit ID above 7FF",
- * "29-bit ID above 1FFFFFFF", "period is empty", "period is not a number
- * of milliseconds", "period above 3600000 ms". *ret is written only on
- * success, *ret_why only on failure.
+ * Returns 0 with *ret filled, or -EINVAL with why (see umc_why(); may be
+ * NULL) naming the defect, e.g. "ID must be 3 (11-bit) or 8 (29-bit) hex
+ * digits", "ID is not hexadecimal", "11-bit ID above 7FF", "29-bit ID
+ * above 1FFFFFFF", "period is empty", "period is not a number of
+ * milliseconds", "period above 3600000 ms". *ret is written only on
+ * success, why only on failure.
  */
 int umc_canid_rule_parse(const char *s, double default_tol, struct umc_canid_rule *ret,
-                         const char **ret_why);
+                         char *why, size_t why_size);
 
 /* The first rule for (id, eff) in rules[0..n), or NULL. Borrowed pointer. */
 const struct umc_canid_rule *umc_canid_find(const struct umc_canid_rule *rules, size_t n,
@@ -147,90 +141,3 @@ enum umc_reason umc_canmon_frame(struct umc_canmon *m, uint32_t id, bool eff, ui
  * See struct umc_canmon for every rule.
  */
 void umc_canmon_evaluate(struct umc_canmon *m, struct umc_canid_verdict *ret);
-
-/* ---- Ethernet 5-tuple + VLAN ACL ---- */
-
-#define UMC_VLAN_ANY (-1)
-#define UMC_VLAN_UNTAGGED 0
-
-struct umc_eth_rule {
-        bool allow;
-        uint8_t proto;            /* 0 any, 6 tcp, 17 udp */
-        int family;               /* 0 any, AF_INET, AF_INET6 (from the addresses) */
-        uint8_t src[16], dst[16]; /* network byte order; IPv4 in the first 4 bytes */
-        uint8_t src_prefix, dst_prefix; /* 0 = any address */
-        uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
-        int vlan;                 /* UMC_VLAN_ANY, UMC_VLAN_UNTAGGED or 1..4094 */
-};
-
-struct umc_eth_tuple {
-        uint8_t proto;
-        int family;
-        uint8_t src[16], dst[16];
-        uint16_t sport, dport;
-        int vlan;                 /* UMC_VLAN_UNTAGGED or 1..4094 */
-};
-
-/*
- * Parse one rule: "allow|deny [proto=tcp|udp|any] [src=CIDR|any]
- * [sport=N|N-M|any] [dst=CIDR|any] [dport=...] [vlan=ID|none|any]",
- * omitted fields meaning any. Tokens are separated by spaces or tabs; the
- * keys may come in any order, each at most once; words are lower case.
- * CIDR is an IPv4 ("10.0.0.0/24", a plain address meaning /32) or IPv6
- * ("fd00::/64", plain meaning /128) address as inet_pton() reads it, with
- * a decimal prefix length 0..32 or 0..128 and no host bits set beyond it.
- * Ports are 0..65535, a range N-M needs N <= M. VLAN IDs are 1..4094
- * (IEEE 802.1Q reserves 0 and 4095); "none" means untagged only.
- * family is taken from the addresses; src and dst of different families
- * are refused. Returns 0 with *ret filled, or -EINVAL with *ret_why (may
- * be NULL) naming the field and what was wrong, e.g. "unknown key 'prot'",
- * "key 'src' given twice", "src: 10.0.0.1/24 has host bits set". *ret_why
- * points to a static string or to a per-thread buffer that the next parse
- * call in the same thread overwrites: copy it if you keep it.
- */
-int umc_eth_rule_parse(const char *s, struct umc_eth_rule *ret, const char **ret_why);
-
-/*
- * First matching rule decides: an allow rule gives UMC_REASON_OK, a deny
- * rule UMC_REASON_ETH_DENIED_BY_RULE; no match is
- * UMC_REASON_ETH_DEFAULT_DENY. A rule matches when every field matches:
- *  - proto 0 matches any protocol;
- *  - a rule with a family (it names an address) matches only tuples of
- *    that family: an IPv4-mapped IPv6 address is AF_INET6 and does not
- *    match an IPv4 rule;
- *  - a port restriction (anything narrower than 0-65535) matches only TCP
- *    and UDP tuples, as other protocols have no ports;
- *  - vlan UMC_VLAN_ANY matches tagged and untagged, UMC_VLAN_UNTAGGED only
- *    untagged, an ID only that ID.
- * A malformed tuple (family not AF_INET/AF_INET6, vlan outside 0..4094) is
- * denied as UMC_REASON_ETH_DEFAULT_DENY without looking at the rules.
- * *ret_index (may be NULL) gets the deciding rule's index, or n.
- */
-enum umc_reason umc_eth_acl_check(const struct umc_eth_rule *rules, size_t n,
-                                  const struct umc_eth_tuple *t, size_t *ret_index);
-
-/* ---- ECU identities ---- */
-
-#define UMC_HWID_MAX 64
-
-struct umc_ecu {
-        uint32_t ecu_id;
-        char name[32];
-        char hw_id[UMC_HWID_MAX + 1];
-        char *key_file;           /* owned by the config */
-};
-
-/* The first ECU with ecu_id in ecus[0..n), or NULL. Borrowed pointer. */
-const struct umc_ecu *umc_ecu_find(const struct umc_ecu *ecus, size_t n, uint32_t ecu_id);
-
-/*
- * ECU_UNKNOWN when ecu_id is not listed, ECU_HW_MISMATCH when hw_id differs
- * (constant-time compare), else OK with *ret (may be NULL) set.
- * The compare covers the whole UMC_HWID_MAX buffer whatever the lengths,
- * so its time depends on neither the content nor where it differs. A
- * hw_id of another length, NULL, or longer than UMC_HWID_MAX is a
- * mismatch, and so is any hw_id against an ECU whose configured hw_id is
- * empty (an unprovisioned identity never matches).
- */
-enum umc_reason umc_ecu_check(const struct umc_ecu *ecus, size_t n, uint32_t ecu_id,
-                              const char *hw_id, const struct umc_ecu **ret);
