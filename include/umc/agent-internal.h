@@ -84,9 +84,7 @@ struct umc_agent {
         int listen_fd;
         int lock_fd;           /* SlotDirectory=/agent.lock, flock()ed for our lifetime */
         sd_event_source *listener, *accept_retry;
-        sd_event_source *sig_term, *sig_int, *sig_hup;
         bool accept_paused;
-        char *config_path;
         char listen_text[INET6_ADDRSTRLEN + 8];
         struct conn *conns;
         unsigned n_conns;
@@ -155,17 +153,26 @@ int umc_agent_listen_set(struct umc_agent *a, int fd);
 
 /*
  * A reload's Listen=: a changed address is bound before the old socket is
- * closed; an unchanged one keeps the socket. On error the old one stays.
+ * closed; an unchanged one keeps the socket. On error the old one stays
+ * and why says what failed.
  */
-int umc_agent_listen_reload(struct umc_agent *a, const struct umc_agent_config *n);
+int umc_agent_listen_reload(struct umc_agent *a, const struct umc_agent_config *n, char *why,
+                            size_t why_size);
 
 /* ---- agentcan.c ---- */
 
+/*
+ * The functions below report a failure through why (umc_why()) and do not
+ * log it: umc_agent_new() and umc_agent_reload() hand it to their caller.
+ */
+
 /* Channel=can at start: the bus monitor, its window timer, the reopen source. */
-int umc_agent_can_start(struct umc_agent *a, const struct umc_agent_config *c);
+int umc_agent_can_start(struct umc_agent *a, const struct umc_agent_config *c, char *why,
+                        size_t why_size);
 
 /* Open a fresh ISO-TP channel: at start, and whenever the previous one closed. */
-int umc_agent_can_open_channel(struct umc_agent *a);
+int umc_agent_can_open_channel(struct umc_agent *a, char *why, size_t why_size);
 
 /* A reload with Channel=can: -EINVAL when the channel changed; the monitor takes n's [CanIds]. */
-int umc_agent_can_reload(struct umc_agent *a, const struct umc_agent_config *n);
+int umc_agent_can_reload(struct umc_agent *a, const struct umc_agent_config *n, char *why,
+                         size_t why_size);

@@ -44,10 +44,8 @@
 /* Longest package path a method accepts: PATH_MAX less the NUL. */
 #define UMC_DBUS_PATH_MAX 4095
 
-/* The daemon version reported in the Version property and by umcctl --version. */
-#ifndef UMC_VERSION
-#define UMC_VERSION "0.3.0"
-#endif
+/* The daemon version reported in the Version property: UMC_VERSION. */
+#include "umc/version.h"
 
 struct umc_dbus;
 

@@ -170,10 +170,10 @@ static pid_t lock_holder(int fd) {
  * Make sure no other umc-agent uses dir: create it if needed, then take an
  * exclusive flock(2) on dir/agent.lock, held until *ret_fd is closed (the
  * kernel drops it with the process, so a crash leaves no stale lock). The
- * file names the holder's PID for the next one's error. -EBUSY (logged,
- * with the holder when known) when another process holds it.
+ * file names the holder's PID for the next one's error. -EBUSY (why names
+ * the holder when known) when another process holds it.
  */
-static int slotdir_lock(const char *dir, int *ret_fd) {
+static int slotdir_lock(const char *dir, int *ret_fd, char *why, size_t why_size) {
         char path[PATH_MAX], pid[24];
         _cleanup_close_ int fd = -1;
         pid_t holder;
@@ -181,23 +181,24 @@ static int slotdir_lock(const char *dir, int *ret_fd) {
 
         r = umc_fs_mkdir_p(dir, 0700);
         if (r < 0)
-                return log_error_errno(r, "Cannot create SlotDirectory= %s: %m", dir);
+                return umc_why(why, why_size, r, "Cannot create SlotDirectory= %s: %s", dir,
+                               strerror(-r));
         if ((size_t)snprintf(path, sizeof(path), "%s/" LOCK_FILE, dir) >= sizeof(path))
-                return log_error_errno(-ENAMETOOLONG, "SlotDirectory= %s: path too long", dir);
+                return umc_why(why, why_size, -ENAMETOOLONG, "SlotDirectory= %s: path too long", dir);
         fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
-                return log_error_errno(errno, "Cannot open the lock file %s: %m", path);
+                return umc_why(why, why_size, -errno, "Cannot open the lock file %s: %m", path);
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                 if (errno != EWOULDBLOCK)
-                        return log_error_errno(errno, "Cannot lock %s: %m", path);
+                        return umc_why(why, why_size, -errno, "Cannot lock %s: %m", path);
                 holder = lock_holder(fd);
                 if (holder > 0)
-                        return log_error_errno(-EBUSY, "SlotDirectory= %s is in use by another "
-                                               "umc-agent (PID %d holds %s): refusing to start a "
-                                               "second one on it", dir, (int)holder, path);
-                return log_error_errno(-EBUSY, "SlotDirectory= %s is in use by another umc-agent "
-                                       "(%s is locked): refusing to start a second one on it",
-                                       dir, path);
+                        return umc_why(why, why_size, -EBUSY, "SlotDirectory= %s is in use by "
+                                       "another umc-agent (PID %d holds %s): refusing to start a "
+                                       "second one on it", dir, (int)holder, path);
+                return umc_why(why, why_size, -EBUSY, "SlotDirectory= %s is in use by another "
+                               "umc-agent (%s is locked): refusing to start a second one on it",
+                               dir, path);
         }
         n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
         /* Only a hint for the next one's message: the lock itself is what counts. */
@@ -208,7 +209,8 @@ static int slotdir_lock(const char *dir, int *ret_fd) {
 }
 
 /* Open and close the slot store once: a broken one is reported at start, not at the first image. */
-static int slots_probe(const struct umc_agent_config *cfg, const char *dir) {
+static int slots_probe(const struct umc_agent_config *cfg, const char *dir, char *why,
+                       size_t why_size) {
         struct umc_slots *s = NULL;
         const char *version = NULL;
         unsigned flags = 0;
@@ -217,7 +219,8 @@ static int slots_probe(const struct umc_agent_config *cfg, const char *dir) {
 
         r = umc_slots_open(dir, &s, &flags);
         if (r < 0)
-                return log_error_errno(r, "Cannot open the slot store %s: %m", dir);
+                return umc_why(why, why_size, r, "Cannot open the slot store %s: %s", dir,
+                               strerror(-r));
         if (flags & UMC_SLOTS_DISCARDED_PROGRESS)
                 log_notice("%s: dropped a resume record that did not match its partial image",
                            dir);
@@ -233,25 +236,26 @@ static int slots_probe(const struct umc_agent_config *cfg, const char *dir) {
  * Mode=gateway: load the forward file (the ECUs behind us) and make sure
  * the store directory exists; each ECU's store is made on first use.
  */
-static int gateway_setup(struct umc_agent *a, const struct umc_agent_config *c) {
+static int gateway_setup(struct umc_agent *a, const struct umc_agent_config *c, char *why,
+                         size_t why_size) {
         struct umc_config_error err = {};
         int r;
 
         r = umc_forwarder_new(c->forward_config, a->event, &a->forwarder, &err);
         if (r < 0)
-                return log_error_errno(r, "Cannot load [Agent] ForwardConfig=: %s", err.msg);
+                return umc_why(why, why_size, r, "Cannot load [Agent] ForwardConfig=: %s", err.msg);
         if (mkdir(c->slot_directory, 0700) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Cannot create the store directory %s: %m",
-                                       c->slot_directory);
+                return umc_why(why, why_size, -errno, "Cannot create the store directory %s: %m",
+                               c->slot_directory);
         return 0;
 }
 
 /* umc_agent_new() for Channel=can: the bus monitor and the ISO-TP channel instead of a listener. */
 static int agent_new_can(struct umc_agent *a, struct umc_agent_config *config,
-                         struct umc_agent **ret) {
+                         struct umc_agent **ret, char *why, size_t why_size) {
         int r;
 
-        r = umc_agent_can_start(a, config);
+        r = umc_agent_can_start(a, config, why, why_size);
         if (r < 0) {
                 umc_agent_free(a);
                 return r;
@@ -260,8 +264,7 @@ static int agent_new_can(struct umc_agent *a, struct umc_agent_config *config,
         memset(config, 0, sizeof(*config));
         a->handshake_usec = a->config.handshake_timeout_usec;
         a->idle_usec = a->config.idle_timeout_usec;
-        umc_log_set_max_level(a->config.log_level);
-        r = umc_agent_can_open_channel(a);
+        r = umc_agent_can_open_channel(a, why, why_size);
         if (r < 0) {
                 /* Give the config back untouched, as the contract says. */
                 *config = a->config;
@@ -271,59 +274,70 @@ static int agent_new_can(struct umc_agent *a, struct umc_agent_config *config,
         }
         log_info("Serving ISO-TP channel %s as ECU 0x%08" PRIx32 " (%s), %zu [CanIds] rule(s)",
                  a->can_text, a->config.ecu_id, a->config.hw_id, a->config.can_ids.n_rules);
+        umc_agent_notify_status(a);
         *ret = a;
         return 0;
 }
 
-int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret) {
-        struct umc_agent *a;
-        const char *why = NULL;
+/* Listen= for umc_agent_new(): the socket and its event source. */
+static int agent_new_listener(struct umc_agent *a, const struct umc_agent_config *config,
+                              char *why, size_t why_size) {
         char where[INET6_ADDRSTRLEN + 8 + IF_NAMESIZE + 24];
         int fd = -1, r;
 
-        if (!config || !event || !ret)
-                return -EINVAL;
-        r = umc_agent_config_check(config, &why);
+        umc_agent_listen_where(config, where, sizeof(where));
+        r = umc_agent_listen_open(&config->listen, config->bind_interface, &fd);
         if (r < 0)
-                return log_error_errno(r, "Refusing to start: %s", why);
+                return umc_why(why, why_size, r, "Cannot listen on %s: %s", where, strerror(-r));
+        r = umc_agent_listen_set(a, fd);
+        if (r < 0) {
+                (void)close(fd);
+                return umc_why(why, why_size, r, "Cannot watch the listening socket: %s",
+                               strerror(-r));
+        }
+        return 0;
+}
+
+int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret,
+                  char *why, size_t why_size) {
+        struct umc_agent *a;
+        const char *check = NULL;
+        char where[INET6_ADDRSTRLEN + 8 + IF_NAMESIZE + 24];
+        int r;
+
+        if (!config || !event || !ret)
+                return umc_why(why, why_size, -EINVAL, "No configuration, event loop or result");
+        r = umc_agent_config_check(config, &check);
+        if (r < 0)
+                return umc_why(why, why_size, r, "Refusing to start: %s", check);
         a = calloc(1, sizeof(*a));
         if (!a)
-                return log_error_errno(-ENOMEM, "Out of memory");
+                return umc_why(why, why_size, -ENOMEM, "Out of memory");
         a->listen_fd = -1;
         a->lock_fd = -1;
         a->event = sd_event_ref(event);
 
         if (config->mode == UMC_AGENT_GATEWAY) {
-                r = gateway_setup(a, config);
+                r = gateway_setup(a, config, why, why_size);
                 if (r < 0)
                         goto fail;
         }
         /* Before the probe, which may drop a stale resume record: the store must be ours. */
-        r = slotdir_lock(config->slot_directory, &a->lock_fd);
+        r = slotdir_lock(config->slot_directory, &a->lock_fd, why, why_size);
         if (r >= 0 && config->mode == UMC_AGENT_ENDPOINT)
-                r = slots_probe(config, config->slot_directory);
+                r = slots_probe(config, config->slot_directory, why, why_size);
         if (r < 0)
                 goto fail;
         if (config->channel == UMC_CHANNEL_CAN)
-                return agent_new_can(a, config, ret);
-        umc_agent_listen_where(config, where, sizeof(where));
-        r = umc_agent_listen_open(&config->listen, config->bind_interface, &fd);
-        if (r < 0) {
-                log_error_errno(r, "Cannot listen on %s: %m", where);
+                return agent_new_can(a, config, ret, why, why_size);
+        r = agent_new_listener(a, config, why, why_size);
+        if (r < 0)
                 goto fail;
-        }
-        r = umc_agent_listen_set(a, fd);
-        if (r < 0) {
-                (void)close(fd);
-                log_error_errno(r, "Cannot watch the listening socket: %m");
-                goto fail;
-        }
         a->config = *config;
         memset(config, 0, sizeof(*config));
         a->handshake_usec = a->config.handshake_timeout_usec;
         a->idle_usec = a->config.idle_timeout_usec;
         umc_agent_listen_update(a); /* MaxConnections= is known only now */
-        umc_log_set_max_level(a->config.log_level);
         if (a->config.bind_interface[0] != '\0')
                 (void)snprintf(where, sizeof(where), "%s on %s", a->listen_text,
                                a->config.bind_interface);
@@ -336,6 +350,7 @@ int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_a
         else
                 log_info("Listening on %s as ECU 0x%08" PRIx32 " (%s), %zu [EthernetAcl] rule(s)",
                          where, a->config.ecu_id, a->config.hw_id, a->config.eth_acl.n_rules);
+        umc_agent_notify_status(a);
         *ret = a;
         return 0;
 fail:
@@ -357,9 +372,6 @@ void umc_agent_free(struct umc_agent *a) {
         }
         (void)sd_event_source_disable_unref(a->listener);
         (void)sd_event_source_disable_unref(a->accept_retry);
-        (void)sd_event_source_disable_unref(a->sig_term);
-        (void)sd_event_source_disable_unref(a->sig_int);
-        (void)sd_event_source_disable_unref(a->sig_hup);
         (void)sd_event_source_disable_unref(a->bus_io);
         (void)sd_event_source_disable_unref(a->bus_tick);
         (void)sd_event_source_disable_unref(a->can_reopen);
@@ -371,7 +383,6 @@ void umc_agent_free(struct umc_agent *a) {
                 (void)close(a->lock_fd); /* releases the SlotDirectory= lock */
         sd_event_unref(a->event);
         umc_agent_config_free(&a->config);
-        free(a->config_path);
         free(a);
 }
 
@@ -381,28 +392,23 @@ void umc_agent_free(struct umc_agent *a) {
  * forwarder to install, NULL for an endpoint.
  */
 static int reload_forwarder(struct umc_agent *a, const struct umc_agent_config *n,
-                            struct umc_forwarder **ret) {
+                            struct umc_forwarder **ret, char *why, size_t why_size) {
         struct umc_config_error err = {};
         int r;
 
         *ret = NULL;
-        if (n->mode != a->config.mode) {
-                log_error("Reload refused, keeping the running configuration: Mode= takes effect "
-                          "at a restart");
-                return -EINVAL;
-        }
+        if (n->mode != a->config.mode)
+                return umc_why(why, why_size, -EINVAL, "Mode= takes effect at a restart");
         if (n->mode != UMC_AGENT_GATEWAY)
                 return 0;
         for (const struct conn *c = a->conns; c; c = c->next)
-                if (c->forward) {
-                        log_error("Reload refused, keeping the running configuration: an image "
-                                  "is being forwarded (%s)", c->peer);
-                        return -EBUSY;
-                }
+                if (c->forward)
+                        return umc_why(why, why_size, -EBUSY, "an image is being forwarded (%s)",
+                                       c->peer);
         r = umc_forwarder_new(n->forward_config, a->event, ret, &err);
         if (r < 0)
-                log_error("Reload refused, keeping the running configuration: %s", err.msg);
-        return r;
+                return umc_why(why, why_size, r, "%s", err.msg);
+        return 0;
 }
 
 /*
@@ -410,70 +416,55 @@ static int reload_forwarder(struct umc_agent *a, const struct umc_agent_config *
  * new directory is locked into *ret_lock_fd (-1 when unchanged) and
  * probed; the caller releases the old lock once the reload succeeds.
  */
-static int reload_store(struct umc_agent *a, const struct umc_agent_config *n, int *ret_lock_fd) {
+static int reload_store(struct umc_agent *a, const struct umc_agent_config *n, int *ret_lock_fd,
+                        char *why, size_t why_size) {
         _cleanup_close_ int fd = -1;
         int r;
 
         *ret_lock_fd = -1;
-        if (strcmp(n->bind_interface, a->config.bind_interface) != 0) {
-                /* A bound and an unbound socket on one address conflict: no overlap possible. */
-                log_error("Reload refused, keeping the running configuration: BindInterface= "
-                          "takes effect at a restart");
-                return -EINVAL;
-        }
+        /* A bound and an unbound socket on one address conflict: no overlap possible. */
+        if (strcmp(n->bind_interface, a->config.bind_interface) != 0)
+                return umc_why(why, why_size, -EINVAL, "BindInterface= takes effect at a restart");
         if (strcmp(n->slot_directory, a->config.slot_directory ? a->config.slot_directory : "") == 0)
                 return 0;
-        r = slotdir_lock(n->slot_directory, &fd);
+        r = slotdir_lock(n->slot_directory, &fd, why, why_size);
         if (r >= 0)
-                r = slots_probe(n, n->slot_directory);
+                r = slots_probe(n, n->slot_directory, why, why_size);
         /* The probe's -EBUSY is the store's own flock, held while a transfer has it open. */
-        if (r < 0 && (fd < 0 || r != -EBUSY)) {
-                log_error("Reload refused, keeping the running configuration");
+        if (r < 0 && (fd < 0 || r != -EBUSY))
                 return r;
-        }
         *ret_lock_fd = TAKE_FD(fd);
         return 0;
 }
 
-int umc_agent_reload(struct umc_agent *a, const char *config_path) {
+int umc_agent_reload(struct umc_agent *a, struct umc_agent_config *config, char *why,
+                     size_t why_size) {
         struct umc_forwarder *fw = NULL;
-        struct umc_agent_config n = {};
-        struct umc_config_error err = {};
-        const char *why = NULL;
+        const char *check = NULL;
         int lock_fd = -1, r;
 
-        if (!a || !config_path)
-                return -EINVAL;
-        (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, umc_now_monotonic_usec());
-        r = umc_agent_config_load(config_path, &n, &err);
+        if (!a || !config)
+                return umc_why(why, why_size, -EINVAL, "No agent or configuration");
+        r = umc_agent_config_check(config, &check);
         if (r < 0) {
-                log_error("Reload refused, keeping the running configuration: %s", err.msg);
+                (void)umc_why(why, why_size, r, "%s", check);
                 goto out;
         }
-        r = umc_agent_config_check(&n, &why);
-        if (r < 0) {
-                log_error("Reload refused, keeping the running configuration: %s: %s",
-                          config_path, why);
-                goto out;
-        }
-        r = reload_store(a, &n, &lock_fd);
+        r = reload_store(a, config, &lock_fd, why, why_size);
         if (r < 0)
                 goto out;
-        r = reload_forwarder(a, &n, &fw);
+        r = reload_forwarder(a, config, &fw, why, why_size);
         if (r < 0)
                 goto out;
-        if (a->config.channel == UMC_CHANNEL_CAN || n.channel == UMC_CHANNEL_CAN) {
-                r = umc_agent_can_reload(a, &n);
-                if (r < 0)
-                        goto out;
-        } else {
-                r = umc_agent_listen_reload(a, &n);
-                if (r < 0)
-                        goto out;
-        }
+        if (a->config.channel == UMC_CHANNEL_CAN || config->channel == UMC_CHANNEL_CAN)
+                r = umc_agent_can_reload(a, config, why, why_size);
+        else
+                r = umc_agent_listen_reload(a, config, why, why_size);
+        if (r < 0)
+                goto out;
         umc_agent_config_free(&a->config);
-        a->config = n;
-        memset(&n, 0, sizeof(n));
+        a->config = *config;
+        memset(config, 0, sizeof(*config));
         if (lock_fd >= 0) {
                 (void)close(a->lock_fd); /* the old SlotDirectory= is free again */
                 a->lock_fd = TAKE_FD(lock_fd);
@@ -485,8 +476,8 @@ int umc_agent_reload(struct umc_agent *a, const char *config_path) {
         a->handshake_usec = a->config.handshake_timeout_usec;
         a->idle_usec = a->config.idle_timeout_usec;
         umc_agent_listen_update(a);
-        umc_log_set_max_level(a->config.log_level);
-        log_info("Reloaded %s: %s %s as ECU 0x%08" PRIx32 " (%s)", config_path,
+        log_info("Reloaded %s: %s %s as ECU 0x%08" PRIx32 " (%s)",
+                 a->config.path ? a->config.path : "the configuration",
                  a->bus ? "serving" : "listening on", a->bus ? a->can_text : a->listen_text,
                  a->config.ecu_id, a->config.hw_id);
         r = 0;
@@ -494,60 +485,7 @@ out:
         if (lock_fd >= 0)
                 (void)close(lock_fd);
         umc_forwarder_free(fw);
-        umc_agent_config_free(&n);
-        (void)sd_notify(0, "READY=1");
         umc_agent_notify_status(a);
-        return r;
-}
-
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        struct umc_agent *a = userdata;
-
-        if (si->ssi_signo == SIGHUP) {
-                log_info("Received SIGHUP, reloading %s", a->config_path);
-                (void)umc_agent_reload(a, a->config_path);
-                return 0;
-        }
-        log_info("Received %s, stopping", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-        return sd_event_exit(a->event, 0);
-}
-
-int umc_agent_handle_signals(struct umc_agent *a, const char *config_path) {
-        sigset_t mask;
-        int r;
-
-        if (!a || !config_path)
-                return -EINVAL;
-        free(a->config_path);
-        a->config_path = strdup(config_path);
-        if (!a->config_path)
-                return -ENOMEM;
-        /* Blocked, they wait in the signalfd for the loop: no work in a handler. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return -errno;
-        if (!a->sig_term && (r = sd_event_add_signal(a->event, &a->sig_term, SIGTERM, on_signal, a)) < 0)
-                return r;
-        if (!a->sig_int && (r = sd_event_add_signal(a->event, &a->sig_int, SIGINT, on_signal, a)) < 0)
-                return r;
-        if (!a->sig_hup && (r = sd_event_add_signal(a->event, &a->sig_hup, SIGHUP, on_signal, a)) < 0)
-                return r;
-        return 0;
-}
-
-int umc_agent_run(struct umc_agent *a) {
-        int r;
-
-        r = sd_event_set_watchdog(a->event, true);
-        if (r < 0)
-                log_warning_errno(r, "Cannot enable the watchdog: %m");
-        (void)sd_notify(0, "READY=1");
-        umc_agent_notify_status(a);
-        r = sd_event_loop(a->event);
-        (void)sd_notify(0, "STOPPING=1");
         return r;
 }
 

@@ -103,27 +103,32 @@ static int agent_set_bus(struct umc_agent *a, struct umc_canbus *bus) {
 }
 
 /* Open a fresh ISO-TP channel: at start, and whenever the previous one closed. */
-int umc_agent_can_open_channel(struct umc_agent *a) {
+int umc_agent_can_open_channel(struct umc_agent *a, char *why, size_t why_size) {
         _cleanup_close_ int fd = -1;
         int r;
 
         r = umc_isotp_open(a->config.can.ifname, &a->config.can.isotp, &fd);
         if (r < 0)
-                return log_error_errno(r, "Cannot open the ISO-TP channel %s: %m", a->can_text);
+                return umc_why(why, why_size, r, "Cannot open the ISO-TP channel %s: %s",
+                               a->can_text, strerror(-r));
         r = umc_agent_conn_new(a, fd, a->can_text, true);
         if (r < 0)
-                return log_error_errno(r, "%s: cannot set up the channel: %m", a->can_text);
+                return umc_why(why, why_size, r, "%s: cannot set up the channel: %s", a->can_text,
+                               strerror(-r));
         TAKE_FD(fd); /* the connection's, also when umc_agent_conn_new() gave up after taking it */
         return 0;
 }
 
 static int on_can_reopen(sd_event_source *s, void *userdata) {
         struct umc_agent *a = userdata;
+        char why[256];
         int r;
 
         if (a->n_conns > 0 || a->stopping)
                 return 0;
-        r = umc_agent_can_open_channel(a);
+        r = umc_agent_can_open_channel(a, why, sizeof(why));
+        if (r < 0)
+                log_error_errno(r, "%s", why);
         /* Without its channel the agent is useless: exit, systemd restarts it. */
         return r < 0 ? sd_event_exit(a->event, r) : 0;
 }
@@ -136,7 +141,8 @@ static void can_channel_text(const struct umc_can_channel *ch, char *buf, size_t
 }
 
 /* Channel=can at start: the bus monitor, its window timer, the channel. */
-int umc_agent_can_start(struct umc_agent *a, const struct umc_agent_config *c) {
+int umc_agent_can_start(struct umc_agent *a, const struct umc_agent_config *c, char *why,
+                        size_t why_size) {
         struct umc_canbus *bus = NULL;
         struct umc_canbus_status st;
         int r;
@@ -144,11 +150,13 @@ int umc_agent_can_start(struct umc_agent *a, const struct umc_agent_config *c) {
         can_channel_text(&c->can, a->can_text, sizeof(a->can_text));
         r = bus_monitor_open(c, &bus);
         if (r < 0)
-                return log_error_errno(r, "Cannot watch the bus %s: %m", c->can.ifname);
+                return umc_why(why, why_size, r, "Cannot watch the bus %s: %s", c->can.ifname,
+                               strerror(-r));
         r = agent_set_bus(a, bus);
         if (r < 0) {
                 umc_canbus_free(bus);
-                return log_error_errno(r, "Cannot watch the bus monitor's socket: %m");
+                return umc_why(why, why_size, r, "Cannot watch the bus monitor's socket: %s",
+                               strerror(-r));
         }
         (void)umc_canbus_status(a->bus, &st);
         if (st.nominal)
@@ -161,7 +169,7 @@ int umc_agent_can_start(struct umc_agent *a, const struct umc_agent_config *c) {
         if (r >= 0)
                 r = sd_event_source_set_enabled(a->can_reopen, SD_EVENT_OFF);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up the bus timers: %m");
+                return umc_why(why, why_size, r, "Cannot set up the bus timers: %s", strerror(-r));
         return 0;
 }
 
@@ -179,15 +187,14 @@ static bool can_channel_equal(const struct umc_can_channel *x, const struct umc_
  * need a restart); the bus monitor is rebuilt on the new [CanIds], which
  * it borrows from the new configuration.
  */
-int umc_agent_can_reload(struct umc_agent *a, const struct umc_agent_config *n) {
+int umc_agent_can_reload(struct umc_agent *a, const struct umc_agent_config *n, char *why,
+                         size_t why_size) {
         struct umc_canbus *bus = NULL;
         int r;
 
-        if (n->channel != a->config.channel || !can_channel_equal(&n->can, &a->config.can)) {
-                log_error("Reload refused, keeping the running configuration: Channel= and the "
-                          "CAN channel keys take effect at a restart");
-                return -EINVAL;
-        }
+        if (n->channel != a->config.channel || !can_channel_equal(&n->can, &a->config.can))
+                return umc_why(why, why_size, -EINVAL, "Channel= and the CAN channel keys take "
+                               "effect at a restart");
         r = bus_monitor_open(n, &bus);
         if (r >= 0) {
                 r = agent_set_bus(a, bus);
@@ -195,7 +202,6 @@ int umc_agent_can_reload(struct umc_agent *a, const struct umc_agent_config *n) 
                         umc_canbus_free(bus);
         }
         if (r < 0)
-                return log_error_errno(r, "Reload refused, keeping the running configuration: "
-                                          "cannot watch %s: %m", n->can.ifname);
+                return umc_why(why, why_size, r, "cannot watch %s: %s", n->can.ifname, strerror(-r));
         return 0;
 }

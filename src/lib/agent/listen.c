@@ -230,7 +230,8 @@ static bool listen_unchanged(const struct umc_agent *a, const struct umc_sockadd
         return umc_agent_local_address(a, &bound) == 0 && sockaddr_equal(want, &bound);
 }
 
-int umc_agent_listen_reload(struct umc_agent *a, const struct umc_agent_config *n) {
+int umc_agent_listen_reload(struct umc_agent *a, const struct umc_agent_config *n, char *why,
+                            size_t why_size) {
         char where[INET6_ADDRSTRLEN + 8];
         int fd = -1, r;
 
@@ -244,7 +245,6 @@ int umc_agent_listen_reload(struct umc_agent *a, const struct umc_agent_config *
                         (void)close(fd);
         }
         if (r < 0)
-                return log_error_errno(r, "Reload refused, keeping the running configuration: "
-                                          "cannot listen on %s: %m", where);
+                return umc_why(why, why_size, r, "cannot listen on %s: %s", where, strerror(-r));
         return 0;
 }

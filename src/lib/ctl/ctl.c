@@ -20,6 +20,7 @@
 #include "umc/names.h"
 #include "umc/reason.h"
 #include "umc/util.h"
+#include "umc/version.h"
 
 /* Strings from the daemon shown in a terminal are cut to this many bytes. */
 #define TEXT_MAX 256
