@@ -128,9 +128,11 @@ bool umc_agent_slots_prune(const struct umc_agent_config *cfg, struct umc_slots 
 /* ---- conn.c ---- */
 
 /*
- * A connection on fd (taken, also on failure) from peer, linked into a's
- * list; packet for the ISO-TP channel. Returns 0 also when setting up its
- * event sources failed (fd is closed then), -ENOMEM before it took fd.
+ * A connection on fd from peer, linked into a's list; packet for the
+ * ISO-TP channel. A negative errno (-ENOMEM, umc_stream_new()'s) means fd
+ * was not taken and is still the caller's; once taken, fd is the
+ * connection's, and a failure to add its event sources frees the
+ * connection (closing fd) and still returns 0.
  */
 int umc_agent_conn_new(struct umc_agent *a, int fd, const char *peer, bool packet);
 

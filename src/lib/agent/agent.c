@@ -13,9 +13,7 @@
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <signal.h>
 #include <sys/file.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,7 +30,7 @@
  * refused and the reason code with its text.
  */
 void umc_agent_alarm(struct umc_agent *a, const char *peer, uint32_t ecu_id,
-                        enum umc_reason reason, const char *fmt, ...) {
+                     enum umc_reason reason, const char *fmt, ...) {
         char what[256], ecu[24] = "", code[UMC_REASON_FORMAT_MAX];
         va_list ap;
 
@@ -76,7 +74,8 @@ void umc_agent_notify_status(struct umc_agent *a) {
  * lost connection or an unauthenticated frame: input nobody authenticated
  * deletes nothing. Returns true when it deleted one.
  */
-bool umc_agent_slots_prune(const struct umc_agent_config *cfg, struct umc_slots *s, const char *dir) {
+bool umc_agent_slots_prune(const struct umc_agent_config *cfg, struct umc_slots *s,
+                           const char *dir) {
         struct umc_slots_status st;
         int64_t now = (int64_t)time(NULL), age;
         const char *why;
@@ -184,7 +183,8 @@ static int slotdir_lock(const char *dir, int *ret_fd, char *why, size_t why_size
                 return umc_why(why, why_size, r, "Cannot create SlotDirectory= %s: %s", dir,
                                strerror(-r));
         if ((size_t)snprintf(path, sizeof(path), "%s/" LOCK_FILE, dir) >= sizeof(path))
-                return umc_why(why, why_size, -ENAMETOOLONG, "SlotDirectory= %s: path too long", dir);
+                return umc_why(why, why_size, -ENAMETOOLONG, "SlotDirectory= %s: path too long",
+                               dir);
         fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return umc_why(why, why_size, -errno, "Cannot open the lock file %s: %m", path);

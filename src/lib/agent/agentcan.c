@@ -202,6 +202,7 @@ int umc_agent_can_reload(struct umc_agent *a, const struct umc_agent_config *n, 
                         umc_canbus_free(bus);
         }
         if (r < 0)
-                return umc_why(why, why_size, r, "cannot watch %s: %s", n->can.ifname, strerror(-r));
+                return umc_why(why, why_size, r, "cannot watch %s: %s", n->can.ifname,
+                               strerror(-r));
         return 0;
 }

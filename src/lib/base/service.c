@@ -77,8 +77,9 @@ int umc_service_handle_signals(sd_event *event, umc_service_reload_fn reload, vo
         if (!event || !reload)
                 return -EINVAL;
         /* Blocked, they wait in the signalfd for the loop: no work in a handler. */
-        if (sigemptyset(&mask) < 0 || sigaddset(&mask, SIGTERM) < 0 || sigaddset(&mask, SIGINT) < 0 ||
-            sigaddset(&mask, SIGHUP) < 0 || sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+        if (sigemptyset(&mask) < 0 || sigaddset(&mask, SIGTERM) < 0 ||
+            sigaddset(&mask, SIGINT) < 0 || sigaddset(&mask, SIGHUP) < 0 ||
+            sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
         r = sd_event_add_signal(event, NULL, SIGTERM, on_terminate, NULL);
         if (r >= 0)
