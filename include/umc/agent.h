@@ -26,6 +26,9 @@
  *     dropped. Nothing unauthenticated deletes anything.
  * Every refusal is logged as one "ALARM" line naming the connection and
  * the reason (umc_reason_to_string()).
+ * The agent tells systemd STATUS= (what it serves, a transfer's
+ * progress); READY=1, RELOADING=1 and STOPPING=1 are main()'s, through
+ * service.h, as in umcd.
  *
  * Limits come from [Agent] in umc-agent.conf: MaxConnections= connections
  * are served at once (further ones wait in the listen backlog),
