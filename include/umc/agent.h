@@ -26,6 +26,9 @@
  *     dropped. Nothing unauthenticated deletes anything.
  * Every refusal is logged as one "ALARM" line naming the connection and
  * the reason (umc_reason_to_string()).
+ * The agent tells systemd STATUS= (what it serves, a transfer's
+ * progress); READY=1, RELOADING=1 and STOPPING=1 are main()'s, through
+ * service.h, as in umcd.
  *
  * Limits come from [Agent] in umc-agent.conf: MaxConnections= connections
  * are served at once (further ones wait in the listen backlog),
@@ -84,14 +87,18 @@ int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_wh
  * another process holds it), check that the slot store opens, bind and
  * listen on [Agent] Listen= (port 0 picks a free port: see
  * umc_agent_local_address()), on BindInterface= only when set (-ENODEV
- * when there is no such interface), and add the listening source. On
+ * when there is no such interface), and add the listening source
+ * (Channel=can: the bus monitor and the ISO-TP channel instead). On
  * success the config is moved in (*config is zeroed; the agent frees it)
  * and *ret is the caller's (umc_agent_free()); on failure *config is
  * untouched and still the caller's. Errors: those of
  * umc_agent_config_check(), umc_slots_open(), socket()/setsockopt()/
- * bind()/listen() and sd-event, -EBUSY, -ENOMEM. Each failure is logged.
+ * bind()/listen() and sd-event, -EBUSY, -ENOMEM; why (may be NULL) says
+ * what failed, naming the key or the file. A failure is not logged (the
+ * caller does); what it set up is, at info.
  */
-int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret);
+int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret,
+                  char *why, size_t why_size);
 
 /*
  * Close every connection (a transfer in progress keeps its partial image
@@ -105,31 +112,22 @@ static inline void umc_agent_freep(struct umc_agent **a) {
 }
 
 /*
- * Block SIGTERM, SIGINT and SIGHUP in the calling thread and handle them
- * as event sources: SIGTERM and SIGINT stop the loop (exit code 0),
- * SIGHUP reloads config_path (copied) with umc_agent_reload(). Errors of
- * sigprocmask() and sd_event_add_signal(), -ENOMEM.
+ * Make config (loaded) the running configuration when it is valid and
+ * usable: new connections see it (MaxConnections= applies at once, the
+ * timeouts replace those of umc_agent_set_timeouts()), connections
+ * already open keep what they were given; a gateway re-reads its forward
+ * file (-EBUSY while an image is being forwarded). A changed Listen= is
+ * bound before the old socket is closed, a changed SlotDirectory= is
+ * locked before the old lock is released; a changed BindInterface=,
+ * Mode= or Channel= is refused (-EINVAL: they take a restart). On success
+ * config is moved in (*config is zeroed) and the reload is logged; on any
+ * error the running configuration stays as it was, *config is untouched
+ * and still the caller's, and the error is returned with why (may be
+ * NULL) saying what was refused, not logged. The log level is the
+ * caller's to set.
  */
-int umc_agent_handle_signals(struct umc_agent *a, const char *config_path);
-
-/*
- * Load config_path and, when it is valid and usable, make it the running
- * configuration: new connections see it (MaxConnections= applies at once,
- * the timeouts replace those of umc_agent_set_timeouts()), connections
- * already open keep what they were given. A changed Listen= is bound
- * before the old socket is closed, a changed SlotDirectory= is locked
- * before the old lock is released; a changed BindInterface=, Mode= or
- * Channel= is refused (-EINVAL: they take a restart). On any error the running configuration
- * stays as it was and the error is returned (and logged).
- */
-int umc_agent_reload(struct umc_agent *a, const char *config_path);
-
-/*
- * Tell systemd READY=1 (and the watchdog period from WATCHDOG_USEC, sent
- * from the loop), run the loop until it exits, tell STOPPING=1. Returns the
- * loop's exit code (0 after SIGTERM/SIGINT) or a negative errno.
- */
-int umc_agent_run(struct umc_agent *a);
+int umc_agent_reload(struct umc_agent *a, struct umc_agent_config *config, char *why,
+                     size_t why_size);
 
 /* The address the listener is bound to (with the port the kernel picked). */
 int umc_agent_local_address(const struct umc_agent *a, struct umc_sockaddr *ret);

@@ -2,8 +2,27 @@
 /*
  * Logging for the daemon and tools: one line per message on stderr with a
  * "<N>" syslog priority prefix, which journald turns into the entry's
- * priority (sd-daemon(3)). Library modules return errors instead of
- * logging; binaries log them once, where they are handled.
+ * priority (sd-daemon(3)).
+ *
+ * Who logs:
+ *  - Pure modules (parsers, codecs, crypto, the protocol and its state
+ *    machines, link checks, the slot store, the package tools) never log:
+ *    they return a negative errno and say why through umc_why() (util.h),
+ *    a reason code where one goes on the wire or to D-Bus, or
+ *    struct umc_config_error for a config file.
+ *  - The long-lived objects a daemon's loop drives (umcd: manager.c,
+ *    delivery.c, dbus.c; umc-agent: agent.c, conn.c, listen.c,
+ *    agentcan.c, forward.c; both: service.c) log what happens on the
+ *    loop, a connection refused, a transfer lost, an image installed:
+ *    no caller is there to receive it.
+ *  - Their constructors (umc_*_new(), umc_dbus_attach()) and the reloads
+ *    main() calls (umc_agent_reload(), umc_manager_reload()) never log
+ *    their own failure: they return it with its detail, and main() logs
+ *    it once, where it decides what happens next. What they set up or
+ *    found and handled (the address listened on, a stale resume record
+ *    dropped) they may log at info or notice.
+ *  - Binaries (src/<binary>/main.c) and umcctl log or print what they
+ *    were told, once.
  */
 #pragma once
 

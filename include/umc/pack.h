@@ -32,6 +32,7 @@ enum umc_pack_command {
         UMC_PACK_CREATE,
         UMC_PACK_VERIFY,
         UMC_PACK_INSPECT,
+        UMC_PACK_VERSION, /* --version */
 };
 
 /* One --ecu: the identity an ECU checks the package against. */

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * umc-agent: receives firmware images from umcd over TCP and installs them
- * into this ECU's A/B slot store. Everything but argument parsing lives in
- * src/lib/agent/agent.c; man/umc-agent.8 documents options, signals and files.
+ * umc-agent: receives firmware images from umcd over TCP or CAN and
+ * installs them into this ECU's A/B slot store. main() is a list of steps,
+ * the same as umcd's; the agent itself lives in libumc (src/lib/agent/),
+ * signals, reload notices and the loop in service.c. man/umc-agent.8
+ * documents options, signals and files.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <errno.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -16,6 +19,7 @@
 #include "umc/agent.h"
 #include "umc/config.h"
 #include "umc/log.h"
+#include "umc/service.h"
 #include "umc/version.h"
 
 /* Exit status, as umc-agent(8) lists them. */
@@ -28,6 +32,12 @@ enum {
 struct args {
         const char *config_path;
         bool check_only;
+};
+
+struct daemon {
+        const char *config_path;
+        sd_event *event;
+        struct umc_agent *agent;
 };
 
 static void help(void) {
@@ -142,51 +152,79 @@ static int check_forward_file(const struct umc_agent_config *c) {
         return r;
 }
 
-static int run(const struct args *args) {
-        struct umc_agent_config config = {};
-        struct umc_agent *agent = NULL;
-        sd_event *event = NULL;
+static int setup_event(struct daemon *d) {
+        int r = sd_event_default(&d->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m");
+        return 0;
+}
+
+static int create_agent(struct daemon *d, struct umc_agent_config *config) {
+        char why[512] = "";
         int r;
 
-        r = make_undumpable();
-        if (r >= 0)
-                r = load_config(args->config_path, &config);
+        r = umc_agent_new(config, d->event, &d->agent, why, sizeof(why));
+        if (r < 0 && why[0] != '\0')
+                return log_error_errno(r, "%s", why);
         if (r < 0)
-                return r;
-        if (args->check_only) {
-                r = check_forward_file(&config);
-                if (r >= 0)
-                        log_info("%s: configuration is valid", args->config_path);
-                umc_agent_config_free(&config);
-                return r;
-        }
-        umc_log_set_max_level(config.log_level);
+                return log_error_errno(r, "Cannot set up the agent: %m");
+        return 0;
+}
 
-        r = sd_event_default(&event);
+/* SIGHUP: a new config only when it is valid and usable; else the old one stays. */
+static int on_reload(void *userdata) {
+        struct daemon *d = userdata;
+        struct umc_agent_config config = {};
+        char why[512] = "";
+        int level, r;
+
+        r = load_config(d->config_path, &config);
         if (r < 0) {
-                umc_agent_config_free(&config);
-                return log_error_errno(r, "Cannot create the event loop: %m");
+                log_error("Reload refused, keeping the running configuration");
+                return r;
         }
-        r = umc_agent_new(&config, event, &agent); /* logs its own failure */
-        if (r < 0) {
-                umc_agent_config_free(&config);
-                goto out;
-        }
-        r = umc_agent_handle_signals(agent, args->config_path);
-        if (r < 0) {
-                log_error_errno(r, "Cannot set up signal handling: %m");
-                goto out;
-        }
-        r = umc_agent_run(agent);
+        level = config.log_level;
+        r = umc_agent_reload(d->agent, &config, why, sizeof(why));
+        umc_agent_config_free(&config); /* moved in on success: then already empty */
         if (r < 0)
-                log_error_errno(r, "Event loop failed: %m");
-out:
-        umc_agent_free(agent);
-        sd_event_unref(event);
+                return log_error_errno(r, "Reload refused, keeping the running configuration: %s",
+                                       why[0] != '\0' ? why : strerror(-r));
+        umc_log_set_max_level(level);
+        return 0;
+}
+
+static int handle_signals(struct daemon *d) {
+        int r = umc_service_handle_signals(d->event, on_reload, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up signal handling: %m");
+        return 0;
+}
+
+static int run(struct daemon *d) {
+        int r = umc_service_run(d->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return 0;
+}
+
+static void daemon_done(struct daemon *d) {
+        umc_agent_free(d->agent);
+        d->agent = NULL;
+        d->event = sd_event_unref(d->event);
+}
+
+/* --check-config: the file, its warnings, a gateway's forward file; nothing is opened. */
+static int check_config(const struct args *args, struct umc_agent_config *config) {
+        int r = check_forward_file(config);
+        if (r >= 0)
+                log_info("%s: configuration is valid", args->config_path);
+        umc_agent_config_free(config);
         return r;
 }
 
 int main(int argc, char **argv) {
+        struct umc_agent_config config = {};
+        struct daemon d = {};
         struct args args;
         int r;
 
@@ -195,6 +233,26 @@ int main(int argc, char **argv) {
         r = parse_args(argc, argv, &args);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_OK;
-        r = run(&args);
+        d.config_path = args.config_path;
+
+        r = make_undumpable();
+        if (r >= 0)
+                r = load_config(args.config_path, &config);
+        if (r < 0)
+                return EXIT_FAIL;
+        if (args.check_only)
+                return check_config(&args, &config) < 0 ? EXIT_FAIL : EXIT_OK;
+        umc_log_set_max_level(config.log_level);
+
+        r = setup_event(&d);
+        if (r >= 0)
+                r = create_agent(&d, &config);
+        if (r >= 0)
+                r = handle_signals(&d);
+        if (r >= 0)
+                r = run(&d);
+
+        daemon_done(&d);
+        umc_agent_config_free(&config); /* only still set when the agent was not created */
         return r < 0 ? EXIT_FAIL : EXIT_OK;
 }

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * umcd: the OTA upgrade master. main() is a list of steps; everything else
- * lives in libumc (manager.c, delivery.c, dbus.c). See umcd(8).
+ * umcd: the OTA upgrade master. main() is a list of steps, the same as
+ * umc-agent's; everything else lives in libumc (manager.c, delivery.c,
+ * dbus.c; signals, reload notices and the loop in service.c). See umcd(8).
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
-#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "umc/config.h"
@@ -23,7 +22,9 @@
 #include "umc/log.h"
 #include "umc/manager.h"
 #include "umc/update.h"
+#include "umc/service.h"
 #include "umc/util.h"
+#include "umc/version.h"
 
 enum bus_kind { BUS_SYSTEM, BUS_SESSION };
 
@@ -160,65 +161,10 @@ static int resolve_operator_group(const struct umc_daemon_config *c, enum bus_ki
         return 0;
 }
 
-static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        struct daemon *d = userdata;
-
-        log_info("Received %s, stopping", strsignal((int)si->ssi_signo));
-        (void)sd_notify(false, "STOPPING=1");
-        return sd_event_exit(d->event, 0);
-}
-
-/* SIGHUP: a new config only when idle and only when it is valid; else the old one stays. */
-static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        struct daemon *d = userdata;
-        struct umc_daemon_config config = {};
-        gid_t gid;
-        int r;
-
-        (void)sd_notify(false, "RELOADING=1");
-        if (umc_manager_operation(d->manager) != UMC_OP_IDLE) {
-                log_warning("Not reloading %s while an installation runs", d->config_path);
-                goto out;
-        }
-        if (load_config(d->config_path, &config) < 0 ||
-            resolve_operator_group(&config, d->bus_kind, &gid) < 0) {
-                log_warning("Keeping the running configuration");
-                umc_daemon_config_free(&config);
-                goto out;
-        }
-        r = umc_manager_reload(d->manager, &config);
-        if (r < 0) {
-                (void)log_warning_errno(r, "Keeping the running configuration: %m");
-                umc_daemon_config_free(&config);
-                goto out;
-        }
-        d->operator_gid = gid;
-        umc_dbus_set_operator_gid(d->dbus, gid);
-        umc_log_set_max_level(umc_manager_config(d->manager)->log_level);
-        log_info("Reloaded %s", d->config_path);
-out:
-        (void)sd_notify(false, "READY=1");
-        return 0;
-}
-
 static int setup_event(struct daemon *d) {
-        sigset_t mask;
-        int r;
-
-        r = sd_event_default(&d->event);
+        int r = sd_event_default(&d->event);
         if (r < 0)
                 return log_error_errno(r, "Cannot create the event loop: %m");
-        /* Signals arrive as event sources: block them first (sd_event_add_signal(3)). */
-        if (sigemptyset(&mask) < 0 || sigaddset(&mask, SIGTERM) < 0 || sigaddset(&mask, SIGINT) < 0 ||
-            sigaddset(&mask, SIGHUP) < 0 || sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return log_error_errno(errno, "Cannot block signals: %m");
-        r = sd_event_add_signal(d->event, NULL, SIGTERM, on_terminate, d);
-        if (r >= 0)
-                r = sd_event_add_signal(d->event, NULL, SIGINT, on_terminate, d);
-        if (r >= 0)
-                r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload, d);
-        if (r < 0)
-                return log_error_errno(r, "Cannot add the signal sources: %m");
         return 0;
 }
 
@@ -281,12 +227,49 @@ static int setup_cloud(struct daemon *d) {
         return 0;
 }
 
+/* SIGHUP: a new config only when idle and only when it is valid; else the old one stays. */
+static int on_reload(void *userdata) {
+        struct daemon *d = userdata;
+        struct umc_daemon_config config = {};
+        gid_t gid;
+        int r;
+
+        if (umc_manager_operation(d->manager) != UMC_OP_IDLE) {
+                log_warning("Not reloading %s while an installation runs", d->config_path);
+                return -EBUSY;
+        }
+        r = load_config(d->config_path, &config);
+        if (r >= 0)
+                r = resolve_operator_group(&config, d->bus_kind, &gid);
+        if (r < 0) {
+                log_warning("Keeping the running configuration");
+                umc_daemon_config_free(&config);
+                return r;
+        }
+        r = umc_manager_reload(d->manager, &config);
+        if (r < 0) {
+                umc_daemon_config_free(&config);
+                return log_warning_errno(r, "Keeping the running configuration: %m");
+        }
+        d->operator_gid = gid;
+        umc_dbus_set_operator_gid(d->dbus, gid);
+        umc_log_set_max_level(umc_manager_config(d->manager)->log_level);
+        log_info("Reloaded %s", d->config_path);
+        return 0;
+}
+
+static int handle_signals(struct daemon *d) {
+        int r = umc_service_handle_signals(d->event, on_reload, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up signal handling: %m");
+        return 0;
+}
+
 static int run(struct daemon *d) {
         int r;
 
-        (void)sd_notify(false, "READY=1");
         log_info("umcd " UMC_VERSION " running");
-        r = sd_event_loop(d->event);
+        r = umc_service_run(d->event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         return 0;
@@ -340,6 +323,8 @@ int main(int argc, char *argv[]) {
                 r = attach_bus(&d, args.bus);
         if (r >= 0)
                 r = setup_cloud(&d);
+        if (r >= 0)
+                r = handle_signals(&d);
         if (r >= 0)
                 r = run(&d);
 

@@ -32,6 +32,7 @@
 #include "umc/log.h"
 #include "umc/msg.h"
 #include "umc/rotation.h"
+#include "umc/service.h"
 #include "umc/session.h"
 #include "umc/slot.h"
 #include "umc/stream.h"
@@ -55,6 +56,8 @@ struct rig {
         uint8_t *image;
         int image_fd;
         uint8_t hash[UMC_HASH_LEN];
+        const char *conf;  /* reloaded on SIGHUP */
+        unsigned reloads;  /* SIGHUPs seen */
 };
 
 /* ---- the agent under test ---- */
@@ -101,7 +104,7 @@ static void rig_start_rules(struct rig *g, const char *const *rules, size_t n_ru
         make_image(g);
         assert_int_equal(sd_event_new(&g->e), 0);
         config_fill(g, &c, rules, n_rules);
-        assert_int_equal(umc_agent_new(&c, g->e, &g->agent), 0);
+        assert_int_equal(umc_agent_new(&c, g->e, &g->agent, NULL, 0), 0);
         assert_int_equal(c.ecu_id, 0); /* moved in */
         assert_int_equal(umc_agent_local_address(g->agent, &bound), 0);
         g->port = ntohs(bound.in.sin_port);
@@ -743,7 +746,7 @@ static void test_handshake_timeout_comes_from_the_config(void **state) {
         /* Below the file's 1 s minimum, which only the struct can say: a quick test. */
         c.handshake_timeout_usec = 50 * USEC_PER_MSEC;
         c.listen.in.sin_port = htons(g.port);
-        assert_int_equal(umc_agent_new(&c, g.e, &g.agent), 0);
+        assert_int_equal(umc_agent_new(&c, g.e, &g.agent, NULL, 0), 0);
         t0 = umc_now_monotonic_usec();
         client_connect(&g, &cl);
         assert_int_equal(client_recv(&cl, &f, &len), -ECONNRESET);
@@ -791,7 +794,7 @@ static void test_max_connections_comes_from_the_config(void **state) {
         config_fill(&g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1" }, 1);
         c.max_connections = 2;
         c.listen.in.sin_port = htons(g.port);
-        assert_int_equal(umc_agent_new(&c, g.e, &g.agent), 0);
+        assert_int_equal(umc_agent_new(&c, g.e, &g.agent, NULL, 0), 0);
         expect_connection_limit(&g, 2);
         rig_stop(&g);
 }
@@ -807,7 +810,7 @@ static void test_image_larger_than_max_image_size_is_refused(void **state) {
         config_fill(&g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1" }, 1);
         c.max_image_size = IMAGE_LEN - 1;
         c.listen.in.sin_port = htons(g.port);
-        assert_int_equal(umc_agent_new(&c, g.e, &g.agent), 0);
+        assert_int_equal(umc_agent_new(&c, g.e, &g.agent, NULL, 0), 0);
 
         m = master_new(&g);
         assert_int_equal(master_auth(m, KEY_BYTE, ECU_ID, &why), 0);
@@ -862,8 +865,28 @@ static int auth_once(struct rig *g, uint32_t ecu_id) {
         return r;
 }
 
+/* What umc-agent's main() does on SIGHUP: load the file, hand it to the agent. */
+static int reload_file(struct rig *g, const char *path, char *why, size_t why_size) {
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        int r;
+
+        r = umc_agent_config_load(path, &c, &err);
+        if (r < 0)
+                return umc_why(why, why_size, r, "%s", err.msg);
+        r = umc_agent_reload(g->agent, &c, why, why_size);
+        umc_agent_config_free(&c);
+        return r;
+}
+
+static int on_sighup(void *userdata) {
+        struct rig *g = userdata;
+        g->reloads++;
+        return reload_file(g, g->conf, NULL, 0);
+}
+
 static void test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one(void **state) {
-        char conf[128], key[128], hex[2 * UMC_MASTER_KEY_LEN + 2];
+        char conf[128], key[128], hex[2 * UMC_MASTER_KEY_LEN + 2], why[512] = "";
         struct rig g;
 
         rig_start(&g);
@@ -875,29 +898,33 @@ static void test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one(voi
         hex[2 * UMC_MASTER_KEY_LEN] = '\n';
         write_text(key, hex, 0600);
         write_text(conf, "[Agent]\nEcuId=not-a-number\n", 0600);
-        assert_int_equal(umc_agent_handle_signals(g.agent, conf), 0);
+        g.conf = conf;
+        assert_int_equal(umc_service_handle_signals(g.e, on_sighup, &g), 0);
 
         /* A bad file: refused, the agent goes on as it was. */
         assert_int_equal(kill(getpid(), SIGHUP), 0);
         pump(&g);
+        assert_int_equal(g.reloads, 1);
         assert_int_equal(auth_once(&g, ECU_ID), 0);
 
         /* Gateway mode is not something to switch to by a reload. */
         write_agent_conf(&g, conf, key, 0x20, "gateway");
-        assert_int_equal(umc_agent_reload(g.agent, conf), -EINVAL);
+        assert_int_equal(reload_file(&g, conf, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "Mode= takes effect at a restart");
         assert_int_equal(auth_once(&g, ECU_ID), 0);
 
         /* A good file with another identity: the old ECU ID is now unknown. */
         write_agent_conf(&g, conf, key, 0x20, "endpoint");
         assert_int_equal(kill(getpid(), SIGHUP), 0);
         pump(&g);
+        assert_int_equal(g.reloads, 2);
         assert_int_equal(auth_once(&g, ECU_ID), -ECONNRESET);
         assert_int_equal(stats(&g).last_refusal, UMC_REASON_ECU_UNKNOWN);
         assert_int_equal(auth_once(&g, 0x20), 0);
 
-        /* SIGTERM ends the loop that umc_agent_run() drives, with exit code 0. */
+        /* SIGTERM ends the loop that umc_service_run() drives, with exit code 0. */
         assert_int_equal(kill(getpid(), SIGTERM), 0);
-        assert_int_equal(umc_agent_run(g.agent), 0);
+        assert_int_equal(umc_service_run(g.e), 0);
         rig_stop(&g);
 }
 
@@ -905,6 +932,7 @@ static void test_gateway_mode_needs_a_forward_file(void **state) {
         struct umc_agent_config c;
         struct umc_agent *a = NULL;
         const char *why = NULL;
+        char fail[512] = "";
         struct rig g;
 
         rig_start(&g);
@@ -914,8 +942,9 @@ static void test_gateway_mode_needs_a_forward_file(void **state) {
         assert_string_equal(why, "[Agent] Mode=gateway needs Channel=tcp and an absolute ForwardConfig=");
         c.forward_config = strdup("/nonexistent/forward.conf");
         assert_non_null(c.forward_config);
-        assert_int_equal(umc_agent_new(&c, g.e, &a), -ENOENT);
+        assert_int_equal(umc_agent_new(&c, g.e, &a, fail, sizeof(fail)), -ENOENT);
         assert_null(a);
+        assert_non_null(strstr(fail, "Cannot load [Agent] ForwardConfig="));
         assert_int_equal(c.ecu_id, ECU_ID); /* not taken on failure */
         umc_agent_config_free(&c);
         rig_stop(&g);
@@ -924,7 +953,7 @@ static void test_gateway_mode_needs_a_forward_file(void **state) {
 static void test_second_agent_on_the_same_slot_directory_is_refused(void **state) {
         struct umc_agent_config c;
         struct umc_agent *a = NULL;
-        char path[160], text[32] = "", want[32];
+        char path[160], text[32] = "", want[32], why[512] = "";
         int fd;
 
         struct rig g_rig;
@@ -940,13 +969,15 @@ static void test_second_agent_on_the_same_slot_directory_is_refused(void **state
         assert_string_equal(text, want);
 
         config_fill(&g_rig, &c, NULL, 0);
-        assert_int_equal(umc_agent_new(&c, g_rig.e, &a), -EBUSY);
+        assert_int_equal(umc_agent_new(&c, g_rig.e, &a, why, sizeof(why)), -EBUSY);
         assert_null(a);
+        (void)snprintf(want, sizeof(want), "(PID %d holds ", (int)getpid());
+        assert_non_null(strstr(why, want)); /* the holder, named for the operator */
         assert_int_equal(c.ecu_id, ECU_ID); /* not taken on failure */
         /* The lock goes with its holder: once the first agent is gone, the next one starts. */
         umc_agent_free(g_rig.agent);
         g_rig.agent = NULL;
-        assert_int_equal(umc_agent_new(&c, g_rig.e, &a), 0);
+        assert_int_equal(umc_agent_new(&c, g_rig.e, &a, NULL, 0), 0);
         umc_agent_free(a);
         rig_stop(&g_rig);
 }
@@ -955,6 +986,7 @@ static void test_bind_interface_binds_the_listener_or_refuses_to_start(void **st
         struct umc_agent_config c;
         struct umc_agent *a = NULL;
         struct umc_sockaddr bound;
+        char why[512] = "";
         struct rig g;
 
         rig_start(&g);
@@ -962,10 +994,11 @@ static void test_bind_interface_binds_the_listener_or_refuses_to_start(void **st
         g.agent = NULL;
         config_fill(&g, &c, (const char *const[]){ "allow proto=tcp src=127.0.0.1 vlan=none" }, 1);
         strcpy(c.bind_interface, "umc-nonexist0");
-        assert_int_equal(umc_agent_new(&c, g.e, &a), -ENODEV);
+        assert_int_equal(umc_agent_new(&c, g.e, &a, why, sizeof(why)), -ENODEV);
         assert_null(a);
+        assert_non_null(strstr(why, "umc-nonexist0"));
         strcpy(c.bind_interface, "lo");
-        assert_int_equal(umc_agent_new(&c, g.e, &a), 0);
+        assert_int_equal(umc_agent_new(&c, g.e, &a, NULL, 0), 0);
         g.agent = a;
         assert_int_equal(umc_agent_local_address(a, &bound), 0);
         g.port = ntohs(bound.in.sin_port);
@@ -977,7 +1010,7 @@ static void test_bind_interface_binds_the_listener_or_refuses_to_start(void **st
 /* A reload to another SlotDirectory= moves the lock; one that changes BindInterface= is refused. */
 static void test_reload_moves_the_slot_directory_lock(void **state) {
         char conf[128], key[128], hex[2 * UMC_MASTER_KEY_LEN + 2], old_slots[128];
-        char text[1024], bound[1100];
+        char text[1024], bound[1100], why[512] = "";
         struct umc_agent_config c;
         struct umc_agent *a = NULL;
         struct rig g;
@@ -1004,20 +1037,21 @@ static void test_reload_moves_the_slot_directory_lock(void **state) {
         assert_int_equal(strncmp(text, "[Agent]\n", 8), 0);
         (void)snprintf(bound, sizeof(bound), "[Agent]\nBindInterface=lo\n%s", text + 8);
         write_text(conf, bound, 0600);
-        assert_int_equal(umc_agent_reload(g.agent, conf), -EINVAL);
+        assert_int_equal(reload_file(&g, conf, why, sizeof(why)), -EINVAL);
+        assert_string_equal(why, "BindInterface= takes effect at a restart");
         assert_int_equal(auth_once(&g, ECU_ID), 0);
 
         /* Another slot directory: locked by us now, the old one free. */
         (void)snprintf(old_slots, sizeof(old_slots), "%s", g.slots);
         (void)snprintf(g.slots, sizeof(g.slots), "%s/slots2", g.dir);
         write_agent_conf(&g, conf, key, ECU_ID, "endpoint");
-        assert_int_equal(umc_agent_reload(g.agent, conf), 0);
+        assert_int_equal(reload_file(&g, conf, NULL, 0), 0);
         config_fill(&g, &c, NULL, 0); /* slot directory: slots2 */
-        assert_int_equal(umc_agent_new(&c, g.e, &a), -EBUSY);
+        assert_int_equal(umc_agent_new(&c, g.e, &a, NULL, 0), -EBUSY);
         free(c.slot_directory);
         c.slot_directory = strdup(old_slots);
         assert_non_null(c.slot_directory);
-        assert_int_equal(umc_agent_new(&c, g.e, &a), 0);
+        assert_int_equal(umc_agent_new(&c, g.e, &a, NULL, 0), 0);
         umc_agent_free(a);
         rig_stop(&g);
 }
@@ -1066,7 +1100,7 @@ static struct umc_agent *gateway_start(struct rig *g, const char *name, uint8_t 
         c.slot_directory = strdup(text);
         assert_non_null(c.forward_config);
         assert_non_null(c.slot_directory);
-        assert_int_equal(umc_agent_new(&c, g->e, &a), 0);
+        assert_int_equal(umc_agent_new(&c, g->e, &a, NULL, 0), 0);
         assert_int_equal(umc_agent_local_address(a, &bound), 0);
         *ret_port = ntohs(bound.in.sin_port);
         return a;

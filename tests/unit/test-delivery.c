@@ -115,7 +115,7 @@ static void agent_start(struct fx *f) {
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
                 fail_msg("agent config: %s", err.msg);
-        assert_int_equal(umc_agent_new(&ac, f->event, &f->agent), 0);
+        assert_int_equal(umc_agent_new(&ac, f->event, &f->agent, NULL, 0), 0);
         assert_int_equal(umc_agent_local_address(f->agent, &sa), 0);
         f->port = ntohs(sa.in.sin_port);
         assert_true(f->port > 0);
@@ -561,7 +561,7 @@ static int on_agent_late(sd_event_source *s, uint64_t usec, void *userdata) {
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
                 fail_msg("agent config: %s", err.msg);
-        assert_int_equal(umc_agent_new(&ac, f->event, &f->agent), 0);
+        assert_int_equal(umc_agent_new(&ac, f->event, &f->agent, NULL, 0), 0);
         return 0;
 }
 
@@ -689,6 +689,8 @@ static void test_an_older_agent_without_status_still_gets_the_image(void **state
 static void test_a_partial_beyond_resume_max_size_goes_at_the_next_session(void **state) {
         struct fx *f = *state;
         struct umc_delivery_progress p;
+        struct umc_agent_config ac = {};
+        struct umc_config_error err = {};
         char text[1024];
 
         f->abort_at_half = true;
@@ -704,7 +706,8 @@ static void test_a_partial_beyond_resume_max_size_goes_at_the_next_session(void 
                        (unsigned)f->port, f->dir, f->dir);
         write_text_in(f->dir, "agent.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
-        assert_int_equal(umc_agent_reload(f->agent, text), 0);
+        assert_int_equal(umc_agent_config_load(text, &ac, &err), 0);
+        assert_int_equal(umc_agent_reload(f->agent, &ac, NULL, 0), 0);
 
         /* The next authenticated session drops it first: STATUS shows none, BEGIN starts at 0. */
         deliver(f, "1.0.0", f->state_fd);

@@ -137,7 +137,7 @@ static void agent_start(struct fx *f, int i) {
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
                 fail_msg("agent config: %s", err.msg);
-        assert_int_equal(umc_agent_new(&ac, f->event, &f->agent[i]), 0);
+        assert_int_equal(umc_agent_new(&ac, f->event, &f->agent[i], NULL, 0), 0);
         assert_int_equal(umc_agent_local_address(f->agent[i], &sa), 0);
         f->port[i] = ntohs(sa.in.sin_port);
 }

@@ -19,6 +19,7 @@
 #include "pki-fixture.h"
 #include "umc/fs.h"
 #include "umc/pack.h"
+#include "umc/version.h"
 #include "umc/package.h"
 
 static struct pki P;
@@ -296,6 +297,16 @@ static void test_command_line_errors(void **state) {
         }
 }
 
+static void test_version_and_help_print_and_exit(void **state) {
+        _cleanup_free_ char *out = NULL, *err = NULL, *hout = NULL, *herr = NULL;
+
+        assert_int_equal(run(&out, &err, "--version", NULL), UMC_PACK_EXIT_OK);
+        assert_string_equal(out, "umc-pack " UMC_VERSION "\n");
+        assert_string_equal(err, "");
+        assert_int_equal(run(&hout, &herr, "--help", NULL), UMC_PACK_EXIT_OK);
+        expect_line(hout, "umc-pack --help | --version\n");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_created_package_passes_every_device_check),
@@ -305,6 +316,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_descriptions_are_named_and_leave_nothing),
                 cmocka_unit_test(test_create_refuses_to_overwrite_and_bad_signers),
                 cmocka_unit_test(test_command_line_errors),
+                cmocka_unit_test(test_version_and_help_print_and_exit),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -18,6 +18,7 @@
 #include "umc/names.h"
 #include "umc/reason.h"
 #include "umc/util.h"
+#include "umc/version.h"
 
 static const char *const command_names[] = {
         [UMC_CTL_STATUS] = "status",   [UMC_CTL_TARGETS] = "targets",

@@ -21,6 +21,7 @@
 #include "umc/pkgenc.h"
 #include "umc/sig.h"
 #include "umc/util.h"
+#include "umc/version.h"
 
 #define say umc_why
 
@@ -980,6 +981,7 @@ void umc_pack_help(FILE *out) {
               "                  [--vehicle-model M --hw-revision R]\n"
               "                  [--ecu ECU_ID,HW_ID[,INSTALLED_SECURITY_VERSION[,KEY_FILE]]]... DIR\n"
               "  umc-pack inspect DIR\n"
+              "  umc-pack --help | --version\n"
               "Builds, verifies and shows signed umc packages (umc-pack(1), docs/package.md).\n",
               out);
 }
@@ -1100,6 +1102,7 @@ int umc_pack_parse_args(int argc, char *argv[], struct umc_pack_args *ret, FILE 
                 { "ecu", required_argument, NULL, 0x109 },
                 { "time", required_argument, NULL, 0x10a },
                 { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 0x10b },
                 {},
         };
         _cleanup_(umc_pack_args_free) struct umc_pack_args a = { .now = (int64_t)time(NULL) };
@@ -1110,8 +1113,9 @@ int umc_pack_parse_args(int argc, char *argv[], struct umc_pack_args *ret, FILE 
         optind = 0;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                if (c == 'h') {
+                if (c == 'h' || c == 0x10b) {
                         help = true;
+                        a.command = c == 'h' ? UMC_PACK_HELP : UMC_PACK_VERSION;
                         continue;
                 }
                 if (c < 0x100)
@@ -1171,6 +1175,9 @@ int umc_pack_run(const struct umc_pack_args *a, FILE *out, FILE *err) {
                 return run_verify(a, out, err);
         case UMC_PACK_INSPECT:
                 return run_inspect(a, out, err);
+        case UMC_PACK_VERSION:
+                fprintf(out, "umc-pack %s\n", UMC_VERSION);
+                return UMC_PACK_EXIT_OK;
         default:
                 umc_pack_help(out);
                 return UMC_PACK_EXIT_OK;
