@@ -24,6 +24,7 @@
 #include "umc/agent-internal.h"
 #include "umc/fs.h"
 #include "umc/log.h"
+#include "umc/parse.h"
 
 /*
  * The one line every refusal produces: who, which ECU when known, what was
@@ -150,17 +151,15 @@ int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_wh
 /* The PID the lock file names, or 0 when it names none. */
 static pid_t lock_holder(int fd) {
         char buf[24] = "";
+        uint64_t v;
         ssize_t n;
-        long v;
-        char *end;
+        size_t len;
 
         n = pread(fd, buf, sizeof(buf) - 1, 0);
         if (n <= 0)
                 return 0;
-        buf[n] = '\0';
-        errno = 0;
-        v = strtol(buf, &end, 10);
-        if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') || v <= 0 || v > INT32_MAX)
+        len = strcspn(buf, "\n");
+        if (umc_parse_uint(buf, len, INT32_MAX, &v) < 0 || v == 0)
                 return 0;
         return (pid_t)v;
 }

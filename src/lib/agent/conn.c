@@ -51,21 +51,11 @@ static int sink_checkpoint(void *ud) {
 static int sink_read(void *ud, uint64_t offset, void *buf, size_t len) {
         struct conn *c = ud;
         int fd = umc_slots_partial_fd(c->slots);
-        size_t got = 0;
 
         if (fd < 0)
                 return fd;
-        while (got < len) {
-                ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(offset + got));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EIO; /* shorter than what was written */
-                got += (size_t)n;
-        }
-        return 0;
+        /* -EIO when the partial is shorter than what was written. */
+        return umc_fs_pread_exact(fd, buf, len, (off_t)offset);
 }
 
 static void on_forward_done(void *ud, enum umc_reason reason, const char *text);

@@ -14,6 +14,8 @@
 
 #include "umc/fs.h"
 #include "umc/names.h"
+#include "umc/parse.h"
+#include "umc/statefile.h"
 #include "umc/util.h"
 #include "umc/xfer.h"
 
@@ -45,41 +47,19 @@ int umc_delivery_record_write(int dirfd, const struct umc_delivery_record *rec) 
         return umc_fs_write_atomic(dirfd, name, text, (size_t)n, 0600);
 }
 
-/* Decimal 0..UMC_XFER_MAX_IMAGE, digits only. */
-static int parse_offset(const char *s, uint64_t *ret) {
-        uint64_t v = 0;
+static const char *const record_keys[] = { "package", "manifest", "target", "offset" };
 
-        if (*s == '\0')
-                return -EBADMSG;
-        for (; *s; s++) {
-                if (*s < '0' || *s > '9')
-                        return -EBADMSG;
-                v = v * 10 + (uint64_t)(*s - '0');
-                if (v > UMC_XFER_MAX_IMAGE)
-                        return -EBADMSG;
-        }
-        *ret = v;
-        return 0;
-}
+struct record_parse {
+        struct umc_delivery_record rec;
+        unsigned seen;
+};
 
-/* One "key=value" line into rec; *seen collects the keys met. */
-static int record_line(char *line, struct umc_delivery_record *rec, unsigned *seen) {
-        static const char *const keys[] = { "package", "manifest", "target", "offset" };
-        char *eq = strchr(line, '=');
-        const char *v;
-        size_t k;
+/* One "key=value" line of a resume record. */
+static int record_line(const char *key, const char *v, void *userdata) {
+        struct record_parse *rp = userdata;
+        struct umc_delivery_record *rec = &rp->rec;
 
-        if (!eq)
-                return -EBADMSG;
-        *eq = '\0';
-        v = eq + 1;
-        for (k = 0; k < UMC_ELEMENTSOF(keys); k++)
-                if (strcmp(line, keys[k]) == 0)
-                        break;
-        if (k == UMC_ELEMENTSOF(keys) || (*seen & (1u << k)))
-                return -EBADMSG;
-        *seen |= 1u << k;
-        switch (k) {
+        switch (umc_statefile_key(key, record_keys, UMC_ELEMENTSOF(record_keys), &rp->seen)) {
         case 0:
                 if (!umc_name_path_valid(v))
                         return -EBADMSG;
@@ -93,18 +73,20 @@ static int record_line(char *line, struct umc_delivery_record *rec, unsigned *se
                         return -EBADMSG;
                 memcpy(rec->target, v, strlen(v) + 1);
                 return 0;
+        case 3:
+                /* Decimal 0..UMC_XFER_MAX_IMAGE, digits only. */
+                return umc_parse_uint(v, strlen(v), UMC_XFER_MAX_IMAGE, &rec->offset) < 0 ? -EBADMSG
+                                                                                          : 0;
         default:
-                return parse_offset(v, &rec->offset);
+                return -EBADMSG;
         }
 }
 
 int umc_delivery_record_read(int dirfd, const char *target, struct umc_delivery_record *ret) {
         char name[RECORD_NAME_MAX];
         _cleanup_free_ char *text = NULL;
-        _cleanup_free_ struct umc_delivery_record *rec = NULL;
-        unsigned seen = 0;
+        _cleanup_free_ struct record_parse *rp = NULL;
         size_t len;
-        char *line;
         int r;
 
         if (!ret || !umc_name_target_valid(target))
@@ -113,24 +95,15 @@ int umc_delivery_record_read(int dirfd, const char *target, struct umc_delivery_
         r = umc_fs_read_file(dirfd, name, RECORD_TEXT_MAX, &text, &len);
         if (r < 0)
                 return r;
-        if (strlen(text) != len || len == 0 || text[len - 1] != '\n')
-                return -EBADMSG;
-        rec = calloc(1, sizeof(*rec));
-        if (!rec)
+        rp = calloc(1, sizeof(*rp));
+        if (!rp)
                 return -ENOMEM;
-        line = text;
-        while (*line) {
-                char *nl = strchr(line, '\n');
-
-                *nl = '\0';
-                r = record_line(line, rec, &seen);
-                if (r < 0)
-                        return r;
-                line = nl + 1;
-        }
-        if (seen != 0xf || strcmp(rec->target, target) != 0)
+        r = umc_statefile_parse(text, len, record_line, rp);
+        if (r < 0)
+                return r;
+        if (rp->seen != 0xf || strcmp(rp->rec.target, target) != 0)
                 return -EBADMSG;
-        *ret = *rec;
+        *ret = rp->rec;
         return 0;
 }
 
