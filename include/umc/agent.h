@@ -76,9 +76,9 @@ struct umc_agent;
  * Channel=, gateway mode only with Channel=tcp and an absolute
  * ForwardConfig=, an IPv4 or IPv6 Listen= on TCP, an absolute
  * SlotDirectory=, EcuId= and HardwareId= set, no limit of 0. No I/O.
- * *ret_why (may be NULL) gets a static text on failure.
+ * why (may be NULL) says which on failure (umc_why()).
  */
-int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_why);
+int umc_agent_config_check(const struct umc_agent_config *c, char *why, size_t why_size);
 
 /*
  * Create the agent on event (a reference is taken): check config as

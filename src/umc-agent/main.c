@@ -114,13 +114,13 @@ static void warn_config(void *userdata, const char *text) {
 
 static int load_config(const char *path, struct umc_agent_config *ret) {
         struct umc_config_error err = {};
-        const char *why = NULL;
+        char why[UMC_WHY_MAX];
         int r;
 
         r = umc_agent_config_load(path, ret, &err);
         if (r < 0)
                 return log_error_errno(r, "%s", err.msg[0] ? err.msg : path);
-        r = umc_agent_config_check(ret, &why);
+        r = umc_agent_config_check(ret, why, sizeof(why));
         if (r < 0) {
                 umc_agent_config_free(ret);
                 return log_error_errno(r, "%s: %s", path, why);

@@ -826,18 +826,18 @@ static void test_image_larger_than_max_image_size_is_refused(void **state) {
 
 static void test_config_check_refuses_zero_limits(void **state) {
         struct umc_agent_config c;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         struct rig g;
 
         rig_start(&g);
         config_fill(&g, &c, NULL, 0);
-        assert_int_equal(umc_agent_config_check(&c, &why), 0);
+        assert_int_equal(umc_agent_config_check(&c, why, sizeof(why)), 0);
         c.max_connections = 0;
-        assert_int_equal(umc_agent_config_check(&c, &why), -EINVAL);
+        assert_int_equal(umc_agent_config_check(&c, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "MaxConnections="));
         c.max_connections = 1;
         c.max_image_size = 0;
-        assert_int_equal(umc_agent_config_check(&c, &why), -EINVAL);
+        assert_int_equal(umc_agent_config_check(&c, why, sizeof(why)), -EINVAL);
         umc_agent_config_free(&c);
         rig_stop(&g);
 }
@@ -931,14 +931,14 @@ static void test_sighup_reloads_a_good_config_and_keeps_the_old_on_a_bad_one(voi
 static void test_gateway_mode_needs_a_forward_file(void **state) {
         struct umc_agent_config c;
         struct umc_agent *a = NULL;
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         char fail[512] = "";
         struct rig g;
 
         rig_start(&g);
         config_fill(&g, &c, NULL, 0);
         c.mode = UMC_AGENT_GATEWAY;
-        assert_int_equal(umc_agent_config_check(&c, &why), -EINVAL);
+        assert_int_equal(umc_agent_config_check(&c, why, sizeof(why)), -EINVAL);
         assert_string_equal(why, "[Agent] Mode=gateway needs Channel=tcp and an absolute ForwardConfig=");
         c.forward_config = strdup("/nonexistent/forward.conf");
         assert_non_null(c.forward_config);

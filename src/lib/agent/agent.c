@@ -107,43 +107,32 @@ bool umc_agent_slots_prune(const struct umc_agent_config *cfg, struct umc_slots 
 
 /* ---- public ---- */
 
-int umc_agent_config_check(const struct umc_agent_config *c, const char **ret_why) {
-        const char *why = NULL;
-        int r = 0;
+int umc_agent_config_check(const struct umc_agent_config *c, char *why, size_t why_size) {
+        const char *msg = NULL;
 
         if (!c) {
-                why = "no configuration";
-                r = -EINVAL;
+                msg = "no configuration";
         } else if (c->mode != UMC_AGENT_ENDPOINT && c->mode != UMC_AGENT_GATEWAY) {
-                why = "unknown [Agent] Mode=";
-                r = -EINVAL;
+                msg = "unknown [Agent] Mode=";
         } else if (c->channel != UMC_CHANNEL_TCP && c->channel != UMC_CHANNEL_CAN) {
-                why = "unknown [Agent] Channel=";
-                r = -EINVAL;
+                msg = "unknown [Agent] Channel=";
         } else if (c->mode == UMC_AGENT_GATEWAY &&
                    (c->channel != UMC_CHANNEL_TCP || !c->forward_config ||
                     c->forward_config[0] != '/')) {
-                why = "[Agent] Mode=gateway needs Channel=tcp and an absolute ForwardConfig=";
-                r = -EINVAL;
+                msg = "[Agent] Mode=gateway needs Channel=tcp and an absolute ForwardConfig=";
         } else if (c->channel == UMC_CHANNEL_TCP && c->listen.sa.sa_family != AF_INET &&
                    c->listen.sa.sa_family != AF_INET6) {
-                why = "[Agent] Listen= is neither an IPv4 nor an IPv6 address";
-                r = -EINVAL;
+                msg = "[Agent] Listen= is neither an IPv4 nor an IPv6 address";
         } else if (!c->slot_directory || c->slot_directory[0] != '/') {
-                why = "[Agent] SlotDirectory= is not an absolute path";
-                r = -EINVAL;
+                msg = "[Agent] SlotDirectory= is not an absolute path";
         } else if (c->ecu_id == 0 || c->hw_id[0] == '\0') {
-                why = "[Agent] EcuId= and HardwareId= must be set";
-                r = -EINVAL;
+                msg = "[Agent] EcuId= and HardwareId= must be set";
         } else if (c->max_connections == 0 || c->handshake_timeout_usec == 0 ||
                    c->idle_timeout_usec == 0 || c->max_image_size == 0) {
-                why = "[Agent] MaxConnections=, HandshakeTimeoutSec=, IdleTimeoutSec= and "
+                msg = "[Agent] MaxConnections=, HandshakeTimeoutSec=, IdleTimeoutSec= and "
                       "MaxImageSize= must not be 0";
-                r = -EINVAL;
         }
-        if (r < 0 && ret_why)
-                *ret_why = why;
-        return r;
+        return msg ? umc_why(why, why_size, -EINVAL, "%s", msg) : 0;
 }
 
 #define LOCK_FILE "agent.lock"
@@ -300,13 +289,13 @@ static int agent_new_listener(struct umc_agent *a, const struct umc_agent_config
 int umc_agent_new(struct umc_agent_config *config, sd_event *event, struct umc_agent **ret,
                   char *why, size_t why_size) {
         struct umc_agent *a;
-        const char *check = NULL;
+        char check[UMC_WHY_MAX];
         char where[INET6_ADDRSTRLEN + 8 + IF_NAMESIZE + 24];
         int r;
 
         if (!config || !event || !ret)
                 return umc_why(why, why_size, -EINVAL, "No configuration, event loop or result");
-        r = umc_agent_config_check(config, &check);
+        r = umc_agent_config_check(config, check, sizeof(check));
         if (r < 0)
                 return umc_why(why, why_size, r, "Refusing to start: %s", check);
         a = calloc(1, sizeof(*a));
@@ -439,16 +428,13 @@ static int reload_store(struct umc_agent *a, const struct umc_agent_config *n, i
 int umc_agent_reload(struct umc_agent *a, struct umc_agent_config *config, char *why,
                      size_t why_size) {
         struct umc_forwarder *fw = NULL;
-        const char *check = NULL;
         int lock_fd = -1, r;
 
         if (!a || !config)
                 return umc_why(why, why_size, -EINVAL, "No agent or configuration");
-        r = umc_agent_config_check(config, &check);
-        if (r < 0) {
-                (void)umc_why(why, why_size, r, "%s", check);
+        r = umc_agent_config_check(config, why, why_size);
+        if (r < 0)
                 goto out;
-        }
         r = reload_store(a, config, &lock_fd, why, why_size);
         if (r < 0)
                 goto out;
