@@ -380,14 +380,24 @@ static struct row *row_get(struct status *s, const char *name) {
         return &s->rows[s->n_rows++];
 }
 
+/* A property's variant holding an array of rows: enter both, leave both. */
+static int enter_row_array(sd_bus_message *m, const char *variant_sig, const char *row_sig) {
+        int r = sd_bus_message_enter_container(m, 'v', variant_sig);
+
+        return r < 0 ? r : sd_bus_message_enter_container(m, 'a', row_sig);
+}
+
+static int leave_row_array(sd_bus_message *m) {
+        int r = sd_bus_message_exit_container(m);
+
+        return r < 0 ? r : sd_bus_message_exit_container(m);
+}
+
 static int read_targets_property(sd_bus_message *m, struct status *s) {
         struct umc_busapi_target t;
         int r;
 
-        r = sd_bus_message_enter_container(m, 'v', "a" UMC_BUSAPI_TARGET_SIG);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(m, 'a', UMC_BUSAPI_TARGET_SIG);
+        r = enter_row_array(m, "a" UMC_BUSAPI_TARGET_SIG, UMC_BUSAPI_TARGET_SIG);
         if (r < 0)
                 return r;
         while ((r = umc_busapi_read_target(m, &t)) > 0) {
@@ -401,22 +411,14 @@ static int read_targets_property(sd_bus_message *m, struct status *s) {
                 w->rate = t.rate;
                 w->phase = t.phase;
         }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+        return r < 0 ? r : leave_row_array(m);
 }
 
 static int read_channels_property(sd_bus_message *m, struct status *s) {
         struct umc_busapi_channel c;
         int r;
 
-        r = sd_bus_message_enter_container(m, 'v', "a" UMC_BUSAPI_CHANNEL_SIG);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(m, 'a', UMC_BUSAPI_CHANNEL_SIG);
+        r = enter_row_array(m, "a" UMC_BUSAPI_CHANNEL_SIG, UMC_BUSAPI_CHANNEL_SIG);
         if (r < 0)
                 return r;
         while ((r = umc_busapi_read_channel(m, &c)) > 0) {
@@ -429,12 +431,7 @@ static int read_channels_property(sd_bus_message *m, struct status *s) {
                 w->load = c.load;
                 w->load_class = c.load_class;
         }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+        return r < 0 ? r : leave_row_array(m);
 }
 
 /* Fill s from a GetAll reply; strings point into m. Unknown properties are skipped. */
