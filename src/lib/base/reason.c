@@ -87,6 +87,8 @@ static const struct {
         R(PKG_HW_MISMATCH, "package image is for another hardware ID"),
         R(PKG_IMAGE_SIZE, "image size differs from the package manifest"),
         R(PKG_DECRYPT_FAILED, "encrypted image failed authentication"),
+        R(PKG_SIG_MISSING, "signed manifest required but none sent"),
+        R(PKG_VERSION_MISMATCH, "image version differs from the signed manifest"),
 };
 
 #undef R
