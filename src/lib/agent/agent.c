@@ -20,6 +20,7 @@
 
 #include "umc/auth.h"
 #include "umc/canbus.h"
+#include "umc/ecucheck.h"
 #include "umc/forward.h"
 #include "umc/fs.h"
 #include "umc/isotp.h"
@@ -74,6 +75,7 @@ struct conn {
         struct umc_slots *slots;
         struct umc_receiver *receiver;
         struct umc_sink sink;
+        struct umc_ecucheck *ecucheck; /* the signed manifest's checks; NULL: none configured */
         enum umc_reason refuse_reason; /* CONN_REFUSE_NEXT */
         struct umc_forward_job *forward; /* gateway, CONN_FORWARDING */
         bool forward_done;               /* its verdict is in: */
@@ -239,6 +241,7 @@ static int sink_forward(struct conn *c) {
                 .image_len = b->image_len,
                 .hash_alg = t->hash_alg,
         };
+        struct umc_signed_manifest mf;
         int r;
 
         p.image_fd = fcntl(umc_slots_partial_fd(c->slots), F_DUPFD_CLOEXEC, 3);
@@ -252,6 +255,8 @@ static int sink_forward(struct conn *c) {
         memcpy(p.image_hash, t->hash, UMC_HASH_LEN);
         memcpy(p.image_id, b->image_id, UMC_MSG_IMAGE_ID_LEN);
         memcpy(p.version, b->version, sizeof(p.version));
+        if (umc_receiver_manifest(c->receiver, &mf) >= 0)
+                p.manifest = &mf; /* the job copies it */
         c->forward_done = false;
         r = umc_forward_start(c->agent->forwarder, &p, on_forward_done, c, &c->forward);
         if (r == -EINVAL)
@@ -267,6 +272,8 @@ static int sink_commit(void *ud) {
         if (c->agent->forwarder)
                 return sink_forward(c);
         r = umc_slots_commit(c->slots);
+        if (r >= 0) /* the signed security version, before the image becomes active */
+                r = umc_ecucheck_record(c->ecucheck);
         if (r < 0)
                 return r;
         return umc_slots_activate(c->slots);
@@ -385,6 +392,8 @@ static void conn_release_transfer(struct conn *c) {
         c->forward = NULL;
         umc_receiver_free(c->receiver);
         c->receiver = NULL;
+        umc_ecucheck_free(c->ecucheck);
+        c->ecucheck = NULL;
         umc_slots_close(c->slots);
         c->slots = NULL;
         umc_session_free(c->session);
@@ -570,6 +579,14 @@ static int store_dir(const struct conn *c, char *buf, size_t size) {
         return 0;
 }
 
+/* The hardware ID the session answered with: the ECU's own, or on a gateway its entry's. */
+static const char *conn_hw_id(const struct conn *c) {
+        const struct umc_ecu *e = c->agent->forwarder
+                                          ? umc_forwarder_find(c->agent->forwarder, c->ecu_id)
+                                          : NULL;
+        return e ? e->hw_id : c->agent->config.hw_id;
+}
+
 static int conn_start_receiver(struct conn *c) {
         struct umc_agent *a = c->agent;
         char dir[PATH_MAX];
@@ -605,6 +622,9 @@ static int conn_start_receiver(struct conn *c) {
         r = umc_receiver_new(c->session, &c->sink, a->config.max_image_size, &c->receiver);
         if (r >= 0)
                 umc_receiver_set_reject_limit(c->receiver, a->config.max_rejected_frames);
+        if (r >= 0)
+                r = umc_ecucheck_attach(c->receiver, &a->config, c->ecu_id, conn_hw_id(c),
+                                        c->slots, &c->ecucheck);
         if (r < 0) {
                 umc_slots_close(c->slots);
                 c->slots = NULL;
@@ -840,7 +860,9 @@ static void conn_transfer_result(struct conn *c, int r, enum umc_reason why, siz
                             "slot untouched");
         } else if (r == -EBADMSG)
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
-                            "transfer stopped; image dropped, active slot untouched");
+                            "transfer stopped%s%s; image dropped, active slot untouched",
+                            *umc_ecucheck_why(c->ecucheck) ? ": " : "",
+                            umc_ecucheck_why(c->ecucheck));
         else {
                 log_error_errno(r, "%s: transfer failed: %m", c->peer);
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
@@ -960,7 +982,9 @@ static void conn_check_step(struct conn *c) {
                 c->agent->stats.completed++;
         } else if (r == -EBADMSG) {
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
-                            "image refused at the final check; active slot untouched");
+                            "image refused at the final check%s%s; active slot untouched",
+                            *umc_ecucheck_why(c->ecucheck) ? ": " : "",
+                            umc_ecucheck_why(c->ecucheck));
         } else {
                 log_error_errno(r, "%s: final check or install failed: %m", c->peer);
                 agent_alarm(c->agent, c->peer, c->ecu_id, why,
