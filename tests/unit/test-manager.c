@@ -158,7 +158,7 @@ static void agent_start(struct fx *f, int i) {
         write_text(f->dir, keyname, i == 0 ? KEY_BCM : KEY_GW, 0600);
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nListen=127.0.0.1:0\nEcuId=0x%x\nHardwareId=HW-%s\n"
-                       "KeyFile=%s/%s\nSlotDirectory=%s/slots-%s\n"
+                       "KeyFile=%s/%s\nSlotDirectory=%s/slots-%s\nRequireSignature=no\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
                        0x10 + i, names[i], f->dir, keyname, f->dir, names[i]);
         write_text(f->dir, "agent.conf", text, 0644);

@@ -1757,6 +1757,9 @@ static int validate_agent_trust(struct parser *p, struct umc_agent_config *c,
         char why[256] = "";
         int r;
 
+        /* Endpoints must check the backend's signature; a gateway may (default no). */
+        if (c->mode == UMC_AGENT_GATEWAY && where_line(w, "RequireSignature") == 0)
+                c->require_signature = false;
         if (c->crl && !c->trust_anchor)
                 return fail_at(p, -EINVAL, where_line(w, "Crl"), "Agent", "Crl",
                                "needs TrustAnchor=: a CRL is checked against the anchor's chain");
@@ -1803,10 +1806,10 @@ static int validate_agent(struct parser *p) {
         }
 
         apply_can_tolerance(&c->can_ids);
-        r = validate_agent_trust(p, c, &w);
+        r = load_key(p, c->key_file, c->master_key, where_line(&w, "KeyFile"), "Agent");
         if (r < 0)
                 return r;
-        return load_key(p, c->key_file, c->master_key, where_line(&w, "KeyFile"), "Agent");
+        return validate_agent_trust(p, c, &w);
 }
 
 /* ---- loading ---- */
