@@ -799,8 +799,10 @@ static void conn_suspended(struct conn *c, int r, enum umc_reason why) {
                             "checkpoint (the last: %s); session ended%s",
                             rj.limit, umc_reason_to_string((uint16_t)rj.last), kept);
         } else {
-                agent_alarm(c->agent, c->peer, c->ecu_id, why, "session ended%s%s",
-                            why == UMC_REASON_OUT_OF_ORDER ? " (a frame is missing)" : "", kept);
+                agent_alarm(c->agent, c->peer, c->ecu_id, why, "session ended%s%s%s%s",
+                            why == UMC_REASON_OUT_OF_ORDER ? " (a frame is missing)" : "",
+                            *umc_ecucheck_why(c->ecucheck) ? ": " : "",
+                            umc_ecucheck_why(c->ecucheck), kept);
         }
 }
 
