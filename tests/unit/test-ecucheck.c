@@ -127,6 +127,7 @@ struct rig {
         sd_event *e;
         struct umc_agent *agent;
         uint16_t port;
+        uint8_t key_byte;        /* the master's key for whom it talks to */
         struct image good, evil; /* the backend's image, and one of the same size it never signed */
 };
 
@@ -186,6 +187,7 @@ static void rig_start(struct rig *g, uint64_t installed) {
         assert_int_equal(umc_agent_new(&c, g->e, &g->agent), 0);
         assert_int_equal(umc_agent_local_address(g->agent, &bound), 0);
         g->port = ntohs(bound.in.sin_port);
+        g->key_byte = KEY_BYTE;
 }
 
 static void rig_stop(struct rig *g) {
@@ -275,7 +277,7 @@ static void master_auth(struct master *m) {
         const uint8_t *f;
         size_t len, flen;
 
-        memset(key, KEY_BYTE, sizeof(key));
+        memset(key, m->g->key_byte, sizeof(key));
         assert_int_equal(umc_auth_master_start(&m->auth, key, ECU_ID, HW_ID, m->buf,
                                                sizeof(m->buf), &len), 0);
         assert_int_equal(send_frame(m, len), 0);
@@ -605,6 +607,135 @@ static void test_damaged_security_record_refuses(void **state) {
         rig_stop(&g);
 }
 
+/* ---- through a gateway ---- */
+
+#define GW_ECU_ID 0x99
+#define GW_KEY_BYTE 0x77 /* the hop between the master and the gateway */
+
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        assert_true(fputs(text, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(chmod(path, 0600), 0);
+}
+
+/*
+ * A gateway on g's loop that forwards ECU_ID to the rig's endpoint; it
+ * verifies signed manifests itself when verify is set (TrustAnchor=), and
+ * passes them on either way.
+ */
+static struct umc_agent *gateway_start(struct rig *g, bool verify, uint16_t *ret_port) {
+        char fwd[160], key[160], text[1024], hex[2 * UMC_MASTER_KEY_LEN + 2] = "", why[256];
+        struct umc_agent_config c;
+        struct umc_agent *a = NULL;
+        struct umc_sockaddr bound;
+
+        (void)snprintf(key, sizeof(key), "%s/gw-ecu.key", g->dir);
+        for (int i = 0; i < UMC_MASTER_KEY_LEN; i++)
+                (void)snprintf(hex + 2 * i, 3, "%02x", KEY_BYTE);
+        hex[2 * UMC_MASTER_KEY_LEN] = '\n';
+        write_text(key, hex);
+        (void)snprintf(fwd, sizeof(fwd), "%s/gw-forward.conf", g->dir);
+        (void)snprintf(text, sizeof(text),
+                       "[Daemon]\nStateDirectory=%s\nLogLevel=notice\n"
+                       "[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n"
+                       "[Target bcm]\nEcuId=0x%x\nHardwareId=" HW_ID "\nKeyFile=%s\n"
+                       "Channel=tcp\nAddress=127.0.0.1:%u\n",
+                       g->dir, ECU_ID, key, g->port);
+        write_text(fwd, text);
+        assert_int_equal(umc_agent_config_init(&c), 0);
+        c.mode = UMC_AGENT_GATEWAY;
+        c.ecu_id = GW_ECU_ID;
+        strcpy(c.hw_id, "HW-GW");
+        memset(c.master_key, GW_KEY_BYTE, sizeof(c.master_key));
+        c.forward_config = strdup(fwd);
+        (void)snprintf(text, sizeof(text), "%s/gw-store", g->dir);
+        free(c.slot_directory);
+        c.slot_directory = strdup(text);
+        assert_non_null(c.forward_config);
+        assert_non_null(c.slot_directory);
+        c.require_signature = false; /* a gateway's default */
+        if (verify && umc_sig_trust_load(pki.anchor, NULL, &c.trust, why, sizeof(why)) != 0)
+                fail_msg("%s", why);
+        c.log_level = LOG_NOTICE;
+        c.listen.in = (struct sockaddr_in){ .sin_family = AF_INET,
+                                             .sin_addr = { htonl(INADDR_LOOPBACK) } };
+        c.listen.len = sizeof(struct sockaddr_in);
+        c.eth_acl.rules = calloc(1, sizeof(struct umc_eth_rule));
+        assert_non_null(c.eth_acl.rules);
+        assert_int_equal(umc_eth_rule_parse("allow proto=tcp src=127.0.0.1", &c.eth_acl.rules[0],
+                                            NULL), 0);
+        c.eth_acl.n_rules = 1;
+        assert_int_equal(umc_agent_new(&c, g->e, &a), 0);
+        assert_int_equal(umc_agent_local_address(a, &bound), 0);
+        *ret_port = ntohs(bound.in.sin_port);
+        return a;
+}
+
+/* deliver() to the gateway at gw_port, which answers for ECU_ID with its own key. */
+static int deliver_via(struct rig *g, uint16_t gw_port, const struct image *im,
+                       const struct umc_signed_manifest *mf, enum umc_reason *why) {
+        uint16_t endpoint_port = g->port;
+        uint8_t key = g->key_byte;
+        int r;
+
+        g->port = gw_port;
+        g->key_byte = GW_KEY_BYTE;
+        r = deliver(g, im, IMAGE_LEN, VERSION, mf, 4000, why);
+        g->port = endpoint_port;
+        g->key_byte = key;
+        return r;
+}
+
+static void test_gateway_passes_the_signed_manifest_on_to_the_ecu(void **state) {
+        struct umc_agent *gw;
+        struct entry e;
+        enum umc_reason why;
+        struct signed_mf s;
+        uint16_t port;
+        struct rig g;
+
+        rig_start(&g, 0);
+        gw = gateway_start(&g, false, &port);
+        e = good_entry(&g);
+        sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
+        assert_int_equal(deliver_via(&g, port, &g.good, &s.view, &why), 0);
+        expect_active(&g, VERSION, 5); /* the endpoint verified and recorded it */
+        /* Unsigned through the gateway: the endpoint refuses, the gateway reports its reason. */
+        assert_int_equal(deliver_via(&g, port, &g.good, NULL, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_PKG_SIG_MISSING);
+        umc_agent_free(gw);
+        signed_mf_free(&s);
+        rig_stop(&g);
+}
+
+static void test_verifying_gateway_refuses_a_tampered_manifest_itself(void **state) {
+        struct umc_agent_stats st;
+        struct umc_agent *gw;
+        struct entry e;
+        enum umc_reason why;
+        struct signed_mf s;
+        uint16_t port;
+        struct rig g;
+
+        rig_start(&g, 0);
+        gw = gateway_start(&g, true, &port);
+        e = good_entry(&g);
+        sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
+        s.json[strlen(s.json) - 3] ^= 1; /* a byte of the hash */
+        assert_int_equal(deliver_via(&g, port, &g.good, &s.view, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_PKG_SIG_MISMATCH);
+        umc_agent_get_stats(gw, &st);
+        assert_int_equal(st.refused, 1);
+        assert_int_equal(stats(&g).connections, 0); /* nothing reached the ECU */
+        expect_active(&g, NULL, 0);
+        umc_agent_free(gw);
+        signed_mf_free(&s);
+        rig_stop(&g);
+}
+
 /* ---- the pure check, and the MANIFEST frame body ---- */
 
 static void test_begin_check_without_manifest_follows_require(void **state) {
@@ -722,6 +853,8 @@ int main(void) {
                 cmocka_unit_test(test_lower_security_version_is_refused_unless_a_signed_downgrade_allows),
                 cmocka_unit_test(test_equal_or_higher_security_version_is_installed),
                 cmocka_unit_test(test_damaged_security_record_refuses),
+                cmocka_unit_test(test_gateway_passes_the_signed_manifest_on_to_the_ecu),
+                cmocka_unit_test(test_verifying_gateway_refuses_a_tampered_manifest_itself),
                 cmocka_unit_test(test_begin_check_without_manifest_follows_require),
                 cmocka_unit_test(test_mfmsg_round_trip_and_refusals),
         };
