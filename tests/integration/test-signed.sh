@@ -1,0 +1,194 @@
+#!/bin/bash
+# The ECUs check the backend's signature themselves, end to end over
+# Ethernet: umcd and two endpoint agents in their own network namespaces,
+# a test PKI made with the stock openssl CLI, packages made by umc-pack.
+# umcd plays a compromised T-Box: it trusts a rogue CA besides the
+# backend's and runs only its signature check (CheckOrder=signature,
+# RequireSignature=no), so every refusal below comes from the ECUs, which
+# trust the backend's CA alone:
+#  1. a signed package installs on both ECUs, which record its security
+#     version (security_version in their slot stores);
+#  2. a package signed by the rogue CA: each ECU refuses it
+#     (0x0705 PKG_CERT_UNTRUSTED), active slots untouched;
+#  3. a genuine but older package (lower security version): refused by
+#     each ECU (0x070d PKG_ROLLBACK); with a signed downgrade permission
+#     for one ECU, that one takes it and the other refuses;
+#  4. an unsigned package: refused by each ECU (0x0713 PKG_SIG_MISSING).
+. "$(dirname "$0")/lib.sh"
+
+PACK=$BUILD/umc-pack
+[ -x "$PACK" ] || itest_die "missing $PACK: run make first"
+command -v openssl >/dev/null || itest_die "openssl CLI missing"
+itest_setup signed 2
+D=$ITEST_DIR
+cd "$D"
+
+# ---- the PKI: the backend's root -> intermediate -> signer; a rogue root and signer ----
+ossl() { openssl "$@" 2>>"$D/openssl.log"; }
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' >ca.ext
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' >sign.ext
+ec() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"; }
+root() { # NAME CN
+        ec "$1"
+        ossl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 3650 -out "$1.pem" \
+                -addext "basicConstraints=critical,CA:TRUE" \
+                -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+issue() { # NAME CN ISSUER EXTFILE
+        ec "$1"
+        ossl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr"
+        ossl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -days 365 \
+                -extfile "$4" -out "$1.pem"
+}
+root root "backend root"
+issue inter "backend intermediate" root ca.ext
+issue signer "backend signer" inter sign.ext
+root rogue "rogue root"
+issue rogue-signer "rogue signer" rogue sign.ext
+[ -s signer.pem ] && [ -s rogue-signer.pem ] || itest_die "could not build the test PKI (openssl.log)"
+cat root.pem rogue.pem >tbox-anchors.pem # the compromised T-Box trusts both
+
+# ---- two ECUs ----
+ECU_ID=(0 0x10 0x20)
+HW=(none HW-BCM-3 HW-GW-1)
+NAME=(none bcm gw)
+for k in 1 2; do
+        mkdir -p "$D/gw$k"
+        KEY[k]=$(itest_key "${NAME[k]}")
+        cat >"$D/gw$k/agent.conf" <<CONF
+[Agent]
+Listen=10.77.$k.2:4500
+EcuId=${ECU_ID[k]}
+HardwareId=${HW[k]}
+KeyFile=${KEY[k]}
+SlotDirectory=$D/gw$k/slots
+TrustAnchor=$D/root.pem
+LogLevel=debug
+[EthernetAcl]
+Rule=allow proto=tcp src=10.77.$k.1/32 dst=10.77.$k.2/32 dport=4500
+CONF
+        itest_spawn "gw$k" "$D/gw$k/log" "$AGENT" --config "$D/gw$k/agent.conf"
+        itest_wait_for "agent $k" grep -q "Listening on" "$D/gw$k/log"
+done
+
+mkdir -p "$D/umcd-state"
+cat >"$D/umcd.conf" <<CONF
+[Daemon]
+StateDirectory=$D/umcd-state
+LogLevel=debug
+[Package]
+TrustAnchor=$D/tbox-anchors.pem
+RequireSignature=no
+CheckOrder=signature
+[EthernetAcl]
+Rule=allow proto=tcp src=10.77.0.0/16 dport=4500
+[Target bcm]
+EcuId=0x10
+HardwareId=HW-BCM-3
+KeyFile=${KEY[1]}
+Address=10.77.1.2:4500
+[Target gw]
+EcuId=0x20
+HardwareId=HW-GW-1
+KeyFile=${KEY[2]}
+Address=10.77.2.2:4500
+CONF
+itest_start_umcd tbox
+
+# ---- packages ----
+head -c 300000 /dev/urandom >bcm.bin
+head -c 200000 /dev/urandom >gw.bin
+pack() { # DIR SIGNER SECURITY_VERSION VERSION [extra line for [Image gw]]
+        cat >"$1.ini" <<EOD
+[Package]
+Name=itest signed
+Version=$4
+SecurityVersion=$3
+ValidDays=30
+VehicleModel=X1
+HardwareRevision=B2
+
+[Image bcm]
+EcuId=0x10
+HardwareId=HW-BCM-3
+Version=$4
+File=bcm.bin
+
+[Image gw]
+EcuId=0x20
+HardwareId=HW-GW-1
+Version=$4
+File=gw.bin
+${5:-}
+EOD
+        local chain=inter.pem
+        [ "$2" = signer ] || chain=
+        "$PACK" create --description "$1.ini" --cert "$2.pem" --key "$2.key" \
+                ${chain:+--chain "$chain"} --output "$1" >>"$D/pack.log" 2>&1 ||
+                itest_die "umc-pack create $1 failed: $(tail -2 "$D/pack.log")"
+}
+install() { # OUT PACKAGE: umcctl's exit status
+        local rc=0
+        "$UMCCTL" --bus session --json install "$2" >"$D/$1.json" 2>&1 || rc=$?
+        return $rc
+}
+slot() { itest_slot_state "$D/gw$1/slots"; }
+secver() { cat "$D/gw$1/slots/security_version" 2>/dev/null || echo none; }
+refused_by_ecu() { # K CODE NAME: the agent logged the ALARM since mark K
+        tail -n +"${MARK[$1]}" "$D/gw$1/log" | grep -q "ALARM .*(reason $2 $3)"
+}
+mark() { for k in 1 2; do MARK[k]=$(($(wc -l <"$D/gw$k/log") + 1)); done; }
+
+# ---- 1. signed: installed, security version recorded ----
+pack good signer 5 1.0.0
+mark
+itest_check "a signed package installs on both ECUs" install i1 "$D/good"
+for k in 1 2; do
+        itest_check "ECU $k runs 1.0.0" grep -q "^b 1.0.0 " <(slot $k)
+        itest_check "ECU $k recorded security version 5" test "$(secver $k)" = 5
+done
+S1=$(slot 1) S2=$(slot 2)
+
+# ---- 2. a signer only the T-Box trusts ----
+pack rogue rogue-signer 9 6.6.6
+mark
+itest_check "umcd accepts the rogue package (it trusts the rogue CA)" \
+        bash -c "! grep -q PKG_CERT_UNTRUSTED '$D/umcd.log'"
+if install i2 "$D/rogue"; then itest_fail "the rogue package was installed"; else itest_pass "the rogue install fails"; fi
+for k in 1 2; do
+        itest_check "ECU $k refused it: 0x0705 PKG_CERT_UNTRUSTED" refused_by_ecu $k 0x0705 PKG_CERT_UNTRUSTED
+done
+itest_check "umcctl names the ECU's reason" grep -q "PKG_CERT_UNTRUSTED" "$D/i2.json"
+itest_check "ECU 1's active slot untouched" test "$(slot 1)" = "$S1"
+itest_check "ECU 2's active slot untouched" test "$(slot 2)" = "$S2"
+itest_check "security versions untouched" test "$(secver 1)$(secver 2)" = 55
+
+# ---- 3. genuine but older; then a signed downgrade for gw only ----
+pack old signer 3 0.9.0
+mark
+if install i3 "$D/old"; then itest_fail "the older package was installed"; else itest_pass "the older install fails"; fi
+for k in 1 2; do
+        itest_check "ECU $k refused it: 0x070d PKG_ROLLBACK" refused_by_ecu $k 0x070d PKG_ROLLBACK
+done
+itest_check "active slots untouched" test "$(slot 1)|$(slot 2)" = "$S1|$S2"
+pack down signer 3 0.9.1 "DowngradeMax=5"
+mark
+if install i4 "$D/down"; then itest_fail "bcm took a downgrade it has no permission for"; else itest_pass "the partial downgrade fails for bcm"; fi
+itest_check "bcm refused it: 0x070d PKG_ROLLBACK" refused_by_ecu 1 0x070d PKG_ROLLBACK
+itest_check "bcm untouched" test "$(slot 1)" = "$S1"
+itest_check "gw took the signed downgrade" grep -q "^a 0.9.1 " <(slot 2)
+itest_check "gw's record follows it: 3" test "$(secver 2)" = 3
+
+# ---- 4. unsigned ----
+mkdir -p "$D/unsigned"
+cp bcm.bin gw.bin "$D/unsigned/"
+itest_package "$D/unsigned" unsigned "bcm:7.0.0:bcm.bin" "gw:7.0.0:gw.bin"
+mark
+if install i5 "$D/unsigned"; then itest_fail "an unsigned package was installed"; else itest_pass "the unsigned install fails"; fi
+for k in 1 2; do
+        itest_check "ECU $k refused it: 0x0713 PKG_SIG_MISSING" refused_by_ecu $k 0x0713 PKG_SIG_MISSING
+done
+itest_check "bcm untouched" test "$(slot 1)" = "$S1"
+itest_check "gw untouched" grep -q "^a 0.9.1 " <(slot 2)
+
+itest_summary
