@@ -14,7 +14,8 @@
 #     each ECU (0x070d PKG_ROLLBACK); with a signed downgrade permission
 #     for one ECU, that one takes it and the other refuses;
 #  4. an unsigned package: refused by each ECU (0x0713 PKG_SIG_MISSING).
-. "$(dirname "$0")/lib.sh"
+HERE=$(dirname "$(readlink -f "$0")")
+. "$HERE/lib.sh"
 
 PACK=$BUILD/umc-pack
 [ -x "$PACK" ] || itest_die "missing $PACK: run make first"
@@ -24,29 +25,8 @@ D=$ITEST_DIR
 cd "$D"
 
 # ---- the PKI: the backend's root -> intermediate -> signer; a rogue root and signer ----
-ossl() { openssl "$@" 2>>"$D/openssl.log"; }
-printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' >ca.ext
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' >sign.ext
-ec() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"; }
-root() { # NAME CN
-        ec "$1"
-        ossl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 3650 -out "$1.pem" \
-                -addext "basicConstraints=critical,CA:TRUE" \
-                -addext "keyUsage=critical,keyCertSign,cRLSign"
-}
-issue() { # NAME CN ISSUER EXTFILE
-        ec "$1"
-        ossl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr"
-        ossl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -days 365 \
-                -extfile "$4" -out "$1.pem"
-}
-root root "backend root"
-issue inter "backend intermediate" root ca.ext
-issue signer "backend signer" inter sign.ext
-root rogue "rogue root"
-issue rogue-signer "rogue signer" rogue sign.ext
-[ -s signer.pem ] && [ -s rogue-signer.pem ] || itest_die "could not build the test PKI (openssl.log)"
-cat root.pem rogue.pem >tbox-anchors.pem # the compromised T-Box trusts both
+. "$HERE/pki.sh"
+itest_pki
 
 # ---- two ECUs ----
 ECU_ID=(0 0x10 0x20)
@@ -153,7 +133,7 @@ S1=$(slot 1) S2=$(slot 2)
 pack rogue rogue-signer 9 6.6.6
 mark
 if install i2 "$D/rogue"; then itest_fail "the rogue package was installed"; else itest_pass "the rogue install fails"; fi
-itest_check "umcd passed it on (it trusts the rogue CA)" grep -q "Installing bcm.bin 6.6.6 on bcm" "$D/umcd.log"
+itest_check "umcd passed it on (it trusts the rogue CA)" grep -q "Installing bcm.img 6.6.6 on bcm" "$D/umcd.log"
 for k in 1 2; do
         itest_check "ECU $k refused it: 0x0705 PKG_CERT_UNTRUSTED" refused_by_ecu $k 0x0705 PKG_CERT_UNTRUSTED
 done
