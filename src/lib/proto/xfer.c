@@ -630,6 +630,7 @@ static int receiver_manifest(struct umc_receiver *x, size_t body_len, uint8_t *o
 
 static int receiver_begin(struct umc_receiver *x, size_t body_len, uint8_t *out,
                           size_t out_size, size_t *ret_len, enum umc_reason *ret_reason) {
+        enum umc_reason verdict;
         struct umc_msg_begin b;
         uint64_t resume = 0;
         int r;
@@ -644,10 +645,10 @@ static int receiver_begin(struct umc_receiver *x, size_t body_len, uint8_t *out,
         if (umc_mfasm_started(&x->mf) && !umc_mfasm_complete(&x->mf))
                 return receiver_suspend(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
                                         ret_len, ret_reason);
-        r = receiver_gate_begin(x, &b);
-        if (r != UMC_REASON_OK)
-                return receiver_fail(x, (enum umc_reason)r, -EBADMSG, out, out_size, ret_len,
-                                     ret_reason);
+        /* The signed manifest's checks come before the sink sees anything. */
+        verdict = receiver_gate_begin(x, &b);
+        if (verdict != UMC_REASON_OK)
+                return receiver_fail(x, verdict, -EBADMSG, out, out_size, ret_len, ret_reason);
         x->begin = b;
         r = x->sink.begin(x->sink.userdata, b.image_id, b.version, b.image_len, &resume);
         if (r < 0)
