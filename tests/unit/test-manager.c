@@ -27,8 +27,15 @@
 #include "umc/hash.h"
 #include "umc/log.h"
 #include "umc/manager.h"
+#include "umc/mfmsg.h"
 #include "umc/slot.h"
 #include "umc/util.h"
+
+/* Only the root-certificate helpers of the test PKI are used here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "pki-fixture.h"
+#pragma GCC diagnostic pop
 
 #define KEY_BCM "4242424242424242424242424242424242424242424242424242424242424242"
 #define KEY_GW "5151515151515151515151515151515151515151515151515151515151515151"
@@ -148,7 +155,8 @@ static void free_package(struct pkg *p) {
 
 /* ---- agents and daemon config ---- */
 
-static void agent_start(struct fx *f, int i) {
+/* Agent i with extra lines in [Agent] (the signature keys: unsigned by default). */
+static void agent_start_with(struct fx *f, int i, const char *extra) {
         struct umc_agent_config ac = {};
         struct umc_config_error err = {};
         struct umc_sockaddr sa;
@@ -158,9 +166,9 @@ static void agent_start(struct fx *f, int i) {
         write_text(f->dir, keyname, i == 0 ? KEY_BCM : KEY_GW, 0600);
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nListen=127.0.0.1:0\nEcuId=0x%x\nHardwareId=HW-%s\n"
-                       "KeyFile=%s/%s\nSlotDirectory=%s/slots-%s\nRequireSignature=no\n"
+                       "KeyFile=%s/%s\nSlotDirectory=%s/slots-%s\n%s"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
-                       0x10 + i, names[i], f->dir, keyname, f->dir, names[i]);
+                       0x10 + i, names[i], f->dir, keyname, f->dir, names[i], extra);
         write_text(f->dir, "agent.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
@@ -168,6 +176,10 @@ static void agent_start(struct fx *f, int i) {
         assert_int_equal(umc_agent_new(&ac, f->event, &f->agent[i]), 0);
         assert_int_equal(umc_agent_local_address(f->agent[i], &sa), 0);
         f->port[i] = ntohs(sa.in.sin_port);
+}
+
+static void agent_start(struct fx *f, int i) {
+        agent_start_with(f, i, "RequireSignature=no\n");
 }
 
 /* umcd.conf for both targets; bcm_key is the key umcd holds for bcm. */
@@ -661,6 +673,53 @@ static void reconfigure(struct fx *f, const char *bcm_key, const char *acl) {
         assert_null(c.targets);
 }
 
+/*
+ * A signature beside the manifest goes to every ECU before its image:
+ * bcm, given a trust anchor, checks it and refuses the junk (so the bytes
+ * reached it); gw, without one, ignores it and installs.
+ */
+static void test_signature_beside_the_manifest_reaches_the_ecus(void **state) {
+        struct fx *f = *state;
+        EVP_PKEY *key = pki_key_ec("P-256");
+        X509 *root = pki_cert("manager test root", key, NULL, NULL, true, NULL, -DAY, DAY, 1);
+        char anchor[160], extra[256];
+        uint8_t junk[100];
+
+        (void)snprintf(anchor, sizeof(anchor), "%s/anchor.pem", f->dir);
+        pki_write(anchor, root, NULL, NULL);
+        X509_free(root);
+        EVP_PKEY_free(key);
+        umc_agent_free(f->agent[0]);
+        (void)snprintf(extra, sizeof(extra), "TrustAnchor=%s\nRequireSignature=no\n", anchor);
+        agent_start_with(f, 0, extra);
+        reconfigure(f, KEY_BCM, ACL_ALLOW);
+        memset(junk, 0x30, sizeof(junk));
+        write_file(f->p1.dir, "manifest.json.p7s", junk, sizeof(junk), 0644);
+
+        install(f, &f->p1, NULL);
+        run_until(f, is_completed);
+        assert_false(f->success);
+        assert_string_equal(f->alarm_target, "bcm");
+        assert_int_equal(f->alarm_reason, UMC_REASON_PKG_SIG_MALFORMED);
+        assert_null(active_version(f, 0, NULL));
+        assert_active(f, 1, "1.2.3", f->p1.image[1]);
+}
+
+/* What an ECU cannot buffer is refused before anything starts, naming the file. */
+static void test_oversized_signature_is_refused_at_once(void **state) {
+        struct fx *f = *state;
+        static uint8_t big[UMC_MFMSG_SIG_MAX + 1];
+        char why[256] = "";
+
+        write_file(f->p1.dir, "manifest.json.p7s", big, sizeof(big), 0644);
+        assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "manifest.json.p7s: larger than 16384 bytes"));
+        assert_int_equal(umc_manager_operation(f->m), UMC_OP_IDLE);
+        write_file(f->p1.dir, "manifest.json.sm2", big, 10, 0644);
+        assert_int_equal(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "a package has one signature"));
+}
+
 static void test_acl_denied_target_fails_and_the_next_goes_on(void **state) {
         struct fx *f = *state;
         struct umc_target_status t;
@@ -885,6 +944,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_acl_denied_target_fails_and_the_next_goes_on, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_wrong_key_fails_the_target_with_an_alarm, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sm3_image_hash_reaches_the_agent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_signature_beside_the_manifest_reaches_the_ecus,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_oversized_signature_is_refused_at_once, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_mid_transfer_keeps_active_slots, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_while_verifying_touches_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_installation_restarts_and_resumes, setup, teardown),
