@@ -103,6 +103,9 @@ RxId=7E9
 Fd=yes
 BitRateSwitch=yes
 CONF
+# umcd must load signed packages ([Package]): say so plainly if this one cannot.
+"$UMCD" --config "$D/umcd.conf" --check-config >"$D/check-umcd.out" 2>&1 ||
+        itest_die "umcd refuses the configuration: $(tail -n 2 "$D/check-umcd.out")"
 itest_start_umcd host
 
 head -c 40000 /dev/urandom >ecu1.bin

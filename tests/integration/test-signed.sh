@@ -126,6 +126,9 @@ HardwareId=HW-ECU-3
 KeyFile=$KEYGW
 Address=10.77.3.2:4500
 CONF
+# umcd must load signed packages ([Package]): say so plainly if this one cannot.
+"$UMCD" --config "$D/umcd.conf" --check-config >"$D/check-umcd.out" 2>&1 ||
+        itest_die "umcd refuses the configuration: $(tail -n 2 "$D/check-umcd.out")"
 itest_start_umcd tbox
 
 # ---- packages ----
