@@ -626,6 +626,8 @@ static int conn_start_receiver(struct conn *c) {
                 r = umc_ecucheck_attach(c->receiver, &a->config, c->ecu_id, conn_hw_id(c),
                                         c->slots, &c->ecucheck);
         if (r < 0) {
+                umc_receiver_free(c->receiver);
+                c->receiver = NULL;
                 umc_slots_close(c->slots);
                 c->slots = NULL;
                 c->refuse_reason = UMC_REASON_INTERNAL;
