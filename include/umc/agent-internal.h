@@ -70,6 +70,7 @@ struct conn {
         struct umc_slots *slots;
         struct umc_receiver *receiver;
         struct umc_sink sink;
+        struct umc_ecucheck *ecucheck; /* the signed manifest's checks; NULL: none configured */
         enum umc_reason refuse_reason; /* CONN_REFUSE_NEXT */
         struct umc_forward_job *forward; /* gateway, CONN_FORWARDING */
         bool forward_done;               /* its verdict is in: */

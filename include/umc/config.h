@@ -245,6 +245,8 @@ enum umc_agent_mode {
         UMC_AGENT_GATEWAY = 1,         /* relays to ECUs behind it */
 };
 
+struct umc_sig_trust;
+
 struct umc_agent_config {
         char *path;                    /* owned: the file it was loaded from, for messages; NULL if none */
 
@@ -282,6 +284,16 @@ struct umc_agent_config {
          * behind the gateway; only its path is checked here.
          */
         char *forward_config;
+        /*
+         * The ECU's own check of the backend's signature (ecucheck.h):
+         * TrustAnchor= and Crl= (owned, absolute; NULL when not set) are
+         * loaded into trust at validation, RequireSignature= (default yes)
+         * refuses an image that comes without a signed manifest.
+         */
+        char *trust_anchor;
+        char *crl;
+        bool require_signature;
+        struct umc_sig_trust *trust;   /* owned; NULL without TrustAnchor= */
 
         /* [Security] */
         unsigned allowed_suites;       /* bit (1u << enum umc_suite_id) per suite */

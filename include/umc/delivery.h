@@ -72,6 +72,7 @@
 
 #include "umc/config.h"
 #include "umc/hash.h"
+#include "umc/mfmsg.h"
 #include "umc/msg.h"
 #include "umc/reason.h"
 #include "umc/rotation.h"
@@ -135,6 +136,8 @@ struct umc_delivery_params {
         char version[UMC_MSG_VERSION_MAX + 1];
         int state_dir_fd;                /* borrowed; < 0: no resume record */
         const char *package_dir;         /* copied; for the resume record */
+        /* Sent in MANIFEST frames before BEGIN; borrowed, must outlive the delivery. NULL: none. */
+        const struct umc_signed_manifest *manifest;
 };
 
 struct umc_delivery_progress {

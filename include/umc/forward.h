@@ -40,6 +40,7 @@
 #include "umc/config.h"
 #include "umc/ecu.h"
 #include "umc/hash.h"
+#include "umc/mfmsg.h"
 #include "umc/msg.h"
 #include "umc/reason.h"
 
@@ -71,6 +72,8 @@ struct umc_forward_params {
         uint8_t image_hash[UMC_HASH_LEN];
         uint8_t image_id[UMC_MSG_IMAGE_ID_LEN];
         char version[UMC_MSG_VERSION_MAX + 1];
+        /* The signed manifest umcd sent (copied by the job); NULL: none came. */
+        const struct umc_signed_manifest *manifest;
 };
 
 /* reason OK: the ECU confirmed the image; else why not, with a text for the alarm. */

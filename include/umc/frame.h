@@ -42,6 +42,7 @@ enum umc_frame_type {
         UMC_FRAME_BEGIN = 9,
         UMC_FRAME_STATUS_QUERY = 10, /* master -> ECU, sealed: what do your slots hold? */
         UMC_FRAME_STATUS = 11,       /* ECU -> master, sealed: the answer */
+        UMC_FRAME_MANIFEST = 12,     /* master -> ECU, sealed: a piece of the signed manifest (mfmsg.h) */
         _UMC_FRAME_TYPE_MAX,
 };
 

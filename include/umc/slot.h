@@ -16,6 +16,8 @@
  *     DIR/previous                    "a\n" or "b\n": slot to roll back to
  *     DIR/incoming/image.part         the transfer in progress
  *     DIR/incoming/progress           the transfer's last checkpoint
+ *     DIR/security_version            anti-rollback: the security version of
+ *                                     the last signed image installed
  *
  * A version file is one line: 1..UMC_SLOT_VERSION_MAX printable ASCII
  * characters (0x20..0x7e) and "\n". A slot without one is empty: it holds
@@ -45,6 +47,8 @@
 
 #define UMC_SLOT_IMAGE_ID_SIZE 32
 #define UMC_SLOT_VERSION_MAX 64
+/* Security versions stay exact in a JSON number: 2^53 - 1, as the manifest's. */
+#define UMC_SLOT_SECURITY_VERSION_MAX ((UINT64_C(1) << 53) - 1)
 
 /* Flags umc_slots_open() reports; each worth a log line, none an error. */
 enum {
@@ -192,3 +196,15 @@ int umc_slots_rewind(struct umc_slots *s);
  * untouched. 0 also when nothing was in progress.
  */
 int umc_slots_abort(struct umc_slots *s);
+
+/*
+ * Anti-rollback (ecucheck.h): the security version of the last image a
+ * signed manifest installed, one line of canonical decimal and "\n" in
+ * DIR/security_version, 0 when the file is absent (nothing signed
+ * installed yet). A file not exactly so is -EBADMSG, never 0. The setter
+ * writes it atomically (umc_fs_write_atomic()); the agent calls it after
+ * commit and before activate, so that an image is never active with a
+ * record older than its own. -EINVAL above UMC_SLOT_SECURITY_VERSION_MAX.
+ */
+int umc_slots_security_version(const struct umc_slots *s, uint64_t *ret);
+int umc_slots_set_security_version(struct umc_slots *s, uint64_t v);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "umc/hash.h"
+#include "umc/mfmsg.h"
 #include "umc/msg.h"
 #include "umc/reason.h"
 #include "umc/rotation.h"
@@ -80,6 +81,12 @@ struct umc_sender_params {
         char version[UMC_MSG_VERSION_MAX + 1];
         uint32_t chunk_len;      /* data bytes per DATA frame */
         uint32_t verify_every;   /* DATA frames per VERIFY; 0 = umc_xfer_auto_verify_every() */
+        /*
+         * The signed manifest and its signature, sent in MANIFEST frames
+         * right before BEGIN; NULL sends none. Borrowed: the bytes must
+         * outlive the sender.
+         */
+        const struct umc_signed_manifest *manifest;
 };
 
 enum umc_sender_state {
@@ -193,6 +200,23 @@ enum umc_receiver_state {
 
 struct umc_receiver;
 
+/*
+ * Optional checks against the signed manifest (the ECU's own, ecucheck.h).
+ * begin: at BEGIN, before the sink sees it; m is NULL when no MANIFEST
+ *   frame came, else the complete manifest and signature. image: after
+ *   the whole-image hash matched TRANSPORT, before the sink's commit, with
+ *   the SHA-256 of the image as stored. Each returns OK, or the reason
+ *   that refuses the image (the receiver answers STOP(reason) and aborts
+ *   the sink: the active image is untouched).
+ * Without a gate, MANIFEST frames are checked for form and then ignored.
+ */
+struct umc_receiver_gate {
+        enum umc_reason (*begin)(void *ud, const struct umc_msg_begin *b,
+                                 const struct umc_signed_manifest *m);
+        enum umc_reason (*image)(void *ud, const uint8_t sha256[UMC_HASH_LEN]);
+        void *userdata;
+};
+
 /* session and sink are borrowed. max_image_len bounds BEGIN's image_len. */
 int umc_receiver_new(struct umc_session *session, const struct umc_sink *sink,
                      uint64_t max_image_len, struct umc_receiver **ret);
@@ -247,6 +271,13 @@ int umc_receiver_suspend(struct umc_receiver *x, enum umc_reason reason, uint8_t
                          size_t out_size, size_t *ret_len);
 
 void umc_receiver_set_reject_limit(struct umc_receiver *x, uint32_t limit);
+/* Install gate (copied; NULL removes it). Only before the first frame. */
+void umc_receiver_set_gate(struct umc_receiver *x, const struct umc_receiver_gate *gate);
+/*
+ * The signed manifest that came in MANIFEST frames (borrowed from x, valid
+ * until umc_receiver_free()); -ENODATA when none came complete.
+ */
+int umc_receiver_manifest(const struct umc_receiver *x, struct umc_signed_manifest *ret);
 void umc_receiver_get_rejects(const struct umc_receiver *x, struct umc_xfer_rejects *ret);
 
 int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_t out_size,

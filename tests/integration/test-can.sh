@@ -89,6 +89,7 @@ EcuId=0x$n
 HardwareId=HW-CAN$n
 KeyFile=$key
 SlotDirectory=$a/slots
+RequireSignature=no
 LogLevel=debug
 CONF
                 printf '%s\n' "$@"
@@ -193,6 +194,7 @@ EcuId=0x90
 HardwareId=HW-GW
 KeyFile=$KEYGW
 SlotDirectory=$g/store
+RequireSignature=no
 ForwardConfig=$g/forward.conf
 LogLevel=debug
 [EthernetAcl]

@@ -26,6 +26,7 @@ EcuId=0x10
 HardwareId=HW-GW1
 KeyFile=$KEY
 SlotDirectory=$SLOTS
+RequireSignature=no
 ResumeMaxAgeSec=86400
 [EthernetAcl]
 Rule=allow proto=tcp src=10.77.1.1/32 dst=10.77.1.2/32 dport=4500

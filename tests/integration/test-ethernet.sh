@@ -24,6 +24,7 @@ EcuId=$3
 HardwareId=HW-GW$1
 KeyFile=$2
 SlotDirectory=$D/gw$1/slots
+RequireSignature=no
 [EthernetAcl]
 Rule=allow proto=tcp src=10.77.$1.1/32 dst=10.77.$1.2/32 dport=4500
 CONF

@@ -24,6 +24,7 @@ EcuId=0x$1$1
 HardwareId=$3
 KeyFile=$2
 SlotDirectory=$D/gw$1/slots
+RequireSignature=no
 CONF
         [ "$rule" = none ] || printf '[EthernetAcl]\nRule=%s\n' "$rule" >>"$D/gw$1/agent.conf"
 }

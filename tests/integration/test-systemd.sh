@@ -106,6 +106,7 @@ cat >/etc/umc/umc-agent.conf <<'CONF'
 EcuId=0x10
 HardwareId=HW-SVC-1
 KeyFile=/etc/umc/agent.key
+RequireSignature=no
 Listen=127.0.0.1:4500
 LogLevel=debug
 [EthernetAcl]

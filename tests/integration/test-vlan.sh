@@ -60,6 +60,7 @@ EcuId=0x$3
 HardwareId=HW-V$3
 KeyFile=$4
 SlotDirectory=$a/slots
+RequireSignature=no
 LogLevel=debug
 [EthernetAcl]
 Rule=$5

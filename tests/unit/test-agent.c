@@ -72,6 +72,7 @@ static void config_fill(struct rig *g, struct umc_agent_config *c, const char *c
         c->slot_directory = strdup(g->slots);
         assert_non_null(c->slot_directory);
         c->log_level = LOG_NOTICE; /* alarms (warnings) and installs show, chatter does not */
+        c->require_signature = false; /* unsigned images; the signed ones: test-ecucheck.c */
         c->listen.in = (struct sockaddr_in){ .sin_family = AF_INET,
                                              .sin_addr = { htonl(INADDR_LOOPBACK) } }; /* port 0 */
         c->listen.len = sizeof(struct sockaddr_in);
@@ -849,6 +850,7 @@ static void write_agent_conf(struct rig *g, const char *path, const char *key_pa
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nEcuId=0x%" PRIx32 "\nHardwareId=" HW_ID "\nKeyFile=%s\n"
                        "Mode=%s\nListen=127.0.0.1:%u\nSlotDirectory=%s\nLogLevel=notice\n"
+                       "RequireSignature=no\n"
                        "%s[EthernetAcl]\nRule=allow proto=tcp src=127.0.0.1\n",
                        ecu_id, key_path, mode, g->port, g->slots,
                        strcmp(mode, "gateway") == 0 ? "ForwardConfig=/etc/umc/forward.conf\n" : "");

@@ -20,6 +20,12 @@
 #include "umc/keyfile.h"
 #include "umc/util.h"
 
+/* Only the root-certificate helpers of the test PKI are used here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "pki-fixture.h"
+#pragma GCC diagnostic pop
+
 /*
  * Every test gets a private directory with a good key file (mode 0600,
  * bytes 00 01 .. 1f), a 0644 copy, and a config file written from a
@@ -30,9 +36,20 @@ struct fixture {
         char key[128];
         char key644[128];
         char conf[128];
+        char anchor[128];    /* a self-signed CA certificate, PEM */
 };
 
 static const char key_hex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+static void write_anchor(struct fixture *f) {
+        EVP_PKEY *key = pki_key_ec("P-256");
+        X509 *root = pki_cert("test root", key, NULL, NULL, true, NULL, -DAY, 365 * DAY, 1);
+
+        (void)snprintf(f->anchor, sizeof(f->anchor), "%s/anchor.pem", f->dir);
+        pki_write(f->anchor, root, NULL, NULL);
+        X509_free(root);
+        EVP_PKEY_free(key);
+}
 
 static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof(*f));
@@ -45,6 +62,7 @@ static int setup(void **state) {
         (void)snprintf(f->conf, sizeof(f->conf), "%s/test.conf", f->dir);
         write_text(f->key, key_hex, 0600);
         write_text(f->key644, key_hex, 0644);
+        write_anchor(f);
         *state = f;
         return 0;
 }
@@ -54,6 +72,7 @@ static int teardown(void **state) {
 
         (void)unlink(f->key);
         (void)unlink(f->key644);
+        (void)unlink(f->anchor);
         (void)unlink(f->conf);
         assert_int_equal(rmdir(f->dir), 0);
         free(f);
@@ -70,6 +89,9 @@ static const char *write_conf(struct fixture *f, const char *tmpl) {
                 if (strncmp(s, "@KEY@", 5) == 0) {
                         len += (size_t)snprintf(text + len, cap - len, "%s", f->key);
                         s += 5;
+                } else if (strncmp(s, "@ANCHOR@", 8) == 0) {
+                        len += (size_t)snprintf(text + len, cap - len, "%s", f->anchor);
+                        s += 8;
                 } else
                         text[len++] = *s++;
                 assert_true(len < cap);
@@ -208,22 +230,33 @@ static void test_shipped_daemon_conf_loads_with_the_defaults(void **state) {
         umc_daemon_config_free(&d);
 }
 
+/* text with the one line old replaced by new (a fresh string). */
+static char *replace_line(const char *text, const char *old, const char *new) {
+        const char *at = strstr(text, old);
+        char *out;
+
+        assert_non_null(at);
+        out = calloc(1, strlen(text) + strlen(new) + 1);
+        assert_non_null(out);
+        memcpy(out, text, (size_t)(at - text));
+        strcat(out, new);
+        strcat(out, at + strlen(old));
+        return out;
+}
+
 static void test_shipped_agent_conf_loads_with_a_real_key_file(void **state) {
-        static const char line[] = "KeyFile=/etc/umc/agent.key\n";
         struct fixture *f = *state;
         struct umc_agent_config c = {};
         struct umc_config_error err = {};
-        char path[4096], *text, *at, *tmpl;
+        char path[4096], *text, *tmpl;
 
         conf_path(path, sizeof(path), "umc-agent.conf");
         text = read_all(path);
-        at = strstr(text, line);
-        assert_non_null(at);
-        tmpl = calloc(1, strlen(text) + 16);
-        assert_non_null(tmpl);
-        memcpy(tmpl, text, (size_t)(at - text));
-        strcat(tmpl, "KeyFile=@KEY@\n");
-        strcat(tmpl, at + strlen(line));
+        tmpl = replace_line(text, "KeyFile=/etc/umc/agent.key\n", "KeyFile=@KEY@\n");
+        free(text);
+        text = tmpl;
+        tmpl = replace_line(text, "TrustAnchor=/etc/umc/trust-anchor.pem\n",
+                            "TrustAnchor=@ANCHOR@\n");
 
         if (umc_agent_config_load(write_conf(f, tmpl), &c, &err) != 0)
                 fail_msg("%s", err.msg);
@@ -234,6 +267,10 @@ static void test_shipped_agent_conf_loads_with_a_real_key_file(void **state) {
         assert_string_equal(c.key_file, f->key);
         assert_key_bytes(c.master_key);
         assert_string_equal(c.slot_directory, "/var/lib/umc-agent/slots");
+        assert_string_equal(c.trust_anchor, f->anchor);
+        assert_non_null(c.trust);
+        assert_null(c.crl);
+        assert_true(c.require_signature);
         assert_int_equal(c.log_level, LOG_INFO);
         assert_int_equal(c.max_connections, 4);
         assert_int_equal(c.handshake_timeout_usec, 10 * USEC_PER_SEC);
@@ -814,7 +851,7 @@ static const struct refusal agent_refusals[] = {
           "unknown key (known in this section: Mode, Listen, BindInterface, EcuId, HardwareId, "
           "KeyFile, "
           "SlotDirectory, LogLevel, MaxConnections, HandshakeTimeoutSec, IdleTimeoutSec, "
-          "MaxImageSize, ResumeMaxAgeSec, ResumeMaxSize, ForwardConfig, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
+          "MaxImageSize, ResumeMaxAgeSec, ResumeMaxSize, ForwardConfig, TrustAnchor, Crl, RequireSignature, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
           "Padding, PadByte, BlockSize, STmin, FrameGapNSec)" },
         { "[Agent]\nListen=127.0.0.1:-1\n", 2, "Agent.Listen", "port must be a number in 0..65535" },
         { "[Agent]\nMaxConnections=0\n", 2, "Agent.MaxConnections", "0 is out of range 1..64" },
@@ -900,6 +937,7 @@ static void test_option_limits_are_accepted(void **state) {
         umc_daemon_config_free(&d);
 
         if (umc_agent_config_load(write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
+                                                "RequireSignature=no\n"
                                                 "Listen=127.0.0.1:0\nMaxConnections=1\n"
                                                 "HandshakeTimeoutSec=1\nIdleTimeoutSec=3600\n"
                                                 "MaxImageSize=1\n"),
@@ -913,7 +951,8 @@ static void test_option_limits_are_accepted(void **state) {
         umc_agent_config_free(&a);
 
         if (umc_agent_config_load(write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
-                                                "Listen=[::]:0\nMaxImageSize=1T\n"),
+                                                "RequireSignature=no\nListen=[::]:0\n"
+                                                "MaxImageSize=1T\n"),
                                   &a, &err) != 0)
                 fail_msg("%s", err.msg);
         assert_sockaddr(&a.listen, AF_INET6, "::", 0);
@@ -925,7 +964,8 @@ static void test_option_limits_are_accepted(void **state) {
                 char text[256];
 
                 (void)snprintf(text, sizeof(text),
-                               "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nMaxImageSize=%s\n",
+                               "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nMaxImageSize=%s\n"
+                               "RequireSignature=no\n",
                                sizes[i].value);
                 if (umc_agent_config_load(write_conf(f, text), &a, &err) != 0)
                         fail_msg("%s: %s", sizes[i].value, err.msg);
@@ -1366,6 +1406,53 @@ static void test_can_limits_and_lenient_cases_are_accepted(void **state) {
 
 #define AGENT_HEAD "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
 
+/*
+ * The ECU's signature keys: RequireSignature= defaults to yes on an
+ * endpoint (and then needs TrustAnchor=), to no on a gateway; Crl= needs
+ * TrustAnchor=; an anchor file that holds no certificate is refused at
+ * load, naming the key.
+ */
+static void test_agent_signature_keys(void **state) {
+        struct fixture *f = *state;
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        const char *path;
+
+        path = write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 0, "Agent.RequireSignature", "yes (the default) needs TrustAnchor=");
+
+        path = write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nRequireSignature=no\n"
+                             "Crl=@ANCHOR@\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 6, "Agent.Crl", "needs TrustAnchor=");
+
+        path = write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nTrustAnchor=@KEY@\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 5, "Agent.TrustAnchor", "");
+
+        path = write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nRequireSignature=maybe\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 5, "Agent.RequireSignature", "expected yes|no");
+
+        if (umc_agent_config_load(write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
+                                                "RequireSignature=no\nTrustAnchor=@ANCHOR@\n"),
+                                  &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_false(c.require_signature);
+        assert_non_null(c.trust);
+        umc_agent_config_free(&c);
+        assert_null(c.trust);
+
+        if (umc_agent_config_load(write_conf(f, "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\n"
+                                                "Mode=gateway\nForwardConfig=@KEY@\n"),
+                                  &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_false(c.require_signature); /* a gateway may verify; it need not */
+        assert_null(c.trust);
+        umc_agent_config_free(&c);
+}
+
 static void test_agent_can_channel_loads(void **state) {
         struct fixture *f = *state;
         struct umc_agent_config c = {};
@@ -1374,6 +1461,7 @@ static void test_agent_can_channel_loads(void **state) {
 
         /* Seen from the agent: it sends on umcd's RxId (7E8) and listens on umcd's TxId (7E0). */
         if (umc_agent_config_load(write_conf(f, AGENT_HEAD "Channel=can\nInterface=vcan0\n"
+                                                "RequireSignature=no\n"
                                                 "TxId=7E8\nRxId=7E0\nFd=yes\nBitRateSwitch=yes\n"
                                                 "Padding=no\nPadByte=00\nBlockSize=16\nSTmin=F5\n"
                                                 "FrameGapNSec=1\n"
@@ -1502,7 +1590,8 @@ static size_t agent_warnings(struct fixture *f, const char *tmpl, struct warning
 }
 
 #define ENGINE "[Target engine]\nEcuId=0x10\nHardwareId=E\nKeyFile=@KEY@\nAddress=10.0.0.10:4500\n"
-#define LISTENER "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nListen=0.0.0.0:4500\n"
+#define LISTENER "[Agent]\nEcuId=1\nHardwareId=X\nKeyFile=@KEY@\nRequireSignature=no\n" \
+                 "Listen=0.0.0.0:4500\n"
 
 static void test_target_no_rule_can_allow_is_a_warning_naming_file_and_target(void **state) {
         struct fixture *f = *state;
@@ -1567,6 +1656,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
                 T(test_shipped_daemon_conf_loads_with_the_defaults),
                 T(test_shipped_agent_conf_loads_with_a_real_key_file),
+                T(test_agent_signature_keys),
                 T(test_full_daemon_file_fills_every_field),
                 T(test_full_agent_file_fills_every_field),
                 T(test_each_refusal_names_file_line_section_and_key),

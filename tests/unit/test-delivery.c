@@ -108,7 +108,7 @@ static void agent_start(struct fx *f) {
         write_text_in(f->dir, "agent.key", KEY_GOOD "\n", 0600);
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nListen=127.0.0.1:0\nEcuId=0x10\nHardwareId=" HW_ID "\n"
-                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\n"
+                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\nRequireSignature=no\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
                        f->dir, f->dir);
         write_text_in(f->dir, "agent.conf", text, 0644);
@@ -554,7 +554,7 @@ static int on_agent_late(sd_event_source *s, uint64_t usec, void *userdata) {
 
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nListen=127.0.0.1:%u\nEcuId=0x10\nHardwareId=" HW_ID "\n"
-                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\n"
+                       "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\nRequireSignature=no\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
                        (unsigned)f->port, f->dir, f->dir);
         write_text_in(f->dir, "agent.conf", text, 0644);
@@ -702,6 +702,7 @@ static void test_a_partial_beyond_resume_max_size_goes_at_the_next_session(void 
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nListen=127.0.0.1:%u\nEcuId=0x10\nHardwareId=" HW_ID "\n"
                        "KeyFile=%s/agent.key\nSlotDirectory=%s/slots\nResumeMaxSize=1M\n"
+                       "RequireSignature=no\n"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
                        (unsigned)f->port, f->dir, f->dir);
         write_text_in(f->dir, "agent.conf", text, 0644);

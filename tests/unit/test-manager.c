@@ -27,8 +27,16 @@
 #include "umc/hash.h"
 #include "umc/log.h"
 #include "umc/manager.h"
+#include "umc/mfload.h"
+#include "umc/mfmsg.h"
 #include "umc/slot.h"
 #include "umc/util.h"
+
+/* Only the root-certificate helpers of the test PKI are used here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "pki-fixture.h"
+#pragma GCC diagnostic pop
 
 #define KEY_BCM "4242424242424242424242424242424242424242424242424242424242424242"
 #define KEY_GW "5151515151515151515151515151515151515151515151515151515151515151"
@@ -120,7 +128,8 @@ static void free_package(struct pkg *p) {
 
 /* ---- agents and daemon config ---- */
 
-static void agent_start(struct fx *f, int i) {
+/* Agent i with extra lines in [Agent] (the signature keys: unsigned by default). */
+static void agent_start_with(struct fx *f, int i, const char *extra) {
         struct umc_agent_config ac = {};
         struct umc_config_error err = {};
         struct umc_sockaddr sa;
@@ -130,9 +139,9 @@ static void agent_start(struct fx *f, int i) {
         write_text_in(f->dir, keyname, i == 0 ? KEY_BCM : KEY_GW, 0600);
         (void)snprintf(text, sizeof(text),
                        "[Agent]\nListen=127.0.0.1:0\nEcuId=0x%x\nHardwareId=HW-%s\n"
-                       "KeyFile=%s/%s\nSlotDirectory=%s/slots-%s\n"
+                       "KeyFile=%s/%s\nSlotDirectory=%s/slots-%s\n%s"
                        "LogLevel=warning\n[EthernetAcl]\nRule=allow proto=tcp dst=127.0.0.1\n",
-                       0x10 + i, names[i], f->dir, keyname, f->dir, names[i]);
+                       0x10 + i, names[i], f->dir, keyname, f->dir, names[i], extra);
         write_text_in(f->dir, "agent.conf", text, 0644);
         (void)snprintf(text, sizeof(text), "%s/agent.conf", f->dir);
         if (umc_agent_config_load(text, &ac, &err) < 0)
@@ -140,6 +149,10 @@ static void agent_start(struct fx *f, int i) {
         assert_int_equal(umc_agent_new(&ac, f->event, &f->agent[i], NULL, 0), 0);
         assert_int_equal(umc_agent_local_address(f->agent[i], &sa), 0);
         f->port[i] = ntohs(sa.in.sin_port);
+}
+
+static void agent_start(struct fx *f, int i) {
+        agent_start_with(f, i, "RequireSignature=no\n");
 }
 
 /* umcd.conf for both targets; bcm_key is the key umcd holds for bcm. */
@@ -628,6 +641,41 @@ static void reconfigure(struct fx *f, const char *bcm_key, const char *acl) {
         assert_null(c.targets);
 }
 
+/*
+ * A signature beside the manifest is umcd's to verify before any ECU sees
+ * a byte: junk is refused at Install, every slot untouched. (That the
+ * bytes reach the ECUs, and that they refuse what umcd let through, is
+ * test-ecucheck.c and tests/integration/test-signed.sh.)
+ */
+static void test_junk_signature_is_refused_before_any_ecu(void **state) {
+        struct fx *f = *state;
+        uint8_t junk[100];
+        char why[256] = "";
+
+        memset(junk, 0x30, sizeof(junk));
+        write_file_in(f->p1.dir, "manifest.json.p7s", junk, sizeof(junk), 0644);
+        assert_true(umc_manager_install(f->m, f->p1.dir, NULL, NULL, why, sizeof(why)) < 0);
+        assert_non_null(strstr(why, "0x07"));
+        assert_int_equal(umc_manager_operation(f->m), UMC_OP_IDLE);
+        assert_null(active_version(f, 0, NULL));
+        assert_null(active_version(f, 1, NULL));
+}
+
+/* What an ECU cannot buffer is refused before it is sent, naming the file. */
+static void test_oversized_signature_is_refused_at_once(void **state) {
+        struct fx *f = *state;
+        static uint8_t big[UMC_MFMSG_SIG_MAX + 1];
+        struct umc_mfbuf buf = {};
+        char why[256] = "";
+
+        write_file_in(f->p1.dir, "manifest.json.p7s", big, sizeof(big), 0644);
+        assert_true(umc_mfbuf_load(f->p1.dir, &buf, why, sizeof(why)) < 0);
+        assert_non_null(strstr(why, "manifest.json.p7s: larger than 16384 bytes"));
+        write_file_in(f->p1.dir, "manifest.json.sm2", big, 10, 0644);
+        assert_true(umc_mfbuf_load(f->p1.dir, &buf, why, sizeof(why)) < 0);
+        assert_non_null(strstr(why, "a package has one signature"));
+}
+
 static void test_acl_denied_target_fails_and_the_next_goes_on(void **state) {
         struct fx *f = *state;
         struct umc_target_status t;
@@ -852,6 +900,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_acl_denied_target_fails_and_the_next_goes_on, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_wrong_key_fails_the_target_with_an_alarm, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sm3_image_hash_reaches_the_agent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_junk_signature_is_refused_before_any_ecu,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_oversized_signature_is_refused_at_once, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_mid_transfer_keeps_active_slots, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_while_verifying_touches_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_interrupted_installation_restarts_and_resumes, setup, teardown),

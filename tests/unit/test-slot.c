@@ -561,6 +561,38 @@ static void test_symlinks_in_store_are_refused(void **state) {
         assert_null(s);
 }
 
+/* Anti-rollback record: absent is 0, written atomically, anything but canonical decimal refused. */
+static void test_security_version_round_trip_and_damage(void **state) {
+        static const char *const bad[] = { "07\n", "7", "\n", "-1\n", "7 \n", "9007199254740992\n",
+                                           "123456789012345678901\n" };
+        struct fixture *f = *state;
+        struct umc_slots *s = store_open(f, NULL);
+        uint64_t v = 99;
+
+        assert_int_equal(umc_slots_security_version(s, &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(umc_slots_set_security_version(s, 7), 0);
+        assert_file(f, ".", "security_version", "7\n", 2);
+        assert_int_equal(umc_slots_set_security_version(s, (UINT64_C(1) << 53)), -EINVAL);
+        assert_int_equal(umc_slots_set_security_version(s, (UINT64_C(1) << 53) - 1), 0);
+        umc_slots_close(s);
+        s = store_open(f, NULL);
+        assert_int_equal(umc_slots_security_version(s, &v), 0);
+        assert_int_equal(v, (UINT64_C(1) << 53) - 1);
+        for (size_t i = 0; i < UMC_ELEMENTSOF(bad); i++) {
+                put(f, ".", "security_version", bad[i]);
+                v = 5;
+                assert_int_equal(umc_slots_security_version(s, &v), -EBADMSG);
+                assert_int_equal(v, 5); /* untouched */
+        }
+        umc_slots_close(s);
+        /* A temporary file left by a crash mid-write goes at the next open. */
+        put(f, ".", ".security_version.AbCdEf", "8\n");
+        s = store_open(f, NULL);
+        assert_false(exists(f, ".", ".security_version.AbCdEf"));
+        umc_slots_close(s);
+}
+
 static void test_second_open_is_busy(void **state) {
         struct fixture *f = *state;
         _cleanup_(umc_slots_closep) struct umc_slots *s = store_open(f, NULL);
@@ -760,6 +792,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
                 T(test_fresh_store_is_slot_a_and_empty),
+                T(test_security_version_round_trip_and_damage),
                 T(test_transfers_alternate_slots_and_keep_previous),
                 T(test_commit_does_not_switch_active),
                 T(test_abort_leaves_active_and_version_byte_identical),

@@ -129,6 +129,8 @@ struct rig {
         int forge_last_r;     /* the receiver's answer to the last one */
         int forge_sender_r;   /* the sender's to the receiver's reply, if any */
         enum umc_reason forge_sender_reason;
+        const struct umc_signed_manifest *manifest; /* sent before BEGIN when set */
+        enum umc_hash_alg alg;                      /* 0: SHA-256 */
 };
 
 static void make_image(struct rig *g, size_t len) {
@@ -157,8 +159,9 @@ static void sessions_new(struct rig *g, uint64_t session_id) {
 static void engines_new(struct rig *g, uint64_t session_id, uint64_t interval_usec) {
         struct umc_rotation_cfg rc;
         struct umc_sender_params sp = {
-                .image_fd = g->fd, .image_len = g->image_len, .hash_alg = UMC_HASH_SHA256,
-                .chunk_len = 4000, .verify_every = 8,
+                .image_fd = g->fd, .image_len = g->image_len,
+                .hash_alg = g->alg ? g->alg : UMC_HASH_SHA256,
+                .chunk_len = 4000, .verify_every = 8, .manifest = g->manifest,
         };
 
         sessions_new(g, session_id);
@@ -545,6 +548,227 @@ static void test_wrong_image_hash_is_never_committed(void **state) {
         rig_free(&g);
 }
 
+/* ---- the signed manifest before BEGIN, and the gate ---- */
+
+struct gate_probe {
+        enum umc_reason begin_verdict, image_verdict;
+        unsigned begins, images;
+        bool had_manifest;
+        uint8_t *manifest, *sig;   /* what the gate was given */
+        size_t manifest_len, sig_len;
+        uint8_t sha[32];
+        bool sink_began;           /* the sink had seen BEGIN when the gate ran */
+        struct memsink *sink;
+};
+
+static enum umc_reason gp_begin(void *ud, const struct umc_msg_begin *b,
+                                const struct umc_signed_manifest *m) {
+        struct gate_probe *p = ud;
+
+        p->begins++;
+        p->sink_began = p->sink->have_image;
+        p->had_manifest = m != NULL;
+        if (m) {
+                p->manifest = malloc(m->manifest_len);
+                p->sig = malloc(m->sig_len);
+                assert_non_null(p->manifest);
+                assert_non_null(p->sig);
+                memcpy(p->manifest, m->manifest, m->manifest_len);
+                memcpy(p->sig, m->sig, m->sig_len);
+                p->manifest_len = m->manifest_len;
+                p->sig_len = m->sig_len;
+        }
+        return p->begin_verdict;
+}
+
+static enum umc_reason gp_image(void *ud, const uint8_t sha256[32]) {
+        struct gate_probe *p = ud;
+
+        p->images++;
+        memcpy(p->sha, sha256, 32);
+        return p->image_verdict;
+}
+
+static void probe_free(struct gate_probe *p) {
+        free(p->manifest);
+        free(p->sig);
+}
+
+/* 9000 bytes of manifest and 3000 of signature: four MANIFEST frames at chunk 4000. */
+static uint8_t mf_bytes[9000], sig_bytes[3000];
+static const struct umc_signed_manifest test_mf = {
+        .format = UMC_MFMSG_CMS, .manifest = mf_bytes, .manifest_len = sizeof(mf_bytes),
+        .sig = sig_bytes, .sig_len = sizeof(sig_bytes),
+};
+
+static void gated_rig(struct rig *g, struct gate_probe *p, const struct umc_signed_manifest *m,
+                      enum umc_hash_alg alg) {
+        struct umc_receiver_gate gate = { .begin = gp_begin, .image = gp_image, .userdata = p };
+
+        for (size_t i = 0; i < sizeof(mf_bytes); i++)
+                mf_bytes[i] = (uint8_t)(i * 31 + 7);
+        for (size_t i = 0; i < sizeof(sig_bytes); i++)
+                sig_bytes[i] = (uint8_t)(i * 17 + 3);
+        make_image(g, 100000);
+        g->manifest = m;
+        g->alg = alg;
+        if (alg == UMC_HASH_SM3)
+                assert_int_equal(umc_hash_oneshot(UMC_HASH_SM3, g->image, g->image_len, g->hash), 0);
+        engines_new(g, 21, 3600 * USEC_PER_SEC);
+        p->sink = &g->sink;
+        umc_receiver_set_gate(g->rx, &gate);
+}
+
+static void test_manifest_frames_precede_begin_and_reach_the_gate(void **state) {
+        struct gate_probe p = {};
+        uint8_t frame[FRAME_MAX], sha[32];
+        struct rig g = {};
+        size_t len;
+
+        gated_rig(&g, &p, &test_mf, 0);
+        /* The sender's first frames: MANIFEST x 4 (3995 data bytes each at most), then BEGIN. */
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(umc_sender_next(g.tx, ++g.now, UMC_LOAD_NORMAL, frame,
+                                                 sizeof(frame), &len, NULL), 0);
+                assert_int_equal(frame[3], UMC_FRAME_MANIFEST);
+                assert_true(len <= UMC_FRAME_HEADER_LEN + 8 + 4000 + 16);
+                assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, frame, sizeof(frame),
+                                                    &len, NULL), 0);
+                assert_int_equal(len, 0); /* no answer to a MANIFEST */
+        }
+        assert_int_equal(p.begins, 0);
+        assert_int_equal(run(&g, NONE, 0, NULL).sender_r, 0);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_DONE);
+        assert_int_equal(p.begins, 1);
+        assert_false(p.sink_began); /* the gate runs before the sink sees BEGIN */
+        assert_true(p.had_manifest);
+        assert_int_equal(p.manifest_len, sizeof(mf_bytes));
+        assert_memory_equal(p.manifest, mf_bytes, sizeof(mf_bytes));
+        assert_int_equal(p.sig_len, sizeof(sig_bytes));
+        assert_memory_equal(p.sig, sig_bytes, sizeof(sig_bytes));
+        assert_int_equal(p.images, 1);
+        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, g.image, g.image_len, sha), 0);
+        assert_memory_equal(p.sha, sha, 32);
+        assert_true(g.sink.committed);
+        probe_free(&p);
+        rig_free(&g);
+}
+
+static void test_gate_refusal_at_begin_stops_before_the_sink(void **state) {
+        struct gate_probe p = { .begin_verdict = UMC_REASON_PKG_NO_TARGET };
+        struct run_result res;
+        struct rig g = {};
+
+        gated_rig(&g, &p, &test_mf, 0);
+        res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, -ECANCELED);
+        assert_int_equal(res.sender_reason, UMC_REASON_PKG_NO_TARGET);
+        assert_int_equal(umc_receiver_reason(g.rx), UMC_REASON_PKG_NO_TARGET);
+        assert_false(g.sink.have_image); /* the sink never saw BEGIN */
+        assert_false(g.sink.committed);
+        assert_int_equal(p.images, 0);
+        probe_free(&p);
+        rig_free(&g);
+}
+
+static void test_gate_without_manifest_is_asked_with_none(void **state) {
+        struct gate_probe p = { .begin_verdict = UMC_REASON_PKG_SIG_MISSING };
+        struct run_result res;
+        struct rig g = {};
+
+        gated_rig(&g, &p, NULL, 0);
+        res = run(&g, NONE, 0, NULL);
+        assert_int_equal(p.begins, 1);
+        assert_false(p.had_manifest);
+        assert_int_equal(res.sender_reason, UMC_REASON_PKG_SIG_MISSING);
+        rig_free(&g);
+}
+
+static void test_gate_refusal_of_the_stored_image_aborts_the_sink(void **state) {
+        struct gate_probe p = { .image_verdict = UMC_REASON_IMAGE_HASH_MISMATCH };
+        struct rig g = {};
+
+        gated_rig(&g, &p, &test_mf, 0);
+        check_stopped(&g, run(&g, NONE, 0, NULL), UMC_REASON_IMAGE_HASH_MISMATCH);
+        assert_int_equal(p.images, 1);
+        probe_free(&p);
+        rig_free(&g);
+}
+
+/* The transfer hashes with SM3; the gate still gets the SHA-256 a manifest signs. */
+static void test_sm3_transfer_gives_the_gate_the_sha256(void **state) {
+        struct gate_probe p = {};
+        struct rig g = {};
+        uint8_t sha[32];
+
+        gated_rig(&g, &p, &test_mf, UMC_HASH_SM3);
+        assert_int_equal(run(&g, NONE, 0, NULL).sender_r, 0);
+        assert_true(g.sink.committed);
+        assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, g.image, g.image_len, sha), 0);
+        assert_memory_equal(p.sha, sha, 32);
+        assert_memory_not_equal(g.hash, sha, 32);
+        probe_free(&p);
+        rig_free(&g);
+}
+
+static void test_without_a_gate_manifest_frames_are_ignored(void **state) {
+        struct rig g = {};
+
+        make_image(&g, 100000);
+        for (size_t i = 0; i < sizeof(mf_bytes); i++)
+                mf_bytes[i] = (uint8_t)i;
+        g.manifest = &test_mf;
+        engines_new(&g, 22, 3600 * USEC_PER_SEC);
+        assert_int_equal(run(&g, NONE, 0, NULL).sender_r, 0);
+        assert_true(g.sink.committed);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        rig_free(&g);
+}
+
+/* A MANIFEST chunk lost on the way: the next one's offset shows the gap. */
+static void test_lost_manifest_chunk_ends_the_session_out_of_order(void **state) {
+        struct gate_probe p = {};
+        struct run_result res;
+        struct rig g = {};
+
+        gated_rig(&g, &p, &test_mf, 0);
+        res = run(&g, DROP, 1, NULL);
+        assert_int_equal(res.sender_r, -ECANCELED);
+        assert_int_equal(res.sender_reason, UMC_REASON_OUT_OF_ORDER);
+        assert_int_equal(p.begins, 0);
+        assert_false(g.sink.have_image);
+        rig_free(&g);
+}
+
+/* MANIFEST once BEGIN was answered: out of turn, and the image is dropped. */
+static void test_manifest_after_begin_is_out_of_order(void **state) {
+        uint8_t frame[FRAME_MAX], body[64], reply[FRAME_MAX];
+        struct gate_probe p = {};
+        enum umc_reason why;
+        struct rig g = {};
+        size_t len, rlen, n;
+        int blen;
+
+        gated_rig(&g, &p, &test_mf, 0);
+        for (int i = 0; i < 5; i++) { /* four MANIFEST, then BEGIN */
+                assert_int_equal(umc_sender_next(g.tx, ++g.now, UMC_LOAD_NORMAL, frame,
+                                                 sizeof(frame), &len, NULL), 0);
+                assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, reply,
+                                                    sizeof(reply), &rlen, NULL), 0);
+        }
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_STREAM);
+        blen = umc_mfmsg_encode(&test_mf, 0, 10, body, sizeof(body), &n);
+        assert_true(blen > 0);
+        assert_int_equal(umc_session_seal(g.master, UMC_FRAME_MANIFEST, body, (size_t)blen, frame,
+                                          sizeof(frame), &len), 0);
+        assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, reply, sizeof(reply), &rlen,
+                                            &why), -EBADMSG);
+        assert_int_equal(why, UMC_REASON_OUT_OF_ORDER);
+        assert_true(g.sink.aborted);
+        probe_free(&p);
+        rig_free(&g);
+}
+
 static void test_bad_readback_is_never_committed(void **state) {
         struct rig g = {};
         make_image(&g, 50000);
@@ -736,6 +960,14 @@ int main(void) {
                 cmocka_unit_test(test_reject_window_restarts_at_every_checkpoint),
                 cmocka_unit_test(test_sender_drops_forged_feedback_and_stops_past_the_limit),
                 cmocka_unit_test(test_wrong_image_hash_is_never_committed),
+                cmocka_unit_test(test_manifest_frames_precede_begin_and_reach_the_gate),
+                cmocka_unit_test(test_gate_refusal_at_begin_stops_before_the_sink),
+                cmocka_unit_test(test_gate_without_manifest_is_asked_with_none),
+                cmocka_unit_test(test_gate_refusal_of_the_stored_image_aborts_the_sink),
+                cmocka_unit_test(test_sm3_transfer_gives_the_gate_the_sha256),
+                cmocka_unit_test(test_without_a_gate_manifest_frames_are_ignored),
+                cmocka_unit_test(test_lost_manifest_chunk_ends_the_session_out_of_order),
+                cmocka_unit_test(test_manifest_after_begin_is_out_of_order),
                 cmocka_unit_test(test_bad_readback_is_never_committed),
                 cmocka_unit_test(test_forwarding_sink_passes_the_ecu_confirmation_on),
                 cmocka_unit_test(test_forwarding_sink_passes_the_ecu_refusal_on),

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "umc/agent-internal.h"
+#include "umc/ecucheck.h"
 #include "umc/fs.h"
 #include "umc/log.h"
 
@@ -74,6 +75,7 @@ static int sink_forward(struct conn *c) {
                 .image_len = b->image_len,
                 .hash_alg = t->hash_alg,
         };
+        struct umc_signed_manifest mf;
         int r;
 
         p.image_fd = fcntl(umc_slots_partial_fd(c->slots), F_DUPFD_CLOEXEC, 3);
@@ -87,6 +89,8 @@ static int sink_forward(struct conn *c) {
         memcpy(p.image_hash, t->hash, UMC_HASH_LEN);
         memcpy(p.image_id, b->image_id, UMC_MSG_IMAGE_ID_LEN);
         memcpy(p.version, b->version, sizeof(p.version));
+        if (umc_receiver_manifest(c->receiver, &mf) >= 0)
+                p.manifest = &mf; /* the job copies it */
         c->forward_done = false;
         r = umc_forward_start(c->agent->forwarder, &p, on_forward_done, c, &c->forward);
         if (r == -EINVAL)
@@ -102,6 +106,8 @@ static int sink_commit(void *ud) {
         if (c->agent->forwarder)
                 return sink_forward(c);
         r = umc_slots_commit(c->slots);
+        if (r >= 0) /* the signed security version, before the image becomes active */
+                r = umc_ecucheck_record(c->ecucheck);
         if (r < 0)
                 return r;
         return umc_slots_activate(c->slots);
@@ -179,6 +185,8 @@ static void conn_release_transfer(struct conn *c) {
         c->forward = NULL;
         umc_receiver_free(c->receiver);
         c->receiver = NULL;
+        umc_ecucheck_free(c->ecucheck);
+        c->ecucheck = NULL;
         umc_slots_close(c->slots);
         c->slots = NULL;
         umc_session_free(c->session);
@@ -364,6 +372,14 @@ static int store_dir(const struct conn *c, char *buf, size_t size) {
         return 0;
 }
 
+/* The hardware ID the session answered with: the ECU's own, or on a gateway its entry's. */
+static const char *conn_hw_id(const struct conn *c) {
+        const struct umc_ecu *e = c->agent->forwarder
+                                          ? umc_forwarder_find(c->agent->forwarder, c->ecu_id)
+                                          : NULL;
+        return e ? e->hw_id : c->agent->config.hw_id;
+}
+
 static int conn_start_receiver(struct conn *c) {
         struct umc_agent *a = c->agent;
         char dir[PATH_MAX];
@@ -399,7 +415,12 @@ static int conn_start_receiver(struct conn *c) {
         r = umc_receiver_new(c->session, &c->sink, a->config.max_image_size, &c->receiver);
         if (r >= 0)
                 umc_receiver_set_reject_limit(c->receiver, a->config.max_rejected_frames);
+        if (r >= 0)
+                r = umc_ecucheck_attach(c->receiver, &a->config, c->ecu_id, conn_hw_id(c),
+                                        c->slots, &c->ecucheck);
         if (r < 0) {
+                umc_receiver_free(c->receiver);
+                c->receiver = NULL;
                 umc_slots_close(c->slots);
                 c->slots = NULL;
                 c->refuse_reason = UMC_REASON_INTERNAL;
@@ -573,8 +594,10 @@ static void conn_suspended(struct conn *c, int r, enum umc_reason why) {
                             "checkpoint (the last: %s); session ended%s",
                             rj.limit, umc_reason_to_string((uint16_t)rj.last), kept);
         } else {
-                umc_agent_alarm(c->agent, c->peer, c->ecu_id, why, "session ended%s%s",
-                            why == UMC_REASON_OUT_OF_ORDER ? " (a frame is missing)" : "", kept);
+                umc_agent_alarm(c->agent, c->peer, c->ecu_id, why, "session ended%s%s%s%s",
+                                why == UMC_REASON_OUT_OF_ORDER ? " (a frame is missing)" : "",
+                                *umc_ecucheck_why(c->ecucheck) ? ": " : "",
+                                umc_ecucheck_why(c->ecucheck), kept);
         }
 }
 
@@ -634,7 +657,9 @@ static void conn_transfer_result(struct conn *c, int r, enum umc_reason why, siz
                             "slot untouched");
         } else if (r == -EBADMSG)
                 umc_agent_alarm(c->agent, c->peer, c->ecu_id, why,
-                            "transfer stopped; image dropped, active slot untouched");
+                                "transfer stopped%s%s; image dropped, active slot untouched",
+                                *umc_ecucheck_why(c->ecucheck) ? ": " : "",
+                                umc_ecucheck_why(c->ecucheck));
         else {
                 log_error_errno(r, "%s: transfer failed: %m", c->peer);
                 umc_agent_alarm(c->agent, c->peer, c->ecu_id, why,
@@ -754,7 +779,9 @@ static void conn_check_step(struct conn *c) {
                 c->agent->stats.completed++;
         } else if (r == -EBADMSG) {
                 umc_agent_alarm(c->agent, c->peer, c->ecu_id, why,
-                            "image refused at the final check; active slot untouched");
+                                "image refused at the final check%s%s; active slot untouched",
+                                *umc_ecucheck_why(c->ecucheck) ? ": " : "",
+                                umc_ecucheck_why(c->ecucheck));
         } else {
                 log_error_errno(r, "%s: final check or install failed: %m", c->peer);
                 umc_agent_alarm(c->agent, c->peer, c->ecu_id, why,

@@ -11,6 +11,7 @@
 #include "umc/cipher.h"
 #include "umc/delivery.h"
 #include "umc/log.h"
+#include "umc/mfload.h"
 #include "umc/util.h"
 
 struct umc_forwarder {
@@ -27,6 +28,8 @@ struct umc_forward_job {
         void *userdata;
         char text[UMC_MSG_ALARM_TEXT_MAX + 1]; /* the last alarm, for done() */
         unsigned last_decile;                  /* progress logged every 10% */
+        struct umc_mfbuf manifest;             /* passed on to the ECU as it came */
+        struct umc_signed_manifest manifest_view;
 };
 
 int umc_forwarder_new(const char *path, sd_event *event, struct umc_forwarder **ret,
@@ -178,6 +181,14 @@ int umc_forward_start(struct umc_forwarder *f, const struct umc_forward_params *
         /* The upstream image ID is the manifest hash: a retry resumes on the ECU. */
         memcpy(dp.manifest_hash, p->image_id, UMC_HASH_LEN);
         memcpy(dp.version, p->version, sizeof(dp.version));
+        /* The ECU checks the backend's signature itself: pass the manifest on unchanged. */
+        if (p->manifest) {
+                r = umc_mfbuf_copy(p->manifest, &j->manifest);
+                if (r < 0)
+                        goto fail;
+                umc_mfbuf_view(&j->manifest, &j->manifest_view);
+                dp.manifest = &j->manifest_view;
+        }
         ev.userdata = j;
         r = umc_delivery_new(f->event, &dp, &ev, &j->delivery);
         if (r < 0)
@@ -202,5 +213,6 @@ void umc_forward_job_free(struct umc_forward_job *j) {
                 umc_delivery_abort(j->delivery, UMC_REASON_CANCELLED);
         umc_delivery_free(j->delivery);
         umc_closep(&j->image_fd);
+        umc_mfbuf_free(&j->manifest);
         free(j);
 }

@@ -29,6 +29,7 @@
 #define INCOMING_DIR "incoming"
 #define PART_FILE "image.part"
 #define PROGRESS_FILE "progress"
+#define SECURITY_FILE "security_version"
 
 /* Four lines of at most 9 + 64, 8 + 64, 10 + 20 and 7 + 20 bytes: well under. */
 #define PROGRESS_MAX 512
@@ -339,7 +340,8 @@ static int remove_temp_files(struct umc_slots *s) {
 
         if ((r = umc_fs_remove_temp_files(s->dir_fd, ACTIVE_FILE)) < 0 ||
             (r = umc_fs_remove_temp_files(s->dir_fd, PREVIOUS_FILE)) < 0 ||
-            (r = umc_fs_remove_temp_files(s->incoming_fd, PROGRESS_FILE)) < 0)
+            (r = umc_fs_remove_temp_files(s->incoming_fd, PROGRESS_FILE)) < 0 ||
+            (r = umc_fs_remove_temp_files(s->dir_fd, SECURITY_FILE)) < 0)
                 return r;
         for (int i = 0; i < N_SLOTS; i++) {
                 r = umc_fs_remove_temp_files(s->slot_fd[i], VERSION_FILE);
@@ -739,4 +741,41 @@ int umc_slots_abort(struct umc_slots *s) {
         if (!s)
                 return -EINVAL;
         return progress_drop(s);
+}
+
+/* ---- anti-rollback record ---- */
+
+int umc_slots_security_version(const struct umc_slots *s, uint64_t *ret) {
+        _cleanup_free_ char *text = NULL;
+        uint64_t v;
+        size_t len;
+        int r;
+
+        if (!s || !ret)
+                return -EINVAL;
+        r = umc_fs_read_file(s->dir_fd, SECURITY_FILE, 21, &text, &len);
+        if (r == -ENOENT) {
+                *ret = 0; /* nothing signed installed yet */
+                return 0;
+        }
+        if (r == -EFBIG)
+                return -EBADMSG;
+        if (r < 0)
+                return r;
+        /* A damaged record must not read as 0: that would open the door to any old image. */
+        if (len < 2 || text[len - 1] != '\n' || parse_len(text, len - 1, &v) < 0 ||
+            v > UMC_SLOT_SECURITY_VERSION_MAX)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+int umc_slots_set_security_version(struct umc_slots *s, uint64_t v) {
+        char text[24];
+        int n;
+
+        if (!s || v > UMC_SLOT_SECURITY_VERSION_MAX)
+                return -EINVAL;
+        n = snprintf(text, sizeof(text), "%" PRIu64 "\n", v);
+        return umc_fs_write_atomic(s->dir_fd, SECURITY_FILE, text, (size_t)n, FILE_MODE);
 }

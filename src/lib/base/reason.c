@@ -88,6 +88,8 @@ static const struct {
         R(PKG_IMAGE_SIZE, "image size differs from the package manifest"),
         R(PKG_DECRYPT_FAILED, "encrypted image failed authentication"),
         R(PKG_UNSIGNED, "package not signed"),
+        R(PKG_SIG_MISSING, "signed manifest required but none sent"),
+        R(PKG_VERSION_MISMATCH, "image version differs from the signed manifest"),
 };
 
 #undef R

@@ -34,6 +34,7 @@
 #include "umc/replay.h"
 #include "umc/names.h"
 #include "umc/parse.h"
+#include "umc/sig.h"
 #include "umc/util.h"
 #include "umc/xferlimits.h"
 
@@ -1194,6 +1195,9 @@ static const struct item agent_items[] = {
         { .key = "ResumeMaxSize", .parse = parse_size, .offset = A(resume_max_size),
           .min = 0, .max = AGENT_MAX_IMAGE_SIZE_MAX },
         { .key = "ForwardConfig", .parse = parse_path, .offset = A(forward_config) },
+        { .key = "TrustAnchor", .parse = parse_path, .offset = A(trust_anchor) },
+        { .key = "Crl", .parse = parse_path, .offset = A(crl) },
+        { .key = "RequireSignature", .parse = parse_bool, .offset = A(require_signature) },
         { .key = "Channel", .parse = parse_keyword, .offset = A(channel), .keywords = channel_keywords },
         CAN_CHANNEL_ITEMS(A(can)),
 };
@@ -1860,6 +1864,38 @@ static int validate_agent_mode(struct parser *p, const struct umc_agent_config *
         return 0;
 }
 
+/*
+ * The ECU's trust anchor: loaded here, like the key, so that a bad file
+ * stops the start (and --check-config) rather than the first delivery.
+ */
+static int validate_agent_trust(struct parser *p, struct umc_agent_config *c,
+                                const struct where *w) {
+        char why[256] = "";
+        int r;
+
+        /* Endpoints must check the backend's signature; a gateway may (default no). */
+        if (c->mode == UMC_AGENT_GATEWAY && where_line(w, "RequireSignature") == 0)
+                c->require_signature = false;
+        if (c->crl && !c->trust_anchor)
+                return fail_at(p, -EINVAL, where_line(w, "Crl"), "Agent", "Crl",
+                               "needs TrustAnchor=: a CRL is checked against the anchor's chain");
+        if (!c->trust_anchor) {
+                if (!c->require_signature)
+                        return 0;
+                return fail_at(p, -EINVAL, where_line(w, "RequireSignature"), "Agent",
+                               "RequireSignature", "yes (the default) needs TrustAnchor=, the "
+                               "certificate that signed manifests must chain to; set "
+                               "RequireSignature=no to accept images without a signed manifest");
+        }
+        r = umc_sig_trust_load(c->trust_anchor, c->crl, &c->trust, why, sizeof(why));
+        if (r < 0) {
+                /* why names the file; point at the key that named it. */
+                const char *key = c->crl && strstr(why, c->crl) ? "Crl" : "TrustAnchor";
+                return fail_at(p, r, where_line(w, key), "Agent", key, "%s", why);
+        }
+        return 0;
+}
+
 static int validate_agent(struct parser *p) {
         static const char *const required[] = { "EcuId", "HardwareId", "KeyFile" };
         struct umc_agent_config *c = p->root;
@@ -1886,7 +1922,10 @@ static int validate_agent(struct parser *p) {
         }
 
         apply_can_tolerance(&c->can_ids);
-        return load_key(p, c->key_file, c->master_key, where_line(&w, "KeyFile"), "Agent");
+        r = load_key(p, c->key_file, c->master_key, where_line(&w, "KeyFile"), "Agent");
+        if (r < 0)
+                return r;
+        return validate_agent_trust(p, c, &w);
 }
 
 /* ---- loading ---- */
@@ -1997,6 +2036,7 @@ int umc_agent_config_init(struct umc_agent_config *ret) {
                 .inner_suite = UMC_SUITE_NONE,
                 .replay_window = UMC_REPLAY_WINDOW_DEFAULT,
                 .max_rejected_frames = UMC_XFER_REJECT_LIMIT_DEFAULT,
+                .require_signature = true,
                 .channel = UMC_CHANNEL_TCP,
                 .can_bus = CAN_BUS_DEFAULT,
                 .can_ids = {
@@ -2113,6 +2153,9 @@ void umc_agent_config_free(struct umc_agent_config *c) {
         free(c->key_file);
         free(c->slot_directory);
         free(c->forward_config);
+        free(c->trust_anchor);
+        free(c->crl);
+        umc_sig_trust_free(c->trust);
         free(c->can_ids.rules);
         free(c->eth_acl.rules);
         umc_memzero(c, sizeof(*c)); /* cleanses master_key */

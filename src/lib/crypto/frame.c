@@ -36,6 +36,7 @@ const char *umc_frame_type_to_string(unsigned type) {
                 [UMC_FRAME_BEGIN] = "begin",
                 [UMC_FRAME_STATUS_QUERY] = "status-query",
                 [UMC_FRAME_STATUS] = "status",
+                [UMC_FRAME_MANIFEST] = "manifest",
         };
 
         if (type >= _UMC_FRAME_TYPE_MAX || !names[type])

@@ -44,6 +44,7 @@ static int setup_session(struct umc_delivery *d, const uint8_t salt[UMC_SALT_LEN
                 .hash_alg = c->image_hash,
                 .chunk_len = d->chunk,
                 .verify_every = c->verify_every,
+                .manifest = d->p.manifest,
         };
         if (d->can) {
                 uint32_t n = c->verify_every ? c->verify_every

@@ -45,6 +45,7 @@
 #include "umc/hash.h"
 #include "umc/hint.h"
 #include "umc/log.h"
+#include "umc/mfload.h"
 #include "umc/msg.h"
 #include "umc/names.h"
 #include "umc/signedpkg.h"
@@ -97,6 +98,8 @@ struct job {
 struct install {
         char *package_dir;
         struct umc_manifest manifest;
+        struct umc_mfbuf signed_mf;      /* manifest.json and its signature, for the ECUs */
+        struct umc_signed_manifest signed_view; /* NULL manifest: the package is unsigned */
         struct job *jobs;
         size_t n_jobs, current;
         uint64_t bytes_total;
@@ -469,6 +472,7 @@ static void install_free(struct install *in) {
                 umc_closep(&in->jobs[k].fd);
         free(in->jobs);
         umc_manifest_free(&in->manifest);
+        umc_mfbuf_free(&in->signed_mf);
         free(in->package_dir);
         free(in->buf);
         free(in);
@@ -712,6 +716,7 @@ static int job_start(struct umc_manager *m) {
         memcpy(p.image_hash, j->hash, UMC_HASH_LEN);
         memcpy(p.manifest_hash, in->manifest.hash, UMC_HASH_LEN);
         (void)snprintf(p.version, sizeof(p.version), "%s", j->image->version);
+        p.manifest = in->signed_view.manifest ? &in->signed_view : NULL; /* the ECU checks it */
         in->delivery_ended = false;
         t->rejected_base = t->rejected_frames;
         t->bytes_done = 0;
@@ -1164,6 +1169,25 @@ static int open_images(struct umc_manager *m, struct install *in, const bool *se
         return 0;
 }
 
+/*
+ * A signed package's manifest.json and signature, as bytes for the ECUs
+ * (MANIFEST frames): each endpoint verifies them itself. None: unsigned.
+ */
+static int load_signed_manifest(struct install *in, const char *package_dir, char *why,
+                                size_t why_size) {
+        char detail[256] = "";
+        int r = umc_mfbuf_load(package_dir, &in->signed_mf, detail, sizeof(detail));
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return refuse(why, why_size, r == -ENOMEM ? r : -EINVAL,
+                              "%s: signed manifest cannot be passed on: %s", package_dir,
+                              detail[0] ? detail : strerror(-r));
+        umc_mfbuf_view(&in->signed_mf, &in->signed_view);
+        return 0;
+}
+
 static int install_new(struct umc_manager *m, const char *package_dir, struct umc_manifest *mf,
                        const char *const *targets, struct install **ret, char *why,
                        size_t why_size) {
@@ -1187,6 +1211,8 @@ static int install_new(struct umc_manager *m, const char *package_dir, struct um
         for (size_t k = 0; k < in->manifest.n_images; k++)
                 in->jobs[k].fd = -1;
         r = select_images(&in->manifest, targets, sel, why, why_size);
+        if (r >= 0)
+                r = load_signed_manifest(in, package_dir, why, why_size);
         if (r >= 0)
                 r = open_images(m, in, sel, why, why_size);
         if (r >= 0)

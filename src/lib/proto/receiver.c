@@ -27,6 +27,12 @@ struct umc_receiver {
         uint64_t check_off;
         struct umc_xfer_rejects rejects;
 
+        struct umc_receiver_gate gate; /* checks against the signed manifest, when set */
+        bool has_gate;
+        struct umc_mfasm mf;           /* MANIFEST frames received before BEGIN */
+        struct umc_hash sha;           /* gate: SHA-256 of the image when hash_alg is another */
+        bool sha_open;
+
         uint8_t *body;            /* UMC_XFER_BODY_MAX bytes */
         uint8_t *readbuf;         /* READBACK_BUF bytes */
 };
@@ -63,6 +69,9 @@ void umc_receiver_free(struct umc_receiver *x) {
                 umc_hash_done(&x->digest);
         if (x->whole_open)
                 umc_hash_done(&x->whole);
+        if (x->sha_open)
+                umc_hash_done(&x->sha);
+        umc_mfasm_reset(&x->mf);
         free(x->body);
         free(x->readbuf);
         free(x);
@@ -131,8 +140,40 @@ static enum umc_reason io_reason(int r) {
         return r == -ENOSPC || r == -EDQUOT ? UMC_REASON_NO_SPACE : UMC_REASON_IO_ERROR;
 }
 
+/* The gate's verdict on BEGIN and the manifest that came before it (OK without a gate). */
+static enum umc_reason receiver_gate_begin(struct umc_receiver *x, const struct umc_msg_begin *b) {
+        struct umc_signed_manifest m;
+        bool have = umc_mfasm_view(&x->mf, &m) >= 0;
+
+        if (!x->has_gate)
+                return UMC_REASON_OK;
+        return x->gate.begin(x->gate.userdata, b, have ? &m : NULL);
+}
+
+/* A MANIFEST frame: only before BEGIN, in order, no reply. */
+static int receiver_manifest(struct umc_receiver *x, size_t body_len, uint8_t *out,
+                             size_t out_size, size_t *ret_len, enum umc_reason *ret_reason) {
+        enum umc_reason why = UMC_REASON_BODY_MALFORMED;
+        struct umc_mfmsg m;
+        int r;
+
+        if (umc_mfmsg_decode(x->body, body_len, &m) < 0)
+                return receiver_fail(x, why, -EBADMSG, out, out_size, ret_len, ret_reason);
+        r = umc_mfasm_add(&x->mf, &m, &why);
+        if (r == -EBADMSG && why == UMC_REASON_OUT_OF_ORDER)
+                return receiver_suspend(x, why, r, out, out_size, ret_len, ret_reason);
+        if (r == -EBADMSG)
+                return receiver_fail(x, why, r, out, out_size, ret_len, ret_reason);
+        if (r < 0)
+                return receiver_fail(x, UMC_REASON_INTERNAL, r, out, out_size, ret_len,
+                                     ret_reason);
+        *ret_len = 0;
+        return 0;
+}
+
 static int receiver_begin(struct umc_receiver *x, size_t body_len, uint8_t *out,
                           size_t out_size, size_t *ret_len, enum umc_reason *ret_reason) {
+        enum umc_reason verdict;
         struct umc_msg_begin b;
         uint64_t resume = 0;
         int r;
@@ -143,6 +184,14 @@ static int receiver_begin(struct umc_receiver *x, size_t body_len, uint8_t *out,
         if (b.image_len > x->max_image_len)
                 return receiver_fail(x, UMC_REASON_IMAGE_TOO_LARGE, -EBADMSG, out, out_size,
                                      ret_len, ret_reason);
+        /* A MANIFEST chunk went missing: nothing was written yet, nothing to keep. */
+        if (umc_mfasm_started(&x->mf) && !umc_mfasm_complete(&x->mf))
+                return receiver_suspend(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
+        /* The signed manifest's checks come before the sink sees anything. */
+        verdict = receiver_gate_begin(x, &b);
+        if (verdict != UMC_REASON_OK)
+                return receiver_fail(x, verdict, -EBADMSG, out, out_size, ret_len, ret_reason);
         x->begin = b;
         r = x->sink.begin(x->sink.userdata, b.image_id, b.version, b.image_len, &resume);
         if (r < 0)
@@ -255,6 +304,14 @@ static int receiver_transport(struct umc_receiver *x, const struct umc_frame_hea
                 return receiver_fail(x, UMC_REASON_INTERNAL, r, out, out_size, ret_len,
                                      ret_reason);
         x->whole_open = true;
+        /* The gate compares the signed SHA-256, whatever the transfer hashes with. */
+        if (x->has_gate && t.hash_alg != UMC_HASH_SHA256) {
+                r = umc_hash_init(&x->sha, UMC_HASH_SHA256);
+                if (r < 0)
+                        return receiver_fail(x, UMC_REASON_INTERNAL, r, out, out_size, ret_len,
+                                             ret_reason);
+                x->sha_open = true;
+        }
         x->transport = t;
         x->check_off = 0;
         x->state = UMC_RECEIVER_CHECKING;
@@ -296,6 +353,8 @@ int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len,
 
         if (h.type == UMC_FRAME_BEGIN && x->state == UMC_RECEIVER_WAIT_BEGIN)
                 return receiver_begin(x, body_len, out, out_size, ret_len, ret_reason);
+        if (h.type == UMC_FRAME_MANIFEST && x->state == UMC_RECEIVER_WAIT_BEGIN)
+                return receiver_manifest(x, body_len, out, out_size, ret_len, ret_reason);
         if (x->state == UMC_RECEIVER_STREAM) {
                 if (h.type == UMC_FRAME_DATA)
                         return receiver_data(x, body_len, out, out_size, ret_len, ret_reason);
@@ -313,6 +372,24 @@ int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len,
         }
         return receiver_fail(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size, ret_len,
                              ret_reason);
+}
+
+/*
+ * The gate's verdict on the image as stored (OK without a gate): hash is
+ * the transfer's whole-image hash, which is the SHA-256 when hash_alg is.
+ * A reason, or a negative errno when the SHA-256 cannot be finished.
+ */
+static int receiver_gate_image(struct umc_receiver *x, const uint8_t hash[UMC_HASH_LEN]) {
+        uint8_t sha[UMC_HASH_LEN];
+        int r;
+
+        if (!x->has_gate)
+                return UMC_REASON_OK;
+        if (!x->sha_open)
+                return x->gate.image(x->gate.userdata, hash);
+        r = umc_hash_final(&x->sha, sha);
+        x->sha_open = false;
+        return r < 0 ? r : (int)x->gate.image(x->gate.userdata, sha);
 }
 
 int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_t out_size,
@@ -336,6 +413,8 @@ int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_
                 r = x->sink.read(x->sink.userdata, x->check_off, x->readbuf, n);
                 if (r >= 0)
                         r = umc_hash_update(&x->whole, x->readbuf, n);
+                if (r >= 0 && x->sha_open)
+                        r = umc_hash_update(&x->sha, x->readbuf, n);
                 if (r < 0)
                         return receiver_fail(x, UMC_REASON_IO_ERROR, r, out, out_size, ret_len,
                                              ret_reason);
@@ -353,6 +432,13 @@ int umc_receiver_step(struct umc_receiver *x, size_t budget, uint8_t *out, size_
         if (!umc_memeq_ct(hash, x->transport.hash, sizeof(hash)))
                 return receiver_fail(x, UMC_REASON_IMAGE_HASH_MISMATCH, -EBADMSG, out, out_size,
                                      ret_len, ret_reason);
+        r = receiver_gate_image(x, hash);
+        if (r < 0)
+                return receiver_fail(x, UMC_REASON_INTERNAL, r, out, out_size, ret_len,
+                                     ret_reason);
+        if (r != UMC_REASON_OK)
+                return receiver_fail(x, (enum umc_reason)r, -EBADMSG, out, out_size, ret_len,
+                                     ret_reason);
         r = x->sink.commit(x->sink.userdata);
         if (r == -EINPROGRESS) {
                 x->state = UMC_RECEIVER_FORWARDING;
@@ -418,6 +504,15 @@ void umc_receiver_set_reject_limit(struct umc_receiver *x, uint32_t limit) {
 
 void umc_receiver_get_rejects(const struct umc_receiver *x, struct umc_xfer_rejects *ret) {
         *ret = x->rejects;
+}
+
+void umc_receiver_set_gate(struct umc_receiver *x, const struct umc_receiver_gate *gate) {
+        x->has_gate = gate && gate->begin && gate->image;
+        x->gate = x->has_gate ? *gate : (struct umc_receiver_gate){};
+}
+
+int umc_receiver_manifest(const struct umc_receiver *x, struct umc_signed_manifest *ret) {
+        return umc_mfasm_view(&x->mf, ret);
 }
 
 enum umc_receiver_state umc_receiver_state(const struct umc_receiver *x) { return x->state; }

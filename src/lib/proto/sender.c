@@ -23,6 +23,7 @@ struct umc_sender {
         struct umc_hash digest;
         bool digest_open;
         struct umc_xfer_rejects rejects;
+        uint32_t manifest_off;   /* MANIFEST bytes sent before BEGIN */
         uint8_t *body;           /* UMC_XFER_BODY_MAX bytes */
 };
 
@@ -33,7 +34,8 @@ int umc_sender_new(const struct umc_sender_params *p, struct umc_session *sessio
         if (!p || !session || !rotation || p->image_fd < 0 || p->image_len == 0 ||
             p->image_len > UMC_XFER_MAX_IMAGE || p->chunk_len == 0 ||
             p->chunk_len > UMC_MSG_DATA_MAX ||
-            (p->hash_alg != UMC_HASH_SHA256 && p->hash_alg != UMC_HASH_SM3))
+            (p->hash_alg != UMC_HASH_SHA256 && p->hash_alg != UMC_HASH_SM3) ||
+            (p->manifest && !umc_signed_manifest_valid(p->manifest)))
                 return -EINVAL;
         x = calloc(1, sizeof(*x));
         if (!x)
@@ -86,6 +88,43 @@ static int sender_seal(struct umc_sender *x, enum umc_frame_type type, size_t bo
         return 0;
 }
 
+/* The first key of the transfer; the master may have sealed a STATUS_QUERY with it already. */
+static int sender_first_key(struct umc_sender *x) {
+        int r = umc_session_tx_key_id(x->session) == x->rotation->key_id
+                        ? 0
+                        : umc_session_set_tx_key(x->session, x->rotation->key_id,
+                                                 umc_rotation_suite(x->rotation));
+        return r < 0 ? sender_fail(x, UMC_REASON_INTERNAL, r) : 0;
+}
+
+/*
+ * The next MANIFEST chunk. Its body stays within a DATA body of chunk_len
+ * (8 + chunk_len bytes), so whatever fits the channel for DATA fits here.
+ */
+static int sender_manifest(struct umc_sender *x, uint8_t *out, size_t out_size,
+                           size_t *ret_len) {
+        size_t room = x->p.chunk_len > 5 ? x->p.chunk_len - 5 : 1, n = 0;
+        int len, r;
+
+        r = sender_first_key(x);
+        if (r < 0)
+                return r;
+        len = umc_mfmsg_encode(x->p.manifest, x->manifest_off, room, x->body, UMC_XFER_BODY_MAX,
+                               &n);
+        if (len < 0)
+                return sender_fail(x, UMC_REASON_INTERNAL, len);
+        r = sender_seal(x, UMC_FRAME_MANIFEST, (size_t)len, out, out_size, ret_len);
+        if (r < 0)
+                return r;
+        x->manifest_off += (uint32_t)n;
+        return 0;
+}
+
+static bool manifest_pending(const struct umc_sender *x) {
+        return x->p.manifest &&
+               x->manifest_off < x->p.manifest->manifest_len + x->p.manifest->sig_len;
+}
+
 static int sender_begin(struct umc_sender *x, uint8_t *out, size_t out_size, size_t *ret_len) {
         struct umc_msg_begin b = {
                 .image_len = x->p.image_len,
@@ -95,15 +134,13 @@ static int sender_begin(struct umc_sender *x, uint8_t *out, size_t out_size, siz
         };
         int n, r;
 
+        if (manifest_pending(x))
+                return sender_manifest(x, out, out_size, ret_len);
         memcpy(b.image_id, x->p.image_id, sizeof(b.image_id));
         memcpy(b.version, x->p.version, sizeof(b.version));
-        /* The master may have sealed a STATUS_QUERY with this first key already. */
-        r = umc_session_tx_key_id(x->session) == x->rotation->key_id
-                    ? 0
-                    : umc_session_set_tx_key(x->session, x->rotation->key_id,
-                                             umc_rotation_suite(x->rotation));
+        r = sender_first_key(x);
         if (r < 0)
-                return sender_fail(x, UMC_REASON_INTERNAL, r);
+                return r;
         n = umc_msg_begin_encode(&b, x->body, UMC_XFER_BODY_MAX);
         if (n < 0)
                 return sender_fail(x, UMC_REASON_INTERNAL, n);
