@@ -76,6 +76,7 @@ static const uint16_t all_codes[] = {
         UMC_REASON_PKG_IMAGE_SIZE,
         UMC_REASON_PKG_DECRYPT_FAILED,
         UMC_REASON_PKG_UNSIGNED,
+        UMC_REASON_PKG_FEATURE_MISMATCH,
 };
 
 static bool is_listed(uint16_t v) {
@@ -148,6 +149,7 @@ static void test_wire_values_are_stable(void **state) {
         assert_int_equal(UMC_REASON_PKG_MALFORMED, 0x0701);
         assert_int_equal(UMC_REASON_PKG_DECRYPT_FAILED, 0x0711);
         assert_int_equal(UMC_REASON_PKG_UNSIGNED, 0x0712);
+        assert_int_equal(UMC_REASON_PKG_FEATURE_MISMATCH, 0x0713);
 }
 
 static void test_names_and_format(void **state) {

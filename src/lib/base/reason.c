@@ -88,6 +88,7 @@ static const struct {
         R(PKG_IMAGE_SIZE, "image size differs from the package manifest"),
         R(PKG_DECRYPT_FAILED, "encrypted image failed authentication"),
         R(PKG_UNSIGNED, "package not signed"),
+        R(PKG_FEATURE_MISMATCH, "package feature code does not match this device"),
 };
 
 #undef R
