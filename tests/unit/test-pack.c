@@ -63,8 +63,8 @@ static int group_setup(void **state) {
         (void)snprintf(path, sizeof(path), "%s/gw.bin", P.dir);
         write_file(path, big, 0644);
         free(big);
-        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, pkg, NULL,
-                                         0), 0);
+        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, NULL, pkg,
+                                         NULL, 0), 0);
         return 0;
 }
 
@@ -255,7 +255,7 @@ static void test_bad_descriptions_are_named_and_leave_nothing(void **state) {
                 int r;
 
                 write_file(path, rows[i].text, 0644);
-                r = umc_pack_create(path, P.ec.cert_path, P.ec.key_path, P.chain, out, why,
+                r = umc_pack_create(path, P.ec.cert_path, P.ec.key_path, P.chain, NULL, out, why,
                                     sizeof(why));
                 if (r >= 0 || !strstr(why, rows[i].why))
                         fail_msg("row %zu: r=%d why=\"%s\", expected \"%s\"", i, r, why,
@@ -267,12 +267,12 @@ static void test_bad_descriptions_are_named_and_leave_nothing(void **state) {
 static void test_create_refuses_to_overwrite_and_bad_signers(void **state) {
         char why[512] = "", out[200];
 
-        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, pkg, why,
-                                         sizeof(why)), -EEXIST);
+        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, NULL, pkg,
+                                         why, sizeof(why)), -EEXIST);
         assert_non_null(strstr(why, "exists (refusing to overwrite)"));
         (void)snprintf(out, sizeof(out), "%s/out", P.dir);
         assert_int_equal(umc_pack_create(desc, P.server.cert_path, P.server.key_path, P.chain,
-                                         out, why, sizeof(why)), -EINVAL);
+                                         NULL, out, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "no extendedKeyUsage codeSigning"));
         assert_no_leftovers();
 }
