@@ -96,7 +96,7 @@ enum umc_reason {
         UMC_REASON_PKG_IMAGE_SIZE = 0x0710,       /* image size differs from the manifest */
         UMC_REASON_PKG_DECRYPT_FAILED = 0x0711,   /* encrypted image fails authentication */
         UMC_REASON_PKG_UNSIGNED = 0x0712,         /* no signature, and umcd requires one */
-        UMC_REASON_PKG_FEATURE_MISMATCH = 0x0713, /* feature code absent, sealed for another device, or not ours */
+        UMC_REASON_PKG_FEATURE_MISMATCH = 0x0713, /* feature code absent, not ours, or another */
 };
 
 /* Static English text for a reason; "unknown reason" for values not above. */

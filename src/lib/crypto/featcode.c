@@ -28,8 +28,8 @@ bool umc_featcode_key_id_valid(const char *key_id) {
         size_t n = key_id ? strlen(key_id) : 0;
 
         return n > 0 && n <= UMC_FEATCODE_KEY_ID_MAX &&
-               strspn(key_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
-                       n;
+               strspn(key_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                              "0123456789._-") == n;
 }
 
 /* Append u8(len(s)) || s; -EINVAL for an empty or overlong s. */

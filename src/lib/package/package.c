@@ -390,7 +390,8 @@ static int parse_feature_code(const struct pctx *pc0, const cJSON *obj,
         int r;
 
         pc.where = "manifest.feature_code";
-        if ((r = only_keys(&pc, obj, keys)) < 0 || (r = get_string(&pc, obj, "key_id", &key_id)) < 0 ||
+        if ((r = only_keys(&pc, obj, keys)) < 0 ||
+            (r = get_string(&pc, obj, "key_id", &key_id)) < 0 ||
             (r = get_hex(&pc, obj, "nonce", fc->nonce, sizeof(fc->nonce))) < 0 ||
             (r = get_string(&pc, obj, "ciphertext", &ct)) < 0)
                 return r;
@@ -439,7 +440,8 @@ static int parse_head(const struct pctx *pc, const cJSON *root, struct umc_packa
         vc.where = "manifest.vehicle";
         if ((r = get_object(pc, root, "vehicle", false, &vehicle)) < 0 ||
             (r = only_keys(&vc, vehicle, vkeys)) < 0 ||
-            (r = get_text(&vc, vehicle, "model", UMC_PACKAGE_TEXT_MAX, true, p->vehicle_model)) < 0 ||
+            (r = get_text(&vc, vehicle, "model", UMC_PACKAGE_TEXT_MAX, true,
+                          p->vehicle_model)) < 0 ||
             (r = get_text(&vc, vehicle, "hw_revision", UMC_PACKAGE_TEXT_MAX, true,
                           p->hw_revision)) < 0 ||
             (r = get_object(pc, root, "feature_code", true, &fc)) < 0)
