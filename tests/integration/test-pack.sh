@@ -8,7 +8,11 @@
 # package, an untrusted root, a revoked signer (CRL), a wrong-purpose
 # certificate, an expired package. SM2: umc-pack's SM2 format, and the
 # same made with the stock CLI (with, and refused without, the standard
-# distinguishing ID). The original package stays intact.
+# distinguishing ID). The feature code: sealed by create, checked by verify
+# with the device's code and its class's key, shown by inspect as present
+# but not its value; another code, another key, none, and one lifted into
+# another validly signed package are each refused with 0x0713. The
+# original package stays intact.
 # Needs no root and no namespaces.
 HERE=$(dirname "$(readlink -f "$0")")
 . "$HERE/lib.sh"
