@@ -1907,9 +1907,6 @@ static int validate_cloud(struct parser *p, struct umc_daemon_config *c) {
                                        "VehicleModel= and HardwareRevision= are required: "
                                        "CheckOrder= checks the factory parameters of signed "
                                        "packages against them");
-        r = validate_feature(p, c);
-        if (r < 0)
-                return r;
         if (!c->cloud_url) {
                 if (seen_line(p, "Cloud", "DeviceId") || seen_line(p, "Cloud", "SecretFile"))
                         return fail_at(p, -EINVAL, 0, "Cloud", NULL, "BaseUrl= is missing");
@@ -1984,6 +1981,9 @@ static int validate_daemon(struct parser *p) {
 
         apply_can_tolerance(&c->can_ids);
 
+        r = validate_feature(p, c);
+        if (r < 0)
+                return r;
         /* Last: no key is read until the whole file is known good. */
         r = validate_cloud(p, c);
         if (r < 0)
