@@ -19,6 +19,8 @@
 
 #define NAME "demo 2026.12"
 #define VERSION "2026.12.1"
+/* 65 characters: one more than a code may have. */
+#define LONG65 "0123456789012345678901234567890123456789012345678901234567890123" "4"
 
 static uint8_t key[32], other_key[32];
 
@@ -57,8 +59,10 @@ static void test_known_answer_opens(void **state) {
 }
 
 static void test_seal_open_round_trip_with_fresh_nonces(void **state) {
-        static const char *const codes[] = { "A", "OPT-A7+SUNROOF", "~!#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}",
-                                             "0123456789012345678901234567890123456789012345678901234567890123" };
+        static const char *const codes[] = {
+                "A", "OPT-A7+SUNROOF", "~!#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}",
+                "0123456789012345678901234567890123456789012345678901234567890123", /* 64 */
+        };
         struct umc_featcode_sealed a, b;
         char code[UMC_FEATCODE_MAX + 1];
 
@@ -124,9 +128,7 @@ static void test_bad_arguments(void **state) {
 
         assert_int_equal(umc_featcode_seal(key, "k", NAME, VERSION, "", &s), -EINVAL);
         assert_int_equal(umc_featcode_seal(key, "k", NAME, VERSION, "OPT A", &s), -EINVAL);
-        assert_int_equal(umc_featcode_seal(key, "k", NAME, VERSION,
-                                           "01234567890123456789012345678901234567890123456789012345678901234",
-                                           &s), -EINVAL);
+        assert_int_equal(umc_featcode_seal(key, "k", NAME, VERSION, LONG65, &s), -EINVAL);
         assert_int_equal(umc_featcode_seal(key, "k/1", NAME, VERSION, "OPT", &s), -EINVAL);
         assert_int_equal(umc_featcode_seal(key, "", NAME, VERSION, "OPT", &s), -EINVAL);
         assert_int_equal(umc_featcode_seal(key, "k", "", VERSION, "OPT", &s), -EINVAL);
@@ -145,8 +147,7 @@ static void test_equal_compares_whole_codes(void **state) {
         assert_false(umc_featcode_equal("", ""));
         assert_false(umc_featcode_equal(NULL, "OPT"));
         assert_false(umc_featcode_equal("OPT", NULL));
-        assert_false(umc_featcode_equal("01234567890123456789012345678901234567890123456789012345678901234",
-                                        "01234567890123456789012345678901234567890123456789012345678901234"));
+        assert_false(umc_featcode_equal(LONG65, LONG65));
 }
 
 int main(void) {
