@@ -9,6 +9,9 @@
  *    and then names what was wrong; an accepted one has 1..256 images with
  *    distinct targets, ECU IDs and files, sizes in range, sealed sizes
  *    that match their plaintext, and the SHA-256 of exactly the input;
+ *  - a sealed feature code has a valid key ID and a ciphertext within its
+ *    bounds, and checking it with a fixed key ends in OK or
+ *    PKG_FEATURE_MISMATCH, never anything else;
  *  - parsing the same bytes twice gives the same result;
  *  - a time that parses formats back to the same 20 characters;
  *  - a signature container is described (0) or refused (-EBADMSG).
@@ -47,6 +50,23 @@ static void check_image(const struct umc_package *p, size_t i) {
         }
 }
 
+/* The test-vector key of docs/package.md ("The feature code"): 00 01 .. 1f. */
+static void check_feature(const struct umc_package *p) {
+        uint8_t key[UMC_FEATCODE_KEY_LEN];
+        enum umc_reason reason;
+
+        for (size_t i = 0; i < sizeof(key); i++)
+                key[i] = (uint8_t)i;
+        reason = umc_package_check_feature(p, key, "OPT-A7", NULL, 0);
+        CHECK(reason == UMC_REASON_OK || reason == UMC_REASON_PKG_FEATURE_MISMATCH);
+        CHECK(p->has_feature_code || reason != UMC_REASON_OK);
+        if (!p->has_feature_code)
+                return;
+        CHECK(umc_featcode_key_id_valid(p->feature_code.key_id));
+        CHECK(p->feature_code.ct_len >= UMC_FEATCODE_CT_MIN &&
+              p->feature_code.ct_len <= UMC_FEATCODE_CT_MAX);
+}
+
 static void fuzz_manifest(const uint8_t *data, size_t size) {
         struct umc_package p = {}, q = {};
         char why[256] = "";
@@ -62,6 +82,7 @@ static void fuzz_manifest(const uint8_t *data, size_t size) {
         CHECK(p.security_version <= UMC_PACKAGE_SECURITY_VERSION_MAX);
         for (size_t i = 0; i < p.n_images; i++)
                 check_image(&p, i);
+        check_feature(&p);
         CHECK(umc_hash_oneshot(UMC_HASH_SHA256, data, size, h) == 0);
         CHECK(memcmp(h, p.hash, sizeof(h)) == 0);
         CHECK(umc_package_parse((const char *)data, size, &q, NULL, 0) == 0);

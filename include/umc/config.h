@@ -72,6 +72,7 @@ enum umc_pkg_check {
         UMC_PKG_CHECK_FACTORY,         /* vehicle model and hardware revision */
         UMC_PKG_CHECK_TARGET,          /* per image: a configured target, its ECU and hardware ID */
         UMC_PKG_CHECK_VERSION,         /* per image: anti-rollback on the security version */
+        UMC_PKG_CHECK_FEATURE_CODE,    /* the sealed feature code against [Device] FeatureCode= */
         _UMC_PKG_CHECK_MAX,
 };
 
@@ -208,6 +209,9 @@ struct umc_daemon_config {
         /* [Device]: the factory parameters a package must name */
         char vehicle_model[UMC_CONFIG_TEXT_MAX + 1];   /* VehicleModel=, "" unset */
         char hw_revision[UMC_CONFIG_TEXT_MAX + 1];     /* HardwareRevision=, "" unset */
+        char feature_code[UMC_CONFIG_TEXT_MAX + 1];    /* FeatureCode=, "" unset */
+        char *feature_key_file;        /* FeatureKeyFile=: owned, keyfile.h rules; NULL unset */
+        uint8_t feature_key[UMC_MASTER_KEY_LEN]; /* loaded from it; cleansed by free */
 
         /* [Cloud]: the update client (docs/cloud-api.md); url NULL = no cloud */
         char *cloud_url;               /* BaseUrl=: owned, no trailing '/' */

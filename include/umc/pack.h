@@ -43,6 +43,19 @@ struct umc_pack_ecu {
         char *key_file;              /* owned; NULL: do not decrypt */
 };
 
+/*
+ * create: the feature code to seal into the manifest (featcode.h) under
+ * the device class's feature key; verify: the device's code and key the
+ * sealed one must match. Strings borrowed.
+ */
+struct umc_pack_feature {
+        const char *code;
+        const char *key_file;
+        const char *key_id;          /* create only; NULL: UMC_PACK_FEATURE_KEY_ID_DEFAULT */
+};
+
+#define UMC_PACK_FEATURE_KEY_ID_DEFAULT "default"
+
 struct umc_pack_args {
         enum umc_pack_command command;
         /* create */
@@ -52,6 +65,8 @@ struct umc_pack_args {
         char *anchor, *crl;
         int64_t now;                 /* --time, else the clock */
         char *vehicle_model, *hw_revision;
+        /* create and verify: --feature-code, --feature-key; create: --feature-key-id */
+        char *feature_code, *feature_key, *feature_key_id;
         struct umc_pack_ecu *ecus;   /* owned */
         size_t n_ecus;
 };
@@ -73,8 +88,10 @@ int umc_pack_run(const struct umc_pack_args *a, FILE *out, FILE *err);
  * Build the package the description file describes into the directory
  * output, which must not exist: everything is written into a temporary
  * sibling directory, synced, checked by parsing it back, and renamed to
- * output last, so output is complete or absent. 0, or a negative errno
- * with why naming the file, section and key at fault.
+ * output last, so output is complete or absent. feature (may be NULL:
+ * none) adds a sealed "feature_code". 0, or a negative errno with why
+ * naming the file, section and key at fault.
  */
 int umc_pack_create(const char *description, const char *cert, const char *key, const char *chain,
-                    const char *output, char *why, size_t why_size);
+                    const struct umc_pack_feature *feature, const char *output, char *why,
+                    size_t why_size);

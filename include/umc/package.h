@@ -14,7 +14,8 @@
  *
  * The order of the checks, the same on umcd, on the ECU and in
  * `umc-pack verify` (docs/package.md, "The checks"): signature (sig.h) →
- * manifest syntax → expiry → factory parameters → size and SHA-256 of each
+ * manifest syntax → expiry → feature code (where a device is configured
+ * for it) → factory parameters → size and SHA-256 of each
  * image file as shipped → per ECU: its entry and hardware ID →
  * anti-rollback → decryption and the plaintext's size and SHA-256 (on the
  * ECU that holds the package key).
@@ -29,6 +30,7 @@
 #include <stdint.h>
 
 #include "umc/ecu.h"
+#include "umc/featcode.h"
 #include "umc/hash.h"
 #include "umc/manifest.h"
 #include "umc/pkgenc.h"
@@ -77,6 +79,8 @@ struct umc_package {
         int64_t expires;                /* seconds since the epoch, UTC */
         char vehicle_model[UMC_PACKAGE_TEXT_MAX + 1];
         char hw_revision[UMC_PACKAGE_TEXT_MAX + 1];
+        bool has_feature_code;          /* "feature_code" present (featcode.h) */
+        struct umc_featcode_sealed feature_code;
         uint8_t hash[UMC_HASH_LEN];     /* SHA-256 of the manifest bytes */
         struct umc_package_image *images; /* owned */
         size_t n_images;
@@ -134,6 +138,16 @@ enum umc_reason umc_package_check_expiry(const struct umc_package *p, int64_t no
  */
 enum umc_reason umc_package_check_factory(const struct umc_package *p, const char *model,
                                           const char *hw_revision, char *why, size_t why_size);
+
+/*
+ * PKG_FEATURE_MISMATCH unless the manifest carries a feature code that
+ * opens with feature_key for this package (featcode.h) and equals code
+ * (constant-time). why never shows the decrypted code: it says which of
+ * "absent", "does not open" or "another code" it was.
+ */
+enum umc_reason umc_package_check_feature(const struct umc_package *p,
+                                          const uint8_t feature_key[UMC_FEATCODE_KEY_LEN],
+                                          const char *code, char *why, size_t why_size);
 
 /*
  * The entry for the ECU ecu_id: PKG_NO_TARGET when there is none,

@@ -98,6 +98,7 @@ enum umc_reason {
         UMC_REASON_PKG_UNSIGNED = 0x0712,         /* no signature, and umcd requires one */
         UMC_REASON_PKG_SIG_MISSING = 0x0713,      /* the ECU requires a signed manifest, none came */
         UMC_REASON_PKG_VERSION_MISMATCH = 0x0714, /* BEGIN's version is not the signed entry's */
+        UMC_REASON_PKG_FEATURE_MISMATCH = 0x0715, /* feature code absent, not ours, or another */
 };
 
 /* Static English text for a reason; "unknown reason" for values not above. */

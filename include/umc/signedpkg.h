@@ -5,8 +5,10 @@
  * manifest.json.p7s (or .sm2) is verified against [Package] TrustAnchor=
  * (and Crl=), and then passes the checks of [Package] CheckOrder= in
  * that order: factory parameters against [Device], each image's ECU and
- * hardware ID against its [Target NAME], and anti-rollback against the
- * security version umcd recorded for the target. The first failure stops
+ * hardware ID against its [Target NAME], anti-rollback against the
+ * security version umcd recorded for the target, and the sealed feature
+ * code against [Device] FeatureCode= (opened with FeatureKeyFile=; a
+ * manifest without one is refused when the check is listed). The first failure stops
  * the rest. A directory without a signature is a format-1 package: it is
  * refused (PKG_UNSIGNED) under RequireSignature=yes, else left to the
  * format-1 loader.

@@ -8,7 +8,11 @@
 # package, an untrusted root, a revoked signer (CRL), a wrong-purpose
 # certificate, an expired package. SM2: umc-pack's SM2 format, and the
 # same made with the stock CLI (with, and refused without, the standard
-# distinguishing ID). The original package stays intact.
+# distinguishing ID). The feature code: sealed by create, checked by verify
+# with the device's code and its class's key, shown by inspect as present
+# but not its value; another code, another key, none, and one lifted into
+# another validly signed package are each refused with 0x0715. The
+# original package stays intact.
 # Needs no root and no namespaces.
 HERE=$(dirname "$(readlink -f "$0")")
 . "$HERE/lib.sh"
@@ -197,6 +201,59 @@ cp -r pkg-sm2 sm2-noid && sm2_by_cli sm2-noid
 ANCHOR=sm2root.pem refused "SM2 signed without the standard distinguishing ID" 0x0704 sm2-noid
 cp -r pkg-sm2 sm2-both && cp pkg/manifest.json.p7s sm2-both/
 ANCHOR=sm2root.pem refused "both a CMS and an SM2 signature" 0x0702 sm2-both
+
+# ---- the feature code: sealed for a device class, bound to this package ----
+openssl rand -hex 32 >feature.key && chmod 600 feature.key
+openssl rand -hex 32 >feature-other.key && chmod 600 feature-other.key
+itest_check "umc-pack create with a feature code" \
+        "$PACK" create --description desc.ini --cert signer.pem --key signer.key --chain inter.pem \
+        --feature-code OPT-A7 --feature-key feature.key --feature-key-id x1-opt --output pkg-fc
+itest_check "verify with the device's feature code and key" \
+        verify pkg-fc --feature-code OPT-A7 --feature-key feature.key
+grep -q '^feature code: ok' verify.out && itest_pass "feature code line ok" ||
+        itest_fail "no 'feature code: ok' line"
+! grep -q 'OPT-A7' pkg-fc/manifest.json && itest_pass "the code is not in the manifest in clear" ||
+        itest_fail "the feature code is readable in the manifest"
+"$PACK" inspect pkg-fc >inspect.out 2>&1
+grep -q '^feature_code: present (sealed, key ID x1-opt' inspect.out && ! grep -q OPT-A7 inspect.out &&
+        itest_pass "inspect shows a feature code is present, not its value" ||
+        itest_fail "inspect: $(grep feature_code inspect.out)"
+"$PACK" inspect pkg | grep -q '^feature_code: none' && itest_pass "inspect: none without one" ||
+        itest_fail "inspect of a package without a feature code"
+verify pkg-fc && grep -q '^feature code: not checked (present' verify.out &&
+        itest_pass "verify without --feature-code says it was not checked" ||
+        itest_fail "verify without --feature-code: $(grep 'feature code' verify.out)"
+refused "another device's feature code" 0x0715 pkg-fc --feature-code OPT-B1 --feature-key feature.key
+refused "another device class's feature key" 0x0715 pkg-fc --feature-code OPT-A7 \
+        --feature-key feature-other.key
+refused "no feature code in the manifest, and the device checks it" 0x0715 pkg \
+        --feature-code OPT-A7 --feature-key feature.key
+# Lifted: the backend's own signature over another package's manifest that carries this
+# package's sealed code (the AAD binds it to name and version, so it does not open there).
+sed 's/^Version=1.0.0/Version=1.0.1/' desc.ini >desc2.ini
+"$PACK" create --description desc2.ini --cert signer.pem --key signer.key --chain inter.pem \
+        --feature-code OPT-B1 --feature-key feature.key --feature-key-id x1-opt --output lift >/dev/null
+python3 - pkg-fc/manifest.json lift/manifest.json <<'EOP'
+import json, sys
+src = json.load(open(sys.argv[1]))
+dst = json.load(open(sys.argv[2]))
+dst["feature_code"] = src["feature_code"]
+open(sys.argv[2], "w").write(json.dumps(dst, separators=(",", ":")))
+EOP
+openssl cms -sign -binary -md sha256 -in lift/manifest.json -signer signer.pem -inkey signer.key \
+        -certfile inter.pem -outform DER -out lift/manifest.json.p7s
+refused "a feature code lifted into another (validly signed) package" 0x0715 lift \
+        --feature-code OPT-A7 --feature-key feature.key
+rc=0; "$PACK" verify --trust-anchor root.pem --feature-code OPT-A7 pkg-fc 2>usage.err || rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--feature-code and --feature-key together" usage.err &&
+        itest_pass "--feature-code without --feature-key is a usage error" ||
+        itest_fail "--feature-code alone: exit $rc"
+cp feature.key feature644.key && chmod 644 feature644.key
+rc=0; "$PACK" create --description desc.ini --cert signer.pem --key signer.key \
+        --feature-code OPT-A7 --feature-key feature644.key --output pkg-fc644 2>create.err || rc=$?
+[ "$rc" -eq 3 ] && grep -q "feature644.key" create.err && [ ! -e pkg-fc644 ] &&
+        itest_pass "a feature key others can read is refused, nothing written" ||
+        itest_fail "feature key 0644: exit $rc: $(cat create.err)"
 
 itest_check "the original package still verifies" verify pkg
 itest_summary

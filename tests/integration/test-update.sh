@@ -14,12 +14,16 @@
 #  - InstallUpdate with a hash that is not the offer's: NotOffered;
 #  - untrusted signer, expired manifest, rolled-back security version,
 #    wrong image hash, images of another signed package (mix-and-match),
-#    wrong token: each ends with a clear D-Bus error naming the reason, a
+#    a feature code sealed for another device, a manifest without the
+#    feature code the device checks, wrong token: each ends with a clear D-Bus error naming the reason, a
 #    report at the backend (a report the backend refused is queued and
 #    delivered by the next check), and no target touched;
 #  - umcd killed while delivering an update: the manager resumes it after
 #    the restart, and the update follows it and reports both targets;
-#  - an unsigned package given to Install is refused (PKG_UNSIGNED);
+#  - an unsigned package given to Install is refused (PKG_UNSIGNED), and so
+#    is a package whose feature code is another device's (PKG_FEATURE_MISMATCH);
+#  - CheckOrder= lists feature-code: every package the happy path installs
+#    carries the device's sealed feature code and passes the check;
 #  - a window that opens now makes umcd check by itself.
 # Needs root (namespaces), nginx-light, python3, openssl, curl, busctl.
 . "$(dirname "$0")/lib.sh"
@@ -74,7 +78,7 @@ extendedKeyUsage=codeSigning"
 [ -s server.pem ] && [ -s client.pem ] && [ -s stranger.pem ] ||
         itest_die "could not build the test PKI (openssl.log)"
 chmod 644 ./*.pem
-(umask 077; openssl rand -hex 32 >secret)
+(umask 077; openssl rand -hex 32 >secret; openssl rand -hex 32 >feature.key)
 
 # ---- packages ----
 mkdir -p www tmp src
@@ -85,7 +89,11 @@ head -c 1500000 /dev/urandom >src/gw-2.bin
 head -c 300000 /dev/urandom >src/bcm-3.bin
 head -c 1500000 /dev/urandom >src/gw-3.bin
 TOTAL=1800000
+# FC: the feature code sealed into the manifest (default the device's, OPT-A7; empty: none).
 pack() { # OUT VERSION SECURITY IMAGE-SUFFIX SIGNER [EXPIRY-LINE]
+        local fc=()
+        [ -z "${FC-OPT-A7}" ] ||
+                fc=(--feature-code "${FC-OPT-A7}" --feature-key feature.key --feature-key-id x1)
         cat >"desc-$1.ini" <<EOD
 [Package]
 Name=itest update $2
@@ -107,7 +115,7 @@ HardwareId=HW-GW
 Version=gw-$2
 File=src/gw-$4.bin
 EOD
-        "$PACK" create --description "desc-$1.ini" --cert "$5.pem" --key "$5.key" \
+        "$PACK" create --description "desc-$1.ini" --cert "$5.pem" --key "$5.key" "${fc[@]}" \
                 --output "www/$1" >>pack.log 2>&1 || itest_die "umc-pack create $1 failed (pack.log)"
 }
 pack good 1.0.0 5 1 signer
@@ -115,6 +123,8 @@ pack v2 2.0.0 6 2 signer
 pack v3 3.0.0 7 3 signer
 pack untrusted 9.0.0 9 3 stranger
 pack expired 9.1.0 9 3 signer "Expires=2026-01-01T00:00:00Z"
+FC=OPT-B1 pack otherdev 9.2.0 9 3 signer
+FC= pack nofc 9.3.0 9 3 signer
 mkdir www/bad && cp www/v3/* www/bad/ &&
         printf 'X' | dd of=www/bad/gw.img bs=1 seek=777777 conv=notrunc 2>/dev/null
 chmod -R a+rX www
@@ -208,9 +218,12 @@ LogLevel=debug
 ConnectRetrySec=5
 [Package]
 TrustAnchor=$D/root.pem
+CheckOrder=signature feature-code factory target version
 [Device]
 VehicleModel=X1
 HardwareRevision=B2
+FeatureCode=OPT-A7
+FeatureKeyFile=$D/feature.key
 [Cloud]
 BaseUrl=https://127.0.0.1:$HTTPS_PORT/api
 DeviceId=dev-1
@@ -341,6 +354,12 @@ refused expired check "0x070b PKG_EXPIRED" 1803 normal pkg=expired
 refused rollback check "0x070d PKG_ROLLBACK" 1805 normal pkg=good
 refused wronghash "update --yes" "0x0303 IMAGE_HASH_MISMATCH" 771 normal pkg=v3 images=bad
 refused mixmatch "update --yes" "0x0303 IMAGE_HASH_MISMATCH" 771 normal pkg=v3 images=v2
+refused otherdevice check "0x0715 PKG_FEATURE_MISMATCH" 1813 normal pkg=otherdev
+grep -q "is for another feature code than this device's" refused-otherdevice.txt &&
+        ! grep -q "OPT-B1" refused-otherdevice.txt umcd.log reports.jsonl &&
+        itest_pass "another device's feature code: named, its value shown nowhere" ||
+        itest_fail "feature code refusal: $(cat refused-otherdevice.txt)"
+refused nofeaturecode check "0x0715 PKG_FEATURE_MISMATCH" 1813 normal pkg=nofc
 [ -z "$(find umcd-state/cloud/package -type f)" ] &&
         itest_pass "nothing of the refused packages is left in the cloud folder" ||
         itest_fail "files left: $(ls umcd-state/cloud/package)"
@@ -396,6 +415,11 @@ rc=0; ctl install "$D/www/good" >old.txt 2>&1 || rc=$?
 [ $rc -eq 4 ] && grep -q "0x070d PKG_ROLLBACK" old.txt &&
         itest_pass "a signed package below the installed security version refused by Install" ||
         itest_fail "install rollback: exit $rc $(cat old.txt)"
+rc=0; ctl install "$D/www/otherdev" >otherdev.txt 2>&1 || rc=$?
+[ $rc -eq 4 ] && grep -q "0x0715 PKG_FEATURE_MISMATCH" otherdev.txt &&
+        [ "$(active_version 2)" = gw-3.0.0 ] &&
+        itest_pass "another device's feature code refused by Install, targets untouched" ||
+        itest_fail "install otherdev: exit $rc $(cat otherdev.txt)"
 
 # ---- a window that opens now: umcd checks by itself ----
 itest_stop_umcd

@@ -537,8 +537,17 @@ static const struct refusal refusals[] = {
           "'signature' must come first" },
         { "[Package]\nCheckOrder=signature version version\n", 2, "Package.CheckOrder",
           "'version' named twice" },
-        { "[Package]\nCheckOrder=signature feature-code\n", 2, "Package.CheckOrder",
-          "carries no feature code" },
+        { "[Package]\nCheckOrder=signature feature-code\n", 2, "[Device]",
+          "FeatureCode= and FeatureKeyFile= are required" },
+        { "[Package]\nCheckOrder=signature feature-code\n[Device]\nFeatureCode=OPT-7\n", 2,
+          "[Device]", "FeatureCode= and FeatureKeyFile= are required" },
+        { "[Device]\nFeatureCode=OPT-7\n", 2, "Device.FeatureCode",
+          "does not list feature-code" },
+        { "[Device]\nFeatureKeyFile=@KEY@\n", 2, "Device.FeatureKeyFile",
+          "does not list feature-code" },
+        { "[Device]\nFeatureCode=OPT 7\n", 2, "Device.FeatureCode", "without spaces" },
+        { "[Device]\nFeatureKeyFile=keys/f.key\n", 2, "Device.FeatureKeyFile",
+          "not an absolute path" },
         { "[Package]\nCheckOrder=signature colour\n", 2, "Package.CheckOrder",
           "unknown check 'colour'" },
         { "[Package]\nRequireSignature=maybe\n", 2, "Package.RequireSignature",
@@ -1025,6 +1034,35 @@ static void test_key_file_readable_by_others_is_refused(void **state) {
                                            "Address=10.0.0.1:1\n", f->key644);
         (void)snprintf(needle, sizeof(needle), "%s: %s", f->key644, why);
         expect_daemon_refusal(f, tmpl, -EPERM, 4, "Target a.KeyFile", needle);
+}
+
+static void test_feature_code_check_loads_its_key(void **state) {
+        struct fixture *f = *state;
+        struct umc_daemon_config c = {};
+        struct umc_config_error err = {};
+        char tmpl[512], needle[512];
+        const char *path;
+        char why[UMC_WHY_MAX] = "";
+        uint8_t key[UMC_MASTER_KEY_LEN];
+
+        path = write_conf(f, "[Package]\nCheckOrder=signature feature-code version\n"
+                             "[Device]\nFeatureCode=OPT-7\nFeatureKeyFile=@KEY@\n");
+        if (umc_daemon_config_load(path, &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_int_equal(c.checks.n, 3);
+        assert_int_equal(c.checks.order[1], UMC_PKG_CHECK_FEATURE_CODE);
+        assert_string_equal(c.feature_code, "OPT-7");
+        assert_memory_equal(c.feature_key, "\x00\x01\x02\x03", 4); /* key_hex, loaded */
+        umc_daemon_config_free(&c);
+        assert_null(c.feature_key_file);
+
+        /* The key file follows keyfile.h's rules: readable by others is refused at start-up. */
+        assert_int_equal(umc_keyfile_load(f->key644, key, why, sizeof(why)), -EPERM);
+        (void)snprintf(tmpl, sizeof(tmpl), "[Package]\nCheckOrder=signature feature-code\n"
+                                           "[Device]\nFeatureCode=OPT-7\nFeatureKeyFile=%s\n",
+                       f->key644);
+        (void)snprintf(needle, sizeof(needle), "%s: %s", f->key644, why);
+        expect_daemon_refusal(f, tmpl, -EPERM, 5, "Device.FeatureKeyFile", needle);
 }
 
 static void test_missing_key_file_returns_its_errno(void **state) {
@@ -1670,6 +1708,7 @@ int main(void) {
                 T(test_missing_required_keys_name_the_section),
                 T(test_duplicate_targets_and_ecu_ids_are_refused),
                 T(test_key_file_readable_by_others_is_refused),
+                T(test_feature_code_check_loads_its_key),
                 T(test_missing_key_file_returns_its_errno),
                 T(test_missing_config_file_is_reported),
                 T(test_bad_file_leaves_ret_untouched),

@@ -57,8 +57,8 @@ static int group_setup(void **state) {
         (void)snprintf(path, sizeof(path), "%s/gw.bin", P.dir);
         write_text(path, big, 0644);
         free(big);
-        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, pkg, NULL,
-                                         0), 0);
+        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, NULL, pkg,
+                                         NULL, 0), 0);
         return 0;
 }
 
@@ -249,7 +249,7 @@ static void test_bad_descriptions_are_named_and_leave_nothing(void **state) {
                 int r;
 
                 write_text(path, rows[i].text, 0644);
-                r = umc_pack_create(path, P.ec.cert_path, P.ec.key_path, P.chain, out, why,
+                r = umc_pack_create(path, P.ec.cert_path, P.ec.key_path, P.chain, NULL, out, why,
                                     sizeof(why));
                 if (r >= 0 || !strstr(why, rows[i].why))
                         fail_msg("row %zu: r=%d why=\"%s\", expected \"%s\"", i, r, why,
@@ -261,19 +261,53 @@ static void test_bad_descriptions_are_named_and_leave_nothing(void **state) {
 static void test_create_refuses_to_overwrite_and_bad_signers(void **state) {
         char why[512] = "", out[200];
 
-        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, pkg, why,
-                                         sizeof(why)), -EEXIST);
+        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, NULL, pkg,
+                                         why, sizeof(why)), -EEXIST);
         assert_non_null(strstr(why, "exists (refusing to overwrite)"));
         (void)snprintf(out, sizeof(out), "%s/out", P.dir);
         assert_int_equal(umc_pack_create(desc, P.server.cert_path, P.server.key_path, P.chain,
-                                         out, why, sizeof(why)), -EINVAL);
+                                         NULL, out, why, sizeof(why)), -EINVAL);
         assert_non_null(strstr(why, "no extendedKeyUsage codeSigning"));
         assert_no_leftovers();
 }
 
+/* Sealed with gw.key as the class's feature key; verify with the code and key, or refuse. */
+static void test_feature_code_create_verify_inspect(void **state) {
+        const struct umc_pack_feature fc = { "OPT-A7", key, "x1" };
+        _cleanup_free_ char *out = NULL, *err = NULL, *o2 = NULL, *e2 = NULL, *o3 = NULL,
+                            *e3 = NULL, *o4 = NULL, *e4 = NULL;
+        char fpkg[220], why[512] = "";
+
+        (void)snprintf(fpkg, sizeof(fpkg), "%s/pkg-fc", P.dir);
+        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, &fc, fpkg,
+                                         why, sizeof(why)), 0);
+        assert_int_equal(run(&out, &err, "verify", "--trust-anchor", P.anchor, "--feature-code",
+                             "OPT-A7", "--feature-key", key, fpkg, NULL), UMC_PACK_EXIT_OK);
+        expect_line(out, "feature code: ok: key ID x1, the device's code\n");
+        assert_int_equal(run(&o2, &e2, "verify", "--trust-anchor", P.anchor, "--feature-code",
+                             "OPT-A8", "--feature-key", key, fpkg, NULL), UMC_PACK_EXIT_REFUSED);
+        expect_line(o2, "feature code: REFUSED 0x0715 (package feature code does not match this "
+                        "device): package demo 2026.12 2026.12.1 is for another feature code");
+        assert_int_equal(run(&o3, &e3, "verify", "--trust-anchor", P.anchor, "--feature-code",
+                             "OPT-A7", "--feature-key", wrong_key, fpkg, NULL),
+                         UMC_PACK_EXIT_REFUSED);
+        expect_line(o3, "does not decrypt and authenticate with this device's feature key");
+        assert_int_equal(run(&o4, &e4, "inspect", fpkg, NULL), UMC_PACK_EXIT_OK);
+        expect_line(o4, "feature_code: present (sealed, key ID x1;");
+        assert_null(strstr(o4, "OPT-A7"));
+
+        /* A code that is not one: named, nothing written. */
+        (void)snprintf(fpkg, sizeof(fpkg), "%s/pkg-fc-bad", P.dir);
+        const struct umc_pack_feature bad = { "OPT A7", key, NULL };
+        assert_int_equal(umc_pack_create(desc, P.ec.cert_path, P.ec.key_path, P.chain, &bad, fpkg,
+                                         why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "--feature-code: must be 1..64 printable ASCII"));
+        assert_int_equal(access(fpkg, F_OK), -1);
+}
+
 static void test_command_line_errors(void **state) {
         static const struct {
-                const char *args[4];
+                const char *args[6];
                 const char *why;
         } rows[] = {
                 { { NULL }, "no command" },
@@ -285,13 +319,20 @@ static void test_command_line_errors(void **state) {
                 { { "verify", "--time", "now", "x" }, "--time takes YYYY-MM-DDTHH:MM:SSZ" },
                 { { "inspect", "a", "b" }, "inspect takes exactly one package directory" },
                 { { "verify", "--bogus", "x" }, "unknown option" },
+                { { "verify", "--trust-anchor", "a", "--feature-code", "OPT", "x" },
+                  "give --feature-code and --feature-key together" },
+                { { "inspect", "--feature-code", "OPT", "x" },
+                  "an option does not belong to this command" },
+                { { "verify", "--feature-key-id", "k", "x" },
+                  "an option does not belong to this command" },
         };
 
         for (size_t i = 0; i < UMC_ELEMENTSOF(rows); i++) {
                 _cleanup_free_ char *out = NULL, *err = NULL;
 
                 assert_int_equal(run(&out, &err, rows[i].args[0], rows[i].args[1], rows[i].args[2],
-                                     rows[i].args[3], NULL), UMC_PACK_EXIT_USAGE);
+                                     rows[i].args[3], rows[i].args[4], rows[i].args[5], NULL),
+                                 UMC_PACK_EXIT_USAGE);
                 if (!strstr(err, rows[i].why))
                         fail_msg("row %zu: \"%s\" lacks \"%s\"", i, err, rows[i].why);
         }
@@ -315,6 +356,7 @@ int main(void) {
                 cmocka_unit_test(test_inspect_shows_without_verifying),
                 cmocka_unit_test(test_bad_descriptions_are_named_and_leave_nothing),
                 cmocka_unit_test(test_create_refuses_to_overwrite_and_bad_signers),
+                cmocka_unit_test(test_feature_code_create_verify_inspect),
                 cmocka_unit_test(test_command_line_errors),
                 cmocka_unit_test(test_version_and_help_print_and_exit),
         };

@@ -18,6 +18,8 @@
 
 #define SHA "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 #define SALT "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define NONCE "a0a1a2a3a4a5a6a7a8a9aaab"
+#define CT17 "00112233445566778899aabbccddeeff00"
 #define HEAD "\"format\":2,\"name\":\"demo 2026.12\",\"package_version\":\"2026.12.1\"," \
              "\"security_version\":7,\"expires\":\"2030-01-01T00:00:00Z\"," \
              "\"vehicle\":{\"model\":\"X1\",\"hw_revision\":\"B2\"}"
@@ -133,6 +135,14 @@ static const struct bad_row bad_rows[] = {
         { ONE(IMG_GW ",\"encryption\":{\"aead\":\"AES-256-GCM\",\"kdf\":\"HKDF-SHA256\",\"segment_size\":65536,\"salt\":\"" SALT "\",\"plain_size\":1001,\"plain_sha256\":\"" SHA "\"}}"), "images[0].encryption: \"plain_size\" 1001 does not seal to \"size\" 1016" },
         { ONE(IMG_GW ",\"encryption\":{\"aead\":\"AES-256-GCM\",\"kdf\":\"HKDF-SHA256\",\"segment_size\":65536,\"salt\":\"00\",\"plain_size\":1000,\"plain_sha256\":\"" SHA "\"}}"), "images[0].encryption: \"salt\" must be 64 hex digits" },
         { "{" HEAD ",\"images\":[" IMG_BCM "}," IMG_BCM "}]}", "images[1]: target \"bcm\" listed twice" },
+        { "{" HEAD ",\"feature_code\":1,\"images\":[" IMG_BCM "}]}", "manifest: \"feature_code\" must be an object" },
+        { "{" HEAD ",\"feature_code\":{\"key_id\":\"k\",\"nonce\":\"" NONCE "\",\"ciphertext\":\"" CT17 "\",\"x\":1},\"images\":[" IMG_BCM "}]}", "manifest.feature_code: unknown key \"x\"" },
+        { "{" HEAD ",\"feature_code\":{\"nonce\":\"" NONCE "\",\"ciphertext\":\"" CT17 "\"},\"images\":[" IMG_BCM "}]}", "manifest.feature_code: \"key_id\" is missing" },
+        { "{" HEAD ",\"feature_code\":{\"key_id\":\"a/b\",\"nonce\":\"" NONCE "\",\"ciphertext\":\"" CT17 "\"},\"images\":[" IMG_BCM "}]}", "manifest.feature_code: \"key_id\" must be 1..64 of [A-Za-z0-9._-]" },
+        { "{" HEAD ",\"feature_code\":{\"key_id\":\"k\",\"nonce\":\"00\",\"ciphertext\":\"" CT17 "\"},\"images\":[" IMG_BCM "}]}", "manifest.feature_code: \"nonce\" must be 24 hex digits" },
+        { "{" HEAD ",\"feature_code\":{\"key_id\":\"k\",\"nonce\":\"" NONCE "\",\"ciphertext\":\"00112233445566778899aabbccddeeff\"},\"images\":[" IMG_BCM "}]}", "manifest.feature_code: \"ciphertext\" must be 34..160 hex digits" },
+        { "{" HEAD ",\"feature_code\":{\"key_id\":\"k\",\"nonce\":\"" NONCE "\",\"ciphertext\":\"" CT17 "0\"},\"images\":[" IMG_BCM "}]}", "manifest.feature_code: \"ciphertext\" must be 34..160 hex digits" },
+        { "{" HEAD ",\"feature_code\":{\"key_id\":\"k\",\"nonce\":\"" NONCE "\",\"ciphertext\":\"" CT17 "zz\"},\"images\":[" IMG_BCM "}]}", "manifest.feature_code: \"ciphertext\" must be 34..160 hex digits" },
         { "{" HEAD ",\"images\":[" IMG_BCM "},{\"target\":\"b2\",\"ecu_id\":16,\"hw_id\":\"h\",\"version\":\"1\",\"file\":\"f\",\"size\":1,\"sha256\":\"" SHA "\"}]}", "images[1]: ecu_id 16 listed twice" },
         { "{" HEAD ",\"images\":[" IMG_BCM "},{\"target\":\"b2\",\"ecu_id\":17,\"hw_id\":\"h\",\"version\":\"1\",\"file\":\"bcm.img\",\"size\":1,\"sha256\":\"" SHA "\"}]}", "images[1]: file \"bcm.img\" listed twice" },
 };
@@ -229,6 +239,74 @@ static void test_checks_name_their_reason(void **state) {
         sha[31] ^= 1;
         assert_int_equal(umc_package_check_image(img, 5, sha, why, sizeof(why)),
                          UMC_REASON_IMAGE_HASH_MISMATCH);
+        umc_package_free(&p);
+}
+
+/* A manifest of good's head (its name and version) with the sealed object fc as "feature_code". */
+static void parse_with_feature(const char *name, const struct umc_featcode_sealed *fc,
+                               struct umc_package *p) {
+        char nonce[2 * UMC_NONCE_LEN + 1], ct[2 * UMC_FEATCODE_CT_MAX + 1], json[1024];
+
+        umc_hex_encode(fc->nonce, sizeof(fc->nonce), nonce);
+        umc_hex_encode(fc->ct, fc->ct_len, ct);
+        (void)snprintf(json, sizeof(json), "{\"format\":2,\"name\":\"%s\",\"package_version\":"
+                       "\"2026.12.1\",\"security_version\":7,\"expires\":\"2030-01-01T00:00:00Z\","
+                       "\"vehicle\":{\"model\":\"X1\",\"hw_revision\":\"B2\"},\"feature_code\":"
+                       "{\"key_id\":\"%s\",\"nonce\":\"%s\",\"ciphertext\":\"%s\"},\"images\":["
+                       IMG_BCM "}]}", name, fc->key_id, nonce, ct);
+        parse_ok(json, p);
+}
+
+static void test_feature_code_check(void **state) {
+        uint8_t key[UMC_FEATCODE_KEY_LEN], other[UMC_FEATCODE_KEY_LEN];
+        struct umc_featcode_sealed fc;
+        struct umc_package p, q;
+        char why[256];
+
+        for (size_t i = 0; i < sizeof(key); i++)
+                key[i] = (uint8_t)i, other[i] = (uint8_t)~i;
+        assert_int_equal(umc_featcode_seal(key, "x1-opt", "demo 2026.12", "2026.12.1", "OPT-A7",
+                                           &fc), 0);
+        parse_with_feature("demo 2026.12", &fc, &p);
+        assert_true(p.has_feature_code);
+        assert_string_equal(p.feature_code.key_id, "x1-opt");
+        assert_int_equal(p.feature_code.ct_len, 6 + 16);
+        assert_memory_equal(p.feature_code.ct, fc.ct, fc.ct_len);
+        assert_int_equal(umc_package_check_feature(&p, key, "OPT-A7", why, sizeof(why)),
+                         UMC_REASON_OK);
+
+        /* Another device's code: the why never shows the decrypted one. */
+        assert_int_equal(umc_package_check_feature(&p, key, "OPT-B1", why, sizeof(why)),
+                         UMC_REASON_PKG_FEATURE_MISMATCH);
+        assert_string_equal(why, "package demo 2026.12 2026.12.1 is for another feature code "
+                                 "than this device's");
+        assert_null(strstr(why, "OPT-A7"));
+        assert_int_equal(umc_package_check_feature(&p, key, "OPT-A", why, sizeof(why)),
+                         UMC_REASON_PKG_FEATURE_MISMATCH);
+        /* Another device class's key. */
+        assert_int_equal(umc_package_check_feature(&p, other, "OPT-A7", why, sizeof(why)),
+                         UMC_REASON_PKG_FEATURE_MISMATCH);
+        assert_non_null(strstr(why, "does not decrypt and authenticate"));
+        /* Lifted into another package (its name differs): does not open. */
+        parse_with_feature("demo 2026.13", &fc, &q);
+        assert_int_equal(umc_package_check_feature(&q, key, "OPT-A7", why, sizeof(why)),
+                         UMC_REASON_PKG_FEATURE_MISMATCH);
+        assert_non_null(strstr(why, "does not decrypt and authenticate"));
+        umc_package_free(&q);
+        /* Tampered ciphertext. */
+        p.feature_code.ct[0] ^= 1;
+        assert_int_equal(umc_package_check_feature(&p, key, "OPT-A7", why, sizeof(why)),
+                         UMC_REASON_PKG_FEATURE_MISMATCH);
+        umc_package_free(&p);
+        /* A manifest without one, on a device that checks it. */
+        parse_ok(good, &p);
+        assert_false(p.has_feature_code);
+        assert_int_equal(umc_package_check_feature(&p, key, "OPT-A7", why, sizeof(why)),
+                         UMC_REASON_PKG_FEATURE_MISMATCH);
+        assert_non_null(strstr(why, "carries no feature code"));
+        /* A device without its code or key never passes. */
+        assert_int_equal(umc_package_check_feature(&p, NULL, "OPT-A7", NULL, 0),
+                         UMC_REASON_PKG_FEATURE_MISMATCH);
         umc_package_free(&p);
 }
 
@@ -445,6 +523,7 @@ int main(void) {
                 cmocka_unit_test(test_nul_byte_and_size_limit),
                 cmocka_unit_test(test_time_parse_and_format),
                 cmocka_unit_test(test_checks_name_their_reason),
+                cmocka_unit_test(test_feature_code_check),
                 cmocka_unit_test(test_rollback_needs_a_signed_permission),
                 cmocka_unit_test(test_format1_view_for_the_delivery_path),
                 cmocka_unit_test(test_signed_package_loads_and_its_image_checks),

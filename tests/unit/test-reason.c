@@ -78,6 +78,7 @@ static const uint16_t all_codes[] = {
         UMC_REASON_PKG_UNSIGNED,
         UMC_REASON_PKG_SIG_MISSING,
         UMC_REASON_PKG_VERSION_MISMATCH,
+        UMC_REASON_PKG_FEATURE_MISMATCH,
 };
 
 static bool is_listed(uint16_t v) {
@@ -152,6 +153,7 @@ static void test_wire_values_are_stable(void **state) {
         assert_int_equal(UMC_REASON_PKG_UNSIGNED, 0x0712);
         assert_int_equal(UMC_REASON_PKG_SIG_MISSING, 0x0713);
         assert_int_equal(UMC_REASON_PKG_VERSION_MISMATCH, 0x0714);
+        assert_int_equal(UMC_REASON_PKG_FEATURE_MISMATCH, 0x0715);
 }
 
 static void test_names_and_format(void **state) {

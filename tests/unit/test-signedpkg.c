@@ -231,6 +231,65 @@ static void test_check_order_decides_the_first_refusal(void **state) {
         assert_int_equal(load(f, time(NULL), why, sizeof(why)), UMC_REASON_PKG_CERT_UNTRUSTED);
 }
 
+/* json with a "feature_code" sealed under key for package "demo" version "1", then signed. */
+static void write_with_feature(struct fixture *f, const uint8_t key[32], const char *code) {
+        char saved[sizeof(json)], nonce[25], ct[2 * UMC_FEATCODE_CT_MAX + 1], obj[256];
+        struct umc_featcode_sealed fc;
+        char *at;
+
+        assert_int_equal(umc_featcode_seal(key, "x1", "demo", "1", code, &fc), 0);
+        umc_hex_encode(fc.nonce, sizeof(fc.nonce), nonce);
+        umc_hex_encode(fc.ct, fc.ct_len, ct);
+        (void)snprintf(obj, sizeof(obj), "\"feature_code\":{\"key_id\":\"x1\",\"nonce\":\"%s\","
+                       "\"ciphertext\":\"%s\"},", nonce, ct);
+        memcpy(saved, json, sizeof(json));
+        at = strstr(json, "\"images\"");
+        assert_non_null(at);
+        (void)snprintf(at, sizeof(json) - (size_t)(at - json), "%s%s", obj,
+                       strstr(saved, "\"images\""));
+        (void)snprintf(obj, sizeof(obj), "rm -rf %s", f->pkg);
+        assert_int_equal(system(obj), 0);
+        write_package(f->pkg, &P.ec, true);
+        memcpy(json, saved, sizeof(json));
+}
+
+static void test_feature_code_check_runs_in_its_place(void **state) {
+        struct fixture *f = *state;
+        uint8_t other[32];
+        char why[512] = "";
+
+        for (int i = 0; i < 32; i++)
+                f->c.feature_key[i] = (uint8_t)i, other[i] = (uint8_t)(0x40 + i);
+        snprintf(f->c.feature_code, sizeof(f->c.feature_code), "OPT-A7");
+        f->c.checks = (struct umc_config_checks){
+                .order = { UMC_PKG_CHECK_SIGNATURE, UMC_PKG_CHECK_FEATURE_CODE }, .n = 2 };
+        /* Configured, and the manifest has none: refused with the reason. */
+        assert_int_equal(load(f, time(NULL), why, sizeof(why)), UMC_REASON_PKG_FEATURE_MISMATCH);
+        assert_non_null(strstr(why, "0x0715 PKG_FEATURE_MISMATCH"));
+        assert_non_null(strstr(why, "carries no feature code"));
+
+        write_with_feature(f, f->c.feature_key, "OPT-A7");
+        assert_int_equal(load(f, time(NULL), why, sizeof(why)), UMC_REASON_OK);
+        /* Another device's code, sealed under our key. */
+        write_with_feature(f, f->c.feature_key, "OPT-B1");
+        assert_int_equal(load(f, time(NULL), why, sizeof(why)), UMC_REASON_PKG_FEATURE_MISMATCH);
+        assert_non_null(strstr(why, "another feature code"));
+        /* Our code under another class's key. */
+        write_with_feature(f, other, "OPT-A7");
+        assert_int_equal(load(f, time(NULL), why, sizeof(why)), UMC_REASON_PKG_FEATURE_MISMATCH);
+        assert_non_null(strstr(why, "does not decrypt"));
+        /* The order decides: the factory check listed first refuses first. */
+        snprintf(f->c.hw_revision, sizeof(f->c.hw_revision), "C3");
+        f->c.checks = (struct umc_config_checks){
+                .order = { UMC_PKG_CHECK_SIGNATURE, UMC_PKG_CHECK_FACTORY,
+                           UMC_PKG_CHECK_FEATURE_CODE }, .n = 3 };
+        assert_int_equal(load(f, time(NULL), why, sizeof(why)), UMC_REASON_PKG_FACTORY_MISMATCH);
+        f->c.checks = (struct umc_config_checks){
+                .order = { UMC_PKG_CHECK_SIGNATURE, UMC_PKG_CHECK_FEATURE_CODE,
+                           UMC_PKG_CHECK_FACTORY }, .n = 3 };
+        assert_int_equal(load(f, time(NULL), why, sizeof(why)), UMC_REASON_PKG_FEATURE_MISMATCH);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -240,6 +299,7 @@ int main(void) {
                 T(test_device_checks_refuse),
                 T(test_anti_rollback_uses_the_recorded_version),
                 T(test_check_order_decides_the_first_refusal),
+                T(test_feature_code_check_runs_in_its_place),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

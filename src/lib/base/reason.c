@@ -90,6 +90,7 @@ static const struct {
         R(PKG_UNSIGNED, "package not signed"),
         R(PKG_SIG_MISSING, "signed manifest required but none sent"),
         R(PKG_VERSION_MISMATCH, "image version differs from the signed manifest"),
+        R(PKG_FEATURE_MISMATCH, "package feature code does not match this device"),
 };
 
 #undef R

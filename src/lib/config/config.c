@@ -923,14 +923,12 @@ static const struct keyword check_keywords[] = {
         { "factory", UMC_PKG_CHECK_FACTORY },
         { "target", UMC_PKG_CHECK_TARGET },
         { "version", UMC_PKG_CHECK_VERSION },
+        { "feature-code", UMC_PKG_CHECK_FEATURE_CODE },
         {},
 };
 
 static int check_order_add(struct parser *p, const struct item *it, struct umc_config_checks *c,
                            const char *tok) {
-        if (strcasecmp(tok, "feature-code") == 0)
-                return fail_item(p, it, "feature-code: the signed manifest (format 2, "
-                                        "docs/package.md) carries no feature code to check");
         for (const struct keyword *k = check_keywords; k->name; k++) {
                 if (strcasecmp(tok, k->name) != 0)
                         continue;
@@ -944,11 +942,11 @@ static int check_order_add(struct parser *p, const struct item *it, struct umc_c
                 c->order[c->n++] = (enum umc_pkg_check)k->value;
                 return 0;
         }
-        return fail_item(p, it, "unknown check '%s' (expected signature, factory, target, version)",
-                         tok);
+        return fail_item(p, it, "unknown check '%s' (expected signature, factory, target, version, "
+                                "feature-code)", tok);
 }
 
-/* CheckOrder=: "signature factory target version", signature first, each at most once. */
+/* CheckOrder=: "signature factory target version feature-code", signature first, each once. */
 static int parse_check_order(struct parser *p, const struct item *it, const char *value,
                              void *field) {
         struct umc_config_checks c = {};
@@ -1038,6 +1036,8 @@ static const struct item package_items[] = {
 static const struct item device_items[] = {
         { .key = "VehicleModel", .parse = parse_text, .offset = D(vehicle_model) },
         { .key = "HardwareRevision", .parse = parse_text, .offset = D(hw_revision) },
+        { .key = "FeatureCode", .parse = parse_text, .offset = D(feature_code) },
+        { .key = "FeatureKeyFile", .parse = parse_path, .offset = D(feature_key_file) },
 };
 
 static const struct item cloud_items[] = {
@@ -1512,6 +1512,20 @@ static int load_key(struct parser *p, const char *path, uint8_t key[UMC_MASTER_K
         return 0;
 }
 
+static int load_feature_key(struct parser *p, struct umc_daemon_config *c) {
+        char why[UMC_WHY_MAX] = "";
+        int r;
+
+        if (!c->feature_key_file)
+                return 0;
+        r = umc_keyfile_load(c->feature_key_file, c->feature_key, why, sizeof(why));
+        if (r < 0)
+                return fail_at(p, r, seen_line(p, "Device", "FeatureKeyFile"), "Device",
+                               "FeatureKeyFile", "%s: %s", c->feature_key_file,
+                               why[0] ? why : strerror(-r));
+        return 0;
+}
+
 static void apply_can_tolerance(struct umc_config_can_ids *ids) {
         for (size_t i = 0; i < ids->n_rules; i++)
                 ids->rules[i].tolerance_pct = ids->tolerance_pct;
@@ -1735,6 +1749,32 @@ static int validate_load(struct parser *p, const struct umc_load_cfg *load) {
         return 0;
 }
 
+static bool checks_have(const struct umc_config_checks *c, enum umc_pkg_check check) {
+        for (size_t i = 0; i < c->n; i++)
+                if (c->order[i] == check)
+                        return true;
+        return false;
+}
+
+/* [Device] FeatureCode= and FeatureKeyFile=: both, exactly when CheckOrder= has feature-code. */
+static int validate_feature(struct parser *p, const struct umc_daemon_config *c) {
+        bool listed = checks_have(&c->checks, UMC_PKG_CHECK_FEATURE_CODE);
+
+        if (listed && (!c->feature_code[0] || !c->feature_key_file))
+                return fail_at(p, -EINVAL, seen_line(p, "Package", "CheckOrder"), "Device", NULL,
+                               "FeatureCode= and FeatureKeyFile= are required: CheckOrder= has "
+                               "feature-code, which opens each signed package's feature code "
+                               "with the key and compares it with the code");
+        if (!listed && (c->feature_code[0] || c->feature_key_file))
+                return fail_at(p, -EINVAL,
+                               seen_line(p, "Device", c->feature_code[0] ? "FeatureCode"
+                                                                         : "FeatureKeyFile"),
+                               "Device", c->feature_code[0] ? "FeatureCode" : "FeatureKeyFile",
+                               "set, but [Package] CheckOrder= does not list feature-code: it "
+                               "would never be checked");
+        return 0;
+}
+
 /* [Cloud]: what a configured backend needs; [Package]: what signed packages need. */
 static int validate_cloud(struct parser *p, struct umc_daemon_config *c) {
         static const char *const required[] = { "DeviceId", "SecretFile", "Company", "Product",
@@ -1827,8 +1867,14 @@ static int validate_daemon(struct parser *p) {
 
         apply_can_tolerance(&c->can_ids);
 
+        r = validate_feature(p, c);
+        if (r < 0)
+                return r;
         /* Last: no key is read until the whole file is known good. */
         r = validate_cloud(p, c);
+        if (r < 0)
+                return r;
+        r = load_feature_key(p, c);
         if (r < 0)
                 return r;
         for (size_t t = 0; t < c->n_targets; t++) {
@@ -2129,6 +2175,7 @@ void umc_daemon_config_free(struct umc_daemon_config *c) {
         free(c->eth_acl.rules);
         free(c->trust_anchor);
         free(c->crl_file);
+        free(c->feature_key_file);
         free(c->cloud_url);
         free(c->device_id);
         free(c->secret_file);

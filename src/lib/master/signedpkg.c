@@ -194,6 +194,10 @@ enum umc_reason umc_signedpkg_check(const struct umc_daemon_config *c, int state
                 case UMC_PKG_CHECK_VERSION:
                         reason = check_versions(state_fd, p, why, why_size);
                         break;
+                case UMC_PKG_CHECK_FEATURE_CODE:
+                        reason = umc_package_check_feature(p, c->feature_key, c->feature_code, why,
+                                                           why_size);
+                        break;
                 default:
                         reason = UMC_REASON_INTERNAL;
                         break;

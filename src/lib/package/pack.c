@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "umc/featcode.h"
 #include "umc/fs.h"
 #include "umc/keyfile.h"
 #include "umc/names.h"
@@ -345,6 +346,8 @@ struct build {
         char *tmp;                      /* owned: the temporary output directory */
         int tmp_dfd;
         cJSON *root;                    /* owned */
+        bool has_feature;
+        struct umc_featcode_sealed feature;
         char *why;
         size_t why_size;
 };
@@ -549,6 +552,42 @@ static int add_image(struct build *b, cJSON *arr, const struct desc_image *di) {
         return ok ? 0 : -ENOMEM;
 }
 
+static bool add_feature(cJSON *root, const struct umc_featcode_sealed *s) {
+        cJSON *o = cJSON_AddObjectToObject(root, "feature_code");
+
+        return o && cJSON_AddStringToObject(o, "key_id", s->key_id) &&
+               add_hex(o, "nonce", s->nonce, sizeof(s->nonce)) &&
+               add_hex(o, "ciphertext", s->ct, s->ct_len);
+}
+
+/* Seal the feature code for this package (its name and version) under the class's feature key. */
+static int seal_feature(struct build *b, const struct umc_pack_feature *f) {
+        const char *key_id = f->key_id ? f->key_id : UMC_PACK_FEATURE_KEY_ID_DEFAULT;
+        uint8_t key[UMC_FEATCODE_KEY_LEN];
+        char kwhy[UMC_WHY_MAX] = "";
+        int r;
+
+        if (!umc_featcode_valid(f->code))
+                return say(b->why, b->why_size, -EINVAL, "--feature-code: must be 1..%d printable "
+                           "ASCII characters without spaces", UMC_FEATCODE_MAX);
+        if (!umc_featcode_key_id_valid(key_id))
+                return say(b->why, b->why_size, -EINVAL, "--feature-key-id: must be 1..%d of "
+                           "[A-Za-z0-9._-]", UMC_FEATCODE_KEY_ID_MAX);
+        if (!f->key_file)
+                return say(b->why, b->why_size, -EINVAL, "--feature-code needs --feature-key");
+        r = umc_keyfile_load(f->key_file, key, kwhy, sizeof(kwhy));
+        if (r < 0)
+                return say(b->why, b->why_size, r, "%s: %s", f->key_file,
+                           kwhy[0] ? kwhy : strerror(-r));
+        r = umc_featcode_seal(key, key_id, b->d.name, b->d.version, f->code, &b->feature);
+        umc_memzero(key, sizeof(key));
+        if (r < 0)
+                return say(b->why, b->why_size, r, "cannot seal the feature code: %s",
+                           strerror(-r));
+        b->has_feature = true;
+        return 0;
+}
+
 static int build_json(struct build *b) {
         const struct desc *d = &b->d;
         cJSON *vehicle, *arr;
@@ -566,6 +605,7 @@ static int build_json(struct build *b) {
             !(vehicle = cJSON_AddObjectToObject(b->root, "vehicle")) ||
             !cJSON_AddStringToObject(vehicle, "model", d->model) ||
             !cJSON_AddStringToObject(vehicle, "hw_revision", d->hw_revision) ||
+            (b->has_feature && !add_feature(b->root, &b->feature)) ||
             !(arr = cJSON_AddArrayToObject(b->root, "images")))
                 return -ENOMEM;
         for (size_t i = 0; i < d->n_images; i++) {
@@ -680,7 +720,8 @@ static int src_dir_of(struct build *b, const char *description) {
 }
 
 int umc_pack_create(const char *description, const char *cert, const char *key, const char *chain,
-                    const char *output, char *why, size_t why_size) {
+                    const struct umc_pack_feature *feature, const char *output, char *why,
+                    size_t why_size) {
         char local[512] = "";
         struct build b = { .tmp_dfd = -1, .why = why ? why : local,
                            .why_size = why ? why_size : sizeof(local) };
@@ -694,6 +735,8 @@ int umc_pack_create(const char *description, const char *cert, const char *key, 
         r = src_dir_of(&b, description);
         if (r >= 0)
                 r = desc_load(description, (int64_t)time(NULL), &b.d);
+        if (r >= 0 && feature)
+                r = seal_feature(&b, feature);
         if (r >= 0)
                 r = make_tmp(&b, output);
         if (r >= 0)
@@ -841,6 +884,32 @@ static bool check_ecu(struct checker *c, int dfd, const struct umc_package *p,
         return check_decrypt(c, dfd, e, img, err);
 }
 
+/* The device's feature code check, with the code and key a device of the class holds. */
+static bool check_feature(struct checker *c, const struct umc_pack_args *a,
+                          const struct umc_package *p, FILE *err) {
+        uint8_t key[UMC_FEATCODE_KEY_LEN];
+        enum umc_reason reason;
+        char kwhy[UMC_WHY_MAX] = "";
+        char why[512];
+        int r;
+
+        if (!a->feature_code) {
+                fprintf(c->out, "feature code: not checked (%s; no --feature-code, "
+                        "--feature-key)\n", p->has_feature_code ? "present" : "none");
+                return true;
+        }
+        r = umc_keyfile_load(a->feature_key, key, kwhy, sizeof(kwhy));
+        if (r < 0) {
+                fprintf(err, "umc-pack: %s: %s\n", a->feature_key, kwhy[0] ? kwhy : strerror(-r));
+                c->refused = true;
+                return false;
+        }
+        (void)snprintf(why, sizeof(why), "key ID %s, the device's code", p->feature_code.key_id);
+        reason = umc_package_check_feature(p, key, a->feature_code, why, sizeof(why));
+        umc_memzero(key, sizeof(key));
+        return report(c, "feature code", reason, why);
+}
+
 static bool check_factory(struct checker *c, const struct umc_pack_args *a,
                           const struct umc_package *p) {
         enum umc_reason reason;
@@ -880,7 +949,8 @@ static int run_verify(const struct umc_pack_args *a, FILE *out, FILE *err) {
                 umc_package_free(&p);
                 return failed(err, "%s: %s", a->package, strerror(errno));
         }
-        go = check_factory(&c, a, &p) && check_images(&c, dfd, &p, err);
+        go = check_feature(&c, a, &p, err) && check_factory(&c, a, &p) &&
+             check_images(&c, dfd, &p, err);
         for (size_t i = 0; go && i < a->n_ecus; i++)
                 go = check_ecu(&c, dfd, &p, &a->ecus[i], err);
         umc_package_free(&p);
@@ -918,6 +988,12 @@ static void print_package(FILE *out, const struct umc_package *p) {
                 "\nexpires: %s\nvehicle: %s, hardware revision %s\nmanifest sha256: %s\n",
                 p->name, p->package_version, p->security_version, exp, p->vehicle_model,
                 p->hw_revision, hex);
+        /* The code itself is sealed for the device class: inspect shows only that it is there. */
+        if (p->has_feature_code)
+                fprintf(out, "feature_code: present (sealed, key ID %s; umc-pack verify "
+                        "--feature-code checks it)\n", p->feature_code.key_id);
+        else
+                fprintf(out, "feature_code: none\n");
         for (size_t i = 0; i < p->n_images; i++)
                 print_image(out, &p->images[i]);
 }
@@ -976,9 +1052,11 @@ static int usage_error(FILE *err, const char *fmt, ...) {
 void umc_pack_help(FILE *out) {
         fputs("Usage:\n"
               "  umc-pack create --description FILE --cert FILE --key FILE [--chain FILE]\n"
+              "                  [--feature-code CODE --feature-key FILE [--feature-key-id ID]]\n"
               "                  --output DIR\n"
               "  umc-pack verify --trust-anchor FILE [--crl FILE] [--time YYYY-MM-DDTHH:MM:SSZ]\n"
               "                  [--vehicle-model M --hw-revision R]\n"
+              "                  [--feature-code CODE --feature-key FILE]\n"
               "                  [--ecu ECU_ID,HW_ID[,INSTALLED_SECURITY_VERSION[,KEY_FILE]]]... DIR\n"
               "  umc-pack inspect DIR\n"
               "  umc-pack --help | --version\n"
@@ -1032,7 +1110,8 @@ static int set_once(char **field, const char *opt, const char *value, FILE *err)
 
 /* Which options belong to which command, so a misplaced one is an error, not ignored. */
 static int check_command(struct umc_pack_args *a, unsigned given, FILE *err) {
-        enum { CREATE = 0x1f, VERIFY = 0x7e0 };
+        /* Bits: c - 0x100 of the options in umc_pack_parse_args(). */
+        enum { FEATURE = 0x1800, CREATE = 0x1f | FEATURE | 0x2000, VERIFY = 0x7e0 | FEATURE };
         unsigned allowed = a->command == UMC_PACK_CREATE ? CREATE
                            : a->command == UMC_PACK_VERIFY ? VERIFY : 0;
 
@@ -1044,6 +1123,16 @@ static int check_command(struct umc_pack_args *a, unsigned given, FILE *err) {
                 return usage_error(err, "verify needs --trust-anchor");
         if (a->command == UMC_PACK_VERIFY && !a->vehicle_model != !a->hw_revision)
                 return usage_error(err, "give --vehicle-model and --hw-revision together");
+        if (!a->feature_code != !a->feature_key)
+                return usage_error(err, "give --feature-code and --feature-key together");
+        if (a->feature_key_id && !a->feature_code)
+                return usage_error(err, "--feature-key-id needs --feature-code and --feature-key");
+        if (a->feature_code && !umc_featcode_valid(a->feature_code))
+                return usage_error(err, "--feature-code must be 1..%d printable ASCII characters "
+                                   "without spaces", UMC_FEATCODE_MAX);
+        if (a->feature_key_id && !umc_featcode_key_id_valid(a->feature_key_id))
+                return usage_error(err, "--feature-key-id must be 1..%d of [A-Za-z0-9._-]",
+                                   UMC_FEATCODE_KEY_ID_MAX);
         return 0;
 }
 
@@ -1083,6 +1172,12 @@ static int parse_option(struct umc_pack_args *a, int c, FILE *err) {
                 return set_once(fields[c - 0x100], names[c - 0x100], optarg, err);
         if (c == 0x100 + (int)UMC_ELEMENTSOF(fields))
                 return add_ecu(a, optarg, err);
+        if (c == 0x10b)
+                return set_once(&a->feature_code, "--feature-code", optarg, err);
+        if (c == 0x10c)
+                return set_once(&a->feature_key, "--feature-key", optarg, err);
+        if (c == 0x10d)
+                return set_once(&a->feature_key_id, "--feature-key-id", optarg, err);
         if (umc_package_time_parse(optarg, &a->now) < 0)
                 return usage_error(err, "--time takes YYYY-MM-DDTHH:MM:SSZ, not '%s'", optarg);
         return 0;
@@ -1101,8 +1196,11 @@ int umc_pack_parse_args(int argc, char *argv[], struct umc_pack_args *ret, FILE 
                 { "hw-revision", required_argument, NULL, 0x108 },
                 { "ecu", required_argument, NULL, 0x109 },
                 { "time", required_argument, NULL, 0x10a },
+                { "feature-code", required_argument, NULL, 0x10b },
+                { "feature-key", required_argument, NULL, 0x10c },
+                { "feature-key-id", required_argument, NULL, 0x10d },
                 { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 0x10b },
+                { "version", no_argument, NULL, 'V' },
                 {},
         };
         _cleanup_(umc_pack_args_free) struct umc_pack_args a = { .now = (int64_t)time(NULL) };
@@ -1113,7 +1211,7 @@ int umc_pack_parse_args(int argc, char *argv[], struct umc_pack_args *ret, FILE 
         optind = 0;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                if (c == 'h' || c == 0x10b) {
+                if (c == 'h' || c == 'V') {
                         help = true;
                         a.command = c == 'h' ? UMC_PACK_HELP : UMC_PACK_VERSION;
                         continue;
@@ -1151,6 +1249,9 @@ void umc_pack_args_free(struct umc_pack_args *a) {
         free(a->crl);
         free(a->vehicle_model);
         free(a->hw_revision);
+        free(a->feature_code);
+        free(a->feature_key);
+        free(a->feature_key_id);
         for (size_t i = 0; i < a->n_ecus; i++)
                 free(a->ecus[i].key_file);
         free(a->ecus);
@@ -1158,12 +1259,15 @@ void umc_pack_args_free(struct umc_pack_args *a) {
 }
 
 int umc_pack_run(const struct umc_pack_args *a, FILE *out, FILE *err) {
+        const struct umc_pack_feature feature = { a->feature_code, a->feature_key,
+                                                  a->feature_key_id };
         char why[1024] = "";
         int r;
 
         switch (a->command) {
         case UMC_PACK_CREATE:
-                r = umc_pack_create(a->description, a->cert, a->key, a->chain, a->output, why,
+                r = umc_pack_create(a->description, a->cert, a->key, a->chain,
+                                    a->feature_code ? &feature : NULL, a->output, why,
                                     sizeof(why));
                 if (r < 0) {
                         fprintf(err, "umc-pack: %s\n", why[0] ? why : strerror(-r));

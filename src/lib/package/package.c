@@ -373,13 +373,43 @@ static int parse_images(const struct pctx *pc, const cJSON *root, struct umc_pac
         return 0;
 }
 
+/* "feature_code": {"key_id", "nonce", "ciphertext"} (featcode.h); opened only by a device. */
+static int parse_feature_code(const struct pctx *pc0, const cJSON *obj,
+                              struct umc_featcode_sealed *fc) {
+        static const char *const keys[] = { "key_id", "nonce", "ciphertext", NULL };
+        struct pctx pc = *pc0;
+        const char *key_id, *ct;
+        size_t n;
+        int r;
+
+        pc.where = "manifest.feature_code";
+        if ((r = only_keys(&pc, obj, keys)) < 0 ||
+            (r = get_string(&pc, obj, "key_id", &key_id)) < 0 ||
+            (r = get_hex(&pc, obj, "nonce", fc->nonce, sizeof(fc->nonce))) < 0 ||
+            (r = get_string(&pc, obj, "ciphertext", &ct)) < 0)
+                return r;
+        if (!umc_featcode_key_id_valid(key_id))
+                return refuse(pc.why, pc.why_size, "%s: \"key_id\" must be 1..%d of "
+                              "[A-Za-z0-9._-]", pc.where, UMC_FEATCODE_KEY_ID_MAX);
+        memcpy(fc->key_id, key_id, strlen(key_id) + 1);
+        n = strlen(ct);
+        if (n % 2 || n / 2 < UMC_FEATCODE_CT_MIN || n / 2 > UMC_FEATCODE_CT_MAX ||
+            umc_hex_decode(ct, n, fc->ct, n / 2) < 0)
+                return refuse(pc.why, pc.why_size, "%s: \"ciphertext\" must be %d..%d hex digits "
+                              "(a 1..%d character code and its %d-byte tag), an even number",
+                              pc.where, 2 * UMC_FEATCODE_CT_MIN, 2 * UMC_FEATCODE_CT_MAX,
+                              UMC_FEATCODE_MAX, UMC_FEATCODE_TAG_LEN);
+        fc->ct_len = n / 2;
+        return 0;
+}
+
 static int parse_head(const struct pctx *pc, const cJSON *root, struct umc_package *p) {
         static const char *const keys[] = { "format", "name", "package_version",
-                                            "security_version", "expires", "vehicle", "images",
-                                            NULL };
+                                            "security_version", "expires", "vehicle",
+                                            "feature_code", "images", NULL };
         static const char *const vkeys[] = { "model", "hw_revision", NULL };
         struct pctx vc = *pc;
-        const cJSON *vehicle;
+        const cJSON *vehicle, *fc;
         const char *expires;
         uint64_t format;
         int r;
@@ -403,9 +433,16 @@ static int parse_head(const struct pctx *pc, const cJSON *root, struct umc_packa
         vc.where = "manifest.vehicle";
         if ((r = get_object(pc, root, "vehicle", false, &vehicle)) < 0 ||
             (r = only_keys(&vc, vehicle, vkeys)) < 0 ||
-            (r = get_text(&vc, vehicle, "model", UMC_PACKAGE_TEXT_MAX, true, p->vehicle_model)) < 0)
+            (r = get_text(&vc, vehicle, "model", UMC_PACKAGE_TEXT_MAX, true,
+                          p->vehicle_model)) < 0 ||
+            (r = get_text(&vc, vehicle, "hw_revision", UMC_PACKAGE_TEXT_MAX, true,
+                          p->hw_revision)) < 0 ||
+            (r = get_object(pc, root, "feature_code", true, &fc)) < 0)
                 return r;
-        return get_text(&vc, vehicle, "hw_revision", UMC_PACKAGE_TEXT_MAX, true, p->hw_revision);
+        if (!fc)
+                return 0;
+        p->has_feature_code = true;
+        return parse_feature_code(pc, fc, &p->feature_code);
 }
 
 static void cjson_deletep(cJSON **p) {
@@ -620,6 +657,35 @@ enum umc_reason umc_package_check_factory(const struct umc_package *p, const cha
                             "package is for hardware revision \"%s\", this is \"%s\"",
                             p->hw_revision, hw_revision ? hw_revision : "(unset)");
         return UMC_REASON_OK;
+}
+
+enum umc_reason umc_package_check_feature(const struct umc_package *p,
+                                          const uint8_t feature_key[UMC_FEATCODE_KEY_LEN],
+                                          const char *code, char *why, size_t why_size) {
+        char plain[UMC_FEATCODE_MAX + 1] = {};
+        enum umc_reason reason = UMC_REASON_OK;
+        int r;
+
+        if (!p->has_feature_code)
+                return deny(UMC_REASON_PKG_FEATURE_MISMATCH, why, why_size,
+                            "package %s carries no feature code, and this device checks it",
+                            p->name);
+        if (!feature_key || !umc_featcode_valid(code))
+                return deny(UMC_REASON_PKG_FEATURE_MISMATCH, why, why_size,
+                            "this device has no valid feature code and key to check it with");
+        r = umc_featcode_open(feature_key, p->name, p->package_version, &p->feature_code, plain);
+        if (r < 0)
+                reason = deny(UMC_REASON_PKG_FEATURE_MISMATCH, why, why_size,
+                              "package %s %s: feature code (key ID \"%s\") does not decrypt and "
+                              "authenticate with this device's feature key for this package%s",
+                              p->name, p->package_version, p->feature_code.key_id,
+                              r == -EBADMSG ? "" : " (internal error)");
+        else if (!umc_featcode_equal(plain, code))
+                reason = deny(UMC_REASON_PKG_FEATURE_MISMATCH, why, why_size,
+                              "package %s %s is for another feature code than this device's",
+                              p->name, p->package_version);
+        umc_memzero(plain, sizeof(plain));
+        return reason;
 }
 
 enum umc_reason umc_package_check_ecu(const struct umc_package *p, uint32_t ecu_id,
