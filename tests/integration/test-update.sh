@@ -188,6 +188,7 @@ EcuId=$id
 HardwareId=$hw
 KeyFile=$key
 SlotDirectory=$D/gw$k/slots
+TrustAnchor=$D/root.pem
 [EthernetAcl]
 Rule=allow proto=tcp src=10.77.$k.1/32 dst=10.77.$k.2/32 dport=4500
 CONF
@@ -297,6 +298,12 @@ tail -n 1 reports.jsonl | grep -q '"package_version":"1.0.0"' &&
 grep -qx "bcm=5" umcd-state/security-versions && grep -qx "gw=5" umcd-state/security-versions &&
         itest_pass "security version 5 recorded for both targets" ||
         itest_fail "security-versions: $(cat umcd-state/security-versions 2>/dev/null)"
+# The ECUs checked the signed manifest themselves (their own trust anchor)
+# and recorded its security version before activating the image.
+[ "$(tr -d '\n' <"$D/gw1/slots/security_version")" = 5 ] &&
+        [ "$(tr -d '\n' <"$D/gw2/slots/security_version")" = 5 ] &&
+        itest_pass "both ECUs verified the signed manifest and recorded security version 5" ||
+        itest_fail "ECU security versions: $(cat "$D"/gw*/slots/security_version 2>&1)"
 
 # ---- consent is by hash ----
 mode normal pkg=v2
