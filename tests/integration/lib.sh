@@ -52,8 +52,13 @@ itest_cleanup() {
         for pid in "${ITEST_PIDS[@]:-}"; do
                 [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
         done
+        # What is left in our namespaces (nginx's workers, a daemon that
+        # forked) goes with them: a deleted namespace keeps its processes.
         for ns in $({ command -v ip >/dev/null && ip netns list; } | awk '{print $1}' |
                     grep "^${ITEST_NS_PREFIX}-" || true); do
+                for pid in $(ip netns pids "$ns" 2>/dev/null); do
+                        kill -9 "$pid" 2>/dev/null || true
+                done
                 ip netns del "$ns" 2>/dev/null || true
         done
         if [ "${ITEST_KEEP:-0}" != 1 ] && [ -n "${ITEST_DIR:-}" ]; then
@@ -230,6 +235,102 @@ itest_install() { # OUT TARGET PACKAGE
         local rc=0
         "$UMCCTL" --bus session --json install --target "$2" "$3" >"$ITEST_DIR/$1.json" 2>&1 || rc=$?
         return $rc
+}
+
+# ---- the test cloud: a PKI, nginx (TLS) and tests/cloud/backend.py ----
+
+itest_ossl() { openssl "$@" 2>>"$ITEST_DIR/openssl.log"; }
+
+# A self-signed P-256 root: $ITEST_DIR/NAME.pem and NAME.key.
+itest_ca() { # NAME CN
+        local f=$ITEST_DIR/$1
+        itest_ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$f.key"
+        itest_ossl req -x509 -new -key "$f.key" -subj "/CN=$2" -days 3650 -out "$f.pem" \
+                -addext "basicConstraints=critical,CA:TRUE" \
+                -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# A P-256 leaf NAME.pem/NAME.key issued by ISSUER with the extension lines EXT.
+itest_cert() { # NAME CN ISSUER EXT
+        local f=$ITEST_DIR/$1 ca=$ITEST_DIR/$3
+        itest_ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$f.key"
+        itest_ossl req -new -key "$f.key" -subj "/CN=$2" -out "$f.csr"
+        printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n%s\n' \
+                "$4" >"$f.ext"
+        itest_ossl x509 -req -in "$f.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAcreateserial \
+                -days 365 -extfile "$f.ext" -out "$f.pem"
+}
+
+# The PKI of a cloud setup in $ITEST_DIR: root (the TLS CA and the trust
+# anchor), server (nginx, 127.0.0.1), client (the device, CN DEVICE),
+# signer (code signing, for umc-pack), and the device's secret.
+itest_pki() { # DEVICE
+        itest_ca root "itest root"
+        itest_cert server 127.0.0.1 root "extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1"
+        itest_cert client "$1" root "extendedKeyUsage=clientAuth"
+        itest_cert signer "itest signer" root "extendedKeyUsage=codeSigning"
+        [ -s "$ITEST_DIR/signer.pem" ] || itest_die "could not build the test PKI (openssl.log)"
+        chmod 644 "$ITEST_DIR"/*.pem
+        (umask 077; openssl rand -hex 32 >"$ITEST_DIR/secret")
+}
+
+# nginx on 127.0.0.1:HTTPS_PORT in namespace NS (TLS 1.2+, client
+# certificates of the root CA; /pkg/ serves $ITEST_DIR/www, /slow/ the same
+# at SLOW_RATE, /api/ and /img/ go to the backend) and tests/cloud/backend.py
+# on 127.0.0.1:BACKEND_PORT for device DEVICE, reports in reports.jsonl.
+# Needs itest_pki. itest_cleanup stops both (they live in NS).
+itest_start_cloud() { # NS HTTPS_PORT BACKEND_PORT SLOW_RATE DEVICE
+        local d=$ITEST_DIR
+        ITEST_CLOUD_NS=$1 ITEST_BACKEND_PORT=$3
+        mkdir -p "$d/tmp" "$d/www"
+        cat >"$d/nginx.conf" <<EOD
+daemon on;
+pid $d/nginx.pid;
+error_log $d/nginx-error.log;
+worker_processes 1;
+events { worker_connections 64; }
+http {
+    log_format rng '\$request \$status \$body_bytes_sent range=\$http_range';
+    access_log $d/nginx-access.log rng;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server {
+        listen 127.0.0.1:$2 ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate $d/server.pem;
+        ssl_certificate_key $d/server.key;
+        ssl_client_certificate $d/root.pem;
+        ssl_verify_client on;
+        location /pkg/ { alias $d/www/; }
+        location /slow/ { alias $d/www/; limit_rate $4; }
+        location /api/ { proxy_pass http://127.0.0.1:$3; proxy_http_version 1.1; }
+        location /img/ { proxy_pass http://127.0.0.1:$3; proxy_http_version 1.1;
+                         proxy_buffering off; }
+    }
+}
+EOD
+        itest_ns "$1" nginx -c "$d/nginx.conf" 2>>"$d/nginx-error.log" ||
+                itest_die "nginx did not start ($d/nginx-error.log)"
+        cat >"$d/backend.json" <<EOD
+{"port": $3, "secret_hex": "$(cat "$d/secret")", "device_id": "$5",
+ "https_base": "https://127.0.0.1:$2", "http_base": "http://127.0.0.1:$3",
+ "pkg_root": "$d/www", "reports": "$d/reports.jsonl"}
+EOD
+        : >"$d/reports.jsonl"
+        itest_spawn "$1" "$d/backend.log" python3 "$ITEST_ROOT/tests/cloud/backend.py" "$d/backend.json"
+        itest_wait_for "the backend" itest_cloud_mode normal
+}
+
+# Tell the backend how to behave: MODE and pkg=NAME, images=NAME (backend.py).
+itest_cloud_mode() { # MODE [KEY=VALUE]...
+        local q="mode=$1" kv; shift
+        for kv in "$@"; do q="$q&$kv"; done
+        itest_ns "$ITEST_CLOUD_NS" curl -sf -o /dev/null \
+                "http://127.0.0.1:$ITEST_BACKEND_PORT/_control?$q"
 }
 
 itest_summary() {

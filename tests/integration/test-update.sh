@@ -38,47 +38,15 @@ itest_setup update 2
 D=$ITEST_DIR
 chmod 755 "$D"
 cd "$D"
-NGINX_PID_FILE=$D/nginx.pid
-stop_all() {
-        [ -s "$NGINX_PID_FILE" ] && kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true
-        itest_cleanup
-}
-trap stop_all EXIT
 HTTPS_PORT=8443 BACKEND_PORT=8080 # inside the T-Box namespace: nobody else there
 
-# ---- a PKI: root -> TLS server, TLS client, code signer; another root -> stranger ----
-ossl() { openssl "$@" 2>>"$D/openssl.log"; }
-ec() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"; }
-root() {
-        ec "$1"
-        ossl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 3650 -out "$1.pem" \
-                -addext "basicConstraints=critical,CA:TRUE" \
-                -addext "keyUsage=critical,keyCertSign,cRLSign"
-}
-issue() { # NAME CN ISSUER EXT
-        ec "$1"
-        ossl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr"
-        printf '%s\n' "$4" >"$1.ext"
-        ossl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -days 365 \
-                -extfile "$1.ext" -out "$1.pem"
-}
-leaf="basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature"
-root root "itest update root"
-issue server "127.0.0.1" root "$leaf
-extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1"
-issue client "dev-1" root "$leaf
-extendedKeyUsage=clientAuth"
-issue signer "itest signer" root "$leaf
-extendedKeyUsage=codeSigning"
-root other "other root"
-issue stranger "stranger" other "$leaf
-extendedKeyUsage=codeSigning"
-[ -s server.pem ] && [ -s client.pem ] && [ -s stranger.pem ] ||
-        itest_die "could not build the test PKI (openssl.log)"
+# ---- a PKI (lib.sh): root -> TLS server, TLS client, code signer; another root -> stranger ----
+itest_pki dev-1
+itest_ca other "other root"
+itest_cert stranger "stranger" other "extendedKeyUsage=codeSigning"
+[ -s stranger.pem ] || itest_die "could not build the stranger's certificate (openssl.log)"
 chmod 644 ./*.pem
-(umask 077; openssl rand -hex 32 >secret; openssl rand -hex 32 >feature.key)
+(umask 077; openssl rand -hex 32 >feature.key) # the device class's feature key
 
 # ---- packages ----
 mkdir -p www tmp src
@@ -129,50 +97,9 @@ mkdir www/bad && cp www/v3/* www/bad/ &&
         printf 'X' | dd of=www/bad/gw.img bs=1 seek=777777 conv=notrunc 2>/dev/null
 chmod -R a+rX www
 
-# ---- servers, in the T-Box namespace ----
-cat >nginx.conf <<EOD
-daemon on;
-pid $D/nginx.pid;
-error_log $D/nginx-error.log;
-worker_processes 1;
-events { worker_connections 64; }
-http {
-    log_format rng '\$request \$status \$body_bytes_sent range=\$http_range';
-    access_log $D/nginx-access.log rng;
-    client_body_temp_path $D/tmp/body;
-    proxy_temp_path $D/tmp/proxy;
-    fastcgi_temp_path $D/tmp/fastcgi;
-    uwsgi_temp_path $D/tmp/uwsgi;
-    scgi_temp_path $D/tmp/scgi;
-    server {
-        listen 127.0.0.1:$HTTPS_PORT ssl;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_certificate $D/server.pem;
-        ssl_certificate_key $D/server.key;
-        ssl_client_certificate $D/root.pem;
-        ssl_verify_client on;
-        location /pkg/ { alias $D/www/; }
-        location /slow/ { alias $D/www/; limit_rate 200k; }
-        location /api/ { proxy_pass http://127.0.0.1:$BACKEND_PORT; proxy_http_version 1.1; }
-        location /img/ { proxy_pass http://127.0.0.1:$BACKEND_PORT; proxy_http_version 1.1;
-                         proxy_buffering off; }
-    }
-}
-EOD
-itest_ns tbox nginx -c "$D/nginx.conf" 2>>nginx-error.log || itest_die "nginx did not start (nginx-error.log)"
-cat >backend.json <<EOD
-{"port": $BACKEND_PORT, "secret_hex": "$(cat secret)", "device_id": "dev-1",
- "https_base": "https://127.0.0.1:$HTTPS_PORT", "http_base": "http://127.0.0.1:$BACKEND_PORT",
- "pkg_root": "$D/www", "reports": "$D/reports.jsonl"}
-EOD
-: >reports.jsonl
-itest_spawn tbox "$D/backend.log" python3 "$ITEST_ROOT/tests/cloud/backend.py" backend.json
-itest_wait_for "the backend" itest_ns tbox curl -sf -o /dev/null "http://127.0.0.1:$BACKEND_PORT/_control?mode=normal"
-mode() { # MODE [pkg=NAME] [images=NAME]
-        local q="mode=$1"; shift
-        for kv in "$@"; do q="$q&$kv"; done
-        itest_ns tbox curl -sf -o /dev/null "http://127.0.0.1:$BACKEND_PORT/_control?$q"
-}
+# ---- servers, in the T-Box namespace (lib.sh) ----
+itest_start_cloud tbox "$HTTPS_PORT" "$BACKEND_PORT" 200k dev-1
+mode() { itest_cloud_mode "$@"; }
 
 # ---- two agents ----
 for k in 1 2; do
