@@ -272,6 +272,11 @@ static int follow(const struct umc_ctl_args *a, sd_bus *bus, struct follow *f, F
                         return UMC_CTL_EXIT_UNREACHABLE;
                 }
         }
+        /* A fast phase may fall between two polls: a success completes both bars. */
+        if (f->success && strncmp(f->shown, "installing", 10) != 0)
+                draw(a, out, f, "downloading", 100);
+        if (f->success)
+                draw(a, out, f, "installing", 100);
         if (!a->json && isatty(fileno(out)))
                 fputc('\n', out);
         if (a->json)
