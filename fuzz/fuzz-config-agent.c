@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct umc_agent_config c = { .log_level = -12345 };
         struct umc_config_error err = {};
         const char *path = fuzz_memfd_path(data, size);
-        const char *why = NULL;
+        char why[UMC_WHY_MAX] = "";
         int r;
 
         r = umc_agent_config_load(path, &c, &err);
@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(c.max_connections >= 1 && c.max_connections <= 64);
         CHECK(c.can_ids.n_rules <= UMC_CONFIG_CAN_IDS_MAX);
         CHECK(c.eth_acl.n_rules <= UMC_CONFIG_ETH_RULES_MAX);
-        r = umc_agent_config_check(&c, &why);
-        CHECK(r == 0 || (r < 0 && why));
+        r = umc_agent_config_check(&c, why, sizeof(why));
+        CHECK(r == 0 || (r < 0 && why[0] != '\0'));
         umc_agent_config_free(&c);
         return 0;
 }
