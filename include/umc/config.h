@@ -298,6 +298,14 @@ struct umc_agent_config {
         char *crl;
         bool require_signature;
         struct umc_sig_trust *trust;   /* owned; NULL without TrustAnchor= */
+        /*
+         * PackageKeyFile= (owned, absolute; NULL when not set): the ECU's
+         * package key (pkgenc.h), loaded into package_key at validation.
+         * An endpoint opens an image the backend sealed for it alone with
+         * it; a gateway relays ciphertext and refuses the key.
+         */
+        char *package_key_file;
+        uint8_t package_key[UMC_MASTER_KEY_LEN]; /* cleansed by free */
 
         /* [Security] */
         unsigned allowed_suites;       /* bit (1u << enum umc_suite_id) per suite */

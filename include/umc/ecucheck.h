@@ -14,6 +14,12 @@
  *                 permission); BEGIN's image_len and version equal to the
  *                 entry's size and version;
  *   before commit the SHA-256 of the image as stored equals the entry's;
+ *                 then, for an entry encrypted for this ECU (pkgenc.h) on
+ *                 an endpoint, the image is decrypted with PackageKeyFile=
+ *                 (refused without one) into a file that must match the
+ *                 entry's plain_size and plain_sha256, and that replaces
+ *                 the partial (umc_slots_replace_partial()), so the commit
+ *                 installs the plaintext; a gateway keeps the ciphertext;
  *   after commit  the manifest's security version is recorded in the slot
  *                 store (umc_slots_set_security_version()), before the
  *                 active slot switches.

@@ -16,6 +16,8 @@
  *     DIR/previous                    "a\n" or "b\n": slot to roll back to
  *     DIR/incoming/image.part         the transfer in progress
  *     DIR/incoming/progress           the transfer's last checkpoint
+ *     DIR/incoming/image.plain        a replacement of the partial being
+ *                                     written (umc_slots_replace_partial())
  *     DIR/security_version            anti-rollback: the security version of
  *                                     the last signed image installed
  *
@@ -196,6 +198,26 @@ int umc_slots_rewind(struct umc_slots *s);
  * untouched. 0 also when nothing was in progress.
  */
 int umc_slots_abort(struct umc_slots *s);
+
+/*
+ * Replace the complete partial with other content of the same image (the
+ * ECU's decryption of an image sealed for it, ecucheck.c), so that
+ * umc_slots_commit() installs that instead. umc_slots_replacement_open()
+ * creates an empty DIR/incoming/image.plain (0600, replacing any old one)
+ * and returns a read/write fd the caller owns. umc_slots_replace_partial()
+ * takes fd over in every case (closed on failure): it checks that the file
+ * holds exactly len bytes (> 0), fsyncs it, drops the progress record (it
+ * counts bytes of the old content), and renames image.plain over
+ * image.part; the transfer then stands complete at len bytes. The slots
+ * are untouched. -ENOENT without a transfer, -EINVAL before all image_len
+ * bytes are written or when the file's size is not len. A crash at any
+ * point leaves either the old transfer or a partial without record, and
+ * open removes image.plain and such a partial. umc_slots_replacement_discard()
+ * removes image.plain (0 when absent): call it when the replacement failed.
+ */
+int umc_slots_replacement_open(struct umc_slots *s, int *ret_fd);
+int umc_slots_replace_partial(struct umc_slots *s, int fd, uint64_t len);
+int umc_slots_replacement_discard(struct umc_slots *s);
 
 /*
  * Anti-rollback (ecucheck.h): the security version of the last image a

@@ -15,7 +15,12 @@
 #  3. a genuine but older package (lower security version): refused by
 #     each ECU (0x070d PKG_ROLLBACK); with a signed downgrade permission
 #     for one ECU, that one takes it and the others refuse;
-#  4. an unsigned package: refused by each ECU (0x0713 PKG_SIG_MISSING).
+#  4. an unsigned package: refused by each ECU (0x0713 PKG_SIG_MISSING);
+#  5. images encrypted for bcm and for ECU 3 alone (their PackageKeyFile=):
+#     each ECU decrypts and its slot holds the plaintext, while umcd's
+#     package and the gateway's store only ever hold the ciphertext; an
+#     image encrypted for gw, which has no package key, is refused there
+#     (0x0711 PKG_DECRYPT_FAILED) and gw's slot stays untouched.
 HERE=$(dirname "$(readlink -f "$0")")
 . "$HERE/lib.sh"
 
@@ -34,6 +39,10 @@ itest_pki
 ECU_ID=(0 0x10 0x20)
 HW=(none HW-BCM-3 HW-GW-1)
 NAME=(none bcm gw)
+PKGKEY1=$(itest_key bcm-package)   # shared by the backend and bcm alone
+PKGKEY3=$(itest_key ecu3-package)  # ... and ECU 3 alone (never the gateway)
+PKGKEYGW=$(itest_key gw-package)   # gw is not given its key
+PKGLINE=(none "PackageKeyFile=$PKGKEY1" "")
 for k in 1 2; do
         mkdir -p "$D/gw$k"
         KEY[k]=$(itest_key "${NAME[k]}")
@@ -45,6 +54,7 @@ HardwareId=${HW[k]}
 KeyFile=${KEY[k]}
 SlotDirectory=$D/gw$k/slots
 TrustAnchor=$D/root.pem
+${PKGLINE[k]}
 LogLevel=debug
 [EthernetAcl]
 Rule=allow proto=tcp src=10.77.$k.1/32 dst=10.77.$k.2/32 dport=4500
@@ -65,6 +75,7 @@ HardwareId=HW-ECU-3
 KeyFile=${KEY[3]}
 SlotDirectory=$D/gw3/slots
 TrustAnchor=$D/root.pem
+PackageKeyFile=$PKGKEY3
 LogLevel=debug
 [EthernetAcl]
 Rule=allow proto=tcp src=127.0.0.1/32 dst=127.0.0.1/32 dport=4501
@@ -135,7 +146,7 @@ itest_start_umcd tbox
 head -c 300000 /dev/urandom >bcm.bin
 head -c 200000 /dev/urandom >gw.bin
 head -c 100000 /dev/urandom >ecu3.bin
-pack() { # DIR SIGNER SECURITY_VERSION VERSION [extra line for [Image gw]]
+pack() { # DIR SIGNER SECURITY_VERSION VERSION [extra line for [Image gw]] [... bcm] [... ecu3]
         cat >"$1.ini" <<EOD
 [Package]
 Name=itest signed
@@ -150,6 +161,7 @@ EcuId=0x10
 HardwareId=HW-BCM-3
 Version=$4
 File=bcm.bin
+${6:-}
 
 [Image gw]
 EcuId=0x20
@@ -163,6 +175,7 @@ EcuId=0x30
 HardwareId=HW-ECU-3
 Version=$4
 File=ecu3.bin
+${7:-}
 EOD
         local chain=inter.pem
         [ "$2" = signer ] || chain=
@@ -239,5 +252,47 @@ done
 itest_check "bcm untouched" test "$(slot 1)" = "$S1"
 itest_check "gw untouched" grep -q "^a 0.9.1 " <(slot 2)
 itest_check "ECU 3 untouched" test "$(slot 3)" = "$S3"
+
+# ---- 5. images encrypted for one ECU alone ----
+holds() { # FILE PLAIN: FILE's bytes are PLAIN's
+        cmp -s "$1" "$2"
+}
+holds_nowhere() { # DIR PLAIN: no file below DIR holds PLAIN's bytes
+        local f
+        while IFS= read -r -d '' f; do
+                cmp -s "$f" "$2" && return 1
+        done < <(find "$1" -type f -print0)
+        return 0
+}
+pack sealed signer 6 2.0.0 "" "EncryptKeyFile=$PKGKEY1" "EncryptKeyFile=$PKGKEY3"
+itest_check "the package holds bcm's image encrypted" test -f "$D/sealed/bcm.img.enc"
+itest_check "the package holds ECU 3's image encrypted" test -f "$D/sealed/ecu3.img.enc"
+mark
+itest_check "a package with images encrypted for bcm and ECU 3 installs" install i6 "$D/sealed"
+for k in 1 2 3; do
+        itest_check "ECU $k runs 2.0.0" grep -q " 2.0.0 " <(slot $k)
+done
+A1=$(tr -d '\n' <"$D/gw1/slots/active") A3=$(tr -d '\n' <"$D/gw3/slots/active")
+itest_check "bcm's slot holds the plaintext" holds "$D/gw1/slots/$A1/image" bcm.bin
+itest_check "ECU 3's slot holds the plaintext" holds "$D/gw3/slots/$A3/image" ecu3.bin
+itest_check "bcm left no decryption file behind" test ! -e "$D/gw1/slots/incoming/image.plain"
+itest_check "the gateway's store holds ECU 3's ciphertext" \
+        bash -c "cmp -s '$D/gw3/store/ecu3/a/image' '$D/sealed/ecu3.img.enc' ||
+                 cmp -s '$D/gw3/store/ecu3/b/image' '$D/sealed/ecu3.img.enc'"
+itest_check "the gateway never held ECU 3's plaintext" holds_nowhere "$D/gw3/store" ecu3.bin
+itest_check "umcd's state never held bcm's plaintext" holds_nowhere "$D/umcd-state" bcm.bin
+itest_check "umcd's state never held ECU 3's plaintext" holds_nowhere "$D/umcd-state" ecu3.bin
+itest_check "the package never held bcm's plaintext" holds_nowhere "$D/sealed" bcm.bin
+itest_check "security versions recorded: 6" test "$(secver 1)$(secver 2)$(secver 3)" = 666
+S1=$(slot 1) S2=$(slot 2) S3=$(slot 3)
+
+pack sealed-gw signer 6 2.0.1 "EncryptKeyFile=$PKGKEYGW"
+mark
+if install i7 "$D/sealed-gw"; then itest_fail "gw installed an image it has no key for"; else itest_pass "the install of an image gw cannot open fails"; fi
+itest_check "gw refused it: 0x0711 PKG_DECRYPT_FAILED" refused_by_ecu 2 0x0711 PKG_DECRYPT_FAILED
+itest_check "gw's log names the missing PackageKeyFile=" \
+        bash -c "tail -n +${MARK[2]} '$D/gw2/log' | grep -q 'no PackageKeyFile='"
+itest_check "gw untouched" test "$(slot 2)" = "$S2"
+itest_check "gw left no decryption file behind" test ! -e "$D/gw2/slots/incoming/image.plain"
 
 itest_summary

@@ -271,6 +271,7 @@ static void test_shipped_agent_conf_loads_with_a_real_key_file(void **state) {
         assert_non_null(c.trust);
         assert_null(c.crl);
         assert_true(c.require_signature);
+        assert_null(c.package_key_file); /* optional: images come unencrypted */
         assert_int_equal(c.log_level, LOG_INFO);
         assert_int_equal(c.max_connections, 4);
         assert_int_equal(c.handshake_timeout_usec, 10 * USEC_PER_SEC);
@@ -860,7 +861,7 @@ static const struct refusal agent_refusals[] = {
           "unknown key (known in this section: Mode, Listen, BindInterface, EcuId, HardwareId, "
           "KeyFile, "
           "SlotDirectory, LogLevel, MaxConnections, HandshakeTimeoutSec, IdleTimeoutSec, "
-          "MaxImageSize, ResumeMaxAgeSec, ResumeMaxSize, ForwardConfig, TrustAnchor, Crl, RequireSignature, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
+          "MaxImageSize, ResumeMaxAgeSec, ResumeMaxSize, ForwardConfig, TrustAnchor, Crl, RequireSignature, PackageKeyFile, Channel, Interface, TxId, RxId, Fd, BitRateSwitch, "
           "Padding, PadByte, BlockSize, STmin, FrameGapNSec)" },
         { "[Agent]\nListen=127.0.0.1:-1\n", 2, "Agent.Listen", "port must be a number in 0..65535" },
         { "[Agent]\nMaxConnections=0\n", 2, "Agent.MaxConnections", "0 is out of range 1..64" },
@@ -1491,6 +1492,54 @@ static void test_agent_signature_keys(void **state) {
         umc_agent_config_free(&c);
 }
 
+/*
+ * PackageKeyFile=: optional; loaded at start-up with the key file's rules
+ * (64 hex digits, mode 0600/0400), a bad file is refused naming the key;
+ * a gateway, which relays ciphertext, is refused one; free zeroizes it.
+ */
+static void test_agent_package_key(void **state) {
+        static const uint8_t zero[UMC_MASTER_KEY_LEN];
+        struct fixture *f = *state;
+        struct umc_agent_config c = {};
+        struct umc_config_error err = {};
+        char tmpl[512];
+        const char *path;
+
+        if (umc_agent_config_load(write_conf(f, AGENT_HEAD "RequireSignature=no\n"), &c,
+                                  &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_null(c.package_key_file);
+        assert_memory_equal(c.package_key, zero, sizeof(zero));
+        umc_agent_config_free(&c);
+
+        if (umc_agent_config_load(write_conf(f, AGENT_HEAD "RequireSignature=no\n"
+                                                "PackageKeyFile=@KEY@\n"), &c, &err) != 0)
+                fail_msg("%s", err.msg);
+        assert_string_equal(c.package_key_file, f->key);
+        assert_key_bytes(c.package_key);
+        umc_agent_config_free(&c);
+        assert_memory_equal(c.package_key, zero, sizeof(zero));
+
+        (void)snprintf(tmpl, sizeof(tmpl), AGENT_HEAD "RequireSignature=no\nPackageKeyFile=%s\n",
+                       f->key644);
+        path = write_conf(f, tmpl);
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EPERM);
+        assert_message(&err, path, 6, "Agent.PackageKeyFile", f->key644);
+
+        path = write_conf(f, AGENT_HEAD "RequireSignature=no\nPackageKeyFile=@ANCHOR@\n");
+        assert_true(umc_agent_config_load(path, &c, &err) < 0);
+        assert_message(&err, path, 6, "Agent.PackageKeyFile", f->anchor);
+
+        path = write_conf(f, AGENT_HEAD "RequireSignature=no\nPackageKeyFile=relative.key\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 6, "Agent.PackageKeyFile", "");
+
+        path = write_conf(f, AGENT_HEAD "Mode=gateway\nForwardConfig=@KEY@\n"
+                                        "PackageKeyFile=@KEY@\n");
+        assert_int_equal(umc_agent_config_load(path, &c, &err), -EINVAL);
+        assert_message(&err, path, 7, "Agent.PackageKeyFile", "not with Mode=gateway");
+}
+
 static void test_agent_can_channel_loads(void **state) {
         struct fixture *f = *state;
         struct umc_agent_config c = {};
@@ -1695,6 +1744,7 @@ int main(void) {
                 T(test_shipped_daemon_conf_loads_with_the_defaults),
                 T(test_shipped_agent_conf_loads_with_a_real_key_file),
                 T(test_agent_signature_keys),
+                T(test_agent_package_key),
                 T(test_full_daemon_file_fills_every_field),
                 T(test_full_agent_file_fills_every_field),
                 T(test_each_refusal_names_file_line_section_and_key),

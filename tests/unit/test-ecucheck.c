@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -35,6 +37,7 @@
 #include "umc/hash.h"
 #include "umc/log.h"
 #include "umc/mfmsg.h"
+#include "umc/pkgenc.h"
 #include "umc/rotation.h"
 #include "umc/session.h"
 #include "umc/sig.h"
@@ -63,24 +66,41 @@ struct entry {
         const uint8_t *sha256;
         uint64_t security_version;
         uint64_t downgrade_max; /* 0: no permission */
+        const uint8_t *salt;    /* non-NULL: sealed for the ECU (pkgenc.h) */
+        uint64_t plain_size;
+        const uint8_t *plain_sha256;
 };
 
-static char *manifest_json(const struct entry *e) {
-        char hex[2 * UMC_HASH_LEN + 1], down[48] = "", *json;
+static void hex_of(const uint8_t *b, size_t n, char *out) {
+        for (size_t i = 0; i < n; i++)
+                (void)snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
 
-        for (size_t i = 0; i < UMC_HASH_LEN; i++)
-                (void)snprintf(hex + 2 * i, 3, "%02x", e->sha256[i]);
+static char *manifest_json(const struct entry *e) {
+        char hex[2 * UMC_HASH_LEN + 1], down[48] = "", enc[320] = "", *json;
+
+        hex_of(e->sha256, UMC_HASH_LEN, hex);
         if (e->downgrade_max)
                 (void)snprintf(down, sizeof(down), ",\"downgrade_max\":%" PRIu64, e->downgrade_max);
+        if (e->salt) {
+                char salt[2 * UMC_PKGENC_SALT_LEN + 1], plain[2 * UMC_HASH_LEN + 1];
+
+                hex_of(e->salt, UMC_PKGENC_SALT_LEN, salt);
+                hex_of(e->plain_sha256, UMC_HASH_LEN, plain);
+                (void)snprintf(enc, sizeof(enc),
+                               ",\"encryption\":{\"aead\":\"AES-256-GCM\",\"kdf\":\"HKDF-SHA256\","
+                               "\"segment_size\":65536,\"salt\":\"%s\",\"plain_size\":%" PRIu64
+                               ",\"plain_sha256\":\"%s\"}", salt, e->plain_size, plain);
+        }
         assert_true(asprintf(&json,
                              "{\"format\":2,\"name\":\"ecu test\",\"package_version\":\"1\","
                              "\"security_version\":%" PRIu64 ",\"expires\":\"2099-01-01T00:00:00Z\","
                              "\"vehicle\":{\"model\":\"X1\",\"hw_revision\":\"B2\"},\"images\":["
                              "{\"target\":\"bcm\",\"ecu_id\":%" PRIu32 ",\"hw_id\":\"%s\","
                              "\"version\":\"%s\",\"file\":\"bcm.img\",\"size\":%" PRIu64 ","
-                             "\"sha256\":\"%s\"%s}]}",
+                             "\"sha256\":\"%s\"%s%s}]}",
                              e->security_version, e->ecu_id, e->hw_id, e->version, e->size, hex,
-                             down) > 0);
+                             down, enc) > 0);
         return json;
 }
 
@@ -145,8 +165,11 @@ static void make_image(struct rig *g, struct image *im, uint32_t seed, const cha
         assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, im->bytes, IMAGE_LEN, im->sha), 0);
 }
 
-/* An endpoint that requires signatures; installed: the slot store's security version first. */
-static void rig_start(struct rig *g, uint64_t installed) {
+/*
+ * An endpoint that requires signatures; installed: the slot store's
+ * security version first; package_key: its PackageKeyFile= (NULL: none).
+ */
+static void rig_start_key(struct rig *g, uint64_t installed, const uint8_t *package_key) {
         struct umc_agent_config c;
         struct umc_sockaddr bound;
         char why[256];
@@ -173,6 +196,11 @@ static void rig_start(struct rig *g, uint64_t installed) {
         assert_non_null(c.slot_directory);
         assert_non_null(c.trust_anchor);
         assert_true(c.require_signature); /* the default */
+        if (package_key) {
+                c.package_key_file = strdup("/nonexistent/package.key"); /* only "set" matters */
+                assert_non_null(c.package_key_file);
+                memcpy(c.package_key, package_key, sizeof(c.package_key));
+        }
         if (umc_sig_trust_load(pki.anchor, NULL, &c.trust, why, sizeof(why)) != 0)
                 fail_msg("%s", why);
         c.log_level = LOG_NOTICE;
@@ -188,6 +216,10 @@ static void rig_start(struct rig *g, uint64_t installed) {
         assert_int_equal(umc_agent_local_address(g->agent, &bound), 0);
         g->port = ntohs(bound.in.sin_port);
         g->key_byte = KEY_BYTE;
+}
+
+static void rig_start(struct rig *g, uint64_t installed) {
+        rig_start_key(g, installed, NULL);
 }
 
 static void rig_stop(struct rig *g) {
@@ -666,7 +698,7 @@ static struct umc_agent *gateway_start(struct rig *g, bool verify, uint16_t *ret
 }
 
 /* deliver() to the gateway at gw_port, which answers for ECU_ID with its own key. */
-static int deliver_via(struct rig *g, uint16_t gw_port, const struct image *im,
+static int deliver_via(struct rig *g, uint16_t gw_port, const struct image *im, uint64_t len,
                        const struct umc_signed_manifest *mf, enum umc_reason *why) {
         uint16_t endpoint_port = g->port;
         uint8_t key = g->key_byte;
@@ -674,7 +706,7 @@ static int deliver_via(struct rig *g, uint16_t gw_port, const struct image *im,
 
         g->port = gw_port;
         g->key_byte = GW_KEY_BYTE;
-        r = deliver(g, im, IMAGE_LEN, VERSION, mf, 4000, why);
+        r = deliver(g, im, len, VERSION, mf, 4000, why);
         g->port = endpoint_port;
         g->key_byte = key;
         return r;
@@ -692,10 +724,10 @@ static void test_gateway_passes_the_signed_manifest_on_to_the_ecu(void **state) 
         gw = gateway_start(&g, false, &port);
         e = good_entry(&g);
         sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
-        assert_int_equal(deliver_via(&g, port, &g.good, &s.view, &why), 0);
+        assert_int_equal(deliver_via(&g, port, &g.good, IMAGE_LEN, &s.view, &why), 0);
         expect_active(&g, VERSION, 5); /* the endpoint verified and recorded it */
         /* Unsigned through the gateway: the endpoint refuses, the gateway reports its reason. */
-        assert_int_equal(deliver_via(&g, port, &g.good, NULL, &why), -ECANCELED);
+        assert_int_equal(deliver_via(&g, port, &g.good, IMAGE_LEN, NULL, &why), -ECANCELED);
         assert_int_equal(why, UMC_REASON_PKG_SIG_MISSING);
         umc_agent_free(gw);
         signed_mf_free(&s);
@@ -716,13 +748,192 @@ static void test_verifying_gateway_refuses_a_tampered_manifest_itself(void **sta
         e = good_entry(&g);
         sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
         s.json[strlen(s.json) - 3] ^= 1; /* a byte of the hash */
-        assert_int_equal(deliver_via(&g, port, &g.good, &s.view, &why), -ECANCELED);
+        assert_int_equal(deliver_via(&g, port, &g.good, IMAGE_LEN, &s.view, &why), -ECANCELED);
         assert_int_equal(why, UMC_REASON_PKG_SIG_MISMATCH);
         umc_agent_get_stats(gw, &st);
         assert_int_equal(st.refused, 1);
         assert_int_equal(stats(&g).connections, 0); /* nothing reached the ECU */
         expect_active(&g, NULL, 0);
         umc_agent_free(gw);
+        signed_mf_free(&s);
+        rig_stop(&g);
+}
+
+/* ---- images sealed for the ECU alone (pkgenc.h) ---- */
+
+#define PKG_KEY_BYTE 0x5a
+
+struct sealed {
+        struct image im;        /* the ciphertext file, as shipped */
+        uint64_t len;
+        uint8_t salt[UMC_PKGENC_SALT_LEN];
+        uint8_t plain_sha[UMC_HASH_LEN];
+        uint64_t plain_len;
+};
+
+/* Seal g's good image as the backend does for ECU_ID's target "bcm" under key_byte. */
+static void seal_good(struct rig *g, uint8_t key_byte, struct sealed *out) {
+        uint8_t pkg_key[UMC_PKGENC_KEY_LEN];
+        struct umc_key key = {};
+        char path[128];
+        struct stat st;
+
+        memset(pkg_key, key_byte, sizeof(pkg_key));
+        for (size_t i = 0; i < sizeof(out->salt); i++)
+                out->salt[i] = (uint8_t)(0xa0 + i);
+        assert_int_equal(umc_pkgenc_derive(pkg_key, out->salt, ECU_ID, "bcm", &key), 0);
+        (void)snprintf(path, sizeof(path), "%s/sealed.img", g->dir);
+        out->im.fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(out->im.fd >= 0);
+        assert_int_equal(lseek(g->good.fd, 0, SEEK_SET), 0);
+        assert_int_equal(umc_pkgenc_seal_fd(&key, g->good.fd, out->im.fd, IMAGE_LEN,
+                                            &out->plain_len, out->plain_sha, &out->len,
+                                            out->im.sha), 0);
+        umc_key_clear(&key);
+        assert_int_equal(out->plain_len, IMAGE_LEN);
+        assert_memory_equal(out->plain_sha, g->good.sha, UMC_HASH_LEN);
+        assert_int_equal(fstat(out->im.fd, &st), 0);
+        assert_int_equal((uint64_t)st.st_size, out->len);
+        assert_true(out->len > IMAGE_LEN); /* a tag per segment */
+        out->im.bytes = NULL;
+}
+
+static void sign_sealed(const struct rig *g, const struct sealed *sd, struct signed_mf *s) {
+        struct entry e = good_entry(g);
+
+        e.size = sd->len;
+        e.sha256 = sd->im.sha;
+        e.salt = sd->salt;
+        e.plain_size = sd->plain_len;
+        e.plain_sha256 = sd->plain_sha;
+        sign_with(s, manifest_json(&e), &pki.ec, pki.chain);
+}
+
+/* True when dir/name holds exactly len bytes equal to want. */
+static bool file_is(const char *dir, const char *name, const uint8_t *want, uint64_t len) {
+        char path[192];
+        uint8_t *got;
+        struct stat st;
+        bool same;
+        int fd;
+
+        (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        assert_int_equal(fstat(fd, &st), 0);
+        if ((uint64_t)st.st_size != len) {
+                close(fd);
+                return false;
+        }
+        got = malloc(len);
+        assert_non_null(got);
+        assert_int_equal(pread(fd, got, len, 0), (ssize_t)len);
+        same = memcmp(got, want, len) == 0;
+        free(got);
+        close(fd);
+        return same;
+}
+
+static bool exists_in(const char *dir, const char *name) {
+        char path[192];
+
+        (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+        return access(path, F_OK) == 0;
+}
+
+static void test_sealed_image_is_decrypted_and_the_slot_holds_the_plaintext(void **state) {
+        uint8_t pkg_key[UMC_PKGENC_KEY_LEN];
+        enum umc_reason why;
+        struct signed_mf s;
+        struct sealed sd;
+        struct rig g;
+
+        memset(pkg_key, PKG_KEY_BYTE, sizeof(pkg_key));
+        rig_start_key(&g, 0, pkg_key);
+        seal_good(&g, PKG_KEY_BYTE, &sd);
+        sign_sealed(&g, &sd, &s);
+        assert_int_equal(deliver(&g, &sd.im, sd.len, VERSION, &s.view, 4000, &why), 0);
+        expect_active(&g, VERSION, 5);
+        /* Factory state is slot a active; the first commit goes to b. */
+        assert_true(file_is(g.slots, "b/image", g.good.bytes, IMAGE_LEN));
+        assert_false(exists_in(g.slots, "incoming/image.plain"));
+        assert_false(exists_in(g.slots, "incoming/image.part"));
+        close(sd.im.fd);
+        signed_mf_free(&s);
+        rig_stop(&g);
+}
+
+static void test_sealed_image_under_another_key_is_refused_and_leaves_nothing(void **state) {
+        uint8_t pkg_key[UMC_PKGENC_KEY_LEN];
+        enum umc_reason why;
+        struct signed_mf s;
+        struct sealed sd;
+        struct rig g;
+
+        memset(pkg_key, PKG_KEY_BYTE, sizeof(pkg_key));
+        rig_start_key(&g, 0, pkg_key);
+        seal_good(&g, PKG_KEY_BYTE ^ 1, &sd); /* for another ECU's key */
+        sign_sealed(&g, &sd, &s);
+        assert_int_equal(deliver(&g, &sd.im, sd.len, VERSION, &s.view, 4000, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_PKG_DECRYPT_FAILED);
+        expect_active(&g, NULL, 0);
+        assert_false(exists_in(g.slots, "a/image"));
+        assert_false(exists_in(g.slots, "b/image"));
+        assert_false(exists_in(g.slots, "incoming/image.plain"));
+        assert_int_equal(stats(&g).refused, 1);
+        close(sd.im.fd);
+        signed_mf_free(&s);
+        rig_stop(&g);
+}
+
+static void test_sealed_image_without_a_package_key_is_refused(void **state) {
+        enum umc_reason why;
+        struct signed_mf s;
+        struct sealed sd;
+        struct rig g;
+
+        rig_start(&g, 0);
+        seal_good(&g, PKG_KEY_BYTE, &sd);
+        sign_sealed(&g, &sd, &s);
+        assert_int_equal(deliver(&g, &sd.im, sd.len, VERSION, &s.view, 4000, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_PKG_DECRYPT_FAILED);
+        expect_active(&g, NULL, 0);
+        assert_false(exists_in(g.slots, "b/image"));
+        assert_false(exists_in(g.slots, "incoming/image.plain"));
+        close(sd.im.fd);
+        signed_mf_free(&s);
+        rig_stop(&g);
+}
+
+/* The gateway keeps and relays the ciphertext; only the ECU behind it opens it. */
+static void test_gateway_relays_a_sealed_image_it_cannot_read(void **state) {
+        uint8_t pkg_key[UMC_PKGENC_KEY_LEN], *cipher;
+        char store[128];
+        struct umc_agent *gw;
+        enum umc_reason why;
+        struct signed_mf s;
+        struct sealed sd;
+        uint16_t port;
+        struct rig g;
+
+        memset(pkg_key, PKG_KEY_BYTE, sizeof(pkg_key));
+        rig_start_key(&g, 0, pkg_key);
+        gw = gateway_start(&g, true, &port);
+        seal_good(&g, PKG_KEY_BYTE, &sd);
+        sign_sealed(&g, &sd, &s);
+        assert_int_equal(deliver_via(&g, port, &sd.im, sd.len, &s.view, &why), 0);
+        expect_active(&g, VERSION, 5);
+        assert_true(file_is(g.slots, "b/image", g.good.bytes, IMAGE_LEN));
+        cipher = malloc(sd.len);
+        assert_non_null(cipher);
+        assert_int_equal(pread(sd.im.fd, cipher, sd.len, 0), (ssize_t)sd.len);
+        (void)snprintf(store, sizeof(store), "%s/gw-store/bcm", g.dir); /* one store per ECU */
+        assert_true(file_is(store, "b/image", cipher, sd.len));
+        assert_false(exists_in(store, "incoming/image.plain"));
+        free(cipher);
+        umc_agent_free(gw);
+        close(sd.im.fd);
         signed_mf_free(&s);
         rig_stop(&g);
 }
@@ -846,6 +1057,10 @@ int main(void) {
                 cmocka_unit_test(test_damaged_security_record_refuses),
                 cmocka_unit_test(test_gateway_passes_the_signed_manifest_on_to_the_ecu),
                 cmocka_unit_test(test_verifying_gateway_refuses_a_tampered_manifest_itself),
+                cmocka_unit_test(test_sealed_image_is_decrypted_and_the_slot_holds_the_plaintext),
+                cmocka_unit_test(test_sealed_image_under_another_key_is_refused_and_leaves_nothing),
+                cmocka_unit_test(test_sealed_image_without_a_package_key_is_refused),
+                cmocka_unit_test(test_gateway_relays_a_sealed_image_it_cannot_read),
                 cmocka_unit_test(test_begin_check_without_manifest_follows_require),
                 cmocka_unit_test(test_mfmsg_round_trip_and_refusals),
         };

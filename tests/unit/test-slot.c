@@ -710,6 +710,68 @@ static void test_crash_leftovers_are_cleaned_at_open(void **state) {
         assert_false(exists(f, ".", ".active.Ab12_-"));
 }
 
+/*
+ * A complete partial replaced by other content (the ECU's decryption):
+ * the commit installs the replacement; a replacement of the wrong size is
+ * refused and consumed; a crash after the replacement leaves nothing that
+ * open would resume or install.
+ */
+static void test_replaced_partial_is_what_the_commit_installs(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(umc_slots_closep) struct umc_slots *s = store_open(f, NULL);
+        static uint8_t img[IMAGE_LEN], plain[IMAGE_LEN / 2];
+        uint8_t id[UMC_SLOT_IMAGE_ID_SIZE];
+        uint64_t resume;
+        unsigned flags;
+        int fd = -1;
+
+        image_fill(img, IMAGE_LEN, 4);
+        image_fill(plain, sizeof(plain), 9);
+        id_fill(id, 4);
+        assert_int_equal(umc_slots_replacement_open(s, &fd), -ENOENT); /* no transfer */
+        assert_int_equal(umc_slots_begin(s, id, "4", IMAGE_LEN, &resume), 0);
+        send_range(s, img, 0, IMAGE_LEN - 1);
+        assert_int_equal(umc_slots_replacement_open(s, &fd), 0);
+        assert_true(exists(f, "incoming", "image.plain"));
+        assert_int_equal(umc_slots_replace_partial(s, fd, 1), -EINVAL); /* not complete */
+        assert_int_equal(umc_slots_replacement_discard(s), 0);
+        assert_false(exists(f, "incoming", "image.plain"));
+        send_range(s, img, IMAGE_LEN - 1, IMAGE_LEN);
+
+        assert_int_equal(umc_slots_replacement_open(s, &fd), 0);
+        assert_int_equal(write(fd, plain, sizeof(plain)), (ssize_t)sizeof(plain));
+        assert_int_equal(umc_slots_replace_partial(s, fd, sizeof(plain) + 1), -EINVAL);
+        assert_int_equal(umc_slots_replacement_discard(s), 0);
+
+        assert_int_equal(umc_slots_replacement_open(s, &fd), 0);
+        assert_int_equal(write(fd, plain, sizeof(plain)), (ssize_t)sizeof(plain));
+        assert_int_equal(umc_slots_replace_partial(s, fd, sizeof(plain)), 0);
+        assert_false(exists(f, "incoming", "image.plain"));
+        assert_false(exists(f, "incoming", "progress")); /* it counted the old bytes */
+        assert_file(f, "incoming", "image.part", plain, sizeof(plain));
+
+        /* Crash here: nothing to resume, the replacement is not installed. */
+        umc_slots_close(TAKE_PTR(s));
+        put(f, "incoming", "image.plain", "leftover");
+        s = store_open(f, &flags);
+        assert_false(exists(f, "incoming", "image.part"));
+        assert_false(exists(f, "incoming", "image.plain"));
+        assert_false(exists(f, "b", "image"));
+        assert_active(s, 'a', NULL);
+
+        /* Again without the crash: the commit installs the replacement. */
+        assert_int_equal(umc_slots_begin(s, id, "4", IMAGE_LEN, &resume), 0);
+        assert_int_equal(resume, 0);
+        send_range(s, img, 0, IMAGE_LEN);
+        assert_int_equal(umc_slots_replacement_open(s, &fd), 0);
+        assert_int_equal(write(fd, plain, sizeof(plain)), (ssize_t)sizeof(plain));
+        assert_int_equal(umc_slots_replace_partial(s, fd, sizeof(plain)), 0);
+        assert_int_equal(umc_slots_commit(s), 0);
+        assert_int_equal(umc_slots_activate(s), 0);
+        assert_active(s, 'b', "4");
+        assert_file(f, "b", "image", plain, sizeof(plain));
+}
+
 static void test_invalid_begin_arguments_are_refused(void **state) {
         struct fixture *f = *state;
         _cleanup_(umc_slots_closep) struct umc_slots *s = store_open(f, NULL);
@@ -811,6 +873,7 @@ int main(void) {
                 T(test_well_formed_progress_is_resumed),
                 T(test_progress_without_partial_is_discarded),
                 T(test_crash_leftovers_are_cleaned_at_open),
+                T(test_replaced_partial_is_what_the_commit_installs),
                 T(test_invalid_begin_arguments_are_refused),
                 T(test_status_reports_slots_rollback_and_partial_with_its_age),
 #undef T

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "umc/pkgenc.h"
 #include "umc/sig.h"
 #include "umc/util.h"
 
@@ -145,12 +147,96 @@ static enum umc_reason gate_begin(void *ud, const struct umc_msg_begin *b,
         return umc_ecucheck_begin(&id, b, m, &e->pkg, &e->img, e->why, sizeof(e->why));
 }
 
+/*
+ * Open the partial (ciphertext, already matched against the signed entry)
+ * into out_fd. Every segment's tag is checked before its plaintext is
+ * written; the plaintext must then be the size and SHA-256 the entry signed.
+ */
+static enum umc_reason open_sealed(struct umc_ecucheck *e, int out_fd) {
+        const struct umc_package_image *img = e->img;
+        struct umc_key key = {};
+        uint8_t sha[UMC_HASH_LEN];
+        uint64_t size = 0;
+        int in_fd, r;
+
+        in_fd = umc_slots_partial_fd(e->slots);
+        if (in_fd < 0)
+                return refuse(UMC_REASON_INTERNAL, e->why, sizeof(e->why),
+                              "no image to decrypt: %s", strerror(-in_fd));
+        /* The partial is written with pwrite(2) only: its position is ours to move. */
+        if (lseek(in_fd, 0, SEEK_SET) < 0)
+                return refuse(UMC_REASON_IO_ERROR, e->why, sizeof(e->why),
+                              "cannot read the received image: %s", strerror(errno));
+        /* ecu_id and target as the backend sealed them: the entry's, which
+         * umc_package_check_ecu() matched to this ECU at BEGIN. */
+        r = umc_pkgenc_derive(e->cfg->package_key, img->salt, img->ecu_id, img->target, &key);
+        if (r >= 0)
+                r = umc_pkgenc_open_fd(&key, in_fd, img->size, out_fd, &size, sha);
+        umc_key_clear(&key);
+        if (r == -EBADMSG)
+                return refuse(UMC_REASON_PKG_DECRYPT_FAILED, e->why, sizeof(e->why),
+                              "image \"%s\" does not decrypt and authenticate with this ECU's "
+                              "package key (PackageKeyFile=): wrong key or damaged image",
+                              img->target);
+        if (r < 0)
+                return refuse(r == -ENOMEM || r == -EINVAL ? UMC_REASON_INTERNAL
+                                                           : UMC_REASON_IO_ERROR,
+                              e->why, sizeof(e->why), "cannot decrypt image \"%s\": %s",
+                              img->target, strerror(-r));
+        if (size != img->plain_size)
+                return refuse(UMC_REASON_PKG_IMAGE_SIZE, e->why, sizeof(e->why),
+                              "image \"%s\" decrypts to %" PRIu64 " bytes, the signed "
+                              "manifest says %" PRIu64, img->target, size, img->plain_size);
+        if (!umc_memeq_ct(sha, img->plain_sha256, UMC_HASH_LEN))
+                return refuse(UMC_REASON_IMAGE_HASH_MISMATCH, e->why, sizeof(e->why),
+                              "image \"%s\": the decrypted image's SHA-256 differs from the "
+                              "signed manifest's", img->target);
+        return UMC_REASON_OK;
+}
+
+/*
+ * Step 8 of the ECU's checks: decrypt into incoming/image.plain and put
+ * that in the partial's place, so the commit installs the plaintext. On
+ * any failure the replacement is removed and the slots stay as they were.
+ */
+static enum umc_reason decrypt_image(struct umc_ecucheck *e) {
+        enum umc_reason reason;
+        int fd = -1, r;
+
+        if (!e->cfg->package_key_file)
+                return refuse(UMC_REASON_PKG_DECRYPT_FAILED, e->why, sizeof(e->why),
+                              "image \"%s\" is encrypted for this ECU but no PackageKeyFile= "
+                              "is configured", e->img->target);
+        r = umc_slots_replacement_open(e->slots, &fd);
+        if (r < 0)
+                return refuse(UMC_REASON_IO_ERROR, e->why, sizeof(e->why),
+                              "cannot create the file for the decrypted image: %s", strerror(-r));
+        reason = open_sealed(e, fd);
+        if (reason == UMC_REASON_OK) {
+                r = umc_slots_replace_partial(e->slots, fd, e->img->plain_size);
+                fd = -1; /* taken over in every case */
+                if (r < 0)
+                        reason = refuse(UMC_REASON_IO_ERROR, e->why, sizeof(e->why),
+                                        "cannot put the decrypted image in place: %s",
+                                        strerror(-r));
+        }
+        umc_closep(&fd);
+        if (reason != UMC_REASON_OK)
+                (void)umc_slots_replacement_discard(e->slots);
+        return reason;
+}
+
 static enum umc_reason gate_image(void *ud, const uint8_t sha256[UMC_HASH_LEN]) {
         struct umc_ecucheck *e = ud;
+        enum umc_reason reason;
 
         if (!e->img)
                 return UMC_REASON_OK; /* accepted unsigned at BEGIN */
-        return umc_package_check_image(e->img, e->img->size, sha256, e->why, sizeof(e->why));
+        reason = umc_package_check_image(e->img, e->img->size, sha256, e->why, sizeof(e->why));
+        /* A gateway relays the ciphertext as received: the ECU opens it. */
+        if (reason != UMC_REASON_OK || !e->img->encrypted || e->cfg->mode == UMC_AGENT_GATEWAY)
+                return reason;
+        return decrypt_image(e);
 }
 
 int umc_ecucheck_attach(struct umc_receiver *rx, const struct umc_agent_config *cfg,

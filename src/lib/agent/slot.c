@@ -28,6 +28,7 @@
 #define IMAGE_FILE "image"
 #define INCOMING_DIR "incoming"
 #define PART_FILE "image.part"
+#define PLAIN_FILE "image.plain" /* a replacement for the partial, being written */
 #define PROGRESS_FILE "progress"
 #define SECURITY_FILE "security_version"
 
@@ -348,7 +349,8 @@ static int remove_temp_files(struct umc_slots *s) {
                 if (r < 0)
                         return r;
         }
-        return 0;
+        /* A replacement killed before it took the partial's place. */
+        return unlink_if_present(s->incoming_fd, PLAIN_FILE);
 }
 
 static int pointers_load(struct umc_slots *s) {
@@ -741,6 +743,81 @@ int umc_slots_abort(struct umc_slots *s) {
         if (!s)
                 return -EINVAL;
         return progress_drop(s);
+}
+
+/* ---- replacing the partial (the decrypted image) ---- */
+
+int umc_slots_replacement_open(struct umc_slots *s, int *ret_fd) {
+        int fd, r;
+
+        if (!s || !ret_fd)
+                return -EINVAL;
+        if (s->t.fd < 0)
+                return -ENOENT;
+        r = unlink_if_present(s->incoming_fd, PLAIN_FILE);
+        if (r < 0)
+                return r;
+        fd = openat(s->incoming_fd, PLAIN_FILE,
+                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, FILE_MODE);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+int umc_slots_replacement_discard(struct umc_slots *s) {
+        if (!s)
+                return -EINVAL;
+        return unlink_if_present(s->incoming_fd, PLAIN_FILE);
+}
+
+/*
+ * The record goes first: it counts bytes of the old partial, which the
+ * new one does not hold. Killed after that: a partial without record,
+ * which open removes, and the replacement, which open removes too. After
+ * the rename: the same, with the new content under the partial's name.
+ */
+static int replace_partial(struct umc_slots *s, int fd, uint64_t len) {
+        struct stat st;
+        int r;
+
+        if (s->t.fd < 0)
+                return -ENOENT;
+        if (s->t.offset != s->t.image_len)
+                return -EINVAL;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+                return -EINVAL;
+        if (fsync(fd) < 0)
+                return -errno;
+        r = unlink_if_present(s->incoming_fd, PROGRESS_FILE);
+        if (r >= 0)
+                r = umc_fs_fsync_dir(s->incoming_fd);
+        if (r < 0)
+                return r;
+        s->t.known = false;
+        if (renameat(s->incoming_fd, PLAIN_FILE, s->incoming_fd, PART_FILE) < 0)
+                return -errno;
+        return 0;
+}
+
+int umc_slots_replace_partial(struct umc_slots *s, int fd, uint64_t len) {
+        int r;
+
+        if (!s || fd < 0 || len == 0 || len > (uint64_t)UMC_FS_OFF_MAX) {
+                umc_closep(&fd);
+                return -EINVAL;
+        }
+        r = replace_partial(s, fd, len);
+        if (r < 0) {
+                umc_closep(&fd);
+                return r;
+        }
+        umc_closep(&s->t.fd);
+        s->t.fd = fd;
+        s->t.image_len = s->t.offset = s->t.durable = len;
+        return umc_fs_fsync_dir(s->incoming_fd);
 }
 
 /* ---- anti-rollback record ---- */

@@ -1198,6 +1198,7 @@ static const struct item agent_items[] = {
         { .key = "TrustAnchor", .parse = parse_path, .offset = A(trust_anchor) },
         { .key = "Crl", .parse = parse_path, .offset = A(crl) },
         { .key = "RequireSignature", .parse = parse_bool, .offset = A(require_signature) },
+        { .key = "PackageKeyFile", .parse = parse_path, .offset = A(package_key_file) },
         { .key = "Channel", .parse = parse_keyword, .offset = A(channel), .keywords = channel_keywords },
         CAN_CHANNEL_ITEMS(A(can)),
 };
@@ -1942,6 +1943,29 @@ static int validate_agent_trust(struct parser *p, struct umc_agent_config *c,
         return 0;
 }
 
+/*
+ * The key an endpoint opens images sealed for it with. A gateway relays
+ * ciphertext it must not be able to read, so it gets no key.
+ */
+static int validate_agent_package_key(struct parser *p, struct umc_agent_config *c,
+                                      const struct where *w) {
+        unsigned line = where_line(w, "PackageKeyFile");
+        char why[UMC_WHY_MAX] = "";
+        int r;
+
+        if (!c->package_key_file)
+                return 0;
+        if (c->mode == UMC_AGENT_GATEWAY)
+                return fail_at(p, -EINVAL, line, "Agent", "PackageKeyFile",
+                               "not with Mode=gateway: a gateway relays the ciphertext of "
+                               "images sealed for the ECUs behind it and never opens them");
+        r = umc_keyfile_load(c->package_key_file, c->package_key, why, sizeof(why));
+        if (r < 0)
+                return fail_at(p, r, line, "Agent", "PackageKeyFile", "%s: %s",
+                               c->package_key_file, why[0] ? why : strerror(-r));
+        return 0;
+}
+
 static int validate_agent(struct parser *p) {
         static const char *const required[] = { "EcuId", "HardwareId", "KeyFile" };
         struct umc_agent_config *c = p->root;
@@ -1969,6 +1993,9 @@ static int validate_agent(struct parser *p) {
 
         apply_can_tolerance(&c->can_ids);
         r = load_key(p, c->key_file, c->master_key, where_line(&w, "KeyFile"), "Agent");
+        if (r < 0)
+                return r;
+        r = validate_agent_package_key(p, c, &w);
         if (r < 0)
                 return r;
         return validate_agent_trust(p, c, &w);
@@ -2198,6 +2225,7 @@ void umc_agent_config_free(struct umc_agent_config *c) {
                 return;
         free(c->path);
         free(c->key_file);
+        free(c->package_key_file);
         free(c->slot_directory);
         free(c->forward_config);
         free(c->trust_anchor);
