@@ -948,6 +948,11 @@ static void test_gateway_mode_needs_a_forward_file(void **state) {
         assert_null(a);
         assert_non_null(strstr(fail, "Cannot load [Agent] ForwardConfig="));
         assert_int_equal(c.ecu_id, ECU_ID); /* not taken on failure */
+        /* A gateway relays images encrypted for the ECUs: it holds no package key. */
+        c.package_key_file = strdup("/etc/umc/package.key");
+        assert_non_null(c.package_key_file);
+        assert_int_equal(umc_agent_config_check(&c, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "PackageKeyFile= is for an endpoint"));
         umc_agent_config_free(&c);
         rig_stop(&g);
 }

@@ -120,6 +120,9 @@ int umc_agent_config_check(const struct umc_agent_config *c, char *why, size_t w
                    (c->channel != UMC_CHANNEL_TCP || !c->forward_config ||
                     c->forward_config[0] != '/')) {
                 msg = "[Agent] Mode=gateway needs Channel=tcp and an absolute ForwardConfig=";
+        } else if (c->mode == UMC_AGENT_GATEWAY && c->package_key_file) {
+                msg = "[Agent] PackageKeyFile= is for an endpoint: a gateway relays images it "
+                      "must not be able to read";
         } else if (c->channel == UMC_CHANNEL_TCP && c->listen.sa.sa_family != AF_INET &&
                    c->listen.sa.sa_family != AF_INET6) {
                 msg = "[Agent] Listen= is neither an IPv4 nor an IPv6 address";
