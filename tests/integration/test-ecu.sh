@@ -33,10 +33,14 @@ Rule=allow proto=tcp src=10.77.1.1/32 dst=10.77.1.2/32 dport=4500
 CONF
 
 AGENT_PID=
+# The log is appended to: wait for one more "Listening on" than before.
+agent_listening() { [ "$(grep -c "Listening on" "$D/gw1/log")" -gt "$1" ]; }
 start_agent() {
+        local n
+        n=$(grep -c "Listening on" "$D/gw1/log" 2>/dev/null || true)
         itest_spawn gw1 "$D/gw1/log" "$AGENT" --config "$D/gw1/agent.conf"
         AGENT_PID=$ITEST_LAST_PID
-        itest_wait_for "the agent" grep -q "Listening on" "$D/gw1/log"
+        itest_wait_for "the agent" agent_listening "${n:-0}"
 }
 stop_agent() { [ -z "$AGENT_PID" ] || itest_stop "$AGENT_PID"; AGENT_PID=; }
 
