@@ -178,6 +178,18 @@ itest_wait_for() { # itest_wait_for WHAT command... (10 s)
         itest_die "timed out waiting for $what"
 }
 
+# How many lines of LOG match PATTERN (0 when none or no file yet); with
+# itest_log_grew, a wait for a line a restarted daemon writes to the log
+# its predecessor appended to.
+itest_log_count() { # LOG PATTERN
+        local n
+        n=$(grep -c -- "$2" "$1" 2>/dev/null || true)
+        echo "${n:-0}"
+}
+itest_log_grew() { # LOG PATTERN N
+        [ "$(itest_log_count "$1" "$2")" -gt "$3" ]
+}
+
 itest_key() { # itest_key NAME -> path of a fresh 0600 key file
         local f="$ITEST_DIR/$1.key"
         (umask 077; openssl rand -hex 32 >"$f")

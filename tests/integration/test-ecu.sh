@@ -33,14 +33,12 @@ Rule=allow proto=tcp src=10.77.1.1/32 dst=10.77.1.2/32 dport=4500
 CONF
 
 AGENT_PID=
-# The log is appended to: wait for one more "Listening on" than before.
-agent_listening() { [ "$(grep -c "Listening on" "$D/gw1/log")" -gt "$1" ]; }
-start_agent() {
+start_agent() { # the log is appended to: wait for this start's own line
         local n
-        n=$(grep -c "Listening on" "$D/gw1/log" 2>/dev/null || true)
+        n=$(itest_log_count "$D/gw1/log" "Listening on")
         itest_spawn gw1 "$D/gw1/log" "$AGENT" --config "$D/gw1/agent.conf"
         AGENT_PID=$ITEST_LAST_PID
-        itest_wait_for "the agent" agent_listening "${n:-0}"
+        itest_wait_for "the agent" itest_log_grew "$D/gw1/log" "Listening on" "$n"
 }
 stop_agent() { [ -z "$AGENT_PID" ] || itest_stop "$AGENT_PID"; AGENT_PID=; }
 

@@ -31,10 +31,12 @@ CONF
 }
 
 declare -A AGENT_PID
-start_agent() { # K
+start_agent() { # K; the log is appended to: wait for this start's own line
+        local n
+        n=$(itest_log_count "$D/gw$1/log" "Listening\|listening")
         itest_spawn "gw$1" "$D/gw$1/log" "$AGENT" --config "$D/gw$1/agent.conf"
         AGENT_PID[$1]=$ITEST_LAST_PID
-        itest_wait_for "agent $1" grep -q "Listening\|listening" "$D/gw$1/log"
+        itest_wait_for "agent $1" itest_log_grew "$D/gw$1/log" "Listening\|listening" "$n"
 }
 stop_agent() { kill "${AGENT_PID[$1]}" 2>/dev/null || true; wait "${AGENT_PID[$1]}" 2>/dev/null || true; }
 

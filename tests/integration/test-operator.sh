@@ -30,10 +30,12 @@ CONF
 }
 
 declare -A AGENT_PID
-start_agent() { # K
+start_agent() { # K; the log is appended to: wait for this start's own line
+        local n
+        n=$(itest_log_count "$D/gw$1/log" "Listening")
         itest_spawn "gw$1" "$D/gw$1/log" "$AGENT" --config "$D/gw$1/agent.conf"
         AGENT_PID[$1]=$ITEST_LAST_PID
-        itest_wait_for "agent $1" grep -q "Listening" "$D/gw$1/log"
+        itest_wait_for "agent $1" itest_log_grew "$D/gw$1/log" "Listening" "$n"
 }
 stop_agent() { itest_stop "${AGENT_PID[$1]}"; }
 

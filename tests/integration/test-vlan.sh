@@ -49,7 +49,7 @@ itest_ns gw1 ip addr add 10.42.0.3/24 dev v42 # the routed peer's way in
 
 # One agent per address (Listen= takes one), the same ACL on each.
 start_agent_as() { # NAME LISTEN ECU KEYFILE ACL_RULE [EXTRA [Agent] LINE]
-        local a="$D/a$1"
+        local a="$D/a$1" n
         mkdir -p "$a"
         cat >"$a/agent.conf" <<CONF
 [Agent]
@@ -65,8 +65,9 @@ LogLevel=debug
 [EthernetAcl]
 Rule=$5
 CONF
+        n=$(itest_log_count "$a/log" "Listening")
         itest_spawn gw1 "$a/log" "$AGENT" --config "$a/agent.conf"
-        itest_wait_for "agent $1" grep -q "Listening" "$a/log"
+        itest_wait_for "agent $1" itest_log_grew "$a/log" "Listening" "$n"
 }
 start_agent() { start_agent_as "$1" "10.$1.0.2:4500" "$1" "$2" "${3:-$ACL_42}"; } # VLAN KEYFILE [RULE]
 
