@@ -15,6 +15,11 @@
 #     restarted (a drop-in shortens WatchdogSec= to keep the test short);
 #  5. `systemctl stop umcd` mid-transfer leaves the agent's active slot as
 #     it was;
+#  6. a signed update from the cloud (nginx with TLS and client
+#     certificates, the test backend) asked for by the operator with
+#     `umcctl update`: umcd under its unit verifies the package and fetches
+#     it, the agent under its unit verifies the signed manifest with its own
+#     trust anchor before it activates the image; the stranger may not ask;
 # and both daemons run without core dumps (LimitCORE=0, non-dumpable).
 HERE=$(dirname "$(readlink -f "$0")")
 if [ -z "${UMC_VM:-}" ]; then
@@ -282,6 +287,76 @@ sleep 1
 itest_check "umcd is stopped" bash -c "! systemctl is-active --quiet umcd"
 itest_check "the agent's active slot is untouched by the stop" test "$(itest_slot_state "$SLOTS")" = "$before"
 itest_check "the agent keeps running" systemctl is-active --quiet umc-agent
+
+# ---- 6. a signed update from the cloud, under both units, asked by the operator ----
+
+cd "$ITEST_DIR" || itest_die "no $ITEST_DIR"
+itest_pki dev-1
+itest_start_cloud host 8443 8080 200k dev-1
+head -c 300000 /dev/urandom >ecu1-5.bin
+cat >desc.ini <<EOD
+[Package]
+Name=svc cloud 5.0.0
+Version=5.0.0
+SecurityVersion=7
+ValidDays=30
+VehicleModel=SVC
+HardwareRevision=R1
+
+[Image ecu1]
+EcuId=0x10
+HardwareId=HW-SVC-1
+Version=5.0.0
+File=$ITEST_DIR/ecu1-5.bin
+EOD
+umc-pack create --description desc.ini --cert signer.pem --key signer.key \
+        --output www/p6 >pack.log 2>&1 || itest_die "umc-pack create failed: $(cat pack.log)"
+chmod -R a+rX www
+itest_cloud_mode normal pkg=p6
+
+# The files the units read, owned and protected as a T-Box provisions them.
+install -d -m 0755 /etc/umc/cloud
+install -m 0644 root.pem /etc/umc/trust-anchor.pem
+install -m 0644 root.pem client.pem /etc/umc/cloud/
+install -o umc -g umc -m 0400 client.key /etc/umc/cloud/client.key
+install -o umc -g umc -m 0400 secret /etc/umc/cloud/secret
+sed -i 's|^RequireSignature=no$|TrustAnchor=/etc/umc/trust-anchor.pem|' /etc/umc/umc-agent.conf
+sed -i 's|^RequireSignature=no$|TrustAnchor=/etc/umc/trust-anchor.pem|' /etc/umc/umcd.conf
+cat >>/etc/umc/umcd.conf <<'CONF'
+[Device]
+VehicleModel=SVC
+HardwareRevision=R1
+[Cloud]
+BaseUrl=https://127.0.0.1:8443/api
+DeviceId=dev-1
+SecretFile=/etc/umc/cloud/secret
+Company=acme
+Product=tbox
+CaFile=/etc/umc/cloud/root.pem
+ClientCert=/etc/umc/cloud/client.pem
+ClientKey=/etc/umc/cloud/client.key
+CONF
+itest_check "umcd --check-config accepts [Package], [Device] and [Cloud]" \
+        setpriv --reuid=umc --regid=umc --clear-groups umcd --check-config >&2
+systemctl restart umc-agent.service umcd.service || itest_die "systemctl restart failed"
+itest_check "both units are active with signatures required" systemctl is-active --quiet umc-agent umcd
+
+rc=0; ctl_as "$STRANGER" stranger-check.json check || rc=$?
+itest_check "a user in no group may not ask for updates (exit $rc, 4 = refused)" test "$rc" -eq 4
+itest_check "the bus refused the stranger's CheckForUpdates" \
+        grep -q 'Rejected send message.*member="CheckForUpdates"' "$ITEST_DIR/stranger-check.json"
+rc=0; ctl_as "$OP" op-update.json update --yes || rc=$?
+itest_check "the operator's umcctl update installs the cloud's signed package (exit $rc)" test "$rc" -eq 0
+itest_check "the cloud's image is active on the agent" has_version 5.0.0
+itest_check "the image is byte-identical" cmp -s ecu1-5.bin "$SLOTS/$(cat "$SLOTS/active")/image"
+itest_check "the agent verified the signed manifest and recorded security version 7" \
+        test "$(cat "$SLOTS/security_version" 2>/dev/null)" = 7
+itest_check "umcd recorded security version 7 for ecu1" grep -qx "ecu1=7" "$STATE/security-versions"
+itest_check "the backend got umcd's success report" \
+        wait_until 20 "the report" grep -q '"result":"success"' reports.jsonl
+itest_check "the image came through nginx, which verified the device's certificate" \
+        grep -q "GET /pkg/p6/ecu1.img 20[06] \|GET /pkg/p6/[^ ]* 20[06] " nginx-access.log
+cd / || true
 
 itest_log "done in ${SECONDS} s since the job started"
 itest_summary
