@@ -78,6 +78,8 @@ int umc_dbus_resolve_group(const char *name, gid_t *ret_gid);
 /* For the update's methods (dbusupdate.h): the operator check of Install, and the bus. */
 int umc_dbus_check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error);
 sd_bus *umc_dbus_get_bus(struct umc_dbus *d);
+/* s as printable ASCII ('?' for anything else) in buf, cut at size - 1 bytes: a D-Bus string. */
+const char *umc_dbus_ascii_text(const char *s, char *buf, size_t size);
 
 /* Forward the manager's completed event to the cloud update (NULL: none). */
 struct umc_update;

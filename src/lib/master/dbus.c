@@ -644,6 +644,10 @@ int umc_dbus_check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error 
         return check_operator(d, m, error);
 }
 
+const char *umc_dbus_ascii_text(const char *s, char *buf, size_t size) {
+        return ascii_text(s, buf, size);
+}
+
 sd_bus *umc_dbus_get_bus(struct umc_dbus *d) {
         return d->bus;
 }
