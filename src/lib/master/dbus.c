@@ -535,6 +535,10 @@ static int read_options(sd_bus_message *m, const struct option_spec *specs, size
         return sd_bus_message_exit_container(m);
 }
 
+int umc_dbus_read_no_options(sd_bus_message *m, sd_bus_error *error) {
+        return read_options(m, NULL, 0, NULL, error);
+}
+
 struct install_options {
         uint8_t manifest_hash[UMC_HASH_LEN];
         bool have_hash;

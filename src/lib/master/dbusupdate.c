@@ -127,25 +127,6 @@ static void on_finished(void *ud, bool success, enum umc_reason reason, const ch
 
 /* ---- methods ---- */
 
-/* No option is defined: an empty a{sv} only, as the other methods refuse unknown keys. */
-static int read_no_options(sd_bus_message *m, sd_bus_error *error) {
-        const char *key;
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                r = sd_bus_message_read(m, "s", &key);
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%.64s'",
-                                         r >= 0 ? key : "");
-        }
-        return sd_bus_message_exit_container(m);
-}
-
 static int need_cloud(struct umc_dbus_update *du, sd_bus_message *m, sd_bus_error *error) {
         int r = umc_dbus_check_operator(du->dbus, m, error);
 
@@ -164,7 +145,7 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
         r = need_cloud(du, m, error);
         if (r >= 0)
-                r = read_no_options(m, error);
+                r = umc_dbus_read_no_options(m, error);
         if (r < 0)
                 return r;
         if (du->n_pending == PENDING_MAX)
@@ -199,7 +180,7 @@ static int method_install_update(sd_bus_message *m, void *userdata, sd_bus_error
         if (umc_hex_decode(hex, strnlen(hex, 2 * UMC_HASH_LEN + 1), hash, sizeof(hash)) < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "manifest_hash must be %d hex digits", 2 * UMC_HASH_LEN);
-        r = read_no_options(m, error);
+        r = umc_dbus_read_no_options(m, error);
         if (r < 0)
                 return r;
         r = umc_update_install(du->update, hash, why, sizeof(why));
