@@ -78,6 +78,10 @@ int umc_dbus_resolve_group(const char *name, gid_t *ret_gid);
 /* For the update's methods (dbusupdate.h): the operator check of Install, and the bus. */
 int umc_dbus_check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error);
 sd_bus *umc_dbus_get_bus(struct umc_dbus *d);
+/* s as printable ASCII ('?' for anything else) in buf, cut at size - 1 bytes: a D-Bus string. */
+const char *umc_dbus_ascii_text(const char *s, char *buf, size_t size);
+/* Read an a{sv} of options where none is defined: any key is InvalidArgs naming it. */
+int umc_dbus_read_no_options(sd_bus_message *m, sd_bus_error *error);
 
 /* Forward the manager's completed event to the cloud update (NULL: none). */
 struct umc_update;

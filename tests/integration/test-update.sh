@@ -241,6 +241,17 @@ rc=0; busctl --address="$DBUS_SESSION_BUS_ADDRESS" call io.umc /io/umc/Manager i
 [ $rc -ne 0 ] && grep -q "not the offered update" hash.txt &&
         itest_pass "InstallUpdate with another hash: NotOffered, nothing fetched" ||
         itest_fail "InstallUpdate with another hash: exit $rc $(cat hash.txt)"
+# The hash is 64 hex digits and no option is defined: both refused by name.
+rc=0; busctl --address="$DBUS_SESSION_BUS_ADDRESS" call io.umc /io/umc/Manager io.umc.Manager1 \
+        InstallUpdate 'sa{sv}' "${wrong%0}x" 0 >hash2.txt 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "manifest_hash must be 64 hex digits" hash2.txt &&
+        itest_pass "InstallUpdate with a non-hex hash: InvalidArgs" ||
+        itest_fail "InstallUpdate with a non-hex hash: exit $rc $(cat hash2.txt)"
+rc=0; busctl --address="$DBUS_SESSION_BUS_ADDRESS" call io.umc /io/umc/Manager io.umc.Manager1 \
+        CheckForUpdates 'a{sv}' 1 force b true >opt.txt 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "Unknown option 'force'" opt.txt &&
+        itest_pass "CheckForUpdates with an option: InvalidArgs naming it" ||
+        itest_fail "CheckForUpdates with an option: exit $rc $(cat opt.txt)"
 
 # ---- killed mid-download, restarted: resumes from the partial file ----
 mode slow pkg=v2

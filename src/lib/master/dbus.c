@@ -535,6 +535,10 @@ static int read_options(sd_bus_message *m, const struct option_spec *specs, size
         return sd_bus_message_exit_container(m);
 }
 
+int umc_dbus_read_no_options(sd_bus_message *m, sd_bus_error *error) {
+        return read_options(m, NULL, 0, NULL, error);
+}
+
 struct install_options {
         uint8_t manifest_hash[UMC_HASH_LEN];
         bool have_hash;
@@ -599,7 +603,8 @@ static const struct option_spec install_options[] = {
 };
 
 /*
- * Install and Cancel: root, the daemon's own UID (it controls the daemon
+ * The operator methods (InspectPackage, Install, Cancel here;
+ * CheckForUpdates and InstallUpdate in dbusupdate.c): root, the daemon's own UID (it controls the daemon
  * anyway), or a user whom the user database makes a member of the operator
  * group now (umc_dbus_user_in_group()). The EUID is the broker's:
  * dbus-daemon took it from SO_PEERCRED when the caller connected and
@@ -610,7 +615,7 @@ static const struct option_spec install_options[] = {
  * caller's process held when it connected; this check adds that the user is
  * still a member, so removing a user from the group takes effect at once.
  * The lookup may ask NSS and blocks the loop for as long as that takes;
- * these two methods are rare. Fails closed.
+ * these methods are rare. Fails closed.
  */
 static int check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
@@ -641,6 +646,10 @@ static int check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *e
 
 int umc_dbus_check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error) {
         return check_operator(d, m, error);
+}
+
+const char *umc_dbus_ascii_text(const char *s, char *buf, size_t size) {
+        return ascii_text(s, buf, size);
 }
 
 sd_bus *umc_dbus_get_bus(struct umc_dbus *d) {

@@ -21,16 +21,6 @@ struct umc_dbus_update {
         uint32_t sent_percent;
 };
 
-/* Printable ASCII for D-Bus strings (UTF-8 only): reasons may quote backend bytes. */
-static const char *ascii(const char *s, char *buf, size_t size) {
-        size_t o = 0;
-
-        for (; s && *s && o + 1 < size; s++)
-                buf[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-        buf[o] = '\0';
-        return buf;
-}
-
 static int append_offer(sd_bus_message *m, const struct umc_update_offer *o) {
         char hex[2 * UMC_HASH_LEN + 1] = "";
         int r;
@@ -84,7 +74,7 @@ static void reply_pending(struct umc_dbus_update *du, int error, enum umc_reason
 
                 if (error < 0)
                         r = sd_bus_reply_method_errorf(call, error_name(reason), "%s",
-                                                       ascii(why, buf, sizeof(buf)));
+                                                       umc_dbus_ascii_text(why, buf, sizeof(buf)));
                 else {
                         r = sd_bus_message_new_method_return(call, &reply);
                         if (r >= 0)
@@ -130,31 +120,12 @@ static void on_finished(void *ud, bool success, enum umc_reason reason, const ch
         r = sd_bus_emit_signal(umc_dbus_get_bus(du->dbus), UMC_DBUS_PATH, UMC_DBUS_INTERFACE,
                                "UpdateFinished", "bqs", (int)success,
                                (uint16_t)(success ? UMC_REASON_OK : reason),
-                               ascii(message, buf, sizeof(buf)));
+                               umc_dbus_ascii_text(message, buf, sizeof(buf)));
         if (r < 0)
                 (void)log_warning_errno(r, "D-Bus: failed to emit UpdateFinished: %m");
 }
 
 /* ---- methods ---- */
-
-/* No option is defined: an empty a{sv} only, as the other methods refuse unknown keys. */
-static int read_no_options(sd_bus_message *m, sd_bus_error *error) {
-        const char *key;
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                r = sd_bus_message_read(m, "s", &key);
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%.64s'",
-                                         r >= 0 ? key : "");
-        }
-        return sd_bus_message_exit_container(m);
-}
 
 static int need_cloud(struct umc_dbus_update *du, sd_bus_message *m, sd_bus_error *error) {
         int r = umc_dbus_check_operator(du->dbus, m, error);
@@ -174,7 +145,7 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
         r = need_cloud(du, m, error);
         if (r >= 0)
-                r = read_no_options(m, error);
+                r = umc_dbus_read_no_options(m, error);
         if (r < 0)
                 return r;
         if (du->n_pending == PENDING_MAX)
@@ -189,7 +160,7 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (r < 0) {
                 sd_bus_message_unref(du->pending[--du->n_pending]);
                 return sd_bus_error_setf(error, UMC_DBUS_ERROR_BUSY, "Refused: %s",
-                                         ascii(why, buf, sizeof(buf)));
+                                         umc_dbus_ascii_text(why, buf, sizeof(buf)));
         }
         return 1;
 }
@@ -209,19 +180,20 @@ static int method_install_update(sd_bus_message *m, void *userdata, sd_bus_error
         if (umc_hex_decode(hex, strnlen(hex, 2 * UMC_HASH_LEN + 1), hash, sizeof(hash)) < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "manifest_hash must be %d hex digits", 2 * UMC_HASH_LEN);
-        r = read_no_options(m, error);
+        r = umc_dbus_read_no_options(m, error);
         if (r < 0)
                 return r;
         r = umc_update_install(du->update, hash, why, sizeof(why));
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, UMC_DBUS_ERROR_BUSY, "Refused: %s",
-                                         ascii(why, buf, sizeof(buf)));
+                                         umc_dbus_ascii_text(why, buf, sizeof(buf)));
         if (r == -ENOENT || r == -ESTALE)
                 return sd_bus_error_setf(error, UMC_DBUS_ERROR_NOT_OFFERED, "%s",
-                                         ascii(why, buf, sizeof(buf)));
+                                         umc_dbus_ascii_text(why, buf, sizeof(buf)));
         if (r < 0)
                 return sd_bus_error_setf(error, UMC_DBUS_ERROR_CLOUD, "%s",
-                                         ascii(why[0] ? why : strerror(-r), buf, sizeof(buf)));
+                                         umc_dbus_ascii_text(why[0] ? why : strerror(-r), buf,
+                                                             sizeof(buf)));
         return sd_bus_reply_method_return(m, NULL);
 }
 

@@ -1172,25 +1172,38 @@ static int open_images(struct umc_manager *m, struct install *in, const bool *se
 /*
  * A signed package's manifest.json and signature, as bytes for the ECUs
  * (MANIFEST frames): each endpoint verifies them itself. None: unsigned.
+ * The files are read a second time here, so the manifest must still hash to
+ * what umcd verified: an ECU never gets a manifest umcd did not check.
  */
 static int load_signed_manifest(struct install *in, const char *package_dir, char *why,
                                 size_t why_size) {
+        uint8_t hash[UMC_HASH_LEN];
         char detail[256] = "";
-        int r = umc_mfbuf_load(package_dir, &in->signed_mf, detail, sizeof(detail));
+        int r;
 
-        if (r == -ENOENT)
+        if (!in->sig.is_signed)
                 return 0;
+        r = umc_mfbuf_load(package_dir, &in->signed_mf, detail, sizeof(detail));
+        if (r == -ENOENT)
+                (void)snprintf(detail, sizeof(detail), "its signature file is gone");
         if (r < 0)
                 return refuse(why, why_size, r == -ENOMEM ? r : -EINVAL,
                               "%s: signed manifest cannot be passed on: %s", package_dir,
                               detail[0] ? detail : strerror(-r));
+        r = umc_hash_oneshot(UMC_HASH_SHA256, in->signed_mf.manifest, in->signed_mf.manifest_len,
+                             hash);
+        if (r < 0)
+                return r;
+        if (!umc_memeq_ct(hash, in->manifest.hash, UMC_HASH_LEN))
+                return refuse(why, why_size, -EINVAL,
+                              "%s/manifest.json changed after it was verified", package_dir);
         umc_mfbuf_view(&in->signed_mf, &in->signed_view);
         return 0;
 }
 
 static int install_new(struct umc_manager *m, const char *package_dir, struct umc_manifest *mf,
-                       const char *const *targets, struct install **ret, char *why,
-                       size_t why_size) {
+                       const struct umc_signedpkg_info *sig, const char *const *targets,
+                       struct install **ret, char *why, size_t why_size) {
         struct install *in;
         _cleanup_free_ bool *sel = NULL;
         int r;
@@ -1200,6 +1213,7 @@ static int install_new(struct umc_manager *m, const char *package_dir, struct um
                 return -ENOMEM;
         in->manifest = *mf;
         *mf = (struct umc_manifest){};
+        in->sig = *sig;
         sel = calloc(in->manifest.n_images, sizeof(*sel));
         in->jobs = calloc(in->manifest.n_images, sizeof(*in->jobs));
         in->package_dir = strdup(package_dir);
@@ -1252,7 +1266,7 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
                 return refuse(why, why_size, -EINVAL,
                               "the manifest does not have the expected hash: the package changed");
         }
-        r = install_new(m, package_dir, &mf, targets, &in, why, why_size);
+        r = install_new(m, package_dir, &mf, &sig, targets, &in, why, why_size);
         umc_manifest_free(&mf);
         if (r < 0)
                 return r;
@@ -1262,7 +1276,6 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
                 install_free(in);
                 return r;
         }
-        in->sig = sig;
         m->inst = in;
         m->op = UMC_OP_VERIFYING;
         m->last_error[0] = '\0';
