@@ -266,6 +266,14 @@ before=$(part_size)
 [ -n "$before" ] && [ "$before" -gt 0 ] && itest_pass "umcd killed with $before bytes in the partial file" ||
         itest_fail "no partial file after the kill"
 itest_start_umcd tbox
+# A check that fails (a manifest from an untrusted signer) must not delete
+# the partial images of the package verified before it.
+mode normal pkg=untrusted
+ctl check >untrusted-mid.txt 2>&1 || true
+after=$(part_size)
+grep -q "0x0705 PKG_CERT_UNTRUSTED" untrusted-mid.txt && [ "$after" = "$before" ] &&
+        itest_pass "a refused check keeps the partial file ($after bytes)" ||
+        itest_fail "refused check mid-download: partial now '$after' (was $before): $(cat untrusted-mid.txt)"
 mode normal pkg=v2
 rc=0; ctl update --yes >update2.txt 2>&1 || rc=$?
 line=$(grep "Cloud: download ended" umcd.log | tail -n 1)
@@ -275,6 +283,9 @@ from=$(sed -n 's/.*resumed from \([0-9]*\),.*/\1/p' <<<"$line")
         itest_fail "restart: exit $rc, $line"
 [ "$(active_version 1)" = bcm-2.0.0 ] && [ "$(active_version 2)" = gw-2.0.0 ] &&
         itest_pass "both agents run 2.0.0" || itest_fail "agents: $(active_version 1) $(active_version 2)"
+[ -z "$(find umcd-state/cloud/package -type f)" ] &&
+        itest_pass "installed: the T-Box's copy of the package is deleted" ||
+        itest_fail "files left after the installation: $(ls umcd-state/cloud/package)"
 cmp -s "$D/gw2/slots/$(tr -d '\n' <"$D/gw2/slots/active")/image" src/gw-2.bin &&
         itest_pass "the resumed image arrived byte for byte" || itest_fail "gw image differs"
 

@@ -297,9 +297,11 @@ static void on_manifest(struct umc_cloud *c, int error, enum umc_reason reason,
         char w[WHY_MAX] = "";
         int r;
 
+        /* Nothing of this answer was kept (the client stores a manifest only once it
+         * verified): the folder still holds the last verified package and its partial
+         * images, which a failed fetch or a forged answer must not delete. */
         if (error < 0) {
                 check_failed(u, NULL, reason ? reason : UMC_REASON_IO_ERROR, why);
-                discard_package(u);
                 return;
         }
         reason = umc_signedpkg_check(umc_manager_config(u->manager), u->state_fd, p, w, sizeof(w));
@@ -459,7 +461,8 @@ static void on_images(struct umc_cloud *c, int error, enum umc_reason reason, co
         r = umc_manager_install(u->manager, umc_cloud_package_dir(c), u->offer.hash, NULL, w,
                                 sizeof(w));
         if (r < 0) {
-                discard_package(u);
+                if (r != -EBUSY) /* busy is for now: the verified download stays for a retry */
+                        discard_package(u);
                 install_failed(u, r == -EBUSY ? UMC_REASON_BUSY : UMC_REASON_PKG_MALFORMED,
                                w[0] ? w : strerror(-r));
         }
@@ -530,6 +533,10 @@ void umc_update_install_completed(struct umc_update *u, bool success, enum umc_r
         for (; n < u->offer.n_targets && n < UMC_ELEMENTSOF(tr); n++)
                 tr[n] = target_result(u, &u->offer.targets[n]);
         send_report(u, offer_package(u, &p), success ? UMC_REASON_OK : reason, message, tr, n);
+        /* Installed: the images are on the ECUs, the T-Box's copy only takes space. A
+         * failed installation keeps it: the next offer of it needs no download. */
+        if (success)
+                discard_package(u);
         offer_clear(u);
         set_state(u, UMC_UPDATE_IDLE);
         if (u->ev.finished)
