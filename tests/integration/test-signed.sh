@@ -259,6 +259,8 @@ holds() { # FILE PLAIN: FILE's bytes are PLAIN's
 }
 holds_nowhere() { # DIR PLAIN: no file below DIR holds PLAIN's bytes
         local f
+        # A missing DIR (a path gone wrong) holds nothing: that proves nothing.
+        [ -d "$1" ] || { itest_log "holds_nowhere: no folder $1"; return 1; }
         while IFS= read -r -d '' f; do
                 cmp -s "$f" "$2" && return 1
         done < <(find "$1" -type f -print0)
