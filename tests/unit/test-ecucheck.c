@@ -833,10 +833,12 @@ static bool file_is(const char *dir, const char *name, const uint8_t *want, uint
         return same;
 }
 
+/* name below dir exists; dir itself must, or "does not exist" would prove nothing. */
 static bool exists_in(const char *dir, const char *name) {
         char path[192];
 
-        (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+        assert_int_equal(access(dir, F_OK), 0);
+        assert_true((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) < sizeof(path));
         return access(path, F_OK) == 0;
 }
 
