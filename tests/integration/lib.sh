@@ -251,6 +251,10 @@ itest_install() { # OUT TARGET PACKAGE
         "$UMCCTL" --bus session --json install --target "$2" "$3" >"$ITEST_DIR/$1.json" 2>&1 || rc=$?
         return $rc
 }
+# The same for every target PACKAGE names (no --target).
+itest_install_all() { # OUT PACKAGE
+        "$UMCCTL" --bus session --json install "$2" >"$ITEST_DIR/$1.json" 2>&1
+}
 
 # ---- the test cloud: a PKI, nginx (TLS) and tests/cloud/backend.py ----
 

@@ -40,7 +40,10 @@ left_behind() { # TAG OUT
         dir=$(grep -o '/tmp/umc-demo-[A-Za-z0-9]*' "$2" | head -n 1)
         ip netns list | grep "^umc$1-" || true
         ip -o link | grep -o "u$1[tg][0-9]*" || true
-        [ -z "$dir" ] || { [ ! -e "$dir" ] || echo "$dir"; pgrep -f "$dir" || true; }
+        # No folder named: the checks below would pass on nothing, so say so.
+        [ -n "$dir" ] || { echo "(no /tmp/umc-demo-* folder named in $2)"; return; }
+        [ ! -e "$dir" ] || echo "$dir"
+        pgrep -f "$dir" || true
 }
 
 # ---- a whole run ----

@@ -141,18 +141,13 @@ EOD
                 ${chain:+--chain "$chain"} --output "$1" >>pack.log 2>&1 ||
                 itest_die "umc-pack create $1 failed: $(tail -2 pack.log)"
 }
-install() { # OUT PACKAGE
-        local rc=0
-        "$UMCCTL" --bus session --json install "$2" >"$D/$1.json" 2>&1 || rc=$?
-        return $rc
-}
 slot() { itest_slot_state "$D/a$1/slots"; }
 
 pack good signer 1.0.0
 total=$(($(stat -c %s good/manifest.json) + $(stat -c %s good/manifest.json.p7s)))
 itest_check "manifest and signature take more than one MANIFEST PDU ($total bytes)" \
         test "$total" -gt 3987
-itest_check "a signed package installs over classic and FD ISO-TP" install i1 "$D/good"
+itest_check "a signed package installs over classic and FD ISO-TP" itest_install_all i1 "$D/good"
 for n in 1 2; do
         itest_check "ECU $n runs 1.0.0" grep -q "^b 1.0.0 " <(slot $n)
         itest_check "ECU $n recorded security version 4" \
@@ -161,7 +156,7 @@ done
 S1=$(slot 1) S2=$(slot 2)
 
 pack rogue rogue-signer 6.6.6
-if install i2 "$D/rogue"; then itest_fail "the rogue package was installed"; else itest_pass "the rogue install fails"; fi
+if itest_install_all i2 "$D/rogue"; then itest_fail "the rogue package was installed"; else itest_pass "the rogue install fails"; fi
 for n in 1 2; do
         itest_check "ECU $n refused it: 0x0705 PKG_CERT_UNTRUSTED" \
                 grep -q "ALARM .*(reason 0x0705 PKG_CERT_UNTRUSTED)" "$D/a$n/log"

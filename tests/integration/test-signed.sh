@@ -183,11 +183,6 @@ EOD
                 ${chain:+--chain "$chain"} --output "$1" >>"$D/pack.log" 2>&1 ||
                 itest_die "umc-pack create $1 failed: $(tail -2 "$D/pack.log")"
 }
-install() { # OUT PACKAGE: umcctl's exit status
-        local rc=0
-        "$UMCCTL" --bus session --json install "$2" >"$D/$1.json" 2>&1 || rc=$?
-        return $rc
-}
 slot() { itest_slot_state "$D/gw$1/slots"; }
 secver() { cat "$D/gw$1/slots/security_version" 2>/dev/null || echo none; }
 refused_by_ecu() { # K CODE NAME: the agent logged the ALARM since mark K
@@ -198,7 +193,7 @@ mark() { for k in 1 2 3; do MARK[k]=$(($(wc -l <"$D/gw$k/log") + 1)); done; }
 # ---- 1. signed: installed, security version recorded ----
 pack good signer 5 1.0.0
 mark
-itest_check "a signed package installs on all three ECUs" install i1 "$D/good"
+itest_check "a signed package installs on all three ECUs" itest_install_all i1 "$D/good"
 for k in 1 2 3; do
         itest_check "ECU $k runs 1.0.0" grep -q "^b 1.0.0 " <(slot $k)
         itest_check "ECU $k recorded security version 5" test "$(secver $k)" = 5
@@ -210,7 +205,7 @@ S1=$(slot 1) S2=$(slot 2) S3=$(slot 3)
 # ---- 2. a signer only the T-Box trusts ----
 pack rogue rogue-signer 9 6.6.6
 mark
-if install i2 "$D/rogue"; then itest_fail "the rogue package was installed"; else itest_pass "the rogue install fails"; fi
+if itest_install_all i2 "$D/rogue"; then itest_fail "the rogue package was installed"; else itest_pass "the rogue install fails"; fi
 itest_check "umcd passed it on (it trusts the rogue CA)" grep -q "Installing bcm.img 6.6.6 on bcm" "$D/umcd.log"
 for k in 1 2 3; do
         itest_check "ECU $k refused it: 0x0705 PKG_CERT_UNTRUSTED" refused_by_ecu $k 0x0705 PKG_CERT_UNTRUSTED
@@ -224,14 +219,14 @@ itest_check "security versions untouched" test "$(secver 1)$(secver 2)$(secver 3
 # ---- 3. genuine but older; then a signed downgrade for gw only ----
 pack old signer 3 0.9.0
 mark
-if install i3 "$D/old"; then itest_fail "the older package was installed"; else itest_pass "the older install fails"; fi
+if itest_install_all i3 "$D/old"; then itest_fail "the older package was installed"; else itest_pass "the older install fails"; fi
 for k in 1 2 3; do
         itest_check "ECU $k refused it: 0x070d PKG_ROLLBACK" refused_by_ecu $k 0x070d PKG_ROLLBACK
 done
 itest_check "active slots untouched" test "$(slot 1)|$(slot 2)|$(slot 3)" = "$S1|$S2|$S3"
 pack down signer 3 0.9.1 "DowngradeMax=5"
 mark
-if install i4 "$D/down"; then itest_fail "bcm took a downgrade it has no permission for"; else itest_pass "the partial downgrade fails for bcm"; fi
+if itest_install_all i4 "$D/down"; then itest_fail "bcm took a downgrade it has no permission for"; else itest_pass "the partial downgrade fails for bcm"; fi
 itest_check "bcm refused it: 0x070d PKG_ROLLBACK" refused_by_ecu 1 0x070d PKG_ROLLBACK
 itest_check "bcm untouched" test "$(slot 1)" = "$S1"
 itest_check "ECU 3 refused it: 0x070d PKG_ROLLBACK" refused_by_ecu 3 0x070d PKG_ROLLBACK
@@ -245,7 +240,7 @@ cp bcm.bin gw.bin "$D/unsigned/"
 cp ecu3.bin "$D/unsigned/"
 itest_package "$D/unsigned" unsigned "bcm:7.0.0:bcm.bin" "gw:7.0.0:gw.bin" "ecu3:7.0.0:ecu3.bin"
 mark
-if install i5 "$D/unsigned"; then itest_fail "an unsigned package was installed"; else itest_pass "the unsigned install fails"; fi
+if itest_install_all i5 "$D/unsigned"; then itest_fail "an unsigned package was installed"; else itest_pass "the unsigned install fails"; fi
 for k in 1 2 3; do
         itest_check "ECU $k refused it: 0x0713 PKG_SIG_MISSING" refused_by_ecu $k 0x0713 PKG_SIG_MISSING
 done
@@ -259,6 +254,8 @@ holds() { # FILE PLAIN: FILE's bytes are PLAIN's
 }
 holds_nowhere() { # DIR PLAIN: no file below DIR holds PLAIN's bytes
         local f
+        # A missing DIR (a path gone wrong) holds nothing: that proves nothing.
+        [ -d "$1" ] || { itest_log "holds_nowhere: no folder $1"; return 1; }
         while IFS= read -r -d '' f; do
                 cmp -s "$f" "$2" && return 1
         done < <(find "$1" -type f -print0)
@@ -268,7 +265,7 @@ pack sealed signer 6 2.0.0 "" "EncryptKeyFile=$PKGKEY1" "EncryptKeyFile=$PKGKEY3
 itest_check "the package holds bcm's image encrypted" test -f "$D/sealed/bcm.img.enc"
 itest_check "the package holds ECU 3's image encrypted" test -f "$D/sealed/ecu3.img.enc"
 mark
-itest_check "a package with images encrypted for bcm and ECU 3 installs" install i6 "$D/sealed"
+itest_check "a package with images encrypted for bcm and ECU 3 installs" itest_install_all i6 "$D/sealed"
 for k in 1 2 3; do
         itest_check "ECU $k runs 2.0.0" grep -q " 2.0.0 " <(slot $k)
 done
@@ -288,7 +285,7 @@ S1=$(slot 1) S2=$(slot 2) S3=$(slot 3)
 
 pack sealed-gw signer 6 2.0.1 "EncryptKeyFile=$PKGKEYGW"
 mark
-if install i7 "$D/sealed-gw"; then itest_fail "gw installed an image it has no key for"; else itest_pass "the install of an image gw cannot open fails"; fi
+if itest_install_all i7 "$D/sealed-gw"; then itest_fail "gw installed an image it has no key for"; else itest_pass "the install of an image gw cannot open fails"; fi
 itest_check "gw refused it: 0x0711 PKG_DECRYPT_FAILED" refused_by_ecu 2 0x0711 PKG_DECRYPT_FAILED
 itest_check "gw's log names the missing PackageKeyFile=" \
         bash -c "tail -n +${MARK[2]} '$D/gw2/log' | grep -q 'no PackageKeyFile='"

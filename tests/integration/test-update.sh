@@ -330,8 +330,9 @@ ctl check >after-token.txt 2>&1 || true
 grep -q "bad_token" reports.jsonl && [ "$(reports)" -gt "$n0" ] &&
         itest_pass "the queued wrong-token report reached the backend with the next check" ||
         itest_fail "wrong-token report not delivered"
-[ "$(active_version 1)" = bcm-2.0.0 ] && itest_pass "wrong token: targets untouched" ||
-        itest_fail "wrong token touched a target"
+[ "$(active_version 1)" = bcm-2.0.0 ] && [ "$(active_version 2)" = gw-2.0.0 ] &&
+        itest_pass "wrong token: targets untouched" ||
+        itest_fail "wrong token touched a target: $(active_version 1) $(active_version 2)"
 
 # ---- killed mid-delivery: the resumed installation is followed and reported ----
 itest_limit_link 2 4mbit # 1.5 MB to gw in about 3 s

@@ -416,6 +416,17 @@ static void expect_refusal(struct rig *g, const struct entry *e, enum umc_reason
         signed_mf_free(&s);
 }
 
+/* Sign e likewise, deliver the good image as e->version: installed, recorded as want_secver. */
+static void expect_installed(struct rig *g, const struct entry *e, uint64_t want_secver) {
+        enum umc_reason why;
+        struct signed_mf s;
+
+        sign_with(&s, manifest_json(e), &pki.ec, pki.chain);
+        assert_int_equal(deliver(g, &g->good, IMAGE_LEN, e->version, &s.view, 16000, &why), 0);
+        expect_active(g, e->version, want_secver);
+        signed_mf_free(&s);
+}
+
 /* ---- tests ---- */
 
 static void test_signed_image_is_installed_and_its_security_version_recorded(void **state) {
@@ -581,8 +592,6 @@ static void test_untrusted_or_expired_signer_is_refused(void **state) {
 static void test_lower_security_version_is_refused_unless_a_signed_downgrade_allows(
         void **state) {
         struct entry e;
-        enum umc_reason why;
-        struct signed_mf s;
         struct rig g;
 
         rig_start(&g, 9); /* an image of security version 9 was installed before */
@@ -592,32 +601,21 @@ static void test_lower_security_version_is_refused_unless_a_signed_downgrade_all
         e.downgrade_max = 8; /* a permission that does not reach 9 */
         expect_refusal(&g, &e, UMC_REASON_PKG_ROLLBACK);
         e.downgrade_max = 9;
-        sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, VERSION, &s.view, 16000, &why), 0);
         /* The record follows what is installed now: 5. */
-        expect_active(&g, VERSION, 5);
-        signed_mf_free(&s);
+        expect_installed(&g, &e, 5);
         rig_stop(&g);
 }
 
 static void test_equal_or_higher_security_version_is_installed(void **state) {
         struct entry e;
-        enum umc_reason why;
-        struct signed_mf s;
         struct rig g;
 
         rig_start(&g, 5);
         e = good_entry(&g);
-        sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, VERSION, &s.view, 16000, &why), 0);
-        expect_active(&g, VERSION, 5);
-        signed_mf_free(&s);
+        expect_installed(&g, &e, 5);
         e.security_version = 6;
         e.version = "2.0.2";
-        sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, "2.0.2", &s.view, 16000, &why), 0);
-        expect_active(&g, "2.0.2", 6);
-        signed_mf_free(&s);
+        expect_installed(&g, &e, 6);
         rig_stop(&g);
 }
 
@@ -835,10 +833,12 @@ static bool file_is(const char *dir, const char *name, const uint8_t *want, uint
         return same;
 }
 
+/* name below dir exists; dir itself must, or "does not exist" would prove nothing. */
 static bool exists_in(const char *dir, const char *name) {
         char path[192];
 
-        (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+        assert_int_equal(access(dir, F_OK), 0);
+        assert_true((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) < sizeof(path));
         return access(path, F_OK) == 0;
 }
 

@@ -90,12 +90,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         struct fixture *f = *state;
-        char cmd[128];
 
         umc_daemon_config_free(&f->c);
         close(f->state_fd);
-        (void)snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-        assert_int_equal(system(cmd), 0);
+        rm_tree(f->dir);
         free(f);
         return 0;
 }
@@ -247,8 +245,7 @@ static void write_with_feature(struct fixture *f, const uint8_t key[32], const c
         assert_non_null(at);
         (void)snprintf(at, sizeof(json) - (size_t)(at - json), "%s%s", obj,
                        strstr(saved, "\"images\""));
-        (void)snprintf(obj, sizeof(obj), "rm -rf %s", f->pkg);
-        assert_int_equal(system(obj), 0);
+        rm_tree(f->pkg);
         write_package(f->pkg, &P.ec, true);
         memcpy(json, saved, sizeof(json));
 }
