@@ -626,12 +626,14 @@ static void test_manifest_frames_precede_begin_and_reach_the_gate(void **state) 
         size_t len;
 
         gated_rig(&g, &p, &test_mf, 0);
-        /* The sender's first frames: MANIFEST x 4 (3995 data bytes each at most), then BEGIN. */
+        /* The sender's first frames: MANIFEST x 4 (UMC_MFMSG_CHUNK_MAX = 3987 data bytes
+         * each at most, a 4000-byte body), then BEGIN. */
         for (int i = 0; i < 4; i++) {
                 assert_int_equal(umc_sender_next(g.tx, ++g.now, UMC_LOAD_NORMAL, frame,
                                                  sizeof(frame), &len, NULL), 0);
                 assert_int_equal(frame[3], UMC_FRAME_MANIFEST);
-                assert_true(len <= UMC_FRAME_HEADER_LEN + 8 + 4000 + 16);
+                assert_true(len <= UMC_FRAME_HEADER_LEN + UMC_MFMSG_HEADER_LEN +
+                                           UMC_MFMSG_CHUNK_MAX + 16);
                 assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, frame, sizeof(frame),
                                                     &len, NULL), 0);
                 assert_int_equal(len, 0); /* no answer to a MANIFEST */
