@@ -27,11 +27,10 @@ static enum umc_reason refuse(enum umc_reason reason, char *why, size_t why_size
                               const char *fmt, ...) {
         va_list ap;
 
-        if (why && why_size > 0) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
+        /* umc_why() with a reason code in place of the errno. */
+        va_start(ap, fmt);
+        umc_vwhy(why, why_size, fmt, ap);
+        va_end(ap);
         return reason;
 }
 
