@@ -62,8 +62,8 @@ static void one_body(struct umc_mfasm *a, const uint8_t *body, size_t len) {
         CHECK(r == 0 || r == -EBADMSG);
         if (r < 0) {
                 CHECK(why == UMC_REASON_BODY_MALFORMED || why == UMC_REASON_OUT_OF_ORDER);
-                /* A refused first chunk may leave its buffer, but nothing assembled. */
-                CHECK(a->got == before.got);
+                /* A refused chunk, the first included, changes nothing. */
+                CHECK(a->got == before.got && a->buf == before.buf);
                 return;
         }
         memcpy(shadow + m.offset, m.data, m.data_len);

@@ -72,7 +72,7 @@ enum umc_reason umc_ecucheck_begin(const struct umc_ecucheck_identity *id,
  * Set up the checks for one session and install them as rx's gate, for
  * the ECU ecu_id with hardware ID hw_id (copied). *ret is NULL (and rx
  * has no gate) when cfg has neither TrustAnchor= nor RequireSignature=yes.
- * 0 or -ENOMEM.
+ * 0, -EINVAL (a NULL argument) or -ENOMEM.
  */
 int umc_ecucheck_attach(struct umc_receiver *rx, const struct umc_agent_config *cfg,
                         uint32_t ecu_id, const char *hw_id, struct umc_slots *slots,

@@ -85,7 +85,8 @@ struct umc_mfasm {
  * Add the next chunk. -EBADMSG with *ret_reason BODY_MALFORMED when its
  * format or lengths differ from the first chunk's, or it comes after the
  * last; OUT_OF_ORDER when its offset is not the next (a chunk went
- * missing). -ENOMEM.
+ * missing). -ENOMEM. A refused chunk leaves a unchanged (a first chunk
+ * that does not start at offset 0 allocates nothing).
  */
 int umc_mfasm_add(struct umc_mfasm *a, const struct umc_mfmsg *m, enum umc_reason *ret_reason);
 /* True when something arrived (complete or not). */

@@ -206,9 +206,12 @@ struct umc_receiver;
  *   frame came, else the complete manifest and signature. image: after
  *   the whole-image hash matched TRANSPORT, before the sink's commit, with
  *   the SHA-256 of the image as stored. Each returns OK, or the reason
- *   that refuses the image (the receiver answers STOP(reason) and aborts
- *   the sink: the active image is untouched).
- * Without a gate, MANIFEST frames are checked for form and then ignored.
+ *   that refuses the image: the receiver answers STOP(reason); a refusal
+ *   at begin leaves the sink untouched (it never saw BEGIN), one at image
+ *   aborts it. Either way the active image is untouched.
+ * Without a gate, MANIFEST frames are still checked for form and order and
+ *   assembled, unchecked: umc_receiver_manifest() hands them out (a gateway
+ *   passes them on).
  */
 struct umc_receiver_gate {
         enum umc_reason (*begin)(void *ud, const struct umc_msg_begin *b,

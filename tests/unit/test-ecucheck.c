@@ -995,6 +995,9 @@ static void test_mfmsg_round_trip_and_refusals(void **state) {
         assert_int_equal(umc_mfmsg_decode(body, (size_t)len, &d), 0);
         assert_int_equal(umc_mfasm_add(&a, &d, &why), -EBADMSG);
         assert_int_equal(why, UMC_REASON_OUT_OF_ORDER);
+        /* The refused first chunk left nothing behind: no buffer, nothing started. */
+        assert_false(umc_mfasm_started(&a));
+        assert_null(a.buf);
         umc_mfasm_reset(&a);
         len = umc_mfmsg_encode(&m, 0, 5, body, sizeof(body), &n);
         assert_int_equal(umc_mfmsg_decode(body, (size_t)len, &d), 0);

@@ -742,6 +742,10 @@ static void test_replaced_partial_is_what_the_commit_installs(void **state) {
         assert_int_equal(write(fd, plain, sizeof(plain)), (ssize_t)sizeof(plain));
         assert_int_equal(umc_slots_replace_partial(s, fd, sizeof(plain) + 1), -EINVAL);
         assert_int_equal(umc_slots_replacement_discard(s), 0);
+        /* Refused before it changed anything: the received image and its record stay. */
+        assert_true(exists(f, "incoming", "progress"));
+        assert_file(f, "incoming", "image.part", img, IMAGE_LEN);
+        assert_false(exists(f, "incoming", "image.plain"));
 
         assert_int_equal(umc_slots_replacement_open(s, &fd), 0);
         assert_int_equal(write(fd, plain, sizeof(plain)), (ssize_t)sizeof(plain));

@@ -626,12 +626,14 @@ static void test_manifest_frames_precede_begin_and_reach_the_gate(void **state) 
         size_t len;
 
         gated_rig(&g, &p, &test_mf, 0);
-        /* The sender's first frames: MANIFEST x 4 (3995 data bytes each at most), then BEGIN. */
+        /* The sender's first frames: MANIFEST x 4 (UMC_MFMSG_CHUNK_MAX = 3987 data bytes
+         * each at most, a 4000-byte body), then BEGIN. */
         for (int i = 0; i < 4; i++) {
                 assert_int_equal(umc_sender_next(g.tx, ++g.now, UMC_LOAD_NORMAL, frame,
                                                  sizeof(frame), &len, NULL), 0);
                 assert_int_equal(frame[3], UMC_FRAME_MANIFEST);
-                assert_true(len <= UMC_FRAME_HEADER_LEN + 8 + 4000 + 16);
+                assert_true(len <= UMC_FRAME_HEADER_LEN + UMC_MFMSG_HEADER_LEN +
+                                           UMC_MFMSG_CHUNK_MAX + 16);
                 assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, frame, sizeof(frame),
                                                     &len, NULL), 0);
                 assert_int_equal(len, 0); /* no answer to a MANIFEST */
@@ -649,6 +651,55 @@ static void test_manifest_frames_precede_begin_and_reach_the_gate(void **state) 
         assert_int_equal(p.images, 1);
         assert_int_equal(umc_hash_oneshot(UMC_HASH_SHA256, g.image, g.image_len, sha), 0);
         assert_memory_equal(p.sha, sha, 32);
+        assert_true(g.sink.committed);
+        probe_free(&p);
+        rig_free(&g);
+}
+
+/*
+ * A forged MANIFEST piece (one that does not open) and a replayed one, in
+ * the middle of the assembly: both dropped and counted, and what the
+ * authenticated frames built goes on to BEGIN intact.
+ */
+static void test_forged_or_replayed_manifest_piece_is_dropped_and_assembly_goes_on(
+        void **state) {
+        uint8_t frame[FRAME_MAX], first[FRAME_MAX], reply[FRAME_MAX];
+        struct umc_xfer_rejects rj;
+        struct gate_probe p = {};
+        size_t len, first_len, rlen;
+        struct rig g = {};
+
+        gated_rig(&g, &p, &test_mf, 0);
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(umc_sender_next(g.tx, ++g.now, UMC_LOAD_NORMAL, frame,
+                                                 sizeof(frame), &len, NULL), 0);
+                assert_int_equal(frame[3], UMC_FRAME_MANIFEST);
+                if (i == 0) {
+                        memcpy(first, frame, len);
+                        first_len = len;
+                }
+                if (i == 2) {
+                        frame[len - 1] ^= 1; /* the tag no longer matches */
+                        assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, reply,
+                                                            sizeof(reply), &rlen, NULL),
+                                         UMC_XFER_DROPPED);
+                        frame[len - 1] ^= 1;
+                        assert_int_equal(umc_receiver_input(g.rx, first, first_len, g.now,
+                                                            reply, sizeof(reply), &rlen, NULL),
+                                         UMC_XFER_DROPPED);
+                        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_WAIT_BEGIN);
+                }
+                assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, reply,
+                                                    sizeof(reply), &rlen, NULL), 0);
+        }
+        umc_receiver_get_rejects(g.rx, &rj);
+        assert_int_equal(rj.total, 2);
+        assert_int_equal(run(&g, NONE, 0, NULL).sender_r, 0);
+        assert_int_equal(p.begins, 1);
+        assert_true(p.had_manifest);
+        assert_int_equal(p.manifest_len, sizeof(mf_bytes));
+        assert_memory_equal(p.manifest, mf_bytes, sizeof(mf_bytes));
+        assert_memory_equal(p.sig, sig_bytes, sizeof(sig_bytes));
         assert_true(g.sink.committed);
         probe_free(&p);
         rig_free(&g);
@@ -711,7 +762,8 @@ static void test_sm3_transfer_gives_the_gate_the_sha256(void **state) {
         rig_free(&g);
 }
 
-static void test_without_a_gate_manifest_frames_are_ignored(void **state) {
+static void test_without_a_gate_manifest_frames_are_assembled_unchecked(void **state) {
+        struct umc_signed_manifest v;
         struct rig g = {};
 
         make_image(&g, 100000);
@@ -722,6 +774,12 @@ static void test_without_a_gate_manifest_frames_are_ignored(void **state) {
         assert_int_equal(run(&g, NONE, 0, NULL).sender_r, 0);
         assert_true(g.sink.committed);
         assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        /* Unchecked, but assembled: what a gateway without TrustAnchor= passes on. */
+        assert_int_equal(umc_receiver_manifest(g.rx, &v), 0);
+        assert_int_equal(v.manifest_len, sizeof(mf_bytes));
+        assert_memory_equal(v.manifest, mf_bytes, sizeof(mf_bytes));
+        assert_int_equal(v.sig_len, sizeof(sig_bytes));
+        assert_memory_equal(v.sig, sig_bytes, sizeof(sig_bytes));
         rig_free(&g);
 }
 
@@ -965,9 +1023,11 @@ int main(void) {
                 cmocka_unit_test(test_gate_without_manifest_is_asked_with_none),
                 cmocka_unit_test(test_gate_refusal_of_the_stored_image_aborts_the_sink),
                 cmocka_unit_test(test_sm3_transfer_gives_the_gate_the_sha256),
-                cmocka_unit_test(test_without_a_gate_manifest_frames_are_ignored),
+                cmocka_unit_test(test_without_a_gate_manifest_frames_are_assembled_unchecked),
                 cmocka_unit_test(test_lost_manifest_chunk_ends_the_session_out_of_order),
                 cmocka_unit_test(test_manifest_after_begin_is_out_of_order),
+                cmocka_unit_test(
+                        test_forged_or_replayed_manifest_piece_is_dropped_and_assembly_goes_on),
                 cmocka_unit_test(test_bad_readback_is_never_committed),
                 cmocka_unit_test(test_forwarding_sink_passes_the_ecu_confirmation_on),
                 cmocka_unit_test(test_forwarding_sink_passes_the_ecu_refusal_on),

@@ -27,11 +27,10 @@ static enum umc_reason refuse(enum umc_reason reason, char *why, size_t why_size
                               const char *fmt, ...) {
         va_list ap;
 
-        if (why && why_size > 0) {
-                va_start(ap, fmt);
-                (void)vsnprintf(why, why_size, fmt, ap);
-                va_end(ap);
-        }
+        /* umc_why() with a reason code in place of the errno. */
+        va_start(ap, fmt);
+        umc_vwhy(why, why_size, fmt, ap);
+        va_end(ap);
         return reason;
 }
 
@@ -232,6 +231,8 @@ static enum umc_reason gate_image(void *ud, const uint8_t sha256[UMC_HASH_LEN]) 
 
         if (!e->img)
                 return UMC_REASON_OK; /* accepted unsigned at BEGIN */
+        /* The stored size is BEGIN's image_len (TRANSPORT came only at that offset),
+         * which check_begin_fields() held to the entry's: only the hash is left. */
         reason = umc_package_check_image(e->img, e->img->size, sha256, e->why, sizeof(e->why));
         /* A gateway relays the ciphertext as received: the ECU opens it. */
         if (reason != UMC_REASON_OK || !e->img->encrypted || e->cfg->mode == UMC_AGENT_GATEWAY)

@@ -95,18 +95,20 @@ int umc_mfasm_add(struct umc_mfasm *a, const struct umc_mfmsg *m, enum umc_reaso
 
         if (!a || !m || !ret_reason)
                 return -EINVAL;
+        if (a->buf && (m->format != a->format || m->manifest_len != a->manifest_len ||
+                       m->sig_len != a->sig_len || umc_mfasm_complete(a))) {
+                *ret_reason = UMC_REASON_BODY_MALFORMED;
+                return -EBADMSG;
+        }
+        /* Checked before the first chunk allocates: a refused chunk changes nothing. */
+        if (m->offset != a->got) {
+                *ret_reason = UMC_REASON_OUT_OF_ORDER;
+                return -EBADMSG;
+        }
         if (!a->buf) {
                 r = mfasm_first(a, m);
                 if (r < 0)
                         return r;
-        } else if (m->format != a->format || m->manifest_len != a->manifest_len ||
-                   m->sig_len != a->sig_len || umc_mfasm_complete(a)) {
-                *ret_reason = UMC_REASON_BODY_MALFORMED;
-                return -EBADMSG;
-        }
-        if (m->offset != a->got) {
-                *ret_reason = UMC_REASON_OUT_OF_ORDER;
-                return -EBADMSG;
         }
         /* decode() bounded offset + data_len by the total, which the first chunk fixed. */
         memcpy(a->buf + a->got, m->data, m->data_len);

@@ -99,7 +99,9 @@ static int sender_first_key(struct umc_sender *x) {
 
 /*
  * The next MANIFEST chunk. Its body stays within a DATA body of chunk_len
- * (8 + chunk_len bytes), so whatever fits the channel for DATA fits here.
+ * (8 + chunk_len bytes: its header is 5 bytes longer than DATA's), so
+ * whatever fits the channel for DATA fits here; only a chunk_len below 6
+ * gives a 14-byte body, as a chunk carries at least one byte.
  */
 static int sender_manifest(struct umc_sender *x, uint8_t *out, size_t out_size,
                            size_t *ret_len) {
