@@ -14,7 +14,9 @@
 #include <stdio.h>
 
 #include "bus-fixture.h"
+#include "umc/busapi.h"
 #include "umc/ctl.h"
+#include "umc/reason.h"
 
 #define OUT_MAX 16384
 
@@ -397,6 +399,114 @@ static void test_monitor_json_emits_started_and_the_reason_form(void **state) {
         cJSON_Delete(o);
 }
 
+/*
+ * The cloud half of io.umc.Manager1 as a stand-in (a real one needs an
+ * HTTPS backend: tests/integration/test-update.sh runs that): it offers
+ * one update and answers InstallUpdate with UpdateFinished. The rest of
+ * the object (Progress) is the real manager's.
+ */
+struct stand_in_update {
+        sd_bus_slot *slot;
+        bool success;
+        uint16_t reason;
+        char installed_hash[2 * UMC_HASH_LEN + 1];
+};
+
+static struct stand_in_update stand_in;
+
+static int stand_in_check(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return sd_bus_reply_method_return(m, "bssa(sss)", 1, "2.0.0", W->manifest_hash, 1, "bcm",
+                                          "1.0.0", "2.0.0");
+}
+
+static int stand_in_install(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *hash;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &hash);
+        if (r < 0)
+                return r;
+        snprintf(stand_in.installed_hash, sizeof(stand_in.installed_hash), "%s", hash);
+        r = sd_bus_reply_method_return(m, NULL);
+        if (r < 0)
+                return r;
+        return sd_bus_emit_signal(sd_bus_message_get_bus(m), UMC_DBUS_PATH, UMC_DBUS_INTERFACE,
+                                  "UpdateFinished", "bqs", (int)stand_in.success, stand_in.reason,
+                                  stand_in.success ? "2.0.0 on every target" : "bcm: image hash mismatch");
+}
+
+static int stand_in_property(sd_bus *bus, const char *path, const char *interface,
+                             const char *property, sd_bus_message *reply, void *userdata,
+                             sd_bus_error *error) {
+        if (strcmp(property, "UpdateState") == 0)
+                return sd_bus_message_append(reply, "s", "downloading");
+        return sd_bus_message_append(reply, "u", 50);
+}
+
+static const sd_bus_vtable stand_in_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("CheckForUpdates", "a{sv}", "bssa(sss)", stand_in_check,
+                      SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("InstallUpdate", "sa{sv}", "", stand_in_install, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_PROPERTY("UpdateState", "s", stand_in_property, 0, 0),
+        SD_BUS_PROPERTY("DownloadProgress", "u", stand_in_property, 0, 0),
+        SD_BUS_SIGNAL("UpdateFinished", "bqs", 0),
+        SD_BUS_VTABLE_END,
+};
+
+static int setup_stand_in_update(void **state) {
+        struct fixture *f;
+
+        assert_int_equal(setup_open(state), 0);
+        f = *state;
+        umc_dbus_update_free(f->dbus_update); /* the NotConfigured half goes */
+        f->dbus_update = NULL;
+        stand_in = (struct stand_in_update){};
+        assert_true(sd_bus_add_object_vtable(f->server, &stand_in.slot, UMC_DBUS_PATH,
+                                             UMC_DBUS_INTERFACE, stand_in_vtable, NULL) >= 0);
+        return 0;
+}
+
+static int teardown_stand_in_update(void **state) {
+        stand_in.slot = sd_bus_slot_unref(stand_in.slot);
+        return teardown(state);
+}
+
+/* The finished event's reason in the form install and monitor use: hex string and name. */
+static void test_update_json_finished_gives_the_reason_form(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX];
+        cJSON *o;
+
+        stand_in.reason = UMC_REASON_IMAGE_HASH_MISMATCH;
+        assert_int_equal(ctl(f, f->bus, out, "--json", "update", "--yes", NULL), UMC_CTL_EXIT_FAILED);
+        assert_string_equal(stand_in.installed_hash, W->manifest_hash);
+        o = json_line(out, "finished");
+        if (!o)
+                fail_msg("no finished event in: %s", out);
+        assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "success")));
+        assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "reason")));
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "reason")->valuestring, "0x0303");
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "reason_name")->valuestring,
+                            "IMAGE_HASH_MISMATCH");
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "message")->valuestring,
+                            "bcm: image hash mismatch");
+        cJSON_Delete(o);
+
+        stand_in.success = true;
+        stand_in.reason = UMC_REASON_OK;
+        assert_int_equal(ctl(f, f->bus, out, "--json", "update", "--yes", NULL), UMC_CTL_EXIT_OK);
+        o = json_line(out, "finished");
+        if (!o)
+                fail_msg("no finished event in: %s", out);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "success")));
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "reason")->valuestring, "0x0000");
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "reason_name")->valuestring, "OK");
+        cJSON_Delete(o);
+        /* A success completes both bars before it. */
+        assert_non_null(strstr(out, "{\"event\":\"installing\",\"percent\":100}\n{\"event\":\"finished\""));
+}
+
 static void test_no_session_bus_says_what_to_do(void **state) {
         struct umc_ctl_args a = { .session_bus = true };
         char err[512] = "";
@@ -446,6 +556,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_install_that_fails_exits_failed_after_completed, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_status_without_daemon_exits_unreachable, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_monitor_json_emits_started_and_the_reason_form, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_update_json_finished_gives_the_reason_form,
+                                                setup_stand_in_update, teardown_stand_in_update),
                 cmocka_unit_test(test_no_session_bus_says_what_to_do),
         };
 

@@ -235,19 +235,15 @@ static uint64_t now_usec(void) {
         return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void print_finished_json(FILE *out, const struct follow *f) {
-        cJSON *j = cJSON_CreateObject();
-        char *s;
+/* The reason as install and monitor give it (umcctl(1), REASON CODES). */
+static void print_finished_json(FILE *out, FILE *err, const struct follow *f) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && json_str(o, "event", "finished") &&
+                  cJSON_AddBoolToObject(o, "success", f->success) &&
+                  umc_ctl_json_reason(o, f->reason) && json_str(o, "message", f->message);
 
-        cJSON_AddStringToObject(j, "event", "finished");
-        cJSON_AddBoolToObject(j, "success", f->success);
-        cJSON_AddNumberToObject(j, "reason", f->reason);
-        cJSON_AddStringToObject(j, "message", f->message);
-        s = cJSON_PrintUnformatted(j);
-        if (s)
-                fprintf(out, "%s\n", s);
-        free(s);
-        cJSON_Delete(j);
+        if (umc_ctl_json_emit(out, o, ok) < 0)
+                fprintf(err, "umcctl: cannot print the finished event: %s\n", strerror(ENOMEM));
 }
 
 /* Process the bus until UpdateFinished, polling the state for the bar. */
@@ -280,7 +276,7 @@ static int follow(const struct umc_ctl_args *a, sd_bus *bus, struct follow *f, F
         if (!a->json && isatty(fileno(out)))
                 fputc('\n', out);
         if (a->json)
-                print_finished_json(out, f);
+                print_finished_json(out, err, f);
         else if (f->success)
                 fprintf(out, "Update installed: %s\n", f->message);
         else
