@@ -193,8 +193,19 @@ itest_log "progress lines: $(cat "$D/numbers.sum")"
 itest_check "rate and ETA show within about a second of the first acknowledged bytes" \
         grep -q "late=\[\]" "$D/numbers.sum"
 itest_check "the percent never goes backwards" grep -q "back=0" "$D/numbers.sum"
-itest_check "targets that have not authenticated show no suite" \
-        sh -c "! grep -q 'tcu: waiting.*key' '$D/numbers.out'"
+# tcu's progress lines: before its first transferring line "no session" and
+# no key; from then on its suite and key.
+awk '
+        / tcu: [a-z]+ [0-9]+%/ {
+                if ($0 ~ / tcu: transferring /) s = 1
+                if (!s) { pre++; if ($0 !~ /, no session$/ || $0 ~ / key [0-9]/) bad = bad " [" $0 "]" }
+                else if ($0 ~ / key [1-9][0-9]*$/) keyed++
+        }
+        END { printf "pre=%d keyed=%d bad=%s\n", pre, keyed, bad }
+' "$D/numbers.out" >"$D/session.sum"
+itest_log "tcu's session column: $(cat "$D/session.sum")"
+itest_check "a target shows 'no session' and no key until it has a session" \
+        grep -qE "^pre=[1-9][0-9]* keyed=[1-9][0-9]* bad=$" "$D/session.sum"
 ctl_to status status
 itest_check "status after success: Progress 100% (last installation)" \
         has status "Progress:   100% (last installation)"
@@ -209,6 +220,8 @@ ctl_to second --json install --target tcu "$PKG"
 sleep 0.5
 itest_stop "$MON"
 itest_check "monitor --json emits started" grep -q '"event":"started"' "$D/monitor.json"
+itest_check "... before any other event" \
+        sh -c "grep -m 1 '\"event\"' '$D/monitor.json' | grep -q '\"event\":\"started\"'"
 
 # ---- 7. umcd killed mid-transfer: umcctl says it resumes, umcd says resuming ----
 umcd_conf "" 20

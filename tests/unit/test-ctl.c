@@ -382,10 +382,17 @@ static void test_monitor_json_emits_started_and_the_reason_form(void **state) {
 
         assert_int_equal(run_child(f, child_monitor_while_installing, &c, out, OUT_MAX),
                          UMC_CTL_EXIT_OK);
-        o = json_line(out, "started");
+        /* started is the first event: before the targets' waiting and every other step. */
+        o = json_line(out, NULL);
         if (!o)
-                fail_msg("monitor printed no started event: %s", out);
+                fail_msg("monitor printed nothing: %s", out);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "event")->valuestring, "started");
         assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "operation")->valuestring, "verifying");
+        cJSON_Delete(o);
+        o = json_line(out, "progress");
+        if (!o)
+                fail_msg("no progress in: %s", out);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "phase")->valuestring, "waiting");
         cJSON_Delete(o);
         /* The alarm's reason as docs/reasons.md writes it: hex string and name. */
         o = json_line(out, "alarm");
@@ -397,6 +404,83 @@ static void test_monitor_json_emits_started_and_the_reason_form(void **state) {
         o = json_line(out, "completed");
         assert_non_null(o);
         cJSON_Delete(o);
+}
+
+/* monitor in a child, ended with SIGTERM by a grandchild after 800 ms. */
+static void child_monitor_for_a_while(const void *arg, int fd) {
+        pid_t monitor = getpid(), pid = fork();
+
+        if (pid < 0)
+                _exit(122);
+        if (pid == 0) {
+                (void)usleep(800 * 1000);
+                (void)kill(monitor, SIGTERM);
+                _exit(0);
+        }
+        child_ctl(arg, fd);
+}
+
+/*
+ * A target's steps as umcd signals them, from the daemon's connection,
+ * 300 ms in (the monitor has subscribed by then): a key ID arrives while
+ * the target is still authenticating, which is no session yet.
+ */
+static int emit_session_steps(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct fixture *f = userdata;
+        static const char *const phases[] = { "waiting", "connecting", NULL, "authenticating",
+                                              "transferring" };
+
+        for (size_t i = 0; i < UMC_ELEMENTSOF(phases); i++) {
+                if (!phases[i])
+                        assert_true(sd_bus_emit_signal(f->server, UMC_DBUS_PATH, UMC_DBUS_INTERFACE,
+                                                       "Rotation", "ssqs", "bcm", "aes-128-gcm",
+                                                       3, "initial") >= 0);
+                else
+                        assert_true(sd_bus_emit_signal(f->server, UMC_DBUS_PATH, UMC_DBUS_INTERFACE,
+                                                       "Progress", "sutts", "bcm", i == 4 ? 10 : 0,
+                                                       (uint64_t)(i == 4 ? 409 : 0), (uint64_t)0,
+                                                       phases[i]) >= 0);
+        }
+        return 0;
+}
+
+/* The line of out that holds needle, as its own string (empty when none). */
+static void line_with(const char *out, const char *needle, char line[static 256]) {
+        const char *p = strstr(out, needle), *start, *end;
+
+        line[0] = '\0';
+        if (!p)
+                return;
+        for (start = p; start > out && start[-1] != '\n'; start--)
+                ;
+        end = strchrnul(p, '\n');
+        snprintf(line, 256, "%.*s", (int)(end - start), start);
+}
+
+static void test_monitor_text_shows_no_session_until_the_target_has_one(void **state) {
+        _cleanup_(sd_event_source_unrefp) sd_event_source *timer = NULL;
+        struct fixture *f = *state;
+        struct ctl_run c = { .address = f->bus->address,
+                             .argv = { "umcctl", "--bus", "session", "monitor", NULL } };
+        char out[OUT_MAX], line[256];
+
+        assert_true(sd_event_add_time_relative(f->event, &timer, CLOCK_MONOTONIC, 300 * USEC_PER_MSEC,
+                                               0, emit_session_steps, f) >= 0);
+        assert_int_equal(run_child(f, child_monitor_for_a_while, &c, out, OUT_MAX), UMC_CTL_EXIT_OK);
+        for (size_t i = 0; i < 3; i++) {
+                static const char *const before[] = { "bcm: waiting 0%", "bcm: connecting 0%",
+                                                      "bcm: authenticating 0%" };
+
+                line_with(out, before[i], line);
+                if (!line[0])
+                        fail_msg("no '%s' line in: %s", before[i], out);
+                if (!strstr(line, ", no session") || strstr(line, "key"))
+                        fail_msg("before its session: %s", line);
+        }
+        assert_non_null(strstr(out, "bcm: rotated to aes-128-gcm, key 3 (initial)"));
+        line_with(out, "bcm: transferring 10%", line);
+        if (!strstr(line, ", aes-128-gcm key 3"))
+                fail_msg("in its session: '%s' in: %s", line, out);
 }
 
 /*
@@ -556,6 +640,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_install_that_fails_exits_failed_after_completed, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_status_without_daemon_exits_unreachable, setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_monitor_json_emits_started_and_the_reason_form, setup_open, teardown),
+                cmocka_unit_test_setup_teardown(test_monitor_text_shows_no_session_until_the_target_has_one,
+                                                setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_update_json_finished_gives_the_reason_form,
                                                 setup_stand_in_update, teardown_stand_in_update),
                 cmocka_unit_test(test_no_session_bus_says_what_to_do),

@@ -400,6 +400,13 @@ static void on_progress(void *ud, const struct umc_target_status *t) {
 
         if (!progress_due(d, t))
                 return;
+        /*
+         * A new Operation is announced before its first Progress (the
+         * manager sets every target waiting as it starts): a client sees
+         * an installation start before it sees its steps.
+         */
+        if (operation_name(umc_manager_operation(d->manager)) != d->sent_operation)
+                flush_properties(d);
         r = sd_bus_emit_signal(d->bus, UMC_DBUS_PATH, UMC_DBUS_INTERFACE, "Progress", "sutts",
                                t->name, t->percent, t->bytes_done, t->rate, phase_name(t->phase));
         if (r < 0)
