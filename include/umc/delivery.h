@@ -28,11 +28,15 @@
  * MaxRejectedFrames= of them in one checkpoint window the delivery ends
  * with REJECTED_FRAMES (xfer.h).
  *
- * Pacing ([Load] CeilingPercent= > 0): the transfer never pushes the link's
- * measured load above the ceiling, so that vehicle functions keep their
- * bandwidth. At every closed load window, other traffic = the link's
- * measured bits in the window less the bits this delivery put on the wire
- * in it (never below 0), and the rate allowed for the next window is
+ * Pacing ([Load] CeilingPercent= > 0): the transfer paces itself toward the
+ * ceiling, so that vehicle functions keep their bandwidth. It bounds its
+ * own traffic, not the measured load: over any span it sends at most the
+ * allowed rate times the span plus one burst and one frame (token debt),
+ * and it reacts to other traffic one window late, so the load can exceed
+ * the ceiling by that much. At every closed load window, other traffic =
+ * the link's measured bits in the window less the bits this delivery put
+ * on the wire in it (never below 0), and the rate allowed for the next
+ * window is
  * umc_delivery_pace_bps(): ceiling% of the link rate less the other
  * traffic, but at least 1% of the link rate so that a transfer always
  * progresses. A token bucket holding at most one window's worth (at most
