@@ -136,7 +136,7 @@ agent_conf 1 "$KEY_OTHER" HW-BCM
 start_agent 1
 ctl_to wrong-key install --target bcm "$PKG"
 itest_check "a wrong key: the key files differ, named, said once" \
-        sh -c "grep -qF 'did not prove the key: the key files differ (this target'\''s KeyFile=$KEY1' '$D/wrong-key.out' &&
+        sh -c "grep -qF 'did not prove the key: the key files differ (this target'\''s KeyFile=$KEY1 and KeyFile= in the agent'\''s umc-agent.conf)' '$D/wrong-key.out' &&
                ! grep -qF 'ECU authentication failed (ECU authentication failed)' '$D/wrong-key.out'"
 itest_check "a wrong key: the agent logs why umcd closed" \
         grep -qF "umcd closed the connection after our AUTH_RESPONSE" "$D/gw1/log"

@@ -27,7 +27,10 @@ static void test_wrong_key_says_the_key_files_differ_once(void **state) {
         assert_ptr_equal(s, buf);
         assert_non_null(strstr(s, "ECU 0x10"));
         assert_non_null(strstr(s, "key files differ"));
-        assert_non_null(strstr(s, "KeyFile=/etc/umc/keys/engine.key"));
+        /* Both files named, and no key shown as if its value were missing. */
+        assert_string_equal(s, "ECU 0x10 did not prove the key: the key files differ (this "
+                               "target's KeyFile=/etc/umc/keys/engine.key and KeyFile= in the "
+                               "agent's umc-agent.conf)");
         /* The alarm carries the reason; the text does not repeat it. */
         assert_null(strstr(s, umc_reason_to_string(UMC_REASON_ECU_AUTH_FAILED)));
         assert_true(strlen(s) <= UMC_MSG_ALARM_TEXT_MAX);

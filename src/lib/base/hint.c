@@ -24,7 +24,8 @@ const char *umc_hint_auth_refused(char *buf, size_t size, enum umc_reason why,
         case UMC_REASON_ECU_AUTH_FAILED:
                 (void)snprintf(buf, size,
                                "ECU 0x%" PRIx32 " did not prove the key: the key files differ "
-                               "(this target's KeyFile=%s and the agent's KeyFile=)",
+                               "(this target's KeyFile=%s and KeyFile= in the agent's "
+                               "umc-agent.conf)",
                                a->ecu_id, a->key_file ? a->key_file : "?");
                 break;
         case UMC_REASON_ECU_HW_MISMATCH:
