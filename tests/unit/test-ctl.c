@@ -493,6 +493,7 @@ struct stand_in_update {
         sd_bus_slot *slot;
         bool success;
         uint16_t reason;
+        const char *message;
         char installed_hash[2 * UMC_HASH_LEN + 1];
 };
 
@@ -516,7 +517,7 @@ static int stand_in_install(sd_bus_message *m, void *userdata, sd_bus_error *err
                 return r;
         return sd_bus_emit_signal(sd_bus_message_get_bus(m), UMC_DBUS_PATH, UMC_DBUS_INTERFACE,
                                   "UpdateFinished", "bqs", (int)stand_in.success, stand_in.reason,
-                                  stand_in.success ? "2.0.0 on every target" : "bcm: image hash mismatch");
+                                  stand_in.message);
 }
 
 static int stand_in_property(sd_bus *bus, const char *path, const char *interface,
@@ -563,6 +564,7 @@ static void test_update_json_finished_gives_the_reason_form(void **state) {
         cJSON *o;
 
         stand_in.reason = UMC_REASON_IMAGE_HASH_MISMATCH;
+        stand_in.message = "bcm: image hash mismatch";
         assert_int_equal(ctl(f, f->bus, out, "--json", "update", "--yes", NULL), UMC_CTL_EXIT_FAILED);
         assert_string_equal(stand_in.installed_hash, W->manifest_hash);
         o = json_line(out, "finished");
@@ -579,6 +581,7 @@ static void test_update_json_finished_gives_the_reason_form(void **state) {
 
         stand_in.success = true;
         stand_in.reason = UMC_REASON_OK;
+        stand_in.message = "2.0.0 on every target";
         assert_int_equal(ctl(f, f->bus, out, "--json", "update", "--yes", NULL), UMC_CTL_EXIT_OK);
         o = json_line(out, "finished");
         if (!o)
@@ -589,6 +592,26 @@ static void test_update_json_finished_gives_the_reason_form(void **state) {
         cJSON_Delete(o);
         /* A success completes both bars before it. */
         assert_non_null(strstr(out, "{\"event\":\"installing\",\"percent\":100}\n{\"event\":\"finished\""));
+}
+
+/* Text: a failure names its reason as the alarms do, once. */
+static void test_update_text_failure_names_the_reason_once(void **state) {
+        struct fixture *f = *state;
+        char out[OUT_MAX];
+
+        stand_in.reason = UMC_REASON_IO_ERROR;
+        stand_in.message = "1 of 1 targets failed; first: bcm: connection refused";
+        assert_int_equal(ctl(f, f->bus, out, "update", "--yes", NULL), UMC_CTL_EXIT_FAILED);
+        if (!strstr(out, "umcctl: update failed: 1 of 1 targets failed; first: bcm: connection "
+                         "refused (reason 0x0603 IO_ERROR)\n"))
+                fail_msg("no reason in: %s", out);
+        /* A refused download's message begins with the reason: not said twice. */
+        stand_in.reason = UMC_REASON_IMAGE_HASH_MISMATCH;
+        stand_in.message = "0x0303 IMAGE_HASH_MISMATCH: bcm.bin: SHA-256 differs";
+        assert_int_equal(ctl(f, f->bus, out, "update", "--yes", NULL), UMC_CTL_EXIT_FAILED);
+        if (!strstr(out, "umcctl: update failed: 0x0303 IMAGE_HASH_MISMATCH: bcm.bin: SHA-256 "
+                         "differs\n"))
+                fail_msg("reason not once in: %s", out);
 }
 
 static void test_no_session_bus_says_what_to_do(void **state) {
@@ -643,6 +666,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_monitor_text_shows_no_session_until_the_target_has_one,
                                                 setup_open, teardown),
                 cmocka_unit_test_setup_teardown(test_update_json_finished_gives_the_reason_form,
+                                                setup_stand_in_update, teardown_stand_in_update),
+                cmocka_unit_test_setup_teardown(test_update_text_failure_names_the_reason_once,
                                                 setup_stand_in_update, teardown_stand_in_update),
                 cmocka_unit_test(test_no_session_bus_says_what_to_do),
         };

@@ -246,6 +246,20 @@ static void print_finished_json(FILE *out, FILE *err, const struct follow *f) {
                 fprintf(err, "umcctl: cannot print the finished event: %s\n", strerror(ENOMEM));
 }
 
+/*
+ * The reason as the alarms show it, "0x0303 IMAGE_HASH_MISMATCH", unless
+ * umcd's message already begins with it (a refused download does).
+ */
+static void print_failed(FILE *err, const struct follow *f) {
+        char code[UMC_REASON_FORMAT_MAX];
+
+        (void)umc_reason_format(f->reason, code);
+        if (strncmp(f->message, code, strlen(code)) == 0)
+                fprintf(err, "umcctl: update failed: %s\n", f->message);
+        else
+                fprintf(err, "umcctl: update failed: %s (reason %s)\n", f->message, code);
+}
+
 /* Process the bus until UpdateFinished, polling the state for the bar. */
 static int follow(const struct umc_ctl_args *a, sd_bus *bus, struct follow *f, FILE *out,
                   FILE *err) {
@@ -280,7 +294,7 @@ static int follow(const struct umc_ctl_args *a, sd_bus *bus, struct follow *f, F
         else if (f->success)
                 fprintf(out, "Update installed: %s\n", f->message);
         else
-                fprintf(err, "umcctl: update failed: %s\n", f->message);
+                print_failed(err, f);
         return f->success ? UMC_CTL_EXIT_OK : UMC_CTL_EXIT_FAILED;
 }
 
