@@ -36,9 +36,8 @@
  * the ceiling by that much. At every closed load window, other traffic =
  * the link's measured bits in the window less the bits this delivery put
  * on the wire in it (never below 0), and the rate allowed for the next
- * window is
- * umc_delivery_pace_bps(): ceiling% of the link rate less the other
- * traffic, but at least 1% of the link rate so that a transfer always
+ * window is umc_delivery_pace_bps(): ceiling% of the link rate less the
+ * other traffic, but at least 1% of the link rate so that a transfer always
  * progresses. A token bucket holding at most one window's worth (at most
  * UMC_DELIVERY_PACE_BURST_MAX bytes) enforces it on the frames, counted
  * as bytes on the wire (UMC_DELIVERY_WIRE_*); when it runs dry, no frame

@@ -2,7 +2,8 @@
 /*
  * umcctl's logic: argument parsing on its own, then whole commands run in
  * a forked child against a real manager exported on a private dbus-daemon
- * (this process serves it), checking output and exit codes.
+ * (this process serves it; update's cloud half is a stand-in), checking
+ * output and exit codes.
  */
 #include <stdarg.h>
 #include <stddef.h>
