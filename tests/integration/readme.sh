@@ -28,14 +28,16 @@ readme_files() {
         grep -o '^ *```[a-z]* file=[^ ]*$' "$README" | sed 's/.*file=//'
 }
 
-# readme_commands STEP...: the commands of those steps, one a line:
-# continuation lines joined, "# comment" tails dropped.
+# join_lines: continuation lines (a line ending in \) joined, "# comment"
+# tails dropped.
+join_lines() {
+        sed -e ':a' -e '/\\$/N; s/\\\n[ ]*/ /; ta' | sed 's/[ ]\+#[^'"'"'"]*$//'
+}
+
+# readme_commands STEP...: the commands of those steps, one a line.
 readme_commands() {
         local s
-        for s in "$@"; do
-                readme_block "step=$s" | sed -e ':a' -e '/\\$/N; s/\\\n[ ]*/ /; ta' |
-                        sed 's/[ ]\+#[^'"'"'"]*$//'
-        done
+        for s in "$@"; do readme_block "step=$s" | join_lines; done
 }
 
 # cmd_signatures LINE: one line per command in LINE (split at ; and &&):
