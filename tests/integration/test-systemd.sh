@@ -387,19 +387,20 @@ for u in umc-agent@bcm umc-agent@tcu; do
                 "$(awk '/^Max core file size/ { print $5 }' "/proc/$pid/limits")" = 0
 done
 itest_check "README step 6 (the package) runs as written" readme_sh pack
-readme_install() {
+readme_install() { # its output in readme-install.log
         local line out hash=
         while IFS= read -r line; do
                 case $line in
                 umcctl\ inspect\ *)
-                        out=$(eval "$line") || return 1
+                        out=$(eval "$line") || break
                         hash=$(grep -o '[0-9a-f]\{64\}' <<<"$out" | head -n 1) ;;
-                *) eval "${line/<hash>/$hash}" || return 1 ;;
+                *) eval "${line/<hash>/$hash}" || break ;;
                 esac
-        done < <(readme_commands install)
+        done < <(readme_commands install) >"$ITEST_DIR/readme-install.log" 2>&1
+        # read ends the loop with an empty line; a failed command breaks it.
+        [ -z "$line" ] && [ -n "$hash" ]
 }
-itest_check "README step 7 (umcctl inspect, install, status) runs as written" \
-        readme_install >"$ITEST_DIR/readme-install.log" 2>&1
+itest_check "README step 7 (umcctl inspect, install, status) runs as written" readme_install
 for t in bcm tcu; do
         s=/var/lib/umc-agent-$t/slots
         itest_check "$t's image is active in $s" \
