@@ -22,7 +22,7 @@
 . "$(dirname "$0")/readme.sh"
 ITEST_NAME=readme
 itest_require
-for b in "$BUILD/umc-pack"; do [ -x "$b" ] || itest_die "missing $b: run make first"; done
+[ -x "$BUILD/umc-pack" ] || itest_die "missing $BUILD/umc-pack: run make first"
 ITEST_DIR=$(mktemp -d /tmp/umc-itest-readme-XXXXXX)
 trap itest_cleanup EXIT
 R=$ITEST_DIR/fs
@@ -152,7 +152,7 @@ if run_install_step; then
         ok=1
         for t in bcm tcu; do
                 have=$(itest_slot_state "$R/var/lib/umc-agent-$t/slots")
-                want="$(cat "$R/root/umc-bench/$t.bin" | sha256sum | cut -d' ' -f1)"
+                want=$(sha256sum <"$R/root/umc-bench/$t.bin" | cut -d' ' -f1)
                 [ "$have" = "a $t-2.0.0 $want" ] || [ "$have" = "b $t-2.0.0 $want" ] ||
                         { ok=0; itest_log "$t: slot store $have, want $t-2.0.0 $want"; }
         done
@@ -167,10 +167,10 @@ U=$R/var/lib/umc/packages/unsigned
 mkdir -p "$U"
 sed -n '/^\.SS Unsigned packages/,/^\.SS /p' "$ITEST_ROOT/man/umcd.8" |
         sed -n '/^\.EX/,/^\.EE/p' | sed '1d;$d; s/\\-/-/g' >"$U/manifest.json"
-for cmd in $(sed -n '/^\.SS Unsigned packages/,/^\.SS /p' "$ITEST_ROOT/man/umcd.8" |
-             grep -o 'head \\-c [0-9]*M /dev/zero >[a-z]*\.bin' | sed 's/\\-/-/g; s/ /~/g'); do
-        (cd "$U" && eval "${cmd//\~/ }")
-done
+# Its images as the page says to make them: "head -c SIZE /dev/zero >FILE".
+sed -n '/^\.SS Unsigned packages/,/^\.SS /p' "$ITEST_ROOT/man/umcd.8" |
+        grep -o 'head \\-c [0-9]*M /dev/zero >[a-z]*\.bin' |
+        while read -r _ _ size _ file; do head -c "$size" /dev/zero >"$U/${file#>}"; done
 [ -s "$U/manifest.json" ] && [ -f "$U/bcm.bin" ] && [ -f "$U/tcu.bin" ] ||
         itest_die "umcd(8) has no format-1 example with the commands for its images"
 out=$(ctl inspect "$U" 2>&1) && rc=0 || rc=$?
