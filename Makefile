@@ -5,7 +5,7 @@
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer,
 #                   and replay every fuzzing corpus under both
 #   make deps       install the Debian packages the build and tests need
-#   make install    DESTDIR=... PREFIX=... binaries, config, units, man pages
+#   make install    DESTDIR=... PREFIX=... binaries, config, units, man pages, docs
 #   make fuzz       build the libFuzzer targets with clang and run each for
 #                   FUZZ_SECONDS (default 60) seconds (fuzz/README.md)
 #
@@ -141,14 +141,15 @@ check: all tools
 # The daemons go to $(PREFIX)/sbin: administration commands (man section 8)
 # that root runs by hand too (umcd --check-config), on root's PATH but not
 # on every user's. The CLI goes to bin, the interface XML where D-Bus tools
-# look for it (dbus-1/interfaces), every man/*.N to its section.
+# look for it (dbus-1/interfaces), every man/*.N to its section, and the
+# documents the man pages cite (docs/*.md) to share/doc/umc.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	        $(DESTDIR)$(SYSCONFDIR)/umc $(DESTDIR)$(PREFIX)/lib/systemd/system \
 	        $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/share/dbus-1/system.d \
 	        $(DESTDIR)$(PREFIX)/share/dbus-1/interfaces \
 	        $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
-	        $(DESTDIR)$(PREFIX)/share/man/man8
+	        $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/doc/umc
 	install -m 0755 $(BUILD)/umcd $(BUILD)/umc-agent $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0755 $(BUILD)/umcctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(BUILD)/umc-pack $(DESTDIR)$(PREFIX)/bin/
@@ -160,6 +161,7 @@ install: all
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/umc/
 
 # The units as installed: systemd-analyze verify, and umcd's exposure score.
 units-check: all

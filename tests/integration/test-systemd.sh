@@ -20,7 +20,11 @@
 #     `umcctl update`: umcd under its unit verifies the package and fetches
 #     it, the agent under its unit verifies the signed manifest with its own
 #     trust anchor before it activates the image; the stranger may not ask;
-# and both daemons run without core dumps (LimitCORE=0, non-dumpable).
+#  7. README.md's "Getting started" as written: its keys, signing CA, files
+#     and package commands, two agents as instances of umc-agent@.service
+#     beside umcd, hardened as the plain unit, and umcctl inspect and install
+#     put each image in its ECU's slot store under /var/lib/umc-agent-NAME;
+# and the daemons run without core dumps (LimitCORE=0, non-dumpable).
 HERE=$(dirname "$(readlink -f "$0")")
 if [ -z "${UMC_VM:-}" ]; then
         # The guest installs from the build as it is: bring it up to date here,
@@ -34,6 +38,7 @@ if [ "$UMC_VM" != systemd ] || [ "$(cat /proc/1/comm)" != systemd ]; then
         exit 1
 fi
 . "$HERE/lib.sh"
+. "$HERE/readme.sh"
 ITEST_NAME=systemd
 export SYSTEMD_PAGER= SYSTEMD_COLORS=0
 
@@ -75,6 +80,7 @@ dump_logs() {
         itest_log "journal of umcd and umc-agent (last 60 lines each):"
         journal umcd | tail -n 60 >&2
         journal umc-agent | tail -n 60 >&2
+        journalctl --no-pager -o cat -u 'umc-agent@*' | tail -n 60 >&2
 }
 trap dump_logs EXIT
 
@@ -358,6 +364,49 @@ itest_check "the backend got umcd's success report" \
 itest_check "the image came through nginx, which verified the device's certificate" \
         grep -q "GET /pkg/p6/[^ ]* HTTP/[0-9.]* 20[06] " nginx-access.log
 cd / || true
+
+# ---- 7. README.md's Getting started, as written ----
+# Its commands run as they stand; they replace the files above.
+systemctl stop umcd.service umc-agent.service
+readme_sh() { # STEP
+        (cd / && bash -euo pipefail -c "$(readme_block "step=$1")") >"$ITEST_DIR/readme-$1.log" 2>&1
+}
+itest_check "README step 2 (keys) runs as written" readme_sh keys
+itest_check "README step 3 (signing CA) runs as written" readme_sh pki
+for f in $(readme_files); do
+        mkdir -p "$(dirname "$f")"
+        readme_block "file=$f" >"$f"
+done
+itest_check "README step 5 (check as the units' users, systemctl enable --now) runs as written" readme_sh start
+itest_check "umc-agent@bcm, umc-agent@tcu and umcd are active" \
+        systemctl is-active --quiet umc-agent@bcm umc-agent@tcu umcd
+for u in umc-agent@bcm umc-agent@tcu; do
+        pid=$(main_pid $u)
+        itest_check "$u runs as umc-agent without core dumps" \
+                test "$(uid_of "$pid")" = "$(id -u umc-agent)" -a \
+                "$(awk '/^Max core file size/ { print $5 }' "/proc/$pid/limits")" = 0
+done
+itest_check "README step 6 (the package) runs as written" readme_sh pack
+readme_install() { # its output in readme-install.log
+        local line out hash=
+        while IFS= read -r line; do
+                case $line in
+                umcctl\ inspect\ *)
+                        out=$(eval "$line") || break
+                        hash=$(grep -o '[0-9a-f]\{64\}' <<<"$out" | head -n 1) ;;
+                *) eval "${line/<hash>/$hash}" || break ;;
+                esac
+        done < <(readme_commands install) >"$ITEST_DIR/readme-install.log" 2>&1
+        # read ends the loop with an empty line; a failed command breaks it.
+        [ -z "$line" ] && [ -n "$hash" ]
+}
+itest_check "README step 7 (umcctl inspect, install, status) runs as written" readme_install
+for t in bcm tcu; do
+        s=/var/lib/umc-agent-$t/slots
+        itest_check "$t's image is active in $s" \
+                cmp -s "/root/umc-bench/$t.bin" "$s/$(cat "$s/active" 2>/dev/null)/image"
+done
+[ "$ITEST_FAILS" -eq 0 ] || tail -n 20 "$ITEST_DIR"/readme-*.log >&2
 
 itest_log "done in ${SECONDS} s since the job started"
 itest_summary
