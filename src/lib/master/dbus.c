@@ -827,10 +827,6 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
                 return sd_bus_error_setf(error, UMC_DBUS_ERROR_BUSY, "Refused: %s",
                                          why[0] ? ascii_text(why, buf, sizeof(buf))
                                                 : "another operation is running");
-        if (r == -EPERM)
-                return sd_bus_error_setf(error, UMC_DBUS_ERROR_LOCKED, "%s",
-                                         why[0] ? ascii_text(why, buf, sizeof(buf))
-                                                : "OTA updates are locked");
         if (r < 0)
                 return package_error(r, why, error);
         return sd_bus_reply_method_return(m, NULL);
