@@ -599,7 +599,9 @@ static void conn_suspended(struct conn *c, int r, enum umc_reason why) {
                             rj.limit, umc_reason_to_string((uint16_t)rj.last), kept);
         } else {
                 umc_agent_alarm(c->agent, c->peer, c->ecu_id, why, "session ended%s%s%s%s",
-                                why == UMC_REASON_OUT_OF_ORDER ? " (a frame is missing or out of turn)" : "",
+                                why == UMC_REASON_OUT_OF_ORDER
+                                        ? " (a frame is missing or out of turn)"
+                                        : "",
                                 *umc_ecucheck_why(c->ecucheck) ? ": " : "",
                                 umc_ecucheck_why(c->ecucheck), kept);
         }
