@@ -25,7 +25,6 @@
 #define UMC_DBUS_INTERFACE "io.umc.Manager1"
 
 #define UMC_DBUS_ERROR_BUSY "io.umc.Error.Busy"
-#define UMC_DBUS_ERROR_LOCKED "io.umc.Error.Locked"
 #define UMC_DBUS_ERROR_BAD_PACKAGE "io.umc.Error.BadPackage"
 #define UMC_DBUS_ERROR_NOT_RUNNING "io.umc.Error.NotRunning"
 #define UMC_DBUS_ERROR_NO_CLOUD "io.umc.Error.NotConfigured"  /* no [Cloud] in umcd.conf */

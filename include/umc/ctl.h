@@ -25,7 +25,7 @@ enum umc_ctl_exit {
         UMC_CTL_EXIT_FAILED = 1,       /* the installation completed with a failure or an alarm */
         UMC_CTL_EXIT_USAGE = 2,        /* bad command line (or arguments the daemon refused as invalid) */
         UMC_CTL_EXIT_UNREACHABLE = 3,  /* no bus, no umcd on it, or umcd left mid-operation */
-        UMC_CTL_EXIT_REFUSED = 4,      /* busy, locked, access denied, bad package, nothing to cancel */
+        UMC_CTL_EXIT_REFUSED = 4,      /* busy, access denied, bad package, nothing to cancel */
         UMC_CTL_EXIT_INTERRUPTED = 130, /* SIGINT/SIGTERM while waiting for an installation */
 };
 

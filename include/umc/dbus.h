@@ -7,9 +7,12 @@
  * call the manager's operations, manager events become signals and
  * PropertiesChanged.
  *
- * Who may do what: systemd/io.umc.conf lets only root own io.umc and lets
- * only root and the group umc-operators call Install and Cancel. The
- * object checks again on its own: the caller's UID as the broker recorded
+ * Who may do what: systemd/io.umc.conf lets only root (or the user umc)
+ * own io.umc and lets only root and the group umc-operators call the
+ * operator methods, InspectPackage, Install, Cancel, CheckForUpdates and
+ * InstallUpdate; anyone may read the properties, call ListTargets and
+ * ListSlots and receive the signals. The object checks the operator
+ * methods again on its own: the caller's UID as the broker recorded
  * it when the caller connected is root, the daemon's own UID, or a user
  * that the user database makes a member of the operator group
  * (umc_dbus_user_in_group()), which umcd resolves from [Daemon]
@@ -60,7 +63,8 @@ int umc_dbus_attach(struct umc_manager *m, sd_bus *bus, struct umc_dbus **ret);
 struct umc_dbus *umc_dbus_free(struct umc_dbus *d);
 
 /*
- * Make gid the operator group, whose members may call Install and Cancel;
+ * Make gid the operator group, whose members may call the operator methods
+ * (InspectPackage, Install, Cancel, CheckForUpdates, InstallUpdate);
  * (gid_t)-1 allows nobody beyond root and the daemon's own UID. Takes
  * effect with the next call.
  */
@@ -75,7 +79,7 @@ void umc_dbus_set_operator_gid(struct umc_dbus *d, gid_t gid);
  */
 int umc_dbus_resolve_group(const char *name, gid_t *ret_gid);
 
-/* For the update's methods (dbusupdate.h): the operator check of Install, and the bus. */
+/* For the update's methods (dbusupdate.h): the operator check, and the bus. */
 int umc_dbus_check_operator(struct umc_dbus *d, sd_bus_message *m, sd_bus_error *error);
 sd_bus *umc_dbus_get_bus(struct umc_dbus *d);
 /* s as printable ASCII ('?' for anything else) in buf, cut at size - 1 bytes: a D-Bus string. */

@@ -160,7 +160,7 @@ int umc_manager_inspect(struct umc_manager *m, const char *package_dir,
  * manifest must hash to exactly it (what the HMI showed the user).
  * targets (NULL = all in the manifest) restricts the set. Returns 0 once
  * started (completion comes through events), -EBUSY while another
- * operation runs, -EPERM when OTA is locked, -EINVAL with why.
+ * operation runs, -EINVAL with why.
  */
 int umc_manager_install(struct umc_manager *m, const char *package_dir,
                         const uint8_t *manifest_hash, const char *const *targets, char *why,

@@ -58,6 +58,13 @@ int umc_manifest_parse(const char *json, size_t len, struct umc_manifest *ret, c
 int umc_manifest_load(const char *dir, struct umc_manifest *ret, char *why, size_t why_size);
 
 /*
+ * The same from a directory already open (O_RDONLY|O_DIRECTORY; borrowed):
+ * what is read is the directory the caller checked, even if its path is
+ * renamed or replaced meanwhile.
+ */
+int umc_manifest_load_at(int dirfd, struct umc_manifest *ret, char *why, size_t why_size);
+
+/*
  * Why a symbolic link is never an image: umcd reads packages with more
  * rights than whoever wrote them, and a link would make it read and send
  * a file outside the package (a key, another package's image) that the

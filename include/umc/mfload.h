@@ -32,6 +32,9 @@ struct umc_mfbuf {
  * a negative errno when a file cannot be read. ret written only on success.
  */
 int umc_mfbuf_load(const char *dir, struct umc_mfbuf *ret, char *why, size_t why_size);
+
+/* The same from a directory already open (O_RDONLY|O_DIRECTORY; borrowed). */
+int umc_mfbuf_load_at(int dirfd, struct umc_mfbuf *ret, char *why, size_t why_size);
 /* Copy m (which must be valid) into ret. 0, -EINVAL, -ENOMEM. */
 int umc_mfbuf_copy(const struct umc_signed_manifest *m, struct umc_mfbuf *ret);
 /* A borrowed view of b for umc_sender_params.manifest. */

@@ -126,6 +126,11 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
                      struct umc_package *ret, struct umc_sig_signer *ret_signer,
                      enum umc_reason *ret_reason, char *why, size_t why_size);
 
+/* The same from a directory already open (O_RDONLY|O_DIRECTORY; borrowed). */
+int umc_package_load_at(int dirfd, const struct umc_sig_trust *trust, int64_t now,
+                        struct umc_package *ret, struct umc_sig_signer *ret_signer,
+                        enum umc_reason *ret_reason, char *why, size_t why_size);
+
 /* The checks. Each returns OK or the reason, with why (may be NULL) saying why. */
 
 /* PKG_EXPIRED when now is at or after the manifest's expiry. */

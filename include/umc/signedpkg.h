@@ -52,6 +52,16 @@ int umc_signedpkg_load(const struct umc_daemon_config *c, int state_fd, const ch
                        enum umc_reason *ret_reason, char *why, size_t why_size);
 
 /*
+ * The same from the package directory already open as dirfd
+ * (O_RDONLY|O_DIRECTORY; borrowed), so that what is verified is the
+ * directory the caller checked; dir only names it in messages.
+ */
+int umc_signedpkg_load_at(const struct umc_daemon_config *c, int state_fd, int dirfd,
+                          const char *dir, int64_t now, struct umc_manifest *ret,
+                          struct umc_signedpkg_info *ret_info, enum umc_reason *ret_reason,
+                          char *why, size_t why_size);
+
+/*
  * The checks after the signature, in c->checks order, on a package whose
  * signature verified. OK, or the first refusal with why.
  */

@@ -46,7 +46,9 @@
  * gigabit Ethernet, and an attacker gets no fresh allowance by waiting
  * while the transfer stands still. Even then the receiver keeps what its
  * last checkpoint made durable: only an authenticated STOP or ALARM, or
- * authenticated data that fails its check, drops the image. The default
+ * a check of the image itself that fails (a VERIFY digest, the
+ * whole-image hash, the gate), drops the image; an authenticated frame
+ * that is malformed or out of turn only ends the session. The default
  * limit is UMC_XFER_REJECT_LIMIT_DEFAULT (xferlimits.h).
  */
 /* umc_*_input() and umc_*_reject(): the frame was dropped unauthenticated and counted. */
@@ -236,13 +238,20 @@ void umc_receiver_free(struct umc_receiver *x);
  * REJECTED_FRAMES, the sink rewound to its last checkpoint, not aborted).
  * A gap in what arrived (a DATA offset or a VERIFY range that is not the
  * next one) ends the session the same way: -EBADMSG with OUT_OF_ORDER, the
- * sink rewound. Any other violation by an authenticated frame returns
- * -EBADMSG with *ret_reason set and aborts the sink; an authenticated
- * ALARM -ECANCELED. A STOP(reason) is put in out whenever the session can
- * still seal one (*ret_len > 0). Errors of the sink are returned as they
- * are, after a STOP(IO_ERROR or NO_SPACE) reply. In state FORWARDING only
- * drops and an ALARM (the master cancels: the sink is aborted, which stops
- * the forwarding) are expected; anything else is OUT_OF_ORDER.
+ * sink rewound. So does an authenticated frame that is malformed or out of
+ * turn (-EBADMSG with BODY_MALFORMED, IMAGE_TOO_LARGE, OUT_OF_ORDER,
+ * FRAME_BAD_TYPE or VERIFY_TIME; docs/protocol.md section 5): it proves
+ * nothing against the verified bytes. A refusal of BEGIN itself (its
+ * image_len, the gate) returns -EBADMSG before the sink has anything. Only
+ * a failed check of the image (VERIFY_MISMATCH; after TRANSPORT,
+ * umc_receiver_step()) returns -EBADMSG and aborts the sink, and an
+ * authenticated ALARM -ECANCELED. A
+ * STOP(reason) is put in out whenever the session can still seal one
+ * (*ret_len > 0). Errors of the sink are returned as they are, after a
+ * STOP(IO_ERROR or NO_SPACE) reply. In state FORWARDING only drops and an
+ * ALARM (the master cancels: the sink is aborted, which stops the
+ * forwarding) are expected; anything else ends the session (OUT_OF_ORDER
+ * or FRAME_BAD_TYPE) and leaves the stored image alone.
  */
 int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len, uint64_t now,
                        uint8_t *out, size_t out_size, size_t *ret_len,

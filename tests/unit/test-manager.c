@@ -15,6 +15,7 @@
 #include "test-helpers.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -80,6 +81,32 @@ struct fx {
 };
 
 /* ---- files ---- */
+
+/*
+ * The window between umcd's check of a package path and its reads, made
+ * certain: realpath(3) here is libc's, but once armed, right after it
+ * resolved swap_path it replaces that directory by a symbolic link to
+ * swap_to, as someone racing umcd would. This executable's definition is
+ * the one libumc.a's objects, linked into it, call.
+ */
+static const char *swap_path, *swap_to;
+
+char *realpath(const char *path, char *resolved) {
+        char *(*real)(const char *, char *);
+        char saved[256];
+        char *r;
+
+        *(void **)&real = dlsym(RTLD_NEXT, "realpath");
+        assert_non_null(real);
+        r = real(path, resolved);
+        if (r && swap_path && strcmp(path, swap_path) == 0) {
+                (void)snprintf(saved, sizeof(saved), "%s.checked", swap_path);
+                assert_int_equal(rename(swap_path, saved), 0);
+                assert_int_equal(symlink(swap_to, swap_path), 0);
+                swap_path = NULL;
+        }
+        return r;
+}
 
 /* A package directory with one image per target; extra_target adds an image for it. */
 static void make_package(struct fx *f, struct pkg *p, const char *sub, const char *version,
@@ -607,6 +634,38 @@ static void test_inspect_reads_only_below_the_package_directories(void **state) 
         assert_int_equal(rmdir(outside), 0);
 }
 
+/* A package swapped for a link to another directory after the check: nothing of it is read. */
+static void test_inspect_reads_the_directory_it_checked(void **state) {
+        struct fx *f = *state;
+        struct umc_manifest mf = {};
+        char why[512] = "", outside[] = "/tmp/umc-test-elsewhere-XXXXXX", saved[256];
+        struct pkg evil = {};
+
+        /* A valid package, named "evil", outside every PackageDirectory=. */
+        assert_non_null(mkdtemp(outside));
+        assert_int_equal(rmdir(outside), 0);
+        make_package(f, &evil, "evil", "6.6.6", 7, NULL);
+        assert_int_equal(rename(evil.dir, outside), 0);
+
+        swap_path = f->p1.dir;
+        swap_to = outside;
+        assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), -EACCES);
+        assert_null(swap_path); /* the swap happened, between the check and the reads */
+        if (!strstr(why, "changed while umcd checked it"))
+                fail_msg("not refused as changed: %s", why);
+        assert_null(strstr(why, "evil"));
+
+        /* Put back, the same path is p1 again. */
+        assert_int_equal(unlink(f->p1.dir), 0);
+        (void)snprintf(saved, sizeof(saved), "%s.checked", f->p1.dir);
+        assert_int_equal(rename(saved, f->p1.dir), 0);
+        assert_int_equal(umc_manager_inspect(f->m, f->p1.dir, &mf, why, sizeof(why)), 0);
+        assert_memory_equal(mf.hash, f->p1.hash, UMC_HASH_LEN);
+        umc_manifest_free(&mf);
+        rm_tree(outside);
+        free_package(&evil);
+}
+
 static void test_install_restricted_to_named_targets(void **state) {
         struct fx *f = *state;
         const char *const only_gw[] = { "gw", NULL };
@@ -896,6 +955,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_package_for_unknown_target_is_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_checks_the_image_files_as_install_does, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_inspect_reads_only_below_the_package_directories, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_inspect_reads_the_directory_it_checked, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_install_restricted_to_named_targets, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_acl_denied_target_fails_and_the_next_goes_on, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_wrong_key_fails_the_target_with_an_alarm, setup, teardown),

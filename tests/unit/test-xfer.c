@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "umc/auth.h"
+#include "umc/slot.h"
 #include "umc/xfer.h"
 #include "umc/util.h"
 
@@ -104,6 +105,39 @@ static void ms_abort(void *ud) {
         m->len = m->durable = 0;
 }
 
+/* ---- the agent's slot store as the sink: what is on disk after a session ---- */
+
+static int ss_begin(void *ud, const uint8_t id[32], const char *version, uint64_t image_len,
+                    uint64_t *ret) {
+        return umc_slots_begin(ud, id, version, image_len, ret);
+}
+
+static int ss_write(void *ud, uint64_t off, const void *data, size_t len) {
+        return umc_slots_write(ud, off, data, len);
+}
+
+static int ss_checkpoint(void *ud) {
+        return umc_slots_checkpoint(ud);
+}
+
+static int ss_read(void *ud, uint64_t off, void *buf, size_t len) {
+        int fd = umc_slots_partial_fd(ud);
+        return fd < 0 ? fd : umc_fs_pread_exact(fd, buf, len, (off_t)off);
+}
+
+static int ss_commit(void *ud) {
+        int r = umc_slots_commit(ud);
+        return r < 0 ? r : umc_slots_activate(ud);
+}
+
+static void ss_rewind(void *ud) {
+        assert_int_equal(umc_slots_rewind(ud), 0);
+}
+
+static void ss_abort(void *ud) {
+        assert_int_equal(umc_slots_abort(ud), 0);
+}
+
 /* ---- fixtures ---- */
 
 struct rig {
@@ -131,6 +165,9 @@ struct rig {
         enum umc_reason forge_sender_reason;
         const struct umc_signed_manifest *manifest; /* sent before BEGIN when set */
         enum umc_hash_alg alg;                      /* 0: SHA-256 */
+        struct umc_slots *slots;  /* the sink when set, instead of the memsink */
+        /* From frame exhaust_at on (0: never) the rotation holds the last key ID. */
+        unsigned exhaust_at;
 };
 
 static void make_image(struct rig *g, size_t len) {
@@ -174,6 +211,9 @@ static void engines_new(struct rig *g, uint64_t session_id, uint64_t interval_us
         assert_int_equal(umc_sender_new(&sp, g->master, &g->rot, &g->tx), 0);
         g->ops = (struct umc_sink){ ms_begin, ms_write, ms_checkpoint, ms_read, ms_commit,
                                     ms_abort, &g->sink, ms_rewind };
+        if (g->slots)
+                g->ops = (struct umc_sink){ ss_begin, ss_write, ss_checkpoint, ss_read, ss_commit,
+                                            ss_abort, g->slots, ss_rewind };
         assert_int_equal(umc_receiver_new(g->ecu, &g->ops, 1u << 30, &g->rx), 0);
 }
 
@@ -199,6 +239,7 @@ static void rig_free(struct rig *g) {
 enum attack { NONE, FLIP, DROP, REPLAY, REWRITE_KEY_ID, CRASH };
 
 struct run_result {
+        int next_r; /* umc_sender_next()'s failure, when it was expected (exhaust_at) */
         int sender_r, receiver_r;
         enum umc_reason sender_reason, receiver_reason;
         unsigned frames;
@@ -256,9 +297,21 @@ static struct run_result run(struct rig *g, enum attack attack, unsigned at,
                 int r;
 
                 g->now += 1000; /* 1 ms per frame on the fake clock */
+                /*
+                 * Skip the 65533 rotations in between (test-rotation steps
+                 * through them): the policy now says the last key ID is in use.
+                 */
+                if (g->exhaust_at && n == g->exhaust_at)
+                        g->rot.key_id = UINT16_MAX;
+                len = 0;
                 r = umc_sender_next(g->tx, g->now, cls, frame, sizeof(frame), &len, &cause);
                 if (r == -ESHUTDOWN)
                         break;
+                if (r < 0 && g->exhaust_at) {
+                        assert_int_equal(len, 0); /* no frame at all: no ALARM either */
+                        res.next_r = r;
+                        break;
+                }
                 assert_int_equal(r, 0); /* the receiver answers synchronously: never -EAGAIN here */
                 if (cause != UMC_ROTATE_NONE)
                         g->rotations++;
@@ -798,7 +851,7 @@ static void test_lost_manifest_chunk_ends_the_session_out_of_order(void **state)
         rig_free(&g);
 }
 
-/* MANIFEST once BEGIN was answered: out of turn, and the image is dropped. */
+/* MANIFEST once BEGIN was answered: out of turn; the session ends, the checkpoints stay. */
 static void test_manifest_after_begin_is_out_of_order(void **state) {
         uint8_t frame[FRAME_MAX], body[64], reply[FRAME_MAX];
         struct gate_probe p = {};
@@ -822,8 +875,257 @@ static void test_manifest_after_begin_is_out_of_order(void **state) {
         assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, reply, sizeof(reply), &rlen,
                                             &why), -EBADMSG);
         assert_int_equal(why, UMC_REASON_OUT_OF_ORDER);
-        assert_true(g.sink.aborted);
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_FAILED);
+        assert_false(g.sink.aborted);
+        assert_true(g.sink.rewound);
+        assert_true(g.sink.have_image);
         probe_free(&p);
+        rig_free(&g);
+}
+
+/* ---- authenticated, but malformed or out of turn: the session ends, the resume point stays ---- */
+
+/* What the agent's store holds: progress says offset, image.part is exactly that long. */
+static void check_store_kept(const char *dir, uint64_t offset) {
+        char path[256], want[64], text[512] = "";
+        struct stat st;
+        FILE *f;
+
+        (void)snprintf(path, sizeof(path), "%s/incoming/progress", dir);
+        f = fopen(path, "re");
+        assert_non_null(f);
+        assert_true(fread(text, 1, sizeof(text) - 1, f) > 0);
+        fclose(f);
+        (void)snprintf(want, sizeof(want), "offset=%" PRIu64 "\n", offset);
+        assert_non_null(strstr(text, want));
+        (void)snprintf(path, sizeof(path), "%s/incoming/image.part", dir);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal((uint64_t)st.st_size, offset);
+}
+
+/* The active slot of the store at dir holds exactly the rig's image. */
+static void check_store_active(const struct rig *g, const char *dir) {
+        const char *version = NULL;
+        char slot = 0, path[256];
+        uint8_t *buf = malloc(g->image_len + 1);
+        struct umc_slots *s = NULL;
+        int fd;
+
+        assert_non_null(buf);
+        assert_int_equal(umc_slots_open(dir, &s, NULL), 0);
+        assert_int_equal(umc_slots_active(s, &slot, &version), 0);
+        assert_string_equal(version, "2.0.1");
+        (void)snprintf(path, sizeof(path), "%s/%c/image", dir, slot);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(read(fd, buf, g->image_len + 1), (ssize_t)g->image_len);
+        assert_memory_equal(buf, g->image, g->image_len);
+        close(fd);
+        free(buf);
+        umc_slots_close(s);
+}
+
+/* Seal body as the master does (an authenticated frame) and give it to the receiver. */
+static int inject_sealed(struct rig *g, enum umc_frame_type type, const uint8_t *body,
+                         size_t body_len, enum umc_reason *ret_why) {
+        static uint8_t frame[FRAME_MAX], reply[FRAME_MAX];
+        size_t len = 0, rlen = 0;
+        int r;
+
+        assert_int_equal(umc_session_seal(g->master, type, body, body_len, frame, sizeof(frame),
+                                          &len), 0);
+        r = umc_receiver_input(g->rx, frame, len, g->now, reply, sizeof(reply), &rlen, ret_why);
+        /* The receiver says STOP and why; the sender stops on it. */
+        assert_true(rlen > 0);
+        g->forge_sender_r = umc_sender_input(g->tx, reply, rlen, &g->forge_sender_reason);
+        return r;
+}
+
+/*
+ * 300000 bytes into a real slot store; after three checkpoints (96000
+ * bytes, frame 27) and two more DATA frames written, the master sends the
+ * authenticated frame (type, body): the session ends with want, nothing is
+ * deleted, progress and image.part stay at the last checkpoint, and the
+ * next session resumes there and installs the image.
+ */
+static void bad_frame_keeps_resume_point(enum umc_frame_type type, const uint8_t *body,
+                                         size_t body_len, enum umc_reason want) {
+        enum umc_reason why = UMC_REASON_OK;
+        struct run_result res;
+        struct rig g = {};
+        char dir[64];
+
+        close(scratch_dir("xfer-store", dir, sizeof(dir)));
+        assert_int_equal(umc_slots_open(dir, &g.slots, NULL), 0);
+        make_image(&g, 300000);
+        engines_new(&g, 30, 3600 * USEC_PER_SEC);
+        (void)run(&g, CRASH, 30, NULL); /* frame 30 is never delivered */
+        assert_int_equal(umc_receiver_offset(g.rx), 3 * 8 * 4000 + 2 * 4000);
+
+        assert_int_equal(inject_sealed(&g, type, body, body_len, &why), -EBADMSG);
+        assert_int_equal(why, want);
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_FAILED);
+        assert_int_equal(umc_receiver_reason(g.rx), want);
+        assert_int_equal(g.forge_sender_r, -ECANCELED);
+        assert_int_equal(g.forge_sender_reason, want);
+        assert_int_equal(umc_receiver_checkpoint_offset(g.rx), 3 * 8 * 4000);
+        engines_free(&g);
+        umc_slots_close(g.slots);
+        check_store_kept(dir, 3 * 8 * 4000);
+
+        /* A new session (a new agent process) resumes at the checkpoint and completes. */
+        assert_int_equal(umc_slots_open(dir, &g.slots, NULL), 0);
+        engines_new(&g, 31, 3600 * USEC_PER_SEC);
+        res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_resume_offset(g.tx), 3 * 8 * 4000);
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_DONE);
+        engines_free(&g);
+        umc_slots_close(g.slots);
+        g.slots = NULL;
+        check_store_active(&g, dir);
+        rig_free(&g);
+        rm_tree(dir);
+}
+
+static void test_authenticated_malformed_data_ends_session_keeping_the_resume_point(
+        void **state) {
+        /* A DATA body is an 8-byte offset and at least one byte: 5 bytes are none. */
+        static const uint8_t body[5] = { 0, 0, 0, 0, 0 };
+
+        bad_frame_keeps_resume_point(UMC_FRAME_DATA, body, sizeof(body),
+                                     UMC_REASON_BODY_MALFORMED);
+}
+
+static void test_authenticated_out_of_turn_begin_ends_session_keeping_the_resume_point(
+        void **state) {
+        struct umc_msg_begin b = {
+                .image_len = 300000, .hash_alg = UMC_HASH_SHA256, .verify_every = 8,
+                .chunk_len = 4000,
+        };
+        uint8_t body[128];
+        int n;
+
+        /* A well-formed BEGIN of another image, in the middle of the transfer. */
+        memset(b.image_id, 0xcd, sizeof(b.image_id));
+        strcpy(b.version, "6.6.6");
+        n = umc_msg_begin_encode(&b, body, sizeof(body));
+        assert_true(n > 0);
+        bad_frame_keeps_resume_point(UMC_FRAME_BEGIN, body, (size_t)n, UMC_REASON_OUT_OF_ORDER);
+}
+
+static void test_authenticated_manifest_after_begin_ends_session_keeping_the_resume_point(
+        void **state) {
+        uint8_t body[64];
+        size_t n = 0;
+        int blen;
+
+        for (size_t i = 0; i < sizeof(mf_bytes); i++)
+                mf_bytes[i] = (uint8_t)(i * 31 + 7);
+        blen = umc_mfmsg_encode(&test_mf, 0, 10, body, sizeof(body), &n);
+        assert_true(blen > 0);
+        bad_frame_keeps_resume_point(UMC_FRAME_MANIFEST, body, (size_t)blen,
+                                     UMC_REASON_OUT_OF_ORDER);
+}
+
+static void test_authenticated_frame_of_no_master_type_ends_session_keeping_the_resume_point(
+        void **state) {
+        struct umc_msg_feedback fb = { .code = UMC_FEEDBACK_CONTINUE, .checkpoint = 3,
+                                       .offset = 96000 };
+        uint8_t body[UMC_MSG_FEEDBACK_LEN];
+        int n = umc_msg_feedback_encode(&fb, body, sizeof(body));
+
+        /* FEEDBACK is the ECU's: from the master it is the wrong type. */
+        assert_true(n > 0);
+        bad_frame_keeps_resume_point(UMC_FRAME_FEEDBACK, body, (size_t)n,
+                                     UMC_REASON_FRAME_BAD_TYPE);
+}
+
+static void test_authenticated_malformed_alarm_is_no_cancel(void **state) {
+        static const uint8_t body[1] = { 0x06 };
+
+        bad_frame_keeps_resume_point(UMC_FRAME_ALARM, body, sizeof(body),
+                                     UMC_REASON_BODY_MALFORMED);
+}
+
+/* The master's ALARM is its word: the image goes (the agent's cancel). */
+static void test_authenticated_alarm_drops_the_image(void **state) {
+        struct umc_msg_alarm a = { .reason = UMC_REASON_CANCELLED };
+        enum umc_reason why = UMC_REASON_OK;
+        uint8_t body[UMC_MSG_ALARM_MAX_LEN];
+        struct rig g = {};
+        int n;
+
+        make_image(&g, 100000);
+        engines_new(&g, 32, 3600 * USEC_PER_SEC);
+        (void)run(&g, CRASH, 20, NULL);
+        assert_true(g.sink.durable > 0);
+        strcpy(a.text, "installation cancelled by the master");
+        n = umc_msg_alarm_encode(&a, body, sizeof(body));
+        assert_true(n > 0);
+        assert_int_equal(inject_sealed(&g, UMC_FRAME_ALARM, body, (size_t)n, &why), -ECANCELED);
+        assert_int_equal(why, UMC_REASON_CANCELLED);
+        assert_true(g.sink.aborted);
+        assert_false(g.sink.have_image);
+        rig_free(&g);
+}
+
+/* ---- the sender out of key IDs ---- */
+
+static void test_key_ids_used_up_fail_the_sender_and_the_receiver_keeps_its_checkpoint(
+        void **state) {
+        uint8_t frame[FRAME_MAX];
+        struct run_result res;
+        struct rig g = {};
+        uint64_t durable;
+        size_t len = 0;
+
+        make_image(&g, 300000);
+        engines_new(&g, 33, 20000); /* a scheduled rotation every 20 ms: every ~20 frames */
+        g.exhaust_at = 30;
+        res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.next_r, -ERANGE);
+        assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_FAILED);
+        assert_int_equal(umc_sender_reason(g.tx), UMC_REASON_KEYS_EXHAUSTED);
+        assert_int_equal(umc_sender_next(g.tx, g.now + 1000, UMC_LOAD_NORMAL, frame,
+                                         sizeof(frame), &len, NULL), -ESHUTDOWN);
+        assert_int_equal(len, 0);
+        /* The receiver heard nothing of it: its session stands, the checkpoints with it. */
+        assert_int_equal(umc_receiver_state(g.rx), UMC_RECEIVER_STREAM);
+        assert_false(g.sink.aborted);
+        durable = g.sink.durable;
+        assert_true(durable >= 3 * 8 * 4000);
+        assert_int_equal(umc_receiver_checkpoint_offset(g.rx), durable);
+
+        /* The master closes; a new install (new session, key ID 1) resumes there. */
+        engines_free(&g);
+        g.exhaust_at = 0;
+        engines_new(&g, 34, 3600 * USEC_PER_SEC);
+        res = run(&g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_resume_offset(g.tx), durable);
+        assert_true(g.sink.committed);
+        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        rig_free(&g);
+}
+
+/* Any other failure of the rotation policy is the sender's own: INTERNAL, not KEYS_EXHAUSTED. */
+static void test_rotation_error_other_than_exhaustion_is_internal(void **state) {
+        static uint8_t frame[FRAME_MAX], reply[FRAME_MAX];
+        struct rig g = { .now = 5 * USEC_PER_SEC };
+        size_t len, rlen;
+
+        make_image(&g, 100000);
+        engines_new(&g, 35, 3600 * USEC_PER_SEC);
+        assert_int_equal(umc_sender_next(g.tx, g.now, UMC_LOAD_NORMAL, frame, sizeof(frame), &len,
+                                         NULL), 0);
+        assert_int_equal(umc_receiver_input(g.rx, frame, len, g.now, reply, sizeof(reply), &rlen,
+                                            NULL), 0);
+        assert_int_equal(umc_sender_input(g.tx, reply, rlen, NULL), 0);
+        /* A clock before the rotation's start: the policy refuses it with -EINVAL. */
+        assert_int_equal(umc_sender_next(g.tx, 1, UMC_LOAD_NORMAL, frame, sizeof(frame), &len,
+                                         NULL), -EINVAL);
+        assert_int_equal(umc_sender_reason(g.tx), UMC_REASON_INTERNAL);
         rig_free(&g);
 }
 
@@ -1026,6 +1328,19 @@ int main(void) {
                 cmocka_unit_test(test_without_a_gate_manifest_frames_are_assembled_unchecked),
                 cmocka_unit_test(test_lost_manifest_chunk_ends_the_session_out_of_order),
                 cmocka_unit_test(test_manifest_after_begin_is_out_of_order),
+                cmocka_unit_test(
+                        test_authenticated_malformed_data_ends_session_keeping_the_resume_point),
+                cmocka_unit_test(
+                        test_authenticated_out_of_turn_begin_ends_session_keeping_the_resume_point),
+                cmocka_unit_test(
+                        test_authenticated_manifest_after_begin_ends_session_keeping_the_resume_point),
+                cmocka_unit_test(
+                        test_authenticated_frame_of_no_master_type_ends_session_keeping_the_resume_point),
+                cmocka_unit_test(test_authenticated_malformed_alarm_is_no_cancel),
+                cmocka_unit_test(test_authenticated_alarm_drops_the_image),
+                cmocka_unit_test(
+                        test_key_ids_used_up_fail_the_sender_and_the_receiver_keeps_its_checkpoint),
+                cmocka_unit_test(test_rotation_error_other_than_exhaustion_is_internal),
                 cmocka_unit_test(
                         test_forged_or_replayed_manifest_piece_is_dropped_and_assembly_goes_on),
                 cmocka_unit_test(test_bad_readback_is_never_committed),

@@ -55,14 +55,18 @@ void umc_agent_notify_status(struct umc_agent *a) {
                 unsigned pct = b->image_len ? (unsigned)(off * 100 / b->image_len) : 0;
                 (void)sd_notifyf(0,
                                  "STATUS=Receiving version %s for ECU 0x%08" PRIx32
-                                 ": %u%% (%" PRIu64 " of %" PRIu64 " bytes)",
-                                 b->version, c->ecu_id, pct, off, b->image_len);
+                                 ": %u%% (%" PRIu64 " of %" PRIu64 " bytes); %" PRIu64
+                                 " frame(s) dropped (failed authentication) since start",
+                                 b->version, c->ecu_id, pct, off, b->image_len,
+                                 a->stats.rejected_frames);
                 return;
         }
         (void)sd_notifyf(0, "STATUS=%s %s; %u connection(s); %" PRIu64
-                            " image(s) installed, %" PRIu64 " refusal(s) since start",
+                            " image(s) installed, %" PRIu64 " refusal(s), %" PRIu64
+                            " frame(s) dropped (failed authentication) since start",
                          a->bus ? "Serving" : "Listening on", a->bus ? a->can_text : a->listen_text,
-                         a->n_conns, a->stats.completed, a->stats.refused);
+                         a->n_conns, a->stats.completed, a->stats.refused,
+                         a->stats.rejected_frames);
 }
 
 /*

@@ -575,7 +575,11 @@ static void conn_log_drop(struct conn *c, enum umc_reason why) {
                     umc_reason_format((uint16_t)why, code), rj.window, rj.limit, rj.total);
 }
 
-/* The session ended on unauthenticated input or a gap: the image stays up to its checkpoint. */
+/*
+ * The session ended on unauthenticated input, a gap, or an authenticated
+ * frame that is malformed or out of turn: the image stays up to its
+ * checkpoint.
+ */
 static void conn_suspended(struct conn *c, int r, enum umc_reason why) {
         struct umc_xfer_rejects rj;
         char kept[96] = "";
@@ -595,7 +599,9 @@ static void conn_suspended(struct conn *c, int r, enum umc_reason why) {
                             rj.limit, umc_reason_to_string((uint16_t)rj.last), kept);
         } else {
                 umc_agent_alarm(c->agent, c->peer, c->ecu_id, why, "session ended%s%s%s%s",
-                                why == UMC_REASON_OUT_OF_ORDER ? " (a frame is missing)" : "",
+                                why == UMC_REASON_OUT_OF_ORDER
+                                        ? " (a frame is missing or out of turn)"
+                                        : "",
                                 *umc_ecucheck_why(c->ecucheck) ? ": " : "",
                                 umc_ecucheck_why(c->ecucheck), kept);
         }

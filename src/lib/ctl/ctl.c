@@ -52,8 +52,8 @@ void umc_ctl_help(FILE *out) {
               "      --version             show the version\n"
               "\n"
               "Exit status: 0 ok, 1 installation failed or raised an alarm, 2 usage error,\n"
-              "3 umcd not reachable, 4 refused (busy, locked, denied, bad package, nothing\n"
-              "to cancel), 130 interrupted while waiting. See umcctl(1).\n",
+              "3 umcd not reachable, 4 refused (busy, denied, bad package, nothing to\n"
+              "cancel), 130 interrupted while waiting. See umcctl(1).\n",
               out);
 }
 
@@ -328,9 +328,9 @@ int umc_ctl_call_failed(FILE *err, const char *what, const sd_bus_error *e, int 
         else
                 fprintf(err, "umcctl: %s: %s\n", what, strerror(-r));
 
-        if (e && sd_bus_error_has_names(e, UMC_DBUS_ERROR_BUSY, UMC_DBUS_ERROR_LOCKED,
-                                        UMC_DBUS_ERROR_BAD_PACKAGE, UMC_DBUS_ERROR_NOT_RUNNING,
-                                        UMC_DBUS_ERROR_NO_CLOUD, UMC_DBUS_ERROR_NOT_OFFERED,
+        if (e && sd_bus_error_has_names(e, UMC_DBUS_ERROR_BUSY, UMC_DBUS_ERROR_BAD_PACKAGE,
+                                        UMC_DBUS_ERROR_NOT_RUNNING, UMC_DBUS_ERROR_NO_CLOUD,
+                                        UMC_DBUS_ERROR_NOT_OFFERED,
                                         SD_BUS_ERROR_ACCESS_DENIED, SD_BUS_ERROR_AUTH_FAILED,
                                         SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 return UMC_CTL_EXIT_REFUSED;

@@ -834,10 +834,6 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
                 return sd_bus_error_setf(error, UMC_DBUS_ERROR_BUSY, "Refused: %s",
                                          why[0] ? ascii_text(why, buf, sizeof(buf))
                                                 : "another operation is running");
-        if (r == -EPERM)
-                return sd_bus_error_setf(error, UMC_DBUS_ERROR_LOCKED, "%s",
-                                         why[0] ? ascii_text(why, buf, sizeof(buf))
-                                                : "OTA updates are locked");
         if (r < 0)
                 return package_error(r, why, error);
         return sd_bus_reply_method_return(m, NULL);
@@ -864,8 +860,9 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
  * Every method is UNPRIVILEGED for sd-bus: on a bus it does not trust
  * (the system bus) sd-bus would otherwise demand CAP_SYS_ADMIN itself
  * (read from the caller's /proc entry), locking out the operator group.
- * InspectPackage, Install and Cancel check the caller in check_operator()
- * instead; the policy file guards them at the broker.
+ * InspectPackage, Install and Cancel (and dbusupdate.c's CheckForUpdates
+ * and InstallUpdate) check the caller in check_operator() instead; the
+ * policy file guards them at the broker.
  */
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),

@@ -36,7 +36,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -988,7 +992,12 @@ static int check_manifest_targets(const struct umc_manager *m, const struct umc_
         return 0;
 }
 
-static int load_manifest(const struct umc_manager *m, const char *package_dir,
+/*
+ * The manifest of the package open as dfd; package_dir only names it in
+ * messages: every file is read through dfd, so what is verified here is
+ * what the caller opened (and, for InspectPackage, checked).
+ */
+static int load_manifest(const struct umc_manager *m, int dfd, const char *package_dir,
                          struct umc_manifest *ret, struct umc_signedpkg_info *ret_sig, char *why,
                          size_t why_size) {
         struct umc_signedpkg_info sig = {};
@@ -996,20 +1005,16 @@ static int load_manifest(const struct umc_manager *m, const char *package_dir,
         char detail[512] = "";
         int r;
 
-        if (!umc_name_path_valid(package_dir))
-                return refuse(why, why_size, -EINVAL,
-                              "package path must be absolute, printable and shorter than %d bytes",
-                              PATH_MAX);
         /* A signed package is verified (signature, CheckOrder=) before anything else reads it. */
-        r = umc_signedpkg_load(&m->config, m->state_fd, package_dir, (int64_t)time(NULL), &mf, &sig,
-                               NULL, detail, sizeof(detail));
+        r = umc_signedpkg_load_at(&m->config, m->state_fd, dfd, package_dir, (int64_t)time(NULL),
+                                  &mf, &sig, NULL, detail, sizeof(detail));
         if (r < 0)
                 return refuse(why, why_size, r == -ENOMEM ? r : -EINVAL, "package refused: %s",
                               detail);
         if (ret_sig)
                 *ret_sig = sig;
         if (r == 0)
-                r = umc_manifest_load(package_dir, &mf, detail, sizeof(detail));
+                r = umc_manifest_load_at(dfd, &mf, detail, sizeof(detail));
         if (r == -ELOOP && !detail[0])
                 return refuse(why, why_size, -EINVAL, "%s/manifest.json: " UMC_MANIFEST_LINK_REFUSED,
                               package_dir);
@@ -1025,31 +1030,92 @@ static int load_manifest(const struct umc_manager *m, const char *package_dir,
         return 0;
 }
 
-/* dir as realpath(3) resolves it is path itself or below it. */
-static bool path_below(const char *resolved, const char *dir) {
-        _cleanup_free_ char *d = realpath(dir, NULL);
-        size_t n;
-
-        if (!d)
-                return false; /* a directory that does not exist holds no package */
-        n = strlen(d);
-        if (n == 1) /* "/" */
-                return true;
-        return strncmp(resolved, d, n) == 0 && (resolved[n] == '/' || resolved[n] == '\0');
+static int refuse_path(const char *package_dir, char *why, size_t why_size) {
+        return refuse(why, why_size, -EINVAL,
+                      "%s: package path must be absolute, printable and shorter than %d bytes",
+                      package_dir, PATH_MAX);
 }
 
-/* The package directory resolved (links, "..") into *ret, if it lies in a PackageDirectory=. */
-static int package_path_allowed(const struct umc_manager *m, const char *package_dir,
-                                char **ret, char *why, size_t why_size) {
+/* Install's package: the directory the operator names, opened once for every read. */
+static int open_package(const char *package_dir, int *ret_fd, char *why, size_t why_size) {
+        int fd;
+
+        if (!umc_name_path_valid(package_dir))
+                return refuse_path(package_dir, why, why_size);
+        fd = open(package_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return refuse(why, why_size, errno == ENOMEM ? -ENOMEM : -EINVAL, "%s: %m",
+                              package_dir);
+        *ret_fd = fd;
+        return 0;
+}
+
+/* resolved below d (both as realpath(3) gives them): the rest, "." for d itself; else NULL. */
+static const char *path_below(const char *resolved, const char *d) {
+        size_t n = strlen(d);
+
+        if (n == 1) /* "/" */
+                return resolved[1] ? resolved + 1 : ".";
+        if (strncmp(resolved, d, n) != 0 || (resolved[n] != '/' && resolved[n] != '\0'))
+                return NULL;
+        return resolved[n] ? resolved + n + 1 : ".";
+}
+
+/*
+ * Open rel below base and never above it, through no symbolic link
+ * (openat2(2), Linux 5.6; glibc 2.36 has no wrapper). rel came from
+ * realpath(3) and holds no link and no "..", so one met now was put there
+ * after the check: -ELOOP or -EXDEV, and nothing is opened.
+ */
+static int open_beneath(int base, const char *rel, int *ret_fd) {
+        struct open_how how = {
+                .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd = syscall(SYS_openat2, base, rel, &how, sizeof(how));
+
+        if (fd < 0)
+                return -errno;
+        *ret_fd = (int)fd;
+        return 0;
+}
+
+/* 1 and *ret_fd when resolved lies in the PackageDirectory= dir, 0 when not, or -errno. */
+static int open_in_package_dir(const char *dir, const char *resolved, int *ret_fd) {
+        _cleanup_free_ char *d = realpath(dir, NULL);
+        _cleanup_close_ int base = -1;
+        const char *rel;
+        int r;
+
+        if (!d)
+                return 0; /* a directory that does not exist holds no package */
+        rel = path_below(resolved, d);
+        if (!rel)
+                return 0;
+        /* O_PATH: only a starting point for openat2(), nothing is read from it. */
+        base = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (base < 0)
+                return -errno;
+        r = open_beneath(base, rel, ret_fd);
+        return r < 0 ? r : 1;
+}
+
+/*
+ * InspectPackage's package: the directory, with links and ".." resolved,
+ * must lie in a PackageDirectory=, and *ret_fd is that very directory,
+ * opened below the package directory's own fd. A rename or a planted link
+ * after the check cannot redirect a read: every read goes through the fd.
+ */
+static int open_package_checked(const struct umc_manager *m, const char *package_dir,
+                                int *ret_fd, char *why, size_t why_size) {
         static const char *const fallback[] = { UMC_CONFIG_PACKAGE_DIRECTORY_DEFAULT };
         const char *const *dirs = (const char *const *)m->config.package_dirs;
         size_t n = m->config.n_package_dirs;
         _cleanup_free_ char *resolved = NULL;
+        int r;
 
         if (!umc_name_path_valid(package_dir))
-                return refuse(why, why_size, -EINVAL,
-                              "package path must be absolute, printable and shorter than %d bytes",
-                              PATH_MAX);
+                return refuse_path(package_dir, why, why_size);
         resolved = realpath(package_dir, NULL);
         if (!resolved)
                 return refuse(why, why_size, errno == ENOMEM ? -ENOMEM : -EINVAL, "%s: %m",
@@ -1058,11 +1124,18 @@ static int package_path_allowed(const struct umc_manager *m, const char *package
                 dirs = fallback;
                 n = 1;
         }
-        for (size_t i = 0; i < n; i++)
-                if (path_below(resolved, dirs[i])) {
-                        *ret = TAKE_PTR(resolved);
+        for (size_t i = 0; i < n; i++) {
+                r = open_in_package_dir(dirs[i], resolved, ret_fd);
+                if (r > 0)
                         return 0;
-                }
+                if (r == -ELOOP || r == -EXDEV)
+                        return refuse(why, why_size, -EACCES,
+                                      "%s changed while umcd checked it (a symbolic link or a "
+                                      "move on the way to %s): refused", package_dir, resolved);
+                if (r < 0)
+                        return refuse(why, why_size, r == -ENOMEM ? r : -EINVAL, "%s: %s",
+                                      package_dir, strerror(-r));
+        }
         return refuse(why, why_size, -EACCES,
                       "%s is not in a package directory: umcd inspects only packages below "
                       "PackageDirectory= (%s%s)", package_dir, dirs[0], n > 1 ? ", ..." : "");
@@ -1070,24 +1143,19 @@ static int package_path_allowed(const struct umc_manager *m, const char *package
 
 int umc_manager_inspect(struct umc_manager *m, const char *package_dir,
                         struct umc_manifest *ret, char *why, size_t why_size) {
-        _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int dfd = -1;
         struct umc_manifest mf = {};
         int r;
 
         if (!m || !ret)
                 return -EINVAL;
-        r = package_path_allowed(m, package_dir, &dir, why, why_size);
+        r = open_package_checked(m, package_dir, &dfd, why, why_size);
         if (r < 0)
                 return r;
-        r = load_manifest(m, dir, &mf, NULL, why, why_size);
+        r = load_manifest(m, dfd, package_dir, &mf, NULL, why, why_size);
         if (r < 0)
                 return r;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                r = refuse(why, why_size, -EINVAL, "%s: %m", package_dir);
-        else
-                r = umc_manifest_check_files(dfd, &mf, why, why_size);
+        r = umc_manifest_check_files(dfd, &mf, why, why_size);
         if (r < 0) {
                 umc_manifest_free(&mf);
                 return r;
@@ -1134,15 +1202,11 @@ static int select_images(const struct umc_manifest *mf, const char *const *targe
         return 0;
 }
 
-/* Open every selected image (no symlinks, regular, the manifest's size) into jobs. */
-static int open_images(struct umc_manager *m, struct install *in, const bool *sel, char *why,
-                       size_t why_size) {
-        _cleanup_close_ int dfd = -1;
+/* Open every selected image of dfd (no symlinks, regular, the manifest's size) into jobs. */
+static int open_images(struct umc_manager *m, struct install *in, int dfd, const bool *sel,
+                       char *why, size_t why_size) {
         int r;
 
-        dfd = open(in->package_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return refuse(why, why_size, -EINVAL, "%s: %m", in->package_dir);
         for (size_t k = 0; k < in->manifest.n_images; k++) {
                 const struct umc_manifest_image *img = &in->manifest.images[k];
                 struct job *j = &in->jobs[in->n_jobs];
@@ -1175,7 +1239,7 @@ static int open_images(struct umc_manager *m, struct install *in, const bool *se
  * The files are read a second time here, so the manifest must still hash to
  * what umcd verified: an ECU never gets a manifest umcd did not check.
  */
-static int load_signed_manifest(struct install *in, const char *package_dir, char *why,
+static int load_signed_manifest(struct install *in, int dfd, const char *package_dir, char *why,
                                 size_t why_size) {
         uint8_t hash[UMC_HASH_LEN];
         char detail[256] = "";
@@ -1183,7 +1247,7 @@ static int load_signed_manifest(struct install *in, const char *package_dir, cha
 
         if (!in->sig.is_signed)
                 return 0;
-        r = umc_mfbuf_load(package_dir, &in->signed_mf, detail, sizeof(detail));
+        r = umc_mfbuf_load_at(dfd, &in->signed_mf, detail, sizeof(detail));
         if (r == -ENOENT)
                 (void)snprintf(detail, sizeof(detail), "its signature file is gone");
         if (r < 0)
@@ -1201,9 +1265,10 @@ static int load_signed_manifest(struct install *in, const char *package_dir, cha
         return 0;
 }
 
-static int install_new(struct umc_manager *m, const char *package_dir, struct umc_manifest *mf,
-                       const struct umc_signedpkg_info *sig, const char *const *targets,
-                       struct install **ret, char *why, size_t why_size) {
+static int install_new(struct umc_manager *m, int dfd, const char *package_dir,
+                       struct umc_manifest *mf, const struct umc_signedpkg_info *sig,
+                       const char *const *targets, struct install **ret, char *why,
+                       size_t why_size) {
         struct install *in;
         _cleanup_free_ bool *sel = NULL;
         int r;
@@ -1226,9 +1291,9 @@ static int install_new(struct umc_manager *m, const char *package_dir, struct um
                 in->jobs[k].fd = -1;
         r = select_images(&in->manifest, targets, sel, why, why_size);
         if (r >= 0)
-                r = load_signed_manifest(in, package_dir, why, why_size);
+                r = load_signed_manifest(in, dfd, package_dir, why, why_size);
         if (r >= 0)
-                r = open_images(m, in, sel, why, why_size);
+                r = open_images(m, in, dfd, sel, why, why_size);
         if (r >= 0)
                 r = sd_event_add_defer(m->event, &in->work, on_work, m);
         if (r >= 0)
@@ -1246,6 +1311,7 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
                         const uint8_t *manifest_hash, const char *const *targets, char *why,
                         size_t why_size) {
         struct umc_signedpkg_info sig = {};
+        _cleanup_close_ int dfd = -1;
         struct umc_manifest mf = {};
         struct install *in = NULL;
         int r;
@@ -1258,7 +1324,11 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
                               "follow it with 'umcctl monitor' or stop it with 'umcctl cancel'",
                               m->inst->manifest.name, m->inst->package_dir,
                               umc_operation_to_string(m->op), umc_manager_percent(m));
-        r = load_manifest(m, package_dir, &mf, &sig, why, why_size);
+        /* One fd for every read: the directory verified is the one whose images are sent. */
+        r = open_package(package_dir, &dfd, why, why_size);
+        if (r < 0)
+                return r;
+        r = load_manifest(m, dfd, package_dir, &mf, &sig, why, why_size);
         if (r < 0)
                 return r;
         if (manifest_hash && !umc_memeq_ct(manifest_hash, mf.hash, UMC_HASH_LEN)) {
@@ -1266,7 +1336,7 @@ int umc_manager_install(struct umc_manager *m, const char *package_dir,
                 return refuse(why, why_size, -EINVAL,
                               "the manifest does not have the expected hash: the package changed");
         }
-        r = install_new(m, package_dir, &mf, &sig, targets, &in, why, why_size);
+        r = install_new(m, dfd, package_dir, &mf, &sig, targets, &in, why, why_size);
         umc_manifest_free(&mf);
         if (r < 0)
                 return r;

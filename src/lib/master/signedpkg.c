@@ -210,13 +210,10 @@ enum umc_reason umc_signedpkg_check(const struct umc_daemon_config *c, int state
 
 /* ---- loading ---- */
 
-/* Does dir hold a signature file? 1, 0, or a negative errno other than ENOENT. */
-static int has_signature(const char *dir) {
+/* Does dfd hold a signature file? 1, 0, or a negative errno other than ENOENT. */
+static int has_signature(int dfd) {
         static const char *const names[] = { UMC_PACKAGE_SIGNATURE, UMC_PACKAGE_SIGNATURE_SM2 };
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-        if (dfd < 0)
-                return -errno;
         for (size_t i = 0; i < UMC_ELEMENTSOF(names); i++) {
                 struct stat st;
 
@@ -237,7 +234,7 @@ static int refused(enum umc_reason reason, const char *detail, enum umc_reason *
         return umc_why(why, why_size, -EBADMSG, "%s: %s", umc_reason_format(reason, code), detail);
 }
 
-static int load_signed(const struct umc_daemon_config *c, int state_fd, const char *dir,
+static int load_signed(const struct umc_daemon_config *c, int state_fd, int dfd,
                        int64_t now, struct umc_package *ret, enum umc_reason *ret_reason,
                        char *why, size_t why_size) {
         _cleanup_(umc_sig_trust_freep) struct umc_sig_trust *trust = NULL;
@@ -253,7 +250,7 @@ static int load_signed(const struct umc_daemon_config *c, int state_fd, const ch
         r = umc_sig_trust_load(c->trust_anchor, c->crl_file, &trust, detail, sizeof(detail));
         if (r < 0)
                 return umc_why(why, why_size, r, "cannot load the trust anchor: %s", detail);
-        r = umc_package_load(dir, trust, now, &p, NULL, &reason, detail, sizeof(detail));
+        r = umc_package_load_at(dfd, trust, now, &p, NULL, &reason, detail, sizeof(detail));
         if (r == -EBADMSG)
                 return refused(reason, detail, ret_reason, why, why_size);
         if (r < 0)
@@ -270,13 +267,31 @@ static int load_signed(const struct umc_daemon_config *c, int state_fd, const ch
 int umc_signedpkg_load(const struct umc_daemon_config *c, int state_fd, const char *dir,
                        int64_t now, struct umc_manifest *ret, struct umc_signedpkg_info *ret_info,
                        enum umc_reason *ret_reason, char *why, size_t why_size) {
-        struct umc_package p = {};
-        enum umc_reason reason = UMC_REASON_OK;
+        _cleanup_close_ int dfd = -1;
         int r;
 
         if (!c || !dir || !ret || !ret_info)
                 return -EINVAL;
-        r = has_signature(dir);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+                r = -errno;
+                return umc_why(why, why_size, r, "%s: %s", dir, strerror(-r));
+        }
+        return umc_signedpkg_load_at(c, state_fd, dfd, dir, now, ret, ret_info, ret_reason, why,
+                                     why_size);
+}
+
+int umc_signedpkg_load_at(const struct umc_daemon_config *c, int state_fd, int dfd,
+                          const char *dir, int64_t now, struct umc_manifest *ret,
+                          struct umc_signedpkg_info *ret_info, enum umc_reason *ret_reason,
+                          char *why, size_t why_size) {
+        struct umc_package p = {};
+        enum umc_reason reason = UMC_REASON_OK;
+        int r;
+
+        if (!c || dfd < 0 || !dir || !ret || !ret_info)
+                return -EINVAL;
+        r = has_signature(dfd);
         if (r < 0)
                 return umc_why(why, why_size, r, "%s: %s", dir, strerror(-r));
         if (r == 0 && c->require_signature)
@@ -288,7 +303,7 @@ int umc_signedpkg_load(const struct umc_daemon_config *c, int state_fd, const ch
                 *ret_info = (struct umc_signedpkg_info){ .is_signed = false };
                 return 0;
         }
-        r = load_signed(c, state_fd, dir, now, &p, ret_reason ? ret_reason : &reason, why,
+        r = load_signed(c, state_fd, dfd, now, &p, ret_reason ? ret_reason : &reason, why,
                         why_size);
         if (r < 0)
                 return r;

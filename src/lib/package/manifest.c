@@ -256,15 +256,20 @@ fail:
 }
 
 int umc_manifest_load(const char *dir, struct umc_manifest *ret, char *why, size_t why_size) {
-        _cleanup_close_ int dfd = -1, fd = -1;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0)
+                return -errno;
+        return umc_manifest_load_at(dfd, ret, why, why_size);
+}
+
+int umc_manifest_load_at(int dfd, struct umc_manifest *ret, char *why, size_t why_size) {
+        _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t got = 0;
         int r;
 
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
         /* O_NONBLOCK: a FIFO planted as manifest.json must not block the loop. */
         fd = openat(dfd, "manifest.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)

@@ -56,15 +56,22 @@ static int read_capped(int dfd, const char *name, size_t max, uint8_t **ret, siz
 
 int umc_mfbuf_load(const char *dir, struct umc_mfbuf *ret, char *why, size_t why_size) {
         _cleanup_close_ int dfd = -1;
-        struct umc_mfbuf b = {};
-        bool cms, sm2;
-        int r;
 
         if (!dir || !ret)
                 return -EINVAL;
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
+        return umc_mfbuf_load_at(dfd, ret, why, why_size);
+}
+
+int umc_mfbuf_load_at(int dfd, struct umc_mfbuf *ret, char *why, size_t why_size) {
+        struct umc_mfbuf b = {};
+        bool cms, sm2;
+        int r;
+
+        if (dfd < 0 || !ret)
+                return -EINVAL;
         cms = present(dfd, UMC_PACKAGE_SIGNATURE);
         sm2 = present(dfd, UMC_PACKAGE_SIGNATURE_SM2);
         if (!cms && !sm2)

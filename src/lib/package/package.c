@@ -591,11 +591,7 @@ static int read_signed(int dfd, struct signed_bytes *b, enum umc_reason *ret_rea
 int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t now,
                      struct umc_package *ret, struct umc_sig_signer *ret_signer,
                      enum umc_reason *ret_reason, char *why, size_t why_size) {
-        _cleanup_(signed_bytes_done) struct signed_bytes b = {};
         _cleanup_close_ int dfd = -1;
-        struct umc_sig_signer signer;
-        struct umc_package p;
-        enum umc_reason reason;
         int r;
 
         if (!dir || !trust || !ret || !ret_reason)
@@ -605,6 +601,20 @@ int umc_package_load(const char *dir, const struct umc_sig_trust *trust, int64_t
                 r = -errno;
                 return fail(why, why_size, r, "%s: %s", dir, strerror(-r));
         }
+        return umc_package_load_at(dfd, trust, now, ret, ret_signer, ret_reason, why, why_size);
+}
+
+int umc_package_load_at(int dfd, const struct umc_sig_trust *trust, int64_t now,
+                        struct umc_package *ret, struct umc_sig_signer *ret_signer,
+                        enum umc_reason *ret_reason, char *why, size_t why_size) {
+        _cleanup_(signed_bytes_done) struct signed_bytes b = {};
+        struct umc_sig_signer signer;
+        struct umc_package p;
+        enum umc_reason reason;
+        int r;
+
+        if (dfd < 0 || !trust || !ret || !ret_reason)
+                return -EINVAL;
         r = read_signed(dfd, &b, ret_reason, why, why_size);
         if (r < 0)
                 return r;

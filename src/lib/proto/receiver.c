@@ -118,8 +118,12 @@ static int receiver_fail(struct umc_receiver *x, enum umc_reason reason, int r, 
 /*
  * End the session without a verdict on the image: what a checkpoint made
  * durable stays (the sink cuts the rest), so the next session resumes
- * there. For input that proves nothing against the image: frames that
- * failed to open, a gap left by a lost or removed frame.
+ * there. For input that proves nothing against the verified bytes: frames
+ * that failed to open, a gap left by a lost or removed frame, and an
+ * authenticated frame that is malformed or out of turn (a confused or
+ * hostile master; each checkpoint's digest already vouched for what is
+ * kept). Only receiver_fail() drops the image: an ALARM, or a check of
+ * the image itself that failed.
  */
 static int receiver_suspend(struct umc_receiver *x, enum umc_reason reason, int r, uint8_t *out,
                             size_t out_size, size_t *ret_len, enum umc_reason *ret_reason) {
@@ -158,12 +162,10 @@ static int receiver_manifest(struct umc_receiver *x, size_t body_len, uint8_t *o
         int r;
 
         if (umc_mfmsg_decode(x->body, body_len, &m) < 0)
-                return receiver_fail(x, why, -EBADMSG, out, out_size, ret_len, ret_reason);
+                return receiver_suspend(x, why, -EBADMSG, out, out_size, ret_len, ret_reason);
         r = umc_mfasm_add(&x->mf, &m, &why);
-        if (r == -EBADMSG && why == UMC_REASON_OUT_OF_ORDER)
-                return receiver_suspend(x, why, r, out, out_size, ret_len, ret_reason);
         if (r == -EBADMSG)
-                return receiver_fail(x, why, r, out, out_size, ret_len, ret_reason);
+                return receiver_suspend(x, why, r, out, out_size, ret_len, ret_reason);
         if (r < 0)
                 return receiver_fail(x, UMC_REASON_INTERNAL, r, out, out_size, ret_len,
                                      ret_reason);
@@ -179,8 +181,8 @@ static int receiver_begin(struct umc_receiver *x, size_t body_len, uint8_t *out,
         int r;
 
         if (umc_msg_begin_decode(x->body, body_len, &b) < 0)
-                return receiver_fail(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         if (b.image_len > x->max_image_len)
                 return receiver_fail(x, UMC_REASON_IMAGE_TOO_LARGE, -EBADMSG, out, out_size,
                                      ret_len, ret_reason);
@@ -211,8 +213,8 @@ static int receiver_data(struct umc_receiver *x, size_t body_len, uint8_t *out,
         int r;
 
         if (umc_msg_data_decode(x->body, body_len, &d) < 0 || d.data_len > x->begin.chunk_len)
-                return receiver_fail(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         /*
          * A dropped, reordered or duplicated chunk shows up here. A frame
          * that was lost or refused leaves this gap too, so it costs the
@@ -221,9 +223,10 @@ static int receiver_data(struct umc_receiver *x, size_t body_len, uint8_t *out,
         if (d.offset != x->offset || x->range_frames >= x->begin.verify_every)
                 return receiver_suspend(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
                                         ret_len, ret_reason);
+        /* More than BEGIN announced: nothing of it is written. */
         if (d.data_len > x->begin.image_len - x->offset)
-                return receiver_fail(x, UMC_REASON_IMAGE_TOO_LARGE, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_IMAGE_TOO_LARGE, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         if (!x->digest_open) {
                 r = umc_msg_verify_digest_init(&x->digest, x->begin.hash_alg);
                 if (r < 0)
@@ -251,17 +254,21 @@ static int receiver_verify(struct umc_receiver *x, size_t body_len, uint8_t *out
         int r;
 
         if (umc_msg_verify_decode(x->body, body_len, &v) < 0)
-                return receiver_fail(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         /* A range that is not what arrived: frames went missing (as for DATA above). */
         if (v.checkpoint != x->checkpoint + 1 || v.start != x->range_start ||
             v.end != x->offset || v.n_frames != x->range_frames || !x->digest_open)
                 return receiver_suspend(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
                                         ret_len, ret_reason);
-        /* Check data is bound to the master's clock: it must move forward. */
+        /*
+         * Check data is bound to the master's clock: it must move forward.
+         * A clock that does not says nothing against the ranges verified
+         * before; this range is not, and the rewind cuts it.
+         */
         if (x->checkpoint > 0 && v.time_usec <= x->last_time)
-                return receiver_fail(x, UMC_REASON_VERIFY_TIME, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_VERIFY_TIME, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         r = umc_msg_verify_digest_final(&x->digest, v.time_usec, v.checkpoint, v.start, v.end,
                                         digest);
         x->digest_open = false;
@@ -289,16 +296,21 @@ static int receiver_transport(struct umc_receiver *x, const struct umc_frame_hea
         int r;
 
         if (umc_msg_transport_decode(x->body, body_len, &t) < 0)
-                return receiver_fail(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         /* Everything received and every byte covered by a verified checkpoint. */
         if (x->offset != x->begin.image_len || x->range_frames != 0)
-                return receiver_fail(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
+        /*
+         * Fields that contradict BEGIN or the header: a bad TRANSPORT, not a
+         * bad image. The whole-image hash, after a TRANSPORT that fits, is
+         * what judges the stored bytes.
+         */
         if (t.image_len != x->begin.image_len || t.hash_alg != x->begin.hash_alg ||
             t.key_id != h->key_id)
-                return receiver_fail(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
-                                     ret_len, ret_reason);
+                return receiver_suspend(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
         r = umc_hash_init(&x->whole, t.hash_alg);
         if (r < 0)
                 return receiver_fail(x, UMC_REASON_INTERNAL, r, out, out_size, ret_len,
@@ -317,6 +329,36 @@ static int receiver_transport(struct umc_receiver *x, const struct umc_frame_hea
         x->state = UMC_RECEIVER_CHECKING;
         *ret_len = 0;
         return -EINPROGRESS;
+}
+
+/*
+ * An ALARM under the session key is the master's word: the transfer ends
+ * and the image goes (a cancel means no resume). One that does not decode
+ * is no such word: the session ends, the checkpoints stay.
+ */
+static int receiver_alarm(struct umc_receiver *x, size_t body_len, uint8_t *out,
+                          size_t out_size, size_t *ret_len, enum umc_reason *ret_reason) {
+        struct umc_msg_alarm a;
+
+        if (umc_msg_alarm_decode(x->body, body_len, &a) < 0)
+                return receiver_suspend(x, UMC_REASON_BODY_MALFORMED, -EBADMSG, out, out_size,
+                                        ret_len, ret_reason);
+        return receiver_fail(x, a.reason, -ECANCELED, out, out_size, ret_len, ret_reason);
+}
+
+/* A master's frame in the wrong state is out of order; any other type is no master's. */
+static enum umc_reason out_of_turn_reason(uint8_t type) {
+        switch (type) {
+        case UMC_FRAME_BEGIN:
+        case UMC_FRAME_MANIFEST:
+        case UMC_FRAME_DATA:
+        case UMC_FRAME_VERIFY:
+        case UMC_FRAME_TRANSPORT:
+        case UMC_FRAME_STATUS_QUERY:
+                return UMC_REASON_OUT_OF_ORDER;
+        default:
+                return UMC_REASON_FRAME_BAD_TYPE;
+        }
 }
 
 int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len, uint64_t now,
@@ -364,14 +406,10 @@ int umc_receiver_input(struct umc_receiver *x, const uint8_t *frame, size_t len,
                         return receiver_transport(x, &h, body_len, out, out_size, ret_len,
                                                   ret_reason);
         }
-        if (h.type == UMC_FRAME_ALARM) {
-                struct umc_msg_alarm a;
-                enum umc_reason reason = umc_msg_alarm_decode(x->body, body_len, &a) < 0 ?
-                                                 UMC_REASON_BODY_MALFORMED : a.reason;
-                return receiver_fail(x, reason, -ECANCELED, out, out_size, ret_len, ret_reason);
-        }
-        return receiver_fail(x, UMC_REASON_OUT_OF_ORDER, -EBADMSG, out, out_size, ret_len,
-                             ret_reason);
+        if (h.type == UMC_FRAME_ALARM)
+                return receiver_alarm(x, body_len, out, out_size, ret_len, ret_reason);
+        return receiver_suspend(x, out_of_turn_reason(h.type), -EBADMSG, out, out_size, ret_len,
+                                ret_reason);
 }
 
 /*

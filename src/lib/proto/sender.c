@@ -158,9 +158,12 @@ static int sender_rotate(struct umc_sender *x, uint64_t now, enum umc_load_class
         enum umc_rotation_cause cause = UMC_ROTATE_NONE;
         int r;
 
+        /* -ERANGE: the last key ID is in use and a rotation is due; anything else is ours. */
         r = umc_rotation_step(x->rotation, now, load, &cause);
-        if (r < 0)
+        if (r == -ERANGE)
                 return sender_fail(x, UMC_REASON_KEYS_EXHAUSTED, r);
+        if (r < 0)
+                return sender_fail(x, UMC_REASON_INTERNAL, r);
         if (cause != UMC_ROTATE_NONE) {
                 r = umc_session_set_tx_key(x->session, x->rotation->key_id,
                                            umc_rotation_suite(x->rotation));
