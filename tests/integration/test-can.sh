@@ -24,10 +24,11 @@
 #     the transfer completes byte-identical; a burst past the bound ends
 #     umcd's delivery with an alarm, and the next install resumes from the
 #     ECU's checkpoint.
-#  7. An ECU whose agent is down when the install begins: umcd challenges
-#     it again with the TCP retry keys' backoff (phase retrying) and
-#     completes once the agent is back; an agent that never comes back
-#     fails the install after about ConnectRetrySec=, with the hint.
+#  7. An ECU whose agent is down when the install begins (classic: no flow
+#     control; CAN FD: no AUTH_RESPONSE): umcd challenges it again with the
+#     TCP retry keys' backoff (phase retrying) and completes once the agent
+#     is back; an agent that never comes back fails the install after about
+#     ConnectRetrySec=, with the hint.
 #
 # Needs vcan and CAN_ISOTP: where the running kernel has none, the test runs
 # itself in a guest through tests/vm/run (which sets UMC_VM). Sizes follow
@@ -550,7 +551,8 @@ itest_check "burst to umcd: the agent resumed from byte $off, not from 0" \
 stop_umcd
 UMCD_DAEMON="ConnectRetrySec=20
 ConnectBackoffMSec=250
-ConnectBackoffMaxSec=1" start_umcd
+ConnectBackoffMaxSec=1
+AuthTimeoutSec=3" start_umcd
 itest_stop "$AGENT1_PID"
 PR=$(make_package retry ecu1 1.12.0 64)
 "$UMCCTL" --bus session --json install --target ecu1 "$PR" >"$D/retry.json" 2>&1 &
@@ -567,6 +569,24 @@ itest_check "agent back: the image arrives byte-identical" same_image 1 "$PR/ecu
 n=$(grep -c "ecu1: no ISO-TP flow control from the ECU on 7E0/7E8: is it listening?; attempt" "$D/umcd.log" || true)
 itest_check "agent back: umcd logged the unanswered challenges ($n) and the next attempt" \
         grep -q "ecu1: no ISO-TP flow control from the ECU on 7E0/7E8: is it listening?; attempt [2-9] in [0-9]* ms" "$D/umcd.log"
+
+# On CAN FD the challenge fits one frame, which needs no flow control:
+# there the missing AUTH_RESPONSE (AuthTimeoutSec=3) is what asks again.
+itest_stop "$AGENT2_PID"
+PF=$(make_package retry-fd ecu2 2.2.0 256)
+"$UMCCTL" --bus session --json install --target ecu2 "$PF" >"$D/retry-fd.json" 2>&1 &
+INSTALL=$!
+retry_start=$(date +%s)
+for _ in $(seq 1 300); do grep -q '"phase":"retrying"' "$D/retry-fd.json" && break; sleep 0.1; done
+itest_check "FD agent down: the target's phase turns retrying" grep -q '"phase":"retrying"' "$D/retry-fd.json"
+sleep 1
+start_agent 2 TxId=7E9 RxId=7E1 Fd=yes BitRateSwitch=yes
+rc=0
+wait "$INSTALL" || rc=$?
+itest_check "FD agent back after $(( $(date +%s) - retry_start )) s: the install completes (exit $rc)" test "$rc" -eq 0
+itest_check "FD agent back: the image arrives byte-identical" same_image 2 "$PF/ecu2.bin"
+itest_check "FD agent back: umcd logged the unanswered challenge and the next attempt" \
+        grep -q "ecu2: no AUTH_RESPONSE within 3 s from the ECU on 7E1/7E9: is it listening?; attempt [2-9] in [0-9]* ms" "$D/umcd.log"
 
 stop_umcd
 UMCD_DAEMON="ConnectRetrySec=6
