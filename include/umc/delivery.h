@@ -157,7 +157,7 @@ struct umc_delivery_progress {
         bool load_nominal;               /* against LinkRateMbit= or UMC_LINKLOAD_NOMINAL_BPS,
                                           * not the interface's reported speed */
         uint64_t paced_bps;              /* bit/s on the wire the pacing allows now; 0: not paced */
-        unsigned attempt;                /* connection attempts so far (TCP), 0 before the first */
+        unsigned attempt;                /* to reach the ECU (retry.h), 0 before the first */
         uint64_t rejected_frames;        /* from the ECU's side, dropped: failed authentication */
 };
 

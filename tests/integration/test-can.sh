@@ -19,6 +19,16 @@
 #     completes byte-identical. A burst of more than MaxRejectedFrames= (32)
 #     in one checkpoint window: the session ends, the ECU's resume point
 #     survives, and the next install resumes from it.
+#  6. The same PDUs the other way, from the ECU's CAN ID towards umcd
+#     mid-transfer: umcd drops and counts them (RejectedFrames on D-Bus),
+#     the transfer completes byte-identical; a burst past the bound ends
+#     umcd's delivery with an alarm, and the next install resumes from the
+#     ECU's checkpoint.
+#  7. An ECU whose agent is down when the install begins (classic: no flow
+#     control; CAN FD: no AUTH_RESPONSE): umcd challenges it again with the
+#     TCP retry keys' backoff (phase retrying) and completes once the agent
+#     is back; an agent that never comes back fails the install after about
+#     ConnectRetrySec=, with the hint.
 #
 # Needs vcan and CAN_ISOTP: where the running kernel has none, the test runs
 # itself in a guest through tests/vm/run (which sets UMC_VM). Sizes follow
@@ -112,6 +122,7 @@ RequireSignature=no
 StateDirectory=$D/umcd-state
 LogLevel=debug
 IdleTimeoutSec=30
+${UMCD_DAEMON:-}
 [Security]
 RotationIntervalSec=${ITEST_CAN_ROTATE:-5}
 RotationHoldoffSec=2
@@ -162,6 +173,7 @@ start_gateway() {
 [Daemon]
 StateDirectory=$g
 LogLevel=debug
+ConnectRetrySec=3
 [Security]
 RotationIntervalSec=${ITEST_CAN_ROTATE:-5}
 RotationHoldoffSec=2
@@ -455,5 +467,146 @@ itest_check "burst: installing again succeeds" install burst-2 ecu1 "$PB"
 itest_check "burst: the image arrives byte-identical" same_image 1 "$PB/ecu1.bin"
 itest_check "burst: the agent resumed from byte $off, not from 0" \
         grep -q "receiving version 1.10.0, .* from byte $off\$" "$D/a1/log"
+
+# ---- 6. forged PDUs from the ECU's CAN ID, towards umcd ----
+# The same attacker the other way: PDUs sent from the ECU's ID 7E8 (umcd's
+# ISO-TP socket answers their flow control on 7E0), copies of the STATUS,
+# the second PDU the ECU sends (after AUTH_RESPONSE). umcd drops and counts
+# them (RejectedFrames on D-Bus), and the transfer goes on.
+stop_umcd
+CEILING=5 start_umcd
+CANPDU=$BUILD/tests/tools/umc-canpdu
+umcd_drops() {
+        grep -c "ecu1: dropped a frame from the ECU that failed authentication" "$D/umcd.log" || true
+}
+rejected_on_dbus() { # TARGET -> frames dropped for it, from the RejectedFrames property
+        busctl --address="$DBUS_SESSION_BUS_ADDRESS" get-property io.umc /io/umc/Manager \
+                io.umc.Manager1 RejectedFrames |
+                tr ' ' '\n' | grep -A1 -x "\"$1\"" | tail -1
+}
+inject_up() { # NAME LABEL umc-canpdu-send-options...: the ECU's STATUS PDU, altered, to umcd
+        local name=$1 label=$2 rc=0 before dbus_before
+        shift 2
+        before=$(umcd_drops)
+        dbus_before=$(rejected_on_dbus ecu1)
+        local p; p=$(make_package "$name" ecu1 "1.9.$RANDOM" 64)
+        "$CANPDU" capture "$IF" 7E8 7E0 1 "$D/$name.pdu" --timeout 30 >"$D/$name.cap" 2>&1 &
+        local cap=$!
+        "$UMCCTL" --bus session --json install --target ecu1 "$p" >"$D/$name.json" 2>&1 &
+        local inst=$!
+        wait "$cap" || { itest_fail "$name: no STATUS captured: $(cat "$D/$name.cap")"; kill "$inst"; wait "$inst"; return; }
+        sleep 1
+        "$CANPDU" send "$IF" 7E8 7E0 "$D/$name.pdu" --idle-ms 300 "$@" >>"$D/$name.cap" 2>&1 ||
+                itest_fail "$name: cannot inject: $(cat "$D/$name.cap")"
+        wait "$inst" || rc=$?
+        itest_check "$name PDU to umcd mid-transfer: the install completes (exit $rc)" test "$rc" -eq 0
+        itest_check "$name PDU to umcd: the image arrives byte-identical" same_image 1 "$p/ecu1.bin"
+        itest_check "$name PDU to umcd: umcd dropped it ($label)" \
+                grep -Eq "ecu1: dropped a frame from the ECU that failed authentication: ($label)" "$D/umcd.log"
+        itest_check "$name PDU to umcd: one drop logged for the one PDU ($(( $(umcd_drops) - before )))" \
+                test "$(( $(umcd_drops) - before ))" -eq 1
+        local now; now=$(rejected_on_dbus ecu1)
+        itest_check "$name PDU to umcd: RejectedFrames of ecu1 on D-Bus rose by one (${dbus_before:-none} -> ${now:-none})" \
+                test "${now:-0}" -eq $(( ${dbus_before:-0} + 1 ))
+}
+inject_up replayed-up "replayed sequence number|sequence number behind replay window"
+inject_up tampered-up "frame authentication tag mismatch" --seq-add 100 --flip 40
+inject_up truncated-up "frame truncated" --truncate 40
+
+# A burst of 40 single-frame PDUs (7 bytes: no frame) from the ECU's ID once
+# a checkpoint is acknowledged: the 33rd ends umcd's delivery with an alarm.
+# umcd leaves the ECU's partial image alone: the next install resumes from
+# the ECU's last checkpoint.
+v1=$(slot_state 1)
+dbus_before=$(rejected_on_dbus ecu1)
+PU=$(make_package burst-up ecu1 1.11.0 128)
+"$UMCCTL" --bus session --json install --target ecu1 "$PU" >"$D/burst-up.json" 2>&1 &
+INSTALL=$!
+for _ in $(seq 1 600); do grep -q 'offset=[1-9]' "$D/umcd-state/resume-ecu1" 2>/dev/null && break; sleep 0.1; done
+"$CANPDU" send "$IF" 7E8 7E0 "$D/replayed-up.pdu" --idle-ms 300 --truncate 7 --count 40 \
+        >"$D/burst-up.cap" 2>&1 || itest_fail "burst to umcd: cannot inject: $(cat "$D/burst-up.cap")"
+rc=0
+wait "$INSTALL" || rc=$?
+itest_check "burst of 40 bad PDUs to umcd: the install stops (exit $rc)" test "$rc" -ne 0
+itest_check "burst to umcd: the alarm says more than 32 frames from the ECU failed authentication" \
+        grep -q '"event":"alarm".*more than 32 frames from the ECU failed authentication' "$D/burst-up.json"
+n=$(( $(rejected_on_dbus ecu1) - ${dbus_before:-0} ))
+itest_check "burst to umcd: RejectedFrames of ecu1 on D-Bus counts the 33 up to the bound (rose by $n)" \
+        test "$n" -ge 33
+sleep 2 # what was in flight when umcd stopped
+off=$(agent_offset)
+itest_check "burst to umcd: the ECU's resume point survives (offset=${off:-none}, image.part $(agent_part) bytes)" \
+        test "${off:-0}" -gt 0 -a "$(agent_part)" != none
+itest_check "burst to umcd: ecu1's active slot is untouched" test "$(slot_state 1)" = "$v1"
+itest_check "burst to umcd: installing again succeeds" install burst-up-2 ecu1 "$PU"
+itest_check "burst to umcd: the image arrives byte-identical" same_image 1 "$PU/ecu1.bin"
+itest_check "burst to umcd: the agent resumed from byte $off, not from 0" \
+        grep -q "receiving version 1.11.0, .* from byte $off\$" "$D/a1/log"
+
+# ---- 7. an ECU briefly unreachable on CAN ----
+# Its agent down when the install begins: the challenge gets no flow
+# control, umcd sends a new one on a fresh socket after the backoff (phase
+# retrying, as a refused connect on TCP) and reaches the agent once it is
+# back. Never back: the install fails once ConnectRetrySec= is spent.
+stop_umcd
+UMCD_DAEMON="ConnectRetrySec=20
+ConnectBackoffMSec=250
+ConnectBackoffMaxSec=1
+AuthTimeoutSec=3" start_umcd
+itest_stop "$AGENT1_PID"
+PR=$(make_package retry ecu1 1.12.0 64)
+"$UMCCTL" --bus session --json install --target ecu1 "$PR" >"$D/retry.json" 2>&1 &
+INSTALL=$!
+retry_start=$(date +%s)
+for _ in $(seq 1 300); do grep -q '"phase":"retrying"' "$D/retry.json" && break; sleep 0.1; done
+itest_check "agent down: the target's phase turns retrying" grep -q '"phase":"retrying"' "$D/retry.json"
+sleep 1
+start_agent 1 TxId=7E8 RxId=7E0 Padding=yes
+rc=0
+wait "$INSTALL" || rc=$?
+itest_check "agent back after $(( $(date +%s) - retry_start )) s: the install completes (exit $rc)" test "$rc" -eq 0
+itest_check "agent back: the image arrives byte-identical" same_image 1 "$PR/ecu1.bin"
+n=$(grep -c "ecu1: no ISO-TP flow control from the ECU on 7E0/7E8: is it listening?; attempt" "$D/umcd.log" || true)
+itest_check "agent back: umcd logged the unanswered challenges ($n) and the next attempt" \
+        grep -q "ecu1: no ISO-TP flow control from the ECU on 7E0/7E8: is it listening?; attempt [2-9] in [0-9]* ms" "$D/umcd.log"
+
+# On CAN FD the challenge fits one frame, which needs no flow control:
+# there the missing AUTH_RESPONSE (AuthTimeoutSec=3) is what asks again.
+itest_stop "$AGENT2_PID"
+PF=$(make_package retry-fd ecu2 2.2.0 256)
+"$UMCCTL" --bus session --json install --target ecu2 "$PF" >"$D/retry-fd.json" 2>&1 &
+INSTALL=$!
+retry_start=$(date +%s)
+for _ in $(seq 1 300); do grep -q '"phase":"retrying"' "$D/retry-fd.json" && break; sleep 0.1; done
+itest_check "FD agent down: the target's phase turns retrying" grep -q '"phase":"retrying"' "$D/retry-fd.json"
+sleep 1
+start_agent 2 TxId=7E9 RxId=7E1 Fd=yes BitRateSwitch=yes
+rc=0
+wait "$INSTALL" || rc=$?
+itest_check "FD agent back after $(( $(date +%s) - retry_start )) s: the install completes (exit $rc)" test "$rc" -eq 0
+itest_check "FD agent back: the image arrives byte-identical" same_image 2 "$PF/ecu2.bin"
+itest_check "FD agent back: umcd logged the unanswered challenge and the next attempt" \
+        grep -q "ecu2: no AUTH_RESPONSE within 3 s from the ECU on 7E1/7E9: is it listening?; attempt [2-9] in [0-9]* ms" "$D/umcd.log"
+
+stop_umcd
+UMCD_DAEMON="ConnectRetrySec=6
+ConnectBackoffMSec=250
+ConnectBackoffMaxSec=1" start_umcd
+itest_stop "$AGENT1_PID"
+v1=$(slot_state 1)
+PN=$(make_package never ecu1 1.13.0 64)
+t0=$(date +%s)
+rc=0
+install never ecu1 "$PN" || rc=$?
+elapsed=$(( $(date +%s) - t0 ))
+# The budget counts from the first challenge, after the 2 s bus pre-check.
+itest_check "agent never back: the install fails (exit $rc)" test "$rc" -ne 0
+itest_check "agent never back: it fails after about ConnectRetrySec=6 (${elapsed} s)" \
+        test "$elapsed" -ge 6 -a "$elapsed" -le 14
+gave_up=$(grep -o 'gave up after [0-9]* attempts in [0-9]* s' "$D/never.json" | head -1)
+itest_check "agent never back: the alarm asks whether the ECU listens and names the budget (${gave_up:-no such text})" \
+        grep -q '"event":"alarm".*no ISO-TP flow control from the ECU on 7E0/7E8: is it listening?; gave up after [0-9]* attempts in [0-9]* s (ConnectRetrySec=6)' "$D/never.json"
+itest_check "agent never back: the phase was retrying meanwhile" grep -q '"phase":"retrying"' "$D/never.json"
+itest_check "agent never back: ecu1's slot is untouched" test "$(slot_state 1)" = "$v1"
 
 itest_summary

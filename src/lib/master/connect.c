@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The delivery's way in: on TCP the non-blocking connect() with its retry
- * and backoff (ConnectRetrySec=, ConnectBackoffMaxSec=) and the Ethernet
+ * and backoff (ConnectRetrySec=, ConnectBackoffMaxSec=, retry.h; CAN
+ * retries its challenge in dlvcan.c) and the Ethernet
  * ACL on the connection's 5-tuple; on both channels the ECU's
  * authentication (AUTH, master side) and the session and sender it keys.
  */
@@ -202,7 +203,12 @@ int umc_connect_begin_auth(struct umc_delivery *d) {
 
         d->state = UMC_DELIVERY_AUTHENTICATING;
         d->last_activity = now_usec();
-        if (umc_delivery_arm_timeout(d, d->last_activity + d->p.config->auth_timeout_usec) < 0 ||
+        d->auth_wait = d->p.config->auth_timeout_usec;
+        /* On CAN the challenge is what is retried: a later one waits what the budget has left. */
+        if (d->can)
+                d->auth_wait = umc_retry_attempt_wait(&d->retry, d->last_activity, d->auth_wait,
+                                                      CAN_AUTH_WAIT_MIN_USEC);
+        if (umc_delivery_arm_timeout(d, d->last_activity + d->auth_wait) < 0 ||
             (!d->tick && sd_event_add_time_relative(
                                  d->event, &d->tick, CLOCK_MONOTONIC, d->p.config->load.window_usec,
                                  TICK_ACCURACY_USEC, umc_pacing_on_tick, d) < 0) ||
@@ -223,7 +229,7 @@ static int on_connect_later(sd_event_source *s, void *userdata);
 int umc_connect_tcp(struct umc_delivery *d) {
         const struct umc_daemon_config *c = d->p.config;
         _cleanup_close_ int fd = -1;
-        uint64_t now = now_usec(), deadline = now + c->connect_timeout_usec;
+        uint64_t now = now_usec(), deadline;
         int r;
 
         fd = socket(d->target->address.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -233,20 +239,21 @@ int umc_connect_tcp(struct umc_delivery *d) {
         r = sd_event_add_io(d->event, &d->io, fd, EPOLLOUT, umc_delivery_on_io, d);
         if (r < 0)
                 return r;
+        d->retry.attempt++;
         /* A retried attempt waits no longer than the retry budget has left (but 100 ms). */
-        if (d->attempt > 0 && d->retry_until > now && deadline > d->retry_until)
-                deadline = d->retry_until > now + 100 * USEC_PER_MSEC ? d->retry_until
-                                                                    : now + 100 * USEC_PER_MSEC;
+        deadline = now + umc_retry_attempt_wait(&d->retry, now, c->connect_timeout_usec,
+                                                RETRY_WAIT_MIN_USEC);
         r = umc_delivery_arm_timeout(d, deadline);
         if (r < 0) {
+                d->retry.attempt--;
                 d->io = sd_event_source_disable_unref(d->io);
                 return r;
         }
         d->fd = TAKE_FD(fd);
         d->state = UMC_DELIVERY_CONNECTING;
         d->last_activity = now;
-        d->attempt++;
-        log_debug("%s: connecting to %s (attempt %u)", target_name(d), d->address, d->attempt);
+        log_debug("%s: connecting to %s (attempt %u)", target_name(d), d->address,
+                  d->retry.attempt);
         if (connect(d->fd, &d->target->address.sa, d->target->address.len) < 0 &&
             errno != EINPROGRESS) {
                 d->later_reason = UMC_REASON_IO_ERROR;
@@ -268,29 +275,27 @@ int umc_connect_tcp(struct umc_delivery *d) {
  */
 int umc_connect_failed(struct umc_delivery *d, int err) {
         const struct umc_daemon_config *c = d->p.config;
-        uint64_t now = now_usec(), at = now + d->backoff;
+        uint64_t now = now_usec(), at = 0;
 
         d->io = sd_event_source_disable_unref(d->io);
         d->later = sd_event_source_disable_unref(d->later);
         umc_closep(&d->fd);
         d->fd = -1;
-        if (d->retry_until == 0)
+        if (d->retry.until == 0)
                 return umc_delivery_fail(d, UMC_REASON_IO_ERROR, "cannot connect to %s: %s",
                                          d->address, strerror(err));
-        if (at >= d->retry_until)
+        if (!umc_retry_next(&d->retry, now, &at))
                 return umc_delivery_fail(
                         d, err == ETIMEDOUT ? UMC_REASON_TIMEOUT : UMC_REASON_IO_ERROR,
                         "cannot connect to %s: %s; gave up after %u attempts in %" PRIu64
                         " s (ConnectRetrySec=%" PRIu64 ")",
-                        d->address, strerror(err), d->attempt,
-                        (now - d->first_attempt + USEC_PER_SEC / 2) / USEC_PER_SEC,
+                        d->address, strerror(err), d->retry.attempt,
+                        (now - d->retry.first + USEC_PER_SEC / 2) / USEC_PER_SEC,
                         c->connect_retry_usec / USEC_PER_SEC);
         log_info("%s: cannot connect to %s: %s; attempt %u in %" PRIu64 " ms", target_name(d),
-                 d->address, strerror(err), d->attempt + 1, d->backoff / USEC_PER_MSEC);
+                 d->address, strerror(err), d->retry.attempt + 1, (at - now) / USEC_PER_MSEC);
         if (umc_delivery_arm_timeout(d, at) < 0)
                 return umc_delivery_fail(d, UMC_REASON_INTERNAL, "cannot arm the retry timer");
-        d->backoff = d->backoff * 2 < c->connect_backoff_max_usec ? d->backoff * 2
-                                                                  : c->connect_backoff_max_usec;
         d->state = UMC_DELIVERY_RETRYING;
         umc_delivery_emit_progress(d);
         return 0;

@@ -29,6 +29,7 @@
 #include "umc/delivery.h"
 #include "umc/frame.h"
 #include "umc/linkload.h"
+#include "umc/retry.h"
 #include "umc/util.h"
 #include "umc/xfer.h"
 
@@ -48,6 +49,14 @@
  * opens (unknown IDs and rates out of tolerance refuse the start).
  */
 #define CAN_PRECHECK_WINDOWS 2
+/* The shortest wait a retried attempt gets when the retry budget is nearly spent. */
+#define RETRY_WAIT_MIN_USEC (100 * USEC_PER_MSEC)
+/*
+ * The same for a retried AUTH_CHALLENGE on CAN: the kernel's ISO-TP waits
+ * 1 s for flow control (N_Bs, ISO 15765-2; net/can/isotp.c), so a shorter
+ * wait would end the attempt before it could even fail.
+ */
+#define CAN_AUTH_WAIT_MIN_USEC USEC_PER_SEC
 
 struct umc_delivery {
         sd_event *event;
@@ -129,14 +138,15 @@ struct umc_delivery {
         size_t cancel_len;
 
         /*
-         * Connection attempts on TCP: a refused or unanswered connect() is
-         * tried again after backoff (doubled each time, at most
-         * ConnectBackoffMaxSec=) until ConnectRetrySec= after the first.
+         * Attempts to reach the ECU (retry.h): on TCP a refused or
+         * unanswered connect(), on CAN an AUTH_CHALLENGE without flow
+         * control or AUTH_RESPONSE is tried again after the backoff
+         * (doubled each time, at most ConnectBackoffMaxSec=) until
+         * ConnectRetrySec= after the first. auth_wait: how long the
+         * current AUTH may take (CAN: capped by the budget left).
          */
-        unsigned attempt;               /* 1 for the first connect() */
-        uint64_t backoff;
-        uint64_t retry_until;           /* CLOCK_MONOTONIC usec; 0 = no retry */
-        uint64_t first_attempt;
+        struct umc_retry retry;
+        uint64_t auth_wait;
 
         /*
          * The slot overview (STATUS_QUERY after AUTH, before BEGIN): querying
@@ -217,6 +227,13 @@ int umc_dlvcan_start(struct umc_delivery *d);
 int umc_dlvcan_sample(struct umc_delivery *d);
 /* The bus stayed clean for the pre-check: open the ISO-TP channel and authenticate. */
 int umc_dlvcan_open_channel(struct umc_delivery *d);
+/*
+ * The ECU did not answer the AUTH_CHALLENGE (err: -ECOMM, no flow control;
+ * -ETIMEDOUT, no AUTH_RESPONSE): close the channel and open a fresh one
+ * after the backoff while ConnectRetrySec= lasts (phase retrying), else
+ * fail with the hint. Always returns 0, like umc_delivery_fail().
+ */
+int umc_dlvcan_retry(struct umc_delivery *d, int err);
 
 /* connect.c: TCP connect and the ECU's authentication. */
 

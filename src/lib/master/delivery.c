@@ -211,7 +211,7 @@ void umc_delivery_get_progress(const struct umc_delivery *d, struct umc_delivery
                 .load_class = v.cls,
                 .load_nominal = v.nominal,
                 .paced_bps = d->paced ? d->pace_bps : 0,
-                .attempt = d->attempt,
+                .attempt = d->retry.attempt,
                 .rejected_frames = d->rejected_early,
         };
         if (d->sender) {
@@ -266,10 +266,16 @@ int umc_delivery_fail(struct umc_delivery *d, enum umc_reason reason, const char
         return 0;
 }
 
-/* The channel failed with r: on CAN an ECU that never answers shows as -ECOMM (hint.h). */
+/*
+ * The channel failed with r: on CAN an ECU that never answers shows as
+ * -ECOMM (hint.h); before it authenticated, that is tried again.
+ */
 static int fail_channel(struct umc_delivery *d, int r) {
         const struct umc_isotp_opts *o = &d->target->can.isotp;
         char text[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+        if (d->can && r == -ECOMM && d->state == UMC_DELIVERY_AUTHENTICATING)
+                return umc_dlvcan_retry(d, r);
 
         return umc_delivery_fail(d, UMC_REASON_IO_ERROR, "%s",
                                  umc_hint_channel_error(text, sizeof(text), d->address, d->can,
@@ -453,7 +459,7 @@ static int restart_without_query(struct umc_delivery *d) {
         d->have_win = false;
         d->clean_windows = 0;
         d->state = UMC_DELIVERY_NEW;
-        d->attempt = 0;
+        d->retry.attempt = 0;
         if (d->can)
                 r = umc_dlvcan_start(d);
         else {
@@ -658,11 +664,13 @@ int umc_delivery_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                                 d->address, c->connect_timeout_usec / USEC_PER_SEC);
                 return umc_connect_failed(d, ETIMEDOUT);
         case UMC_DELIVERY_RETRYING:
-                return umc_connect_again(d);
+                return d->can ? umc_dlvcan_open_channel(d) : umc_connect_again(d);
         case UMC_DELIVERY_AUTHENTICATING: {
                 const struct umc_isotp_opts *o = &d->target->can.isotp;
                 char text[UMC_MSG_ALARM_TEXT_MAX + 1];
 
+                if (d->can)
+                        return umc_dlvcan_retry(d, -ETIMEDOUT);
                 return umc_delivery_fail(d, UMC_REASON_TIMEOUT, "%s",
                                          umc_hint_auth_timeout(text, sizeof(text),
                                                                c->auth_timeout_usec / USEC_PER_SEC,
@@ -885,9 +893,8 @@ int umc_delivery_start(struct umc_delivery *d) {
                 return 0;
         }
         c = d->p.config;
-        d->first_attempt = now_usec();
-        d->backoff = c->connect_backoff_usec;
-        d->retry_until = c->connect_retry_usec > 0 ? d->first_attempt + c->connect_retry_usec : 0;
+        umc_retry_start(&d->retry, now_usec(), c->connect_retry_usec, c->connect_backoff_usec,
+                        c->connect_backoff_max_usec);
         r = sd_event_add_time_relative(d->event, &d->timeout, CLOCK_MONOTONIC,
                                        c->connect_timeout_usec, 0, umc_delivery_on_timeout, d);
         if (r < 0)

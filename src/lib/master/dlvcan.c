@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The delivery on CAN (target Channel=can): the bus monitor watched for
- * CAN_PRECHECK_WINDOWS clean windows before the ISO-TP channel opens, its
+ * CAN_PRECHECK_WINDOWS clean windows before the ISO-TP channel opens, the
+ * channel reopened with a new challenge while an ECU does not answer, its
  * CAN ID verdicts (refusing the start, or stopping at the next checkpoint
  * while streaming) and the controller's BUS-OFF state.
  */
@@ -13,6 +14,7 @@
 
 #include <linux/can/netlink.h>
 
+#include "umc/hint.h"
 #include "umc/isotp.h"
 #include "umc/log.h"
 #include "umc/stream.h"
@@ -49,7 +51,8 @@ static void can_verdict(struct umc_delivery *d, const struct umc_canid_verdict *
         }
         d->clean_windows = 0;
         format_verdict(d, v, text, sizeof(text));
-        if (d->state == UMC_DELIVERY_CONNECTING || d->state == UMC_DELIVERY_AUTHENTICATING) {
+        if (d->state == UMC_DELIVERY_CONNECTING || d->state == UMC_DELIVERY_RETRYING ||
+            d->state == UMC_DELIVERY_AUTHENTICATING) {
                 (void)umc_delivery_fail(d, v->reason, "refusing to start: %s", text);
                 return;
         }
@@ -127,10 +130,20 @@ static int on_bus_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-/* The bus stayed clean for the pre-check: open the ISO-TP channel and authenticate. */
+/*
+ * The bus stayed clean for the pre-check (or the backoff of a retry
+ * passed): open the ISO-TP channel and authenticate. The retry budget
+ * counts from the first challenge.
+ */
 int umc_dlvcan_open_channel(struct umc_delivery *d) {
+        const struct umc_daemon_config *c = d->p.config;
         _cleanup_close_ int fd = -1;
         int r;
+
+        if (d->retry.attempt == 0)
+                umc_retry_start(&d->retry, now_usec(), c->connect_retry_usec,
+                                c->connect_backoff_usec, c->connect_backoff_max_usec);
+        d->retry.attempt++;
 
         r = umc_isotp_open(d->target->can.ifname, &d->target->can.isotp, &fd);
         if (r < 0)
@@ -147,9 +160,60 @@ int umc_dlvcan_open_channel(struct umc_delivery *d) {
         if (r < 0)
                 return umc_delivery_fail(d, UMC_REASON_INTERNAL, "cannot watch the channel: %s",
                                          strerror(-r));
-        log_debug("%s: bus clean for %u windows, ISO-TP channel %s open", target_name(d),
-                  d->clean_windows, d->address);
+        log_debug("%s: bus clean for %u windows, ISO-TP channel %s open (attempt %u)",
+                  target_name(d), d->clean_windows, d->address, d->retry.attempt);
         return umc_connect_begin_auth(d);
+}
+
+/* The ISO-TP channel of an attempt that failed; the bus monitor and its tick stay. */
+static void close_channel(struct umc_delivery *d) {
+        d->io = sd_event_source_disable_unref(d->io);
+        if (d->stream)
+                (void)umc_isotp_close_later(d->event, umc_stream_take_fd(d->stream));
+        umc_stream_free(d->stream);
+        d->stream = NULL;
+        umc_auth_master_clear(&d->auth);
+}
+
+/*
+ * The ECU did not answer the challenge: -ECOMM (no flow control came back,
+ * ISO 15765-2 N_Bs timeout) or -ETIMEDOUT (no AUTH_RESPONSE; on CAN FD a
+ * challenge fits one frame, which needs no flow control). An ECU that is
+ * rebooting or whose agent starts late gets a new challenge on a fresh
+ * socket after the backoff, as a refused connect() on TCP does.
+ */
+int umc_dlvcan_retry(struct umc_delivery *d, int err) {
+        const struct umc_isotp_opts *o = &d->target->can.isotp;
+        char hint[UMC_MSG_ALARM_TEXT_MAX + 1];
+        uint64_t now = now_usec(), at = 0;
+
+        if (err == -ETIMEDOUT)
+                (void)umc_hint_auth_timeout(hint, sizeof(hint),
+                                            (d->auth_wait + USEC_PER_SEC / 2) / USEC_PER_SEC, true,
+                                            o->tx_id, o->rx_id, o->eff);
+        else
+                (void)umc_hint_channel_error(hint, sizeof(hint), d->address, true, o->tx_id,
+                                             o->rx_id, o->eff, err);
+        close_channel(d);
+        if (d->retry.until == 0)
+                return umc_delivery_fail(d, err == -ETIMEDOUT ? UMC_REASON_TIMEOUT
+                                                              : UMC_REASON_IO_ERROR,
+                                         "%s", hint);
+        if (!umc_retry_next(&d->retry, now, &at))
+                return umc_delivery_fail(
+                        d, err == -ETIMEDOUT ? UMC_REASON_TIMEOUT : UMC_REASON_IO_ERROR,
+                        "%s; gave up after %u attempts in %" PRIu64 " s (ConnectRetrySec=%" PRIu64
+                        ")",
+                        hint, d->retry.attempt,
+                        (now - d->retry.first + USEC_PER_SEC / 2) / USEC_PER_SEC,
+                        d->p.config->connect_retry_usec / USEC_PER_SEC);
+        log_info("%s: %s; attempt %u in %" PRIu64 " ms", target_name(d), hint,
+                 d->retry.attempt + 1, (at - now) / USEC_PER_MSEC);
+        if (umc_delivery_arm_timeout(d, at) < 0)
+                return umc_delivery_fail(d, UMC_REASON_INTERNAL, "cannot arm the retry timer");
+        d->state = UMC_DELIVERY_RETRYING;
+        umc_delivery_emit_progress(d);
+        return 0;
 }
 
 /*

@@ -298,7 +298,9 @@ int umc_pacing_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
          * after now: ticks that drift away from the sampler's window
          * boundaries would mix two windows' traffic into the pacing's view.
          */
-        if (!umc_delivery_running(d) && d->state != UMC_DELIVERY_CONNECTING)
+        /* CAN watches the bus from connecting on, also between two challenges. */
+        if (!umc_delivery_running(d) && d->state != UMC_DELIVERY_CONNECTING &&
+            !(d->can && d->state == UMC_DELIVERY_RETRYING))
                 return 0;
         next = usec + window;
         if (next <= now)
