@@ -107,6 +107,33 @@ static void make_bodies(struct bodies *x) {
                         DIE("body %d: %d", i, x->n[i]);
 }
 
+/* fuzz-msg's selectors 9 and 10: STATUS_QUERY, and STATUS with and without a partial image. */
+static void seeds_msg_status(void) {
+        struct umc_msg_status_query q = { .what = UMC_MSG_STATUS_QUERY_SLOTS };
+        struct umc_msg_status st[2] = {
+                { .active = 'b', .previous = 'a', .version_a = "1.0", .version_b = "1.1" },
+                { .active = 'a', .flags = UMC_MSG_STATUS_PARTIAL | UMC_MSG_STATUS_GATEWAY,
+                  .version_a = "2.0", .partial_version = "2.1", .partial_len = 8192,
+                  .partial_offset = 4096, .partial_age_sec = 30 },
+        };
+        static const char *const names[2] = { "status", "status-partial" };
+        struct buf b = {};
+        int n;
+
+        add_u8(&b, 9);
+        n = umc_msg_status_query_encode(&q, b.b + 1, sizeof(b.b) - 1);
+        if (n < 0)
+                DIE("status query: %d", n);
+        put("msg", "status-query", b.b, 1 + (size_t)n);
+        for (int i = 0; i < 2; i++) {
+                b.b[0] = 10;
+                n = umc_msg_status_encode(&st[i], b.b + 1, sizeof(b.b) - 1);
+                if (n < 0)
+                        DIE("status %d: %d", i, n);
+                put("msg", names[i], b.b, 1 + (size_t)n);
+        }
+}
+
 /* fuzz-msg: a selector byte (fuzz-msg.c's decoder order) and the body. */
 static void seeds_msg(const struct bodies *x) {
         static const char *const names[] = { "data", "begin", "verify", "transport", "feedback",
@@ -117,6 +144,7 @@ static void seeds_msg(const struct bodies *x) {
                 add(&b, x->b[i], (size_t)x->n[i]);
                 put("msg", names[i], b.b, b.n);
         }
+        seeds_msg_status();
 }
 
 /* ---- frames ---- */
