@@ -8,6 +8,9 @@
  *    encoding per message: no second reader could see another one);
  *  - decoded strings are NUL-terminated printable ASCII of the allowed
  *    length, DATA stays inside the input;
+ *  - a STATUS keeps msg.h's rules: an active slot, a rollback slot that
+ *    is another, non-empty one, and the partial image's fields exactly
+ *    when its flag is set;
  *  - an AUTH MAC under a key the input cannot know never verifies.
  */
 #include <string.h>
@@ -124,6 +127,43 @@ static void fuzz_alarm(const uint8_t *b, size_t n) {
         check_reencodes(r, r == 0 ? umc_msg_alarm_encode(&m, out, sizeof(out)) : 0, b, n);
 }
 
+static void fuzz_status_query(const uint8_t *b, size_t n) {
+        struct umc_msg_status_query m;
+        int r = umc_msg_status_query_decode(b, n, &m);
+
+        if (r == 0)
+                CHECK(m.what == UMC_MSG_STATUS_QUERY_SLOTS);
+        check_reencodes(r, r == 0 ? umc_msg_status_query_encode(&m, out, sizeof(out)) : 0, b, n);
+}
+
+/* The rules msg.h gives for struct umc_msg_status, restated. */
+static void check_status(const struct umc_msg_status *m) {
+        const char *prev = m->previous == 'a' ? m->version_a : m->version_b;
+
+        CHECK(m->active == 'a' || m->active == 'b');
+        CHECK(m->previous == 0 || ((m->previous == 'a' || m->previous == 'b') &&
+                                   m->previous != m->active && prev[0]));
+        CHECK((m->flags & ~(UMC_MSG_STATUS_PARTIAL | UMC_MSG_STATUS_GATEWAY)) == 0);
+        check_printable(m->version_a, 0, UMC_MSG_VERSION_MAX);
+        check_printable(m->version_b, 0, UMC_MSG_VERSION_MAX);
+        if (m->flags & UMC_MSG_STATUS_PARTIAL) {
+                check_printable(m->partial_version, 1, UMC_MSG_VERSION_MAX);
+                CHECK(m->partial_len >= 1 && m->partial_offset <= m->partial_len);
+        } else {
+                CHECK(!m->partial_version[0] && m->partial_len == 0 && m->partial_offset == 0 &&
+                      m->partial_age_sec == 0);
+        }
+}
+
+static void fuzz_status(const uint8_t *b, size_t n) {
+        struct umc_msg_status m;
+        int r = umc_msg_status_decode(b, n, &m);
+
+        if (r == 0)
+                check_status(&m);
+        check_reencodes(r, r == 0 ? umc_msg_status_encode(&m, out, sizeof(out)) : 0, b, n);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         return 0;
 }
@@ -131,7 +171,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static void (*const decoders[])(const uint8_t *, size_t) = {
                 fuzz_data, fuzz_begin, fuzz_verify, fuzz_transport, fuzz_feedback,
-                fuzz_challenge, fuzz_response, fuzz_confirm, fuzz_alarm,
+                fuzz_challenge, fuzz_response, fuzz_confirm, fuzz_alarm, fuzz_status_query,
+                fuzz_status,
         };
 
         if (size < 1)

@@ -107,6 +107,33 @@ static void make_bodies(struct bodies *x) {
                         DIE("body %d: %d", i, x->n[i]);
 }
 
+/* fuzz-msg's selectors 9 and 10: STATUS_QUERY, and STATUS with and without a partial image. */
+static void seeds_msg_status(void) {
+        struct umc_msg_status_query q = { .what = UMC_MSG_STATUS_QUERY_SLOTS };
+        struct umc_msg_status st[2] = {
+                { .active = 'b', .previous = 'a', .version_a = "1.0", .version_b = "1.1" },
+                { .active = 'a', .flags = UMC_MSG_STATUS_PARTIAL | UMC_MSG_STATUS_GATEWAY,
+                  .version_a = "2.0", .partial_version = "2.1", .partial_len = 8192,
+                  .partial_offset = 4096, .partial_age_sec = 30 },
+        };
+        static const char *const names[2] = { "status", "status-partial" };
+        struct buf b = {};
+        int n;
+
+        add_u8(&b, 9);
+        n = umc_msg_status_query_encode(&q, b.b + 1, sizeof(b.b) - 1);
+        if (n < 0)
+                DIE("status query: %d", n);
+        put("msg", "status-query", b.b, 1 + (size_t)n);
+        for (int i = 0; i < 2; i++) {
+                b.b[0] = 10;
+                n = umc_msg_status_encode(&st[i], b.b + 1, sizeof(b.b) - 1);
+                if (n < 0)
+                        DIE("status %d: %d", i, n);
+                put("msg", names[i], b.b, 1 + (size_t)n);
+        }
+}
+
 /* fuzz-msg: a selector byte (fuzz-msg.c's decoder order) and the body. */
 static void seeds_msg(const struct bodies *x) {
         static const char *const names[] = { "data", "begin", "verify", "transport", "feedback",
@@ -117,6 +144,7 @@ static void seeds_msg(const struct bodies *x) {
                 add(&b, x->b[i], (size_t)x->n[i]);
                 put("msg", names[i], b.b, b.n);
         }
+        seeds_msg_status();
 }
 
 /* ---- frames ---- */
@@ -234,6 +262,93 @@ static void seeds_agent(const struct bodies *x) {
         bn = umc_msg_transport_encode(&t, chunk + 1, sizeof(chunk) - 1);
         add_pdu(&b, chunk, 1 + (size_t)bn);
         put("agent-pdu", "authenticated-transfer", b.b, b.n);
+}
+
+/* ---- the stream reader ---- */
+
+/* fuzz-stream: one step, bytes written as one send(); hold: no read after it. */
+static void add_step(struct buf *b, const void *p, size_t n, bool hold) {
+        add_be16(b, (uint16_t)(n | (hold ? 0x8000u : 0)));
+        add(b, p, n);
+}
+
+/* Three frames back to back, as a peer sends them: AUTH_CHALLENGE, AUTH_RESPONSE, a sealed DATA. */
+static size_t stream_bytes(const struct bodies *x, uint8_t *out, size_t cap, size_t ends[3]) {
+        uint8_t af[3][512], f[1024];
+        size_t an[3], n, len = 0;
+        struct umc_session *s = session(UMC_DIR_ECU_TO_MASTER, UMC_SUITE_CHACHA20_POLY1305);
+
+        auth_frames(af, an);
+        if (umc_session_seal(s, UMC_FRAME_DATA, x->b[0], (size_t)x->n[0], f, sizeof(f), &n) < 0)
+                DIE("seal");
+        umc_session_free(s);
+        if (an[0] + an[1] + n > cap)
+                DIE("stream seed too large");
+        memcpy(out, af[0], an[0]);
+        memcpy(out + an[0], af[1], an[1]);
+        memcpy(out + an[0] + an[1], f, n);
+        for (int i = 0; i < 3; i++)
+                ends[i] = len += i == 0 ? an[0] : i == 1 ? an[1] : n;
+        return len;
+}
+
+/* The stream cut at the offsets in cuts (ascending, 0-terminated), one step each. */
+static void stream_split(const char *name, uint8_t mode, const uint8_t *s, size_t len, const size_t *cuts) {
+        struct buf b = {};
+        size_t at = 0;
+
+        add_u8(&b, mode);
+        for (; *cuts && *cuts < len; cuts++) {
+                add_step(&b, s + at, *cuts - at, false);
+                at = *cuts;
+        }
+        add_step(&b, s + at, len - at, false);
+        put("stream", name, b.b, b.n);
+}
+
+static void seeds_stream(const struct bodies *x) {
+        uint8_t s[2048], bad[UMC_FRAME_HEADER_LEN];
+        size_t e[3], len = stream_bytes(x, s, sizeof(s), e);
+        const size_t in_headers[] = { 1, 27, e[0], e[0] + 24, e[0] + 28, e[1] + 1, len - 1, 0 };
+        const size_t at_ends[] = { e[0], e[1], 0 };
+        struct buf b = {};
+
+        /* Mode 0: umcd's 1024-byte limit; 1: the agent's 64 KiB; 3: 64 bytes; +4: end of file. */
+        stream_split("split-in-headers", 0, s, len, in_headers);
+        stream_split("frame-per-send", 1, s, len, at_ends);
+        stream_split("several-in-one-read", 0, s, len, (const size_t[]){ 0 });
+        stream_split("eof-after-frames", 4, s, len, at_ends);
+        stream_split("eof-mid-frame", 4, s, e[1] + 30, at_ends);
+        stream_split("eof-mid-header", 4 | 1, s, e[0] + 13, (const size_t[]){ 0 });
+        stream_split("oversize-for-channel", 3, s, len, at_ends);
+
+        /* Held steps: every byte waits in the socket until the last step reads them all. */
+        add_u8(&b, 0);
+        for (size_t i = 0; i < e[0]; i++)
+                add_step(&b, s + i, 1, true);
+        add_step(&b, s + e[0], len - e[0], false);
+        put("stream", "held-bytes", b.b, b.n);
+
+        /* A frame, then headers no length can be trusted from. */
+        memcpy(bad, s, sizeof(bad));
+        umc_put_be32(bad + UMC_FRAME_PAYLOAD_LEN_OFFSET, 0xffffffffu);
+        b.n = 0;
+        add_u8(&b, 1);
+        add_step(&b, s, e[0], true);
+        add_step(&b, bad, sizeof(bad), false);
+        add_step(&b, s, len, false);
+        put("stream", "oversize-length", b.b, b.n);
+        umc_put_be32(bad + UMC_FRAME_PAYLOAD_LEN_OFFSET, 0);
+        b.n = 0;
+        add_u8(&b, 4);
+        add_step(&b, bad, sizeof(bad), false);
+        put("stream", "zero-length", b.b, b.n);
+        bad[0] ^= 0xff;
+        b.n = 0;
+        add_u8(&b, 0);
+        add_step(&b, s, e[1], false);
+        add_step(&b, bad, sizeof(bad), false);
+        put("stream", "bad-magic-after-frames", b.b, b.n);
 }
 
 /* ---- netlink ---- */
@@ -393,6 +508,7 @@ int main(void) {
         seeds_msg(&x);
         seeds_frame(&x);
         seeds_agent(&x);
+        seeds_stream(&x);
         seeds_netlink();
         seeds_canbus();
         seeds_slots();
