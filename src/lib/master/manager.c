@@ -36,11 +36,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <linux/openat2.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -1062,21 +1059,42 @@ static const char *path_below(const char *resolved, const char *d) {
 }
 
 /*
- * Open rel below base and never above it, through no symbolic link
- * (openat2(2), Linux 5.6; glibc 2.36 has no wrapper). rel came from
- * realpath(3) and holds no link and no "..", so one met now was put there
- * after the check: -ELOOP or -EXDEV, and nothing is opened.
+ * Open rel below base and never above it, through no symbolic link: one
+ * component at a time with O_NOFOLLOW (a link in the way is ENOTDIR or
+ * ELOOP). Not openat2(RESOLVE_BENEATH): systemd 252's @system-service
+ * filter does not list it, so under the unit it fails with ENOSYS. rel
+ * came from realpath(3) and holds no link and no "..", so one met now was
+ * put there after the check: -ELOOP or -EXDEV, and nothing is opened.
  */
 static int open_beneath(int base, const char *rel, int *ret_fd) {
-        struct open_how how = {
-                .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-        };
-        long fd = syscall(SYS_openat2, base, rel, &how, sizeof(how));
+        _cleanup_close_ int cur = fcntl(base, F_DUPFD_CLOEXEC, 3);
+        char name[NAME_MAX + 1];
+        int fd;
 
+        if (cur < 0)
+                return -errno;
+        for (const char *p = rel; *p;) {
+                size_t n = strcspn(p, "/");
+
+                if (n > NAME_MAX)
+                        return -ENAMETOOLONG;
+                memcpy(name, p, n);
+                name[n] = '\0';
+                p += n + (p[n] == '/');
+                if (n == 0 || strcmp(name, ".") == 0)
+                        continue;
+                if (strcmp(name, "..") == 0)
+                        return -EXDEV;
+                fd = openat(cur, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return errno == ENOTDIR || errno == ELOOP ? -ELOOP : -errno;
+                umc_closep(&cur);
+                cur = fd;
+        }
+        fd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        *ret_fd = (int)fd;
+        *ret_fd = fd;
         return 0;
 }
 
@@ -1092,7 +1110,7 @@ static int open_in_package_dir(const char *dir, const char *resolved, int *ret_f
         rel = path_below(resolved, d);
         if (!rel)
                 return 0;
-        /* O_PATH: only a starting point for openat2(), nothing is read from it. */
+        /* O_PATH: only a starting point for the walk, nothing is read from it. */
         base = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (base < 0)
                 return -errno;
