@@ -1061,8 +1061,8 @@ static const char *path_below(const char *resolved, const char *d) {
 /*
  * Open rel below base and never above it, through no symbolic link: one
  * component at a time with O_NOFOLLOW (a link in the way is ENOTDIR or
- * ELOOP). Not openat2(RESOLVE_BENEATH): systemd 252's @system-service
- * filter does not list it, so under the unit it fails with ENOSYS. rel
+ * ELOOP). Not openat2(RESOLVE_BENEATH): under the unit's system-call
+ * filter (systemd 252, Debian 12) it failed with ENOSYS. rel
  * came from realpath(3) and holds no link and no "..", so one met now was
  * put there after the check: -ELOOP or -EXDEV, and nothing is opened.
  */
