@@ -270,35 +270,44 @@ int umc_connect_tcp(struct umc_delivery *d) {
 }
 
 /*
- * A connect() that failed (err, positive), or did not complete in time:
- * try again after the backoff while the retry budget lasts, else fail.
+ * An attempt to reach the ECU failed, for the reason and with the text
+ * given (what the alarm and the log say): the next one after the backoff
+ * while the retry budget lasts (phase retrying), else the target fails.
+ * Both channels: a connect() on TCP, a challenge on CAN (dlvcan.c).
  */
-int umc_connect_failed(struct umc_delivery *d, int err) {
-        const struct umc_daemon_config *c = d->p.config;
+int umc_connect_retry_later(struct umc_delivery *d, enum umc_reason reason, const char *what) {
         uint64_t now = now_usec(), at = 0;
 
-        d->io = sd_event_source_disable_unref(d->io);
-        d->later = sd_event_source_disable_unref(d->later);
-        umc_closep(&d->fd);
-        d->fd = -1;
         if (d->retry.until == 0)
-                return umc_delivery_fail(d, UMC_REASON_IO_ERROR, "cannot connect to %s: %s",
-                                         d->address, strerror(err));
+                return umc_delivery_fail(d, reason, "%s", what);
         if (!umc_retry_next(&d->retry, now, &at))
                 return umc_delivery_fail(
-                        d, err == ETIMEDOUT ? UMC_REASON_TIMEOUT : UMC_REASON_IO_ERROR,
-                        "cannot connect to %s: %s; gave up after %u attempts in %" PRIu64
-                        " s (ConnectRetrySec=%" PRIu64 ")",
-                        d->address, strerror(err), d->retry.attempt,
+                        d, reason,
+                        "%s; gave up after %u attempts in %" PRIu64 " s (ConnectRetrySec=%" PRIu64
+                        ")",
+                        what, d->retry.attempt,
                         (now - d->retry.first + USEC_PER_SEC / 2) / USEC_PER_SEC,
-                        c->connect_retry_usec / USEC_PER_SEC);
-        log_info("%s: cannot connect to %s: %s; attempt %u in %" PRIu64 " ms", target_name(d),
-                 d->address, strerror(err), d->retry.attempt + 1, (at - now) / USEC_PER_MSEC);
+                        d->p.config->connect_retry_usec / USEC_PER_SEC);
+        log_info("%s: %s; attempt %u in %" PRIu64 " ms", target_name(d), what,
+                 d->retry.attempt + 1, (at - now) / USEC_PER_MSEC);
         if (umc_delivery_arm_timeout(d, at) < 0)
                 return umc_delivery_fail(d, UMC_REASON_INTERNAL, "cannot arm the retry timer");
         d->state = UMC_DELIVERY_RETRYING;
         umc_delivery_emit_progress(d);
         return 0;
+}
+
+/* A connect() that failed (err, positive), or did not complete in time. */
+int umc_connect_failed(struct umc_delivery *d, int err) {
+        char what[UMC_MSG_ALARM_TEXT_MAX + 1];
+
+        d->io = sd_event_source_disable_unref(d->io);
+        d->later = sd_event_source_disable_unref(d->later);
+        umc_closep(&d->fd);
+        d->fd = -1;
+        (void)snprintf(what, sizeof(what), "cannot connect to %s: %s", d->address, strerror(err));
+        return umc_connect_retry_later(
+                d, err == ETIMEDOUT ? UMC_REASON_TIMEOUT : UMC_REASON_IO_ERROR, what);
 }
 
 int umc_connect_again(struct umc_delivery *d) {

@@ -239,7 +239,14 @@ int umc_dlvcan_retry(struct umc_delivery *d, int err);
 
 /* One connection attempt on TCP; a local error (socket(), event sources) leaves nothing pending. */
 int umc_connect_tcp(struct umc_delivery *d);
-/* connect() failed with err (positive) or timed out: retry after the backoff, or fail. */
+/*
+ * An attempt to reach the ECU failed (reason, what: for the alarm and the
+ * log), on either channel: the next one after the backoff while
+ * ConnectRetrySec= lasts (phase retrying), else fail. Returns 0 like
+ * umc_delivery_fail().
+ */
+int umc_connect_retry_later(struct umc_delivery *d, enum umc_reason reason, const char *what);
+/* connect() failed with err (positive) or timed out: umc_connect_retry_later(). */
 int umc_connect_failed(struct umc_delivery *d, int err);
 int umc_connect_again(struct umc_delivery *d);
 /* The socket turned writable: connected or refused; then the ACL, then AUTH. */

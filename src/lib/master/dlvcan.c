@@ -185,7 +185,6 @@ static void close_channel(struct umc_delivery *d) {
 int umc_dlvcan_retry(struct umc_delivery *d, int err) {
         const struct umc_isotp_opts *o = &d->target->can.isotp;
         char hint[UMC_MSG_ALARM_TEXT_MAX + 1];
-        uint64_t now = now_usec(), at = 0;
 
         if (err == -ETIMEDOUT)
                 (void)umc_hint_auth_timeout(hint, sizeof(hint),
@@ -195,25 +194,8 @@ int umc_dlvcan_retry(struct umc_delivery *d, int err) {
                 (void)umc_hint_channel_error(hint, sizeof(hint), d->address, true, o->tx_id,
                                              o->rx_id, o->eff, err);
         close_channel(d);
-        if (d->retry.until == 0)
-                return umc_delivery_fail(d, err == -ETIMEDOUT ? UMC_REASON_TIMEOUT
-                                                              : UMC_REASON_IO_ERROR,
-                                         "%s", hint);
-        if (!umc_retry_next(&d->retry, now, &at))
-                return umc_delivery_fail(
-                        d, err == -ETIMEDOUT ? UMC_REASON_TIMEOUT : UMC_REASON_IO_ERROR,
-                        "%s; gave up after %u attempts in %" PRIu64 " s (ConnectRetrySec=%" PRIu64
-                        ")",
-                        hint, d->retry.attempt,
-                        (now - d->retry.first + USEC_PER_SEC / 2) / USEC_PER_SEC,
-                        d->p.config->connect_retry_usec / USEC_PER_SEC);
-        log_info("%s: %s; attempt %u in %" PRIu64 " ms", target_name(d), hint,
-                 d->retry.attempt + 1, (at - now) / USEC_PER_MSEC);
-        if (umc_delivery_arm_timeout(d, at) < 0)
-                return umc_delivery_fail(d, UMC_REASON_INTERNAL, "cannot arm the retry timer");
-        d->state = UMC_DELIVERY_RETRYING;
-        umc_delivery_emit_progress(d);
-        return 0;
+        return umc_connect_retry_later(
+                d, err == -ETIMEDOUT ? UMC_REASON_TIMEOUT : UMC_REASON_IO_ERROR, hint);
 }
 
 /*
