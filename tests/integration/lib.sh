@@ -269,15 +269,43 @@ itest_ca() { # NAME CN
                 -addext "keyUsage=critical,keyCertSign,cRLSign"
 }
 
-# A P-256 leaf NAME.pem/NAME.key issued by ISSUER with the extension lines EXT.
-itest_cert() { # NAME CN ISSUER EXT
+# A P-256 NAME.pem/NAME.key issued by ISSUER with exactly the extension lines EXT.
+itest_issue() { # NAME CN ISSUER EXT
         local f=$ITEST_DIR/$1 ca=$ITEST_DIR/$3
         itest_ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$f.key"
         itest_ossl req -new -key "$f.key" -subj "/CN=$2" -out "$f.csr"
-        printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n%s\n' \
-                "$4" >"$f.ext"
+        printf '%s\n' "$4" >"$f.ext"
         itest_ossl x509 -req -in "$f.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAcreateserial \
                 -days 365 -extfile "$f.ext" -out "$f.pem"
+}
+
+# A leaf (no CA, digitalSignature) issued by ISSUER, with the extension lines EXT.
+itest_cert() { # NAME CN ISSUER EXT
+        itest_issue "$1" "$2" "$3" "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+$4"
+}
+
+# An intermediate CA issued by ISSUER.
+itest_subca() { # NAME CN ISSUER
+        itest_issue "$1" "$2" "$3" "basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid:always"
+}
+
+# The signed-package tests' PKI in $ITEST_DIR: root -> inter -> signer (the
+# backend's code-signing chain), rogue -> rogue-signer (a root only a
+# compromised T-Box trusts), tbox-anchors.pem (root and rogue together).
+itest_signing_pki() {
+        itest_ca root "backend root"
+        itest_subca inter "backend intermediate" root
+        itest_cert signer "backend signer" inter "extendedKeyUsage=codeSigning"
+        itest_ca rogue "rogue root"
+        itest_cert rogue-signer "rogue signer" rogue "extendedKeyUsage=codeSigning"
+        [ -s "$ITEST_DIR/signer.pem" ] && [ -s "$ITEST_DIR/rogue-signer.pem" ] ||
+                itest_die "could not build the test PKI (openssl.log)"
+        cat "$ITEST_DIR/root.pem" "$ITEST_DIR/rogue.pem" >"$ITEST_DIR/tbox-anchors.pem"
 }
 
 # The PKI of a cloud setup in $ITEST_DIR: root (the TLS CA and the trust

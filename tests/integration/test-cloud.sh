@@ -45,34 +45,13 @@ HTTPS_PORT=$P0 BACKEND_PORT=$((P0 + 1)) FTP_PORT=$((P0 + 2)) FTP_PLAIN_PORT=$((P
 PASV_MIN=$((P0 + 4)) PASV_MAX=$((P0 + 9)) PASV2_MIN=$((P0 + 10)) PASV2_MAX=$((P0 + 15))
 
 # ---- a PKI: root -> TLS server, TLS client, code signer; another root -> stranger ----
-ossl() { openssl "$@" 2>>"$D/openssl.log"; }
-ec() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"; }
-root() { # NAME CN
-        ec "$1"
-        ossl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 3650 -out "$1.pem" \
-                -addext "basicConstraints=critical,CA:TRUE" \
-                -addext "keyUsage=critical,keyCertSign,cRLSign"
-}
-issue() { # NAME CN ISSUER EXT
-        ec "$1"
-        ossl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr"
-        printf '%s\n' "$4" >"$1.ext"
-        ossl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -days 365 \
-                -extfile "$1.ext" -out "$1.pem"
-}
-leaf="basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature"
-root root "itest cloud root"
-issue server "127.0.0.1" root "$leaf
-extendedKeyUsage=serverAuth
+itest_ca root "itest cloud root"
+itest_cert server "127.0.0.1" root "extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1"
-issue client "dev-1" root "$leaf
-extendedKeyUsage=clientAuth"
-issue signer "itest signer" root "$leaf
-extendedKeyUsage=codeSigning"
-root other "other root"
-issue stranger "stranger" other "$leaf
-extendedKeyUsage=codeSigning"
+itest_cert client "dev-1" root "extendedKeyUsage=clientAuth"
+itest_cert signer "itest signer" root "extendedKeyUsage=codeSigning"
+itest_ca other "other root"
+itest_cert stranger "stranger" other "extendedKeyUsage=codeSigning"
 [ -s server.pem ] && [ -s client.pem ] && [ -s stranger.pem ] ||
         itest_die "could not build the test PKI (openssl.log)"
 chmod 644 ./*.pem

@@ -27,34 +27,16 @@ D=$ITEST_DIR
 cd "$D"
 
 # ---- a PKI: root -> intermediate -> signers; another root; a CRL revoking one signer ----
-ossl() { openssl "$@" 2>>"$D/openssl.log"; }
-ca_ext="basicConstraints=critical,CA:TRUE
-keyUsage=critical,keyCertSign,cRLSign
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid:always"
-printf '%s\n' "$ca_ext" >ca.ext
+ossl() { itest_ossl "$@"; }
+# sign.ext: the code-signing leaf's extensions, for the RSA and SM2 signers below.
 printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' >sign.ext
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >server.ext
-ec() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"; }
-root() { # NAME CN
-        ec "$1"
-        ossl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 3650 -out "$1.pem" \
-                -addext "basicConstraints=critical,CA:TRUE" \
-                -addext "keyUsage=critical,keyCertSign,cRLSign"
-}
-issue() { # NAME CN ISSUER EXTFILE
-        ec "$1"
-        ossl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr"
-        ossl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -days 365 \
-                -extfile "$4" -out "$1.pem"
-}
-root root "itest root"
-issue inter "itest intermediate" root ca.ext
-issue signer "itest signer" inter sign.ext
-issue revoked "itest revoked signer" inter sign.ext
-issue server "itest tls server" inter server.ext
-root other "other root"
-issue stranger "stranger" other sign.ext
+itest_ca root "itest root"
+itest_subca inter "itest intermediate" root
+itest_cert signer "itest signer" inter "extendedKeyUsage=codeSigning"
+itest_cert revoked "itest revoked signer" inter "extendedKeyUsage=codeSigning"
+itest_cert server "itest tls server" inter "extendedKeyUsage=serverAuth"
+itest_ca other "other root"
+itest_cert stranger "stranger" other "extendedKeyUsage=codeSigning"
 ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key
 ossl req -new -key rsa.key -subj "/CN=itest rsa signer" -out rsa.csr
 ossl x509 -req -in rsa.csr -CA inter.pem -CAkey inter.key -CAcreateserial -days 365 \

@@ -15,7 +15,6 @@ if [ -z "${UMC_VM:-}" ]; then
         exec "$HERE/../vm/run" --need can --timeout 900 "$HERE/test-signed-can.sh" "$@"
 fi
 . "$HERE/lib.sh"
-. "$HERE/pki.sh"
 
 ITEST_NAME=signed-can
 PACK=$BUILD/umc-pack
@@ -41,7 +40,7 @@ ip link add dev "$IF" type vcan || itest_die "cannot create vcan interface $IF"
 ip link set "$IF" mtu 72
 ip link set "$IF" up
 itest_start_bus
-itest_pki
+itest_signing_pki
 
 CANIDS="Id=7E0
 Id=7E8

@@ -32,8 +32,7 @@ D=$ITEST_DIR
 cd "$D"
 
 # ---- the PKI: the backend's root -> intermediate -> signer; a rogue root and signer ----
-. "$HERE/pki.sh"
-itest_pki
+itest_signing_pki
 
 # ---- two ECUs ----
 ECU_ID=(0 0x10 0x20)
