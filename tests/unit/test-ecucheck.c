@@ -404,16 +404,29 @@ static struct entry good_entry(const struct rig *g) {
                                .size = IMAGE_LEN, .sha256 = g->good.sha, .security_version = 5 };
 }
 
-/* Sign e with the test PKI's ECDSA signer, deliver the good image, expect want. */
-static void expect_refusal(struct rig *g, const struct entry *e, enum umc_reason want) {
+/* deliver() im, and expect the ECU to refuse it for want. */
+static void expect_refused(struct rig *g, const struct image *im, uint64_t len, const char *version,
+                           const struct umc_signed_manifest *mf, uint32_t chunk,
+                           enum umc_reason want) {
         enum umc_reason why;
+
+        assert_int_equal(deliver(g, im, len, version, mf, chunk, &why), -ECANCELED);
+        assert_int_equal(why, want);
+}
+
+/* Sign e with signer (chain: its intermediates), deliver the good image, expect want. */
+static void expect_refusal_by(struct rig *g, const struct entry *e, const struct pki_id *signer,
+                              const char *chain, enum umc_reason want) {
         struct signed_mf s;
 
-        sign_with(&s, manifest_json(e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(g, &g->good, IMAGE_LEN, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, want);
+        sign_with(&s, manifest_json(e), signer, chain);
+        expect_refused(g, &g->good, IMAGE_LEN, VERSION, &s.view, 4000, want);
         signed_mf_free(&s);
+}
+
+/* Sign e with the test PKI's ECDSA signer, deliver the good image, expect want. */
+static void expect_refusal(struct rig *g, const struct entry *e, enum umc_reason want) {
+        expect_refusal_by(g, e, &pki.ec, pki.chain, want);
 }
 
 /* Sign e likewise, deliver the good image as e->version: installed, recorded as want_secver. */
@@ -471,7 +484,6 @@ static void test_rsa_pss_signature_in_small_chunks_is_installed(void **state) {
  */
 static void test_tampered_rehashed_manifest_is_refused_by_the_ecu(void **state) {
         struct entry e;
-        enum umc_reason why;
         struct signed_mf s;
         char *forged, hex_good[65], hex_evil[65], *at;
         struct rig g;
@@ -489,9 +501,7 @@ static void test_tampered_rehashed_manifest_is_refused_by_the_ecu(void **state) 
         assert_non_null(at);
         memcpy(at, hex_evil, 64);
         s.view.manifest = (const uint8_t *)forged;
-        assert_int_equal(deliver(&g, &g.evil, IMAGE_LEN, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_SIG_MISMATCH);
+        expect_refused(&g, &g.evil, IMAGE_LEN, VERSION, &s.view, 4000, UMC_REASON_PKG_SIG_MISMATCH);
         expect_active(&g, NULL, 0);
         assert_int_equal(stats(&g).refused, 1);
         free(forged);
@@ -502,7 +512,6 @@ static void test_tampered_rehashed_manifest_is_refused_by_the_ecu(void **state) 
 /* The signed manifest, and a different image of the same size (mix and match). */
 static void test_image_other_than_the_signed_one_is_refused_at_the_final_check(void **state) {
         struct entry e;
-        enum umc_reason why;
         struct signed_mf s;
         char path[192];
         struct rig g;
@@ -510,9 +519,8 @@ static void test_image_other_than_the_signed_one_is_refused_at_the_final_check(v
         rig_start(&g, 0);
         e = good_entry(&g);
         sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(&g, &g.evil, IMAGE_LEN, VERSION, &s.view, 16000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_IMAGE_HASH_MISMATCH);
+        expect_refused(&g, &g.evil, IMAGE_LEN, VERSION, &s.view, 16000,
+                       UMC_REASON_IMAGE_HASH_MISMATCH);
         expect_active(&g, NULL, 0);
         /* Dropped, not kept for resume: it was refused, not interrupted. */
         (void)snprintf(path, sizeof(path), "%s/incoming/progress", g.slots);
@@ -522,12 +530,10 @@ static void test_image_other_than_the_signed_one_is_refused_at_the_final_check(v
 }
 
 static void test_missing_manifest_is_refused_when_required(void **state) {
-        enum umc_reason why;
         struct rig g;
 
         rig_start(&g, 0);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, VERSION, NULL, 16000, &why), -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_SIG_MISSING);
+        expect_refused(&g, &g.good, IMAGE_LEN, VERSION, NULL, 16000, UMC_REASON_PKG_SIG_MISSING);
         expect_active(&g, NULL, 0);
         rig_stop(&g);
 }
@@ -549,19 +555,16 @@ static void test_wrong_ecu_or_hardware_id_is_refused(void **state) {
 
 static void test_begin_that_disagrees_with_the_signed_entry_is_refused(void **state) {
         struct entry e;
-        enum umc_reason why;
         struct signed_mf s;
         struct rig g;
 
         rig_start(&g, 0);
         e = good_entry(&g);
         sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN - 1, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_IMAGE_SIZE);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, "9.9.9", &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_VERSION_MISMATCH);
+        expect_refused(&g, &g.good, IMAGE_LEN - 1, VERSION, &s.view, 4000,
+                       UMC_REASON_PKG_IMAGE_SIZE);
+        expect_refused(&g, &g.good, IMAGE_LEN, "9.9.9", &s.view, 4000,
+                       UMC_REASON_PKG_VERSION_MISMATCH);
         expect_active(&g, NULL, 0);
         signed_mf_free(&s);
         rig_stop(&g);
@@ -569,23 +572,13 @@ static void test_begin_that_disagrees_with_the_signed_entry_is_refused(void **st
 
 static void test_untrusted_or_expired_signer_is_refused(void **state) {
         struct entry e;
-        enum umc_reason why;
-        struct signed_mf s;
         struct rig g;
 
         rig_start(&g, 0);
         e = good_entry(&g);
-        sign_with(&s, manifest_json(&e), &pki.other, NULL);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_CERT_UNTRUSTED);
-        signed_mf_free(&s);
-        sign_with(&s, manifest_json(&e), &pki.expired, pki.chain);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_CERT_EXPIRED);
+        expect_refusal_by(&g, &e, &pki.other, NULL, UMC_REASON_PKG_CERT_UNTRUSTED);
+        expect_refusal_by(&g, &e, &pki.expired, pki.chain, UMC_REASON_PKG_CERT_EXPIRED);
         expect_active(&g, NULL, 0);
-        signed_mf_free(&s);
         rig_stop(&g);
 }
 
@@ -866,7 +859,6 @@ static void test_sealed_image_is_decrypted_and_the_slot_holds_the_plaintext(void
 
 static void test_sealed_image_under_another_key_is_refused_and_leaves_nothing(void **state) {
         uint8_t pkg_key[UMC_PKGENC_KEY_LEN];
-        enum umc_reason why;
         struct signed_mf s;
         struct sealed sd;
         struct rig g;
@@ -875,8 +867,7 @@ static void test_sealed_image_under_another_key_is_refused_and_leaves_nothing(vo
         rig_start_key(&g, 0, pkg_key);
         seal_good(&g, PKG_KEY_BYTE ^ 1, &sd); /* for another ECU's key */
         sign_sealed(&g, &sd, &s);
-        assert_int_equal(deliver(&g, &sd.im, sd.len, VERSION, &s.view, 4000, &why), -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_DECRYPT_FAILED);
+        expect_refused(&g, &sd.im, sd.len, VERSION, &s.view, 4000, UMC_REASON_PKG_DECRYPT_FAILED);
         expect_active(&g, NULL, 0);
         assert_false(exists_in(g.slots, "a/image"));
         assert_false(exists_in(g.slots, "b/image"));
@@ -888,7 +879,6 @@ static void test_sealed_image_under_another_key_is_refused_and_leaves_nothing(vo
 }
 
 static void test_sealed_image_without_a_package_key_is_refused(void **state) {
-        enum umc_reason why;
         struct signed_mf s;
         struct sealed sd;
         struct rig g;
@@ -896,8 +886,7 @@ static void test_sealed_image_without_a_package_key_is_refused(void **state) {
         rig_start(&g, 0);
         seal_good(&g, PKG_KEY_BYTE, &sd);
         sign_sealed(&g, &sd, &s);
-        assert_int_equal(deliver(&g, &sd.im, sd.len, VERSION, &s.view, 4000, &why), -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_DECRYPT_FAILED);
+        expect_refused(&g, &sd.im, sd.len, VERSION, &s.view, 4000, UMC_REASON_PKG_DECRYPT_FAILED);
         expect_active(&g, NULL, 0);
         assert_false(exists_in(g.slots, "b/image"));
         assert_false(exists_in(g.slots, "incoming/image.plain"));
