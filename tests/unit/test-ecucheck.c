@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "test-helpers.h"
+#include "agent-rig.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -55,6 +56,7 @@
                     (1u << UMC_SUITE_CHACHA20_POLY1305) | (1u << UMC_SUITE_SM4_CTR_HMAC_SM3))
 
 static struct pki pki; /* built once for the file: key generation is the slow part */
+static const char *const allow_loopback[] = { "allow proto=tcp src=127.0.0.1" };
 
 /* ---- what the backend signs ---- */
 
@@ -204,14 +206,7 @@ static void rig_start_key(struct rig *g, uint64_t installed, const uint8_t *pack
         if (umc_sig_trust_load(pki.anchor, NULL, &c.trust, why, sizeof(why)) != 0)
                 fail_msg("%s", why);
         c.log_level = LOG_NOTICE;
-        c.listen.in = (struct sockaddr_in){ .sin_family = AF_INET,
-                                             .sin_addr = { htonl(INADDR_LOOPBACK) } };
-        c.listen.len = sizeof(struct sockaddr_in);
-        c.eth_acl.rules = calloc(1, sizeof(struct umc_eth_rule));
-        assert_non_null(c.eth_acl.rules);
-        assert_int_equal(umc_eth_rule_parse("allow proto=tcp src=127.0.0.1", &c.eth_acl.rules[0],
-                                            NULL, 0), 0);
-        c.eth_acl.n_rules = 1;
+        agent_rig_listen_loopback(&c, allow_loopback, 1);
         assert_int_equal(umc_agent_new(&c, g->e, &g->agent, NULL, 0), 0);
         assert_int_equal(umc_agent_local_address(g->agent, &bound), 0);
         g->port = ntohs(bound.in.sin_port);
@@ -238,14 +233,8 @@ static struct umc_agent_stats stats(struct rig *g) {
         return s;
 }
 
-static void pump(struct rig *g) {
-        assert_true(sd_event_run(g->e, 10 * USEC_PER_MSEC) >= 0);
-}
-
 static void pump_until_idle(struct rig *g) {
-        for (int i = 0; i < 1000 && stats(g).connections > 0; i++)
-                pump(g);
-        assert_int_equal(stats(g).connections, 0);
+        agent_rig_pump_until_idle(g->e, g->agent);
 }
 
 /* ---- the (compromised) master ---- */
@@ -261,41 +250,15 @@ struct master {
 };
 
 static int send_frame(struct master *m, size_t len) {
-        int r;
-
-        for (int i = 0; (r = umc_stream_queue(m->s, m->buf, len)) == -ENOBUFS && i < 1000; i++)
-                if (umc_stream_flush(m->s) == -EAGAIN)
-                        pump(m->g);
-        assert_int_equal(r, 0);
-        for (int i = 0; i < 1000; i++) {
-                r = umc_stream_flush(m->s);
-                if (r != -EAGAIN)
-                        return r;
-                pump(m->g);
-        }
-        fail_msg("send did not complete");
-        return -ETIMEDOUT;
+        return agent_rig_send(m->g->e, m->s, m->buf, len);
 }
 
 static int recv_frame(struct master *m, const uint8_t **f, size_t *len) {
-        for (int i = 0; i < 2000; i++) {
-                int r = umc_stream_read(m->s, f, len, NULL);
-                if (r != -EAGAIN)
-                        return r;
-                pump(m->g);
-        }
-        fail_msg("no answer from the agent");
-        return -ETIMEDOUT;
+        return agent_rig_recv(m->g->e, m->s, f, len);
 }
 
 static void master_connect(struct rig *g, struct master *m) {
-        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(g->port),
-                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
-        assert_int_equal(umc_stream_new(fd, UMC_FRAME_MAX_PAYLOAD, 2 * FRAME_MAX, &m->s), 0);
+        m->s = agent_rig_connect(g->port);
         m->g = g;
 }
 
@@ -674,14 +637,7 @@ static struct umc_agent *gateway_start(struct rig *g, bool verify, uint16_t *ret
         if (verify && umc_sig_trust_load(pki.anchor, NULL, &c.trust, why, sizeof(why)) != 0)
                 fail_msg("%s", why);
         c.log_level = LOG_NOTICE;
-        c.listen.in = (struct sockaddr_in){ .sin_family = AF_INET,
-                                             .sin_addr = { htonl(INADDR_LOOPBACK) } };
-        c.listen.len = sizeof(struct sockaddr_in);
-        c.eth_acl.rules = calloc(1, sizeof(struct umc_eth_rule));
-        assert_non_null(c.eth_acl.rules);
-        assert_int_equal(umc_eth_rule_parse("allow proto=tcp src=127.0.0.1", &c.eth_acl.rules[0],
-                                            NULL, 0), 0);
-        c.eth_acl.n_rules = 1;
+        agent_rig_listen_loopback(&c, allow_loopback, 1);
         assert_int_equal(umc_agent_new(&c, g->e, &a, NULL, 0), 0);
         assert_int_equal(umc_agent_local_address(a, &bound), 0);
         *ret_port = ntohs(bound.in.sin_port);
