@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "test-helpers.h"
+#include "agent-rig.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -74,14 +75,7 @@ static void config_fill(struct rig *g, struct umc_agent_config *c, const char *c
         assert_non_null(c->slot_directory);
         c->log_level = LOG_NOTICE; /* alarms (warnings) and installs show, chatter does not */
         c->require_signature = false; /* unsigned images; the signed ones: test-ecucheck.c */
-        c->listen.in = (struct sockaddr_in){ .sin_family = AF_INET,
-                                             .sin_addr = { htonl(INADDR_LOOPBACK) } }; /* port 0 */
-        c->listen.len = sizeof(struct sockaddr_in);
-        c->eth_acl.rules = calloc(n_rules + 1, sizeof(struct umc_eth_rule));
-        assert_non_null(c->eth_acl.rules);
-        for (size_t i = 0; i < n_rules; i++)
-                assert_int_equal(umc_eth_rule_parse(rules[i], &c->eth_acl.rules[i], NULL, 0), 0);
-        c->eth_acl.n_rules = n_rules;
+        agent_rig_listen_loopback(c, rules, n_rules);
 }
 
 static void make_image(struct rig *g) {
@@ -133,14 +127,11 @@ static struct umc_agent_stats stats(struct rig *g) {
 }
 
 static void pump(struct rig *g) {
-        assert_true(sd_event_run(g->e, 10 * USEC_PER_MSEC) >= 0);
+        agent_rig_pump(g->e);
 }
 
-/* Run the loop until the agent has no connection left (bounded). */
 static void pump_until_idle(struct rig *g) {
-        for (int i = 0; i < 1000 && stats(g).connections > 0; i++)
-                pump(g);
-        assert_int_equal(stats(g).connections, 0);
+        agent_rig_pump_until_idle(g->e, g->agent);
 }
 
 /* ---- the master side over TCP ---- */
@@ -151,14 +142,7 @@ struct client {
 };
 
 static void client_connect(struct rig *g, struct client *c) {
-        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(g->port),
-                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        /* The kernel completes the handshake from the backlog: no accept() needed yet. */
-        assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
-        assert_int_equal(umc_stream_new(fd, UMC_FRAME_MAX_PAYLOAD, 2 * FRAME_MAX, &c->s), 0);
+        c->s = agent_rig_connect(g->port);
         c->g = g;
 }
 
@@ -167,36 +151,12 @@ static void client_close(struct client *c) {
         c->s = NULL;
 }
 
-/* Send a whole frame, letting the agent run while the socket is full. */
 static int client_send(struct client *c, const uint8_t *f, size_t len) {
-        int r;
-
-        for (int i = 0; (r = umc_stream_queue(c->s, f, len)) == -ENOBUFS && i < 1000; i++) {
-                if (umc_stream_flush(c->s) != -EAGAIN)
-                        continue;
-                pump(c->g);
-        }
-        assert_int_equal(r, 0);
-        for (int i = 0; i < 1000; i++) {
-                r = umc_stream_flush(c->s);
-                if (r != -EAGAIN)
-                        return r;
-                pump(c->g);
-        }
-        fail_msg("send did not complete");
-        return -ETIMEDOUT;
+        return agent_rig_send(c->g->e, c->s, f, len);
 }
 
-/* The next frame from the agent; -ECONNRESET when it closed. */
 static int client_recv(struct client *c, const uint8_t **f, size_t *len) {
-        for (int i = 0; i < 2000; i++) {
-                int r = umc_stream_read(c->s, f, len, NULL);
-                if (r != -EAGAIN)
-                        return r;
-                pump(c->g);
-        }
-        fail_msg("no answer from the agent");
-        return -ETIMEDOUT;
+        return agent_rig_recv(c->g->e, c->s, f, len);
 }
 
 struct master {

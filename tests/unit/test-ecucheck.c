@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "test-helpers.h"
+#include "agent-rig.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -55,6 +56,7 @@
                     (1u << UMC_SUITE_CHACHA20_POLY1305) | (1u << UMC_SUITE_SM4_CTR_HMAC_SM3))
 
 static struct pki pki; /* built once for the file: key generation is the slow part */
+static const char *const allow_loopback[] = { "allow proto=tcp src=127.0.0.1" };
 
 /* ---- what the backend signs ---- */
 
@@ -204,14 +206,7 @@ static void rig_start_key(struct rig *g, uint64_t installed, const uint8_t *pack
         if (umc_sig_trust_load(pki.anchor, NULL, &c.trust, why, sizeof(why)) != 0)
                 fail_msg("%s", why);
         c.log_level = LOG_NOTICE;
-        c.listen.in = (struct sockaddr_in){ .sin_family = AF_INET,
-                                             .sin_addr = { htonl(INADDR_LOOPBACK) } };
-        c.listen.len = sizeof(struct sockaddr_in);
-        c.eth_acl.rules = calloc(1, sizeof(struct umc_eth_rule));
-        assert_non_null(c.eth_acl.rules);
-        assert_int_equal(umc_eth_rule_parse("allow proto=tcp src=127.0.0.1", &c.eth_acl.rules[0],
-                                            NULL, 0), 0);
-        c.eth_acl.n_rules = 1;
+        agent_rig_listen_loopback(&c, allow_loopback, 1);
         assert_int_equal(umc_agent_new(&c, g->e, &g->agent, NULL, 0), 0);
         assert_int_equal(umc_agent_local_address(g->agent, &bound), 0);
         g->port = ntohs(bound.in.sin_port);
@@ -238,14 +233,8 @@ static struct umc_agent_stats stats(struct rig *g) {
         return s;
 }
 
-static void pump(struct rig *g) {
-        assert_true(sd_event_run(g->e, 10 * USEC_PER_MSEC) >= 0);
-}
-
 static void pump_until_idle(struct rig *g) {
-        for (int i = 0; i < 1000 && stats(g).connections > 0; i++)
-                pump(g);
-        assert_int_equal(stats(g).connections, 0);
+        agent_rig_pump_until_idle(g->e, g->agent);
 }
 
 /* ---- the (compromised) master ---- */
@@ -261,41 +250,15 @@ struct master {
 };
 
 static int send_frame(struct master *m, size_t len) {
-        int r;
-
-        for (int i = 0; (r = umc_stream_queue(m->s, m->buf, len)) == -ENOBUFS && i < 1000; i++)
-                if (umc_stream_flush(m->s) == -EAGAIN)
-                        pump(m->g);
-        assert_int_equal(r, 0);
-        for (int i = 0; i < 1000; i++) {
-                r = umc_stream_flush(m->s);
-                if (r != -EAGAIN)
-                        return r;
-                pump(m->g);
-        }
-        fail_msg("send did not complete");
-        return -ETIMEDOUT;
+        return agent_rig_send(m->g->e, m->s, m->buf, len);
 }
 
 static int recv_frame(struct master *m, const uint8_t **f, size_t *len) {
-        for (int i = 0; i < 2000; i++) {
-                int r = umc_stream_read(m->s, f, len, NULL);
-                if (r != -EAGAIN)
-                        return r;
-                pump(m->g);
-        }
-        fail_msg("no answer from the agent");
-        return -ETIMEDOUT;
+        return agent_rig_recv(m->g->e, m->s, f, len);
 }
 
 static void master_connect(struct rig *g, struct master *m) {
-        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(g->port),
-                                  .sin_addr = { htonl(INADDR_LOOPBACK) } };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
-        assert_int_equal(umc_stream_new(fd, UMC_FRAME_MAX_PAYLOAD, 2 * FRAME_MAX, &m->s), 0);
+        m->s = agent_rig_connect(g->port);
         m->g = g;
 }
 
@@ -404,16 +367,29 @@ static struct entry good_entry(const struct rig *g) {
                                .size = IMAGE_LEN, .sha256 = g->good.sha, .security_version = 5 };
 }
 
-/* Sign e with the test PKI's ECDSA signer, deliver the good image, expect want. */
-static void expect_refusal(struct rig *g, const struct entry *e, enum umc_reason want) {
+/* deliver() im, and expect the ECU to refuse it for want. */
+static void expect_refused(struct rig *g, const struct image *im, uint64_t len, const char *version,
+                           const struct umc_signed_manifest *mf, uint32_t chunk,
+                           enum umc_reason want) {
         enum umc_reason why;
+
+        assert_int_equal(deliver(g, im, len, version, mf, chunk, &why), -ECANCELED);
+        assert_int_equal(why, want);
+}
+
+/* Sign e with signer (chain: its intermediates), deliver the good image, expect want. */
+static void expect_refusal_by(struct rig *g, const struct entry *e, const struct pki_id *signer,
+                              const char *chain, enum umc_reason want) {
         struct signed_mf s;
 
-        sign_with(&s, manifest_json(e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(g, &g->good, IMAGE_LEN, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, want);
+        sign_with(&s, manifest_json(e), signer, chain);
+        expect_refused(g, &g->good, IMAGE_LEN, VERSION, &s.view, 4000, want);
         signed_mf_free(&s);
+}
+
+/* Sign e with the test PKI's ECDSA signer, deliver the good image, expect want. */
+static void expect_refusal(struct rig *g, const struct entry *e, enum umc_reason want) {
+        expect_refusal_by(g, e, &pki.ec, pki.chain, want);
 }
 
 /* Sign e likewise, deliver the good image as e->version: installed, recorded as want_secver. */
@@ -471,7 +447,6 @@ static void test_rsa_pss_signature_in_small_chunks_is_installed(void **state) {
  */
 static void test_tampered_rehashed_manifest_is_refused_by_the_ecu(void **state) {
         struct entry e;
-        enum umc_reason why;
         struct signed_mf s;
         char *forged, hex_good[65], hex_evil[65], *at;
         struct rig g;
@@ -489,9 +464,7 @@ static void test_tampered_rehashed_manifest_is_refused_by_the_ecu(void **state) 
         assert_non_null(at);
         memcpy(at, hex_evil, 64);
         s.view.manifest = (const uint8_t *)forged;
-        assert_int_equal(deliver(&g, &g.evil, IMAGE_LEN, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_SIG_MISMATCH);
+        expect_refused(&g, &g.evil, IMAGE_LEN, VERSION, &s.view, 4000, UMC_REASON_PKG_SIG_MISMATCH);
         expect_active(&g, NULL, 0);
         assert_int_equal(stats(&g).refused, 1);
         free(forged);
@@ -502,7 +475,6 @@ static void test_tampered_rehashed_manifest_is_refused_by_the_ecu(void **state) 
 /* The signed manifest, and a different image of the same size (mix and match). */
 static void test_image_other_than_the_signed_one_is_refused_at_the_final_check(void **state) {
         struct entry e;
-        enum umc_reason why;
         struct signed_mf s;
         char path[192];
         struct rig g;
@@ -510,9 +482,8 @@ static void test_image_other_than_the_signed_one_is_refused_at_the_final_check(v
         rig_start(&g, 0);
         e = good_entry(&g);
         sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(&g, &g.evil, IMAGE_LEN, VERSION, &s.view, 16000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_IMAGE_HASH_MISMATCH);
+        expect_refused(&g, &g.evil, IMAGE_LEN, VERSION, &s.view, 16000,
+                       UMC_REASON_IMAGE_HASH_MISMATCH);
         expect_active(&g, NULL, 0);
         /* Dropped, not kept for resume: it was refused, not interrupted. */
         (void)snprintf(path, sizeof(path), "%s/incoming/progress", g.slots);
@@ -522,12 +493,10 @@ static void test_image_other_than_the_signed_one_is_refused_at_the_final_check(v
 }
 
 static void test_missing_manifest_is_refused_when_required(void **state) {
-        enum umc_reason why;
         struct rig g;
 
         rig_start(&g, 0);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, VERSION, NULL, 16000, &why), -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_SIG_MISSING);
+        expect_refused(&g, &g.good, IMAGE_LEN, VERSION, NULL, 16000, UMC_REASON_PKG_SIG_MISSING);
         expect_active(&g, NULL, 0);
         rig_stop(&g);
 }
@@ -549,19 +518,16 @@ static void test_wrong_ecu_or_hardware_id_is_refused(void **state) {
 
 static void test_begin_that_disagrees_with_the_signed_entry_is_refused(void **state) {
         struct entry e;
-        enum umc_reason why;
         struct signed_mf s;
         struct rig g;
 
         rig_start(&g, 0);
         e = good_entry(&g);
         sign_with(&s, manifest_json(&e), &pki.ec, pki.chain);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN - 1, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_IMAGE_SIZE);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, "9.9.9", &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_VERSION_MISMATCH);
+        expect_refused(&g, &g.good, IMAGE_LEN - 1, VERSION, &s.view, 4000,
+                       UMC_REASON_PKG_IMAGE_SIZE);
+        expect_refused(&g, &g.good, IMAGE_LEN, "9.9.9", &s.view, 4000,
+                       UMC_REASON_PKG_VERSION_MISMATCH);
         expect_active(&g, NULL, 0);
         signed_mf_free(&s);
         rig_stop(&g);
@@ -569,23 +535,13 @@ static void test_begin_that_disagrees_with_the_signed_entry_is_refused(void **st
 
 static void test_untrusted_or_expired_signer_is_refused(void **state) {
         struct entry e;
-        enum umc_reason why;
-        struct signed_mf s;
         struct rig g;
 
         rig_start(&g, 0);
         e = good_entry(&g);
-        sign_with(&s, manifest_json(&e), &pki.other, NULL);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_CERT_UNTRUSTED);
-        signed_mf_free(&s);
-        sign_with(&s, manifest_json(&e), &pki.expired, pki.chain);
-        assert_int_equal(deliver(&g, &g.good, IMAGE_LEN, VERSION, &s.view, 4000, &why),
-                         -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_CERT_EXPIRED);
+        expect_refusal_by(&g, &e, &pki.other, NULL, UMC_REASON_PKG_CERT_UNTRUSTED);
+        expect_refusal_by(&g, &e, &pki.expired, pki.chain, UMC_REASON_PKG_CERT_EXPIRED);
         expect_active(&g, NULL, 0);
-        signed_mf_free(&s);
         rig_stop(&g);
 }
 
@@ -681,14 +637,7 @@ static struct umc_agent *gateway_start(struct rig *g, bool verify, uint16_t *ret
         if (verify && umc_sig_trust_load(pki.anchor, NULL, &c.trust, why, sizeof(why)) != 0)
                 fail_msg("%s", why);
         c.log_level = LOG_NOTICE;
-        c.listen.in = (struct sockaddr_in){ .sin_family = AF_INET,
-                                             .sin_addr = { htonl(INADDR_LOOPBACK) } };
-        c.listen.len = sizeof(struct sockaddr_in);
-        c.eth_acl.rules = calloc(1, sizeof(struct umc_eth_rule));
-        assert_non_null(c.eth_acl.rules);
-        assert_int_equal(umc_eth_rule_parse("allow proto=tcp src=127.0.0.1", &c.eth_acl.rules[0],
-                                            NULL, 0), 0);
-        c.eth_acl.n_rules = 1;
+        agent_rig_listen_loopback(&c, allow_loopback, 1);
         assert_int_equal(umc_agent_new(&c, g->e, &a, NULL, 0), 0);
         assert_int_equal(umc_agent_local_address(a, &bound), 0);
         *ret_port = ntohs(bound.in.sin_port);
@@ -866,7 +815,6 @@ static void test_sealed_image_is_decrypted_and_the_slot_holds_the_plaintext(void
 
 static void test_sealed_image_under_another_key_is_refused_and_leaves_nothing(void **state) {
         uint8_t pkg_key[UMC_PKGENC_KEY_LEN];
-        enum umc_reason why;
         struct signed_mf s;
         struct sealed sd;
         struct rig g;
@@ -875,8 +823,7 @@ static void test_sealed_image_under_another_key_is_refused_and_leaves_nothing(vo
         rig_start_key(&g, 0, pkg_key);
         seal_good(&g, PKG_KEY_BYTE ^ 1, &sd); /* for another ECU's key */
         sign_sealed(&g, &sd, &s);
-        assert_int_equal(deliver(&g, &sd.im, sd.len, VERSION, &s.view, 4000, &why), -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_DECRYPT_FAILED);
+        expect_refused(&g, &sd.im, sd.len, VERSION, &s.view, 4000, UMC_REASON_PKG_DECRYPT_FAILED);
         expect_active(&g, NULL, 0);
         assert_false(exists_in(g.slots, "a/image"));
         assert_false(exists_in(g.slots, "b/image"));
@@ -888,7 +835,6 @@ static void test_sealed_image_under_another_key_is_refused_and_leaves_nothing(vo
 }
 
 static void test_sealed_image_without_a_package_key_is_refused(void **state) {
-        enum umc_reason why;
         struct signed_mf s;
         struct sealed sd;
         struct rig g;
@@ -896,8 +842,7 @@ static void test_sealed_image_without_a_package_key_is_refused(void **state) {
         rig_start(&g, 0);
         seal_good(&g, PKG_KEY_BYTE, &sd);
         sign_sealed(&g, &sd, &s);
-        assert_int_equal(deliver(&g, &sd.im, sd.len, VERSION, &s.view, 4000, &why), -ECANCELED);
-        assert_int_equal(why, UMC_REASON_PKG_DECRYPT_FAILED);
+        expect_refused(&g, &sd.im, sd.len, VERSION, &s.view, 4000, UMC_REASON_PKG_DECRYPT_FAILED);
         expect_active(&g, NULL, 0);
         assert_false(exists_in(g.slots, "b/image"));
         assert_false(exists_in(g.slots, "incoming/image.plain"));

@@ -118,12 +118,15 @@ static void test_sighup_tells_reloading_with_the_clock_then_ready(void **state) 
         assert_string_equal(buf, "");
 }
 
-static void test_sigterm_ends_run_with_ready_then_stopping(void **state) {
-        struct fx *f = *state;
+/*
+ * A stop signal (SIGTERM, SIGINT) ends the run: systemd hears READY=1 then
+ * STOPPING=1, and no reload ran.
+ */
+static void stops_on(struct fx *f, int sig) {
         char buf[256];
 
         assert_int_equal(umc_service_handle_signals(f->e, on_reload, f), 0);
-        assert_int_equal(kill(getpid(), SIGTERM), 0);
+        assert_int_equal(kill(getpid(), sig), 0);
         assert_int_equal(umc_service_run(f->e), 0);
         assert_int_equal(f->reloads, 0);
         next_notice(f, buf, sizeof(buf));
@@ -132,19 +135,12 @@ static void test_sigterm_ends_run_with_ready_then_stopping(void **state) {
         assert_string_equal(buf, "STOPPING=1");
 }
 
-static void test_sigint_stops_like_sigterm(void **state) {
-        struct fx *f = *state;
-        char buf[256];
+static void test_sigterm_ends_run_with_ready_then_stopping(void **state) {
+        stops_on(*state, SIGTERM);
+}
 
-        assert_int_equal(umc_service_handle_signals(f->e, on_reload, f), 0);
-        assert_int_equal(kill(getpid(), SIGINT), 0);
-        assert_int_equal(umc_service_run(f->e), 0);
-        /* Like SIGTERM: systemd hears STOPPING=1, and no reload ran. */
-        assert_int_equal(f->reloads, 0);
-        next_notice(f, buf, sizeof(buf));
-        assert_string_equal(buf, "READY=1");
-        next_notice(f, buf, sizeof(buf));
-        assert_string_equal(buf, "STOPPING=1");
+static void test_sigint_stops_like_sigterm(void **state) {
+        stops_on(*state, SIGINT);
 }
 
 static void test_signals_twice_on_one_loop_are_refused(void **state) {

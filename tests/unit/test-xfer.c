@@ -361,6 +361,22 @@ static struct run_result run(struct rig *g, enum attack attack, unsigned at,
         return res;
 }
 
+/*
+ * After engines_free(): a new session (session_id) resumes at durable, the
+ * sink's checkpoint, and the image arrives whole.
+ */
+static struct run_result resume_to_the_end(struct rig *g, uint64_t session_id, uint64_t durable) {
+        struct run_result res;
+
+        engines_new(g, session_id, 3600 * USEC_PER_SEC);
+        res = run(g, NONE, 0, NULL);
+        assert_int_equal(res.sender_r, 0);
+        assert_int_equal(umc_sender_resume_offset(g->tx), durable);
+        assert_true(g->sink.committed);
+        assert_memory_equal(g->sink.buf, g->image, g->image_len);
+        return res;
+}
+
 static void test_image_arrives_byte_identical_with_rotations(void **state) {
         struct rig g = {};
 
@@ -530,12 +546,7 @@ static void test_forged_frames_past_the_limit_end_session_and_resume_from_checkp
         /* The next session resumes there, and the image arrives whole. */
         engines_free(&g);
         g.forge_n = 0;
-        engines_new(&g, 14, 3600 * USEC_PER_SEC);
-        res = run(&g, NONE, 0, NULL);
-        assert_int_equal(res.sender_r, 0);
-        assert_int_equal(umc_sender_resume_offset(g.tx), durable);
-        assert_true(g.sink.committed);
-        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        (void)resume_to_the_end(&g, 14, durable);
         rig_free(&g);
 }
 
@@ -1100,12 +1111,7 @@ static void test_key_ids_used_up_fail_the_sender_and_the_receiver_keeps_its_chec
         /* The master closes; a new install (new session, key ID 1) resumes there. */
         engines_free(&g);
         g.exhaust_at = 0;
-        engines_new(&g, 34, 3600 * USEC_PER_SEC);
-        res = run(&g, NONE, 0, NULL);
-        assert_int_equal(res.sender_r, 0);
-        assert_int_equal(umc_sender_resume_offset(g.tx), durable);
-        assert_true(g.sink.committed);
-        assert_memory_equal(g.sink.buf, g.image, g.image_len);
+        (void)resume_to_the_end(&g, 34, durable);
         rig_free(&g);
 }
 
@@ -1151,13 +1157,8 @@ static void test_interrupted_transfer_resumes_from_checkpoint(void **state) {
         engines_free(&g);
 
         /* New processes, new session, same image: starts at the checkpoint. */
-        engines_new(&g, 10, 3600 * USEC_PER_SEC);
-        struct run_result res = run(&g, NONE, 0, NULL);
-        assert_int_equal(res.sender_r, 0);
-        assert_int_equal(umc_sender_resume_offset(g.tx), durable);
+        struct run_result res = resume_to_the_end(&g, 10, durable);
         assert_int_equal(umc_sender_state(g.tx), UMC_SENDER_DONE);
-        assert_true(g.sink.committed);
-        assert_memory_equal(g.sink.buf, g.image, g.image_len);
         /* Fewer frames than a full run: 100 DATA + 13 VERIFY + BEGIN + TRANSPORT. */
         assert_true(res.frames < 100);
         rig_free(&g);
